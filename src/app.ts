@@ -1,0 +1,40 @@
+import type { Config } from "./config.js";
+import type { AppContext } from "./context.js";
+import type { DatabaseClient } from "./db/client.js";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "./db/embedded.js";
+import { type Clock, systemClock } from "./lib/clock.js";
+import type { Logger } from "./logger.js";
+
+export interface DatabaseTarget {
+  url: string;
+  /** Set when the server is the embedded one of this data directory. */
+  embedded?: EmbeddedPostgres;
+}
+
+/**
+ * DATABASE_URL when set; otherwise (outside production) the embedded PostgreSQL whose data
+ * lives under POLYFORGE_DATA_DIR. `adopt` makes this process responsible for stopping it.
+ */
+export async function resolveDatabase(
+  config: Config,
+  logger: Logger,
+  options: { adopt: boolean },
+): Promise<DatabaseTarget> {
+  if (config.database.url) return { url: config.database.url };
+  const embedded = await startEmbeddedPostgres({
+    dataDir: config.embeddedPostgres.dataDir,
+    port: config.embeddedPostgres.port,
+    logger,
+    adopt: options.adopt,
+  });
+  return { url: embedded.url, embedded };
+}
+
+export function createAppContext(
+  config: Config,
+  logger: Logger,
+  database: DatabaseClient,
+  clock: Clock = systemClock,
+): AppContext {
+  return { config, logger, clock, db: database.db, pool: database.pool };
+}

@@ -1,0 +1,191 @@
+import { Command, Option } from "commander";
+import { pino } from "pino";
+import { createAppContext, resolveDatabase } from "./app.js";
+import { type Config, ConfigError, loadConfig, processEnv } from "./config.js";
+import type { AppContext } from "./context.js";
+import { createDatabaseClient } from "./db/client.js";
+import { migrateDatabase, migrationsApplied } from "./db/migrate.js";
+import { ensureDemoAccess } from "./demo.js";
+import { findAccount, findOrCreateWalletAccount } from "./domains/accounts/service.js";
+import { createApiKey, listApiKeys, revokeApiKey } from "./domains/keys/service.js";
+import { AppError } from "./errors.js";
+import { startHttpServer } from "./http/server.js";
+import { startWorker } from "./jobs/worker.js";
+import { networks } from "./lib/network.js";
+import { stopOnSignals } from "./lib/shutdown.js";
+import { createLogger, type Logger } from "./logger.js";
+
+interface Opened {
+  ctx: AppContext;
+  config: Config;
+  logger: Logger;
+  /** Closes the pool, then stops the embedded PostgreSQL if this process owns it. */
+  close(): Promise<void>;
+  databaseLabel: string;
+}
+
+/** Config, logger and database for one command. One-shot commands log to stderr. */
+async function open(options: { adoptEmbedded: boolean; logToStderr: boolean }): Promise<Opened> {
+  const config = loadConfig(processEnv());
+  const logger = createLogger(config, options.logToStderr ? pino.destination(2) : undefined);
+  const target = await resolveDatabase(config, logger, { adopt: options.adoptEmbedded });
+  const database = createDatabaseClient(target.url, { poolMax: config.database.poolMax, logger });
+  const ctx = createAppContext(config, logger, database);
+  return {
+    ctx,
+    config,
+    logger,
+    databaseLabel: target.embedded
+      ? `embedded PostgreSQL on 127.0.0.1:${target.embedded.port} (data in ${config.embeddedPostgres.dataDir})`
+      : "PostgreSQL at DATABASE_URL",
+    close: async () => {
+      await database.close();
+      await target.embedded?.stop();
+    },
+  };
+}
+
+/** Runs a one-shot command against the database and always releases it. */
+async function oneShot<T>(fn: (opened: Opened) => Promise<T>): Promise<T> {
+  const opened = await open({ adoptEmbedded: false, logToStderr: true });
+  try {
+    return await fn(opened);
+  } finally {
+    await opened.close();
+  }
+}
+
+const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+
+const program = new Command("polyforge")
+  .description("One API over many image and video models, paid in USDC.")
+  .showHelpAfterError();
+
+program
+  .command("dev")
+  .description("Everything in one process: database, migrations, API and worker (npm start)")
+  .action(async () => {
+    const opened = await open({ adoptEmbedded: true, logToStderr: false });
+    const { ctx, config, logger } = opened;
+    await migrateDatabase(ctx.pool, logger);
+    const demo = await ensureDemoAccess(ctx, config.dataDir);
+    const http = await startHttpServer(ctx);
+    const worker = await startWorker(ctx);
+    stopOnSignals(logger, [
+      ["HTTP server", http.close],
+      ["worker", () => worker.stop()],
+      ["database", opened.close],
+    ]);
+    const base = config.http.publicUrl;
+    process.stdout.write(
+      [
+        "",
+        "Polyforge is running (development: test mode, sandbox models).",
+        "",
+        `  API       ${base}   (listening on ${http.url})`,
+        `  Database  ${opened.databaseLabel}`,
+        `  Account   ${demo.account.id} (wallet ${demo.account.walletAddress})`,
+        `  API key   ${demo.key}`,
+        "",
+        "Try it:",
+        `  curl -s ${base}/v1/account -H "Authorization: Bearer ${demo.key}"`,
+        "",
+        "Press Ctrl-C to stop.",
+        "",
+      ].join("\n"),
+    );
+  });
+
+program
+  .command("serve")
+  .description("The HTTP API (production: run several against one PostgreSQL)")
+  .action(async () => {
+    const opened = await open({ adoptEmbedded: false, logToStderr: false });
+    if (!(await migrationsApplied(opened.ctx.pool))) {
+      opened.logger.warn(
+        "database is not migrated: run `polyforge migrate`; /readyz reports 503 until then",
+      );
+    }
+    const http = await startHttpServer(opened.ctx);
+    stopOnSignals(opened.logger, [
+      ["HTTP server", http.close],
+      ["database", opened.close],
+    ]);
+    opened.logger.info({ url: http.url }, "API listening");
+  });
+
+program
+  .command("worker")
+  .description("Background jobs (production: run several against one PostgreSQL)")
+  .action(async () => {
+    const opened = await open({ adoptEmbedded: false, logToStderr: false });
+    const worker = await startWorker(opened.ctx);
+    stopOnSignals(opened.logger, [
+      ["worker", () => worker.stop()],
+      ["database", opened.close],
+    ]);
+  });
+
+program
+  .command("migrate")
+  .description("Apply the database migrations (ours and graphile-worker's)")
+  .action(() => oneShot(({ ctx, logger }) => migrateDatabase(ctx.pool, logger)));
+
+const keys = program.command("keys").description("Manage API keys as an operator");
+const accountOption = new Option(
+  "--account <id-or-wallet>",
+  "account id (acc_…) or wallet address",
+).makeOptionMandatory();
+const networkOption = new Option("--network <network>", "live or test").choices(networks);
+
+keys
+  .command("create")
+  .description("Issue a key; it is printed once. A wallet address gets an account if it has none.")
+  .addOption(accountOption)
+  .addOption(networkOption.default("test"))
+  .option("--name <name>", "a label for the key", "cli")
+  .action((opts: { account: string; network: (typeof networks)[number]; name: string }) =>
+    oneShot(async ({ ctx }) => {
+      const account = opts.account.startsWith("0x")
+        ? await findOrCreateWalletAccount(ctx, opts.account)
+        : await findAccount(ctx, opts.account);
+      const { apiKey, key } = await createApiKey(ctx, { accountId: account.id }, opts);
+      print({ ...apiKey, key });
+    }),
+  );
+
+keys
+  .command("list")
+  .description("List an account's active keys (never the secrets)")
+  .addOption(accountOption)
+  .addOption(networkOption)
+  .action((opts: { account: string; network?: (typeof networks)[number] }) =>
+    oneShot(async ({ ctx }) => {
+      const account = await findAccount(ctx, opts.account);
+      print(await listApiKeys(ctx, { accountId: account.id }, opts));
+    }),
+  );
+
+keys
+  .command("revoke <keyId>")
+  .description("Revoke a key; it fails from the next request on")
+  .addOption(accountOption)
+  .action((keyId: string, opts: { account: string }) =>
+    oneShot(async ({ ctx }) => {
+      const account = await findAccount(ctx, opts.account);
+      print(await revokeApiKey(ctx, { accountId: account.id }, keyId));
+    }),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof ConfigError || err instanceof AppError) {
+    process.stderr.write(`polyforge: ${err.message}\n`);
+  } else {
+    process.stderr.write(
+      `polyforge: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+  }
+  process.exit(1);
+}

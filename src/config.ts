@@ -1,0 +1,128 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+
+/**
+ * Every environment variable the service reads, parsed once. Nothing else in the code reads
+ * `process.env`: modules receive the parsed `Config`. Each variable carries a description,
+ * which `.env.example` and the README's configuration table are checked against.
+ */
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
+const positiveInt = (fallback: number, max: number) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
+export const configSchema = z
+  .object({
+    NODE_ENV: z
+      .enum(["development", "test", "production"])
+      .default("development")
+      .describe(
+        "development, test or production; production requires DATABASE_URL and PUBLIC_URL.",
+      ),
+    HOST: z
+      .string()
+      .min(1)
+      .default("127.0.0.1")
+      .describe("Interface the HTTP server listens on (0.0.0.0 in containers)."),
+    PORT: port(3000).describe("HTTP port; 0 picks a free one."),
+    PUBLIC_URL: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        "Base URL clients reach the API at; also the domain wallet sign-in messages must name. Defaults to http://localhost:PORT.",
+      ),
+    DATABASE_URL: z
+      .url({ protocol: /^postgres(ql)?$/ })
+      .optional()
+      .describe(
+        "PostgreSQL connection string. When unset (development only), an embedded PostgreSQL is started with its data under POLYFORGE_DATA_DIR.",
+      ),
+    DATABASE_POOL_MAX: positiveInt(10, 500).describe("Connections per process in the pool."),
+    POLYFORGE_DATA_DIR: z
+      .string()
+      .min(1)
+      .default(".polyforge")
+      .describe("Local state for development: embedded PostgreSQL data and the demo key."),
+    EMBEDDED_POSTGRES_PORT: port(54_320).describe("Port of the embedded PostgreSQL (development)."),
+    LOG_LEVEL: z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+      .default("info")
+      .describe("pino log level."),
+    SESSION_TTL_SECONDS: positiveInt(3600, 7 * 24 * 3600).describe(
+      "Lifetime of a wallet sign-in session token.",
+    ),
+    SIWE_NONCE_TTL_SECONDS: positiveInt(300, 3600).describe(
+      "Lifetime of a sign-in nonce; each nonce is single use.",
+    ),
+    WORKER_CONCURRENCY: positiveInt(4, 100).describe("Jobs one worker process runs at once."),
+    SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, 600_000).describe(
+      "How long a graceful shutdown waits for in-flight requests and jobs.",
+    ),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== "production") return;
+    for (const key of ["DATABASE_URL", "PUBLIC_URL"] as const) {
+      if (!env[key]) {
+        ctx.addIssue({ code: "custom", path: [key], message: "required when NODE_ENV=production" });
+      }
+    }
+  });
+
+export type ConfigEnv = z.infer<typeof configSchema>;
+
+export interface Config {
+  env: ConfigEnv["NODE_ENV"];
+  http: { host: string; port: number; publicUrl: string; shutdownTimeoutMs: number };
+  database: { url: string | undefined; poolMax: number };
+  embeddedPostgres: { dataDir: string; port: number };
+  dataDir: string;
+  logLevel: ConfigEnv["LOG_LEVEL"];
+  auth: { sessionTtlSeconds: number; siweNonceTtlSeconds: number; siweDomain: string };
+  worker: { concurrency: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses an environment; throws one ConfigError naming every offending variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // An empty variable (`PORT=`) means "not set", as in most shells' .env conventions.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ""),
+  );
+  const parsed = configSchema.safeParse(present);
+  if (!parsed.success) {
+    // Values are never echoed: some variables (DATABASE_URL) carry secrets.
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, "");
+  const dataDir = path.resolve(e.POLYFORGE_DATA_DIR);
+  return {
+    env: e.NODE_ENV,
+    http: { host: e.HOST, port: e.PORT, publicUrl, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
+    embeddedPostgres: { dataDir: path.join(dataDir, "postgres"), port: e.EMBEDDED_POSTGRES_PORT },
+    dataDir,
+    logLevel: e.LOG_LEVEL,
+    auth: {
+      sessionTtlSeconds: e.SESSION_TTL_SECONDS,
+      siweNonceTtlSeconds: e.SIWE_NONCE_TTL_SECONDS,
+      siweDomain: new URL(publicUrl).host,
+    },
+    worker: { concurrency: e.WORKER_CONCURRENCY },
+  };
+}
+
+/** The process environment, with a `.env` file in the working directory applied underneath. */
+export function processEnv(): Record<string, string | undefined> {
+  if (existsSync(".env")) process.loadEnvFile(".env");
+  return process.env;
+}

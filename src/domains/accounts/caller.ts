@@ -1,0 +1,20 @@
+import type { Network } from "../../lib/network.js";
+
+/** Who is making a request, as established by authentication. */
+export type Caller =
+  | { kind: "api_key"; accountId: string; network: Network; apiKeyId: string }
+  | { kind: "session"; accountId: string; sessionId: string };
+
+/**
+ * What a caller may see and act on: its own account, and with an API key only that key's
+ * network. A wallet session (or an operator) sees both networks of the account.
+ */
+export interface Scope {
+  accountId: string;
+  network?: Network;
+}
+
+export const scopeOf = (caller: Caller): Scope =>
+  caller.kind === "api_key"
+    ? { accountId: caller.accountId, network: caller.network }
+    : { accountId: caller.accountId };

@@ -1,0 +1,42 @@
+import { Router } from "express";
+import { z } from "zod";
+import type { ServiceContext } from "../../context.js";
+import { authenticate, callerOf } from "../../http/auth.js";
+import { networks } from "../../lib/network.js";
+import { scopeOf } from "../accounts/caller.js";
+import { createApiKey, listApiKeys, revokeApiKey } from "./service.js";
+
+export const createApiKeyRequest = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    network: z.enum(networks).optional(),
+  })
+  .strict();
+
+export const listApiKeysQuery = z.object({ network: z.enum(networks).optional() }).strict();
+
+export const apiKeyIdParams = z.object({ id: z.string().min(1).max(64) });
+
+export function keyRoutes(ctx: ServiceContext): Router {
+  const router = Router();
+  // Keys are managed with an API key (its own network only) or a wallet sign-in session.
+  router.use("/v1/api-keys", authenticate(ctx, { sessions: true }));
+
+  router.post("/v1/api-keys", async (req, res) => {
+    const input = createApiKeyRequest.parse(req.body);
+    const { apiKey, key } = await createApiKey(ctx, scopeOf(callerOf(req)), input);
+    res.status(201).json({ ...apiKey, key });
+  });
+
+  router.get("/v1/api-keys", async (req, res) => {
+    const filter = listApiKeysQuery.parse(req.query);
+    res.json({ data: await listApiKeys(ctx, scopeOf(callerOf(req)), filter) });
+  });
+
+  router.delete("/v1/api-keys/:id", async (req, res) => {
+    const { id } = apiKeyIdParams.parse(req.params);
+    res.json(await revokeApiKey(ctx, scopeOf(callerOf(req)), id));
+  });
+
+  return router;
+}

@@ -1,0 +1,184 @@
+import { and, count, desc, eq, isNull, sql } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+import { AppError, notFound } from "../../errors.js";
+import { newId } from "../../lib/ids.js";
+import type { Network } from "../../lib/network.js";
+import { sha256Hex } from "../../lib/secrets.js";
+import type { Caller, Scope } from "../accounts/caller.js";
+import { accounts } from "../accounts/schema.js";
+import { apiKeyNetwork, apiKeyPrefix, generateApiKey } from "./format.js";
+import { apiKeys } from "./schema.js";
+
+export const MAX_ACTIVE_API_KEYS = 3;
+
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  network: Network;
+  prefix: string;
+  last4: string;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+const view = {
+  id: apiKeys.id,
+  name: apiKeys.name,
+  network: apiKeys.network,
+  prefix: apiKeys.prefix,
+  last4: apiKeys.last4,
+  createdAt: apiKeys.createdAt,
+  lastUsedAt: apiKeys.lastUsedAt,
+  revokedAt: apiKeys.revokedAt,
+};
+
+/** A key caller acts on its own network only; a session or operator names the network. */
+function networkFor(scope: Scope, requested: Network | undefined): Network {
+  if (scope.network && requested && requested !== scope.network) {
+    throw new AppError(
+      "network_mismatch",
+      `A ${scope.network} key cannot manage ${requested} keys.`,
+    );
+  }
+  const network = requested ?? scope.network;
+  if (!network) {
+    throw new AppError("invalid_request", "network is required: live or test.", {
+      issues: [{ path: "network", message: "required" }],
+    });
+  }
+  return network;
+}
+
+/**
+ * Issues a key and returns it in full: the only time it is ever shown. The account row is
+ * locked first, so concurrent creates for one account queue behind each other and the
+ * active-key cap holds.
+ */
+export async function createApiKey(
+  ctx: ServiceContext,
+  scope: Scope,
+  input: { name: string; network?: Network | undefined },
+): Promise<{ apiKey: ApiKeyView; key: string }> {
+  const network = networkFor(scope, input.network);
+  const key = generateApiKey(network);
+  const apiKey = await ctx.db.transaction(async (tx) => {
+    const [account] = await tx
+      .select({ id: accounts.id })
+      .from(accounts)
+      .where(eq(accounts.id, scope.accountId))
+      .for("update");
+    if (!account) throw notFound("Account");
+
+    const [active] = await tx
+      .select({ n: count() })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.accountId, scope.accountId), isNull(apiKeys.revokedAt)));
+    if ((active?.n ?? 0) >= MAX_ACTIVE_API_KEYS) {
+      throw new AppError(
+        "api_key_limit_reached",
+        `An account can have at most ${MAX_ACTIVE_API_KEYS} active API keys. Revoke one first.`,
+        { limit: MAX_ACTIVE_API_KEYS },
+      );
+    }
+
+    const [row] = await tx
+      .insert(apiKeys)
+      .values({
+        id: newId("key"),
+        accountId: scope.accountId,
+        network,
+        name: input.name,
+        keyHash: sha256Hex(key),
+        prefix: apiKeyPrefix(network),
+        last4: key.slice(-4),
+        createdAt: ctx.clock(),
+      })
+      .returning(view);
+    return row as ApiKeyView;
+  });
+  ctx.logger.info({ apiKeyId: apiKey.id, accountId: scope.accountId, network }, "api key created");
+  return { apiKey, key };
+}
+
+/** Active keys of the scope, newest first. Never the secret: only its prefix and last 4. */
+export async function listApiKeys(
+  ctx: ServiceContext,
+  scope: Scope,
+  filter: { network?: Network | undefined } = {},
+): Promise<ApiKeyView[]> {
+  const network = scope.network ?? filter.network;
+  if (scope.network && filter.network && filter.network !== scope.network) return [];
+  return ctx.db
+    .select(view)
+    .from(apiKeys)
+    .where(
+      and(
+        eq(apiKeys.accountId, scope.accountId),
+        isNull(apiKeys.revokedAt),
+        network ? eq(apiKeys.network, network) : undefined,
+      ),
+    )
+    .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id));
+}
+
+/**
+ * Revokes a key of the scope; it fails authentication from the next request on. Revoking a
+ * revoked key returns it unchanged; a key outside the scope does not exist for this caller.
+ */
+export async function revokeApiKey(
+  ctx: ServiceContext,
+  scope: Scope,
+  apiKeyId: string,
+): Promise<ApiKeyView> {
+  const inScope = and(
+    eq(apiKeys.id, apiKeyId),
+    eq(apiKeys.accountId, scope.accountId),
+    scope.network ? eq(apiKeys.network, scope.network) : undefined,
+  );
+  const [revoked] = await ctx.db
+    .update(apiKeys)
+    .set({ revokedAt: ctx.clock() })
+    .where(and(inScope, isNull(apiKeys.revokedAt)))
+    .returning(view);
+  if (revoked) {
+    ctx.logger.info({ apiKeyId, accountId: scope.accountId }, "api key revoked");
+    return revoked;
+  }
+  const [existing] = await ctx.db.select(view).from(apiKeys).where(inScope);
+  if (!existing) throw notFound("API key");
+  return existing;
+}
+
+// Recording every use would write on every request; a minute's precision is enough.
+const LAST_USED_PRECISION_SECONDS = 60;
+
+/** Resolves a presented API key to its caller, or fails with 401 `invalid_api_key`. */
+export async function authenticateApiKey(
+  ctx: ServiceContext,
+  token: string,
+): Promise<Extract<Caller, { kind: "api_key" }>> {
+  if (!apiKeyNetwork(token)) {
+    throw new AppError(
+      "invalid_api_key",
+      "Malformed API key: expected sk_live_ or sk_test_ followed by 64 letters and digits.",
+    );
+  }
+  const now = ctx.clock();
+  // One round trip: find the active key and, at most once a minute, record its use.
+  const { rows } = await ctx.db.execute<{ id: string; account_id: string; network: Network }>(sql`
+    with found as (
+      select id, account_id, network, last_used_at from ${apiKeys}
+      where key_hash = ${sha256Hex(token)} and revoked_at is null
+    ), touched as (
+      update ${apiKeys} set last_used_at = ${now}
+      from found
+      where ${apiKeys.id} = found.id
+        and (found.last_used_at is null
+             or found.last_used_at < ${now}::timestamptz - make_interval(secs => ${LAST_USED_PRECISION_SECONDS}))
+    )
+    select id, account_id, network from found`);
+  const row = rows[0];
+  if (!row) throw new AppError("invalid_api_key", "Unknown or revoked API key.");
+  return { kind: "api_key", accountId: row.account_id, network: row.network, apiKeyId: row.id };
+}

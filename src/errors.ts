@@ -1,0 +1,40 @@
+/**
+ * The one error type of the service and the table of its codes. Codes are snake_case and
+ * stable (clients branch on them); messages are for people. The HTTP handler, and later the
+ * OpenAPI document and MCP tools, read the status from this table.
+ */
+export const errorStatus = {
+  invalid_request: 400,
+  invalid_json: 400,
+  invalid_siwe_message: 400,
+  missing_api_key: 401,
+  invalid_api_key: 401,
+  invalid_session: 401,
+  invalid_signature: 401,
+  invalid_nonce: 401,
+  network_mismatch: 403,
+  not_found: 404,
+  api_key_limit_reached: 409,
+  payload_too_large: 413,
+  internal_error: 500,
+  not_ready: 503,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export class AppError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "AppError";
+    this.status = errorStatus[code];
+  }
+}
+
+export const notFound = (what: string) => new AppError("not_found", `${what} not found.`);

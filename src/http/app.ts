@@ -1,0 +1,49 @@
+import express from "express";
+import { pinoHttp } from "pino-http";
+import type { AppContext } from "../context.js";
+import { migrationsApplied } from "../db/migrate.js";
+import { accountRoutes } from "../domains/accounts/routes.js";
+import { keyRoutes } from "../domains/keys/routes.js";
+import { AppError } from "../errors.js";
+import { newId } from "../lib/ids.js";
+import { errorHandler, routeNotFound } from "./errors.js";
+
+const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export function createHttpApp(ctx: AppContext): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+
+  // Request id: the client's X-Request-Id when it is sane, else ours; echoed on every response.
+  app.use(
+    pinoHttp({
+      logger: ctx.logger,
+      genReqId: (req, res) => {
+        const given = req.headers["x-request-id"];
+        const id =
+          typeof given === "string" && CLIENT_REQUEST_ID.test(given) ? given : newId("req");
+        res.setHeader("X-Request-Id", id);
+        return id;
+      },
+      customLogLevel: (_req, res, err) =>
+        err || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info",
+    }),
+  );
+  app.use(express.json({ limit: "1mb" }));
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    const ready = await migrationsApplied(ctx.pool).catch(() => false);
+    if (!ready) throw new AppError("not_ready", "The database is unreachable or not migrated.");
+    res.json({ status: "ready" });
+  });
+
+  app.use(accountRoutes(ctx));
+  app.use(keyRoutes(ctx));
+
+  app.use(routeNotFound);
+  app.use(errorHandler(ctx.logger));
+  return app;
+}

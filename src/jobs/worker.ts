@@ -1,0 +1,17 @@
+import { type Runner, run } from "graphile-worker";
+import type { AppContext } from "../context.js";
+import { graphileLogger } from "./logger.js";
+import { crontab, taskList } from "./tasks.js";
+
+/** A graphile-worker runner on the shared pool. Stopping it lets running jobs finish first. */
+export async function startWorker(ctx: AppContext): Promise<Runner> {
+  return run({
+    pgPool: ctx.pool,
+    taskList: taskList(ctx),
+    crontab,
+    concurrency: ctx.config.worker.concurrency,
+    // The process owns its signals and shuts HTTP, worker and database down in order.
+    noHandleSignals: true,
+    logger: graphileLogger(ctx.logger),
+  });
+}
