@@ -25,7 +25,7 @@ export const configSchema = z
       .min(1)
       .default("127.0.0.1")
       .describe("Interface the HTTP server listens on (0.0.0.0 in containers)."),
-    PORT: port(3000).describe("HTTP port; 0 picks a free one."),
+    PORT: port(3000).describe("HTTP port (0 takes any free port; then set PUBLIC_URL too)."),
     PUBLIC_URL: z
       .url({ protocol: /^https?$/ })
       .optional()

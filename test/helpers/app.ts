@@ -1,0 +1,108 @@
+import type { DestinationStream } from "pino";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { createAppContext } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import type { AppContext } from "../../src/context.js";
+import { createDatabaseClient } from "../../src/db/client.js";
+import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
+import { createApiKey } from "../../src/domains/keys/service.js";
+import { startHttpServer } from "../../src/http/server.js";
+import type { Network } from "../../src/lib/network.js";
+import { createLogger } from "../../src/logger.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+
+/** A clock the test moves by hand, starting at the real time. */
+export class TestClock {
+  private offsetMs = 0;
+  readonly now = () => new Date(Date.now() + this.offsetMs);
+  advance(ms: number) {
+    this.offsetMs += ms;
+  }
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read response bodies field by field.
+  body: any;
+}
+
+export interface TestApp {
+  url: string;
+  ctx: AppContext;
+  database: TestDatabase;
+  clock: TestClock;
+  /** Every log line the app wrote, raw. */
+  logs: string[];
+  request(
+    method: string,
+    path: string,
+    options?: { token?: string; json?: unknown; body?: string; headers?: Record<string, string> },
+  ): Promise<ApiResponse>;
+  close(): Promise<void>;
+}
+
+/** The real HTTP app on a free port, over a database of its own. */
+export async function startTestApp(
+  options: { env?: Record<string, string> } = {},
+): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const config = loadConfig({
+    NODE_ENV: "test",
+    DATABASE_URL: database.url,
+    PORT: "0",
+    PUBLIC_URL: "http://localhost:3000",
+    LOG_LEVEL: "info",
+    ...options.env,
+  });
+  const logs: string[] = [];
+  const destination: DestinationStream = { write: (line: string) => void logs.push(line) };
+  const logger = createLogger(config, destination);
+  const client = createDatabaseClient(database.url, { poolMax: 10, logger });
+  const clock = new TestClock();
+  const ctx = createAppContext(config, logger, client, clock.now);
+  const server = await startHttpServer(ctx);
+
+  const request: TestApp["request"] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+    let body = opts.body;
+    if (opts.json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(opts.json);
+    }
+    const res = await fetch(server.url + path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {}
+    return { status: res.status, headers: res.headers, body: parsed };
+  };
+
+  return {
+    url: server.url,
+    ctx,
+    database,
+    clock,
+    logs,
+    request,
+    close: async () => {
+      await server.close();
+      await client.close();
+      await database.drop();
+    },
+  };
+}
+
+/** A new wallet account with one API key on the given network. */
+export async function createAccountWithKey(ctx: AppContext, network: Network = "test") {
+  const wallet = privateKeyToAccount(generatePrivateKey());
+  const account = await findOrCreateWalletAccount(ctx, wallet.address);
+  const { apiKey, key } = await createApiKey(
+    ctx,
+    { accountId: account.id },
+    { network, name: "test" },
+  );
+  return { wallet, account, apiKey, key };
+}

@@ -1,0 +1,64 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { envExample, withReadmeTable } from "../../scripts/config-docs.js";
+import { ConfigError, configSchema, loadConfig } from "../../src/config.js";
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error("expected the configuration to be refused");
+}
+
+describe("configuration", () => {
+  it("has working defaults for development", () => {
+    const config = loadConfig({});
+    expect(config.env).toBe("development");
+    expect(config.http.port).toBe(3000);
+    expect(config.http.publicUrl).toBe("http://localhost:3000");
+    expect(config.auth.siweDomain).toBe("localhost:3000");
+    expect(config.database.url).toBeUndefined();
+  });
+
+  it("names every offending variable in one error, without echoing values", () => {
+    const found = problems({
+      PORT: "eighty",
+      LOG_LEVEL: "loud",
+      DATABASE_URL: "mysql://user:hunter2@db/x",
+    });
+    expect(found).toHaveLength(3);
+    expect(found.some((p) => p.startsWith("PORT:"))).toBe(true);
+    expect(found.some((p) => p.startsWith("LOG_LEVEL:"))).toBe(true);
+    expect(found.some((p) => p.startsWith("DATABASE_URL:"))).toBe(true);
+    expect(found.join("\n")).not.toContain("hunter2");
+  });
+
+  it("requires a database and a public URL in production", () => {
+    const found = problems({ NODE_ENV: "production" });
+    expect(found.map((p) => p.split(":")[0]).sort()).toEqual(["DATABASE_URL", "PUBLIC_URL"]);
+  });
+
+  it("treats an empty variable as unset", () => {
+    expect(loadConfig({ PORT: "" }).http.port).toBe(3000);
+  });
+
+  it("derives the sign-in domain from PUBLIC_URL", () => {
+    const config = loadConfig({ PUBLIC_URL: "https://api.polyforge.example/" });
+    expect(config.http.publicUrl).toBe("https://api.polyforge.example");
+    expect(config.auth.siweDomain).toBe("api.polyforge.example");
+  });
+
+  it("is documented, variable by variable, in .env.example and the README", () => {
+    const example = readFileSync(new URL("../../.env.example", import.meta.url), "utf8");
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    expect(example).toBe(envExample());
+    expect(readme).toBe(withReadmeTable(readme));
+    for (const name of Object.keys(configSchema.shape)) {
+      expect(example).toContain(`# ${name}=`);
+      expect(readme).toContain(`| \`${name}\` |`);
+    }
+  });
+});
