@@ -20,20 +20,20 @@ export const apiKeyIdParams = z.object({ id: z.string().min(1).max(64) });
 export function keyRoutes(ctx: ServiceContext): Router {
   const router = Router();
   // Keys are managed with an API key (its own network only) or a wallet sign-in session.
-  router.use("/v1/api-keys", authenticate(ctx, { sessions: true }));
+  const auth = authenticate(ctx, { sessions: true });
 
-  router.post("/v1/api-keys", async (req, res) => {
+  router.post("/v1/api-keys", auth, async (req, res) => {
     const input = createApiKeyRequest.parse(req.body);
     const { apiKey, key } = await createApiKey(ctx, scopeOf(callerOf(req)), input);
     res.status(201).json({ ...apiKey, key });
   });
 
-  router.get("/v1/api-keys", async (req, res) => {
+  router.get("/v1/api-keys", auth, async (req, res) => {
     const filter = listApiKeysQuery.parse(req.query);
     res.json({ data: await listApiKeys(ctx, scopeOf(callerOf(req)), filter) });
   });
 
-  router.delete("/v1/api-keys/:id", async (req, res) => {
+  router.delete("/v1/api-keys/:id", auth, async (req, res) => {
     const { id } = apiKeyIdParams.parse(req.params);
     res.json(await revokeApiKey(ctx, scopeOf(callerOf(req)), id));
   });
