@@ -132,17 +132,19 @@ program
   .action(() => oneShot(({ ctx, logger }) => migrateDatabase(ctx.pool, logger)));
 
 const keys = program.command("keys").description("Manage API keys as an operator");
-const accountOption = new Option(
-  "--account <id-or-wallet>",
-  "account id (acc_…) or wallet address",
-).makeOptionMandatory();
-const networkOption = new Option("--network <network>", "live or test").choices(networks);
+// Factories: commander options are mutable, and each command needs its own.
+const accountOption = () =>
+  new Option(
+    "--account <id-or-wallet>",
+    "account id (acc_…) or wallet address",
+  ).makeOptionMandatory();
+const networkOption = () => new Option("--network <network>", "live or test").choices(networks);
 
 keys
   .command("create")
   .description("Issue a key; it is printed once. A wallet address gets an account if it has none.")
-  .addOption(accountOption)
-  .addOption(networkOption.default("test"))
+  .addOption(accountOption())
+  .addOption(networkOption().default("test"))
   .option("--name <name>", "a label for the key", "cli")
   .action((opts: { account: string; network: (typeof networks)[number]; name: string }) =>
     oneShot(async ({ ctx }) => {
@@ -157,8 +159,8 @@ keys
 keys
   .command("list")
   .description("List an account's active keys (never the secrets)")
-  .addOption(accountOption)
-  .addOption(networkOption)
+  .addOption(accountOption())
+  .addOption(networkOption())
   .action((opts: { account: string; network?: (typeof networks)[number] }) =>
     oneShot(async ({ ctx }) => {
       const account = await findAccount(ctx, opts.account);
@@ -169,7 +171,7 @@ keys
 keys
   .command("revoke <keyId>")
   .description("Revoke a key; it fails from the next request on")
-  .addOption(accountOption)
+  .addOption(accountOption())
   .action((keyId: string, opts: { account: string }) =>
     oneShot(async ({ ctx }) => {
       const account = await findAccount(ctx, opts.account);

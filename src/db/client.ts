@@ -20,7 +20,12 @@ export function createDatabaseClient(
 ): DatabaseClient {
   const pool = new pg.Pool({ connectionString: url, max: options.poolMax });
   // An idle client losing its server (restart, failover) must not crash the process.
-  const onError = (err: Error) => options.logger.warn({ err }, "database connection failed");
+  const onError = (err: Error) => {
+    // 57P01: the server is shutting down (a restart, a failover, or the end of `polyforge dev`).
+    if (pgErrorCode(err) === "57P01")
+      options.logger.info("database connection closed by the server");
+    else options.logger.warn({ err }, "database connection failed");
+  };
   pool.on("error", onError);
   pool.on("connect", (client) => client.on("error", onError));
   const db = drizzle(pool, { schema });

@@ -1,0 +1,134 @@
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, startCli } from "../helpers/cli.js";
+import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
+import { freePort } from "../helpers/ports.js";
+
+describe("polyforge keys", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(() => database.drop());
+
+  it("creates, lists and revokes keys for operators", async () => {
+    const env = { DATABASE_URL: database.url };
+    const wallet = privateKeyToAccount(generatePrivateKey()).address;
+    const created = await runCli(
+      ["keys", "create", "--account", wallet, "--network", "live", "--name", "ops"],
+      env,
+    );
+    expect(created.stderr).toBe("");
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout);
+    expect(key.key).toMatch(/^sk_live_[0-9A-Za-z]{64}$/);
+    expect(key).toMatchObject({ name: "ops", network: "live" });
+
+    const listed = await runCli(["keys", "list", "--account", wallet], env);
+    expect(listed.code).toBe(0);
+    const keys = JSON.parse(listed.stdout);
+    expect(keys.map((k: { id: string }) => k.id)).toEqual([key.id]);
+    expect(listed.stdout).not.toContain(key.key.slice(8));
+
+    const revoked = await runCli(["keys", "revoke", key.id, "--account", wallet], env);
+    expect(revoked.code).toBe(0);
+    expect(JSON.parse(revoked.stdout).revokedAt).toBeTruthy();
+    expect(JSON.parse((await runCli(["keys", "list", "--account", wallet], env)).stdout)).toEqual(
+      [],
+    );
+  });
+
+  it("explains what is wrong and exits 1", async () => {
+    const unknown = await runCli(["keys", "list", "--account", "acc_nobody"], {
+      DATABASE_URL: database.url,
+    });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("Account not found");
+    const badNetwork = await runCli(["keys", "create", "--account", "acc_x", "--network", "main"], {
+      DATABASE_URL: database.url,
+    });
+    expect(badNetwork.code).toBe(1);
+    expect(badNetwork.stderr).toMatch(/Allowed choices are live, test/);
+  });
+
+  it("refuses a bad configuration with one message naming each offender", async () => {
+    const result = await runCli(["migrate"], {
+      PORT: "eighty",
+      LOG_LEVEL: "loud",
+      DATABASE_URL: "mysql://x/y",
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^polyforge: Invalid configuration:/);
+    for (const name of ["PORT", "LOG_LEVEL", "DATABASE_URL"])
+      expect(result.stderr).toContain(`- ${name}:`);
+    expect(result.stderr).not.toContain("    at "); // no stack trace
+  });
+});
+
+describe("polyforge dev (npm start)", () => {
+  let dataRoot: string;
+  beforeAll(async () => {
+    dataRoot = await mkdtemp(path.join(tmpdir(), "polyforge-dev-"));
+    await chmod(dataRoot, 0o755);
+  });
+  afterAll(() => rm(dataRoot, { recursive: true, force: true }));
+
+  async function startDev(env: Record<string, string>) {
+    const dev = startCli(["dev"], env);
+    const output = await dev.waitFor("Press Ctrl-C to stop.");
+    const curl = output.split("\n").find((line) => line.trim().startsWith("curl "));
+    const key = /sk_test_[0-9A-Za-z]{64}/.exec(output)?.[0];
+    const account = /Account\s+(acc_\w+)/.exec(output)?.[1];
+    if (!curl || !key || !account) throw new Error(`unexpected banner:\n${output}`);
+    return { dev, curl: curl.trim(), key, account };
+  }
+
+  /** Runs the printed curl line in a shell, exactly as a person would paste it. */
+  async function runPrinted(curl: string) {
+    const { stdout } = await promisify(execFile)("sh", ["-c", curl]);
+    return JSON.parse(stdout);
+  }
+
+  it("starts from nothing, prints a curl line that works, stops on Ctrl-C and finds its data again", async () => {
+    const port = await freePort();
+    const env = {
+      POLYFORGE_DATA_DIR: path.join(dataRoot, ".polyforge"),
+      LOG_LEVEL: "info",
+      PORT: String(port),
+      EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    };
+
+    const first = await startDev(env);
+    expect(first.curl).toBe(
+      `curl -s http://localhost:${port}/v1/account -H "Authorization: Bearer ${first.key}"`,
+    );
+    expect(await runPrinted(first.curl)).toMatchObject({ id: first.account, network: "test" });
+    expect((await fetch(`http://localhost:${port}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://localhost:${port}/readyz`)).status).toBe(200);
+
+    first.dev.child.kill("SIGINT");
+    expect(await first.dev.exited).toBe(0);
+    expect(first.dev.output()).toContain("database stopped");
+    const pidFile = path.join(env.POLYFORGE_DATA_DIR, "postgres", "postmaster.pid");
+    expect(existsSync(pidFile)).toBe(false);
+
+    const second = await startDev(env);
+    try {
+      expect(second.account).toBe(first.account);
+      expect(second.key).toBe(first.key);
+      expect(await runPrinted(second.curl)).toMatchObject({ id: first.account });
+      expect(readFileSync(path.join(env.POLYFORGE_DATA_DIR, "demo-key"), "utf8").trim()).toBe(
+        first.key,
+      );
+    } finally {
+      second.dev.child.kill("SIGTERM");
+      expect(await second.dev.exited).toBe(0);
+    }
+  });
+});
