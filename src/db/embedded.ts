@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -58,6 +58,7 @@ export async function startEmbeddedPostgres(
 
   // The parent must be traversable by the `postgres` user the server runs as under root.
   await mkdir(path.dirname(dataDir), { recursive: true, mode: 0o755 });
+  if (process.getuid?.() === 0) assertTraversableByOthers(path.dirname(dataDir));
   const EmbeddedPostgresServer = await importWithoutSignalHooks();
   const recentOutput: string[] = [];
   const remember = (message: unknown) => {
@@ -138,6 +139,23 @@ function runningServer(dataDir: string): { pid: number; port: number } | undefin
   const port = Number(portLine);
   if (!Number.isInteger(pid) || !Number.isInteger(port) || !isAlive(pid)) return undefined;
   return { pid, port };
+}
+
+/**
+ * Run as root, PostgreSQL runs as the `postgres` user, which must be able to reach the data
+ * directory. A project under a private home directory (/root is 0700) cannot work; say so.
+ */
+function assertTraversableByOthers(dir: string): void {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new Error(
+        `Embedded PostgreSQL runs as the "postgres" user when started by root, and it cannot enter ${d}. ` +
+          "Set POLYFORGE_DATA_DIR to a directory it can reach (for example under /tmp or /var/lib), " +
+          "or set DATABASE_URL to use another PostgreSQL server.",
+      );
+    }
+    if (d === path.dirname(d)) return;
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -132,3 +132,41 @@ describe("polyforge dev (npm start)", () => {
     }
   });
 });
+
+describe("polyforge serve and worker (production shape)", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase({ migrated: false });
+  });
+  afterAll(() => database.drop());
+
+  it("migrate, then serve and worker against DATABASE_URL, each stopping cleanly on SIGTERM", async () => {
+    const port = await freePort();
+    const env = {
+      NODE_ENV: "production",
+      DATABASE_URL: database.url,
+      PUBLIC_URL: `http://localhost:${port}`,
+      PORT: String(port),
+      LOG_LEVEL: "info",
+    };
+    const migrated = await runCli(["migrate"], env);
+    expect(migrated.code).toBe(0);
+    expect(migrated.stderr).toContain("database migrated");
+
+    const serve = startCli(["serve"], env);
+    const worker = startCli(["worker"], env);
+    try {
+      await serve.waitFor("API listening");
+      await worker.waitFor("Worker connected");
+      const ready = await fetch(`http://localhost:${port}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      serve.child.kill("SIGTERM");
+      worker.child.kill("SIGTERM");
+    }
+    expect(await serve.exited).toBe(0);
+    expect(await worker.exited).toBe(0);
+    expect(serve.output()).toContain("HTTP server stopped");
+    expect(worker.output()).toContain("worker stopped");
+  });
+});
