@@ -8,10 +8,13 @@ import { migrateDatabase, migrationsApplied } from "./db/migrate.js";
 import { ensureDemoAccess } from "./demo.js";
 import { findAccount, findOrCreateWalletAccount } from "./domains/accounts/service.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "./domains/keys/service.js";
+import { checkLedgerInvariants } from "./domains/ledger/invariants.js";
+import { getBalance, grantCredits } from "./domains/ledger/service.js";
 import { AppError } from "./errors.js";
 import { startHttpServer } from "./http/server.js";
 import { startWorker } from "./jobs/worker.js";
-import { networks } from "./lib/network.js";
+import { newId } from "./lib/ids.js";
+import { type Network, networks } from "./lib/network.js";
 import { stopOnSignals } from "./lib/shutdown.js";
 import { createLogger, type Logger } from "./logger.js";
 
@@ -69,6 +72,7 @@ program
     const { ctx, config, logger } = opened;
     await migrateDatabase(ctx.pool, logger);
     const demo = await ensureDemoAccess(ctx, config.dataDir);
+    const balance = await getBalance(ctx, demo.account.id, "test");
     const http = await startHttpServer(ctx);
     const worker = await startWorker(ctx);
     stopOnSignals(logger, [
@@ -86,9 +90,10 @@ program
         `  Database  ${opened.databaseLabel}`,
         `  Account   ${demo.account.id} (wallet ${demo.account.walletAddress})`,
         `  API key   ${demo.key}`,
+        `  Credits   ${balance.creditBalance} test credits (Base Sepolia; nothing real is spent)`,
         "",
         "Try it:",
-        `  curl -s ${base}/v1/account -H "Authorization: Bearer ${demo.key}"`,
+        `  curl -s ${base}/v1/balance -H "Authorization: Bearer ${demo.key}"`,
         "",
         "Press Ctrl-C to stop.",
         "",
@@ -146,7 +151,7 @@ keys
   .addOption(accountOption())
   .addOption(networkOption().default("test"))
   .option("--name <name>", "a label for the key", "cli")
-  .action((opts: { account: string; network: (typeof networks)[number]; name: string }) =>
+  .action((opts: { account: string; network: Network; name: string }) =>
     oneShot(async ({ ctx }) => {
       const account = opts.account.startsWith("0x")
         ? await findOrCreateWalletAccount(ctx, opts.account)
@@ -161,7 +166,7 @@ keys
   .description("List an account's active keys (never the secrets)")
   .addOption(accountOption())
   .addOption(networkOption())
-  .action((opts: { account: string; network?: (typeof networks)[number] }) =>
+  .action((opts: { account: string; network?: Network }) =>
     oneShot(async ({ ctx }) => {
       const account = await findAccount(ctx, opts.account);
       print(await listApiKeys(ctx, { accountId: account.id }, opts));
@@ -176,6 +181,52 @@ keys
     oneShot(async ({ ctx }) => {
       const account = await findAccount(ctx, opts.account);
       print(await revokeApiKey(ctx, { accountId: account.id }, keyId));
+    }),
+  );
+
+const credits = program.command("credits").description("Credits, for operators");
+credits
+  .command("grant")
+  .description("Grant credits from the network's issuance account, recorded with the reason")
+  .addOption(accountOption())
+  .addOption(networkOption().makeOptionMandatory())
+  .requiredOption("--credits <n>", "whole credits to grant")
+  .requiredOption("--reason <text>", "why, kept as the transfer's reference")
+  .option("--id <transfer-id>", "idempotency id (the same id twice grants once)")
+  .action(
+    (opts: { account: string; network: Network; credits: string; reason: string; id?: string }) =>
+      oneShot(async ({ ctx }) => {
+        if (!/^[1-9]\d{0,12}$/.test(opts.credits)) {
+          throw new AppError("invalid_request", "--credits must be a positive whole number.");
+        }
+        const account = await findAccount(ctx, opts.account);
+        const grant = await grantCredits(ctx, {
+          id: opts.id ?? newId("grant"),
+          ownerId: account.id,
+          network: opts.network,
+          credits: BigInt(opts.credits),
+          reason: opts.reason,
+        });
+        const balance = await getBalance(ctx, account.id, opts.network);
+        print({
+          transferId: grant.id,
+          replayed: grant.replayed,
+          credits: Number(grant.amount),
+          creditBalance: Number(balance.creditBalance),
+        });
+      }),
+  );
+
+program
+  .command("ledger")
+  .description("Ledger maintenance")
+  .command("check")
+  .description("Verify the ledger's invariants from its history; exits 1 on any violation")
+  .action(() =>
+    oneShot(async ({ ctx }) => {
+      const violations = await checkLedgerInvariants(ctx);
+      print({ ok: violations.length === 0, violations });
+      if (violations.length) process.exitCode = 1;
     }),
   );
 

@@ -9,6 +9,7 @@ import {
   MAX_ACTIVE_API_KEYS,
   revokeApiKey,
 } from "./domains/keys/service.js";
+import { grantCredits } from "./domains/ledger/service.js";
 import { AppError } from "./errors.js";
 
 /** Anvil's first public test account: the demo account signs in with its well-known key. */
@@ -19,8 +20,18 @@ const DEMO_KEY_NAME = "demo";
  * The demo account and a working sk_test_ key for `polyforge dev`. Keys are stored hashed, so
  * the key itself is kept in the local data directory to print again after a restart.
  */
+export const DEMO_CREDITS = 1_000n;
+
 export async function ensureDemoAccess(ctx: ServiceContext, dataDir: string) {
   const account = await findOrCreateWalletAccount(ctx, DEMO_WALLET, "demo");
+  // Granted once: the transfer id makes every later start a replay.
+  await grantCredits(ctx, {
+    id: `demo-grant:${account.id}`,
+    ownerId: account.id,
+    network: "test",
+    credits: DEMO_CREDITS,
+    reason: "demo credits",
+  });
   const keyFile = path.join(dataDir, "demo-key");
   const saved = (await readFile(keyFile, "utf8").catch(() => "")).trim();
   if (saved) {

@@ -7,6 +7,7 @@ export const errorStatus = {
   invalid_request: 400,
   invalid_json: 400,
   invalid_siwe_message: 400,
+  insufficient_credits: 402,
   missing_api_key: 401,
   invalid_api_key: 401,
   invalid_session: 401,
@@ -15,6 +16,9 @@ export const errorStatus = {
   network_mismatch: 403,
   not_found: 404,
   api_key_limit_reached: 409,
+  idempotency_conflict: 409,
+  hold_already_resolved: 409,
+  reservation_closed: 409,
   payload_too_large: 413,
   internal_error: 500,
   not_ready: 503,
@@ -36,5 +40,11 @@ export class AppError extends Error {
     this.status = errorStatus[code];
   }
 }
+
+export const insufficientCredits = (need: bigint, have: bigint) =>
+  new AppError("insufficient_credits", `Insufficient credits. Need ${need}, have ${have}.`, {
+    need: Number(need),
+    have: Number(have),
+  });
 
 export const notFound = (what: string) => new AppError("not_found", `${what} not found.`);

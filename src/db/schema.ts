@@ -1,4 +1,5 @@
 // Every domain's tables, gathered for drizzle (queries) and drizzle-kit (migrations).
 export * from "../domains/accounts/schema.js";
 export * from "../domains/keys/schema.js";
+export * from "../domains/ledger/schema.js";
 export * from "./columns.js";

@@ -4,6 +4,8 @@ import type { AppContext } from "../context.js";
 import { migrationsApplied } from "../db/migrate.js";
 import { accountRoutes } from "../domains/accounts/routes.js";
 import { keyRoutes } from "../domains/keys/routes.js";
+import { ledgerRoutes } from "../domains/ledger/routes.js";
+import { studioRoutes } from "../domains/studio/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { errorHandler, routeNotFound } from "./errors.js";
@@ -42,6 +44,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
 
   app.use(accountRoutes(ctx));
   app.use(keyRoutes(ctx));
+  app.use(ledgerRoutes(ctx));
+  app.use(studioRoutes(ctx));
 
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

@@ -4,6 +4,7 @@ import type { Caller } from "../domains/accounts/caller.js";
 import { authenticateSession, isSessionToken } from "../domains/accounts/signin.js";
 import { authenticateApiKey } from "../domains/keys/service.js";
 import { AppError } from "../errors.js";
+import type { Network } from "../lib/network.js";
 
 declare module "express-serve-static-core" {
   interface Request {
@@ -55,4 +56,11 @@ export function authenticate(
 export function callerOf(req: Request): Caller {
   if (!req.caller) throw new Error("route is missing the authenticate middleware");
   return req.caller;
+}
+
+/** The caller of a route mounted with API-key authentication: its account and network. */
+export function keyScopeOf(req: Request): { accountId: string; network: Network } {
+  const caller = callerOf(req);
+  if (caller.kind !== "api_key") throw new Error("route must authenticate with API keys only");
+  return { accountId: caller.accountId, network: caller.network };
 }

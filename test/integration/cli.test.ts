@@ -106,9 +106,15 @@ describe("polyforge dev (npm start)", () => {
 
     const first = await startDev(env);
     expect(first.curl).toBe(
-      `curl -s http://localhost:${port}/v1/account -H "Authorization: Bearer ${first.key}"`,
+      `curl -s http://localhost:${port}/v1/balance -H "Authorization: Bearer ${first.key}"`,
     );
-    expect(await runPrinted(first.curl)).toMatchObject({ id: first.account, network: "test" });
+    expect(await runPrinted(first.curl)).toEqual({
+      creditBalance: 1000,
+      heldCredits: 0,
+      earnings: 0,
+      membershipTier: "free",
+      network: "test",
+    });
     expect((await fetch(`http://localhost:${port}/healthz`)).status).toBe(200);
     expect((await fetch(`http://localhost:${port}/readyz`)).status).toBe(200);
 
@@ -122,7 +128,8 @@ describe("polyforge dev (npm start)", () => {
     try {
       expect(second.account).toBe(first.account);
       expect(second.key).toBe(first.key);
-      expect(await runPrinted(second.curl)).toMatchObject({ id: first.account });
+      // The demo credits were granted once, not again on the second start.
+      expect(await runPrinted(second.curl)).toMatchObject({ creditBalance: 1000 });
       expect(readFileSync(path.join(env.POLYFORGE_DATA_DIR, "demo-key"), "utf8").trim()).toBe(
         first.key,
       );

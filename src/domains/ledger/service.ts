@@ -1,0 +1,504 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+import { AppError, insufficientCredits, notFound } from "../../errors.js";
+import type { Network } from "../../lib/network.js";
+import { systemLedgerAccount, userLedgerAccount } from "./accounts.js";
+import { type MembershipTier, tierOf } from "./packs.js";
+
+/**
+ * The only code that moves credits. Every function takes a ServiceContext whose `db` may be
+ * the caller's open transaction, so a ledger movement commits or rolls back together with the
+ * caller's own writes. Amounts are whole credits as bigint; ids make every call idempotent.
+ */
+
+export const transferKinds = [
+  "grant", // operator or demo credits, from issuance
+  "pack_purchase", // a credit pack paid in USDC, from issuance
+  "spend", // a direct charge
+  "refund", // money back outside a hold
+  "transfer", // between two accounts
+  "hold", // credits set aside for work in flight
+  "hold_post", // the part of a hold that was spent
+  "hold_release", // the part of a hold that returned
+  "royalty", // a creator's share
+] as const;
+export type TransferKind = (typeof transferKinds)[number];
+
+export interface TransferInput {
+  id: string;
+  network: Network;
+  debit: string;
+  credit: string;
+  amount: bigint;
+  kind: TransferKind;
+  reference?: string | null;
+  metadata?: Record<string, unknown>;
+  holdId?: string | null;
+}
+
+export interface Transfer extends TransferInput {
+  seq: bigint;
+  debitBalanceAfter: bigint | null;
+  creditBalanceAfter: bigint | null;
+  createdAt: Date;
+  /** True when this id had already been posted with the same fields. */
+  replayed: boolean;
+}
+
+const big = (v: string | number | bigint | null): bigint | null => (v === null ? null : BigInt(v));
+
+function assertAmount(amount: bigint, allowZero = false) {
+  if (typeof amount !== "bigint" || amount < (allowZero ? 0n : 1n)) {
+    throw new AppError(
+      "invalid_request",
+      `Amount must be a ${allowZero ? "non-negative" : "positive"} whole number of credits.`,
+    );
+  }
+}
+
+/**
+ * One idempotent double-entry transfer, in one round trip (SQL function ledger_transfer).
+ * An overdraft of a user account is refused with 402 insufficient_credits; the same id with
+ * other fields with 409 idempotency_conflict.
+ */
+export async function transfer(ctx: ServiceContext, input: TransferInput): Promise<Transfer> {
+  assertAmount(input.amount);
+  const { rows } = await ctx.db.execute<{
+    outcome: "created" | "replayed" | "conflict" | "insufficient";
+    seq: string | null;
+    debit_balance_after: string | null;
+    credit_balance_after: string | null;
+    created_at: Date | string | null;
+    have: string | null;
+  }>(sql`select * from ledger_transfer(
+      ${input.id}, ${input.network}::network, ${input.debit}, ${input.credit},
+      ${input.amount.toString()}::bigint, ${input.kind}, ${input.reference ?? null},
+      ${JSON.stringify(input.metadata ?? {})}::jsonb, ${input.holdId ?? null}, ${ctx.clock()})`);
+  const row = rows[0];
+  if (!row) throw new Error("ledger_transfer returned nothing");
+  if (row.outcome === "insufficient") throw insufficientCredits(input.amount, big(row.have) ?? 0n);
+  if (row.outcome === "conflict") {
+    throw new AppError(
+      "idempotency_conflict",
+      `Transfer ${input.id} already exists with different details.`,
+      { id: input.id },
+    );
+  }
+  return {
+    ...input,
+    reference: input.reference ?? null,
+    metadata: input.metadata ?? {},
+    holdId: input.holdId ?? null,
+    seq: BigInt(row.seq as string),
+    debitBalanceAfter: big(row.debit_balance_after),
+    creditBalanceAfter: big(row.credit_balance_after),
+    createdAt: new Date(row.created_at as string),
+    replayed: row.outcome === "replayed",
+  };
+}
+
+export type HoldStatus = "pending" | "posted" | "voided" | "expired";
+
+export interface Hold {
+  id: string;
+  network: Network;
+  accountId: string;
+  parentHoldId: string | null;
+  kind: string;
+  reference: string | null;
+  amount: bigint;
+  available: bigint;
+  drawn: bigint;
+  posted: bigint;
+  released: bigint;
+  status: HoldStatus;
+  resolvedBy: string | null;
+  expiresAt: Date;
+  createdAt: Date;
+  resolvedAt: Date | null;
+}
+
+type HoldRow = {
+  id: string;
+  network: Network;
+  account_id: string;
+  parent_hold_id: string | null;
+  kind: string;
+  reference: string | null;
+  amount: string;
+  available: string;
+  drawn: string;
+  posted: string;
+  released: string;
+  status: HoldStatus;
+  resolved_by: string | null;
+  expires_at: Date;
+  created_at: Date;
+  resolved_at: Date | null;
+};
+
+const toHold = (r: HoldRow): Hold => ({
+  id: r.id,
+  network: r.network,
+  accountId: r.account_id,
+  parentHoldId: r.parent_hold_id,
+  kind: r.kind,
+  reference: r.reference,
+  amount: BigInt(r.amount),
+  available: BigInt(r.available),
+  drawn: BigInt(r.drawn),
+  posted: BigInt(r.posted),
+  released: BigInt(r.released),
+  status: r.status,
+  resolvedBy: r.resolved_by,
+  expiresAt: new Date(r.expires_at),
+  createdAt: new Date(r.created_at),
+  resolvedAt: r.resolved_at && new Date(r.resolved_at),
+});
+
+async function holdRows(ctx: ServiceContext, query: SQL): Promise<Hold[]> {
+  const { rows } = await ctx.db.execute<HoldRow>(query);
+  return rows.map(toHold);
+}
+
+export async function getHold(ctx: ServiceContext, holdId: string): Promise<Hold | undefined> {
+  return (await holdRows(ctx, sql`select * from ledger_holds where id = ${holdId}`))[0];
+}
+
+export interface HoldInput {
+  id: string;
+  network: Network;
+  /** The owner (accounts.id) whose credits are held. */
+  ownerId: string;
+  amount: bigint;
+  expiresAt: Date;
+  kind: string;
+  reference?: string | null;
+  /** Draw from this pending reservation instead of the balance. */
+  parentHoldId?: string | null;
+}
+
+/**
+ * Sets credits aside: from the owner's balance into the network's holds account, or (with
+ * parentHoldId) out of a reservation's remaining credits. Idempotent by id.
+ */
+export async function placeHold(
+  ctx: ServiceContext,
+  input: HoldInput,
+): Promise<{ hold: Hold; replayed: boolean }> {
+  assertAmount(input.amount);
+  const account = userLedgerAccount(input.ownerId, input.network);
+  return ctx.db.transaction(async (tx) => {
+    const c = { ...ctx, db: tx };
+    await tx.execute(sql`select ledger_ensure_account(${account})`);
+    const [inserted] = await holdRows(
+      c,
+      sql`insert into ledger_holds (id, network, account_id, parent_hold_id, kind, reference, amount, available, expires_at, created_at)
+          values (${input.id}, ${input.network}::network, ${account}, ${input.parentHoldId ?? null}, ${input.kind},
+                  ${input.reference ?? null}, ${input.amount.toString()}::bigint, ${input.amount.toString()}::bigint,
+                  ${input.expiresAt}, ${ctx.clock()})
+          on conflict (id) do nothing returning *`,
+    );
+    if (!inserted) {
+      const existing = await getHold(c, input.id);
+      const same =
+        existing &&
+        existing.network === input.network &&
+        existing.accountId === account &&
+        existing.amount === input.amount &&
+        existing.kind === input.kind &&
+        existing.parentHoldId === (input.parentHoldId ?? null) &&
+        existing.reference === (input.reference ?? null);
+      if (!same) {
+        throw new AppError(
+          "idempotency_conflict",
+          `Hold ${input.id} already exists with different details.`,
+          {
+            id: input.id,
+          },
+        );
+      }
+      return { hold: existing, replayed: true };
+    }
+
+    if (input.parentHoldId) {
+      await drawFromReservation(c, input, account);
+    } else {
+      await transfer(c, {
+        id: input.id,
+        network: input.network,
+        debit: account,
+        credit: systemLedgerAccount(input.network, "holds"),
+        amount: input.amount,
+        kind: "hold",
+        reference: input.reference ?? null,
+        holdId: input.id,
+      });
+    }
+    return { hold: inserted, replayed: false };
+  });
+}
+
+async function drawFromReservation(ctx: ServiceContext, input: HoldInput, account: string) {
+  const parentId = input.parentHoldId as string;
+  const now = ctx.clock();
+  const { rowCount } = await ctx.db.execute(sql`
+    update ledger_holds set available = available - ${input.amount.toString()}::bigint,
+                            drawn = drawn + ${input.amount.toString()}::bigint
+    where id = ${parentId} and account_id = ${account} and network = ${input.network}::network
+      and status = 'pending' and expires_at > ${now} and available >= ${input.amount.toString()}::bigint`);
+  if (rowCount) return;
+  const parent = await getHold(ctx, parentId);
+  if (!parent || parent.accountId !== account || parent.network !== input.network)
+    throw notFound("Reservation");
+  if (parent.status !== "pending" || parent.expiresAt <= now) {
+    throw new AppError(
+      "reservation_closed",
+      `Reservation ${parentId} is ${parent.status === "pending" ? "expired" : "settled"}.`,
+    );
+  }
+  throw insufficientCredits(input.amount, parent.available);
+}
+
+export interface ResolveInput {
+  holdId: string;
+  /** Id of this resolution; a replay with the same id returns the same result. */
+  id: string;
+  /** Credits to post (0 for a void); the rest of what is available returns to the owner. */
+  amount: bigint;
+  status: Exclude<HoldStatus, "pending">;
+  /** Where posted credits go; the network's revenue account by default. */
+  to?: string;
+  reference?: string | null;
+}
+
+/**
+ * Resolves a hold exactly once: posts `amount` and releases the rest, or releases everything.
+ * Whoever gets there first wins (a job, its final failure, the expiry sweeper); the others
+ * get 409 hold_already_resolved, and a replay of the winner's own id gets its result again.
+ */
+export async function resolveHold(
+  ctx: ServiceContext,
+  input: ResolveInput,
+): Promise<{ hold: Hold; replayed: boolean }> {
+  assertAmount(input.amount, true);
+  if (input.status !== "posted" && input.amount !== 0n) {
+    throw new AppError("invalid_request", "Only a post can spend credits from a hold.");
+  }
+  return ctx.db.transaction(async (tx) => {
+    const c = { ...ctx, db: tx };
+    const amount = input.amount.toString();
+    const [hold] = await holdRows(
+      c,
+      sql`update ledger_holds
+          set status = ${input.status}::hold_status, posted = ${amount}::bigint,
+              released = available - ${amount}::bigint, available = 0,
+              resolved_by = ${input.id}, resolved_at = ${ctx.clock()}
+          where id = ${input.holdId} and status = 'pending' and available >= ${amount}::bigint
+          returning *`,
+    );
+    if (!hold) {
+      const existing = await getHold(c, input.holdId);
+      if (!existing) throw notFound("Hold");
+      if (
+        existing.resolvedBy === input.id &&
+        existing.status === input.status &&
+        existing.posted === input.amount
+      ) {
+        return { hold: existing, replayed: true };
+      }
+      if (existing.status === "pending") {
+        throw new AppError(
+          "invalid_request",
+          `Cannot post ${input.amount} credits: the hold has ${existing.available} available.`,
+        );
+      }
+      throw new AppError(
+        "hold_already_resolved",
+        `Hold ${input.holdId} is already ${existing.status}.`,
+        {
+          status: existing.status,
+        },
+      );
+    }
+    const holds = systemLedgerAccount(hold.network, "holds");
+    if (hold.posted > 0n) {
+      await transfer(c, {
+        id: input.id,
+        network: hold.network,
+        debit: holds,
+        credit: input.to ?? systemLedgerAccount(hold.network, "revenue"),
+        amount: hold.posted,
+        kind: "hold_post",
+        reference: input.reference ?? hold.reference,
+        holdId: hold.id,
+      });
+    }
+    if (hold.released > 0n) {
+      await transfer(c, {
+        id: `${input.id}:release`,
+        network: hold.network,
+        debit: holds,
+        credit: hold.accountId,
+        amount: hold.released,
+        kind: "hold_release",
+        reference: input.reference ?? hold.reference,
+        holdId: hold.id,
+      });
+    }
+    return { hold, replayed: false };
+  });
+}
+
+export const postHold = (ctx: ServiceContext, input: Omit<ResolveInput, "status">) =>
+  resolveHold(ctx, { ...input, status: "posted" });
+
+export const voidHold = (
+  ctx: ServiceContext,
+  input: Omit<ResolveInput, "status" | "amount" | "to">,
+) => resolveHold(ctx, { ...input, amount: 0n, status: "voided" });
+
+/**
+ * Voids pending holds past their expiry (the sweeper's cron task). Each in its own
+ * transaction; a hold resolved meanwhile by someone else is skipped.
+ */
+export async function expireHolds(ctx: ServiceContext, limit = 500): Promise<number> {
+  const due = await holdRows(
+    ctx,
+    sql`select * from ledger_holds where status = 'pending' and expires_at <= ${ctx.clock()}
+        order by expires_at limit ${limit}`,
+  );
+  let expired = 0;
+  for (const hold of due) {
+    try {
+      await resolveHold(ctx, {
+        holdId: hold.id,
+        id: `expire:${hold.id}`,
+        amount: 0n,
+        status: "expired",
+        reference: "expired",
+      });
+      expired++;
+    } catch (err) {
+      if (!(err instanceof AppError && err.code === "hold_already_resolved")) throw err;
+    }
+  }
+  if (expired) ctx.logger.info({ expired }, "expired holds voided");
+  return expired;
+}
+
+export interface Balance {
+  network: Network;
+  creditBalance: bigint;
+  heldCredits: bigint;
+  earnings: bigint;
+  membershipTier: MembershipTier;
+}
+
+export async function getBalance(
+  ctx: ServiceContext,
+  ownerId: string,
+  network: Network,
+): Promise<Balance> {
+  const credits = userLedgerAccount(ownerId, network, "credits");
+  const earnings = userLedgerAccount(ownerId, network, "earnings");
+  const { rows } = await ctx.db.execute<{
+    credits: string | null;
+    earnings: string | null;
+    held: string;
+    packs: string[] | null;
+  }>(sql`
+    select (select balance from ledger_accounts where id = ${credits}) as credits,
+           (select balance from ledger_accounts where id = ${earnings}) as earnings,
+           (select coalesce(sum(available), 0) from ledger_holds where account_id = ${credits} and status = 'pending') as held,
+           (select array_agg(distinct metadata->>'pack') from ledger_transfers
+             where credit_account_id = ${credits} and kind = 'pack_purchase') as packs`);
+  const row = rows[0];
+  return {
+    network,
+    creditBalance: BigInt(row?.credits ?? 0),
+    heldCredits: BigInt(row?.held ?? 0),
+    earnings: BigInt(row?.earnings ?? 0),
+    membershipTier: tierOf(row?.packs ?? []),
+  };
+}
+
+export interface LedgerEntry {
+  id: string;
+  seq: bigint;
+  account: "credits" | "earnings";
+  kind: string;
+  /** Signed, from the owner's side: negative leaves the account. */
+  amount: bigint;
+  balanceAfter: bigint;
+  reference: string | null;
+  holdId: string | null;
+  metadata: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/** The owner's ledger entries on one network, newest first; `before` is an exclusive seq cursor. */
+export async function listEntries(
+  ctx: ServiceContext,
+  ownerId: string,
+  network: Network,
+  page: { limit: number; before?: bigint | undefined; kind?: string | undefined },
+): Promise<LedgerEntry[]> {
+  const ids = [
+    userLedgerAccount(ownerId, network, "credits"),
+    userLedgerAccount(ownerId, network, "earnings"),
+  ];
+  const before = page.before === undefined ? null : page.before.toString();
+  const kind = page.kind ?? null;
+  const side = (column: "debit_account_id" | "credit_account_id") => sql`
+    (select id, seq, ${sql.raw(column)} as account_id, kind, reference, hold_id, metadata, created_at,
+            ${column === "debit_account_id" ? sql`-amount` : sql`amount`} as amount,
+            ${column === "debit_account_id" ? sql`debit_balance_after` : sql`credit_balance_after`} as balance_after
+     from ledger_transfers
+     where ${sql.raw(column)} in (${ids[0]}, ${ids[1]})
+       and (${before}::bigint is null or seq < ${before}::bigint)
+       and (${kind}::text is null or kind = ${kind}::text)
+     order by seq desc limit ${page.limit})`;
+  const { rows } = await ctx.db.execute<{
+    id: string;
+    seq: string;
+    account_id: string;
+    kind: string;
+    reference: string | null;
+    hold_id: string | null;
+    metadata: Record<string, unknown>;
+    created_at: Date;
+    amount: string;
+    balance_after: string;
+  }>(
+    sql`${side("debit_account_id")} union all ${side("credit_account_id")} order by seq desc, amount asc limit ${page.limit}`,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    seq: BigInt(r.seq),
+    account: r.account_id.startsWith("earnings:") ? "earnings" : "credits",
+    kind: r.kind,
+    amount: BigInt(r.amount),
+    balanceAfter: BigInt(r.balance_after),
+    reference: r.reference,
+    holdId: r.hold_id,
+    metadata: r.metadata,
+    createdAt: new Date(r.created_at),
+  }));
+}
+
+/** Credits from the network's issuance account to an owner: operator grants and the demo. */
+export function grantCredits(
+  ctx: ServiceContext,
+  input: { id: string; ownerId: string; network: Network; credits: bigint; reason: string },
+): Promise<Transfer> {
+  return transfer(ctx, {
+    id: input.id,
+    network: input.network,
+    debit: systemLedgerAccount(input.network, "issuance"),
+    credit: userLedgerAccount(input.ownerId, input.network),
+    amount: input.credits,
+    kind: "grant",
+    reference: input.reason,
+  });
+}

@@ -1,0 +1,10 @@
+/**
+ * Credits are bigint everywhere in the code and JSON numbers on the wire: every realistic
+ * amount is far below 2^53, and a value that is not is a bug worth failing loudly on.
+ */
+export function creditsToJson(value: bigint): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n))
+    throw new Error(`credit amount ${value} does not fit a JSON number`);
+  return n;
+}
