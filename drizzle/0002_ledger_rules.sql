@@ -43,6 +43,9 @@ BEGIN
       WHERE id = NEW.debit_account_id AND balance IS NOT NULL RETURNING balance INTO NEW.debit_balance_after;
   END IF;
   PERFORM set_config('polyforge.ledger_applying', 'off', true);
+  -- Numbered only now, with the account rows locked: on any one account, a higher seq is a
+  -- later balance, so history read by seq shows each balance_after in the order it happened.
+  NEW.seq := nextval(pg_get_serial_sequence('ledger_transfers', 'seq'));
   RETURN NEW;
 END $$;
 --> statement-breakpoint

@@ -16,3 +16,6 @@ export const userLedgerAccount = (
 
 export const systemLedgerAccount = (network: Network, kind: SystemAccountKind) =>
   `${kind}:${network}`;
+
+/** The network part of a ledger account id (both forms carry it second). */
+export const ledgerAccountNetwork = (id: string): string | undefined => id.split(":")[1];

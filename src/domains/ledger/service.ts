@@ -2,7 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, notFound } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
-import { systemLedgerAccount, userLedgerAccount } from "./accounts.js";
+import { ledgerAccountNetwork, systemLedgerAccount, userLedgerAccount } from "./accounts.js";
 import { type MembershipTier, tierOf } from "./packs.js";
 
 /**
@@ -63,6 +63,15 @@ function assertAmount(amount: bigint, allowZero = false) {
  */
 export async function transfer(ctx: ServiceContext, input: TransferInput): Promise<Transfer> {
   assertAmount(input.amount);
+  // The database refuses this too (composite foreign keys); failing here says why.
+  for (const side of [input.debit, input.credit]) {
+    if (ledgerAccountNetwork(side) !== input.network) {
+      throw new AppError(
+        "invalid_request",
+        `Account ${side} is not on the ${input.network} network.`,
+      );
+    }
+  }
   const { rows } = await ctx.db.execute<{
     outcome: "created" | "replayed" | "conflict" | "insufficient";
     seq: string | null;
