@@ -70,12 +70,20 @@ program
   .action(async () => {
     const opened = await open({ adoptEmbedded: true, logToStderr: false });
     const { ctx, config, logger } = opened;
+    if (config.env === "production") {
+      await opened.close();
+      // dev creates a demo account that anyone can sign in to with anvil's public test key.
+      throw new AppError(
+        "invalid_request",
+        "`polyforge dev` is for development; use `serve` and `worker` in production.",
+      );
+    }
     await migrateDatabase(ctx.pool, logger);
     const demo = await ensureDemoAccess(ctx, config.dataDir);
     const balance = await getBalance(ctx, demo.account.id, "test");
     const http = await startHttpServer(ctx);
     const worker = await startWorker(ctx);
-    stopOnSignals(logger, [
+    stopOnSignals(logger, config.http.shutdownTimeoutMs, [
       ["HTTP server", http.close],
       ["worker", () => worker.stop()],
       ["database", opened.close],
@@ -112,7 +120,7 @@ program
       );
     }
     const http = await startHttpServer(opened.ctx);
-    stopOnSignals(opened.logger, [
+    stopOnSignals(opened.logger, opened.config.http.shutdownTimeoutMs, [
       ["HTTP server", http.close],
       ["database", opened.close],
     ]);
@@ -125,7 +133,7 @@ program
   .action(async () => {
     const opened = await open({ adoptEmbedded: false, logToStderr: false });
     const worker = await startWorker(opened.ctx);
-    stopOnSignals(opened.logger, [
+    stopOnSignals(opened.logger, opened.config.http.shutdownTimeoutMs, [
       ["worker", () => worker.stop()],
       ["database", opened.close],
     ]);

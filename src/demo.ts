@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { ServiceContext } from "./context.js";
 import { findOrCreateWalletAccount } from "./domains/accounts/service.js";
@@ -42,13 +42,24 @@ export async function ensureDemoAccess(ctx: ServiceContext, dataDir: string) {
     if (caller?.accountId === account.id) return { account, key: saved };
   }
 
-  const scope = { accountId: account.id, network: "test" as const };
-  const active = await listApiKeys(ctx, scope);
+  // The cap counts both networks: make room by revoking the oldest demo key, if any.
+  const everyKey = { accountId: account.id };
+  const active = await listApiKeys(ctx, everyKey);
   if (active.length >= MAX_ACTIVE_API_KEYS) {
     const oldestDemo = active.filter((k) => k.name === DEMO_KEY_NAME).at(-1);
-    if (oldestDemo) await revokeApiKey(ctx, scope, oldestDemo.id);
+    if (!oldestDemo) {
+      throw new Error(
+        `The demo account ${account.id} already has ${MAX_ACTIVE_API_KEYS} active keys; revoke one with \`polyforge keys revoke\`.`,
+      );
+    }
+    await revokeApiKey(ctx, everyKey, oldestDemo.id);
   }
-  const { key } = await createApiKey(ctx, scope, { name: DEMO_KEY_NAME });
+  const { key } = await createApiKey(
+    ctx,
+    { accountId: account.id, network: "test" },
+    { name: DEMO_KEY_NAME },
+  );
+  await mkdir(dataDir, { recursive: true });
   await writeFile(keyFile, `${key}\n`, { mode: 0o600 });
   return { account, key };
 }

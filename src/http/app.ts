@@ -37,7 +37,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
     res.json({ status: "ok" });
   });
   app.get("/readyz", async (_req, res) => {
-    const ready = await migrationsApplied(ctx.pool).catch(() => false);
+    const timeout = new Promise<false>((resolve) => setTimeout(resolve, 3_000, false).unref());
+    const ready = await Promise.race([migrationsApplied(ctx.pool).catch(() => false), timeout]);
     if (!ready) throw new AppError("not_ready", "The database is unreachable or not migrated.");
     res.json({ status: "ready" });
   });

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
+import { pgErrorCode } from "../db/client.js";
 import { AppError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
@@ -18,6 +19,14 @@ function toAppError(err: unknown): AppError {
       ? `Invalid request: ${first.path ? `${first.path}: ` : ""}${first.message}.`
       : "Invalid request.";
     return new AppError("invalid_request", message, { issues });
+  }
+  // Input PostgreSQL cannot store (a NUL byte, a malformed value) is the caller's mistake.
+  const code = pgErrorCode(err);
+  if (code === "22021" || code === "22P02" || code === "22001") {
+    return new AppError(
+      "invalid_request",
+      "The request contains a value that cannot be stored (for example a NUL character).",
+    );
   }
   const parserError = err as BodyParserError;
   if (parserError?.type === "entity.parse.failed") {

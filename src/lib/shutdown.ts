@@ -4,9 +4,10 @@ export type ShutdownStep = [name: string, stop: () => Promise<unknown>];
 
 /**
  * On SIGINT or SIGTERM, runs the steps in order (each waited for) and exits. A second signal
- * exits at once. Steps are listed front to back: stop taking work, finish it, close storage.
+ * exits at once, and so does a shutdown still running past its time limit. Steps are listed
+ * front to back: stop taking work, finish it, close storage.
  */
-export function stopOnSignals(logger: Logger, steps: ShutdownStep[]): void {
+export function stopOnSignals(logger: Logger, timeoutMs: number, steps: ShutdownStep[]): void {
   let stopping = false;
   const onSignal = async (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -15,6 +16,12 @@ export function stopOnSignals(logger: Logger, steps: ShutdownStep[]): void {
     }
     stopping = true;
     logger.info({ signal }, "shutting down");
+    // A stuck request or job must not keep the process alive forever; the last step
+    // (the database) is still given a moment after the others are abandoned.
+    setTimeout(() => {
+      logger.error({ timeoutMs }, "shutdown took too long: exiting");
+      process.exit(1);
+    }, timeoutMs + 5_000).unref();
     let failed = false;
     for (const [name, stop] of steps) {
       try {

@@ -1,7 +1,10 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
 export const repoRoot = path.resolve(import.meta.dirname, "../..");
+// Spawned commands run outside the repository, so a developer's .env there cannot leak in.
+const outside = tmpdir();
 const bin = path.join(repoRoot, "bin/polyforge.js");
 
 /** The environment for a spawned `polyforge`: the test's own, minus anything that configures it. */
@@ -35,7 +38,7 @@ export function runCli(
 }
 
 /** A long-running `polyforge` command, with its output so far and a way to wait for a line. */
-export function startCli(args: string[], env: Record<string, string>, cwd = repoRoot) {
+export function startCli(args: string[], env: Record<string, string>, cwd = outside) {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [bin, ...args], {
     cwd,
     env: cliEnv(env),

@@ -150,6 +150,13 @@ describe("API keys", () => {
     expect((await app.request("GET", "/v1/account", { token: b.key })).status).toBe(200);
   });
 
+  it("answer ids PostgreSQL cannot read with 404 or 400, never 500", async () => {
+    const { key } = await createAccountWithKey(app.ctx, "test");
+    const res = await app.request("DELETE", "/v1/api-keys/key_%00", { token: key });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("invalid_request");
+  });
+
   it("validate their input", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
     for (const json of [

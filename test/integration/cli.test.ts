@@ -6,6 +6,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEMO_WALLET } from "../../src/demo.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { freePort } from "../helpers/ports.js";
@@ -175,5 +176,63 @@ describe("polyforge serve and worker (production shape)", () => {
     expect(await worker.exited).toBe(0);
     expect(serve.output()).toContain("HTTP server stopped");
     expect(worker.output()).toContain("worker stopped");
+  });
+});
+
+describe("polyforge dev against DATABASE_URL", () => {
+  let database: TestDatabase;
+  let dataRoot: string;
+  beforeAll(async () => {
+    database = await createTestDatabase({ migrated: false });
+    dataRoot = await mkdtemp(path.join(tmpdir(), "polyforge-dev-url-"));
+  });
+  afterAll(async () => {
+    await database.drop();
+    await rm(dataRoot, { recursive: true, force: true });
+  });
+
+  async function startAndStop(env: Record<string, string>) {
+    const dev = startCli(["dev"], env);
+    const output = await dev.waitFor("Press Ctrl-C to stop.");
+    dev.child.kill("SIGINT");
+    expect(await dev.exited).toBe(0);
+    const key = /sk_test_[0-9A-Za-z]{64}/.exec(output)?.[0];
+    expect(key).toBeDefined();
+    return key as string;
+  }
+
+  it("migrates that database, keeps its local key file in a fresh directory, and makes room for the demo key", async () => {
+    const env = {
+      DATABASE_URL: database.url,
+      POLYFORGE_DATA_DIR: path.join(dataRoot, "not-yet-created"),
+      PORT: String(await freePort()),
+    };
+    const first = await startAndStop(env);
+    // The demo account fills its key cap with live keys, and the local key file is lost.
+    for (const name of ["live-1", "live-2"]) {
+      const created = await runCli(
+        ["keys", "create", "--account", DEMO_WALLET, "--network", "live", "--name", name],
+        { DATABASE_URL: database.url },
+      );
+      expect(created.code).toBe(0);
+    }
+    await rm(path.join(env.POLYFORGE_DATA_DIR, "demo-key"));
+    const second = await startAndStop(env);
+    expect(second).not.toBe(first);
+    const keys = JSON.parse(
+      (await runCli(["keys", "list", "--account", DEMO_WALLET], { DATABASE_URL: database.url }))
+        .stdout,
+    );
+    expect(keys.map((k: { name: string }) => k.name).sort()).toEqual(["demo", "live-1", "live-2"]);
+  });
+
+  it("refuses to run in production", async () => {
+    const result = await runCli(["dev"], {
+      NODE_ENV: "production",
+      DATABASE_URL: database.url,
+      PUBLIC_URL: "https://api.example",
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("for development");
   });
 });

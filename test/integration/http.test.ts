@@ -146,6 +146,7 @@ describe("readiness and failures", () => {
     expect(ready.status).toBe(503);
     // The cause is logged for engineers.
     expect(broken.logs.some((l) => l.includes("request failed") && l.includes("pool"))).toBe(true);
+    await broken.close().catch(() => {}); // its pool is already closed
     await broken.database.drop();
   });
 });

@@ -180,6 +180,31 @@ describe("sign-in with a wallet (EIP-4361)", () => {
     }
   });
 
+  it("refuses a URI on another origin, a bad date and an unchecksummed address", async () => {
+    const wallet = newWallet();
+    const uri = await signedMessage(wallet, { uri: "https://evil.example/login" });
+    const res = await app.request("POST", "/v1/auth/verify", {
+      json: { message: uri.message, signature: uri.signature },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toMatch(/URI/);
+
+    const good = await signedMessage(wallet, { expirationTime: new Date(Date.now() + 600_000) });
+    const badDate = good.message.replace(/Expiration Time: .*/, "Expiration Time: yesterday");
+    const dated = await app.request("POST", "/v1/auth/verify", {
+      json: { message: badDate, signature: await wallet.signMessage({ message: badDate }) },
+    });
+    expect(dated.status).toBe(400);
+    expect(dated.body.error.message).toMatch(/Expiration Time/);
+
+    const lower = good.message.replace(wallet.address, wallet.address.toLowerCase());
+    const unchecksummed = await app.request("POST", "/v1/auth/verify", {
+      json: { message: lower, signature: await wallet.signMessage({ message: lower }) },
+    });
+    expect(unchecksummed.status).toBe(400);
+    expect(unchecksummed.body.error.code).toBe("invalid_siwe_message");
+  });
+
   it("answers 400 to a body that is not a sign-in request", async () => {
     for (const json of [
       {},

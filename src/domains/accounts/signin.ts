@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, lt, or } from "drizzle-orm";
-import { verifyMessage } from "viem";
-import { generateSiweNonce, parseSiweMessage } from "viem/siwe";
+import { getAddress, isAddress, verifyMessage } from "viem";
+import { generateSiweNonce, parseSiweMessage, validateSiweMessage } from "viem/siwe";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
@@ -42,6 +42,14 @@ export async function issueSignInNonce(ctx: ServiceContext) {
 
 const invalidMessage = (why: string) => new AppError("invalid_siwe_message", why);
 
+function sameOrigin(uri: string, base: string): boolean {
+  try {
+    return new URL(uri).origin === new URL(base).origin;
+  } catch {
+    return false;
+  }
+}
+
 export async function signInWithWallet(
   ctx: ServiceContext,
   input: { message: string; signature: `0x${string}` },
@@ -55,6 +63,20 @@ export async function signInWithWallet(
     );
   }
   if (fields.version !== "1") throw invalidMessage("Only SIWE message version 1 is supported.");
+  if (!isAddress(address) || address !== getAddress(address)) {
+    throw invalidMessage("The address must be EIP-55 checksummed, as EIP-4361 requires.");
+  }
+  for (const [name, value] of [
+    ["Issued At", fields.issuedAt],
+    ["Expiration Time", fields.expirationTime],
+    ["Not Before", fields.notBefore],
+  ] as const) {
+    if (value && Number.isNaN(value.getTime()))
+      throw invalidMessage(`${name} is not an RFC 3339 time.`);
+  }
+  if (!sameOrigin(fields.uri, ctx.config.http.publicUrl)) {
+    throw invalidMessage(`The message's URI must be on ${ctx.config.http.publicUrl}.`);
+  }
   if (fields.domain !== ctx.config.auth.siweDomain) {
     throw invalidMessage(`The message is for ${fields.domain}, not ${ctx.config.auth.siweDomain}.`);
   }
@@ -68,6 +90,13 @@ export async function signInWithWallet(
   }
   if (fields.notBefore && fields.notBefore > now) {
     throw invalidMessage("The message is not valid yet.");
+  }
+
+  // viem's own EIP-4361 validation, as a second opinion over the checks above.
+  if (
+    !validateSiweMessage({ message: fields, domain: ctx.config.auth.siweDomain, nonce, time: now })
+  ) {
+    throw invalidMessage("The message does not pass EIP-4361 validation.");
   }
 
   // EOA signatures, recovered locally. Smart-contract wallets (ERC-1271) need a chain client.

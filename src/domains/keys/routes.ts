@@ -8,7 +8,12 @@ import { createApiKey, listApiKeys, revokeApiKey } from "./service.js";
 
 export const createApiKeyRequest = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .regex(/^[^\p{Cc}]*$/u, "must not contain control characters"),
     network: z.enum(networks).optional(),
   })
   .strict();
