@@ -16,7 +16,12 @@ afterEach(() => expectLedgerInvariants(app.ctx));
 const grant = (ownerId: string, credits: bigint, network: "test" | "live" = "test") =>
   grantCredits(app.ctx, { id: newId("grant"), ownerId, network, credits, reason: "test grant" });
 
-const buyPack = (ownerId: string, pack: "starter" | "creator" | "pro", credits: bigint, network: "test" | "live" = "test") =>
+const buyPack = (
+  ownerId: string,
+  pack: "starter" | "creator" | "pro",
+  credits: bigint,
+  network: "test" | "live" = "test",
+) =>
   transfer(app.ctx, {
     id: newId("grant"),
     network,
@@ -31,14 +36,25 @@ describe("GET /v1/balance", () => {
   it("reports the key's network only, with held credits and the tier from the best pack", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
     const empty = await app.request("GET", "/v1/balance", { token: key });
-    expect(empty.body).toEqual({ creditBalance: 0, heldCredits: 0, earnings: 0, membershipTier: "free", network: "test" });
+    expect(empty.body).toEqual({
+      creditBalance: 0,
+      heldCredits: 0,
+      earnings: 0,
+      membershipTier: "free",
+      network: "test",
+    });
 
     await buyPack(account.id, "starter", 1000n);
-    expect((await app.request("GET", "/v1/balance", { token: key })).body.membershipTier).toBe("free");
+    expect((await app.request("GET", "/v1/balance", { token: key })).body.membershipTier).toBe(
+      "free",
+    );
     await buyPack(account.id, "pro", 6000n);
     await buyPack(account.id, "creator", 3000n);
     await buyPack(account.id, "pro", 6000n, "live"); // another network's purchase
-    const reserved = await app.request("POST", "/v1/studio/reserve", { token: key, json: { credits: 500 } });
+    const reserved = await app.request("POST", "/v1/studio/reserve", {
+      token: key,
+      json: { credits: 500 },
+    });
     expect(reserved.status).toBe(201);
     expect((await app.request("GET", "/v1/balance", { token: key })).body).toEqual({
       creditBalance: 9500,
@@ -50,7 +66,11 @@ describe("GET /v1/balance", () => {
 
     // The same account seen through a live key: only live.
     const { createApiKey } = await import("../../src/domains/keys/service.js");
-    const live = await createApiKey(app.ctx, { accountId: account.id }, { name: "live", network: "live" });
+    const live = await createApiKey(
+      app.ctx,
+      { accountId: account.id },
+      { name: "live", network: "live" },
+    );
     expect((await app.request("GET", "/v1/balance", { token: live.key })).body).toEqual({
       creditBalance: 6000,
       heldCredits: 0,
@@ -58,7 +78,10 @@ describe("GET /v1/balance", () => {
       membershipTier: "pro",
       network: "live",
     });
-    await app.request("POST", "/v1/studio/settle", { token: key, json: { reservationId: reserved.body.reservationId } });
+    await app.request("POST", "/v1/studio/settle", {
+      token: key,
+      json: { reservationId: reserved.body.reservationId },
+    });
   });
 
   it("needs an API key", async () => {
@@ -70,12 +93,24 @@ describe("GET /v1/transactions", () => {
   it("lists the caller's entries newest first, signed, with balance after, paginated by cursor", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
     for (let i = 1; i <= 5; i++) await grant(account.id, BigInt(i * 10));
-    const reserved = await app.request("POST", "/v1/studio/reserve", { token: key, json: { credits: 40 } });
-    await app.request("POST", "/v1/studio/settle", { token: key, json: { reservationId: reserved.body.reservationId } });
+    const reserved = await app.request("POST", "/v1/studio/reserve", {
+      token: key,
+      json: { credits: 40 },
+    });
+    await app.request("POST", "/v1/studio/settle", {
+      token: key,
+      json: { reservationId: reserved.body.reservationId },
+    });
 
     const all = await app.request("GET", "/v1/transactions?limit=100", { token: key });
     expect(all.status).toBe(200);
-    expect(all.body.data.map((e: { kind: string; amount: number; balanceAfter: number }) => [e.kind, e.amount, e.balanceAfter])).toEqual([
+    expect(
+      all.body.data.map((e: { kind: string; amount: number; balanceAfter: number }) => [
+        e.kind,
+        e.amount,
+        e.balanceAfter,
+      ]),
+    ).toEqual([
       ["hold_release", 40, 150],
       ["hold", -40, 110],
       ["grant", 50, 150],
@@ -124,19 +159,41 @@ describe("batch studio", () => {
   it("reserves, refuses a short balance with 402 need/have, and settles once", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
     await grant(account.id, 100n);
-    const short = await app.request("POST", "/v1/studio/reserve", { token: key, json: { credits: 101 } });
+    const short = await app.request("POST", "/v1/studio/reserve", {
+      token: key,
+      json: { credits: 101 },
+    });
     expect(short.status).toBe(402);
     expect(short.body.error).toMatchObject({ code: "insufficient_credits", need: 101, have: 100 });
 
-    const reserved = await app.request("POST", "/v1/studio/reserve", { token: key, json: { credits: 60, expiresInSeconds: 600 } });
+    const reserved = await app.request("POST", "/v1/studio/reserve", {
+      token: key,
+      json: { credits: 60, expiresInSeconds: 600 },
+    });
     expect(reserved.status).toBe(201);
-    expect(reserved.body).toMatchObject({ status: "active", reservedCredits: 60, availableCredits: 60, usedCredits: 0, network: "test" });
+    expect(reserved.body).toMatchObject({
+      status: "active",
+      reservedCredits: 60,
+      availableCredits: 60,
+      usedCredits: 0,
+      network: "test",
+    });
     expect(reserved.body.reservationId).toMatch(/^res_/);
 
-    const settled = await app.request("POST", "/v1/studio/settle", { token: key, json: { reservationId: reserved.body.reservationId } });
+    const settled = await app.request("POST", "/v1/studio/settle", {
+      token: key,
+      json: { reservationId: reserved.body.reservationId },
+    });
     expect(settled.status).toBe(200);
-    expect(settled.body).toMatchObject({ status: "settled", returnedCredits: 60, availableCredits: 0 });
-    const again = await app.request("POST", "/v1/studio/settle", { token: key, json: { reservationId: reserved.body.reservationId } });
+    expect(settled.body).toMatchObject({
+      status: "settled",
+      returnedCredits: 60,
+      availableCredits: 0,
+    });
+    const again = await app.request("POST", "/v1/studio/settle", {
+      token: key,
+      json: { reservationId: reserved.body.reservationId },
+    });
     expect(again.body).toEqual(settled.body);
     expect((await app.request("GET", "/v1/balance", { token: key })).body.creditBalance).toBe(100);
   });
@@ -144,40 +201,102 @@ describe("batch studio", () => {
   it("keeps reservations to their owner and network", async () => {
     const owner = await createAccountWithKey(app.ctx, "test");
     await grant(owner.account.id, 100n);
-    const reserved = await app.request("POST", "/v1/studio/reserve", { token: owner.key, json: { credits: 10 } });
+    const reserved = await app.request("POST", "/v1/studio/reserve", {
+      token: owner.key,
+      json: { credits: 10 },
+    });
     const stranger = await createAccountWithKey(app.ctx, "test");
-    const theirs = await app.request("POST", "/v1/studio/settle", { token: stranger.key, json: { reservationId: reserved.body.reservationId } });
+    const theirs = await app.request("POST", "/v1/studio/settle", {
+      token: stranger.key,
+      json: { reservationId: reserved.body.reservationId },
+    });
     expect(theirs.status).toBe(404);
     const { createApiKey } = await import("../../src/domains/keys/service.js");
-    const live = await createApiKey(app.ctx, { accountId: owner.account.id }, { name: "live", network: "live" });
-    const otherWorld = await app.request("POST", "/v1/studio/settle", { token: live.key, json: { reservationId: reserved.body.reservationId } });
+    const live = await createApiKey(
+      app.ctx,
+      { accountId: owner.account.id },
+      { name: "live", network: "live" },
+    );
+    const otherWorld = await app.request("POST", "/v1/studio/settle", {
+      token: live.key,
+      json: { reservationId: reserved.body.reservationId },
+    });
     expect(otherWorld.status).toBe(404);
-    await app.request("POST", "/v1/studio/settle", { token: owner.key, json: { reservationId: reserved.body.reservationId } });
+    await app.request("POST", "/v1/studio/settle", {
+      token: owner.key,
+      json: { reservationId: reserved.body.reservationId },
+    });
   });
 
   it("validates its input", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
-    for (const json of [{}, { credits: 0 }, { credits: 1.5 }, { credits: "10" }, { credits: 10, expiresInSeconds: 5 }]) {
+    for (const json of [
+      {},
+      { credits: 0 },
+      { credits: 1.5 },
+      { credits: "10" },
+      { credits: 10, expiresInSeconds: 5 },
+    ]) {
       const res = await app.request("POST", "/v1/studio/reserve", { token: key, json });
       expect(res.status, JSON.stringify(json)).toBe(400);
     }
-    expect((await app.request("POST", "/v1/studio/settle", { token: key, json: { reservationId: "res_nope" } })).status).toBe(404);
+    expect(
+      (
+        await app.request("POST", "/v1/studio/settle", {
+          token: key,
+          json: { reservationId: "res_nope" },
+        })
+      ).status,
+    ).toBe(404);
   });
 });
 
 describe("operators", () => {
   it("grant credits from the CLI, once per id, with the reason recorded", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
-    const args = ["credits", "grant", "--account", account.id, "--network", "test", "--credits", "250", "--reason", "support ticket 42", "--id", `ops-${account.id}`];
+    const args = [
+      "credits",
+      "grant",
+      "--account",
+      account.id,
+      "--network",
+      "test",
+      "--credits",
+      "250",
+      "--reason",
+      "support ticket 42",
+      "--id",
+      `ops-${account.id}`,
+    ];
     const first = await runCli(args, { DATABASE_URL: app.database.url });
     expect(first.stderr).toBe("");
-    expect(JSON.parse(first.stdout)).toMatchObject({ credits: 250, creditBalance: 250, replayed: false });
+    expect(JSON.parse(first.stdout)).toMatchObject({
+      credits: 250,
+      creditBalance: 250,
+      replayed: false,
+    });
     const again = await runCli(args, { DATABASE_URL: app.database.url });
     expect(JSON.parse(again.stdout)).toMatchObject({ creditBalance: 250, replayed: true });
     const entries = await app.request("GET", "/v1/transactions", { token: key });
-    expect(entries.body.data).toEqual([expect.objectContaining({ kind: "grant", amount: 250, reference: "support ticket 42" })]);
+    expect(entries.body.data).toEqual([
+      expect.objectContaining({ kind: "grant", amount: 250, reference: "support ticket 42" }),
+    ]);
 
-    const bad = await runCli(["credits", "grant", "--account", account.id, "--network", "test", "--credits", "-5", "--reason", "x"], { DATABASE_URL: app.database.url });
+    const bad = await runCli(
+      [
+        "credits",
+        "grant",
+        "--account",
+        account.id,
+        "--network",
+        "test",
+        "--credits",
+        "-5",
+        "--reason",
+        "x",
+      ],
+      { DATABASE_URL: app.database.url },
+    );
     expect(bad.code).toBe(1);
     const check = await runCli(["ledger", "check"], { DATABASE_URL: app.database.url });
     expect(check.code).toBe(0);
