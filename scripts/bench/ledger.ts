@@ -1,0 +1,223 @@
+/**
+ * Ledger debit throughput and latency: the service's transfer() against the same SQL call from
+ * a raw driver loop (the ceiling), and pgbench when it is installed, in one run on one fresh
+ * embedded PostgreSQL with default durability. Prints a markdown table; BENCHMARKS.md keeps it.
+ *
+ *   npx tsx scripts/bench/ledger.ts [--seconds 4]
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir, totalmem } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { createAppContext } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { createDatabaseClient } from "../../src/db/client.js";
+import { startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { migrateDatabase } from "../../src/db/migrate.js";
+import { systemLedgerAccount, userLedgerAccount } from "../../src/domains/ledger/accounts.js";
+import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
+import { grantCredits, transfer } from "../../src/domains/ledger/service.js";
+import { AppError } from "../../src/errors.js";
+import { createLogger } from "../../src/logger.js";
+
+const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 4;
+const CONCURRENCY = [1, 4, 16];
+const SPREAD_ACCOUNTS = 10_000;
+const logger = createLogger({ logLevel: "warn" });
+
+interface Cell {
+  scenario: string;
+  clients: number;
+  runner: string;
+  ops: number;
+  refused: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+/** Runs `op` from `clients` concurrent loops for SECONDS and measures each call. */
+async function measure(clients: number, op: (client: number, i: number) => Promise<boolean>) {
+  const latencies: number[] = [];
+  let refused = 0;
+  const deadline = performance.now() + SECONDS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      for (let i = 0; performance.now() < deadline; i++) {
+        const t = performance.now();
+        if (!(await op(client, i))) refused++;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    ops: latencies.length,
+    refused,
+    perSecond: latencies.length / elapsed,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+  };
+}
+
+async function main() {
+  const dir = await mkdtemp(path.join(tmpdir(), "polyforge-bench-"));
+  await chmod(dir, 0o755);
+  const server = await startEmbeddedPostgres({
+    dataDir: path.join(dir, "postgres"),
+    port: 54_399,
+    logger,
+  });
+  const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: server.url, LOG_LEVEL: "warn" });
+  const client = createDatabaseClient(server.url, { poolMax: 20, logger });
+  const ctx = createAppContext(config, logger, client);
+  const cells: Cell[] = [];
+  try {
+    await migrateDatabase(client.pool, logger);
+    // Owners: one hot account, and SPREAD_ACCOUNTS accounts for the spread scenario.
+    await client.pool.query(
+      `insert into accounts (id) select 'acc_bench_' || g from generate_series(0, $1) g`,
+      [SPREAD_ACCOUNTS],
+    );
+    const owner = (i: number) => `acc_bench_${i}`;
+    await grantCredits(ctx, {
+      id: "bench-hot",
+      ownerId: owner(0),
+      network: "test",
+      credits: 10n ** 12n,
+      reason: "bench",
+    });
+    await client.pool.query(
+      `select ledger_transfer('bench-grant-' || g, 'test', 'issuance:test', 'credits:test:acc_bench_' || g,
+                              1000000, 'grant', 'bench', '{}', null, null)
+       from generate_series(1, $1) g`,
+      [SPREAD_ACCOUNTS],
+    );
+
+    const revenue = systemLedgerAccount("test", "revenue");
+    const accountFor = (scenario: string) =>
+      scenario === "hot" ? () => 0 : () => 1 + Math.floor(Math.random() * SPREAD_ACCOUNTS);
+    const raw = new pg.Pool({ connectionString: server.url, max: 20 });
+
+    for (const scenario of ["hot", "spread"]) {
+      const pickOwner = accountFor(scenario);
+      for (const clients of CONCURRENCY) {
+        const tag = `${scenario}-${clients}`;
+        const service = await measure(clients, async (c, i) => {
+          try {
+            await transfer(ctx, {
+              id: `svc-${tag}-${c}-${i}`,
+              network: "test",
+              debit: userLedgerAccount(owner(pickOwner()), "test"),
+              credit: revenue,
+              amount: 1n,
+              kind: "spend",
+            });
+            return true;
+          } catch (err) {
+            if (err instanceof AppError && err.code === "insufficient_credits") return false;
+            throw err;
+          }
+        });
+        cells.push({ scenario, clients, runner: "service transfer()", ...service });
+        const driver = await measure(clients, async (c, i) => {
+          const { rows } = await raw.query(
+            "select outcome from ledger_transfer($1, 'test', $2, $3, 1, 'spend', null, '{}', null, null)",
+            [`raw-${tag}-${c}-${i}`, userLedgerAccount(owner(pickOwner()), "test"), revenue],
+          );
+          return rows[0]?.outcome === "created";
+        });
+        cells.push({ scenario, clients, runner: "raw driver loop", ...driver });
+        const bench = pgbench(server.port, scenario, clients, dir);
+        if (bench) cells.push({ scenario, clients, runner: "pgbench", ...bench });
+      }
+    }
+    await raw.end();
+    const violations = await checkLedgerInvariants(ctx);
+    const { rows } = await client.pool.query("select count(*)::int as n from ledger_transfers");
+    print(cells, violations, rows[0].n);
+  } finally {
+    await client.close();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** pgbench running the same SQL, when the machine has it (Debian: postgresql-client). */
+function pgbench(port: number, scenario: string, clients: number, dir: string) {
+  if (spawnSync("pgbench", ["--version"]).status !== 0) return undefined;
+  const script = path.join(dir, `${scenario}.sql`);
+  const debit =
+    scenario === "hot" ? "'credits:test:acc_bench_0'" : "'credits:test:acc_bench_' || :a";
+  writeFileSync(
+    script,
+    [
+      `\\set a random(1, ${SPREAD_ACCOUNTS})`,
+      `select outcome from ledger_transfer(gen_random_uuid()::text, 'test', ${debit}, 'revenue:test', 1, 'spend', null, '{}', null, null);`,
+    ].join("\n"),
+  );
+  const out = execFileSync(
+    "pgbench",
+    [
+      "-h",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-U",
+      "postgres",
+      "-n",
+      "-c",
+      String(clients),
+      "-j",
+      String(Math.min(clients, 2)),
+      "-T",
+      String(SECONDS),
+      "-f",
+      script,
+      "polyforge",
+    ],
+    { env: { ...process.env, PGPASSWORD: "postgres" }, encoding: "utf8" },
+  );
+  const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0);
+  const ops = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? 0);
+  const avg = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? 0);
+  return { ops, refused: 0, perSecond: tps, p50: avg, p99: Number.NaN };
+}
+
+function print(cells: Cell[], violations: string[], transfers: number) {
+  const fmt = (n: number, d = 0) => (Number.isNaN(n) ? "—" : n.toFixed(d));
+  const lines = [
+    `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB; PostgreSQL ${"18 (embedded, default durability)"}; ${SECONDS} s per cell.`,
+    "",
+    "| scenario | clients | runner | debits/s | vs ceiling | p50 ms (pgbench: mean) | p99 ms | refused |",
+    "|---|---|---|---|---|---|---|---|",
+  ];
+  for (const cell of cells) {
+    const ceiling = cells.find(
+      (c) =>
+        c.scenario === cell.scenario &&
+        c.clients === cell.clients &&
+        c.runner === "raw driver loop",
+    );
+    const ratio = ceiling ? cell.perSecond / ceiling.perSecond : Number.NaN;
+    lines.push(
+      `| ${cell.scenario} | ${cell.clients} | ${cell.runner} | ${fmt(cell.perSecond)} | ${fmt(ratio, 2)} | ${fmt(cell.p50, 2)} | ${fmt(cell.p99, 2)} | ${cell.refused} |`,
+    );
+  }
+  lines.push(
+    "",
+    `Transfers in the ledger after the run: ${transfers}. Invariant violations: ${violations.length}.`,
+  );
+  for (const v of violations) lines.push(`- ${v}`);
+  console.log(lines.join("\n"));
+  if (violations.length) process.exitCode = 1;
+}
+
+await main();
