@@ -162,6 +162,7 @@ export const ledgerTransfers = pgTable(
     check("ledger_transfers_kind_format", sql`${t.kind} ~ '^[a-z][a-z_]*$'`),
     index("ledger_transfers_debit_idx").on(t.debitAccountId, t.seq),
     index("ledger_transfers_credit_idx").on(t.creditAccountId, t.seq),
+    index("ledger_transfers_hold_idx").on(t.holdId),
     // A hold is posted at most once and released at most once.
     uniqueIndex("ledger_transfers_one_post_per_hold")
       .on(t.holdId)

@@ -1,0 +1,1 @@
+CREATE INDEX "ledger_transfers_hold_idx" ON "ledger_transfers" USING btree ("hold_id");
