@@ -17,6 +17,7 @@ import { createDatabaseClient } from "../../src/db/client.js";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { migrateDatabase } from "../../src/db/migrate.js";
 import { systemLedgerAccount, userLedgerAccount } from "../../src/domains/ledger/accounts.js";
+import { TransferBatcher } from "../../src/domains/ledger/batcher.js";
 import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
 import { grantCredits, transfer } from "../../src/domains/ledger/service.js";
 import { AppError } from "../../src/errors.js";
@@ -127,6 +128,24 @@ async function main() {
           }
         });
         cells.push({ scenario, clients, runner: "service transfer()", ...service });
+        const batcher = new TransferBatcher(ctx);
+        const batched = await measure(clients, async (c, i) => {
+          try {
+            await batcher.submit({
+              id: `bat-${tag}-${c}-${i}`,
+              network: "test",
+              debit: userLedgerAccount(owner(pickOwner()), "test"),
+              credit: revenue,
+              amount: 1n,
+              kind: "spend",
+            });
+            return true;
+          } catch (err) {
+            if (err instanceof AppError && err.code === "insufficient_credits") return false;
+            throw err;
+          }
+        });
+        cells.push({ scenario, clients, runner: "service, batched", ...batched });
         const driver = await measure(clients, async (c, i) => {
           const { rows } = await raw.query(
             "select outcome from ledger_transfer($1, 'test', $2, $3, 1, 'spend', null, '{}', null, null)",

@@ -3,6 +3,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { systemLedgerAccount, userLedgerAccount } from "../../src/domains/ledger/accounts.js";
+import { TransferBatcher } from "../../src/domains/ledger/batcher.js";
 import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
 import {
   expireHolds,
@@ -178,6 +179,76 @@ describe("transfers", () => {
       expect(BigInt(row.debit_balance_after)).toBe(running);
       expect(running).toBeGreaterThanOrEqual(0n);
     }
+  });
+});
+
+describe("batched transfers (group commit)", () => {
+  it("hold under 200 concurrent debits through the batcher, each succeeding or failing alone", async () => {
+    const owner = await fundedOwner(3_000n);
+    const batcher = new TransferBatcher(app.ctx);
+    const amounts = Array.from({ length: 200 }, () => BigInt(randomInt(1, 40)));
+    const results = await Promise.allSettled(
+      amounts.map((amount) =>
+        batcher.submit({
+          id: newId("grant"),
+          network: "test",
+          debit: userLedgerAccount(owner, "test"),
+          credit: systemLedgerAccount("test", "revenue"),
+          amount,
+          kind: "spend",
+        }),
+      ),
+    );
+    let spent = 0n;
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") spent += amounts[i] as bigint;
+      else expect(r.reason).toMatchObject({ code: "insufficient_credits" });
+    });
+    expect(results.some((r) => r.status === "rejected")).toBe(true);
+    expect(await balanceOf(owner)).toBe(3_000n - spent);
+  });
+
+  it("does not let one broken transfer fail its batch-mates, and replays duplicate ids", async () => {
+    const owner = await fundedOwner(100n);
+    const batcher = new TransferBatcher(app.ctx, { maxBatch: 50, maxInFlight: 1 });
+    const good = (id: string, amount = 5n) =>
+      batcher.submit({
+        id,
+        network: "test",
+        debit: userLedgerAccount(owner, "test"),
+        credit: systemLedgerAccount("test", "revenue"),
+        amount,
+        kind: "spend",
+      });
+    const results = await Promise.allSettled([
+      good("batch-a"),
+      batcher.submit({
+        id: "batch-bad",
+        network: "test",
+        debit: "credits:test:acc_nobody",
+        credit: "revenue:test",
+        amount: 1n,
+        kind: "spend",
+      }),
+      good("batch-b"),
+      good("batch-a"),
+      good("batch-a", 6n),
+      good("batch-c", 0n),
+    ]);
+    expect(results.map((r) => r.status)).toEqual([
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "rejected",
+    ]);
+    expect((results[3] as PromiseFulfilledResult<{ replayed: boolean }>).value.replayed).toBe(true);
+    expect((results[4] as PromiseRejectedResult).reason).toMatchObject({
+      code: "idempotency_conflict",
+    });
+    expect((results[5] as PromiseRejectedResult).reason).toMatchObject({ code: "invalid_request" });
+    expect(await balanceOf(owner)).toBe(90n);
   });
 });
 

@@ -47,7 +47,7 @@ export interface Transfer extends TransferInput {
 
 const big = (v: string | number | bigint | null): bigint | null => (v === null ? null : BigInt(v));
 
-function assertAmount(amount: bigint, allowZero = false) {
+function assertAmount(amount: bigint, allowZero: boolean) {
   if (typeof amount !== "bigint" || amount < (allowZero ? 0n : 1n)) {
     throw new AppError(
       "invalid_request",
@@ -62,35 +62,46 @@ function assertAmount(amount: bigint, allowZero = false) {
  * other fields with 409 idempotency_conflict.
  */
 export async function transfer(ctx: ServiceContext, input: TransferInput): Promise<Transfer> {
-  assertAmount(input.amount);
+  const [result] = await transferMany(ctx, [input]);
+  if (result instanceof Error) throw result;
+  return result as Transfer;
+}
+
+type TransferOutcomeRow = {
+  outcome: "created" | "replayed" | "conflict" | "insufficient";
+  seq: string | null;
+  debit_balance_after: string | null;
+  credit_balance_after: string | null;
+  created_at: Date | string | null;
+  have: string | null;
+};
+
+function validateTransfer(input: TransferInput): AppError | undefined {
+  if (typeof input.amount !== "bigint" || input.amount < 1n) {
+    return new AppError("invalid_request", "Amount must be a positive whole number of credits.");
+  }
   // The database refuses this too (composite foreign keys); failing here says why.
   for (const side of [input.debit, input.credit]) {
     if (ledgerAccountNetwork(side) !== input.network) {
-      throw new AppError(
+      return new AppError(
         "invalid_request",
         `Account ${side} is not on the ${input.network} network.`,
       );
     }
   }
-  const { rows } = await ctx.db.execute<{
-    outcome: "created" | "replayed" | "conflict" | "insufficient";
-    seq: string | null;
-    debit_balance_after: string | null;
-    credit_balance_after: string | null;
-    created_at: Date | string | null;
-    have: string | null;
-  }>(sql`select * from ledger_transfer(
-      ${input.id}, ${input.network}::network, ${input.debit}, ${input.credit},
-      ${input.amount.toString()}::bigint, ${input.kind}, ${input.reference ?? null},
-      ${JSON.stringify(input.metadata ?? {})}::jsonb, ${input.holdId ?? null}, ${ctx.clock()})`);
-  const row = rows[0];
+  return undefined;
+}
+
+function outcomeOf(input: TransferInput, row: TransferOutcomeRow | undefined): Transfer | AppError {
   if (!row) throw new Error("ledger_transfer returned nothing");
-  if (row.outcome === "insufficient") throw insufficientCredits(input.amount, big(row.have) ?? 0n);
+  if (row.outcome === "insufficient") return insufficientCredits(input.amount, big(row.have) ?? 0n);
   if (row.outcome === "conflict") {
-    throw new AppError(
+    return new AppError(
       "idempotency_conflict",
       `Transfer ${input.id} already exists with different details.`,
-      { id: input.id },
+      {
+        id: input.id,
+      },
     );
   }
   return {
@@ -104,6 +115,40 @@ export async function transfer(ctx: ServiceContext, input: TransferInput): Promi
     createdAt: new Date(row.created_at as string),
     replayed: row.outcome === "replayed",
   };
+}
+
+/**
+ * Several independent transfers in one statement (one round trip, one commit when the caller
+ * has no transaction open). Each succeeds or fails on its own: the result at each position is
+ * the transfer or the AppError it met, in input order.
+ */
+export async function transferMany(
+  ctx: ServiceContext,
+  inputs: TransferInput[],
+): Promise<Array<Transfer | AppError>> {
+  const results: Array<Transfer | AppError | undefined> = inputs.map(validateTransfer);
+  const valid = inputs.filter((_, i) => results[i] === undefined);
+  if (valid.length === 0) return results as AppError[];
+  // One array parameter per column (sql.param keeps drizzle from expanding it into a list).
+  const column = <T>(f: (t: TransferInput) => T) => sql.param(valid.map(f));
+  const { rows } = await ctx.db.execute<TransferOutcomeRow & { ord: string }>(sql`
+    select t.ord, r.* from unnest(
+        ${column((t) => t.id)}::text[], ${column((t) => t.network)}::network[],
+        ${column((t) => t.debit)}::text[], ${column((t) => t.credit)}::text[],
+        ${column((t) => t.amount.toString())}::bigint[], ${column((t) => t.kind)}::text[],
+        ${column((t) => t.reference ?? null)}::text[],
+        ${column((t) => JSON.stringify(t.metadata ?? {}))}::jsonb[],
+        ${column((t) => t.holdId ?? null)}::text[]
+      ) with ordinality as t(id, network, debit, credit, amount, kind, reference, metadata, hold_id, ord)
+    cross join lateral ledger_transfer(t.id, t.network, t.debit, t.credit, t.amount, t.kind,
+                                       t.reference, t.metadata, t.hold_id, ${ctx.clock()}) r
+    order by t.ord`);
+  let next = 0;
+  return results.map((early) => {
+    if (early) return early;
+    const input = valid[next] as TransferInput;
+    return outcomeOf(input, rows[next++]);
+  });
 }
 
 export type HoldStatus = "pending" | "posted" | "voided" | "expired";
@@ -195,7 +240,7 @@ export async function placeHold(
   ctx: ServiceContext,
   input: HoldInput,
 ): Promise<{ hold: Hold; replayed: boolean }> {
-  assertAmount(input.amount);
+  assertAmount(input.amount, false);
   const account = userLedgerAccount(input.ownerId, input.network);
   return ctx.db.transaction(async (tx) => {
     const c = { ...ctx, db: tx };
