@@ -19,7 +19,7 @@ import { migrateDatabase } from "../../src/db/migrate.js";
 import { systemLedgerAccount, userLedgerAccount } from "../../src/domains/ledger/accounts.js";
 import { TransferBatcher } from "../../src/domains/ledger/batcher.js";
 import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
-import { grantCredits, transfer } from "../../src/domains/ledger/service.js";
+import { grantCredits, type TransferInput, transfer } from "../../src/domains/ledger/service.js";
 import { AppError } from "../../src/errors.js";
 import { createLogger } from "../../src/logger.js";
 
@@ -111,40 +111,35 @@ async function main() {
       const pickOwner = accountFor(scenario);
       for (const clients of CONCURRENCY) {
         const tag = `${scenario}-${clients}`;
-        const service = await measure(clients, async (c, i) => {
-          try {
-            await transfer(ctx, {
-              id: `svc-${tag}-${c}-${i}`,
-              network: "test",
-              debit: userLedgerAccount(owner(pickOwner()), "test"),
-              credit: revenue,
-              amount: 1n,
-              kind: "spend",
-            });
-            return true;
-          } catch (err) {
-            if (err instanceof AppError && err.code === "insufficient_credits") return false;
-            throw err;
-          }
-        });
+        // A debit through the service: true when it went through, false when refused.
+        const debitWith =
+          (submit: (input: TransferInput) => Promise<unknown>, prefix: string) =>
+          async (c: number, i: number) => {
+            try {
+              await submit({
+                id: `${prefix}-${tag}-${c}-${i}`,
+                network: "test",
+                debit: userLedgerAccount(owner(pickOwner()), "test"),
+                credit: revenue,
+                amount: 1n,
+                kind: "spend",
+              });
+              return true;
+            } catch (err) {
+              if (err instanceof AppError && err.code === "insufficient_credits") return false;
+              throw err;
+            }
+          };
+        const service = await measure(
+          clients,
+          debitWith((input) => transfer(ctx, input), "svc"),
+        );
         cells.push({ scenario, clients, runner: "service transfer()", ...service });
         const batcher = new TransferBatcher(ctx);
-        const batched = await measure(clients, async (c, i) => {
-          try {
-            await batcher.submit({
-              id: `bat-${tag}-${c}-${i}`,
-              network: "test",
-              debit: userLedgerAccount(owner(pickOwner()), "test"),
-              credit: revenue,
-              amount: 1n,
-              kind: "spend",
-            });
-            return true;
-          } catch (err) {
-            if (err instanceof AppError && err.code === "insufficient_credits") return false;
-            throw err;
-          }
-        });
+        const batched = await measure(
+          clients,
+          debitWith((input) => batcher.submit(input), "bat"),
+        );
         cells.push({ scenario, clients, runner: "service, batched", ...batched });
         const driver = await measure(clients, async (c, i) => {
           const { rows } = await raw.query(
