@@ -551,6 +551,28 @@ describe("holds", () => {
         parentHoldId: reservation,
       }),
     ).rejects.toMatchObject({ code: "not_found" });
+    // Only a reservation can be drawn from, not an ordinary hold.
+    const plain = newId("res");
+    await placeHold(app.ctx, {
+      id: plain,
+      network: "test",
+      ownerId: owner,
+      amount: 10n,
+      expiresAt: later(3600),
+      kind: "generation",
+    });
+    await expect(
+      placeHold(app.ctx, {
+        id: newId("res"),
+        network: "test",
+        ownerId: owner,
+        amount: 1n,
+        expiresAt: later(60),
+        kind: "generation",
+        parentHoldId: plain,
+      }),
+    ).rejects.toMatchObject({ code: "not_found" });
+    await voidHold(app.ctx, { holdId: plain, id: `${plain}:void` });
     await voidHold(app.ctx, { holdId: reservation, id: `${reservation}:settle` });
   });
 });

@@ -219,6 +219,9 @@ export async function getHold(ctx: ServiceContext, holdId: string): Promise<Hold
   return (await holdRows(ctx, sql`select * from ledger_holds where id = ${holdId}`))[0];
 }
 
+/** The kind of hold other holds may draw from (the batch studio's reservations). */
+export const RESERVATION_HOLD_KIND = "reservation";
+
 export interface HoldInput {
   id: string;
   network: Network;
@@ -299,12 +302,15 @@ async function drawFromReservation(ctx: ServiceContext, input: HoldInput, accoun
   const { rowCount } = await ctx.db.execute(sql`
     update ledger_holds set available = available - ${input.amount.toString()}::bigint,
                             drawn = drawn + ${input.amount.toString()}::bigint
-    where id = ${parentId} and account_id = ${account} and network = ${input.network}::network
-      and status = 'pending' and expires_at > ${now} and available >= ${input.amount.toString()}::bigint`);
+    where id = ${parentId} and kind = ${RESERVATION_HOLD_KIND} and account_id = ${account}
+      and network = ${input.network}::network and status = 'pending' and expires_at > ${now} and available >= ${input.amount.toString()}::bigint`);
   if (rowCount) return;
   const parent = await getHold(ctx, parentId);
-  if (!parent || parent.accountId !== account || parent.network !== input.network)
-    throw notFound("Reservation");
+  const drawable =
+    parent?.kind === RESERVATION_HOLD_KIND &&
+    parent.accountId === account &&
+    parent.network === input.network;
+  if (!parent || !drawable) throw notFound("Reservation");
   if (parent.status !== "pending" || parent.expiresAt <= now) {
     throw new AppError(
       "reservation_closed",

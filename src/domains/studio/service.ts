@@ -3,15 +3,19 @@ import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { userLedgerAccount } from "../ledger/accounts.js";
-import { getHold, type Hold, placeHold, voidHold } from "../ledger/service.js";
+import {
+  getHold,
+  type Hold,
+  placeHold,
+  RESERVATION_HOLD_KIND,
+  voidHold,
+} from "../ledger/service.js";
 
 /**
  * Batch studio: a reservation is a ledger hold that generations draw from (a generation's own
  * hold then takes its credits from the reservation instead of the balance). Settling returns
  * what is left. A generation that fails refunds to the balance, not to the reservation.
  */
-
-export const RESERVATION_KIND = "reservation";
 
 export interface ReservationScope {
   accountId: string;
@@ -45,7 +49,7 @@ export async function reserveCredits(
     ownerId: scope.accountId,
     amount: input.credits,
     expiresAt: new Date(ctx.clock().getTime() + input.expiresInSeconds * 1000),
-    kind: RESERVATION_KIND,
+    kind: RESERVATION_HOLD_KIND,
     reference: "studio reservation",
   });
   return view(hold);
@@ -55,7 +59,7 @@ async function ownReservation(ctx: ServiceContext, scope: ReservationScope, rese
   const hold = await getHold(ctx, reservationId);
   if (
     !hold ||
-    hold.kind !== RESERVATION_KIND ||
+    hold.kind !== RESERVATION_HOLD_KIND ||
     hold.accountId !== userLedgerAccount(scope.accountId, scope.network)
   ) {
     throw notFound("Reservation");
