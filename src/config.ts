@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { type Channel, channelsSchema, defaultChannels } from "./domains/routing/channels.js";
 
 /**
  * Every environment variable the service reads, parsed once. Nothing else in the code reads
@@ -59,6 +60,41 @@ export const configSchema = z
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, 600_000).describe(
       "How long a graceful shutdown waits for in-flight requests and jobs.",
     ),
+    STORAGE_DIR: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Where generated images and videos are stored. Defaults to POLYFORGE_DATA_DIR/outputs.",
+      ),
+    CHANNELS: z
+      .string()
+      .optional()
+      .describe(
+        "Upstream channels as JSON: [{id, provider (sandbox|openai|fal|replicate), baseUrl, apiKey, networks, models, priority, weight}]. Defaults to two sandbox channels for test mode.",
+      ),
+    GENERATION_TIMEOUT_SECONDS: positiveInt(900, 24 * 3600).describe(
+      "How long one model's result may take before its hold expires and it is refunded.",
+    ),
+    UPSTREAM_TIMEOUT_MS: positiveInt(120_000, 3_600_000).describe(
+      "One upstream call's time limit.",
+    ),
+    ROUTING_MAX_RETRIES: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(2)
+      .describe("Retries on one channel after a retryable failure, before failing over."),
+    ROUTING_BACKOFF_MS: positiveInt(250, 60_000).describe(
+      "Base of the exponential backoff between retries (with jitter).",
+    ),
+    CIRCUIT_FAILURE_THRESHOLD: positiveInt(5, 1000).describe(
+      "Consecutive failures that open a channel's circuit.",
+    ),
+    CIRCUIT_COOLDOWN_SECONDS: positiveInt(30, 24 * 3600).describe(
+      "How long an open circuit waits before one probe.",
+    ),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== "production") return;
@@ -80,6 +116,15 @@ export interface Config {
   logLevel: ConfigEnv["LOG_LEVEL"];
   auth: { sessionTtlSeconds: number; siweNonceTtlSeconds: number; siweDomain: string };
   worker: { concurrency: number };
+  storageDir: string;
+  channels: Channel[];
+  generation: {
+    timeoutSeconds: number;
+    upstreamTimeoutMs: number;
+    maxRetries: number;
+    backoffMs: number;
+    circuit: { failureThreshold: number; cooldownMs: number };
+  };
 }
 
 export class ConfigError extends Error {
@@ -103,6 +148,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const e = parsed.data;
+  const channels = parseChannels(e.CHANNELS);
   const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, "");
   const dataDir = path.resolve(e.POLYFORGE_DATA_DIR);
   return {
@@ -118,7 +164,38 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       siweDomain: new URL(publicUrl).host,
     },
     worker: { concurrency: e.WORKER_CONCURRENCY },
+    storageDir: path.resolve(e.STORAGE_DIR ?? path.join(dataDir, "outputs")),
+    channels,
+    generation: {
+      timeoutSeconds: e.GENERATION_TIMEOUT_SECONDS,
+      upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      maxRetries: e.ROUTING_MAX_RETRIES,
+      backoffMs: e.ROUTING_BACKOFF_MS,
+      circuit: {
+        failureThreshold: e.CIRCUIT_FAILURE_THRESHOLD,
+        cooldownMs: e.CIRCUIT_COOLDOWN_SECONDS * 1000,
+      },
+    },
   };
+}
+
+function parseChannels(raw: string | undefined): Channel[] {
+  if (raw === undefined) return defaultChannels;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(["CHANNELS: not valid JSON"]);
+  }
+  const parsed = channelsSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map(
+        (i) => `CHANNELS${i.path.length ? `[${i.path.join(".")}]` : ""}: ${i.message}`,
+      ),
+    );
+  }
+  return parsed.data;
 }
 
 /** The process environment, with a `.env` file in the working directory applied underneath. */

@@ -1,0 +1,89 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  unique,
+} from "drizzle-orm/pg-core";
+import { networkEnum } from "../../db/columns.js";
+import { accounts } from "../accounts/schema.js";
+
+export const mediaTypeEnum = pgEnum("media_type", ["image", "video"]);
+export const resultStatusEnum = pgEnum("generation_result_status", [
+  "pending",
+  "processing",
+  "completed",
+  "failed",
+]);
+
+/** One request: a prompt and its options, run on 1–6 models. Its status derives from its results. */
+export const generations = pgTable(
+  "generations",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    network: networkEnum("network").notNull(),
+    mediaType: mediaTypeEnum("media_type").notNull(),
+    prompt: text("prompt").notNull(),
+    /** The validated request as submitted (options, reference URLs, seed). */
+    request: jsonb("request").$type<Record<string, unknown>>().notNull(),
+    quoted: bigint("quoted", { mode: "bigint" }).notNull(),
+    reservationId: text("reservation_id"),
+    idempotencyKey: text("idempotency_key"),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    // The same Idempotency-Key can create at most one generation per account.
+    unique("generations_account_idempotency_key").on(t.accountId, t.idempotencyKey),
+    index("generations_account_created_idx").on(t.accountId, t.network, t.createdAt),
+    check("generations_quoted_positive", sql`${t.quoted} > 0`),
+  ],
+);
+
+/** One model's share of a generation, with its own hold: charged on success, refunded on failure. */
+export const generationResults = pgTable(
+  "generation_results",
+  {
+    id: text("id").primaryKey(),
+    generationId: text("generation_id")
+      .notNull()
+      .references(() => generations.id),
+    position: integer("position").notNull(),
+    model: text("model").notNull(),
+    status: resultStatusEnum("status").notNull().default("pending"),
+    cost: bigint("cost", { mode: "bigint" }).notNull(),
+    charged: bigint("charged", { mode: "bigint" }).notNull().default(sql`0`),
+    refunded: bigint("refunded", { mode: "bigint" }).notNull().default(sql`0`),
+    holdId: text("hold_id").notNull(),
+    routing: jsonb("routing").$type<Record<string, unknown>>(),
+    outputKey: text("output_key"),
+    contentType: text("content_type"),
+    errorCode: text("error_code"),
+    errorMessage: text("error_message"),
+    runs: integer("runs").notNull().default(0),
+    startedAt: timestamp("started_at", { withTimezone: true }),
+    finishedAt: timestamp("finished_at", { withTimezone: true }),
+  },
+  (t) => [
+    unique("generation_results_one_per_model").on(t.generationId, t.model),
+    index("generation_results_open_idx")
+      .on(t.status)
+      .where(sql`${t.status} in ('pending', 'processing')`),
+    check("generation_results_cost_positive", sql`${t.cost} > 0`),
+    // Settled once, all or nothing: a success charges the quote, a failure refunds it.
+    check(
+      "generation_results_settlement",
+      sql`(${t.status} = 'completed' and ${t.charged} = ${t.cost} and ${t.refunded} = 0)
+          or (${t.status} = 'failed' and ${t.charged} = 0 and ${t.refunded} = ${t.cost})
+          or (${t.status} in ('pending', 'processing') and ${t.charged} = 0 and ${t.refunded} = 0)`,
+    ),
+  ],
+);

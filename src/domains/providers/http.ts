@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { ProviderError, type ProviderOutput } from "./types.js";
+
+/** Shared wire handling for HTTP upstreams: status codes to retryable or caller errors. */
+
+const CONTENT_POLICY = /content[_ ]?policy|safety|nsfw|moderation/i;
+
+function retryAfterMs(res: Response): number | undefined {
+  const header = res.headers.get("retry-after");
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+export async function failure(res: Response): Promise<ProviderError> {
+  const text = await res.text().catch(() => "");
+  const detail = text.slice(0, 300);
+  if (res.status === 429) {
+    return new ProviderError(
+      "retryable",
+      "rate_limited",
+      `Upstream rate limit: ${detail}`,
+      retryAfterMs(res),
+    );
+  }
+  if (res.status >= 500)
+    return new ProviderError(
+      "retryable",
+      `upstream_${res.status}`,
+      `Upstream error ${res.status}: ${detail}`,
+    );
+  if (CONTENT_POLICY.test(text))
+    return new ProviderError(
+      "caller",
+      "content_policy",
+      "The upstream refused the prompt under its content policy.",
+    );
+  if (res.status === 400 || res.status === 422) {
+    return new ProviderError(
+      "caller",
+      "upstream_rejected_input",
+      `The upstream rejected the request: ${detail}`,
+    );
+  }
+  // 401, 403, 404…: this channel is misconfigured; another channel may still serve.
+  return new ProviderError(
+    "retryable",
+    `upstream_${res.status}`,
+    `Upstream answered ${res.status}: ${detail}`,
+  );
+}
+
+export async function requestJson(
+  url: string,
+  init: RequestInit,
+  signal: AbortSignal,
+): Promise<unknown> {
+  const res = await fetch(url, { ...init, signal });
+  if (!res.ok) throw await failure(res);
+  try {
+    return await res.json();
+  } catch {
+    throw new ProviderError(
+      "retryable",
+      "malformed_response",
+      "The upstream's answer was not valid JSON.",
+    );
+  }
+}
+
+export const malformed = (what: string) =>
+  new ProviderError("retryable", "malformed_response", `The upstream's answer lacked ${what}.`);
+
+/** Fetches a finished output from the upstream's own URL (never a user's URL). */
+export async function download(
+  url: string,
+  signal: AbortSignal,
+  headers: Record<string, string> = {},
+): Promise<ProviderOutput> {
+  const res = await fetch(url, { headers, signal });
+  if (!res.ok) throw await failure(res);
+  const bytes = Buffer.from(await res.arrayBuffer());
+  if (bytes.length === 0) throw malformed("output bytes");
+  return {
+    bytes,
+    contentType: res.headers.get("content-type")?.split(";")[0] ?? "application/octet-stream",
+  };
+}
+
+/** Polls until `done` returns a value; the signal bounds the whole wait. */
+export async function poll<T>(
+  check: () => Promise<T | undefined>,
+  signal: AbortSignal,
+  intervalMs = 250,
+): Promise<T> {
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await sleep(intervalMs, undefined, { signal });
+  }
+}

@@ -1,0 +1,50 @@
+import type { AspectRatio, MediaType, Resolution } from "../catalog/models.js";
+
+/** What a provider is asked to make: already validated, priced and routed. */
+export interface ProviderTask {
+  /** The upstream's own model id for this channel. */
+  upstreamModel: string;
+  mediaType: MediaType;
+  prompt: string;
+  aspectRatio: AspectRatio;
+  resolution: Resolution;
+  duration?: number | undefined;
+  seed: number;
+}
+
+export interface ProviderOutput {
+  bytes: Buffer;
+  contentType: string;
+}
+
+export interface ChannelEndpoint {
+  id: string;
+  baseUrl?: string | undefined;
+  apiKey?: string | undefined;
+}
+
+/** One upstream API. Each adapter speaks that upstream's real wire format. */
+export interface Provider {
+  generate(
+    task: ProviderTask,
+    channel: ChannelEndpoint,
+    signal: AbortSignal,
+  ): Promise<ProviderOutput>;
+}
+
+/**
+ * Why an upstream call failed, as routing needs to know it: `retryable` (5xx, timeouts,
+ * connection errors, 429, malformed answers) may be retried and failed over; `caller` (invalid
+ * input, content policy) ends the result at once and never counts against the channel.
+ */
+export class ProviderError extends Error {
+  constructor(
+    readonly kind: "retryable" | "caller",
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = "ProviderError";
+  }
+}

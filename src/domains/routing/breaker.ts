@@ -1,0 +1,76 @@
+import { sql } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+
+/**
+ * A circuit breaker per channel, its state in PostgreSQL so every worker sees the same one.
+ * closed: use it. open: skip it until the cooldown passes. Then one caller wins the half-open
+ * probe (a conditional update); a good probe closes the circuit, a bad one opens it again.
+ */
+export type Admission = "closed" | "probe" | "open";
+
+export interface BreakerSettings {
+  failureThreshold: number;
+  cooldownMs: number;
+}
+
+export async function admit(
+  ctx: ServiceContext,
+  channelId: string,
+  settings: BreakerSettings,
+): Promise<Admission> {
+  const now = ctx.clock();
+  const cutoff = new Date(now.getTime() - settings.cooldownMs);
+  // A half-open probe older than the cooldown is presumed dead, and may be taken again.
+  const { rows } = await ctx.db.execute<{ state: string; probe: boolean }>(sql`
+    with current as (select state, opened_at, updated_at from channel_health where channel_id = ${channelId}),
+    taken as (
+      update channel_health set state = 'half_open', updated_at = ${now}
+      where channel_id = ${channelId}
+        and ((state = 'open' and opened_at <= ${cutoff}) or (state = 'half_open' and updated_at <= ${cutoff}))
+      returning true as probe)
+    select coalesce((select state::text from current), 'closed') as state,
+           coalesce((select probe from taken), false) as probe`);
+  const row = rows[0];
+  if (row?.probe) return "probe";
+  return row?.state === "closed" || !row ? "closed" : "open";
+}
+
+export async function recordSuccess(ctx: ServiceContext, channelId: string): Promise<void> {
+  // Only written when something changes, so a healthy channel costs no write per call.
+  await ctx.db.execute(sql`
+    update channel_health set state = 'closed', consecutive_failures = 0, opened_at = null, updated_at = ${ctx.clock()}
+    where channel_id = ${channelId} and (state <> 'closed' or consecutive_failures <> 0)`);
+}
+
+/** Counts a failure; returns true when the circuit is (now) open. */
+export async function recordFailure(
+  ctx: ServiceContext,
+  channelId: string,
+  settings: BreakerSettings,
+): Promise<boolean> {
+  const now = ctx.clock();
+  const { rows } = await ctx.db.execute<{ state: string }>(sql`
+    insert into channel_health as h (channel_id, state, consecutive_failures, opened_at, updated_at)
+    values (${channelId}, case when 1 >= ${settings.failureThreshold} then 'open'::circuit_state else 'closed'::circuit_state end,
+            1, case when 1 >= ${settings.failureThreshold} then ${now}::timestamptz end, ${now})
+    on conflict (channel_id) do update set
+      consecutive_failures = h.consecutive_failures + 1,
+      state = case when h.state = 'half_open' or h.consecutive_failures + 1 >= ${settings.failureThreshold}
+                   then 'open'::circuit_state else h.state end,
+      opened_at = case when h.state <> 'open' and (h.state = 'half_open' or h.consecutive_failures + 1 >= ${settings.failureThreshold})
+                       then ${now}::timestamptz else h.opened_at end,
+      updated_at = ${now}
+    returning state::text`);
+  return rows[0]?.state === "open";
+}
+
+export async function circuitStates(ctx: ServiceContext) {
+  const { rows } = await ctx.db.execute<{
+    channel_id: string;
+    state: string;
+    consecutive_failures: number;
+  }>(
+    sql`select channel_id, state::text, consecutive_failures from channel_health order by channel_id`,
+  );
+  return rows;
+}

@@ -1,0 +1,137 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ServiceContext } from "../../context.js";
+import type { Network } from "../../lib/network.js";
+import {
+  type Provider,
+  ProviderError,
+  type ProviderOutput,
+  type ProviderTask,
+} from "../providers/types.js";
+import { admit, type BreakerSettings, recordFailure, recordSuccess } from "./breaker.js";
+import { type Channel, channelsFor, type ProviderName, upstreamModelOf } from "./channels.js";
+
+export interface Attempt {
+  channel: string;
+  outcome: string;
+  ms: number;
+}
+
+/** Recorded on every result: who served it, whether it failed over, and every try. */
+export interface Routing {
+  upstream: string | null;
+  failover: boolean;
+  attempts: Attempt[];
+}
+
+export interface RoutingSettings {
+  maxRetries: number;
+  backoffMs: number;
+  upstreamTimeoutMs: number;
+  circuit: BreakerSettings;
+}
+
+export interface RouteDeps {
+  channels: readonly Channel[];
+  providers: Record<ProviderName, Provider>;
+  settings: RoutingSettings;
+  random?: () => number;
+}
+
+export type RouteResult =
+  | { ok: true; output: ProviderOutput; routing: Routing }
+  | { ok: false; error: ProviderError; routing: Routing };
+
+function classify(err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
+    return new ProviderError("retryable", "timeout", "The upstream did not answer in time.");
+  }
+  return new ProviderError(
+    "retryable",
+    "connection_error",
+    err instanceof Error ? err.message : String(err),
+  );
+}
+
+/**
+ * Runs one model's task over its channels: retries a retryable failure with exponential backoff
+ * and jitter (honouring Retry-After), then fails over to the next channel. A caller error ends
+ * at once and is not held against the channel. Open circuits are skipped; a half-open one gets
+ * a single probe.
+ */
+export async function route(
+  ctx: ServiceContext,
+  deps: RouteDeps,
+  request: { model: string; network: Network; task: Omit<ProviderTask, "upstreamModel"> },
+): Promise<RouteResult> {
+  const random = deps.random ?? Math.random;
+  const { settings } = deps;
+  const attempts: Attempt[] = [];
+  const candidates = channelsFor(deps.channels, request.model, request.network, random);
+  let lastError = new ProviderError(
+    "retryable",
+    "model_unavailable",
+    `No channel serves ${request.model}.`,
+  );
+  let tried = 0;
+
+  for (const channel of candidates) {
+    const admission = await admit(ctx, channel.id, settings.circuit);
+    if (admission === "open") {
+      attempts.push({ channel: channel.id, outcome: "circuit_open", ms: 0 });
+      continue;
+    }
+    tried++;
+    const tries = admission === "probe" ? 1 : settings.maxRetries + 1;
+    const task: ProviderTask = {
+      ...request.task,
+      upstreamModel: upstreamModelOf(channel, request.model) as string,
+    };
+    for (let attempt = 0; attempt < tries; attempt++) {
+      const started = performance.now();
+      try {
+        const output = await deps.providers[channel.provider].generate(
+          task,
+          channel,
+          AbortSignal.timeout(settings.upstreamTimeoutMs),
+        );
+        attempts.push({
+          channel: channel.id,
+          outcome: "ok",
+          ms: Math.round(performance.now() - started),
+        });
+        await recordSuccess(ctx, channel.id);
+        return {
+          ok: true,
+          output,
+          routing: { upstream: channel.id, failover: tried > 1, attempts },
+        };
+      } catch (err) {
+        const error = classify(err);
+        attempts.push({
+          channel: channel.id,
+          outcome: error.code,
+          ms: Math.round(performance.now() - started),
+        });
+        if (error.kind === "caller") {
+          return {
+            ok: false,
+            error,
+            routing: { upstream: channel.id, failover: tried > 1, attempts },
+          };
+        }
+        lastError = error;
+        const opened = await recordFailure(ctx, channel.id, settings.circuit);
+        if (opened || attempt + 1 >= tries) break;
+        const backoff = settings.backoffMs * 2 ** attempt;
+        const jittered = backoff / 2 + random() * (backoff / 2);
+        await sleep(Math.min(Math.max(error.retryAfterMs ?? 0, jittered), 30_000));
+      }
+    }
+  }
+  return {
+    ok: false,
+    error: lastError,
+    routing: { upstream: null, failover: tried > 1, attempts },
+  };
+}
