@@ -86,8 +86,12 @@ function weightedOrder(group: Channel[], random: () => number): Channel[] {
   const ordered: Channel[] = [];
   while (left.length) {
     const total = left.reduce((sum, c) => sum + c.weight, 0);
-    let r = random() * total;
-    const index = left.findIndex((c) => (r -= c.weight) < 0);
+    const target = random() * total;
+    let cumulative = 0;
+    const index = left.findIndex((c) => {
+      cumulative += c.weight;
+      return target < cumulative;
+    });
     ordered.push(...left.splice(index < 0 ? left.length - 1 : index, 1));
   }
   return ordered;
