@@ -17,7 +17,7 @@ BEGIN
      AND NOT EXISTS (SELECT 1 FROM ledger_accounts WHERE id = p_id) THEN
     INSERT INTO ledger_accounts (id, network, kind, owner_id, balance)
     VALUES (p_id, parts[2]::network, parts[1]::ledger_account_kind, parts[3], 0)
-    ON CONFLICT (id) DO NOTHING;
+    ON CONFLICT DO NOTHING;
   END IF;
 END $$;
 --> statement-breakpoint
@@ -30,7 +30,6 @@ LANGUAGE plpgsql AS $$
 BEGIN
   NEW.debit_balance_after := NULL;
   NEW.credit_balance_after := NULL;
-  PERFORM set_config('polyforge.ledger_applying', 'on', true);
   IF NEW.debit_account_id < NEW.credit_account_id THEN
     UPDATE ledger_accounts SET balance = balance - NEW.amount
       WHERE id = NEW.debit_account_id AND balance IS NOT NULL RETURNING balance INTO NEW.debit_balance_after;
@@ -42,7 +41,6 @@ BEGIN
     UPDATE ledger_accounts SET balance = balance - NEW.amount
       WHERE id = NEW.debit_account_id AND balance IS NOT NULL RETURNING balance INTO NEW.debit_balance_after;
   END IF;
-  PERFORM set_config('polyforge.ledger_applying', 'off', true);
   -- Numbered only now, with the account rows locked: on any one account, a higher seq is a
   -- later balance, so history read by seq shows each balance_after in the order it happened.
   NEW.seq := nextval(pg_get_serial_sequence('ledger_transfers', 'seq'));
@@ -79,8 +77,8 @@ BEGIN
      OR NEW.owner_id IS DISTINCT FROM OLD.owner_id THEN
     RAISE EXCEPTION 'a ledger account''s identity is fixed' USING ERRCODE = 'restrict_violation';
   END IF;
-  IF NEW.balance IS DISTINCT FROM OLD.balance
-     AND current_setting('polyforge.ledger_applying', true) IS DISTINCT FROM 'on' THEN
+  -- Only the transfer trigger (one level down) may move a balance; a direct UPDATE is depth 1.
+  IF NEW.balance IS DISTINCT FROM OLD.balance AND pg_trigger_depth() < 2 THEN
     RAISE EXCEPTION 'balances change only through ledger transfers' USING ERRCODE = 'restrict_violation';
   END IF;
   RETURN NEW;
@@ -88,6 +86,25 @@ END $$;
 --> statement-breakpoint
 CREATE TRIGGER ledger_accounts_guard BEFORE UPDATE OR DELETE ON ledger_accounts
 FOR EACH ROW EXECUTE FUNCTION ledger_guard_account();
+--> statement-breakpoint
+
+-- A new account starts empty, and its id says what it is: `kind:network` or `kind:network:owner`.
+CREATE FUNCTION ledger_check_new_account() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.id IS DISTINCT FROM (NEW.kind || ':' || NEW.network || coalesce(':' || NEW.owner_id, '')) THEN
+    RAISE EXCEPTION 'ledger account id % does not match its kind, network and owner', NEW.id
+      USING ERRCODE = 'check_violation';
+  END IF;
+  IF NEW.balance IS NOT NULL AND NEW.balance <> 0 THEN
+    RAISE EXCEPTION 'a ledger account starts at zero; credits arrive by transfer'
+      USING ERRCODE = 'check_violation';
+  END IF;
+  RETURN NEW;
+END $$;
+--> statement-breakpoint
+CREATE TRIGGER ledger_accounts_check_new BEFORE INSERT ON ledger_accounts
+FOR EACH ROW EXECUTE FUNCTION ledger_check_new_account();
 --> statement-breakpoint
 
 -- A hold leaves `pending` once; what it was is fixed; it is never deleted.
@@ -151,10 +168,15 @@ BEGIN
         IF NOT FOUND THEN RAISE; END IF;
       WHEN check_violation THEN
         GET STACKED DIAGNOSTICS violated = CONSTRAINT_NAME;
-        IF violated <> 'ledger_accounts_non_negative' THEN RAISE; END IF;
-        RETURN QUERY SELECT 'insufficient'::text, NULL::bigint, NULL::bigint, NULL::bigint,
-                            NULL::timestamptz, (SELECT a.balance FROM ledger_accounts a WHERE a.id = p_debit);
-        RETURN;
+        IF violated IS DISTINCT FROM 'ledger_accounts_non_negative' THEN RAISE; END IF;
+        -- A retry of a transfer that another transaction was committing meanwhile fails the
+        -- balance check only because that one went through: report it as the replay it is.
+        SELECT * INTO r FROM ledger_transfers t WHERE t.id = p_id;
+        IF NOT FOUND THEN
+          RETURN QUERY SELECT 'insufficient'::text, NULL::bigint, NULL::bigint, NULL::bigint,
+                              NULL::timestamptz, (SELECT a.balance FROM ledger_accounts a WHERE a.id = p_debit);
+          RETURN;
+        END IF;
     END;
   END IF;
   RETURN QUERY SELECT

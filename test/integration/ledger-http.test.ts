@@ -145,9 +145,50 @@ describe("GET /v1/transactions", () => {
     expect((await app.request("GET", "/v1/transactions", { token: a.key })).body.data).toEqual([]);
   });
 
+  it("pages through two entries of one transfer (credits to earnings) without losing either", async () => {
+    const { key, account } = await createAccountWithKey(app.ctx, "test");
+    await grant(account.id, 30n);
+    await transfer(app.ctx, {
+      id: newId("grant"),
+      network: "test",
+      debit: userLedgerAccount(account.id, "test", "credits"),
+      credit: userLedgerAccount(account.id, "test", "earnings"),
+      amount: 10n,
+      kind: "transfer",
+    });
+    const seen: Array<[string, number]> = [];
+    let cursor: string | null = null;
+    do {
+      const page = await app.request(
+        "GET",
+        `/v1/transactions?limit=1${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: key },
+      );
+      seen.push(
+        ...page.body.data.map(
+          (e: { account: string; amount: number }) => [e.account, e.amount] as [string, number],
+        ),
+      );
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([
+      ["earnings", 10],
+      ["credits", -10],
+      ["credits", 30],
+    ]);
+  });
+
   it("rejects a bad cursor, limit or kind with 400", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
-    for (const query of ["cursor=nope", "limit=0", "limit=101", "kind=theft", "extra=1"]) {
+    const huge = Buffer.from(`s${"9".repeat(19)}.0`).toString("base64url");
+    for (const query of [
+      "cursor=nope",
+      `cursor=${huge}`,
+      "limit=0",
+      "limit=101",
+      "kind=theft",
+      "extra=1",
+    ]) {
       const res = await app.request("GET", `/v1/transactions?${query}`, { token: key });
       expect(res.status, query).toBe(400);
       expect(res.body.error.code).toBe("invalid_request");

@@ -1,4 +1,4 @@
-import { randomInt } from "node:crypto";
+import { drizzle } from "drizzle-orm/node-postgres";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
@@ -43,6 +43,9 @@ async function fundedOwner(credits: bigint, network: "test" | "live" = "test") {
   }
   return owner.id;
 }
+
+const grant = (ownerId: string, credits: bigint) =>
+  grantCredits(app.ctx, { id: newId("grant"), ownerId, network: "test", credits, reason: "test" });
 
 const balanceOf = async (ownerId: string, network: "test" | "live" = "test") =>
   (await getBalance(app.ctx, ownerId, network)).creditBalance;
@@ -155,7 +158,9 @@ describe("transfers", () => {
 
   it("hold under 200 concurrent debits of random size: never negative, successes add up exactly", async () => {
     const owner = await fundedOwner(5_000n);
-    const amounts = Array.from({ length: 200 }, () => BigInt(randomInt(1, 60)));
+    // Deterministic sizes 1–59 adding up to more than the 5,000 available.
+    const amounts = Array.from({ length: 200 }, (_, i) => BigInt(1 + ((i * 37) % 59)));
+    expect(amounts.reduce((a, b) => a + b, 0n)).toBeGreaterThan(5_000n);
     const results = await Promise.allSettled(
       amounts.map((amount) => spend(owner, amount, newId("grant"))),
     );
@@ -182,11 +187,101 @@ describe("transfers", () => {
   });
 });
 
+describe("transfers under concurrency", () => {
+  it("report a retry of a transfer another transaction was committing as a replay, not a shortfall", async () => {
+    const owner = await fundedOwner(100n);
+    const input = {
+      id: newId("grant"),
+      network: "test" as const,
+      debit: userLedgerAccount(owner, "test"),
+      credit: systemLedgerAccount("test", "revenue"),
+      amount: 60n,
+      kind: "spend" as const,
+    };
+    const client = await app.ctx.pool.connect();
+    try {
+      await client.query("begin");
+      await transfer({ ...app.ctx, db: drizzle(client) as never }, input);
+      const retry = transfer(app.ctx, input); // blocks on the account row until the first commits
+      await new Promise((r) => setTimeout(r, 100));
+      await client.query("commit");
+      expect((await retry).replayed).toBe(true);
+    } finally {
+      client.release();
+    }
+    expect(await balanceOf(owner)).toBe(40n);
+  });
+
+  it("create a new account once when several first transfers race for it", async () => {
+    const owners = await Promise.all(Array.from({ length: 30 }, () => fundedOwner(0n)));
+    const results = await Promise.allSettled(
+      owners.flatMap((owner) => [1, 2, 3].map(() => grant(owner, 5n))),
+    );
+    expect(
+      results
+        .filter((r) => r.status === "rejected")
+        .map((r) => String((r as PromiseRejectedResult).reason)),
+    ).toEqual([]);
+    for (const owner of owners) expect(await balanceOf(owner)).toBe(15n);
+  });
+
+  it("refuse balance edits and hand-made accounts, even with the guard's old switch set", async () => {
+    const owner = await fundedOwner(10n);
+    const client = await app.ctx.pool.connect();
+    try {
+      await client.query("select set_config('polyforge.ledger_applying', 'on', false)");
+      await expect(
+        client.query("update ledger_accounts set balance = 999 where id = $1", [
+          userLedgerAccount(owner, "test"),
+        ]),
+      ).rejects.toMatchObject({ code: "23001" });
+    } finally {
+      await client.query("reset all");
+      client.release();
+    }
+    const other = await fundedOwner(0n);
+    await expect(
+      app.ctx.pool.query(
+        "insert into ledger_accounts (id, network, kind, owner_id, balance) values ($1, 'test', 'credits', $2, 1000000)",
+        [`credits:test:${other}x`, other],
+      ),
+    ).rejects.toMatchObject({ code: "23514" });
+    await expect(
+      app.ctx.pool.query(
+        "insert into ledger_accounts (id, network, kind, owner_id, balance) values ($1, 'live', 'credits', $2, 0)",
+        [`credits:test:${other}`, other],
+      ),
+    ).rejects.toMatchObject({ code: "23514" });
+  });
+});
+
 describe("batched transfers (group commit)", () => {
+  it("run two batchers over the same accounts at once without deadlock", async () => {
+    const owners = await Promise.all(Array.from({ length: 5 }, () => fundedOwner(1_000n)));
+    const batchers = [new TransferBatcher(app.ctx), new TransferBatcher(app.ctx)];
+    const results = await Promise.allSettled(
+      Array.from({ length: 400 }, (_, i) =>
+        (batchers[i % 2] as TransferBatcher).submit({
+          id: newId("grant"),
+          network: "test",
+          debit: userLedgerAccount(owners[(i * 7) % 5] as string, "test"),
+          credit: userLedgerAccount(owners[(i * 3 + 1) % 5] as string, "test"),
+          amount: 1n,
+          kind: "transfer",
+        }),
+      ),
+    );
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    const same = Array.from({ length: 400 }, (_, i) => (i * 7) % 5 === (i * 3 + 1) % 5).filter(
+      Boolean,
+    ).length;
+    expect(ok).toBe(400 - same); // a transfer to itself is refused; every other one went through
+  });
+
   it("hold under 200 concurrent debits through the batcher, each succeeding or failing alone", async () => {
     const owner = await fundedOwner(3_000n);
     const batcher = new TransferBatcher(app.ctx);
-    const amounts = Array.from({ length: 200 }, () => BigInt(randomInt(1, 40)));
+    const amounts = Array.from({ length: 200 }, (_, i) => BigInt(1 + ((i * 7) % 39)));
     const results = await Promise.allSettled(
       amounts.map((amount) =>
         batcher.submit({
@@ -290,6 +385,15 @@ describe("holds", () => {
     await expect(
       postHold(app.ctx, { holdId, id: `${holdId}:other`, amount: 1n }),
     ).rejects.toMatchObject({ code: "hold_already_resolved" });
+    // A replay that names another destination is not the same operation.
+    await expect(
+      postHold(app.ctx, {
+        holdId,
+        id: `${holdId}:post`,
+        amount: 25n,
+        to: systemLedgerAccount("test", "royalties"),
+      }),
+    ).rejects.toMatchObject({ code: "idempotency_conflict" });
     expect(await balanceOf(owner)).toBe(75n);
   });
 
@@ -599,6 +703,78 @@ describe("invariant check", () => {
     } finally {
       await client.query("rollback");
       client.release();
+    }
+  });
+});
+
+describe("the expiry sweeper under trouble", () => {
+  it("keeps expiring the other holds when one cannot be resolved", async () => {
+    const owner = await fundedOwner(100n);
+    const poisoned = newId("res");
+    const fine = newId("res");
+    const past = new Date(app.clock.now().getTime() - 60_000);
+    await placeHold(app.ctx, {
+      id: poisoned,
+      network: "test",
+      ownerId: owner,
+      amount: 10n,
+      expiresAt: new Date(past.getTime() - 1000),
+      kind: "generation",
+    });
+    await placeHold(app.ctx, {
+      id: fine,
+      network: "test",
+      ownerId: owner,
+      amount: 10n,
+      expiresAt: past,
+      kind: "generation",
+    });
+    await app.ctx.pool.query(`
+      create function poison_hold() returns trigger language plpgsql as $$
+      begin if new.id = '${poisoned}' then raise exception 'injected failure'; end if; return new; end $$;
+      create trigger poison_hold before update on ledger_holds for each row execute function poison_hold();`);
+    try {
+      expect(await expireHolds(app.ctx)).toBe(1);
+      expect((await getHold(app.ctx, fine))?.status).toBe("expired");
+      expect((await getHold(app.ctx, poisoned))?.status).toBe("pending");
+    } finally {
+      await app.ctx.pool.query(
+        "drop trigger poison_hold on ledger_holds; drop function poison_hold();",
+      );
+    }
+    expect(await expireHolds(app.ctx)).toBe(1);
+    expect(await getBalance(app.ctx, owner, "test")).toMatchObject({
+      creditBalance: 100n,
+      heldCredits: 0n,
+    });
+  });
+
+  it("lets exactly one of a settle and an expiry win a reservation", async () => {
+    for (let round = 0; round < 5; round++) {
+      const owner = await fundedOwner(100n);
+      const reservation = newId("res");
+      await placeHold(app.ctx, {
+        id: reservation,
+        network: "test",
+        ownerId: owner,
+        amount: 40n,
+        expiresAt: new Date(app.clock.now().getTime() - 1),
+        kind: "reservation",
+      });
+      const [settle, sweep] = await Promise.allSettled([
+        voidHold(app.ctx, { holdId: reservation, id: `${reservation}:settle` }),
+        expireHolds(app.ctx),
+      ]);
+      const status = (await getHold(app.ctx, reservation))?.status;
+      if (status === "voided") expect(settle.status).toBe("fulfilled");
+      else {
+        expect(status).toBe("expired");
+        expect(settle.status === "rejected" && (settle.reason as AppError).code).toBe(
+          "hold_already_resolved",
+        );
+      }
+      expect(sweep.status).toBe("fulfilled");
+      expect(await balanceOf(owner)).toBe(100n);
     }
   });
 });

@@ -9,7 +9,9 @@ import type { ServiceContext } from "../../context.js";
  * - no user balance is below zero;
  * - the holds account holds exactly what pending holds have available;
  * - every hold is conserved (amount = available + drawn + posted + released), resolved at most
- *   once, and its posted and released parts match its transfers.
+ *   once, and its posted and released parts match its transfers;
+ * - a hold's transfers move the right accounts: funding from its owner into holds, posts out
+ *   of holds, releases from holds back to its owner.
  */
 export async function checkLedgerInvariants(ctx: ServiceContext): Promise<string[]> {
   const query = async (text: ReturnType<typeof sql>) =>
@@ -29,8 +31,8 @@ export async function checkLedgerInvariants(ctx: ServiceContext): Promise<string
 
   return [
     ...(await query(sql`with ${derived}
-      select 'network ' || network || ': balances sum to ' || sum(sum) || ', not 0' as violation
-      from derived group by network having sum(sum) <> 0`)),
+      select 'network ' || network || ': balances sum to ' || sum(coalesce(balance, sum)) || ', not 0' as violation
+      from derived group by network having sum(coalesce(balance, sum)) <> 0`)),
     ...(await query(sql`with ${derived}
       select 'account ' || id || ': stored balance ' || balance || ' but transfers sum to ' || sum as violation
       from derived where balance is not null and balance <> sum`)),
@@ -72,5 +74,11 @@ export async function checkLedgerInvariants(ctx: ServiceContext): Promise<string
         (case when coalesce(c.children, 0) <> h.drawn then 'drawn ' || h.drawn || ' but its holds sum to ' || coalesce(c.children, 0) end)
       ) as p(problem)
       where problem is not null`)),
+    ...(await query(sql`
+      select 'transfer ' || t.id || ': a ' || t.kind || ' of hold ' || h.id || ' moves the wrong accounts' as violation
+      from ledger_transfers t join ledger_holds h on h.id = t.hold_id
+      where (t.kind = 'hold' and (t.debit_account_id <> h.account_id or t.credit_account_id <> 'holds:' || h.network))
+         or (t.kind = 'hold_post' and t.debit_account_id <> 'holds:' || h.network)
+         or (t.kind = 'hold_release' and (t.debit_account_id <> 'holds:' || h.network or t.credit_account_id <> h.account_id))`)),
   ];
 }

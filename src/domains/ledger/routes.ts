@@ -4,7 +4,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { getBalance, listEntries, transferKinds } from "./service.js";
+import { type EntryCursor, getBalance, listEntries, transferKinds } from "./service.js";
 
 export const transactionsQuery = z
   .object({
@@ -14,12 +14,13 @@ export const transactionsQuery = z
   })
   .strict();
 
-// Cursors are opaque to clients: the last entry's sequence number, base64url-encoded.
-const encodeCursor = (seq: bigint) => Buffer.from(`s${seq}`).toString("base64url");
-function decodeCursor(cursor: string): bigint {
-  const raw = Buffer.from(cursor, "base64url").toString();
-  if (!/^s\d{1,19}$/.test(raw)) throw new AppError("invalid_request", "Invalid cursor.");
-  return BigInt(raw.slice(1));
+// Cursors are opaque to clients: the last entry's (seq, side), base64url-encoded.
+const encodeCursor = (entry: EntryCursor) =>
+  Buffer.from(`s${entry.seq}.${entry.side}`).toString("base64url");
+function decodeCursor(cursor: string): EntryCursor {
+  const match = /^s(\d{1,18})\.([01])$/.exec(Buffer.from(cursor, "base64url").toString());
+  if (!match) throw new AppError("invalid_request", "Invalid cursor.");
+  return { seq: BigInt(match[1] as string), side: match[2] === "1" ? 1 : 0 };
 }
 
 export function ledgerRoutes(ctx: ServiceContext): Router {
@@ -60,7 +61,7 @@ export function ledgerRoutes(ctx: ServiceContext): Router {
         metadata: e.metadata,
         createdAt: e.createdAt,
       })),
-      nextCursor: entries.length > query.limit && last ? encodeCursor(last.seq) : null,
+      nextCursor: entries.length > query.limit && last ? encodeCursor(last) : null,
     });
   });
 

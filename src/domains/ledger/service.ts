@@ -127,7 +127,20 @@ export async function transferMany(
   inputs: TransferInput[],
 ): Promise<Array<Transfer | AppError>> {
   const results: Array<Transfer | AppError | undefined> = inputs.map(validateTransfer);
-  const valid = inputs.filter((_, i) => results[i] === undefined);
+  // Ordered by the user account each one locks first, so two batches over the same accounts
+  // take their row locks in one order and cannot deadlock each other.
+  const lockKey = (t: TransferInput) => (t.debit < t.credit ? t.debit : t.credit);
+  const order = inputs
+    .map((input, index) => ({ input, index }))
+    .filter(({ index }) => results[index] === undefined)
+    .sort((a, b) =>
+      lockKey(a.input) < lockKey(b.input)
+        ? -1
+        : lockKey(a.input) > lockKey(b.input)
+          ? 1
+          : a.index - b.index,
+    );
+  const valid = order.map((o) => o.input);
   if (valid.length === 0) return results as AppError[];
   // One array parameter per column (sql.param keeps drizzle from expanding it into a list).
   const column = <T>(f: (t: TransferInput) => T) => sql.param(valid.map(f));
@@ -143,12 +156,10 @@ export async function transferMany(
     cross join lateral ledger_transfer(t.id, t.network, t.debit, t.credit, t.amount, t.kind,
                                        t.reference, t.metadata, t.hold_id, ${ctx.clock()}) r
     order by t.ord`);
-  let next = 0;
-  return results.map((early) => {
-    if (early) return early;
-    const input = valid[next] as TransferInput;
-    return outcomeOf(input, rows[next++]);
+  order.forEach(({ input, index }, position) => {
+    results[index] = outcomeOf(input, rows[position]);
   });
+  return results as Array<Transfer | AppError>;
 }
 
 export type HoldStatus = "pending" | "posted" | "voided" | "expired";
@@ -222,6 +233,13 @@ export async function getHold(ctx: ServiceContext, holdId: string): Promise<Hold
 /** The kind of hold other holds may draw from (the batch studio's reservations). */
 export const RESERVATION_HOLD_KIND = "reservation";
 
+/**
+ * The transfers of a hold are named after it, so they can never collide with another
+ * transfer's id: `<hold>/fund`, `<hold>/post`, `<hold>/release`.
+ */
+export const holdTransferId = (holdId: string, part: "fund" | "post" | "release") =>
+  `${holdId}/${part}`;
+
 export interface HoldInput {
   id: string;
   network: Network;
@@ -265,7 +283,8 @@ export async function placeHold(
         existing.amount === input.amount &&
         existing.kind === input.kind &&
         existing.parentHoldId === (input.parentHoldId ?? null) &&
-        existing.reference === (input.reference ?? null);
+        existing.reference === (input.reference ?? null) &&
+        existing.expiresAt.getTime() === input.expiresAt.getTime();
       if (!same) {
         throw new AppError(
           "idempotency_conflict",
@@ -282,7 +301,7 @@ export async function placeHold(
       await drawFromReservation(c, input, account);
     } else {
       await transfer(c, {
-        id: input.id,
+        id: holdTransferId(input.id, "fund"),
         network: input.network,
         debit: account,
         credit: systemLedgerAccount(input.network, "holds"),
@@ -360,12 +379,30 @@ export async function resolveHold(
     if (!hold) {
       const existing = await getHold(c, input.holdId);
       if (!existing) throw notFound("Hold");
-      if (
-        existing.resolvedBy === input.id &&
-        existing.status === input.status &&
-        existing.posted === input.amount
-      ) {
-        return { hold: existing, replayed: true };
+      if (existing.resolvedBy === input.id) {
+        // A replay must ask for exactly what was done, destination included.
+        const { rows } = await tx.execute<{ credit_account_id: string }>(
+          sql`select credit_account_id from ledger_transfers where id = ${holdTransferId(existing.id, "post")}`,
+        );
+        const destination = rows[0]?.credit_account_id ?? null;
+        const wanted =
+          existing.posted > 0n
+            ? (input.to ?? systemLedgerAccount(existing.network, "revenue"))
+            : null;
+        if (
+          existing.status === input.status &&
+          existing.posted === input.amount &&
+          destination === wanted
+        ) {
+          return { hold: existing, replayed: true };
+        }
+        throw new AppError(
+          "idempotency_conflict",
+          `Resolution ${input.id} was made with different details.`,
+          {
+            id: input.id,
+          },
+        );
       }
       if (existing.status === "pending") {
         throw new AppError(
@@ -384,7 +421,7 @@ export async function resolveHold(
     const holds = systemLedgerAccount(hold.network, "holds");
     if (hold.posted > 0n) {
       await transfer(c, {
-        id: input.id,
+        id: holdTransferId(hold.id, "post"),
         network: hold.network,
         debit: holds,
         credit: input.to ?? systemLedgerAccount(hold.network, "revenue"),
@@ -396,7 +433,7 @@ export async function resolveHold(
     }
     if (hold.released > 0n) {
       await transfer(c, {
-        id: `${input.id}:release`,
+        id: holdTransferId(hold.id, "release"),
         network: hold.network,
         debit: holds,
         credit: hold.accountId,
@@ -440,7 +477,11 @@ export async function expireHolds(ctx: ServiceContext, limit = 500): Promise<num
       });
       expired++;
     } catch (err) {
-      if (!(err instanceof AppError && err.code === "hold_already_resolved")) throw err;
+      // Resolved meanwhile by its owner: fine. Anything else is logged, and must not keep
+      // the holds due after this one from expiring.
+      if (!(err instanceof AppError && err.code === "hold_already_resolved")) {
+        ctx.logger.error({ err, holdId: hold.id }, "could not expire hold");
+      }
     }
   }
   if (expired) ctx.logger.info({ expired }, "expired holds voided");
@@ -486,6 +527,9 @@ export async function getBalance(
 export interface LedgerEntry {
   id: string;
   seq: bigint;
+  /** 0 for the debit side, 1 for the credit side: a transfer between two of the owner's
+   * accounts is two entries with one seq. (seq, side) orders and pages entries. */
+  side: 0 | 1;
   account: "credits" | "earnings";
   kind: string;
   /** Signed, from the owner's side: negative leaves the account. */
@@ -497,31 +541,41 @@ export interface LedgerEntry {
   createdAt: Date;
 }
 
-/** The owner's ledger entries on one network, newest first; `before` is an exclusive seq cursor. */
+export interface EntryCursor {
+  seq: bigint;
+  side: 0 | 1;
+}
+
+/** The owner's ledger entries on one network, newest first; `before` is the last entry seen. */
 export async function listEntries(
   ctx: ServiceContext,
   ownerId: string,
   network: Network,
-  page: { limit: number; before?: bigint | undefined; kind?: string | undefined },
+  page: { limit: number; before?: EntryCursor | undefined; kind?: string | undefined },
 ): Promise<LedgerEntry[]> {
   const ids = [
     userLedgerAccount(ownerId, network, "credits"),
     userLedgerAccount(ownerId, network, "earnings"),
   ];
-  const before = page.before === undefined ? null : page.before.toString();
+  const beforeSeq = page.before === undefined ? null : page.before.seq.toString();
+  const beforeSide = page.before?.side ?? null;
   const kind = page.kind ?? null;
-  const side = (column: "debit_account_id" | "credit_account_id") => sql`
-    (select id, seq, ${sql.raw(column)} as account_id, kind, reference, hold_id, metadata, created_at,
-            ${column === "debit_account_id" ? sql`-amount` : sql`amount`} as amount,
-            ${column === "debit_account_id" ? sql`debit_balance_after` : sql`credit_balance_after`} as balance_after
+  const side = (column: "debit_account_id" | "credit_account_id") => {
+    const debit = column === "debit_account_id";
+    return sql`
+    (select id, seq, ${debit ? 0 : 1}::int as side, ${sql.raw(column)} as account_id, kind, reference, hold_id, metadata, created_at,
+            ${debit ? sql`-amount` : sql`amount`} as amount,
+            ${debit ? sql`debit_balance_after` : sql`credit_balance_after`} as balance_after
      from ledger_transfers
      where ${sql.raw(column)} in (${ids[0]}, ${ids[1]})
-       and (${before}::bigint is null or seq < ${before}::bigint)
+       and (${beforeSeq}::bigint is null or (seq, ${debit ? 0 : 1}::int) < (${beforeSeq}::bigint, ${beforeSide}::int))
        and (${kind}::text is null or kind = ${kind}::text)
      order by seq desc limit ${page.limit})`;
+  };
   const { rows } = await ctx.db.execute<{
     id: string;
     seq: string;
+    side: number;
     account_id: string;
     kind: string;
     reference: string | null;
@@ -531,11 +585,12 @@ export async function listEntries(
     amount: string;
     balance_after: string;
   }>(
-    sql`${side("debit_account_id")} union all ${side("credit_account_id")} order by seq desc, amount asc limit ${page.limit}`,
+    sql`${side("debit_account_id")} union all ${side("credit_account_id")} order by seq desc, side desc limit ${page.limit}`,
   );
   return rows.map((r) => ({
     id: r.id,
     seq: BigInt(r.seq),
+    side: r.side === 0 ? 0 : 1,
     account: r.account_id.startsWith("earnings:") ? "earnings" : "credits",
     kind: r.kind,
     amount: BigInt(r.amount),

@@ -1,0 +1,240 @@
+import { sql } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+import { AppError, insufficientCredits } from "../../errors.js";
+import { newId } from "../../lib/ids.js";
+import type { Network } from "../../lib/network.js";
+import { getBalance, getHold, placeHold } from "../ledger/service.js";
+import type { Channel } from "../routing/channels.js";
+import { type GenerateRequest, quote } from "./request.js";
+
+export interface GenerationScope {
+  accountId: string;
+  network: Network;
+}
+
+export type ResultStatus = "pending" | "processing" | "completed" | "failed";
+
+export const resultIdOf = (generationId: string, position: number) => `${generationId}.${position}`;
+export const holdIdOf = (resultId: string) => `hold:${resultId}`;
+
+/**
+ * Quotes the request, then in ONE transaction: a hold per model (from the balance or from a
+ * studio reservation), the generation and its results, and one job per model. Either all of
+ * it exists or none of it. With an Idempotency-Key, the same key returns the first generation.
+ */
+export async function submitGeneration(
+  ctx: ServiceContext,
+  channels: readonly Channel[],
+  scope: GenerationScope,
+  request: GenerateRequest,
+  options: { idempotencyKey?: string | undefined; timeoutSeconds: number },
+): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
+  const priced = quote(request, scope.network, channels);
+  const now = ctx.clock();
+  const generationId = newId("gen");
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const c = { ...ctx, db: tx };
+      if (options.idempotencyKey) {
+        const { rows } = await tx.execute<{ id: string; quoted: string }>(sql`
+          select id, quoted from generations where account_id = ${scope.accountId} and idempotency_key = ${options.idempotencyKey}`);
+        if (rows[0])
+          return { generationId: rows[0].id, cost: BigInt(rows[0].quoted), replayed: true };
+      }
+      await tx.execute(sql`
+        insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id, idempotency_key, created_at)
+        values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
+                ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId) })}::jsonb,
+                ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${options.idempotencyKey ?? null}, ${now})`);
+      for (const [position, { model, credits }] of priced.models.entries()) {
+        const resultId = resultIdOf(generationId, position);
+        await placeHold(c, {
+          id: holdIdOf(resultId),
+          network: scope.network,
+          ownerId: scope.accountId,
+          amount: credits,
+          expiresAt: new Date(now.getTime() + options.timeoutSeconds * 1000),
+          kind: "generation",
+          reference: generationId,
+          parentHoldId: request.reservationId ?? null,
+        });
+        await tx.execute(sql`
+          insert into generation_results (id, generation_id, position, model, cost, hold_id)
+          values (${resultId}, ${generationId}, ${position}, ${model.id}, ${credits.toString()}::bigint, ${holdIdOf(resultId)})`);
+        // Enqueued in the same transaction: charged but never queued cannot happen.
+        await tx.execute(sql`
+          select graphile_worker.add_job('run_generation', json_build_object('resultId', ${resultId}::text),
+                                         job_key => ${resultId}::text, max_attempts => 10)`);
+      }
+      return { generationId, cost: priced.total, replayed: false };
+    });
+  } catch (err) {
+    if (err instanceof AppError && err.code === "insufficient_credits") {
+      // Report the whole request's need, against what the caller has to draw from.
+      const have = request.reservationId
+        ? ((await getHold(ctx, request.reservationId))?.available ?? 0n)
+        : (await getBalance(ctx, scope.accountId, scope.network)).creditBalance;
+      throw insufficientCredits(priced.total, have);
+    }
+    // Two concurrent requests with one Idempotency-Key: the loser returns the winner's work.
+    if (
+      options.idempotencyKey &&
+      (err as { cause?: { constraint?: string } }).cause?.constraint ===
+        "generations_account_idempotency_key"
+    ) {
+      return submitGeneration(ctx, channels, scope, request, options);
+    }
+    throw err;
+  }
+}
+
+/** A stable seed per generation when the caller gives none, so a rerun renders the same. */
+function seedOf(generationId: string): number {
+  let h = 0;
+  for (const ch of generationId) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return h % 2 ** 31;
+}
+
+interface ResultRow {
+  generation_id: string;
+  media_type: "image" | "video";
+  prompt: string;
+  created_at: Date;
+  quoted: string;
+  reservation_id: string | null;
+  id: string;
+  model: string;
+  position: number;
+  status: ResultStatus;
+  cost: string;
+  charged: string;
+  refunded: string;
+  routing: Record<string, unknown> | null;
+  error_code: string | null;
+  error_message: string | null;
+  finished_at: Date | null;
+  [key: string]: unknown;
+}
+
+export function statusOf(statuses: ResultStatus[]): ResultStatus {
+  const terminal = statuses.every((s) => s === "completed" || s === "failed");
+  if (terminal) return statuses.includes("completed") ? "completed" : "failed";
+  return statuses.some((s) => s !== "pending") ? "processing" : "pending";
+}
+
+export function generationView(rows: ResultRow[], publicUrl: string) {
+  const first = rows[0] as ResultRow;
+  const sum = (f: (r: ResultRow) => string) => rows.reduce((total, r) => total + BigInt(f(r)), 0n);
+  const mediaKey = first.media_type === "image" ? "imageUrl" : "videoUrl";
+  return {
+    generationId: first.generation_id,
+    status: statusOf(rows.map((r) => r.status)),
+    mediaType: first.media_type,
+    prompt: first.prompt,
+    createdAt: first.created_at,
+    reservationId: first.reservation_id,
+    cost: {
+      quoted: BigInt(first.quoted),
+      charged: sum((r) => r.charged),
+      refunded: sum((r) => r.refunded),
+    },
+    results: rows
+      .sort((a, b) => a.position - b.position)
+      .map((r) => ({
+        model: r.model,
+        status: r.status,
+        [mediaKey]:
+          r.status === "completed"
+            ? `${publicUrl}/v1/download?id=${encodeURIComponent(r.generation_id)}&model=${encodeURIComponent(r.model)}`
+            : null,
+        cost: BigInt(r.cost),
+        charged: BigInt(r.charged),
+        refunded: BigInt(r.refunded),
+        routing: r.routing,
+        error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
+        finishedAt: r.finished_at,
+      })),
+  };
+}
+export type GenerationView = ReturnType<typeof generationView>;
+
+const resultColumns = sql`g.id as generation_id, g.media_type::text, g.prompt, g.created_at, g.quoted, g.reservation_id,
+  r.id, r.model, r.position, r.status::text, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at`;
+
+function group(rows: ResultRow[], publicUrl: string): GenerationView[] {
+  const byGeneration = new Map<string, ResultRow[]>();
+  for (const row of rows)
+    byGeneration.set(row.generation_id, [...(byGeneration.get(row.generation_id) ?? []), row]);
+  return [...byGeneration.values()].map((r) => generationView(r, publicUrl));
+}
+
+/** The caller's generations among `ids`; ids that are unknown or someone else's are reported as not found. */
+export async function getGenerations(ctx: ServiceContext, scope: GenerationScope, ids: string[]) {
+  const { rows } = await ctx.db.execute<ResultRow>(sql`
+    select ${resultColumns} from generations g join generation_results r on r.generation_id = g.id
+    where g.id = any(${sql.param(ids)}::text[]) and g.account_id = ${scope.accountId} and g.network = ${scope.network}::network`);
+  const found = group(rows, ctx.config.http.publicUrl);
+  const order = new Map(ids.map((id, i) => [id, i]));
+  found.sort((a, b) => (order.get(a.generationId) ?? 0) - (order.get(b.generationId) ?? 0));
+  const seen = new Set(found.map((g) => g.generationId));
+  return { data: found, notFound: ids.filter((id) => !seen.has(id)) };
+}
+
+export interface HistoryFilter {
+  limit: number;
+  before?: { createdAt: Date; id: string } | undefined;
+  mediaType?: "image" | "video" | undefined;
+  status?: ResultStatus | undefined;
+  model?: string | undefined;
+  from?: Date | undefined;
+  to?: Date | undefined;
+}
+
+/** The caller's generations, newest first, filtered; `before` is the last one of the previous page. */
+export async function listGenerations(
+  ctx: ServiceContext,
+  scope: GenerationScope,
+  filter: HistoryFilter,
+) {
+  const derived = sql`(select case
+      when bool_and(x.status in ('completed', 'failed')) then
+        case when bool_or(x.status = 'completed') then 'completed' else 'failed' end
+      when bool_or(x.status <> 'pending') then 'processing' else 'pending' end
+    from generation_results x where x.generation_id = g.id)`;
+  const page = sql`
+    select g.id from generations g
+    where g.account_id = ${scope.accountId} and g.network = ${scope.network}::network
+      ${filter.before ? sql`and (g.created_at, g.id) < (${filter.before.createdAt}, ${filter.before.id})` : sql``}
+      ${filter.mediaType ? sql`and g.media_type = ${filter.mediaType}::media_type` : sql``}
+      ${filter.from ? sql`and g.created_at >= ${filter.from}` : sql``}
+      ${filter.to ? sql`and g.created_at < ${filter.to}` : sql``}
+      ${filter.model ? sql`and exists (select 1 from generation_results m where m.generation_id = g.id and m.model = ${filter.model})` : sql``}
+      ${filter.status ? sql`and ${derived} = ${filter.status}` : sql``}
+    order by g.created_at desc, g.id desc limit ${filter.limit}`;
+  const { rows } = await ctx.db.execute<ResultRow>(sql`
+    select ${resultColumns} from generations g join generation_results r on r.generation_id = g.id
+    where g.id in (${page}) order by g.created_at desc, g.id desc, r.position`);
+  return group(rows, ctx.config.http.publicUrl);
+}
+
+/** A completed result's stored output, to its owner only. */
+export async function findOutput(
+  ctx: ServiceContext,
+  scope: GenerationScope,
+  generationId: string,
+  model: string,
+) {
+  const { rows } = await ctx.db.execute<{
+    output_key: string | null;
+    content_type: string | null;
+    status: string;
+  }>(sql`
+    select r.output_key, r.content_type, r.status::text from generations g join generation_results r on r.generation_id = g.id
+    where g.id = ${generationId} and g.account_id = ${scope.accountId} and g.network = ${scope.network}::network
+      and r.model = ${model}`);
+  const row = rows[0];
+  if (row?.status !== "completed" || !row.output_key) {
+    throw new AppError("not_found", "No finished output for that generation and model.");
+  }
+  return { key: row.output_key, contentType: row.content_type ?? "application/octet-stream" };
+}
