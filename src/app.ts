@@ -2,6 +2,8 @@ import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import type { DatabaseClient } from "./db/client.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./db/embedded.js";
+import { providers } from "./domains/providers/index.js";
+import { localStorage } from "./domains/storage/local.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
 
@@ -36,5 +38,24 @@ export function createAppContext(
   database: DatabaseClient,
   clock: Clock = systemClock,
 ): AppContext {
-  return { config, logger, clock, db: database.db, pool: database.pool };
+  return {
+    config,
+    logger,
+    clock,
+    db: database.db,
+    pool: database.pool,
+    generations: {
+      storage: localStorage(config.storageDir),
+      routing: {
+        channels: config.channels,
+        providers,
+        settings: {
+          maxRetries: config.generation.maxRetries,
+          backoffMs: config.generation.backoffMs,
+          upstreamTimeoutMs: config.generation.upstreamTimeoutMs,
+          circuit: config.generation.circuit,
+        },
+      },
+    },
+  };
 }

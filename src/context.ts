@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Config } from "./config.js";
 import type { Database, Executor } from "./db/client.js";
+import type { GenerationRuntime } from "./domains/generations/run.js";
 import type { Clock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
 
@@ -19,4 +20,6 @@ export interface ServiceContext {
 export interface AppContext extends ServiceContext {
   db: Database;
   pool: pg.Pool;
+  /** Outputs storage and upstream routing, for generation jobs and downloads. */
+  generations: GenerationRuntime;
 }

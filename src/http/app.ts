@@ -3,6 +3,8 @@ import { pinoHttp } from "pino-http";
 import type { AppContext } from "../context.js";
 import { migrationsApplied } from "../db/migrate.js";
 import { accountRoutes } from "../domains/accounts/routes.js";
+import { catalogRoutes } from "../domains/catalog/routes.js";
+import { generationRoutes } from "../domains/generations/routes.js";
 import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
@@ -47,6 +49,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));
   app.use(studioRoutes(ctx));
+  app.use(catalogRoutes());
+  app.use(generationRoutes(ctx));
 
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

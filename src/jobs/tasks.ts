@@ -1,6 +1,9 @@
 import type { TaskList } from "graphile-worker";
+import { z } from "zod";
 import type { AppContext } from "../context.js";
 import { deleteExpiredSignInState } from "../domains/accounts/signin.js";
+import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
+import { deleteExpiredIdempotencyKeys } from "../domains/idempotency/service.js";
 import { expireHolds } from "../domains/ledger/service.js";
 
 /**
@@ -12,6 +15,15 @@ export function taskList(ctx: AppContext): TaskList {
     auth_cleanup: async (_payload, helpers) => {
       const removed = await deleteExpiredSignInState(ctx);
       helpers.logger.debug("expired sign-in state removed", removed);
+      await deleteExpiredIdempotencyKeys(ctx);
+    },
+    run_generation: async (payload) => {
+      // Queued jobs may carry an old shape: check it again at run time.
+      const { resultId } = runGenerationPayload.parse(payload);
+      await runResult(ctx, ctx.generations, resultId);
+    },
+    generations_sweep: async () => {
+      await sweepStrandedResults(ctx);
     },
     ledger_expire_holds: async () => {
       // Drain in batches, so a backlog after downtime clears in one run.
@@ -21,4 +33,10 @@ export function taskList(ctx: AppContext): TaskList {
 }
 
 /** Recurring tasks, in graphile-worker's crontab format. */
-export const crontab = ["*/15 * * * * auth_cleanup", "* * * * * ledger_expire_holds"].join("\n");
+export const crontab = [
+  "*/15 * * * * auth_cleanup",
+  "* * * * * ledger_expire_holds",
+  "* * * * * generations_sweep",
+].join("\n");
+
+const runGenerationPayload = z.object({ resultId: z.string().min(1) });

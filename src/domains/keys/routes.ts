@@ -2,6 +2,7 @@ import { Router } from "express";
 import { z } from "zod";
 import type { ServiceContext } from "../../context.js";
 import { authenticate, callerOf } from "../../http/auth.js";
+import { idempotent } from "../../http/idempotency.js";
 import { networks } from "../../lib/network.js";
 import { scopeOf } from "../accounts/caller.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "./service.js";
@@ -27,7 +28,7 @@ export function keyRoutes(ctx: ServiceContext): Router {
   // Keys are managed with an API key (its own network only) or a wallet sign-in session.
   const auth = authenticate(ctx, { sessions: true });
 
-  router.post("/v1/api-keys", auth, async (req, res) => {
+  router.post("/v1/api-keys", auth, idempotent(ctx), async (req, res) => {
     const input = createApiKeyRequest.parse(req.body);
     const { apiKey, key } = await createApiKey(ctx, scopeOf(callerOf(req)), input);
     res.status(201).json({ ...apiKey, key });

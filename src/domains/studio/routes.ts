@@ -2,6 +2,7 @@ import { Router } from "express";
 import { z } from "zod";
 import type { ServiceContext } from "../../context.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { type ReservationView, reserveCredits, settleReservation } from "./service.js";
 
@@ -31,7 +32,7 @@ export function studioRoutes(ctx: ServiceContext): Router {
   const router = Router();
   const auth = authenticate(ctx);
 
-  router.post("/v1/studio/reserve", auth, async (req, res) => {
+  router.post("/v1/studio/reserve", auth, idempotent(ctx), async (req, res) => {
     const input = reserveRequest.parse(req.body);
     const reservation = await reserveCredits(ctx, keyScopeOf(req), {
       credits: BigInt(input.credits),

@@ -1,0 +1,30 @@
+import { Router } from "express";
+import { catalog, priceTable } from "./models.js";
+
+/** GET /v1/models: the public catalog, no key needed. */
+export function catalogRoutes(): Router {
+  const router = Router();
+  const body = {
+    data: catalog.map((m) => ({
+      id: m.id,
+      name: m.name,
+      type: m.type,
+      aliases: m.aliases,
+      capabilities: {
+        resolutions: m.resolutions,
+        aspectRatios: m.aspectRatios,
+        durations: m.type === "video" ? m.durations : undefined,
+      },
+      limits: { maxPromptLength: 4000, maxReferenceImages: 8 },
+      pricing: {
+        unit: "credits",
+        range: { min: m.range[0], max: m.range[1] },
+        table: priceTable(m),
+      },
+    })),
+  };
+  router.get("/v1/models", (_req, res) => {
+    res.set("cache-control", "public, max-age=300").json(body);
+  });
+  return router;
+}

@@ -1,0 +1,139 @@
+import { Router } from "express";
+import { z } from "zod";
+import type { AppContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { idempotent } from "../../http/idempotency.js";
+import { creditsToJson } from "../../lib/credits.js";
+import { generateRequest } from "./request.js";
+import {
+  findOutput,
+  type GenerationView,
+  getGenerations,
+  listGenerations,
+  submitGeneration,
+} from "./service.js";
+
+const generationId = z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id");
+
+export const statusQuery = z
+  .object({
+    ids: z
+      .string()
+      .min(1)
+      .transform((s) => [
+        ...new Set(
+          s
+            .split(",")
+            .map((id) => id.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .pipe(z.array(z.string().min(1).max(64)).min(1, "at least one id").max(50, "at most 50 ids")),
+  })
+  .strict();
+
+export const historyQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+    mediaType: z.enum(["image", "video"]).optional(),
+    status: z.enum(["pending", "processing", "completed", "failed"]).optional(),
+    model: z.string().min(1).max(100).optional(),
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+export const downloadQuery = z
+  .object({ id: generationId, model: z.string().min(1).max(100) })
+  .strict();
+
+export function toJson(g: GenerationView) {
+  return {
+    ...g,
+    cost: {
+      quoted: creditsToJson(g.cost.quoted),
+      charged: creditsToJson(g.cost.charged),
+      refunded: creditsToJson(g.cost.refunded),
+    },
+    results: g.results.map((r) => ({
+      ...r,
+      cost: creditsToJson(r.cost),
+      charged: creditsToJson(r.charged),
+      refunded: creditsToJson(r.refunded),
+    })),
+  };
+}
+
+// History cursors: the last generation's (createdAt, id), opaque to clients.
+const encodeCursor = (g: GenerationView) =>
+  Buffer.from(JSON.stringify([g.createdAt.toISOString(), g.generationId])).toString("base64url");
+function decodeCursor(cursor: string) {
+  try {
+    const [createdAt, id] = z
+      .tuple([z.iso.datetime(), generationId])
+      .parse(JSON.parse(Buffer.from(cursor, "base64url").toString()));
+    return { createdAt: new Date(createdAt), id };
+  } catch {
+    throw new AppError("invalid_request", "Invalid cursor.");
+  }
+}
+
+export function generationRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const auth = authenticate(ctx);
+
+  router.post("/v1/generate", auth, idempotent(ctx), async (req, res) => {
+    const request = generateRequest.parse(req.body);
+    const { generationId: id, cost } = await submitGeneration(
+      ctx,
+      ctx.config.channels,
+      keyScopeOf(req),
+      request,
+      {
+        idempotencyKey: req.get("idempotency-key"),
+        timeoutSeconds: ctx.config.generation.timeoutSeconds,
+      },
+    );
+    res.status(202).json({ generationId: id, cost: creditsToJson(cost) });
+  });
+
+  router.get("/v1/generate/status", auth, async (req, res) => {
+    const { ids } = statusQuery.parse(req.query);
+    const { data, notFound } = await getGenerations(ctx, keyScopeOf(req), ids);
+    res.json({ data: data.map(toJson), notFound });
+  });
+
+  router.get("/v1/history", auth, async (req, res) => {
+    const q = historyQuery.parse(req.query);
+    const page = await listGenerations(ctx, keyScopeOf(req), {
+      limit: q.limit + 1,
+      before: q.cursor ? decodeCursor(q.cursor) : undefined,
+      mediaType: q.mediaType,
+      status: q.status,
+      model: q.model,
+      from: q.from ? new Date(q.from) : undefined,
+      to: q.to ? new Date(q.to) : undefined,
+    });
+    const data = page.slice(0, q.limit);
+    const last = data.at(-1);
+    res.json({
+      data: data.map(toJson),
+      nextCursor: page.length > q.limit && last ? encodeCursor(last) : null,
+    });
+  });
+
+  router.get("/v1/download", auth, async (req, res) => {
+    const { id, model } = downloadQuery.parse(req.query);
+    const output = await findOutput(ctx, keyScopeOf(req), id, model);
+    const bytes = await ctx.generations.storage.get(output.key);
+    if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
+    res
+      .set("content-type", output.contentType)
+      .set("cache-control", "private, max-age=86400")
+      .send(bytes);
+  });
+
+  return router;
+}

@@ -1,0 +1,186 @@
+import { sql } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import type { Network } from "../../lib/network.js";
+import type { AspectRatio, Resolution } from "../catalog/models.js";
+import { postHold, voidHold } from "../ledger/service.js";
+import { type RouteDeps, type Routing, route } from "../routing/router.js";
+import type { Storage } from "../storage/local.js";
+
+/** What running a generation needs beyond the database: where outputs go and how to route. */
+export interface GenerationRuntime {
+  storage: Storage;
+  routing: RouteDeps;
+}
+
+interface OpenResult {
+  id: string;
+  generation_id: string;
+  position: number;
+  runs: number;
+  model: string;
+  status: string;
+  cost: string;
+  hold_id: string;
+  network: Network;
+  media_type: "image" | "video";
+  prompt: string;
+  request: { aspectRatio: AspectRatio; resolution: Resolution; duration?: number; seed: number };
+  [key: string]: unknown;
+}
+
+const EXTENSIONS: Record<string, string> = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/webp": "webp",
+  "video/mp4": "mp4",
+};
+
+/**
+ * Runs one model's result (the run_generation job). Safe to run twice, after a crash, or in
+ * two workers at once: the upstream may be called again, but the result settles once, because
+ * settling is a conditional update of the result and the resolution of its hold, together.
+ */
+export async function runResult(
+  ctx: ServiceContext,
+  runtime: GenerationRuntime,
+  resultId: string,
+): Promise<void> {
+  const { rows } = await ctx.db.execute<OpenResult>(sql`
+    update generation_results r set status = 'processing', runs = runs + 1, started_at = coalesce(started_at, ${ctx.clock()})
+    from generations g
+    where r.id = ${resultId} and g.id = r.generation_id and r.status in ('pending', 'processing')
+    returning r.id, r.generation_id, r.position, r.runs, r.model, r.status::text, r.cost, r.hold_id,
+              g.network::text as network, g.media_type::text as media_type, g.prompt, g.request`);
+  const result = rows[0];
+  if (!result) return; // already settled (or unknown): nothing to do
+  const log = ctx.logger.child({ resultId, model: result.model });
+
+  const routed = await route(ctx, runtime.routing, {
+    model: result.model,
+    network: result.network,
+    task: {
+      mediaType: result.media_type,
+      prompt: result.prompt,
+      aspectRatio: result.request.aspectRatio,
+      resolution: result.request.resolution,
+      duration: result.request.duration,
+      seed: result.request.seed,
+    },
+  });
+  if (!routed.ok) {
+    log.warn({ code: routed.error.code, routing: routed.routing }, "generation failed");
+    await failResult(ctx, resultId, {
+      code: routed.error.code,
+      message: routed.error.message,
+      routing: routed.routing,
+    });
+    return;
+  }
+
+  const extension = EXTENSIONS[routed.output.contentType] ?? "bin";
+  // One file per run: a second run of the same result never overwrites what the first delivered.
+  const key = `${result.generation_id}/${result.position}-${result.runs}.${extension}`;
+  await runtime.storage.put(key, routed.output.bytes);
+  const settled = await completeResult(ctx, result, {
+    key,
+    contentType: routed.output.contentType,
+    routing: routed.routing,
+  });
+  if (settled === "hold_gone") {
+    // The hold expired (the sweeper refunded it) while the upstream worked: the caller was not
+    // charged, so the result cannot be delivered as a paid one.
+    await failResult(ctx, resultId, {
+      code: "timed_out",
+      message: "The result took longer than the generation timeout.",
+      routing: routed.routing,
+    });
+  }
+  log.info(
+    { upstream: routed.routing.upstream, failover: routed.routing.failover },
+    "generation completed",
+  );
+}
+
+async function completeResult(
+  ctx: ServiceContext,
+  result: OpenResult,
+  output: { key: string; contentType: string; routing: Routing },
+): Promise<"settled" | "already" | "hold_gone"> {
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const { rowCount } = await tx.execute(sql`
+        update generation_results set status = 'completed', charged = cost, output_key = ${output.key},
+               content_type = ${output.contentType}, routing = ${JSON.stringify(output.routing)}::jsonb,
+               finished_at = ${ctx.clock()}
+        where id = ${result.id} and status in ('pending', 'processing')`);
+      if (!rowCount) return "already";
+      // Charges exactly the quoted share, whichever channel served it.
+      await postHold(
+        { ...ctx, db: tx },
+        { holdId: result.hold_id, id: `charge:${result.id}`, amount: BigInt(result.cost) },
+      );
+      return "settled";
+    });
+  } catch (err) {
+    if (err instanceof AppError && err.code === "hold_already_resolved") return "hold_gone";
+    throw err;
+  }
+}
+
+/** Marks a result failed and refunds its share, once. Safe if the hold already expired. */
+export async function failResult(
+  ctx: ServiceContext,
+  resultId: string,
+  failure: { code: string; message: string; routing?: Routing | undefined },
+): Promise<boolean> {
+  return ctx.db.transaction(async (tx) => {
+    const { rows } = await tx.execute<{ hold_id: string }>(sql`
+      update generation_results set status = 'failed', refunded = cost, error_code = ${failure.code},
+             error_message = ${failure.message.slice(0, 500)},
+             routing = coalesce(${failure.routing ? JSON.stringify(failure.routing) : null}::jsonb, routing),
+             finished_at = ${ctx.clock()}
+      where id = ${resultId} and status in ('pending', 'processing')
+      returning hold_id`);
+    const row = rows[0];
+    if (!row) return false;
+    try {
+      await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });
+    } catch (err) {
+      // Voided already by the expiry sweeper: the refund happened there.
+      if (
+        !(
+          err instanceof AppError &&
+          err.code === "hold_already_resolved" &&
+          err.details?.status !== "posted"
+        )
+      )
+        throw err;
+    }
+    return true;
+  });
+}
+
+/**
+ * Results whose hold expired or resolved without them, or that outlived the generation
+ * timeout: their worker died or stalled. They fail and refund (the sweeper's cron task).
+ */
+export async function sweepStrandedResults(ctx: ServiceContext, limit = 200): Promise<number> {
+  const { rows } = await ctx.db.execute<{ id: string }>(sql`
+    select r.id from generation_results r join ledger_holds h on h.id = r.hold_id
+    where r.status in ('pending', 'processing') and (h.status <> 'pending' or h.expires_at <= ${ctx.clock()})
+    limit ${limit}`);
+  let failed = 0;
+  for (const { id } of rows) {
+    if (
+      await failResult(ctx, id, {
+        code: "timed_out",
+        message: "The generation did not finish in time; its credits were refunded.",
+      })
+    ) {
+      failed++;
+    }
+  }
+  if (failed) ctx.logger.warn({ failed }, "stranded generation results refunded");
+  return failed;
+}
