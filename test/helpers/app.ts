@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import type { DestinationStream } from "pino";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createAppContext } from "../../src/app.js";
@@ -47,12 +50,15 @@ export async function startTestApp(
   options: { env?: Record<string, string> } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
+  const storageDir = await mkdtemp(path.join(tmpdir(), "polyforge-outputs-"));
   const config = loadConfig({
     NODE_ENV: "test",
     DATABASE_URL: database.url,
     PORT: "0",
     PUBLIC_URL: "http://localhost:3000",
     LOG_LEVEL: "info",
+    STORAGE_DIR: storageDir,
+    ROUTING_BACKOFF_MS: "20",
     ...options.env,
   });
   const logs: string[] = [];
@@ -91,6 +97,7 @@ export async function startTestApp(
       await server.close();
       await client.close();
       await database.drop();
+      await rm(storageDir, { recursive: true, force: true });
     },
   };
 }
@@ -105,4 +112,23 @@ export async function createAccountWithKey(ctx: AppContext, network: Network = "
     { network, name: "test" },
   );
   return { wallet, account, apiKey, key };
+}
+
+/** Polls the status endpoint until the generation is completed or failed. */
+export async function waitForGeneration(
+  app: TestApp,
+  key: string,
+  generationId: string,
+  timeoutMs = 20_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await app.request("GET", `/v1/generate/status?ids=${generationId}`, { token: key });
+    const generation = res.body?.data?.[0];
+    if (generation && (generation.status === "completed" || generation.status === "failed"))
+      return generation;
+    if (Date.now() > deadline)
+      throw new Error(`generation ${generationId} did not finish: ${JSON.stringify(res.body)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

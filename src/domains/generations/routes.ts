@@ -49,7 +49,7 @@ export const downloadQuery = z
   .object({ id: generationId, model: z.string().min(1).max(100) })
   .strict();
 
-export function toJson(g: GenerationView) {
+export function toJson({ position: _position, ...g }: GenerationView) {
   return {
     ...g,
     cost: {
@@ -68,13 +68,13 @@ export function toJson(g: GenerationView) {
 
 // History cursors: the last generation's (createdAt, id), opaque to clients.
 const encodeCursor = (g: GenerationView) =>
-  Buffer.from(JSON.stringify([g.createdAt.toISOString(), g.generationId])).toString("base64url");
+  Buffer.from(JSON.stringify([g.position.createdAt, g.position.id])).toString("base64url");
 function decodeCursor(cursor: string) {
   try {
     const [createdAt, id] = z
-      .tuple([z.iso.datetime(), generationId])
+      .tuple([z.string().regex(/^\d{4}-\d\d-\d\d[ T][\d:.]+([+-]\d\d(:?\d\d)?|Z)?$/), generationId])
       .parse(JSON.parse(Buffer.from(cursor, "base64url").toString()));
-    return { createdAt: new Date(createdAt), id };
+    return { createdAt, id };
   } catch {
     throw new AppError("invalid_request", "Invalid cursor.");
   }

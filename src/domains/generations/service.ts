@@ -99,7 +99,8 @@ interface ResultRow {
   generation_id: string;
   media_type: "image" | "video";
   prompt: string;
-  created_at: Date;
+  /** As PostgreSQL printed it, to the microsecond (drizzle hands timestamps over as text). */
+  created_at: string;
   quoted: string;
   reservation_id: string | null;
   id: string;
@@ -112,7 +113,7 @@ interface ResultRow {
   routing: Record<string, unknown> | null;
   error_code: string | null;
   error_message: string | null;
-  finished_at: Date | null;
+  finished_at: string | null;
   [key: string]: unknown;
 }
 
@@ -131,7 +132,9 @@ export function generationView(rows: ResultRow[], publicUrl: string) {
     status: statusOf(rows.map((r) => r.status)),
     mediaType: first.media_type,
     prompt: first.prompt,
-    createdAt: first.created_at,
+    createdAt: new Date(first.created_at),
+    /** The exact creation time, for history cursors. */
+    position: { createdAt: first.created_at, id: first.generation_id },
     reservationId: first.reservation_id,
     cost: {
       quoted: BigInt(first.quoted),
@@ -152,7 +155,7 @@ export function generationView(rows: ResultRow[], publicUrl: string) {
         refunded: BigInt(r.refunded),
         routing: r.routing,
         error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
-        finishedAt: r.finished_at,
+        finishedAt: r.finished_at ? new Date(r.finished_at) : null,
       })),
   };
 }
@@ -182,7 +185,7 @@ export async function getGenerations(ctx: ServiceContext, scope: GenerationScope
 
 export interface HistoryFilter {
   limit: number;
-  before?: { createdAt: Date; id: string } | undefined;
+  before?: { createdAt: string; id: string } | undefined;
   mediaType?: "image" | "video" | undefined;
   status?: ResultStatus | undefined;
   model?: string | undefined;
@@ -204,7 +207,7 @@ export async function listGenerations(
   const page = sql`
     select g.id from generations g
     where g.account_id = ${scope.accountId} and g.network = ${scope.network}::network
-      ${filter.before ? sql`and (g.created_at, g.id) < (${filter.before.createdAt}, ${filter.before.id})` : sql``}
+      ${filter.before ? sql`and (g.created_at, g.id) < (${filter.before.createdAt}::timestamptz, ${filter.before.id})` : sql``}
       ${filter.mediaType ? sql`and g.media_type = ${filter.mediaType}::media_type` : sql``}
       ${filter.from ? sql`and g.created_at >= ${filter.from}` : sql``}
       ${filter.to ? sql`and g.created_at < ${filter.to}` : sql``}

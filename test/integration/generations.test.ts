@@ -1,0 +1,404 @@
+import type { Runner } from "graphile-worker";
+import sharp from "sharp";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createApiKey } from "../../src/domains/keys/service.js";
+import { grantCredits } from "../../src/domains/ledger/service.js";
+import { startWorker } from "../../src/jobs/worker.js";
+import { newId } from "../../src/lib/ids.js";
+import {
+  createAccountWithKey,
+  startTestApp,
+  type TestApp,
+  waitForGeneration,
+} from "../helpers/app.js";
+import { expectLedgerInvariants } from "../helpers/ledger.js";
+
+let app: TestApp;
+let worker: Runner;
+beforeAll(async () => {
+  app = await startTestApp({ env: { LOG_LEVEL: "error" } });
+  worker = await startWorker(app.ctx);
+});
+afterAll(async () => {
+  await worker.stop();
+  await app.close();
+});
+afterEach(() => expectLedgerInvariants(app.ctx));
+
+async function funded(credits: bigint, network: "test" | "live" = "test") {
+  const caller = await createAccountWithKey(app.ctx, network);
+  await grantCredits(app.ctx, {
+    id: newId("grant"),
+    ownerId: caller.account.id,
+    network,
+    credits,
+    reason: "test",
+  });
+  return caller;
+}
+
+const balance = async (key: string) =>
+  (await app.request("GET", "/v1/balance", { token: key })).body;
+
+describe("POST /v1/generate on the sandbox", () => {
+  it("runs an image on two models to completion and charges exactly the quote", async () => {
+    const { key } = await funded(100n);
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: {
+        prompt: "a lighthouse at dusk",
+        models: ["gpt-image-2", "nano-banana-pro"],
+        resolution: "2K",
+        aspectRatio: "16:9",
+      },
+    });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body).toEqual({ generationId: expect.stringMatching(/^gen_/), cost: 16 });
+    expect(await balance(key)).toMatchObject({ creditBalance: 84, heldCredits: 16 });
+
+    const done = await waitForGeneration(app, key, submitted.body.generationId);
+    expect(done).toMatchObject({
+      status: "completed",
+      mediaType: "image",
+      cost: { quoted: 16, charged: 16, refunded: 0 },
+    });
+    expect(done.results.map((r: { model: string; cost: number }) => [r.model, r.cost])).toEqual([
+      ["gpt-image-2", 4],
+      ["gemini-3-pro-image-preview", 12],
+    ]);
+    for (const result of done.results) {
+      expect(result.status).toBe("completed");
+      expect(result.routing).toMatchObject({ upstream: "sandbox-primary", failover: false });
+      expect(result.routing.attempts[0]).toMatchObject({
+        channel: "sandbox-primary",
+        outcome: "ok",
+      });
+      const path = new URL(result.imageUrl).pathname + new URL(result.imageUrl).search;
+      const file = await fetch(app.url + path, { headers: { authorization: `Bearer ${key}` } });
+      expect(file.status).toBe(200);
+      expect(file.headers.get("content-type")).toBe("image/png");
+      const meta = await sharp(Buffer.from(await file.arrayBuffer())).metadata();
+      expect(meta.format).toBe("png");
+      expect((meta.width ?? 0) / (meta.height ?? 1)).toBeCloseTo(16 / 9, 1);
+    }
+    expect(await balance(key)).toMatchObject({ creditBalance: 84, heldCredits: 0 });
+  });
+
+  it("runs a video to completion: an animated file of the requested duration", async () => {
+    const { key } = await funded(100n);
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: {
+        prompt: "waves",
+        mediaType: "video",
+        models: ["veo3.1-fast"],
+        duration: 8,
+        resolution: "720p",
+        aspectRatio: "16:9",
+      },
+    });
+    expect(submitted.body.cost).toBe(24);
+    const done = await waitForGeneration(app, key, submitted.body.generationId);
+    expect(done.status).toBe("completed");
+    const url = new URL(done.results[0].videoUrl);
+    const file = await fetch(app.url + url.pathname + url.search, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(file.headers.get("content-type")).toBe("image/webp");
+    const meta = await sharp(Buffer.from(await file.arrayBuffer()), { animated: true }).metadata();
+    const seconds = (meta.delay ?? []).reduce((a, b) => a + b, 0) / 1000;
+    expect(seconds).toBe(8);
+    expect(await balance(key)).toMatchObject({ creditBalance: 76 });
+  });
+
+  it("draws from a studio reservation when given its id", async () => {
+    const { key } = await funded(100n);
+    const reservation = await app.request("POST", "/v1/studio/reserve", {
+      token: key,
+      json: { credits: 50 },
+    });
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: {
+        prompt: "from the batch",
+        models: ["z-image-turbo"],
+        reservationId: reservation.body.reservationId,
+      },
+    });
+    expect(submitted.status).toBe(202);
+    await waitForGeneration(app, key, submitted.body.generationId);
+    const settled = await app.request("POST", "/v1/studio/settle", {
+      token: key,
+      json: { reservationId: reservation.body.reservationId },
+    });
+    expect(settled.body).toMatchObject({ usedCredits: 3, returnedCredits: 47 });
+    expect(await balance(key)).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+
+    const short = await app.request("POST", "/v1/studio/reserve", {
+      token: key,
+      json: { credits: 5 },
+    });
+    const tooMuch = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: {
+        prompt: "too much",
+        models: ["gpt-image-2", "imagen-4.0-apimart"],
+        reservationId: short.body.reservationId,
+      },
+    });
+    expect(tooMuch.status).toBe(402);
+    expect(tooMuch.body.error).toMatchObject({ code: "insufficient_credits", need: 15, have: 5 });
+  });
+
+  it("refuses a short balance with 402 need/have and holds nothing", async () => {
+    const { key } = await funded(10n);
+    const res = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "x", models: ["gpt-image-2", "nano-banana-pro"], resolution: "2K" },
+    });
+    expect(res.status).toBe(402);
+    expect(res.body.error).toMatchObject({ code: "insufficient_credits", need: 16, have: 10 });
+    expect(res.body.error.message).toBe("Insufficient credits. Need 16, have 10.");
+    expect(await balance(key)).toMatchObject({ creditBalance: 10, heldCredits: 0 });
+    const history = await app.request("GET", "/v1/history", { token: key });
+    expect(history.body.data).toEqual([]);
+  });
+
+  it("validates every field with a precise code", async () => {
+    const { key } = await funded(1000n);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ prompt: "x", models: ["dall-e-9"] }, "invalid_model"],
+      [{ prompt: "x", models: ["veo3.1-fast"] }, "model_media_mismatch"],
+      [{ prompt: "x", mediaType: "video", models: ["veo3.1-fast"] }, "duration_required"],
+      [
+        { prompt: "x", mediaType: "video", models: ["veo3.1-fast"], duration: 5 },
+        "invalid_duration",
+      ],
+      [{ prompt: "x", models: ["gpt-image-2"], duration: 5 }, "invalid_duration"],
+      [
+        {
+          prompt: "x",
+          models: [
+            "gpt-image-2",
+            "z-image-turbo",
+            "qwen-image-2.0",
+            "wan2.7-image",
+            "nano-banana",
+            "imagen-4.0-apimart",
+            "doubao-seedream-4.5",
+          ],
+        },
+        "too_many_models",
+      ],
+      [{ prompt: "x", models: ["gpt-image-2", "gpt-image-2"] }, "duplicate_model"],
+      [{ prompt: "x".repeat(4001), models: ["gpt-image-2"] }, "prompt_too_long"],
+      [{ prompt: "x", models: ["gpt-image-2"], resolution: "8K" }, "invalid_resolution"],
+      [{ prompt: "x", models: ["gpt-image-2"], aspectRatio: "5:4" }, "invalid_aspect_ratio"],
+      [
+        {
+          prompt: "x",
+          mediaType: "video",
+          models: ["veo3.1-fast"],
+          duration: 8,
+          aspectRatio: "21:9",
+        },
+        "invalid_aspect_ratio",
+      ],
+      [{ prompt: "x", models: ["gpt-image-2"], stylePassIds: ["pass_x"] }, "pass_not_found"],
+      [{ prompt: "x", models: ["gpt-image-2"], templateId: "tpl_x" }, "template_not_found"],
+      [{ prompt: "", models: ["gpt-image-2"] }, "invalid_request"],
+      [{ prompt: "x", models: [] }, "invalid_request"],
+      [
+        {
+          prompt: "x",
+          models: ["gpt-image-2"],
+          referenceImageUrls: Array(9).fill("https://example.com/a.png"),
+        },
+        "invalid_request",
+      ],
+      [{ prompt: "x", models: ["gpt-image-2"], colour: "red" }, "invalid_request"],
+    ];
+    for (const [json, code] of cases) {
+      const res = await app.request("POST", "/v1/generate", { token: key, json });
+      expect(res.status, code).toBe(code === "model_unavailable" ? 422 : 400);
+      expect(res.body.error.code, JSON.stringify(json).slice(0, 80)).toBe(code);
+    }
+    expect(await balance(key)).toMatchObject({ creditBalance: 1000, heldCredits: 0 });
+  });
+
+  it("refuses a live request for a model with no live channel (model_unavailable)", async () => {
+    const { key } = await funded(100n, "live");
+    const res = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "x", models: ["gpt-image-2"] },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.error.code).toBe("model_unavailable");
+  });
+});
+
+describe("Idempotency-Key", () => {
+  it("replays the first response for the same key and body, charging once", async () => {
+    const { key } = await funded(100n);
+    const json = { prompt: "same", models: ["z-image-turbo"] };
+    const headers = { "idempotency-key": "order-42" };
+    const first = await app.request("POST", "/v1/generate", { token: key, json, headers });
+    const second = await app.request("POST", "/v1/generate", { token: key, json, headers });
+    expect(second.status).toBe(202);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers.get("idempotent-replayed")).toBe("true");
+    const other = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { ...json, prompt: "different" },
+      headers,
+    });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe("idempotency_key_reused");
+    await waitForGeneration(app, key, first.body.generationId);
+    expect(await balance(key)).toMatchObject({ creditBalance: 97 });
+  });
+
+  it("answers 409 while the first request with the key is in flight, and never charges twice", async () => {
+    const { key } = await funded(100n);
+    const json = { prompt: "race", models: ["z-image-turbo"] };
+    const responses = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        app.request("POST", "/v1/generate", {
+          token: key,
+          json,
+          headers: { "idempotency-key": "race-1" },
+        }),
+      ),
+    );
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
+    const ids = new Set(responses.filter((r) => r.status === 202).map((r) => r.body.generationId));
+    expect(ids.size).toBe(1);
+    for (const r of responses.filter((r) => r.status === 409))
+      expect(r.body.error.code).toBe("idempotency_key_in_flight");
+    await waitForGeneration(app, key, [...ids][0] as string);
+    expect(await balance(key)).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+  });
+
+  it("keeps keys per account and frees a key whose first attempt failed", async () => {
+    const a = await funded(100n);
+    const b = await funded(2n);
+    const headers = { "idempotency-key": "shared-name" };
+    const json = { prompt: "p", models: ["z-image-turbo"] };
+    expect(
+      (await app.request("POST", "/v1/generate", { token: a.key, json, headers })).status,
+    ).toBe(202);
+    const poor = await app.request("POST", "/v1/generate", { token: b.key, json, headers });
+    expect(poor.status).toBe(402); // b's own key, b's own (failed) attempt
+    await grantCredits(app.ctx, {
+      id: newId("grant"),
+      ownerId: b.account.id,
+      network: "test",
+      credits: 10n,
+      reason: "top up",
+    });
+    const retry = await app.request("POST", "/v1/generate", { token: b.key, json, headers });
+    expect(retry.status).toBe(202);
+    await waitForGeneration(app, b.key, retry.body.generationId);
+  });
+});
+
+describe("status, history and downloads", () => {
+  it("answers up to 50 ids, reports unknown and foreign ones as not found", async () => {
+    const mine = await funded(1000n);
+    const theirs = await funded(100n);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await app.request("POST", "/v1/generate", {
+        token: mine.key,
+        json: { prompt: `p${i}`, models: ["z-image-turbo"] },
+      });
+      ids.push(res.body.generationId);
+    }
+    const foreign = await app.request("POST", "/v1/generate", {
+      token: theirs.key,
+      json: { prompt: "theirs", models: ["z-image-turbo"] },
+    });
+    const unknown = Array.from({ length: 45 }, (_, i) => `gen_unknown${i}`);
+    const res = await app.request(
+      "GET",
+      `/v1/generate/status?ids=${[...ids, foreign.body.generationId, ...unknown].join(",")}`,
+      { token: mine.key },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.data.map((g: { generationId: string }) => g.generationId)).toEqual(ids);
+    expect(res.body.notFound).toEqual([foreign.body.generationId, ...unknown]);
+    const tooMany = Array.from({ length: 51 }, (_, i) => `gen_${i}`).join(",");
+    expect(
+      (await app.request("GET", `/v1/generate/status?ids=${tooMany}`, { token: mine.key })).status,
+    ).toBe(400);
+    expect((await app.request("GET", "/v1/generate/status", { token: mine.key })).status).toBe(400);
+
+    // A live key of the same account does not see test generations.
+    const live = await createApiKey(
+      app.ctx,
+      { accountId: mine.account.id },
+      { name: "live", network: "live" },
+    );
+    const seenLive = await app.request("GET", `/v1/generate/status?ids=${ids[0]}`, {
+      token: live.key,
+    });
+    expect(seenLive.body).toEqual({ data: [], notFound: [ids[0]] });
+    for (const id of [...ids, foreign.body.generationId])
+      await waitForGeneration(app, id === foreign.body.generationId ? theirs.key : mine.key, id);
+
+    // Downloads are the owner's only.
+    const done = await waitForGeneration(app, mine.key, ids[0] as string);
+    const url = new URL(done.results[0].imageUrl);
+    const stolen = await fetch(app.url + url.pathname + url.search, {
+      headers: { authorization: `Bearer ${theirs.key}` },
+    });
+    expect(stolen.status).toBe(404);
+  });
+
+  it("pages history newest first and filters by media type, status, model and date", async () => {
+    const { key } = await funded(1000n);
+    const made: string[] = [];
+    for (const models of [
+      ["z-image-turbo"],
+      ["gpt-image-2"],
+      ["z-image-turbo", "qwen-image-2.0"],
+    ]) {
+      made.push(
+        (await app.request("POST", "/v1/generate", { token: key, json: { prompt: "h", models } }))
+          .body.generationId,
+      );
+    }
+    const video = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "v", mediaType: "video", models: ["sora-2-preview"], duration: 4 },
+    });
+    made.push(video.body.generationId);
+    for (const id of made) await waitForGeneration(app, key, id);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await app.request(
+        "GET",
+        `/v1/history?limit=3${cursor ? `&cursor=${cursor}` : ""}`,
+        { token: key },
+      );
+      expect(page.status).toBe(200);
+      seen.push(...page.body.data.map((g: { generationId: string }) => g.generationId));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([...made].reverse());
+
+    const ids = async (query: string) =>
+      (await app.request("GET", `/v1/history?${query}`, { token: key })).body.data.map(
+        (g: { generationId: string }) => g.generationId,
+      );
+    expect(await ids("mediaType=video")).toEqual([made[3]]);
+    expect(await ids("model=z-image-turbo")).toEqual([made[2], made[0]]);
+    expect(await ids("status=completed")).toHaveLength(4);
+    expect(await ids("status=failed")).toEqual([]);
+    expect(await ids(`from=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([]);
+    expect((await app.request("GET", "/v1/history?cursor=bogus", { token: key })).status).toBe(400);
+  });
+});
