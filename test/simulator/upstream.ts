@@ -146,14 +146,12 @@ export async function startSimulator(port = 0): Promise<Simulator> {
       const p = pending.get(id);
       if (p) p.done = true;
     }, 50);
-    res
-      .status(201)
-      .json({
-        id,
-        status: "starting",
-        output: null,
-        urls: { get: `${sim.url}/replicate/v1/predictions/${id}` },
-      });
+    res.status(201).json({
+      id,
+      status: "starting",
+      output: null,
+      urls: { get: `${sim.url}/replicate/v1/predictions/${id}` },
+    });
   });
   app.get("/replicate/v1/predictions/:id", (req, res) => {
     const p = pending.get(req.params.id);
