@@ -119,18 +119,31 @@ describe("polyforge dev (npm start)", () => {
     expect((await fetch(`http://localhost:${port}/healthz`)).status).toBe(200);
 
     // The printed generate line works as printed, and the status line shows its routing.
-    const lines = first.dev.output().split("\n").map((l) => l.trim());
-    const generateLine = lines.find((l) => l.startsWith("curl") && l.includes("/v1/generate -H")) as string;
-    const statusLine = lines.find((l) => l.startsWith("curl") && l.includes("/v1/generate/status")) as string;
+    const lines = first.dev
+      .output()
+      .split("\n")
+      .map((l) => l.trim());
+    const generateLine = lines.find(
+      (l) => l.startsWith("curl") && l.includes("/v1/generate -H"),
+    ) as string;
+    const statusLine = lines.find(
+      (l) => l.startsWith("curl") && l.includes("/v1/generate/status"),
+    ) as string;
     const submitted = await runPrinted(generateLine);
     expect(submitted).toMatchObject({ generationId: expect.stringMatching(/^gen_/), cost: 12 });
-    let generation: { status: string; results: Array<{ routing: { upstream: string } }> } | undefined;
+    let generation:
+      | { status: string; results: Array<{ routing: { upstream: string } }> }
+      | undefined;
     for (let i = 0; i < 100 && generation?.status !== "completed"; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      generation = (await runPrinted(statusLine.replace("GENERATION_ID", submitted.generationId))).data[0];
+      generation = (await runPrinted(statusLine.replace("GENERATION_ID", submitted.generationId)))
+        .data[0];
     }
     expect(generation?.status).toBe("completed");
-    expect(generation?.results.map((r) => r.routing.upstream)).toEqual(["sandbox-primary", "sandbox-primary"]);
+    expect(generation?.results.map((r) => r.routing.upstream)).toEqual([
+      "sandbox-primary",
+      "sandbox-primary",
+    ]);
     expect((await fetch(`http://localhost:${port}/readyz`)).status).toBe(200);
 
     first.dev.child.kill("SIGINT");
