@@ -41,30 +41,42 @@ export async function submitGeneration(
         if (rows[0])
           return { generationId: rows[0].id, cost: BigInt(rows[0].quoted), replayed: true };
       }
+      const results = priced.models.map(({ model, credits }, position) => {
+        const id = resultIdOf(generationId, position);
+        return { id, position, model: model.id, credits, holdId: holdIdOf(id) };
+      });
+      const column = <T>(f: (r: (typeof results)[number]) => T) => sql.param(results.map(f));
+      // The generation, its results and their jobs in one statement. Enqueued in the same
+      // transaction as the holds: charged but never queued cannot happen.
       await tx.execute(sql`
-        insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id, idempotency_key, created_at)
-        values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
-                ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId) })}::jsonb,
-                ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${options.idempotencyKey ?? null}, ${now})`);
-      for (const [position, { model, credits }] of priced.models.entries()) {
-        const resultId = resultIdOf(generationId, position);
+        with generation as (
+          insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id, idempotency_key, created_at)
+          values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
+                  ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId) })}::jsonb,
+                  ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${options.idempotencyKey ?? null}, ${now})
+          returning id),
+        results as (
+          insert into generation_results (id, generation_id, position, model, cost, hold_id)
+          select r.id, (select id from generation), r.position, r.model, r.cost, r.hold_id
+          from unnest(${column((r) => r.id)}::text[], ${column((r) => r.position)}::int[], ${column((r) => r.model)}::text[],
+                      ${column((r) => r.credits.toString())}::bigint[], ${column((r) => r.holdId)}::text[])
+               as r(id, position, model, cost, hold_id)
+          returning id)
+        select graphile_worker.add_job('run_generation', json_build_object('resultId', id), job_key => id, max_attempts => 10)
+        from results`);
+      // The holds come last: funding one locks the account's balance row until commit, so the
+      // lock is held for as short a time as possible.
+      for (const r of results) {
         await placeHold(c, {
-          id: holdIdOf(resultId),
+          id: r.holdId,
           network: scope.network,
           ownerId: scope.accountId,
-          amount: credits,
+          amount: r.credits,
           expiresAt: new Date(now.getTime() + options.timeoutSeconds * 1000),
           kind: "generation",
           reference: generationId,
           parentHoldId: request.reservationId ?? null,
         });
-        await tx.execute(sql`
-          insert into generation_results (id, generation_id, position, model, cost, hold_id)
-          values (${resultId}, ${generationId}, ${position}, ${model.id}, ${credits.toString()}::bigint, ${holdIdOf(resultId)})`);
-        // Enqueued in the same transaction: charged but never queued cannot happen.
-        await tx.execute(sql`
-          select graphile_worker.add_job('run_generation', json_build_object('resultId', ${resultId}::text),
-                                         job_key => ${resultId}::text, max_attempts => 10)`);
       }
       return { generationId, cost: priced.total, replayed: false };
     });

@@ -1,0 +1,271 @@
+/**
+ * The generation pipeline's speed, each figure beside its baseline in the same run, on one
+ * fresh embedded PostgreSQL (default durability) with the API in this process:
+ *   1. submits/s and latency through HTTP (auth, validation, holds, rows, enqueue, 202) vs the
+ *      same service call without HTTP;
+ *   2. status polls/s vs a trivial authenticated route (GET /v1/account);
+ *   3. submit → job start latency at light load and at ~60% of the measured submit capacity,
+ *      vs graphile-worker's own floor (add_job of a task that does nothing).
+ *
+ *   npx tsx scripts/bench/generations.ts [--seconds 5]
+ */
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import path from "node:path";
+import { run } from "graphile-worker";
+import { createAppContext } from "../../src/app.js";
+import { loadConfig } from "../../src/config.js";
+import { createDatabaseClient } from "../../src/db/client.js";
+import { startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { migrateDatabase } from "../../src/db/migrate.js";
+import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
+import { generateRequest } from "../../src/domains/generations/request.js";
+import { submitGeneration } from "../../src/domains/generations/service.js";
+import { createApiKey } from "../../src/domains/keys/service.js";
+import { grantCredits } from "../../src/domains/ledger/service.js";
+import { startHttpServer } from "../../src/http/server.js";
+import { createLogger } from "../../src/logger.js";
+
+const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 5;
+const logger = createLogger({ logLevel: "silent" });
+const rows: string[] = [];
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+async function load(clients: number, op: (client: number) => Promise<unknown>) {
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          await op(client);
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return {
+    perSecond: latencies.length / ((performance.now() - start) / 1000),
+    p50: pct(latencies, 0.5),
+    p99: pct(latencies, 0.99),
+    errors,
+  };
+}
+
+const row = (
+  table: string,
+  what: string,
+  r: { perSecond: number; p50: number; p99: number; errors: number },
+  baseline?: { perSecond: number },
+) =>
+  rows.push(
+    `| ${table} | ${what} | ${r.perSecond.toFixed(0)} | ${baseline ? (r.perSecond / baseline.perSecond).toFixed(2) : "1.00"} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors} |`,
+  );
+
+async function main() {
+  const dir = await mkdtemp(path.join(tmpdir(), "polyforge-bench-"));
+  await chmod(dir, 0o755);
+  const server = await startEmbeddedPostgres({
+    dataDir: path.join(dir, "pg"),
+    port: 54_398,
+    logger,
+  });
+  const config = loadConfig({
+    NODE_ENV: "test",
+    DATABASE_URL: server.url,
+    PORT: "0",
+    LOG_LEVEL: "silent",
+    STORAGE_DIR: path.join(dir, "out"),
+    DATABASE_POOL_MAX: "20",
+  });
+  const client = createDatabaseClient(server.url, { poolMax: 20, logger });
+  const ctx = createAppContext(config, logger, client);
+  await migrateDatabase(client.pool, logger);
+  const account = await findOrCreateWalletAccount(
+    ctx,
+    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+  );
+  await grantCredits(ctx, {
+    id: "bench",
+    ownerId: account.id,
+    network: "test",
+    credits: 10n ** 12n,
+    reason: "bench",
+  });
+  const { key } = await createApiKey(
+    ctx,
+    { accountId: account.id },
+    { name: "bench", network: "test" },
+  );
+  // Sixteen more accounts, one per client, for the same load spread over accounts.
+  const spread: Array<{ key: string; scope: { accountId: string; network: "test" } }> = [];
+  for (let i = 0; i < 16; i++) {
+    const other = await findOrCreateWalletAccount(
+      ctx,
+      `0x${(i + 1).toString(16).padStart(40, "0")}`,
+    );
+    await grantCredits(ctx, {
+      id: `bench-${i}`,
+      ownerId: other.id,
+      network: "test",
+      credits: 10n ** 9n,
+      reason: "bench",
+    });
+    const created = await createApiKey(
+      ctx,
+      { accountId: other.id },
+      { name: "bench", network: "test" },
+    );
+    spread.push({ key: created.key, scope: { accountId: other.id, network: "test" } });
+  }
+  const http = await startHttpServer(ctx);
+  const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+  const body = JSON.stringify({ prompt: "bench", models: ["z-image-turbo"] });
+  const request = generateRequest.parse(JSON.parse(body));
+  const scope = { accountId: account.id, network: "test" as const };
+  const submitOpts = { timeoutSeconds: 900 };
+  try {
+    // 1. Accepted submits (no worker running: this measures the accept path only).
+    for (const clients of [4, 16]) {
+      const direct = await load(clients, () =>
+        submitGeneration(ctx, config.channels, scope, request, submitOpts),
+      );
+      const viaHttp = await load(clients, async () => {
+        const res = await fetch(`${http.url}/v1/generate`, { method: "POST", headers, body });
+        await res.arrayBuffer();
+        if (res.status !== 202) throw new Error(String(res.status));
+      });
+      row("submit", `service call, ${clients} clients, one account (baseline)`, direct);
+      row("submit", `POST /v1/generate, ${clients} clients, one account`, viaHttp, direct);
+    }
+    const spreadDirect = await load(16, (c) =>
+      submitGeneration(
+        ctx,
+        config.channels,
+        (spread[c] as (typeof spread)[number]).scope,
+        request,
+        submitOpts,
+      ),
+    );
+    const spreadHttp = await load(16, async (c) => {
+      const res = await fetch(`${http.url}/v1/generate`, {
+        method: "POST",
+        headers: {
+          ...headers,
+          authorization: `Bearer ${(spread[c] as (typeof spread)[number]).key}`,
+        },
+        body,
+      });
+      await res.arrayBuffer();
+      if (res.status !== 202) throw new Error(String(res.status));
+    });
+    row("submit", "service call, 16 clients, 16 accounts (baseline)", spreadDirect);
+    row("submit", "POST /v1/generate, 16 clients, 16 accounts", spreadHttp, spreadDirect);
+    const { rows: some } = await client.pool.query("select id from generations limit 50");
+    const ids = some.map((r) => r.id).join(",");
+    for (const clients of [4, 16]) {
+      const trivial = await load(clients, async () => {
+        const res = await fetch(`${http.url}/v1/account`, { headers });
+        await res.arrayBuffer();
+      });
+      const one = await load(clients, async () => {
+        const res = await fetch(`${http.url}/v1/generate/status?ids=${some[0]?.id}`, { headers });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(String(res.status));
+      });
+      const fifty = await load(clients, async () => {
+        const res = await fetch(`${http.url}/v1/generate/status?ids=${ids}`, { headers });
+        await res.arrayBuffer();
+      });
+      row("poll", `GET /v1/account, ${clients} clients (baseline)`, trivial);
+      row("poll", `status of 1 generation, ${clients} clients`, one, trivial);
+      row("poll", `status of 50 generations, ${clients} clients`, fifty, trivial);
+    }
+    await client.pool.query("delete from graphile_worker._private_jobs");
+
+    // 3. Submit → job start. The task records when it started and does no work.
+    const started = new Map<string, number>();
+    const runner = await run({
+      pgPool: client.pool,
+      concurrency: 4,
+      noHandleSignals: true,
+      logger: (await import("../../src/jobs/logger.js")).graphileLogger(logger),
+      taskList: {
+        run_generation: async (payload) => {
+          started.set((payload as { resultId: string }).resultId, performance.now());
+        },
+        noop: async (payload) => {
+          started.set((payload as { id: string }).id, performance.now());
+        },
+      },
+    });
+    const measureStart = async (rate: number, submit: (i: number) => Promise<string>) => {
+      const submitted = new Map<string, number>();
+      const began = performance.now();
+      const interval = 1000 / rate;
+      const total = Math.round(rate * SECONDS);
+      for (let i = 0; i < total; i++) {
+        const t = performance.now();
+        const id = await submit(i);
+        submitted.set(id, t);
+        const wait = interval - (performance.now() - t);
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      const elapsed = (performance.now() - began) / 1000;
+      await new Promise((r) => setTimeout(r, 1000));
+      const lags = [...submitted]
+        .filter(([id]) => started.has(id))
+        .map(([id, t]) => (started.get(id) as number) - t)
+        .sort((a, b) => a - b);
+      // perSecond is the rate actually reached: one client submits one after another.
+      return {
+        perSecond: lags.length / elapsed,
+        p50: pct(lags, 0.5),
+        p99: pct(lags, 0.99),
+        errors: submitted.size - lags.length,
+      };
+    };
+    for (const [label, rate] of [
+      ["light (20/s)", 20],
+      ["one client back to back", 1000],
+    ] as const) {
+      const floor = await measureStart(rate, async (i) => {
+        const id = `noop-${rate}-${i}`;
+        await client.pool.query(
+          "select graphile_worker.add_job('noop', json_build_object('id', $1::text))",
+          [id],
+        );
+        return id;
+      });
+      const ours = await measureStart(rate, async () => {
+        const res = await fetch(`${http.url}/v1/generate`, { method: "POST", headers, body });
+        const json = (await res.json()) as { generationId: string };
+        return `${json.generationId}.0`;
+      });
+      row("job start", `add_job → start, ${label} (baseline)`, floor);
+      row("job start", `POST /v1/generate → start, ${label}`, ours, floor);
+    }
+    await runner.stop();
+  } finally {
+    await http.close();
+    await client.close();
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log(
+    `Machine: ${cpus().length} cores; ${SECONDS} s per row; client, API and PostgreSQL on one machine.\n`,
+  );
+  console.log(
+    "| table | what | ops/s | vs baseline | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|",
+  );
+  console.log(rows.join("\n"));
+}
+
+await main();
