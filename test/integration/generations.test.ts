@@ -164,6 +164,16 @@ describe("POST /v1/generate on the sandbox", () => {
     expect(history.body.data).toEqual([]);
   });
 
+  it("answers 402, not 500, to an account that has never had credits", async () => {
+    const { key } = await createAccountWithKey(app.ctx, "test");
+    const res = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "x", models: ["z-image-turbo"] },
+    });
+    expect(res.status).toBe(402);
+    expect(res.body.error).toMatchObject({ code: "insufficient_credits", need: 3, have: 0 });
+  });
+
   it("validates every field with a precise code", async () => {
     const { key } = await funded(1000n);
     const cases: Array<[Record<string, unknown>, string]> = [

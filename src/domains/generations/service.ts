@@ -3,7 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
-import { getBalance, getHold, placeHold } from "../ledger/service.js";
+import { getBalance, getHold, placeHold, placeNewHolds } from "../ledger/service.js";
 import type { Channel } from "../routing/channels.js";
 import { type GenerateRequest, quote } from "./request.js";
 
@@ -66,17 +66,32 @@ export async function submitGeneration(
         from results`);
       // The holds come last: funding one locks the account's balance row until commit, so the
       // lock is held for as short a time as possible.
-      for (const r of results) {
-        await placeHold(c, {
-          id: r.holdId,
-          network: scope.network,
-          ownerId: scope.accountId,
-          amount: r.credits,
-          expiresAt: new Date(now.getTime() + options.timeoutSeconds * 1000),
-          kind: "generation",
-          reference: generationId,
-          parentHoldId: request.reservationId ?? null,
-        });
+      const expiresAt = new Date(now.getTime() + options.timeoutSeconds * 1000);
+      if (request.reservationId) {
+        for (const r of results) {
+          await placeHold(c, {
+            id: r.holdId,
+            network: scope.network,
+            ownerId: scope.accountId,
+            amount: r.credits,
+            expiresAt,
+            kind: "generation",
+            reference: generationId,
+            parentHoldId: request.reservationId,
+          });
+        }
+      } else {
+        await placeNewHolds(
+          c,
+          {
+            network: scope.network,
+            ownerId: scope.accountId,
+            expiresAt,
+            kind: "generation",
+            reference: generationId,
+          },
+          results.map((r) => ({ id: r.holdId, amount: r.credits })),
+        );
       }
       return { generationId, cost: priced.total, replayed: false };
     });

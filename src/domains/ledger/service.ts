@@ -315,6 +315,48 @@ export async function placeHold(
   });
 }
 
+/**
+ * Several new holds on one owner's balance, for a caller that is creating them inside its own
+ * transaction (a generation's submit): three statements however many holds, and no savepoint,
+ * since any failure rolls the caller's whole transaction back. Ids must be new; there is no
+ * replay path here (use placeHold for that).
+ */
+export async function placeNewHolds(
+  tx: ServiceContext,
+  input: {
+    network: Network;
+    ownerId: string;
+    expiresAt: Date;
+    kind: string;
+    reference: string | null;
+  },
+  holds: Array<{ id: string; amount: bigint }>,
+): Promise<void> {
+  for (const h of holds) assertAmount(h.amount, false);
+  const account = userLedgerAccount(input.ownerId, input.network);
+  await tx.db.execute(sql`
+    with ensured as (select ledger_ensure_account(${account}))
+    insert into ledger_holds (id, network, account_id, kind, reference, amount, available, expires_at, created_at)
+    select h.id, ${input.network}::network, ${account}, ${input.kind}, ${input.reference}, h.amount, h.amount,
+           ${input.expiresAt}, ${tx.clock()}
+    from ensured, unnest(${sql.param(holds.map((h) => h.id))}::text[], ${sql.param(holds.map((h) => h.amount.toString()))}::bigint[]) as h(id, amount)`);
+  const funded = await transferMany(
+    tx,
+    holds.map((h) => ({
+      id: holdTransferId(h.id, "fund"),
+      network: input.network,
+      debit: account,
+      credit: systemLedgerAccount(input.network, "holds"),
+      amount: h.amount,
+      kind: "hold" as const,
+      reference: input.reference,
+      holdId: h.id,
+    })),
+  );
+  const failure = funded.find((r) => r instanceof AppError);
+  if (failure) throw failure;
+}
+
 async function drawFromReservation(ctx: ServiceContext, input: HoldInput, account: string) {
   const parentId = input.parentHoldId as string;
   const now = ctx.clock();
