@@ -9,9 +9,11 @@
  *
  *   npx tsx scripts/bench/generations.ts [--seconds 5]
  */
+import { execFile, spawnSync } from "node:child_process";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { run } from "graphile-worker";
 import { createAppContext } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
@@ -187,6 +189,41 @@ async function main() {
       row("poll", `GET /v1/account, ${clients} clients (baseline)`, trivial);
       row("poll", `status of 1 generation, ${clients} clients`, one, trivial);
       row("poll", `status of 50 generations, ${clients} clients`, fifty, trivial);
+    }
+    // The same two polls driven by wrk from its own process, when wrk is installed (Debian: wrk):
+    // the in-process client above costs the server CPU it would otherwise have.
+    if (spawnSync("wrk", ["--version"]).status !== null) {
+      // Asynchronously: the API being measured runs on this process's event loop.
+      const wrk = async (url: string) => {
+        const { stdout: out } = await promisify(execFile)("wrk", [
+          "-t1",
+          "-c16",
+          `-d${SECONDS}s`,
+          "--latency",
+          "-H",
+          `Authorization: Bearer ${key}`,
+          url,
+        ]);
+        const ms = (label: string) => {
+          const m = new RegExp(`${label}\\s+([\\d.]+)(us|ms|s)`).exec(out);
+          if (!m) return Number.NaN;
+          return Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1);
+        };
+        return {
+          perSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0),
+          p50: ms("50%"),
+          p99: ms("99%"),
+          errors: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+        };
+      };
+      const trivial = await wrk(`${http.url}/v1/account`);
+      row("poll", "GET /v1/account, wrk 16 connections (baseline)", trivial);
+      row(
+        "poll",
+        "status of 1 generation, wrk 16 connections",
+        await wrk(`${http.url}/v1/generate/status?ids=${some[0]?.id}`),
+        trivial,
+      );
     }
     await client.pool.query("delete from graphile_worker._private_jobs");
 

@@ -22,7 +22,13 @@ function toAppError(err: unknown): AppError {
   }
   // Input PostgreSQL cannot store (a NUL byte, a malformed value) is the caller's mistake.
   const code = pgErrorCode(err);
-  if (code === "22021" || code === "22P02" || code === "22001") {
+  if (
+    code === "22021" ||
+    code === "22P02" ||
+    code === "22001" ||
+    code === "22007" ||
+    code === "22008"
+  ) {
     return new AppError(
       "invalid_request",
       "The request contains a value that cannot be stored (for example a NUL character).",

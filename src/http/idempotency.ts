@@ -1,24 +1,15 @@
 import { sql } from "drizzle-orm";
 import type { RequestHandler } from "express";
 import type { ServiceContext } from "../context.js";
-import { IDEMPOTENCY_TTL_HOURS } from "../domains/idempotency/service.js";
+import {
+  IDEMPOTENCY_LEASE_SECONDS,
+  IDEMPOTENCY_TTL_HOURS,
+  requestHash,
+} from "../domains/idempotency/service.js";
 import { AppError } from "../errors.js";
-import { sha256Hex } from "../lib/secrets.js";
 import { callerOf } from "./auth.js";
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
-
-/** JSON with sorted keys, so the same body always hashes the same. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
-      a < b ? -1 : 1,
-    );
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value) ?? "null";
-}
 
 /**
  * `Idempotency-Key` on a POST that creates something. Per account and network, kept 24 hours:
@@ -39,13 +30,16 @@ export function idempotent(ctx: ServiceContext): RequestHandler {
     }
     const caller = callerOf(req);
     const owner = `${caller.accountId}:${caller.kind === "api_key" ? caller.network : "session"}`;
-    const hash = sha256Hex(`${req.method} ${req.path}\n${canonical(req.body ?? null)}`);
+    const hash = requestHash(req.method, req.path, req.body);
     const now = ctx.clock();
     const expired = new Date(now.getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000);
 
-    await ctx.db.execute(
-      sql`delete from idempotency_keys where account_id = ${owner} and key = ${key} and created_at < ${expired}`,
-    );
+    const leaseExpired = new Date(now.getTime() - IDEMPOTENCY_LEASE_SECONDS * 1000);
+    // Past its 24 hours a key is free again; an in-flight record past its lease was abandoned
+    // by a process that died, and is taken over (routes that charge check their own records too).
+    await ctx.db.execute(sql`
+      delete from idempotency_keys where account_id = ${owner} and key = ${key}
+        and (created_at < ${expired} or (status_code is null and created_at < ${leaseExpired}))`);
     const { rows: inserted } = await ctx.db.execute(sql`
       insert into idempotency_keys (account_id, key, request_hash, created_at) values (${owner}, ${key}, ${hash}, ${now})
       on conflict do nothing returning key`);

@@ -280,14 +280,87 @@ describe("Idempotency-Key", () => {
         }),
       ),
     );
-    const statuses = responses.map((r) => r.status);
-    expect(statuses.every((s) => s === 202 || s === 409)).toBe(true);
-    const ids = new Set(responses.filter((r) => r.status === 202).map((r) => r.body.generationId));
-    expect(ids.size).toBe(1);
-    for (const r of responses.filter((r) => r.status === 409))
-      expect(r.body.error.code).toBe("idempotency_key_in_flight");
-    await waitForGeneration(app, key, [...ids][0] as string);
+    // One request ran; each of the others was either told it is in flight or got a replay.
+    const ran = responses.filter(
+      (r) => r.status === 202 && r.headers.get("idempotent-replayed") !== "true",
+    );
+    expect(ran).toHaveLength(1);
+    for (const r of responses.filter((r) => r !== ran[0])) {
+      if (r.status === 409) expect(r.body.error.code).toBe("idempotency_key_in_flight");
+      else
+        expect([r.status, r.headers.get("idempotent-replayed"), r.body.generationId]).toEqual([
+          202,
+          "true",
+          ran[0]?.body.generationId,
+        ]);
+    }
+    await waitForGeneration(app, key, ran[0]?.body.generationId);
     expect(await balance(key)).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+  });
+
+  it("keeps a key to its network, and refuses another body even past the middleware", async () => {
+    const { key, account } = await funded(100n);
+    await grantCredits(app.ctx, {
+      id: newId("grant"),
+      ownerId: account.id,
+      network: "live",
+      credits: 100n,
+      reason: "t",
+    });
+    const live = await createApiKey(
+      app.ctx,
+      { accountId: account.id },
+      { name: "live", network: "live" },
+    );
+    const headers = { "idempotency-key": "cross-network" };
+    const first = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "a", models: ["z-image-turbo"] },
+      headers,
+    });
+    expect(first.status).toBe(202);
+    // The same key on live is another key: it is not the test generation (live has no channel here).
+    const onLive = await app.request("POST", "/v1/generate", {
+      token: live.key,
+      json: { prompt: "b", models: ["z-image-turbo"] },
+      headers,
+    });
+    expect(onLive.body.error.code).toBe("model_unavailable");
+    // The middleware's record gone (say, a crash lost it), the generation itself still refuses another body.
+    await app.ctx.pool.query("delete from idempotency_keys");
+    const other = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "c", models: ["z-image-turbo"] },
+      headers,
+    });
+    expect(other.status).toBe(422);
+    expect(other.body.error.code).toBe("idempotency_key_reused");
+    await app.ctx.pool.query("delete from idempotency_keys");
+    const same = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "a", models: ["z-image-turbo"] },
+      headers,
+    });
+    expect(same.body.generationId).toBe(first.body.generationId);
+    await waitForGeneration(app, key, first.body.generationId);
+    expect(await balance(key)).toMatchObject({ creditBalance: 97 });
+  });
+
+  it("lets a retry take over a key whose first request died in flight", async () => {
+    const { key, account } = await funded(100n);
+    const json = { prompt: "orphan", models: ["z-image-turbo"] };
+    // A record left in flight by a process that died 2 minutes ago.
+    await app.ctx.pool.query(
+      "insert into idempotency_keys (account_id, key, request_hash, created_at) values ($1, 'orphan-1', 'x', now() - interval '2 minutes')",
+      [`${account.id}:test`],
+    );
+    const retry = await app.request("POST", "/v1/generate", {
+      token: key,
+      json,
+      headers: { "idempotency-key": "orphan-1" },
+    });
+    expect(retry.status).toBe(202);
+    await waitForGeneration(app, key, retry.body.generationId);
   });
 
   it("keeps keys per account and frees a key whose first attempt failed", async () => {
@@ -410,5 +483,11 @@ describe("status, history and downloads", () => {
     expect(await ids("status=failed")).toEqual([]);
     expect(await ids(`from=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([]);
     expect((await app.request("GET", "/v1/history?cursor=bogus", { token: key })).status).toBe(400);
+    const forged = Buffer.from(JSON.stringify(["2024-13-45 99:99:99", made[0]])).toString(
+      "base64url",
+    );
+    expect((await app.request("GET", `/v1/history?cursor=${forged}`, { token: key })).status).toBe(
+      400,
+    );
   });
 });

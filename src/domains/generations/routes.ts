@@ -1,10 +1,11 @@
-import { Router } from "express";
+import { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
+import { requestHash } from "../idempotency/service.js";
 import { generateRequest } from "./request.js";
 import {
   findOutput,
@@ -74,10 +75,18 @@ function decodeCursor(cursor: string) {
     const [createdAt, id] = z
       .tuple([z.string().regex(/^\d{4}-\d\d-\d\d[ T][\d:.]+([+-]\d\d(:?\d\d)?|Z)?$/), generationId])
       .parse(JSON.parse(Buffer.from(cursor, "base64url").toString()));
+    // PostgreSQL's text form ("2026-11-21 19:20:01.123456+00") made ISO, to reject a forged date.
+    const iso = createdAt.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
+    if (Number.isNaN(Date.parse(iso))) throw new Error("not a time");
     return { createdAt, id };
   } catch {
     throw new AppError("invalid_request", "Invalid cursor.");
   }
+}
+
+function idempotencyOf(req: Request) {
+  const key = req.get("idempotency-key");
+  return key === undefined ? undefined : { key, hash: requestHash(req.method, req.path, req.body) };
 }
 
 export function generationRoutes(ctx: AppContext): Router {
@@ -92,7 +101,7 @@ export function generationRoutes(ctx: AppContext): Router {
       keyScopeOf(req),
       request,
       {
-        idempotencyKey: req.get("idempotency-key"),
+        idempotency: idempotencyOf(req),
         timeoutSeconds: ctx.config.generation.timeoutSeconds,
       },
     );

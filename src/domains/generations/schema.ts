@@ -38,11 +38,13 @@ export const generations = pgTable(
     quoted: bigint("quoted", { mode: "bigint" }).notNull(),
     reservationId: text("reservation_id"),
     idempotencyKey: text("idempotency_key"),
+    /** Hash of the request that used the key: the same key with another body is refused. */
+    idempotencyHash: text("idempotency_hash"),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     // The same Idempotency-Key can create at most one generation per account.
-    unique("generations_account_idempotency_key").on(t.accountId, t.idempotencyKey),
+    unique("generations_account_idempotency_key").on(t.accountId, t.network, t.idempotencyKey),
     index("generations_account_created_idx").on(t.accountId, t.network, t.createdAt),
     check("generations_quoted_positive", sql`${t.quoted} > 0`),
   ],

@@ -3,6 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import { IDEMPOTENCY_TTL_HOURS } from "../idempotency/service.js";
 import { getBalance, getHold, placeHold, placeNewHolds } from "../ledger/service.js";
 import type { Channel } from "../routing/channels.js";
 import { type GenerateRequest, quote } from "./request.js";
@@ -27,7 +28,10 @@ export async function submitGeneration(
   channels: readonly Channel[],
   scope: GenerationScope,
   request: GenerateRequest,
-  options: { idempotencyKey?: string | undefined; timeoutSeconds: number },
+  options: {
+    idempotency?: { key: string; hash: string } | undefined;
+    timeoutSeconds: number;
+  },
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
   const priced = quote(request, scope.network, channels);
   const now = ctx.clock();
@@ -35,11 +39,30 @@ export async function submitGeneration(
   try {
     return await ctx.db.transaction(async (tx) => {
       const c = { ...ctx, db: tx };
-      if (options.idempotencyKey) {
-        const { rows } = await tx.execute<{ id: string; quoted: string }>(sql`
-          select id, quoted from generations where account_id = ${scope.accountId} and idempotency_key = ${options.idempotencyKey}`);
-        if (rows[0])
-          return { generationId: rows[0].id, cost: BigInt(rows[0].quoted), replayed: true };
+      const idem = options.idempotency;
+      if (idem) {
+        const expired = new Date(now.getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000);
+        await tx.execute(sql`
+          update generations set idempotency_key = null, idempotency_hash = null
+          where account_id = ${scope.accountId} and network = ${scope.network}::network
+            and idempotency_key = ${idem.key} and created_at < ${expired}`);
+        const { rows } = await tx.execute<{
+          id: string;
+          quoted: string;
+          idempotency_hash: string | null;
+        }>(sql`
+          select id, quoted, idempotency_hash from generations
+          where account_id = ${scope.accountId} and network = ${scope.network}::network and idempotency_key = ${idem.key}`);
+        const first = rows[0];
+        if (first) {
+          if (first.idempotency_hash !== idem.hash) {
+            throw new AppError(
+              "idempotency_key_reused",
+              "That Idempotency-Key was used with a different request.",
+            );
+          }
+          return { generationId: first.id, cost: BigInt(first.quoted), replayed: true };
+        }
       }
       const results = priced.models.map(({ model, credits }, position) => {
         const id = resultIdOf(generationId, position);
@@ -50,10 +73,12 @@ export async function submitGeneration(
       // transaction as the holds: charged but never queued cannot happen.
       await tx.execute(sql`
         with generation as (
-          insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id, idempotency_key, created_at)
+          insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id,
+                                   idempotency_key, idempotency_hash, created_at)
           values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
                   ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId) })}::jsonb,
-                  ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${options.idempotencyKey ?? null}, ${now})
+                  ${priced.total.toString()}::bigint, ${request.reservationId ?? null},
+                  ${idem?.key ?? null}, ${idem?.hash ?? null}, ${now})
           returning id),
         results as (
           insert into generation_results (id, generation_id, position, model, cost, hold_id)
@@ -105,7 +130,7 @@ export async function submitGeneration(
     }
     // Two concurrent requests with one Idempotency-Key: the loser returns the winner's work.
     if (
-      options.idempotencyKey &&
+      options.idempotency &&
       (err as { cause?: { constraint?: string } }).cause?.constraint ===
         "generations_account_idempotency_key"
     ) {
