@@ -53,7 +53,10 @@ export function createAppContext(
           maxRetries: config.generation.maxRetries,
           backoffMs: config.generation.backoffMs,
           upstreamTimeoutMs: config.generation.upstreamTimeoutMs,
-          circuit: config.generation.circuit,
+          circuit: {
+            ...config.generation.circuit,
+            probeTimeoutMs: config.generation.upstreamTimeoutMs + 5_000,
+          },
         },
       },
     },

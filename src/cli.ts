@@ -7,6 +7,7 @@ import { createDatabaseClient } from "./db/client.js";
 import { migrateDatabase, migrationsApplied } from "./db/migrate.js";
 import { ensureDemoAccess } from "./demo.js";
 import { findAccount, findOrCreateWalletAccount } from "./domains/accounts/service.js";
+import { checkGenerationInvariants } from "./domains/generations/invariants.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "./domains/keys/service.js";
 import { checkLedgerInvariants } from "./domains/ledger/invariants.js";
 import { getBalance, grantCredits } from "./domains/ledger/service.js";
@@ -236,7 +237,10 @@ program
   .description("Verify the ledger's invariants from its history; exits 1 on any violation")
   .action(() =>
     oneShot(async ({ ctx }) => {
-      const violations = await checkLedgerInvariants(ctx);
+      const violations = [
+        ...(await checkLedgerInvariants(ctx)),
+        ...(await checkGenerationInvariants(ctx)),
+      ];
       print({ ok: violations.length === 0, violations });
       if (violations.length) process.exitCode = 1;
     }),

@@ -1,8 +1,11 @@
 import { expect } from "vitest";
 import type { ServiceContext } from "../../src/context.js";
+import { checkGenerationInvariants } from "../../src/domains/generations/invariants.js";
 import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
 
-/** Every ledger scenario ends here: the invariants must hold, whatever happened. */
+/** Every money scenario ends here: the ledger's invariants, and every generation result
+ * agreeing with its hold, must hold whatever happened. */
 export async function expectLedgerInvariants(ctx: ServiceContext) {
   expect(await checkLedgerInvariants(ctx)).toEqual([]);
+  expect(await checkGenerationInvariants(ctx)).toEqual([]);
 }

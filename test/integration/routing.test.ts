@@ -148,6 +148,41 @@ describe("failover", () => {
     expect(retried.balance.creditBalance).toBe(97);
   });
 
+  it("fails over at once from a misconfigured channel, and refuses an answer that is not an image", async () => {
+    primary.script = ["unknownModel"];
+    const misconfigured = await generate(["gpt-image-2"]);
+    expect(
+      misconfigured.done.results[0].routing.attempts.map(
+        (a: { channel: string; outcome: string }) => [a.channel, a.outcome],
+      ),
+    ).toEqual([
+      ["openai-primary", "upstream_404"],
+      ["openai-backup", "ok"],
+    ]);
+    expect((await circuitStates(app.ctx))[0]).toMatchObject({
+      channel_id: "openai-primary",
+      consecutive_failures: 1,
+    });
+
+    primary.script = ["garbage", "garbage"];
+    const garbage = await generate(["gpt-image-2"]);
+    expect(
+      garbage.done.results[0].routing.attempts.map((a: { outcome: string }) => a.outcome),
+    ).toEqual(["malformed_response", "malformed_response", "ok"]);
+    expect(garbage.done.results[0].routing.upstream).toBe("openai-backup");
+    expect(garbage.balance.creditBalance).toBe(97);
+  });
+
+  it("does not echo the upstream's words to the caller", async () => {
+    primary.always = "error500";
+    backup.always = "error500";
+    const { done } = await generate(["gpt-image-2"]);
+    expect(done.results[0].error).toEqual({
+      code: "upstream_500",
+      message: "Every upstream channel for this model failed; the credits were refunded.",
+    });
+  });
+
   it("honours Retry-After before retrying the same channel", async () => {
     primary.script = ["rateLimit", "ok"];
     const started = Date.now();

@@ -18,7 +18,9 @@ export type Fault =
   | "hang" // never answers
   | "slow" // answers after `latencyMs`
   | "malformed" // 200 with a body that is not the format
-  | "contentPolicy"; // the upstream's refusal of the prompt
+  | "contentPolicy" // the upstream's refusal of the prompt
+  | "garbage" // 200 in the right format, but the "image" is not one
+  | "unknownModel"; // 404 for the model id: a misconfigured channel
 
 export interface Simulator {
   url: string;
@@ -83,6 +85,27 @@ export async function startSimulator(port = 0): Promise<Simulator> {
           .status(200)
           .type("application/json")
           .send(format === "openai" ? '{"data": "nope"' : '{"unexpected": true}');
+        return false;
+      case "garbage":
+        res.json(
+          format === "openai"
+            ? {
+                created: 0,
+                data: [{ b64_json: Buffer.from("<html>oops</html>").toString("base64") }],
+              }
+            : { unexpected: true },
+        );
+        return false;
+      case "unknownModel":
+        res
+          .status(404)
+          .json({
+            error: {
+              message: "The model does not exist",
+              type: "invalid_request_error",
+              code: "model_not_found",
+            },
+          });
         return false;
       case "contentPolicy":
         res.status(400).json({

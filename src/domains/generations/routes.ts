@@ -140,6 +140,8 @@ export function generationRoutes(ctx: AppContext): Router {
     if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
     res
       .set("content-type", output.contentType)
+      // The type was taken from the bytes when they were stored; browsers must not guess another.
+      .set("x-content-type-options", "nosniff")
       .set("cache-control", "private, max-age=86400")
       .send(bytes);
   });

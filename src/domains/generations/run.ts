@@ -29,10 +29,19 @@ interface OpenResult {
   [key: string]: unknown;
 }
 
+function publicMessage(error: { kind: string; code: string }): string {
+  if (error.kind === "caller")
+    return "The upstream refused this prompt under its content policy; the credits were refunded.";
+  if (error.code === "model_unavailable")
+    return "No channel can serve this model right now; the credits were refunded.";
+  return "Every upstream channel for this model failed; the credits were refunded.";
+}
+
 const EXTENSIONS: Record<string, string> = {
   "image/png": "png",
   "image/jpeg": "jpg",
   "image/webp": "webp",
+  "image/gif": "gif",
   "video/mp4": "mp4",
 };
 
@@ -69,10 +78,14 @@ export async function runResult(
     },
   });
   if (!routed.ok) {
-    log.warn({ code: routed.error.code, routing: routed.routing }, "generation failed");
+    // The upstream's own words (which may quote our keys) stay in the log.
+    log.warn(
+      { code: routed.error.code, detail: routed.error.message, routing: routed.routing },
+      "generation failed",
+    );
     await failResult(ctx, resultId, {
       code: routed.error.code,
-      message: routed.error.message,
+      message: publicMessage(routed.error),
       routing: routed.routing,
     });
     return;

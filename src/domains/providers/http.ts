@@ -3,7 +3,9 @@ import { ProviderError, type ProviderOutput } from "./types.js";
 
 /** Shared wire handling for HTTP upstreams: status codes to retryable or caller errors. */
 
-const CONTENT_POLICY = /content[_ ]?policy|safety|nsfw|moderation/i;
+/** Only an explicit refusal of the prompt is the caller's own error. */
+export const CONTENT_POLICY =
+  /content[_ ]policy|content_policy_violation|safety system|nsfw|moderation_blocked/i;
 
 function retryAfterMs(res: Response): number | undefined {
   const header = res.headers.get("retry-after");
@@ -25,28 +27,25 @@ export async function failure(res: Response): Promise<ProviderError> {
       retryAfterMs(res),
     );
   }
-  if (res.status >= 500)
+  if (res.status >= 500) {
     return new ProviderError(
       "retryable",
       `upstream_${res.status}`,
       `Upstream error ${res.status}: ${detail}`,
+      retryAfterMs(res),
     );
-  if (CONTENT_POLICY.test(text))
+  }
+  if (CONTENT_POLICY.test(text)) {
     return new ProviderError(
       "caller",
       "content_policy",
       "The upstream refused the prompt under its content policy.",
     );
-  if (res.status === 400 || res.status === 422) {
-    return new ProviderError(
-      "caller",
-      "upstream_rejected_input",
-      `The upstream rejected the request: ${detail}`,
-    );
   }
-  // 401, 403, 404…: this channel is misconfigured; another channel may still serve.
+  // Our input was validated before it left: any other 4xx (a bad key, an unknown model id, an
+  // option this upstream lacks) says this channel is misconfigured. Another channel may serve.
   return new ProviderError(
-    "retryable",
+    "channel",
     `upstream_${res.status}`,
     `Upstream answered ${res.status}: ${detail}`,
   );

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { download, malformed, poll, requestJson } from "./http.js";
+import { CONTENT_POLICY, download, malformed, poll, requestJson } from "./http.js";
 import { type Provider, ProviderError } from "./types.js";
 
 /** Replicate's predictions API: create a prediction for a model, poll it until it settles. */
@@ -43,7 +43,7 @@ export const replicateProvider: Provider = {
     }, signal);
     if (settled.status !== "succeeded") {
       const why = settled.error ?? settled.status;
-      if (/nsfw|safety|content/i.test(why)) {
+      if (CONTENT_POLICY.test(why)) {
         throw new ProviderError(
           "caller",
           "content_policy",

@@ -34,12 +34,14 @@ export interface Provider {
 
 /**
  * Why an upstream call failed, as routing needs to know it: `retryable` (5xx, timeouts,
- * connection errors, 429, malformed answers) may be retried and failed over; `caller` (invalid
- * input, content policy) ends the result at once and never counts against the channel.
+ * connection errors, 429, malformed answers) may be retried and failed over; `channel` (the
+ * upstream refused this channel's request: bad key, unknown model id) fails over at once and
+ * counts against the channel; `caller` (content policy) ends the result at once and never
+ * counts against the channel.
  */
 export class ProviderError extends Error {
   constructor(
-    readonly kind: "retryable" | "caller",
+    readonly kind: "retryable" | "channel" | "caller",
     readonly code: string,
     message: string,
     readonly retryAfterMs?: number,

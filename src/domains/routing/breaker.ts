@@ -11,6 +11,8 @@ export type Admission = "closed" | "probe" | "open";
 export interface BreakerSettings {
   failureThreshold: number;
   cooldownMs: number;
+  /** How long a half-open probe may take before it is presumed dead (≥ one upstream call). */
+  probeTimeoutMs?: number;
 }
 
 export async function admit(
@@ -20,13 +22,16 @@ export async function admit(
 ): Promise<Admission> {
   const now = ctx.clock();
   const cutoff = new Date(now.getTime() - settings.cooldownMs);
-  // A half-open probe older than the cooldown is presumed dead, and may be taken again.
+  const probeCutoff = new Date(
+    now.getTime() - Math.max(settings.cooldownMs, settings.probeTimeoutMs ?? 0),
+  );
+  // A half-open probe older than its time limit is presumed dead, and may be taken again.
   const { rows } = await ctx.db.execute<{ state: string; probe: boolean }>(sql`
     with current as (select state, opened_at, updated_at from channel_health where channel_id = ${channelId}),
     taken as (
       update channel_health set state = 'half_open', updated_at = ${now}
       where channel_id = ${channelId}
-        and ((state = 'open' and opened_at <= ${cutoff}) or (state = 'half_open' and updated_at <= ${cutoff}))
+        and ((state = 'open' and opened_at <= ${cutoff}) or (state = 'half_open' and updated_at <= ${probeCutoff}))
       returning true as probe)
     select coalesce((select state::text from current), 'closed') as state,
            coalesce((select probe from taken), false) as probe`);
@@ -36,10 +41,12 @@ export async function admit(
 }
 
 export async function recordSuccess(ctx: ServiceContext, channelId: string): Promise<void> {
-  // Only written when something changes, so a healthy channel costs no write per call.
+  // A good probe closes a half-open circuit; a success on a closed one clears its count. A late
+  // success from a call admitted before the circuit opened changes nothing: only a probe closes.
+  // Written only when something changes, so a healthy channel costs no write per call.
   await ctx.db.execute(sql`
     update channel_health set state = 'closed', consecutive_failures = 0, opened_at = null, updated_at = ${ctx.clock()}
-    where channel_id = ${channelId} and (state <> 'closed' or consecutive_failures <> 0)`);
+    where channel_id = ${channelId} and (state = 'half_open' or (state = 'closed' and consecutive_failures <> 0))`);
 }
 
 /** Counts a failure; returns true when the circuit is (now) open. */

@@ -7,6 +7,7 @@ import {
   type ProviderOutput,
   type ProviderTask,
 } from "../providers/types.js";
+import { validateOutput } from "../providers/validate.js";
 import { admit, type BreakerSettings, recordFailure, recordSuccess } from "./breaker.js";
 import { type Channel, channelsFor, type ProviderName, upstreamModelOf } from "./channels.js";
 
@@ -40,6 +41,8 @@ export interface RouteDeps {
 export type RouteResult =
   | { ok: true; output: ProviderOutput; routing: Routing }
   | { ok: false; error: ProviderError; routing: Routing };
+
+const MAX_RETRY_WAIT_MS = 30_000;
 
 function classify(err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;
@@ -90,10 +93,13 @@ export async function route(
     for (let attempt = 0; attempt < tries; attempt++) {
       const started = performance.now();
       try {
-        const output = await deps.providers[channel.provider].generate(
-          task,
-          channel,
-          AbortSignal.timeout(settings.upstreamTimeoutMs),
+        const output = await validateOutput(
+          task.mediaType,
+          await deps.providers[channel.provider].generate(
+            task,
+            channel,
+            AbortSignal.timeout(settings.upstreamTimeoutMs),
+          ),
         );
         attempts.push({
           channel: channel.id,
@@ -104,7 +110,7 @@ export async function route(
         return {
           ok: true,
           output,
-          routing: { upstream: channel.id, failover: tried > 1, attempts },
+          routing: { upstream: channel.id, failover: candidates.indexOf(channel) > 0, attempts },
         };
       } catch (err) {
         const error = classify(err);
@@ -117,21 +123,27 @@ export async function route(
           return {
             ok: false,
             error,
-            routing: { upstream: channel.id, failover: tried > 1, attempts },
+            routing: { upstream: channel.id, failover: candidates.indexOf(channel) > 0, attempts },
           };
         }
         lastError = error;
         const opened = await recordFailure(ctx, channel.id, settings.circuit);
-        if (opened || attempt + 1 >= tries) break;
+        if (opened || error.kind === "channel" || attempt + 1 >= tries) break;
         const backoff = settings.backoffMs * 2 ** attempt;
-        const jittered = backoff / 2 + random() * (backoff / 2);
-        await sleep(Math.min(Math.max(error.retryAfterMs ?? 0, jittered), 30_000));
+        const wait = Math.max(error.retryAfterMs ?? 0, backoff / 2 + random() * (backoff / 2));
+        // An upstream asking for a long pause is better left for the next channel.
+        if (wait > MAX_RETRY_WAIT_MS) break;
+        await sleep(wait);
       }
     }
   }
   return {
     ok: false,
     error: lastError,
-    routing: { upstream: null, failover: tried > 1, attempts },
+    routing: {
+      upstream: null,
+      failover: candidates.length > 1 && attempts.some((a) => a.channel !== candidates[0]?.id),
+      attempts,
+    },
   };
 }

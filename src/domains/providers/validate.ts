@@ -1,0 +1,35 @@
+import sharp from "sharp";
+import type { MediaType } from "../catalog/models.js";
+import { ProviderError, type ProviderOutput } from "./types.js";
+
+const IMAGE_TYPES: Record<string, string> = {
+  png: "image/png",
+  jpeg: "image/jpeg",
+  webp: "image/webp",
+};
+const VIDEO_TYPES: Record<string, string> = { webp: "image/webp", gif: "image/gif" };
+
+/**
+ * An upstream's 200 is not proof of a picture: the bytes must decode as the media asked for.
+ * Returns the output with its content type taken from the bytes, never from the upstream.
+ */
+export async function validateOutput(
+  mediaType: MediaType,
+  output: ProviderOutput,
+): Promise<ProviderOutput> {
+  const bad = () =>
+    new ProviderError(
+      "retryable",
+      "malformed_response",
+      `The upstream's output is not a valid ${mediaType}.`,
+    );
+  if (mediaType === "video" && output.bytes.subarray(4, 8).toString("latin1") === "ftyp") {
+    return { bytes: output.bytes, contentType: "video/mp4" };
+  }
+  const meta = await sharp(output.bytes, { animated: true })
+    .metadata()
+    .catch(() => undefined);
+  const type = meta?.format && (mediaType === "image" ? IMAGE_TYPES : VIDEO_TYPES)[meta.format];
+  if (!type || !meta.width || !meta.height) throw bad();
+  return { bytes: output.bytes, contentType: type };
+}
