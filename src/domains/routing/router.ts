@@ -76,7 +76,6 @@ export async function route(
     "model_unavailable",
     `No channel serves ${request.model}.`,
   );
-  let tried = 0;
 
   for (const channel of candidates) {
     const admission = await admit(ctx, channel.id, settings.circuit);
@@ -84,7 +83,6 @@ export async function route(
       attempts.push({ channel: channel.id, outcome: "circuit_open", ms: 0 });
       continue;
     }
-    tried++;
     const tries = admission === "probe" ? 1 : settings.maxRetries + 1;
     const task: ProviderTask = {
       ...request.task,
