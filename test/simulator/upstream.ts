@@ -97,15 +97,13 @@ export async function startSimulator(port = 0): Promise<Simulator> {
         );
         return false;
       case "unknownModel":
-        res
-          .status(404)
-          .json({
-            error: {
-              message: "The model does not exist",
-              type: "invalid_request_error",
-              code: "model_not_found",
-            },
-          });
+        res.status(404).json({
+          error: {
+            message: "The model does not exist",
+            type: "invalid_request_error",
+            code: "model_not_found",
+          },
+        });
         return false;
       case "contentPolicy":
         res.status(400).json({
