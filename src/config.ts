@@ -79,6 +79,13 @@ export const configSchema = z
     UPSTREAM_TIMEOUT_MS: positiveInt(120_000, 3_600_000).describe(
       "One upstream call's time limit.",
     ),
+    IMAGES_WAIT_MS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(600_000)
+      .default(60_000)
+      .describe("How long POST /v1/images/generations waits for its images before answering 202."),
     ROUTING_MAX_RETRIES: z.coerce
       .number()
       .int()
@@ -121,6 +128,7 @@ export interface Config {
   generation: {
     timeoutSeconds: number;
     upstreamTimeoutMs: number;
+    imagesWaitMs: number;
     maxRetries: number;
     backoffMs: number;
     circuit: { failureThreshold: number; cooldownMs: number };
@@ -169,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     generation: {
       timeoutSeconds: e.GENERATION_TIMEOUT_SECONDS,
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      imagesWaitMs: e.IMAGES_WAIT_MS,
       maxRetries: e.ROUTING_MAX_RETRIES,
       backoffMs: e.ROUTING_BACKOFF_MS,
       circuit: {

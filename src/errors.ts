@@ -35,6 +35,7 @@ export const errorStatus = {
   idempotency_key_reused: 422,
   model_unavailable: 422,
   internal_error: 500,
+  generation_failed: 502,
   not_ready: 503,
 } as const satisfies Record<string, number>;
 

@@ -4,6 +4,7 @@ import type { AppContext } from "../context.js";
 import { migrationsApplied } from "../db/migrate.js";
 import { accountRoutes } from "../domains/accounts/routes.js";
 import { catalogRoutes } from "../domains/catalog/routes.js";
+import { openaiImagesRoutes } from "../domains/generations/openai-images.js";
 import { generationRoutes } from "../domains/generations/routes.js";
 import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
@@ -51,6 +52,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(studioRoutes(ctx));
   app.use(catalogRoutes());
   app.use(generationRoutes(ctx));
+  app.use(openaiImagesRoutes(ctx));
 
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

@@ -1,0 +1,159 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Request, Router } from "express";
+import { z } from "zod";
+import type { AppContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { creditsToJson } from "../../lib/credits.js";
+import {
+  type AspectRatio,
+  aspectRatios,
+  findModel,
+  type ImageResolution,
+} from "../catalog/models.js";
+import { requestHash } from "../idempotency/service.js";
+import { generateRequest } from "./request.js";
+import {
+  type GenerationScope,
+  type GenerationView,
+  getGenerations,
+  submitGeneration,
+} from "./service.js";
+
+/**
+ * OpenAI-compatible image generation: the OpenAI Images request and response shapes over the
+ * same generations, ledger and routing as /v1/generate, so OpenAI's own SDK works unchanged.
+ * It waits for the images (IMAGES_WAIT_MS) and answers 202 with the generation id past that.
+ * Fields OpenAI defines that have no meaning here (quality, style, user…) are accepted and ignored.
+ */
+export const imagesRequest = z.object({
+  model: z.string().min(1).max(100),
+  prompt: z.string().min(1),
+  n: z.number().int().min(1).max(4).default(1),
+  size: z
+    .string()
+    .regex(/^(auto|\d{2,5}x\d{2,5})$/, "size is WIDTHxHEIGHT, such as 1024x1024, or auto")
+    .default("auto"),
+  response_format: z.enum(["url", "b64_json"]).default("url"),
+  steps: z.number().int().min(1).max(200).optional(),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional(),
+});
+
+/** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
+export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: ImageResolution } {
+  if (size === "auto") return { aspectRatio: "1:1", resolution: "1K" };
+  const [w, h] = size.split("x").map(Number) as [number, number];
+  const ratio = w / h;
+  let aspectRatio: AspectRatio = "1:1";
+  for (const candidate of aspectRatios) {
+    const [a, b] = candidate.split(":").map(Number) as [number, number];
+    const [c, d] = aspectRatio.split(":").map(Number) as [number, number];
+    if (Math.abs(Math.log(ratio / (a / b))) < Math.abs(Math.log(ratio / (c / d))))
+      aspectRatio = candidate;
+  }
+  const long = Math.max(w, h);
+  const resolution: ImageResolution =
+    long <= 512 ? "0.5K" : long <= 1024 ? "1K" : long <= 2048 ? "2K" : "4K";
+  return { aspectRatio, resolution };
+}
+
+async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], deadline: number) {
+  for (;;) {
+    const { data } = await getGenerations(ctx, scope, ids);
+    if (
+      data.length === ids.length &&
+      data.every((g) => g.status === "completed" || g.status === "failed")
+    )
+      return data;
+    if (Date.now() >= deadline) return undefined;
+    await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
+  }
+}
+
+async function imageData(ctx: AppContext, g: GenerationView, format: "url" | "b64_json") {
+  const result = g.results[0];
+  if (!result) throw new Error("a generation without results");
+  if (format === "url") return { url: result.imageUrl as string };
+  const { rows } = await ctx.pool.query<{ output_key: string }>(
+    "select output_key from generation_results where generation_id = $1 and position = 0",
+    [g.generationId],
+  );
+  const bytes = rows[0] && (await ctx.generations.storage.get(rows[0].output_key));
+  if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
+  return { b64_json: bytes.toString("base64") };
+}
+
+export function openaiImagesRoutes(ctx: AppContext): Router {
+  const router = Router();
+
+  router.post("/v1/images/generations", authenticate(ctx), async (req: Request, res) => {
+    const body = imagesRequest.parse(req.body);
+    const model = findModel(body.model);
+    if (!model)
+      throw new AppError(
+        "invalid_model",
+        `Unknown model ${body.model}. GET /v1/models lists them.`,
+        { field: "model" },
+      );
+    const scope = keyScopeOf(req);
+    const { aspectRatio, resolution } = fromSize(body.size);
+    const key = req.get("idempotency-key");
+    // n images are n generations of one model, each with its own seed.
+    const ids: string[] = [];
+    let credits = 0n;
+    for (let i = 0; i < body.n; i++) {
+      const request = generateRequest.parse({
+        prompt: body.prompt,
+        mediaType: "image",
+        models: [model.id],
+        aspectRatio,
+        resolution,
+        ...(body.seed === undefined ? {} : { seed: body.seed + i }),
+      });
+      const submitted = await submitGeneration(ctx, ctx.config.channels, scope, request, {
+        idempotency:
+          key === undefined
+            ? undefined
+            : { key: `${key}#${i}`, hash: requestHash(req.method, req.path, req.body) },
+        timeoutSeconds: ctx.config.generation.timeoutSeconds,
+      });
+      ids.push(submitted.generationId);
+      credits += submitted.cost;
+    }
+
+    const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
+    if (!done) {
+      res
+        .status(202)
+        .json({ id: ids[0], ids, status: "processing", credits: creditsToJson(credits) });
+      return;
+    }
+    const failed = done.filter((g) => g.status === "failed");
+    if (failed.length === done.length) {
+      const error = failed[0]?.results[0]?.error;
+      throw new AppError(
+        "generation_failed",
+        error?.message ?? "The generation failed; its credits were refunded.",
+        {
+          generationIds: ids,
+          reason: error?.code ?? null,
+        },
+      );
+    }
+    const completed = done.filter((g) => g.status === "completed");
+    res.json({
+      created: Math.floor(Date.now() / 1000),
+      data: await Promise.all(completed.map((g) => imageData(ctx, g, body.response_format))),
+      credits: creditsToJson(completed.reduce((sum, g) => sum + g.cost.charged, 0n)),
+      routing: completed[0]?.results[0]?.routing ?? null,
+      generationIds: ids,
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,147 @@
+import type { Runner } from "graphile-worker";
+import OpenAI from "openai";
+import sharp from "sharp";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { fromSize } from "../../src/domains/generations/openai-images.js";
+import { grantCredits } from "../../src/domains/ledger/service.js";
+import { startWorker } from "../../src/jobs/worker.js";
+import { newId } from "../../src/lib/ids.js";
+import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
+import { expectLedgerInvariants } from "../helpers/ledger.js";
+
+let app: TestApp;
+let worker: Runner;
+beforeAll(async () => {
+  app = await startTestApp({ env: { LOG_LEVEL: "error", IMAGES_WAIT_MS: "15000" } });
+  worker = await startWorker(app.ctx);
+});
+afterAll(async () => {
+  await worker.stop();
+  await app.close();
+});
+afterEach(() => expectLedgerInvariants(app.ctx));
+
+async function client(credits = 100n) {
+  const caller = await createAccountWithKey(app.ctx, "test");
+  await grantCredits(app.ctx, {
+    id: newId("grant"),
+    ownerId: caller.account.id,
+    network: "test",
+    credits,
+    reason: "t",
+  });
+  return {
+    ...caller,
+    openai: new OpenAI({ apiKey: caller.key, baseURL: `${app.url}/v1`, maxRetries: 0 }),
+  };
+}
+
+describe("POST /v1/images/generations with the official openai client", () => {
+  it("returns b64_json images, charges the catalog price, and reports routing", async () => {
+    const { openai, key } = await client();
+    const result = await openai.images.generate({
+      model: "nano-banana-2",
+      prompt: "a red kite",
+      size: "1536x1024",
+      response_format: "b64_json",
+    });
+    expect(result.data).toHaveLength(1);
+    const bytes = Buffer.from(result.data?.[0]?.b64_json ?? "", "base64");
+    const meta = await sharp(bytes).metadata();
+    expect(meta.format).toBe("png");
+    expect((meta.width ?? 0) / (meta.height ?? 1)).toBeCloseTo(3 / 2, 1);
+    const extra = result as unknown as { credits: number; routing: { upstream: string } };
+    expect(extra.credits).toBe(12); // nano-banana-2 at 2K (1536 px long side)
+    expect(extra.routing.upstream).toBe("sandbox-primary");
+    expect((await app.request("GET", "/v1/balance", { token: key })).body.creditBalance).toBe(88);
+  });
+
+  it("returns URLs the owner can download, n at a time", async () => {
+    const { openai, key } = await client();
+    const result = await openai.images.generate({
+      model: "z-image-turbo",
+      prompt: "two boats",
+      n: 2,
+      size: "1024x1024",
+    });
+    expect(result.data).toHaveLength(2);
+    for (const image of result.data ?? []) {
+      const url = new URL(image.url as string); // on PUBLIC_URL; the test server listens elsewhere
+      expect(url.pathname).toBe("/v1/download");
+      const file = await fetch(app.url + url.pathname + url.search, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(file.status).toBe(200);
+      expect(file.headers.get("content-type")).toBe("image/png");
+    }
+    expect((result as unknown as { credits: number }).credits).toBe(6);
+  });
+
+  it("raises the client's own error types for bad input and a short balance", async () => {
+    const { openai } = await client(1n);
+    await expect(openai.images.generate({ model: "dall-e-9", prompt: "x" })).rejects.toMatchObject({
+      status: 400,
+    });
+    const short = await openai.images
+      .generate({ model: "gpt-image-2", prompt: "x" })
+      .catch((e: unknown) => e);
+    expect(short).toBeInstanceOf(OpenAI.APIError);
+    expect((short as InstanceType<typeof OpenAI.APIError>).status).toBe(402);
+    expect((short as InstanceType<typeof OpenAI.APIError>).message).toContain(
+      "Insufficient credits",
+    );
+    const wrongKey = new OpenAI({
+      apiKey: `sk_test_${"x".repeat(64)}`,
+      baseURL: `${app.url}/v1`,
+      maxRetries: 0,
+    });
+    await expect(
+      wrongKey.images.generate({ model: "gpt-image-2", prompt: "x" }),
+    ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+  });
+
+  it("answers 202 with the generation id when the images take longer than the wait", async () => {
+    const caller = await createAccountWithKey(app.ctx, "test");
+    await grantCredits(app.ctx, {
+      id: newId("grant"),
+      ownerId: caller.account.id,
+      network: "test",
+      credits: 10n,
+      reason: "t",
+    });
+    const quick = await startTestApp({ env: { LOG_LEVEL: "error", IMAGES_WAIT_MS: "0" } });
+    try {
+      // This second app has no worker: nothing finishes, so the answer is 202 at once.
+      const other = await createAccountWithKey(quick.ctx, "test");
+      await grantCredits(quick.ctx, {
+        id: newId("grant"),
+        ownerId: other.account.id,
+        network: "test",
+        credits: 10n,
+        reason: "t",
+      });
+      const res = await quick.request("POST", "/v1/images/generations", {
+        token: other.key,
+        json: { model: "z-image-turbo", prompt: "later" },
+      });
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({
+        id: expect.stringMatching(/^gen_/),
+        status: "processing",
+        credits: 3,
+      });
+    } finally {
+      await quick.close();
+    }
+  });
+});
+
+describe("size mapping", () => {
+  it("maps OpenAI sizes to the nearest aspect ratio and a resolution class", () => {
+    expect(fromSize("1024x1024")).toEqual({ aspectRatio: "1:1", resolution: "1K" });
+    expect(fromSize("1536x1024")).toEqual({ aspectRatio: "3:2", resolution: "2K" });
+    expect(fromSize("1024x1792")).toEqual({ aspectRatio: "9:16", resolution: "2K" });
+    expect(fromSize("256x256")).toEqual({ aspectRatio: "1:1", resolution: "0.5K" });
+    expect(fromSize("auto")).toEqual({ aspectRatio: "1:1", resolution: "1K" });
+  });
+});
