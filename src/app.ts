@@ -2,6 +2,7 @@ import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import type { DatabaseClient } from "./db/client.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./db/embedded.js";
+import { GenerationEvents } from "./domains/generations/events.js";
 import { providers } from "./domains/providers/index.js";
 import { localStorage } from "./domains/storage/local.js";
 import { type Clock, systemClock } from "./lib/clock.js";
@@ -44,6 +45,7 @@ export function createAppContext(
     clock,
     db: database.db,
     pool: database.pool,
+    generationEvents: new GenerationEvents(database.pool, logger),
     generations: {
       storage: localStorage(config.storageDir),
       routing: {

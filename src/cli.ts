@@ -43,6 +43,7 @@ async function open(options: { adoptEmbedded: boolean; logToStderr: boolean }): 
       ? `embedded PostgreSQL on 127.0.0.1:${target.embedded.port} (data in ${config.embeddedPostgres.dataDir})`
       : "PostgreSQL at DATABASE_URL",
     close: async () => {
+      await ctx.generationEvents.close();
       await database.close();
       await target.embedded?.stop();
     },

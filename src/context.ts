@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Config } from "./config.js";
 import type { Database, Executor } from "./db/client.js";
+import type { GenerationEvents } from "./domains/generations/events.js";
 import type { GenerationRuntime } from "./domains/generations/run.js";
 import type { Clock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
@@ -22,4 +23,6 @@ export interface AppContext extends ServiceContext {
   pool: pg.Pool;
   /** Outputs storage and upstream routing, for generation jobs and downloads. */
   generations: GenerationRuntime;
+  /** Wakes requests waiting for generations; close it before the pool. */
+  generationEvents: GenerationEvents;
 }

@@ -25,12 +25,16 @@ import { generateRequest } from "../../src/domains/generations/request.js";
 import { submitGeneration } from "../../src/domains/generations/service.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
+import { defaultChannels } from "../../src/domains/routing/channels.js";
 import { startHttpServer } from "../../src/http/server.js";
+import { startWorker } from "../../src/jobs/worker.js";
 import { createLogger } from "../../src/logger.js";
+import { startSimulator } from "../../test/simulator/upstream.js";
 
 const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 5;
 const logger = createLogger({ logLevel: "silent" });
 const rows: string[] = [];
+let gatewayAdded: number | undefined;
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
@@ -79,6 +83,21 @@ async function main() {
     port: 54_398,
     logger,
   });
+  // A simulated OpenAI-format upstream serves gpt-image-2, for the gateway-overhead rows.
+  const sim = await startSimulator();
+  const channels = [
+    ...defaultChannels,
+    {
+      id: "sim",
+      provider: "openai",
+      baseUrl: `${sim.url}/openai`,
+      apiKey: "k",
+      networks: ["test"],
+      models: { "gpt-image-2": "gpt-image-1" },
+      priority: 0,
+      weight: 1,
+    },
+  ];
   const config = loadConfig({
     NODE_ENV: "test",
     DATABASE_URL: server.url,
@@ -86,6 +105,7 @@ async function main() {
     LOG_LEVEL: "silent",
     STORAGE_DIR: path.join(dir, "out"),
     DATABASE_POOL_MAX: "20",
+    CHANNELS: JSON.stringify(channels),
   });
   const client = createDatabaseClient(server.url, { poolMax: 20, logger });
   const ctx = createAppContext(config, logger, client);
@@ -290,8 +310,61 @@ async function main() {
       row("job start", `POST /v1/generate → start, ${label}`, ours, floor);
     }
     await runner.stop();
+
+    // 4. Gateway overhead: one synchronous image through Polyforge (submit, job, routing, the
+    // upstream call, storage, settlement, wake-up, answer) vs the same upstream called directly.
+    const worker = await startWorker(ctx);
+    const upstreamBody = JSON.stringify({
+      model: "gpt-image-1",
+      prompt: "overhead",
+      n: 1,
+      size: "1024x1024",
+    });
+    const sequential = async (n: number, op: () => Promise<void>) => {
+      const latencies: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await op();
+        latencies.push(performance.now() - t);
+      }
+      latencies.sort((a, b) => a - b);
+      const total = latencies.reduce((a, b) => a + b, 0) / 1000;
+      return {
+        perSecond: n / total,
+        p50: pct(latencies, 0.5),
+        p99: pct(latencies, 0.99),
+        errors: 0,
+      };
+    };
+    const direct = await sequential(100, async () => {
+      const res = await fetch(`${sim.url}/openai/v1/images/generations`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: "Bearer k" },
+        body: upstreamBody,
+      });
+      await res.json();
+    });
+    const gateway = await sequential(100, async () => {
+      const res = await fetch(`${http.url}/v1/images/generations`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({
+          model: "gpt-image-2",
+          prompt: "overhead",
+          response_format: "b64_json",
+        }),
+      });
+      if (res.status !== 200) throw new Error(`images answered ${res.status}`);
+      await res.json();
+    });
+    row("gateway", "simulated upstream called directly, 1 in flight (baseline)", direct);
+    row("gateway", "POST /v1/images/generations, 1 in flight", gateway, direct);
+    gatewayAdded = gateway.p50 - direct.p50;
+    await worker.stop();
+    await sim.close();
   } finally {
     await http.close();
+    await ctx.generationEvents.close();
     await client.close();
     await server.stop();
     await rm(dir, { recursive: true, force: true });
@@ -303,6 +376,7 @@ async function main() {
     "| table | what | ops/s | vs baseline | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|",
   );
   console.log(rows.join("\n"));
+  if (gatewayAdded !== undefined) console.log(`\nGateway p50 added: ${gatewayAdded.toFixed(1)} ms`);
 }
 
 await main();

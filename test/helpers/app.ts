@@ -95,6 +95,7 @@ export async function startTestApp(
     request,
     close: async () => {
       await server.close();
+      await ctx.generationEvents.close();
       await client.close();
       await database.drop();
       await rm(storageDir, { recursive: true, force: true });

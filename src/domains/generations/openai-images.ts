@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
@@ -70,8 +69,10 @@ async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], d
       data.every((g) => g.status === "completed" || g.status === "failed")
     )
       return data;
-    if (Date.now() >= deadline) return undefined;
-    await sleep(Math.min(50, Math.max(0, deadline - Date.now())));
+    const left = deadline - Date.now();
+    if (left <= 0) return undefined;
+    // Woken by the result's NOTIFY; the 1 s cap only bounds the cost of a missed one.
+    await ctx.generationEvents.next(ids, Math.min(1000, left));
   }
 }
 

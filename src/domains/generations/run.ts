@@ -6,6 +6,7 @@ import type { AspectRatio, Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
 import { type RouteDeps, type Routing, route } from "../routing/router.js";
 import type { Storage } from "../storage/local.js";
+import { GENERATION_EVENTS_CHANNEL } from "./events.js";
 
 /** What running a generation needs beyond the database: where outputs go and how to route. */
 export interface GenerationRuntime {
@@ -128,6 +129,7 @@ async function completeResult(
                finished_at = ${ctx.clock()}
         where id = ${result.id} and status in ('pending', 'processing')`);
       if (!rowCount) return "already";
+      await notifySettled(tx, result.generation_id, result.id, "completed");
       // Charges exactly the quoted share, whichever channel served it.
       await postHold(
         { ...ctx, db: tx },
@@ -141,6 +143,13 @@ async function completeResult(
   }
 }
 
+/** Delivered on commit to every process listening (see events.ts). */
+function notifySettled(tx: ServiceContext["db"], generationId: string, resultId: string, status: string) {
+  return tx.execute(
+    sql`select pg_notify(${GENERATION_EVENTS_CHANNEL}, ${JSON.stringify({ generationId, resultId, status })})`,
+  );
+}
+
 /** Marks a result failed and refunds its share, once. Safe if the hold already expired. */
 export async function failResult(
   ctx: ServiceContext,
@@ -148,15 +157,16 @@ export async function failResult(
   failure: { code: string; message: string; routing?: Routing | undefined },
 ): Promise<boolean> {
   return ctx.db.transaction(async (tx) => {
-    const { rows } = await tx.execute<{ hold_id: string }>(sql`
+    const { rows } = await tx.execute<{ hold_id: string; generation_id: string }>(sql`
       update generation_results set status = 'failed', refunded = cost, error_code = ${failure.code},
              error_message = ${failure.message.slice(0, 500)},
              routing = coalesce(${failure.routing ? JSON.stringify(failure.routing) : null}::jsonb, routing),
              finished_at = ${ctx.clock()}
       where id = ${resultId} and status in ('pending', 'processing')
-      returning hold_id`);
+      returning hold_id, generation_id`);
     const row = rows[0];
     if (!row) return false;
+    await notifySettled(tx, row.generation_id, resultId, "failed");
     try {
       await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });
     } catch (err) {
