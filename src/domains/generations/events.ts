@@ -53,7 +53,9 @@ export class GenerationEvents {
   /** Resolves when a result of one of `ids` settles, or after `timeoutMs`, whichever is first. */
   async next(ids: string[], timeoutMs: number): Promise<void> {
     if (this.closed) return;
-    await this.listen().catch((err: unknown) => this.logger.warn({ err }, "cannot listen for generation events"));
+    await this.listen().catch((err: unknown) =>
+      this.logger.warn({ err }, "cannot listen for generation events"),
+    );
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);

@@ -144,7 +144,12 @@ async function completeResult(
 }
 
 /** Delivered on commit to every process listening (see events.ts). */
-function notifySettled(tx: ServiceContext["db"], generationId: string, resultId: string, status: string) {
+function notifySettled(
+  tx: ServiceContext["db"],
+  generationId: string,
+  resultId: string,
+  status: string,
+) {
   return tx.execute(
     sql`select pg_notify(${GENERATION_EVENTS_CHANNEL}, ${JSON.stringify({ generationId, resultId, status })})`,
   );
