@@ -9,7 +9,9 @@ import type { AppContext } from "../../src/context.js";
 import { createDatabaseClient } from "../../src/db/client.js";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
+import { grantCredits } from "../../src/domains/ledger/service.js";
 import { startHttpServer } from "../../src/http/server.js";
+import { newId } from "../../src/lib/ids.js";
 import type { Network } from "../../src/lib/network.js";
 import { createLogger } from "../../src/logger.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
@@ -132,4 +134,21 @@ export async function waitForGeneration(
       throw new Error(`generation ${generationId} did not finish: ${JSON.stringify(res.body)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A new account with an API key on `network` and `credits` granted there. */
+export async function createFundedCaller(
+  ctx: AppContext,
+  credits: bigint,
+  network: Network = "test",
+) {
+  const caller = await createAccountWithKey(ctx, network);
+  await grantCredits(ctx, {
+    id: newId("grant"),
+    ownerId: caller.account.id,
+    network,
+    credits,
+    reason: "test",
+  });
+  return caller;
 }

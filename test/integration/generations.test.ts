@@ -7,6 +7,7 @@ import { startWorker } from "../../src/jobs/worker.js";
 import { newId } from "../../src/lib/ids.js";
 import {
   createAccountWithKey,
+  createFundedCaller,
   startTestApp,
   type TestApp,
   waitForGeneration,
@@ -26,14 +27,7 @@ afterAll(async () => {
 afterEach(() => expectLedgerInvariants(app.ctx));
 
 async function funded(credits: bigint, network: "test" | "live" = "test") {
-  const caller = await createAccountWithKey(app.ctx, network);
-  await grantCredits(app.ctx, {
-    id: newId("grant"),
-    ownerId: caller.account.id,
-    network,
-    credits,
-    reason: "test",
-  });
+  const caller = await createFundedCaller(app.ctx, credits, network);
   return caller;
 }
 

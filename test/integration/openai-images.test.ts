@@ -6,7 +6,12 @@ import { fromSize } from "../../src/domains/generations/openai-images.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { newId } from "../../src/lib/ids.js";
-import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
+import {
+  createAccountWithKey,
+  createFundedCaller,
+  startTestApp,
+  type TestApp,
+} from "../helpers/app.js";
 import { expectLedgerInvariants } from "../helpers/ledger.js";
 
 let app: TestApp;
@@ -22,14 +27,7 @@ afterAll(async () => {
 afterEach(() => expectLedgerInvariants(app.ctx));
 
 async function client(credits = 100n) {
-  const caller = await createAccountWithKey(app.ctx, "test");
-  await grantCredits(app.ctx, {
-    id: newId("grant"),
-    ownerId: caller.account.id,
-    network: "test",
-    credits,
-    reason: "t",
-  });
+  const caller = await createFundedCaller(app.ctx, credits, "test");
   return {
     ...caller,
     openai: new OpenAI({ apiKey: caller.key, baseURL: `${app.url}/v1`, maxRetries: 0 }),

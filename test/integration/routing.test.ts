@@ -1,11 +1,9 @@
 import type { Runner } from "graphile-worker";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { grantCredits } from "../../src/domains/ledger/service.js";
 import { circuitStates } from "../../src/domains/routing/breaker.js";
 import { startWorker } from "../../src/jobs/worker.js";
-import { newId } from "../../src/lib/ids.js";
 import {
-  createAccountWithKey,
+  createFundedCaller,
   startTestApp,
   type TestApp,
   waitForGeneration,
@@ -91,14 +89,7 @@ beforeEach(async () => {
 afterEach(() => expectLedgerInvariants(app.ctx));
 
 async function generate(models: string[], credits = 100n) {
-  const caller = await createAccountWithKey(app.ctx, "test");
-  await grantCredits(app.ctx, {
-    id: newId("grant"),
-    ownerId: caller.account.id,
-    network: "test",
-    credits,
-    reason: "t",
-  });
+  const caller = await createFundedCaller(app.ctx, credits, "test");
   const res = await app.request("POST", "/v1/generate", {
     token: caller.key,
     json: { prompt: "a cat", models, resolution: "1K" },

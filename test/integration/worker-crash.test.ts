@@ -1,11 +1,9 @@
 import { runOnce } from "graphile-worker";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { sweepStrandedResults } from "../../src/domains/generations/run.js";
-import { grantCredits } from "../../src/domains/ledger/service.js";
 import { graphileLogger } from "../../src/jobs/logger.js";
 import { taskList } from "../../src/jobs/tasks.js";
-import { newId } from "../../src/lib/ids.js";
-import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
+import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { startCli } from "../helpers/cli.js";
 import { expectLedgerInvariants } from "../helpers/ledger.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
@@ -42,14 +40,7 @@ afterAll(async () => {
 });
 
 async function submitAndKillWorker() {
-  const caller = await createAccountWithKey(app.ctx, "test");
-  await grantCredits(app.ctx, {
-    id: newId("grant"),
-    ownerId: caller.account.id,
-    network: "test",
-    credits: 100n,
-    reason: "t",
-  });
+  const caller = await createFundedCaller(app.ctx, 100n, "test");
   sim.always = "slow"; // the upstream takes a minute: the job is mid-way when the worker dies
   sim.calls.length = 0;
   const worker = startCli(["worker"], {
