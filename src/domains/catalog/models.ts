@@ -14,6 +14,12 @@ export type VideoResolution = (typeof videoResolutions)[number];
 export type Resolution = ImageResolution | VideoResolution;
 export type AspectRatio = (typeof aspectRatios)[number];
 
+/** Width over height of an aspect ratio such as "16:9". */
+export function ratioOf(aspectRatio: AspectRatio): number {
+  const [w, h] = aspectRatio.split(":").map(Number) as [number, number];
+  return w / h;
+}
+
 /** Credits by resolution, by duration (seconds), or both; a missing key means "not offered". */
 export type PriceRule =
   | { flat: number }

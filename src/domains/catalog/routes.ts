@@ -1,4 +1,5 @@
 import { Router } from "express";
+import { MAX_PROMPT_LENGTH, MAX_REFERENCE_IMAGES } from "../generations/request.js";
 import { catalog, priceTable } from "./models.js";
 
 /** GET /v1/models: the public catalog, no key needed. */
@@ -15,7 +16,7 @@ export function catalogRoutes(): Router {
         aspectRatios: m.aspectRatios,
         durations: m.type === "video" ? m.durations : undefined,
       },
-      limits: { maxPromptLength: 4000, maxReferenceImages: 8 },
+      limits: { maxPromptLength: MAX_PROMPT_LENGTH, maxReferenceImages: MAX_REFERENCE_IMAGES },
       pricing: {
         unit: "credits",
         range: { min: m.range[0], max: m.range[1] },

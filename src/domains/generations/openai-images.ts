@@ -9,9 +9,10 @@ import {
   aspectRatios,
   findModel,
   type ImageResolution,
+  ratioOf,
 } from "../catalog/models.js";
 import { requestHash } from "../idempotency/service.js";
-import { generateRequest } from "./request.js";
+import { generateRequest, seedSchema } from "./request.js";
 import {
   type GenerationScope,
   type GenerationView,
@@ -35,12 +36,7 @@ export const imagesRequest = z.object({
     .default("auto"),
   response_format: z.enum(["url", "b64_json"]).default("url"),
   steps: z.number().int().min(1).max(200).optional(),
-  seed: z
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31 - 1)
-    .optional(),
+  seed: seedSchema,
 });
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
@@ -48,13 +44,12 @@ export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: 
   if (size === "auto") return { aspectRatio: "1:1", resolution: "1K" };
   const [w, h] = size.split("x").map(Number) as [number, number];
   const ratio = w / h;
-  let aspectRatio: AspectRatio = "1:1";
-  for (const candidate of aspectRatios) {
-    const [a, b] = candidate.split(":").map(Number) as [number, number];
-    const [c, d] = aspectRatio.split(":").map(Number) as [number, number];
-    if (Math.abs(Math.log(ratio / (a / b))) < Math.abs(Math.log(ratio / (c / d))))
-      aspectRatio = candidate;
-  }
+  // The offered ratio nearest on a log scale (so 2:1 and 1:2 are equally far from 1:1).
+  const distance = (candidate: AspectRatio) => Math.abs(Math.log(ratio / ratioOf(candidate)));
+  const aspectRatio = aspectRatios.reduce(
+    (best, c) => (distance(c) < distance(best) ? c : best),
+    "1:1" as AspectRatio,
+  );
   const long = Math.max(w, h);
   const resolution: ImageResolution =
     long <= 512 ? "0.5K" : long <= 1024 ? "1K" : long <= 2048 ? "2K" : "4K";

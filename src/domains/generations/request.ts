@@ -13,6 +13,15 @@ import { type Channel, channelsFor } from "../routing/channels.js";
 
 export const MAX_PROMPT_LENGTH = 4000;
 export const MAX_MODELS = 6;
+export const MAX_REFERENCE_IMAGES = 8;
+
+/** A render seed: the same prompt and seed render the same output. */
+export const seedSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1)
+  .optional();
 
 /**
  * POST /v1/generate, as the public contract has it. zod checks shapes; `quote` then checks
@@ -28,17 +37,12 @@ export const generateRequest = z
     duration: z.number().int().positive().optional(),
     referenceImageUrls: z
       .array(z.url({ protocol: /^https?$/ }))
-      .max(8)
+      .max(MAX_REFERENCE_IMAGES)
       .default([]),
     stylePassIds: z.array(z.string().min(1)).max(10).default([]),
     templateId: z.string().min(1).optional(),
     reservationId: z.string().min(1).max(64).optional(),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .optional(),
+    seed: seedSchema,
   })
   .strict();
 

@@ -1,12 +1,12 @@
-import type { AspectRatio } from "../catalog/models.js";
+import { type AspectRatio, ratioOf } from "../catalog/models.js";
 import { download, malformed, requestJson } from "./http.js";
 import { type Provider, ProviderError } from "./types.js";
 
 /** OpenAI Images API: POST /v1/images/generations, answered with base64 or a URL. */
 
 function size(aspectRatio: AspectRatio): string {
-  const [w, h] = aspectRatio.split(":").map(Number) as [number, number];
-  return w === h ? "1024x1024" : w > h ? "1536x1024" : "1024x1536";
+  const ratio = ratioOf(aspectRatio);
+  return ratio === 1 ? "1024x1024" : ratio > 1 ? "1536x1024" : "1024x1536";
 }
 
 export const openaiProvider: Provider = {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import sharp from "sharp";
-import type { AspectRatio } from "../catalog/models.js";
+import { type AspectRatio, ratioOf } from "../catalog/models.js";
 import { type Provider, ProviderError, type ProviderOutput, type ProviderTask } from "./types.js";
 
 /**
@@ -15,11 +15,11 @@ export function dimensions(
   aspectRatio: AspectRatio,
   longSide = LONG_SIDE,
 ): { width: number; height: number } {
-  const [w, h] = aspectRatio.split(":").map(Number) as [number, number];
+  const ratio = ratioOf(aspectRatio);
   const even = (n: number) => Math.max(2, Math.round(n / 2) * 2);
-  return w >= h
-    ? { width: longSide, height: even((longSide * h) / w) }
-    : { width: even((longSide * w) / h), height: longSide };
+  return ratio >= 1
+    ? { width: longSide, height: even(longSide / ratio) }
+    : { width: even(longSide * ratio), height: longSide };
 }
 
 const escapeXml = (s: string) =>

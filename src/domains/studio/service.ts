@@ -67,14 +67,6 @@ async function ownReservation(ctx: ServiceContext, scope: ReservationScope, rese
   return hold;
 }
 
-export async function getReservation(
-  ctx: ServiceContext,
-  scope: ReservationScope,
-  reservationId: string,
-) {
-  return view(await ownReservation(ctx, scope, reservationId));
-}
-
 /** Ends a reservation and returns its unused credits. Settling twice reports the same result. */
 export async function settleReservation(
   ctx: ServiceContext,
