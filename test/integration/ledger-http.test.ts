@@ -239,6 +239,28 @@ describe("batch studio", () => {
     expect((await app.request("GET", "/v1/balance", { token: key })).body.creditBalance).toBe(100);
   });
 
+  it("reserves once for one Idempotency-Key", async () => {
+    const { key, account } = await createAccountWithKey(app.ctx, "test");
+    await grant(account.id, 100n);
+    const send = () =>
+      app.request("POST", "/v1/studio/reserve", {
+        token: key,
+        json: { credits: 30 },
+        headers: { "idempotency-key": "batch-7" },
+      });
+    const first = await send();
+    const again = await send();
+    expect(again.body.reservationId).toBe(first.body.reservationId);
+    expect((await app.request("GET", "/v1/balance", { token: key })).body).toMatchObject({
+      creditBalance: 70,
+      heldCredits: 30,
+    });
+    await app.request("POST", "/v1/studio/settle", {
+      token: key,
+      json: { reservationId: first.body.reservationId },
+    });
+  });
+
   it("keeps reservations to their owner and network", async () => {
     const owner = await createAccountWithKey(app.ctx, "test");
     await grant(owner.account.id, 100n);

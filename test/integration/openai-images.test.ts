@@ -13,6 +13,7 @@ import {
   type TestApp,
 } from "../helpers/app.js";
 import { expectLedgerInvariants } from "../helpers/ledger.js";
+import { startSimulator } from "../simulator/upstream.js";
 
 let app: TestApp;
 let worker: Runner;
@@ -130,6 +131,70 @@ describe("POST /v1/images/generations with the official openai client", () => {
       });
     } finally {
       await quick.close();
+    }
+  });
+});
+
+describe("money on the images endpoint", () => {
+  it("charges once for one Idempotency-Key, and replays the first answer", async () => {
+    const { key } = await client();
+    const send = () =>
+      app.request("POST", "/v1/images/generations", {
+        token: key,
+        json: { model: "z-image-turbo", prompt: "once", response_format: "url" },
+        headers: { "idempotency-key": "images-1" },
+      });
+    const first = await send();
+    const again = await send();
+    expect(first.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(again.body.generationIds).toEqual(first.body.generationIds);
+    expect((await app.request("GET", "/v1/balance", { token: key })).body).toMatchObject({
+      creditBalance: 97,
+      heldCredits: 0,
+    });
+  });
+
+  it("answers 502 generation_failed and refunds when every upstream fails", async () => {
+    const sim = await startSimulator();
+    sim.always = "error500";
+    const failing = await startTestApp({
+      env: {
+        LOG_LEVEL: "error",
+        IMAGES_WAIT_MS: "15000",
+        ROUTING_MAX_RETRIES: "0",
+        CHANNELS: JSON.stringify([
+          {
+            id: "down",
+            provider: "openai",
+            baseUrl: `${sim.url}/openai`,
+            apiKey: "k",
+            networks: ["test"],
+            models: { "gpt-image-2": "gpt-image-1" },
+          },
+        ]),
+      },
+    });
+    const failingWorker = await startWorker(failing.ctx);
+    try {
+      const caller = await createFundedCaller(failing.ctx, 20n);
+      const res = await failing.request("POST", "/v1/images/generations", {
+        token: caller.key,
+        json: { model: "gpt-image-2", prompt: "nobody answers" },
+      });
+      expect(res.status).toBe(502);
+      expect(res.body.error.code).toBe("generation_failed");
+      expect(
+        (await failing.request("GET", "/v1/balance", { token: caller.key })).body,
+      ).toMatchObject({
+        creditBalance: 20,
+        heldCredits: 0,
+      });
+      await expectLedgerInvariants(failing.ctx);
+    } finally {
+      await failingWorker.stop();
+      await failing.close();
+      await sim.close();
     }
   });
 });

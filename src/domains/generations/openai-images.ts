@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
 import {
   type AspectRatio,
@@ -17,6 +18,7 @@ import {
   type GenerationScope,
   type GenerationView,
   getGenerations,
+  readOutput,
   submitGeneration,
 } from "./service.js";
 
@@ -71,85 +73,98 @@ async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], d
   }
 }
 
-async function imageData(ctx: AppContext, g: GenerationView, format: "url" | "b64_json") {
+async function imageData(
+  ctx: AppContext,
+  scope: GenerationScope,
+  g: GenerationView,
+  format: "url" | "b64_json",
+) {
   const result = g.results[0];
   if (!result) throw new Error("a generation without results");
   if (format === "url") return { url: result.imageUrl as string };
-  const { rows } = await ctx.pool.query<{ output_key: string }>(
-    "select output_key from generation_results where generation_id = $1 and position = 0",
-    [g.generationId],
+  const output = await readOutput(
+    ctx,
+    ctx.generations.storage,
+    scope,
+    g.generationId,
+    result.model,
   );
-  const bytes = rows[0] && (await ctx.generations.storage.get(rows[0].output_key));
-  if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
-  return { b64_json: bytes.toString("base64") };
+  return { b64_json: output.bytes.toString("base64") };
 }
 
 export function openaiImagesRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.post("/v1/images/generations", authenticate(ctx), async (req: Request, res) => {
-    const body = imagesRequest.parse(req.body);
-    const model = findModel(body.model);
-    if (!model)
-      throw new AppError(
-        "invalid_model",
-        `Unknown model ${body.model}. GET /v1/models lists them.`,
-        { field: "model" },
-      );
-    const scope = keyScopeOf(req);
-    const { aspectRatio, resolution } = fromSize(body.size);
-    const key = req.get("idempotency-key");
-    // n images are n generations of one model, each with its own seed.
-    const ids: string[] = [];
-    let credits = 0n;
-    for (let i = 0; i < body.n; i++) {
-      const request = generateRequest.parse({
-        prompt: body.prompt,
-        mediaType: "image",
-        models: [model.id],
-        aspectRatio,
-        resolution,
-        ...(body.seed === undefined ? {} : { seed: body.seed + i }),
-      });
-      const submitted = await submitGeneration(ctx, ctx.config.channels, scope, request, {
-        idempotency:
-          key === undefined
-            ? undefined
-            : { key: `${key}#${i}`, hash: requestHash(req.method, req.path, req.body) },
-        timeoutSeconds: ctx.config.generation.timeoutSeconds,
-      });
-      ids.push(submitted.generationId);
-      credits += submitted.cost;
-    }
+  router.post(
+    "/v1/images/generations",
+    authenticate(ctx),
+    idempotent(ctx),
+    async (req: Request, res) => {
+      const body = imagesRequest.parse(req.body);
+      const model = findModel(body.model);
+      if (!model)
+        throw new AppError(
+          "invalid_model",
+          `Unknown model ${body.model}. GET /v1/models lists them.`,
+          { field: "model" },
+        );
+      const scope = keyScopeOf(req);
+      const { aspectRatio, resolution } = fromSize(body.size);
+      const key = req.get("idempotency-key");
+      // n images are n generations of one model, each with its own seed.
+      const ids: string[] = [];
+      let credits = 0n;
+      for (let i = 0; i < body.n; i++) {
+        const request = generateRequest.parse({
+          prompt: body.prompt,
+          mediaType: "image",
+          models: [model.id],
+          aspectRatio,
+          resolution,
+          ...(body.seed === undefined ? {} : { seed: body.seed + i }),
+        });
+        const submitted = await submitGeneration(ctx, ctx.config.channels, scope, request, {
+          idempotency:
+            key === undefined
+              ? undefined
+              : { key: `${key}#${i}`, hash: requestHash(req.method, req.path, req.body) },
+          timeoutSeconds: ctx.config.generation.timeoutSeconds,
+        });
+        ids.push(submitted.generationId);
+        credits += submitted.cost;
+      }
 
-    const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
-    if (!done) {
-      res
-        .status(202)
-        .json({ id: ids[0], ids, status: "processing", credits: creditsToJson(credits) });
-      return;
-    }
-    const failed = done.filter((g) => g.status === "failed");
-    if (failed.length === done.length) {
-      const error = failed[0]?.results[0]?.error;
-      throw new AppError(
-        "generation_failed",
-        error?.message ?? "The generation failed; its credits were refunded.",
-        {
-          generationIds: ids,
-          reason: error?.code ?? null,
-        },
-      );
-    }
-    const completed = done.filter((g) => g.status === "completed");
-    res.json({
-      created: Math.floor(Date.now() / 1000),
-      data: await Promise.all(completed.map((g) => imageData(ctx, g, body.response_format))),
-      credits: creditsToJson(completed.reduce((sum, g) => sum + g.cost.charged, 0n)),
-      routing: completed[0]?.results[0]?.routing ?? null,
-      generationIds: ids,
-    });
-  });
+      const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
+      if (!done) {
+        res
+          .status(202)
+          .json({ id: ids[0], ids, status: "processing", credits: creditsToJson(credits) });
+        return;
+      }
+      const failed = done.filter((g) => g.status === "failed");
+      if (failed.length === done.length) {
+        const error = failed[0]?.results[0]?.error;
+        throw new AppError(
+          "generation_failed",
+          error?.message ?? "The generation failed; its credits were refunded.",
+          {
+            generationIds: ids,
+            reason: error?.code ?? null,
+          },
+        );
+      }
+      const completed = done.filter((g) => g.status === "completed");
+      res.json({
+        created: Math.floor(Date.now() / 1000),
+        data: await Promise.all(
+          completed.map((g) => imageData(ctx, scope, g, body.response_format)),
+        ),
+        credits: creditsToJson(completed.reduce((sum, g) => sum + g.cost.charged, 0n)),
+        routing: completed[0]?.results[0]?.routing ?? null,
+        generationIds: ids,
+      });
+    },
+  );
 
   return router;
 }

@@ -8,10 +8,10 @@ import { creditsToJson } from "../../lib/credits.js";
 import { requestHash } from "../idempotency/service.js";
 import { generateRequest } from "./request.js";
 import {
-  findOutput,
   type GenerationView,
   getGenerations,
   listGenerations,
+  readOutput,
   submitGeneration,
 } from "./service.js";
 
@@ -135,15 +135,13 @@ export function generationRoutes(ctx: AppContext): Router {
 
   router.get("/v1/download", auth, async (req, res) => {
     const { id, model } = downloadQuery.parse(req.query);
-    const output = await findOutput(ctx, keyScopeOf(req), id, model);
-    const bytes = await ctx.generations.storage.get(output.key);
-    if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
+    const output = await readOutput(ctx, ctx.generations.storage, keyScopeOf(req), id, model);
     res
       .set("content-type", output.contentType)
       // The type was taken from the bytes when they were stored; browsers must not guess another.
       .set("x-content-type-options", "nosniff")
       .set("cache-control", "private, max-age=86400")
-      .send(bytes);
+      .send(output.bytes);
   });
 
   return router;

@@ -6,6 +6,7 @@ import type { Network } from "../../lib/network.js";
 import { IDEMPOTENCY_TTL_HOURS } from "../idempotency/service.js";
 import { getBalance, getHold, placeHold, placeNewHolds } from "../ledger/service.js";
 import type { Channel } from "../routing/channels.js";
+import type { Storage } from "../storage/local.js";
 import { type GenerateRequest, quote } from "./request.js";
 
 export interface GenerationScope {
@@ -272,13 +273,14 @@ export async function listGenerations(
   return group(rows, ctx.config.http.publicUrl);
 }
 
-/** A completed result's stored output, to its owner only. */
-export async function findOutput(
+/** A completed result's stored output (its bytes and type), to its owner only. */
+export async function readOutput(
   ctx: ServiceContext,
+  storage: Storage,
   scope: GenerationScope,
   generationId: string,
   model: string,
-) {
+): Promise<{ bytes: Buffer; contentType: string }> {
   const { rows } = await ctx.db.execute<{
     output_key: string | null;
     content_type: string | null;
@@ -291,5 +293,7 @@ export async function findOutput(
   if (row?.status !== "completed" || !row.output_key) {
     throw new AppError("not_found", "No finished output for that generation and model.");
   }
-  return { key: row.output_key, contentType: row.content_type ?? "application/octet-stream" };
+  const bytes = await storage.get(row.output_key);
+  if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
+  return { bytes, contentType: row.content_type ?? "application/octet-stream" };
 }
