@@ -5,7 +5,7 @@ import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
 
 /** Every money scenario ends here: the ledger's invariants, and every generation result
  * agreeing with its hold, must hold whatever happened. */
-export async function expectLedgerInvariants(ctx: ServiceContext) {
+export async function expectMoneyInvariants(ctx: ServiceContext) {
   expect(await checkLedgerInvariants(ctx)).toEqual([]);
   expect(await checkGenerationInvariants(ctx)).toEqual([]);
 }

@@ -12,7 +12,7 @@ import {
   type TestApp,
   waitForGeneration,
 } from "../helpers/app.js";
-import { expectLedgerInvariants } from "../helpers/ledger.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
 
 let app: TestApp;
 let worker: Runner;
@@ -24,7 +24,7 @@ afterAll(async () => {
   await worker.stop();
   await app.close();
 });
-afterEach(() => expectLedgerInvariants(app.ctx));
+afterEach(() => expectMoneyInvariants(app.ctx));
 
 async function funded(credits: bigint, network: "test" | "live" = "test") {
   const caller = await createFundedCaller(app.ctx, credits, network);

@@ -4,14 +4,14 @@ import { grantCredits, transfer } from "../../src/domains/ledger/service.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import { runCli } from "../helpers/cli.js";
-import { expectLedgerInvariants } from "../helpers/ledger.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
 
 let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp();
 });
 afterAll(() => app.close());
-afterEach(() => expectLedgerInvariants(app.ctx));
+afterEach(() => expectMoneyInvariants(app.ctx));
 
 const grant = (ownerId: string, credits: bigint, network: "test" | "live" = "test") =>
   grantCredits(app.ctx, { id: newId("grant"), ownerId, network, credits, reason: "test grant" });

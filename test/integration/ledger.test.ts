@@ -18,14 +18,14 @@ import {
 import { AppError } from "../../src/errors.js";
 import { newId } from "../../src/lib/ids.js";
 import { startTestApp, type TestApp } from "../helpers/app.js";
-import { expectLedgerInvariants } from "../helpers/ledger.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
 
 let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp();
 });
 afterAll(() => app.close());
-afterEach(() => expectLedgerInvariants(app.ctx));
+afterEach(() => expectMoneyInvariants(app.ctx));
 
 async function fundedOwner(credits: bigint, network: "test" | "live" = "test") {
   const owner = await findOrCreateWalletAccount(

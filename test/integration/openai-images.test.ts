@@ -12,7 +12,7 @@ import {
   startTestApp,
   type TestApp,
 } from "../helpers/app.js";
-import { expectLedgerInvariants } from "../helpers/ledger.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { startSimulator } from "../simulator/upstream.js";
 
 let app: TestApp;
@@ -25,7 +25,7 @@ afterAll(async () => {
   await worker.stop();
   await app.close();
 });
-afterEach(() => expectLedgerInvariants(app.ctx));
+afterEach(() => expectMoneyInvariants(app.ctx));
 
 async function client(credits = 100n) {
   const caller = await createFundedCaller(app.ctx, credits, "test");
@@ -190,7 +190,7 @@ describe("money on the images endpoint", () => {
         creditBalance: 20,
         heldCredits: 0,
       });
-      await expectLedgerInvariants(failing.ctx);
+      await expectMoneyInvariants(failing.ctx);
     } finally {
       await failingWorker.stop();
       await failing.close();

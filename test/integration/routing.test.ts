@@ -8,7 +8,7 @@ import {
   type TestApp,
   waitForGeneration,
 } from "../helpers/app.js";
-import { expectLedgerInvariants } from "../helpers/ledger.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
@@ -86,7 +86,7 @@ beforeEach(async () => {
   }
   await app.ctx.pool.query("delete from channel_health");
 });
-afterEach(() => expectLedgerInvariants(app.ctx));
+afterEach(() => expectMoneyInvariants(app.ctx));
 
 async function generate(models: string[], credits = 100n) {
   const caller = await createFundedCaller(app.ctx, credits, "test");

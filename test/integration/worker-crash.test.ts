@@ -5,7 +5,7 @@ import { graphileLogger } from "../../src/jobs/logger.js";
 import { taskList } from "../../src/jobs/tasks.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { startCli } from "../helpers/cli.js";
-import { expectLedgerInvariants } from "../helpers/ledger.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
@@ -106,7 +106,7 @@ it("refunds exactly once when the dead worker's result outlives its timeout, eve
     creditBalance: 100,
     heldCredits: 0,
   });
-  await expectLedgerInvariants(app.ctx);
+  await expectMoneyInvariants(app.ctx);
 });
 
 it("charges exactly once when the job's next run completes the result", async () => {
@@ -126,5 +126,5 @@ it("charges exactly once when the job's next run completes the result", async ()
     creditBalance: 97,
     heldCredits: 0,
   });
-  await expectLedgerInvariants(app.ctx);
+  await expectMoneyInvariants(app.ctx);
 });
