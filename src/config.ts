@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
@@ -102,10 +103,36 @@ export const configSchema = z
     CIRCUIT_COOLDOWN_SECONDS: positiveInt(30, 24 * 3600).describe(
       "How long an open circuit waits before one probe.",
     ),
+    URL_SIGNING_SECRET: z
+      .string()
+      .min(32, "at least 32 characters")
+      .optional()
+      .describe(
+        "Key that signs public download URLs (outputs, re-hosted reference images). Required in production and shared by every instance; otherwise a random one per process.",
+      ),
+    WEBHOOK_TIMEOUT_MS: positiveInt(10_000, 60_000).describe(
+      "How long one webhook delivery waits for the receiver's answer.",
+    ),
+    WEBHOOK_RETRY_BASE_MS: positiveInt(5_000, 3_600_000).describe(
+      "First webhook retry delay; each next one is 4 times longer, capped at 12 hours: with the default, 11 attempts span about 43 hours.",
+    ),
+    SSRF_ALLOW_HOSTS: z
+      .string()
+      .optional()
+      .describe(
+        "Comma-separated host:port pairs exempt from the SSRF address check, for local test fixtures only. Refused in production.",
+      ),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== "production") return;
-    for (const key of ["DATABASE_URL", "PUBLIC_URL"] as const) {
+    if (env.SSRF_ALLOW_HOSTS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SSRF_ALLOW_HOSTS"],
+        message: "not allowed when NODE_ENV=production",
+      });
+    }
+    for (const key of ["DATABASE_URL", "PUBLIC_URL", "URL_SIGNING_SECRET"] as const) {
       if (!env[key]) {
         ctx.addIssue({ code: "custom", path: [key], message: "required when NODE_ENV=production" });
       }
@@ -133,6 +160,10 @@ export interface Config {
     backoffMs: number;
     circuit: { failureThreshold: number; cooldownMs: number };
   };
+  urlSigningSecret: string;
+  webhooks: { timeoutMs: number; retryBaseMs: number };
+  /** host:port pairs the SSRF guard lets through (local fixtures in tests; empty in production). */
+  ssrfAllowHosts: string[];
 }
 
 export class ConfigError extends Error {
@@ -174,6 +205,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     worker: { concurrency: e.WORKER_CONCURRENCY },
     storageDir: path.resolve(e.STORAGE_DIR ?? path.join(dataDir, "outputs")),
     channels,
+    urlSigningSecret: e.URL_SIGNING_SECRET ?? randomBytes(32).toString("base64url"),
+    webhooks: { timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS },
+    ssrfAllowHosts: (e.SSRF_ALLOW_HOSTS ?? "")
+      .split(",")
+      .map((h) => h.trim())
+      .filter(Boolean),
     generation: {
       timeoutSeconds: e.GENERATION_TIMEOUT_SECONDS,
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,

@@ -9,6 +9,8 @@ export const errorStatus = {
   invalid_siwe_message: 400,
   invalid_model: 400,
   unsafe_url: 400,
+  invalid_image: 400,
+  invalid_reference_image: 400,
   model_media_mismatch: 400,
   duplicate_model: 400,
   too_many_models: 400,

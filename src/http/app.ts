@@ -9,6 +9,8 @@ import { generationRoutes } from "../domains/generations/routes.js";
 import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
+import { uploadRoutes } from "../domains/uploads/routes.js";
+import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { errorHandler, routeNotFound } from "./errors.js";
@@ -53,6 +55,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(catalogRoutes());
   app.use(generationRoutes(ctx));
   app.use(openaiImagesRoutes(ctx));
+  app.use(uploadRoutes(ctx));
+  app.use(webhookRoutes(ctx));
 
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

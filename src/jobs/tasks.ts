@@ -5,6 +5,7 @@ import { deleteExpiredSignInState } from "../domains/accounts/signin.js";
 import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
 import { deleteExpiredIdempotencyKeys } from "../domains/idempotency/service.js";
 import { expireHolds } from "../domains/ledger/service.js";
+import { deliverWebhook } from "../domains/webhooks/service.js";
 
 /**
  * The worker's task list. Each task is a thin call into a domain service; tasks run at least
@@ -21,6 +22,10 @@ export function taskList(ctx: AppContext): TaskList {
       // Queued jobs may carry an old shape: check it again at run time.
       const { resultId } = runGenerationPayload.parse(payload);
       await runResult(ctx, ctx.generations, resultId);
+    },
+    deliver_webhook: async (payload) => {
+      const { deliveryId } = deliverWebhookPayload.parse(payload);
+      await deliverWebhook(ctx, deliveryId);
     },
     generations_sweep: async () => {
       await sweepStrandedResults(ctx);
@@ -40,3 +45,4 @@ export const crontab = [
 ].join("\n");
 
 const runGenerationPayload = z.object({ resultId: z.string().min(1) });
+const deliverWebhookPayload = z.object({ deliveryId: z.string().min(1) });

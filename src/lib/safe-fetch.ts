@@ -219,6 +219,23 @@ function request(
   });
 }
 
+/**
+ * Checks a URL the way safeFetch would before connecting (scheme, credentials, every resolved
+ * address), without fetching: for URLs used later, such as webhook endpoints given at submit.
+ */
+export async function checkUrl(
+  input: string,
+  options: Pick<SafeFetchOptions, "allowHosts" | "resolve"> = {},
+): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch {
+    throw refuse("it is not a valid URL", input);
+  }
+  await checkedAddress(url, { ...options, maxBytes: 0, timeoutMs: 0 });
+}
+
 export async function safeFetch(input: string, options: SafeFetchOptions): Promise<SafeResponse> {
   const signal = AbortSignal.timeout(options.timeoutMs);
   let url: URL;

@@ -29,22 +29,31 @@ export async function fetchUserImage(
     throw new AppError("unsafe_url", `Refused to use ${url}: it answered ${res.status}.`, {
       reason: "status",
     });
-  return checkImage(res.body, limits.maxPixels);
+  return checkImage(res.body, { maxPixels: limits.maxPixels, code: "unsafe_url" });
 }
 
-export async function checkImage(bytes: Buffer, maxPixels = IMAGE_LIMITS.maxPixels) {
+/**
+ * The image's real type (from its bytes, whatever its name or declared type says) and size,
+ * refused when it is not PNG, JPEG or WebP or has more pixels than the cap.
+ */
+export async function checkImage(
+  bytes: Buffer,
+  options: { maxPixels?: number; code?: "unsafe_url" | "invalid_image" } = {},
+) {
+  const maxPixels = options.maxPixels ?? IMAGE_LIMITS.maxPixels;
+  const code = options.code ?? "invalid_image";
   const meta = await sharp(bytes, { limitInputPixels: false })
     .metadata()
     .catch(() => undefined);
   const contentType = meta?.format && TYPES[meta.format];
   if (!meta || !contentType || !meta.width || !meta.height) {
-    throw new AppError("unsafe_url", "The file is not a PNG, JPEG or WebP image.", {
+    throw new AppError(code, "The file is not a PNG, JPEG or WebP image.", {
       reason: "type",
     });
   }
   if (meta.width * meta.height > maxPixels) {
     throw new AppError(
-      "unsafe_url",
+      code,
       `The image has ${meta.width}×${meta.height} pixels; the limit is ${maxPixels}.`,
       { reason: "pixels" },
     );

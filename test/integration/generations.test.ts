@@ -424,13 +424,39 @@ describe("status, history and downloads", () => {
     for (const id of [...ids, foreign.body.generationId])
       await waitForGeneration(app, id === foreign.body.generationId ? theirs.key : mine.key, id);
 
-    // Downloads are the owner's only.
+    // Downloads: the owner's with the key; anyone's with the signed URL, until it expires.
     const done = await waitForGeneration(app, mine.key, ids[0] as string);
     const url = new URL(done.results[0].imageUrl);
-    const stolen = await fetch(app.url + url.pathname + url.search, {
+    expect(url.searchParams.get("signature")).toMatch(/^[\w-]{43}$/);
+    const signed = await fetch(app.url + url.pathname + url.search);
+    expect(signed.status).toBe(200);
+    expect(signed.headers.get("content-type")).toBe("image/png");
+    const unsigned = new URL(url);
+    unsigned.searchParams.delete("signature");
+    unsigned.searchParams.delete("expires");
+    const asOwner = await fetch(app.url + unsigned.pathname + unsigned.search, {
+      headers: { authorization: `Bearer ${mine.key}` },
+    });
+    expect(Buffer.from(await asOwner.arrayBuffer())).toEqual(
+      Buffer.from(await signed.arrayBuffer()),
+    );
+    const stolen = await fetch(app.url + unsigned.pathname + unsigned.search, {
       headers: { authorization: `Bearer ${theirs.key}` },
     });
     expect(stolen.status).toBe(404);
+    // The signature names one output: moved to another model or tampered with, it opens nothing.
+    const forged = new URL(url);
+    forged.searchParams.set("model", "gpt-image-2");
+    expect((await fetch(app.url + forged.pathname + forged.search)).status).toBe(404);
+    const tampered = new URL(url);
+    tampered.searchParams.set("expires", String(Number(url.searchParams.get("expires")) + 3600));
+    expect((await fetch(app.url + tampered.pathname + tampered.search)).status).toBe(404);
+    app.clock.advance(25 * 3600_000);
+    try {
+      expect((await fetch(app.url + url.pathname + url.search)).status).toBe(404);
+    } finally {
+      app.clock.advance(-25 * 3600_000);
+    }
   });
 
   it("pages history newest first and filters by media type, status, model and date", async () => {

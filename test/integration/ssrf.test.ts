@@ -1,12 +1,12 @@
 import type { Server } from "node:http";
 import { type AddressInfo, createServer, type Server as NetServer } from "node:net";
-import { crc32 } from "node:zlib";
 import express from "express";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../src/errors.js";
 import { isBlockedAddress, safeFetch } from "../../src/lib/safe-fetch.js";
 import { fetchUserImage } from "../../src/lib/safe-image.js";
+import { pngBomb } from "../helpers/images.js";
 
 /**
  * The SSRF battery. A canary listener on 127.0.0.1 must see zero connections whatever the
@@ -19,28 +19,6 @@ let canaryConnections = 0;
 let fixture: Server;
 let fixturePort: number;
 let okPng: Buffer;
-
-/** A PNG whose header declares 50,000 × 50,000 pixels, in a few dozen bytes. */
-function pngBomb(): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([length, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(50_000, 0);
-  ihdr.writeUInt32BE(50_000, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 beforeAll(async () => {
   canary = createServer((socket) => {

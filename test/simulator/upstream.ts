@@ -25,7 +25,7 @@ export type Fault =
 export interface Simulator {
   url: string;
   /** Requests that created work (not polls), in order. */
-  calls: Array<{ api: string; model: string; prompt: string }>;
+  calls: Array<{ api: string; model: string; prompt: string; input?: Record<string, unknown> }>;
   script: Fault[];
   always: Fault;
   latencyMs: number;
@@ -130,7 +130,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
 
   app.post(/^\/fal\/(.+)$/, async (req, res) => {
     const model = String(req.params[0]);
-    sim.calls.push({ api: "fal", model, prompt: req.body?.prompt });
+    sim.calls.push({ api: "fal", model, prompt: req.body?.prompt, input: req.body });
     if (!(await applyFault(res, fault(), "fal"))) return;
     const id = `req-${nextId++}`;
     pending.set(id, { done: false, prompt: req.body.prompt });
@@ -158,7 +158,12 @@ export async function startSimulator(port = 0): Promise<Simulator> {
 
   app.post(/^\/replicate\/v1\/models\/(.+)\/predictions$/, async (req, res) => {
     const model = String(req.params[0]);
-    sim.calls.push({ api: "replicate", model, prompt: req.body?.input?.prompt });
+    sim.calls.push({
+      api: "replicate",
+      model,
+      prompt: req.body?.input?.prompt,
+      input: req.body?.input,
+    });
     if (!(await applyFault(res, fault(), "replicate"))) return;
     const id = `p${nextId++}`;
     pending.set(id, { done: false, prompt: req.body.input.prompt });

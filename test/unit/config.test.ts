@@ -36,9 +36,24 @@ describe("configuration", () => {
     expect(found.join("\n")).not.toContain("hunter2");
   });
 
-  it("requires a database and a public URL in production", () => {
+  it("requires a database, a public URL and a URL signing key in production", () => {
     const found = problems({ NODE_ENV: "production" });
-    expect(found.map((p) => p.split(":")[0]).sort()).toEqual(["DATABASE_URL", "PUBLIC_URL"]);
+    expect(found.map((p) => p.split(":")[0]).sort()).toEqual([
+      "DATABASE_URL",
+      "PUBLIC_URL",
+      "URL_SIGNING_SECRET",
+    ]);
+  });
+
+  it("refuses SSRF exemptions in production", () => {
+    const found = problems({
+      NODE_ENV: "production",
+      DATABASE_URL: "postgres://db/polyforge",
+      PUBLIC_URL: "https://api.polyforge.example",
+      URL_SIGNING_SECRET: "x".repeat(32),
+      SSRF_ALLOW_HOSTS: "127.0.0.1:8080",
+    });
+    expect(found.map((p) => p.split(":")[0])).toEqual(["SSRF_ALLOW_HOSTS"]);
   });
 
   it("treats an empty variable as unset", () => {

@@ -129,6 +129,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
               ? undefined
               : { key: `${key}#${i}`, hash: requestHash(req.method, req.path, req.body) },
           timeoutSeconds: ctx.config.generation.timeoutSeconds,
+          storage: ctx.generations.storage,
         });
         ids.push(submitted.generationId);
         credits += submitted.cost;

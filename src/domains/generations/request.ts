@@ -36,13 +36,18 @@ export const generateRequest = z
     resolution: z.string().optional(),
     duration: z.number().int().positive().optional(),
     referenceImageUrls: z
-      .array(z.url({ protocol: /^https?$/ }))
+      .array(z.url({ protocol: /^https?$/ }).max(2048))
       .max(MAX_REFERENCE_IMAGES)
       .default([]),
     stylePassIds: z.array(z.string().min(1)).max(10).default([]),
     templateId: z.string().min(1).optional(),
     reservationId: z.string().min(1).max(64).optional(),
     seed: seedSchema,
+    /** Receives the generation, signed (Standard Webhooks), when it completes or fails. */
+    webhookUrl: z
+      .url({ protocol: /^https?$/ })
+      .max(2048)
+      .optional(),
   })
   .strict();
 

@@ -1,16 +1,19 @@
-import { type Request, Router } from "express";
+import { type Request, type Response, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
+import { signatureQuery, verifyResource } from "../../lib/signed-urls.js";
 import { requestHash } from "../idempotency/service.js";
 import { generateRequest } from "./request.js";
 import {
   type GenerationView,
+  generationJson,
   getGenerations,
   listGenerations,
+  outputResource,
   readOutput,
   submitGeneration,
 } from "./service.js";
@@ -47,25 +50,13 @@ export const historyQuery = z
   .strict();
 
 export const downloadQuery = z
-  .object({ id: generationId, model: z.string().min(1).max(100) })
+  .object({
+    id: generationId,
+    model: z.string().min(1).max(100),
+    expires: z.string().optional(),
+    signature: z.string().optional(),
+  })
   .strict();
-
-export function toJson({ position: _position, ...g }: GenerationView) {
-  return {
-    ...g,
-    cost: {
-      quoted: creditsToJson(g.cost.quoted),
-      charged: creditsToJson(g.cost.charged),
-      refunded: creditsToJson(g.cost.refunded),
-    },
-    results: g.results.map((r) => ({
-      ...r,
-      cost: creditsToJson(r.cost),
-      charged: creditsToJson(r.charged),
-      refunded: creditsToJson(r.refunded),
-    })),
-  };
-}
 
 // History cursors: the last generation's (createdAt, id), opaque to clients.
 const encodeCursor = (g: GenerationView) =>
@@ -89,6 +80,15 @@ function idempotencyOf(req: Request) {
   return key === undefined ? undefined : { key, hash: requestHash(req.method, req.path, req.body) };
 }
 
+function sendOutput(res: Response, output: { bytes: Buffer; contentType: string }) {
+  res
+    .set("content-type", output.contentType)
+    // The type was taken from the bytes when they were stored; browsers must not guess another.
+    .set("x-content-type-options", "nosniff")
+    .set("cache-control", "private, max-age=86400")
+    .send(output.bytes);
+}
+
 export function generationRoutes(ctx: AppContext): Router {
   const router = Router();
   const auth = authenticate(ctx);
@@ -103,6 +103,7 @@ export function generationRoutes(ctx: AppContext): Router {
       {
         idempotency: idempotencyOf(req),
         timeoutSeconds: ctx.config.generation.timeoutSeconds,
+        storage: ctx.generations.storage,
       },
     );
     res.status(202).json({ generationId: id, cost: creditsToJson(cost) });
@@ -111,7 +112,7 @@ export function generationRoutes(ctx: AppContext): Router {
   router.get("/v1/generate/status", auth, async (req, res) => {
     const { ids } = statusQuery.parse(req.query);
     const { data, notFound } = await getGenerations(ctx, keyScopeOf(req), ids);
-    res.json({ data: data.map(toJson), notFound });
+    res.json({ data: data.map(generationJson), notFound });
   });
 
   router.get("/v1/history", auth, async (req, res) => {
@@ -128,20 +129,26 @@ export function generationRoutes(ctx: AppContext): Router {
     const data = page.slice(0, q.limit);
     const last = data.at(-1);
     res.json({
-      data: data.map(toJson),
+      data: data.map(generationJson),
       nextCursor: page.length > q.limit && last ? encodeCursor(last) : null,
     });
   });
 
+  // The owner with the API key, or anyone holding the signed URL the status endpoint gives.
+  router.get("/v1/download", async (req, res, next) => {
+    const { id, model, signature } = downloadQuery.parse(req.query);
+    if (signature === undefined) return next();
+    const signed = signatureQuery.safeParse(req.query);
+    if (
+      !signed.success ||
+      !verifyResource(ctx.config, outputResource(id, model), ctx.clock(), signed.data)
+    )
+      throw new AppError("not_found", "No such output, or the link has expired.");
+    sendOutput(res, await readOutput(ctx, ctx.generations.storage, "signed", id, model));
+  });
   router.get("/v1/download", auth, async (req, res) => {
     const { id, model } = downloadQuery.parse(req.query);
-    const output = await readOutput(ctx, ctx.generations.storage, keyScopeOf(req), id, model);
-    res
-      .set("content-type", output.contentType)
-      // The type was taken from the bytes when they were stored; browsers must not guess another.
-      .set("x-content-type-options", "nosniff")
-      .set("cache-control", "private, max-age=86400")
-      .send(output.bytes);
+    sendOutput(res, await readOutput(ctx, ctx.generations.storage, keyScopeOf(req), id, model));
   });
 
   return router;

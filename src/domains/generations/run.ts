@@ -6,6 +6,8 @@ import type { AspectRatio, Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
 import { type RouteDeps, type Routing, route } from "../routing/router.js";
 import type { Storage } from "../storage/local.js";
+import { signedUploadUrl } from "../uploads/service.js";
+import { queueWebhookIfFinished } from "../webhooks/service.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
 
 /** What running a generation needs beyond the database: where outputs go and how to route. */
@@ -26,7 +28,13 @@ interface OpenResult {
   network: Network;
   media_type: "image" | "video";
   prompt: string;
-  request: { aspectRatio: AspectRatio; resolution: Resolution; duration?: number; seed: number };
+  request: {
+    aspectRatio: AspectRatio;
+    resolution: Resolution;
+    duration?: number;
+    seed: number;
+    referenceImages?: string[];
+  };
   [key: string]: unknown;
 }
 
@@ -76,6 +84,9 @@ export async function runResult(
       resolution: result.request.resolution,
       duration: result.request.duration,
       seed: result.request.seed,
+      referenceImageUrls: (result.request.referenceImages ?? []).map((id) =>
+        signedUploadUrl(ctx, id, ctx.config.generation.timeoutSeconds + 3600),
+      ),
     },
   });
   if (!routed.ok) {
@@ -130,6 +141,7 @@ async function completeResult(
         where id = ${result.id} and status in ('pending', 'processing')`);
       if (!rowCount) return "already";
       await notifySettled(tx, result.generation_id, result.id, "completed");
+      await queueWebhookIfFinished(tx, result.generation_id, ctx.clock());
       // Charges exactly the quoted share, whichever channel served it.
       await postHold(
         { ...ctx, db: tx },
@@ -172,6 +184,7 @@ export async function failResult(
     const row = rows[0];
     if (!row) return false;
     await notifySettled(tx, row.generation_id, resultId, "failed");
+    await queueWebhookIfFinished(tx, row.generation_id, ctx.clock());
     try {
       await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });
     } catch (err) {

@@ -37,6 +37,8 @@ export const generations = pgTable(
     request: jsonb("request").$type<Record<string, unknown>>().notNull(),
     quoted: bigint("quoted", { mode: "bigint" }).notNull(),
     reservationId: text("reservation_id"),
+    /** Told of the terminal status (see the webhooks domain). */
+    webhookUrl: text("webhook_url"),
     idempotencyKey: text("idempotency_key"),
     /** Hash of the request that used the key: the same key with another body is refused. */
     idempotencyHash: text("idempotency_hash"),
@@ -71,6 +73,8 @@ export const generationResults = pgTable(
     errorCode: text("error_code"),
     errorMessage: text("error_message"),
     runs: integer("runs").notNull().default(0),
+    /** 0–100 while an upstream reports it; null when unknown. */
+    progress: integer("progress"),
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
   },

@@ -1,12 +1,16 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits } from "../../errors.js";
+import { creditsToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import { checkUrl } from "../../lib/safe-fetch.js";
+import { signResource } from "../../lib/signed-urls.js";
 import { IDEMPOTENCY_TTL_HOURS } from "../idempotency/service.js";
 import { getBalance, getHold, placeHold, placeNewHolds } from "../ledger/service.js";
 import type { Channel } from "../routing/channels.js";
 import type { Storage } from "../storage/local.js";
+import { rehostReferenceImages } from "../uploads/service.js";
 import { type GenerateRequest, quote } from "./request.js";
 
 export interface GenerationScope {
@@ -32,9 +36,20 @@ export async function submitGeneration(
   options: {
     idempotency?: { key: string; hash: string } | undefined;
     timeoutSeconds: number;
+    /** Where reference images are re-hosted. */
+    storage: Storage;
   },
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
   const priced = quote(request, scope.network, channels);
+  // Network work happens before the transaction, and only for a request that quoted.
+  if (request.webhookUrl)
+    await checkUrl(request.webhookUrl, { allowHosts: ctx.config.ssrfAllowHosts });
+  const referenceImages = await rehostReferenceImages(
+    ctx,
+    options.storage,
+    scope,
+    request.referenceImageUrls,
+  );
   const now = ctx.clock();
   const generationId = newId("gen");
   try {
@@ -75,10 +90,10 @@ export async function submitGeneration(
       await tx.execute(sql`
         with generation as (
           insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id,
-                                   idempotency_key, idempotency_hash, created_at)
+                                   webhook_url, idempotency_key, idempotency_hash, created_at)
           values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
-                  ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId) })}::jsonb,
-                  ${priced.total.toString()}::bigint, ${request.reservationId ?? null},
+                  ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId), referenceImages })}::jsonb,
+                  ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${request.webhookUrl ?? null},
                   ${idem?.key ?? null}, ${idem?.hash ?? null}, ${now})
           returning id),
         results as (
@@ -176,7 +191,27 @@ export function statusOf(statuses: ResultStatus[]): ResultStatus {
   return statuses.some((s) => s !== "pending") ? "processing" : "pending";
 }
 
-export function generationView(rows: ResultRow[], publicUrl: string) {
+export const outputResource = (generationId: string, model: string) =>
+  `output:${generationId}:${model}`;
+/** How long a result's public URL works; each status read hands out a fresh one. */
+export const OUTPUT_URL_TTL_SECONDS = 24 * 3600;
+
+/** A completed result's download URL, signed so it opens without the API key. */
+export function outputUrl(
+  ctx: Pick<ServiceContext, "config" | "clock">,
+  generationId: string,
+  model: string,
+): string {
+  const signature = signResource(
+    ctx.config,
+    outputResource(generationId, model),
+    ctx.clock(),
+    OUTPUT_URL_TTL_SECONDS,
+  );
+  return `${ctx.config.http.publicUrl}/v1/download?id=${encodeURIComponent(generationId)}&model=${encodeURIComponent(model)}&${signature}`;
+}
+
+export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">) {
   const first = rows[0] as ResultRow;
   const sum = (f: (r: ResultRow) => string) => rows.reduce((total, r) => total + BigInt(f(r)), 0n);
   const mediaKey = first.media_type === "image" ? "imageUrl" : "videoUrl";
@@ -199,10 +234,7 @@ export function generationView(rows: ResultRow[], publicUrl: string) {
       .map((r) => ({
         model: r.model,
         status: r.status,
-        [mediaKey]:
-          r.status === "completed"
-            ? `${publicUrl}/v1/download?id=${encodeURIComponent(r.generation_id)}&model=${encodeURIComponent(r.model)}`
-            : null,
+        [mediaKey]: r.status === "completed" ? outputUrl(ctx, r.generation_id, r.model) : null,
         cost: BigInt(r.cost),
         charged: BigInt(r.charged),
         refunded: BigInt(r.refunded),
@@ -214,14 +246,32 @@ export function generationView(rows: ResultRow[], publicUrl: string) {
 }
 export type GenerationView = ReturnType<typeof generationView>;
 
+/** A generation as the API shows it: the status endpoint, history, webhooks and SSE. */
+export function generationJson({ position: _position, ...g }: GenerationView) {
+  return {
+    ...g,
+    cost: {
+      quoted: creditsToJson(g.cost.quoted),
+      charged: creditsToJson(g.cost.charged),
+      refunded: creditsToJson(g.cost.refunded),
+    },
+    results: g.results.map((r) => ({
+      ...r,
+      cost: creditsToJson(r.cost),
+      charged: creditsToJson(r.charged),
+      refunded: creditsToJson(r.refunded),
+    })),
+  };
+}
+
 const resultColumns = sql`g.id as generation_id, g.media_type::text, g.prompt, g.created_at, g.quoted, g.reservation_id,
   r.id, r.model, r.position, r.status::text, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at`;
 
-function group(rows: ResultRow[], publicUrl: string): GenerationView[] {
+function group(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">): GenerationView[] {
   const byGeneration = new Map<string, ResultRow[]>();
   for (const row of rows)
     byGeneration.set(row.generation_id, [...(byGeneration.get(row.generation_id) ?? []), row]);
-  return [...byGeneration.values()].map((r) => generationView(r, publicUrl));
+  return [...byGeneration.values()].map((r) => generationView(r, ctx));
 }
 
 /** The caller's generations among `ids`; ids that are unknown or someone else's are reported as not found. */
@@ -229,7 +279,7 @@ export async function getGenerations(ctx: ServiceContext, scope: GenerationScope
   const { rows } = await ctx.db.execute<ResultRow>(sql`
     select ${resultColumns} from generations g join generation_results r on r.generation_id = g.id
     where g.id = any(${sql.param(ids)}::text[]) and g.account_id = ${scope.accountId} and g.network = ${scope.network}::network`);
-  const found = group(rows, ctx.config.http.publicUrl);
+  const found = group(rows, ctx);
   const order = new Map(ids.map((id, i) => [id, i]));
   found.sort((a, b) => (order.get(a.generationId) ?? 0) - (order.get(b.generationId) ?? 0));
   const seen = new Set(found.map((g) => g.generationId));
@@ -270,14 +320,14 @@ export async function listGenerations(
   const { rows } = await ctx.db.execute<ResultRow>(sql`
     select ${resultColumns} from generations g join generation_results r on r.generation_id = g.id
     where g.id in (${page}) order by g.created_at desc, g.id desc, r.position`);
-  return group(rows, ctx.config.http.publicUrl);
+  return group(rows, ctx);
 }
 
-/** A completed result's stored output (its bytes and type), to its owner only. */
+/** A completed result's stored output (its bytes and type): to its owner, or through a signed URL. */
 export async function readOutput(
   ctx: ServiceContext,
   storage: Storage,
-  scope: GenerationScope,
+  owner: GenerationScope | "signed",
   generationId: string,
   model: string,
 ): Promise<{ bytes: Buffer; contentType: string }> {
@@ -287,8 +337,8 @@ export async function readOutput(
     status: string;
   }>(sql`
     select r.output_key, r.content_type, r.status::text from generations g join generation_results r on r.generation_id = g.id
-    where g.id = ${generationId} and g.account_id = ${scope.accountId} and g.network = ${scope.network}::network
-      and r.model = ${model}`);
+    where g.id = ${generationId} and r.model = ${model}
+      ${owner === "signed" ? sql`` : sql`and g.account_id = ${owner.accountId} and g.network = ${owner.network}::network`}`);
   const row = rows[0];
   if (row?.status !== "completed" || !row.output_key) {
     throw new AppError("not_found", "No finished output for that generation and model.");

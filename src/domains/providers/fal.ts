@@ -22,6 +22,7 @@ export const falProvider: Provider = {
       aspect_ratio: task.aspectRatio,
       seed: task.seed,
       ...(task.duration ? { duration: task.duration } : {}),
+      ...(task.referenceImageUrls.length ? { image_urls: task.referenceImageUrls } : {}),
     };
     const queued = submitted.safeParse(
       await requestJson(

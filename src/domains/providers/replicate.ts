@@ -23,6 +23,7 @@ export const replicateProvider: Provider = {
       aspect_ratio: task.aspectRatio,
       seed: task.seed,
       ...(task.duration ? { duration: task.duration } : {}),
+      ...(task.referenceImageUrls.length ? { image_input: task.referenceImageUrls } : {}),
     };
     const created = prediction.safeParse(
       await requestJson(

@@ -10,6 +10,8 @@ export interface ProviderTask {
   resolution: Resolution;
   duration?: number | undefined;
   seed: number;
+  /** Signed URLs of our re-hosted copies of the caller's reference images (never theirs). */
+  referenceImageUrls: string[];
 }
 
 export interface ProviderOutput {

@@ -1,0 +1,85 @@
+import { type RequestHandler, Router } from "express";
+import multer from "multer";
+import { z } from "zod";
+import type { AppContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { IMAGE_LIMITS } from "../../lib/safe-image.js";
+import { signatureQuery, verifyResource } from "../../lib/signed-urls.js";
+import { isUploadId, readUpload, storeImage, uploadResource, uploadView } from "./service.js";
+
+/** One file field, `file` (or `image`), held in memory up to the 10 MB cap. */
+function singleImage(): RequestHandler {
+  const parse = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: IMAGE_LIMITS.maxBytes, files: 1, fields: 10, parts: 12 },
+  }).any();
+  return (req, res, next) => {
+    if (!req.is("multipart/form-data")) {
+      throw new AppError(
+        "invalid_request",
+        "Send the image as multipart/form-data with one file field named `file`.",
+      );
+    }
+    parse(req, res, (err: unknown) => {
+      if (err instanceof multer.MulterError) {
+        return next(
+          err.code === "LIMIT_FILE_SIZE"
+            ? new AppError(
+                "payload_too_large",
+                `The image is larger than ${IMAGE_LIMITS.maxBytes} bytes.`,
+              )
+            : new AppError("invalid_request", `Invalid upload: ${err.message}.`),
+        );
+      }
+      next(err ? new AppError("invalid_request", "The multipart body is malformed.") : undefined);
+    });
+  };
+}
+
+const uploadIdParam = z.object({
+  id: z.string().refine(isUploadId, "not an upload id"),
+});
+
+export function uploadRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const auth = authenticate(ctx);
+
+  router.post("/v1/upload-image", auth, singleImage(), async (req, res) => {
+    const files = (req.files ?? []) as Express.Multer.File[];
+    const file = files.find((f) => f.fieldname === "file" || f.fieldname === "image");
+    if (!file) {
+      throw new AppError("invalid_request", "No file: send one file field named `file`.");
+    }
+    const upload = await storeImage(ctx, ctx.generations.storage, keyScopeOf(req), file.buffer);
+    res.status(201).json(uploadView(ctx, upload));
+  });
+
+  // The owner with the API key, or anyone with a signed URL (what upstreams are given).
+  router.get("/v1/uploads/:id", async (req, res, next) => {
+    const { id } = uploadIdParam.parse(req.params);
+    if (req.query.signature === undefined) return next();
+    const signed = signatureQuery.safeParse(req.query);
+    if (
+      !signed.success ||
+      !verifyResource(ctx.config, uploadResource(id), ctx.clock(), signed.data)
+    )
+      throw new AppError("not_found", "Upload not found, or the link has expired.");
+    const image = await readUpload(ctx, ctx.generations.storage, "signed", id);
+    res
+      .set("content-type", image.contentType)
+      .set("x-content-type-options", "nosniff")
+      .send(image.bytes);
+  });
+  router.get("/v1/uploads/:id", auth, async (req, res) => {
+    const { id } = uploadIdParam.parse(req.params);
+    const image = await readUpload(ctx, ctx.generations.storage, keyScopeOf(req), id);
+    res
+      .set("content-type", image.contentType)
+      .set("x-content-type-options", "nosniff")
+      .set("cache-control", "private, max-age=86400")
+      .send(image.bytes);
+  });
+
+  return router;
+}

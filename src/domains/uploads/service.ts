@@ -1,0 +1,151 @@
+import { and, eq, inArray } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+import { AppError, notFound } from "../../errors.js";
+import { newId } from "../../lib/ids.js";
+import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
+import { signResource } from "../../lib/signed-urls.js";
+import type { GenerationScope } from "../generations/service.js";
+import type { Storage } from "../storage/local.js";
+import { uploads } from "./schema.js";
+
+const EXTENSIONS: Record<string, string> = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/webp": "webp",
+};
+
+const UPLOAD_ID = /^img_[0-9a-z]{26}$/;
+export const isUploadId = (id: string) => UPLOAD_ID.test(id);
+
+export type Upload = typeof uploads.$inferSelect;
+
+export const uploadResource = (id: string) => `upload:${id}`;
+export const uploadUrl = (ctx: Pick<ServiceContext, "config">, id: string) =>
+  `${ctx.config.http.publicUrl}/v1/uploads/${id}`;
+
+/** A URL anyone holding it can read until it expires: what upstreams are given. */
+export function signedUploadUrl(
+  ctx: Pick<ServiceContext, "config" | "clock">,
+  id: string,
+  ttlSeconds: number,
+): string {
+  return `${uploadUrl(ctx, id)}?${signResource(ctx.config, uploadResource(id), ctx.clock(), ttlSeconds)}`;
+}
+
+export function uploadView(ctx: Pick<ServiceContext, "config">, upload: Upload) {
+  return {
+    id: upload.id,
+    url: uploadUrl(ctx, upload.id),
+    contentType: upload.contentType,
+    bytes: upload.sizeBytes,
+    width: upload.width,
+    height: upload.height,
+    sourceUrl: upload.sourceUrl,
+    createdAt: upload.createdAt,
+  };
+}
+
+/** Checks an image by its bytes, stores it and records it as the caller's. */
+export async function storeImage(
+  ctx: ServiceContext,
+  storage: Storage,
+  scope: GenerationScope,
+  bytes: Buffer,
+  sourceUrl?: string,
+): Promise<Upload> {
+  const image = await checkImage(bytes, { code: sourceUrl ? "unsafe_url" : "invalid_image" });
+  const id = newId("img");
+  const storageKey = `uploads/${id}.${EXTENSIONS[image.contentType]}`;
+  await storage.put(storageKey, bytes);
+  const [row] = await ctx.db
+    .insert(uploads)
+    .values({
+      id,
+      accountId: scope.accountId,
+      network: scope.network,
+      storageKey,
+      contentType: image.contentType,
+      sizeBytes: bytes.length,
+      width: image.width,
+      height: image.height,
+      sourceUrl: sourceUrl ?? null,
+      createdAt: ctx.clock(),
+    })
+    .returning();
+  return row as Upload;
+}
+
+/** An upload's bytes: to its owner, or to anyone whose signature the route has checked. */
+export async function readUpload(
+  ctx: ServiceContext,
+  storage: Storage,
+  owner: GenerationScope | "signed",
+  id: string,
+): Promise<{ bytes: Buffer; contentType: string }> {
+  const [row] = await ctx.db
+    .select()
+    .from(uploads)
+    .where(
+      owner === "signed"
+        ? eq(uploads.id, id)
+        : and(
+            eq(uploads.id, id),
+            eq(uploads.accountId, owner.accountId),
+            eq(uploads.network, owner.network),
+          ),
+    );
+  const bytes = row && (await storage.get(row.storageKey));
+  if (!row || !bytes) throw notFound("Upload");
+  return { bytes, contentType: row.contentType };
+}
+
+/**
+ * The caller's reference images as upload ids. Our own upload URLs must name the caller's
+ * uploads; any other URL is fetched once through the SSRF guard, checked and re-hosted, so
+ * upstreams only ever see our copies.
+ */
+export async function rehostReferenceImages(
+  ctx: ServiceContext,
+  storage: Storage,
+  scope: GenerationScope,
+  urls: readonly string[],
+): Promise<string[]> {
+  if (urls.length === 0) return [];
+  const ownPrefix = `${ctx.config.http.publicUrl}/v1/uploads/`;
+  const own = urls.map((url) =>
+    url.startsWith(ownPrefix) ? url.slice(ownPrefix.length).split(/[?#]/)[0] : undefined,
+  );
+  const ownIds = own.filter((id): id is string => id !== undefined);
+  const bad = ownIds.find((id) => !isUploadId(id));
+  if (bad !== undefined) throw missingUpload(bad);
+  if (ownIds.length) {
+    const found = await ctx.db
+      .select({ id: uploads.id })
+      .from(uploads)
+      .where(
+        and(
+          inArray(uploads.id, ownIds),
+          eq(uploads.accountId, scope.accountId),
+          eq(uploads.network, scope.network),
+        ),
+      );
+    const ids = new Set(found.map((r) => r.id));
+    const missing = ownIds.find((id) => !ids.has(id));
+    if (missing !== undefined) throw missingUpload(missing);
+  }
+  return Promise.all(
+    urls.map(async (url, i) => {
+      const id = own[i];
+      if (id !== undefined) return id;
+      const image = await fetchUserImage(url, { allowHosts: ctx.config.ssrfAllowHosts });
+      return (await storeImage(ctx, storage, scope, image.bytes, url)).id;
+    }),
+  );
+}
+
+const missingUpload = (id: string) =>
+  new AppError(
+    "invalid_reference_image",
+    `Upload ${id} does not exist on this account and network.`,
+    { field: "referenceImageUrls" },
+  );

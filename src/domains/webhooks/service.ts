@@ -1,0 +1,201 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { eq, sql } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import { newId } from "../../lib/ids.js";
+import type { Network } from "../../lib/network.js";
+import { safeFetch } from "../../lib/safe-fetch.js";
+import { generationJson, getGenerations } from "../generations/service.js";
+import { webhookSecrets } from "./schema.js";
+
+/**
+ * Webhooks per the Standard Webhooks spec (standardwebhooks.com): each terminal generation is
+ * one message, POSTed with `webhook-id` (the same on every attempt), `webhook-timestamp` and
+ * `webhook-signature` = `v1,` + base64 HMAC-SHA256 of `id.timestamp.body`, keyed with the
+ * account's `whsec_` secret. Only a 2xx counts; redirects are not followed; failures are
+ * retried by graphile-worker on a growing delay for well over a day.
+ */
+
+export const MAX_WEBHOOK_ATTEMPTS = 11;
+const MAX_RETRY_DELAY_MS = 12 * 3600_000;
+/** After a rotation the old secret still signs, so receivers can switch without losing events. */
+export const PREVIOUS_SECRET_GRACE_MS = 24 * 3600_000;
+
+const newSecret = () => `whsec_${randomBytes(24).toString("base64")}`;
+
+/** The account's signing secret, made on first use. */
+export async function getWebhookSecret(ctx: ServiceContext, accountId: string) {
+  await ctx.db
+    .insert(webhookSecrets)
+    .values({ accountId, secret: newSecret(), createdAt: ctx.clock() })
+    .onConflictDoNothing();
+  const [row] = await ctx.db
+    .select()
+    .from(webhookSecrets)
+    .where(eq(webhookSecrets.accountId, accountId));
+  if (!row) throw new Error("webhook secret vanished");
+  return row;
+}
+
+/** A new secret; the current one keeps signing (alongside) for a day. */
+export async function rotateWebhookSecret(ctx: ServiceContext, accountId: string) {
+  const now = ctx.clock();
+  const [row] = await ctx.db
+    .insert(webhookSecrets)
+    .values({ accountId, secret: newSecret(), createdAt: now, rotatedAt: now })
+    .onConflictDoUpdate({
+      target: webhookSecrets.accountId,
+      set: {
+        previousSecret: sql`${webhookSecrets.secret}`,
+        previousValidUntil: new Date(now.getTime() + PREVIOUS_SECRET_GRACE_MS),
+        secret: sql`excluded.secret`,
+        rotatedAt: now,
+      },
+    })
+    .returning();
+  if (!row) throw new Error("webhook secret not stored");
+  return row;
+}
+
+export function secretView(row: typeof webhookSecrets.$inferSelect, now: Date) {
+  const previousActive = row.previousValidUntil !== null && row.previousValidUntil > now;
+  return {
+    secret: row.secret,
+    createdAt: row.rotatedAt ?? row.createdAt,
+    previousSecretValidUntil: previousActive ? row.previousValidUntil : null,
+  };
+}
+
+/** The `webhook-signature` header: one `v1,` signature per secret, space-separated. */
+export function signWebhook(secrets: string[], id: string, timestamp: number, body: string) {
+  return secrets
+    .map((secret) => {
+      const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+      return `v1,${createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest("base64")}`;
+    })
+    .join(" ");
+}
+
+/**
+ * Called in the transaction that settles one of a generation's results: when that was the
+ * last open result and the generation has a webhook URL, records its one message and queues
+ * the delivery. The generation row is locked first, so of two results settling at once the
+ * second sees the first and exactly one of them queues the message.
+ */
+export async function queueWebhookIfFinished(
+  tx: ServiceContext["db"],
+  generationId: string,
+  now: Date,
+): Promise<void> {
+  const { rows } = await tx.execute<{ webhook_url: string | null }>(sql`
+    select webhook_url from generations where id = ${generationId} for update`);
+  if (!rows[0]?.webhook_url) return;
+  await tx.execute(sql`
+    with finished as (
+      select g.id, g.account_id, g.webhook_url from generations g
+      where g.id = ${generationId}
+        and not exists (select 1 from generation_results r
+                        where r.generation_id = g.id and r.status in ('pending', 'processing'))),
+    message as (
+      insert into webhook_deliveries (id, generation_id, account_id, url, created_at)
+      select ${newId("msg")}, id, account_id, webhook_url, ${now} from finished
+      on conflict (generation_id) do nothing
+      returning id)
+    select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', id), max_attempts => 5)
+    from message`);
+}
+
+/** Delay before attempt n+1 after n failed ones: base·4^(n-1), capped at 12 h, ±10% jitter. */
+export function retryDelayMs(baseMs: number, failedAttempts: number): number {
+  const delay = Math.min(baseMs * 4 ** (failedAttempts - 1), MAX_RETRY_DELAY_MS);
+  return Math.round(delay * (0.9 + Math.random() * 0.2));
+}
+
+type DeliveryOutcome = "delivered" | "retrying" | "failed" | "skipped";
+
+/** One attempt at a message (the deliver_webhook job). */
+export async function deliverWebhook(
+  ctx: ServiceContext,
+  deliveryId: string,
+): Promise<DeliveryOutcome> {
+  const { rows } = await ctx.db.execute<{
+    url: string;
+    attempts: number;
+    status: string;
+    account_id: string;
+    generation_id: string;
+    network: Network;
+  }>(sql`
+    select d.url, d.attempts, d.status, d.account_id, d.generation_id, g.network::text as network
+    from webhook_deliveries d join generations g on g.id = d.generation_id
+    where d.id = ${deliveryId}`);
+  const delivery = rows[0];
+  if (delivery?.status !== "pending") return "skipped";
+
+  const now = ctx.clock();
+  const { data } = await getGenerations(
+    ctx,
+    { accountId: delivery.account_id, network: delivery.network },
+    [delivery.generation_id],
+  );
+  const generation = data[0];
+  if (!generation) return "skipped";
+  const keys = await getWebhookSecret(ctx, delivery.account_id);
+  const secrets = [keys.secret];
+  if (keys.previousSecret && secretView(keys, now).previousSecretValidUntil)
+    secrets.push(keys.previousSecret);
+
+  const timestamp = Math.floor(now.getTime() / 1000);
+  const body = JSON.stringify({
+    type: `generation.${generation.status}`,
+    timestamp: now.toISOString(),
+    data: generationJson(generation),
+  });
+  let statusCode: number | null = null;
+  let error: string | null = null;
+  try {
+    const res = await safeFetch(delivery.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "Polyforge-Webhooks/1.0",
+        "webhook-id": deliveryId,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": signWebhook(secrets, deliveryId, timestamp, body),
+      },
+      body,
+      maxBytes: 1024 * 1024,
+      timeoutMs: ctx.config.webhooks.timeoutMs,
+      followRedirects: false,
+      allowHosts: ctx.config.ssrfAllowHosts,
+    });
+    statusCode = res.status;
+    if (res.status < 200 || res.status >= 300) error = `answered ${res.status}`;
+  } catch (err) {
+    error = err instanceof AppError ? err.message : "the request failed";
+  }
+
+  const attempts = delivery.attempts + 1;
+  const outcome: DeliveryOutcome =
+    error === null ? "delivered" : attempts >= MAX_WEBHOOK_ATTEMPTS ? "failed" : "retrying";
+  const nextAt =
+    outcome === "retrying"
+      ? new Date(now.getTime() + retryDelayMs(ctx.config.webhooks.retryBaseMs, attempts))
+      : null;
+  await ctx.db.transaction(async (tx) => {
+    const { rowCount } = await tx.execute(sql`
+      update webhook_deliveries
+      set attempts = ${attempts}, status = ${outcome === "retrying" ? "pending" : outcome},
+          last_status_code = ${statusCode}, last_error = ${error?.slice(0, 500) ?? null},
+          next_attempt_at = ${nextAt}, delivered_at = ${outcome === "delivered" ? now : null}
+      where id = ${deliveryId} and status = 'pending' and attempts = ${delivery.attempts}`);
+    // The next attempt is a new job, queued with this update or not at all.
+    if (rowCount && nextAt) {
+      await tx.execute(sql`
+        select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', ${deliveryId}::text),
+                                       run_at => ${nextAt}, max_attempts => 5)`);
+    }
+  });
+  ctx.logger.info({ deliveryId, attempts, statusCode, outcome }, "webhook attempt");
+  return outcome;
+}
