@@ -1,0 +1,263 @@
+import type { IncomingHttpHeaders, Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import express from "express";
+import type { Runner } from "graphile-worker";
+import { Webhook } from "standardwebhooks";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startWorker } from "../../src/jobs/worker.js";
+import {
+  createAccountWithKey,
+  createFundedCaller,
+  startTestApp,
+  type TestApp,
+} from "../helpers/app.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
+import { type Simulator, startSimulator } from "../simulator/upstream.js";
+
+/**
+ * Webhooks end to end: a real receiver on loopback (allowed for the test only), scripted to
+ * fail, redirect or succeed, checked with the Standard Webhooks reference verifier.
+ */
+interface Received {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+let app: TestApp;
+let worker: Runner;
+let sim: Simulator;
+let receiver: Server;
+let receiverUrl: string;
+let received: Received[] = [];
+/** Status codes the receiver answers with, in order; 200 once they run out. */
+let script: number[] = [];
+
+beforeAll(async () => {
+  const site = express();
+  site.post(/.*/, express.text({ type: "*/*" }), (req, res) => {
+    received.push({ path: req.path, headers: req.headers, body: req.body as string });
+    const status = script.shift() ?? 200;
+    if (status >= 300 && status < 400) res.redirect(status, "/elsewhere");
+    else res.status(status).send("ok");
+  });
+  receiver = site.listen(0, "127.0.0.1");
+  await new Promise((r) => receiver.once("listening", r));
+  const port = (receiver.address() as AddressInfo).port;
+  receiverUrl = `http://127.0.0.1:${port}`;
+
+  sim = await startSimulator();
+  app = await startTestApp({
+    env: {
+      SSRF_ALLOW_HOSTS: `127.0.0.1:${port}`,
+      WEBHOOK_RETRY_BASE_MS: "50",
+      CHANNELS: JSON.stringify([
+        {
+          id: "sandbox",
+          provider: "sandbox",
+          networks: ["test"],
+          models: {
+            "z-image-turbo": "z-image-turbo",
+            "qwen-image-2.0": "qwen-image-2.0",
+            "seedance-2.0-fast": "seedance-2.0-fast",
+          },
+        },
+        {
+          id: "openai",
+          provider: "openai",
+          baseUrl: `${sim.url}/openai`,
+          apiKey: "sk-sim",
+          networks: ["test"],
+          models: { "gpt-image-2": "gpt-image-1" },
+        },
+      ]),
+    },
+  });
+  worker = await startWorker(app.ctx);
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await app?.close();
+  await sim?.close();
+  receiver?.close();
+});
+
+beforeEach(() => {
+  received = [];
+  script = [];
+  sim.always = "ok";
+});
+
+async function until<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const headersOf = (r: Received) => ({
+  "webhook-id": String(r.headers["webhook-id"]),
+  "webhook-timestamp": String(r.headers["webhook-timestamp"]),
+  "webhook-signature": String(r.headers["webhook-signature"]),
+});
+
+async function delivery(generationId: string) {
+  const { rows } = await app.ctx.pool.query(
+    "select id, status, attempts, last_status_code from webhook_deliveries where generation_id = $1",
+    [generationId],
+  );
+  return rows;
+}
+
+describe("webhooks", () => {
+  it("keeps one secret per account until it is rotated", async () => {
+    const { key } = await createAccountWithKey(app.ctx);
+    const first = await app.request("GET", "/v1/webhooks/secret", { token: key });
+    expect(first.status).toBe(200);
+    expect(first.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
+    expect(first.body.previousSecretValidUntil).toBeNull();
+    const again = await app.request("GET", "/v1/webhooks/secret", { token: key });
+    expect(again.body.secret).toBe(first.body.secret);
+    expect((await app.request("GET", "/v1/webhooks/secret")).status).toBe(401);
+
+    const rotated = await app.request("POST", "/v1/webhooks/secret/rotate", { token: key });
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.secret).not.toBe(first.body.secret);
+    const graceEnds = new Date(rotated.body.previousSecretValidUntil).getTime();
+    expect(graceEnds - Date.now()).toBeGreaterThan(23 * 3600_000);
+    const other = await createAccountWithKey(app.ctx);
+    const theirs = await app.request("GET", "/v1/webhooks/secret", { token: other.key });
+    expect(theirs.body.secret).not.toBe(rotated.body.secret);
+  });
+
+  it("retries a failing receiver with the same webhook-id and a verifiable signature", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const { secret } = (await app.request("GET", "/v1/webhooks/secret", { token: key })).body;
+    script = [500, 503];
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "hook", models: ["z-image-turbo"], webhookUrl: `${receiverUrl}/hook` },
+    });
+    expect(submitted.status).toBe(202);
+    const generationId = submitted.body.generationId;
+
+    await until("three attempts", () => (received.length >= 3 ? true : undefined));
+    const ids = received.map((r) => r.headers["webhook-id"]);
+    expect(ids).toHaveLength(3);
+    expect(new Set(ids).size).toBe(1);
+    expect(ids[0]).toMatch(/^msg_[0-9a-z]{26}$/);
+
+    const verifier = new Webhook(secret);
+    for (const attempt of received) {
+      const payload = verifier.verify(attempt.body, headersOf(attempt)) as {
+        type: string;
+        data: { generationId: string; status: string; results: unknown[] };
+      };
+      expect(payload.type).toBe("generation.completed");
+      expect(payload.data.generationId).toBe(generationId);
+    }
+    // A tampered body or another account's secret does not verify.
+    const last = received[2] as Received;
+    expect(() =>
+      verifier.verify(last.body.replace("completed", "failed"), headersOf(last)),
+    ).toThrow();
+    const otherSecret = `whsec_${Buffer.alloc(24, 7).toString("base64")}`;
+    expect(() => new Webhook(otherSecret).verify(last.body, headersOf(last))).toThrow();
+
+    // The payload is the status endpoint's object.
+    const status = await app.request("GET", `/v1/generate/status?ids=${generationId}`, {
+      token: key,
+    });
+    const { data } = JSON.parse(last.body);
+    const strip = (g: { results: Array<{ imageUrl: string | null }> }) => ({
+      ...g,
+      results: g.results.map((r) => ({ ...r, imageUrl: r.imageUrl?.split("?")[0] })),
+    });
+    expect(strip(data)).toEqual(strip(status.body.data[0]));
+
+    const row = await until("the delivery to be recorded", async () => {
+      const [r] = await delivery(generationId);
+      return r?.status === "delivered" ? r : undefined;
+    });
+    expect(row).toMatchObject({ attempts: 3, last_status_code: 200 });
+    await expectMoneyInvariants(app.ctx);
+  });
+
+  it("does not follow a 3xx: it is a failed attempt, retried at the same URL", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    script = [302, 307];
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "redirected", models: ["z-image-turbo"], webhookUrl: `${receiverUrl}/hook` },
+    });
+    await until("three attempts", () => (received.length >= 3 ? true : undefined));
+    expect(received.map((r) => r.path)).toEqual(["/hook", "/hook", "/hook"]);
+    const row = await until("delivered", async () => {
+      const [r] = await delivery(submitted.body.generationId);
+      return r?.status === "delivered" ? r : undefined;
+    });
+    expect(row.attempts).toBe(3);
+  });
+
+  it("tells of failures too, once per generation however many models settle at once", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    sim.always = "contentPolicy";
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: {
+        prompt: "two models, one refused",
+        models: ["z-image-turbo", "qwen-image-2.0", "gpt-image-2"],
+        webhookUrl: `${receiverUrl}/multi`,
+      },
+    });
+    expect(submitted.status).toBe(202);
+    await until("a delivery", () => (received.length >= 1 ? true : undefined));
+    // Give a wrongly queued second message time to arrive.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(received).toHaveLength(1);
+    const payload = JSON.parse((received[0] as Received).body);
+    expect(payload.type).toBe("generation.completed");
+    expect(payload.data.results.map((r: { status: string }) => r.status).sort()).toEqual([
+      "completed",
+      "completed",
+      "failed",
+    ]);
+    expect(payload.data.cost.refunded).toBeGreaterThan(0);
+
+    received = [];
+    const allFail = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "refused", models: ["gpt-image-2"], webhookUrl: `${receiverUrl}/failed` },
+    });
+    await until("a delivery", () => (received.length >= 1 ? true : undefined));
+    const failed = JSON.parse((received[0] as Received).body);
+    expect(failed.type).toBe("generation.failed");
+    expect(failed.data.generationId).toBe(allFail.body.generationId);
+    expect(failed.data.results[0].error.code).toBe("content_policy");
+    await expectMoneyInvariants(app.ctx);
+  });
+
+  it("signs with both secrets for a day after a rotation", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const old = (await app.request("GET", "/v1/webhooks/secret", { token: key })).body.secret;
+    const fresh = (await app.request("POST", "/v1/webhooks/secret/rotate", { token: key })).body
+      .secret;
+    await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "rotated", models: ["z-image-turbo"], webhookUrl: `${receiverUrl}/rot` },
+    });
+    await until("a delivery", () => (received.length >= 1 ? true : undefined));
+    const message = received[0] as Received;
+    expect(String(message.headers["webhook-signature"]).split(" ")).toHaveLength(2);
+    expect(new Webhook(fresh).verify(message.body, headersOf(message))).toBeTruthy();
+    expect(new Webhook(old).verify(message.body, headersOf(message))).toBeTruthy();
+  });
+});
