@@ -6,6 +6,8 @@ import { accountRoutes } from "../domains/accounts/routes.js";
 import { catalogRoutes } from "../domains/catalog/routes.js";
 import { openaiImagesRoutes } from "../domains/generations/openai-images.js";
 import { generationRoutes } from "../domains/generations/routes.js";
+import { generationStreamRoutes } from "../domains/generations/stream.js";
+import { videoJobRoutes } from "../domains/generations/video-jobs.js";
 import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
@@ -55,6 +57,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(catalogRoutes());
   app.use(generationRoutes(ctx));
   app.use(openaiImagesRoutes(ctx));
+  app.use(videoJobRoutes(ctx));
+  app.use(generationStreamRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(webhookRoutes(ctx));
 

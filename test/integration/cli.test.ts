@@ -181,6 +181,7 @@ describe("polyforge serve and worker (production shape)", () => {
       NODE_ENV: "production",
       DATABASE_URL: database.url,
       PUBLIC_URL: `http://localhost:${port}`,
+      URL_SIGNING_SECRET: "test-only-signing-secret-0123456789abcdef",
       PORT: String(port),
       LOG_LEVEL: "info",
     };
@@ -258,6 +259,7 @@ describe("polyforge dev against DATABASE_URL", () => {
       NODE_ENV: "production",
       DATABASE_URL: database.url,
       PUBLIC_URL: "https://api.example",
+      URL_SIGNING_SECRET: "test-only-signing-secret-0123456789abcdef",
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("for development");

@@ -59,7 +59,6 @@ beforeAll(async () => {
           models: {
             "z-image-turbo": "z-image-turbo",
             "qwen-image-2.0": "qwen-image-2.0",
-            "seedance-2.0-fast": "seedance-2.0-fast",
           },
         },
         {

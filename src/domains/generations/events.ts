@@ -4,6 +4,14 @@ import type { Logger } from "../../logger.js";
 
 export const GENERATION_EVENTS_CHANNEL = "generation_events";
 
+/** What a NOTIFY on the channel carries. */
+export interface GenerationEvent {
+  generationId: string;
+  resultId: string;
+  status: string;
+  progress?: number;
+}
+
 /**
  * Wakes requests that wait for a generation (the synchronous images endpoint) the moment a
  * result settles, whichever process settled it: results NOTIFY in the transaction that settles
@@ -28,7 +36,7 @@ export class GenerationEvents {
       const client = await this.pool.connect();
       client.on("notification", (message) => {
         try {
-          const event = JSON.parse(message.payload ?? "{}") as { generationId?: string };
+          const event = JSON.parse(message.payload ?? "{}") as Partial<GenerationEvent>;
           if (event.generationId) this.emitter.emit(event.generationId, event);
         } catch {
           this.logger.warn({ payload: message.payload }, "unreadable generation event");
@@ -65,6 +73,18 @@ export class GenerationEvents {
       const timer = setTimeout(done, timeoutMs);
       for (const id of ids) this.emitter.once(id, done);
     });
+  }
+
+  /**
+   * Calls `listener` on every event of one generation (a result started, progressed or
+   * settled) until the returned function is called.
+   */
+  async subscribe(generationId: string, listener: (event: GenerationEvent) => void) {
+    await this.listen();
+    this.emitter.on(generationId, listener);
+    return () => {
+      this.emitter.off(generationId, listener);
+    };
   }
 
   async close(): Promise<void> {

@@ -73,10 +73,13 @@ export async function runResult(
   const result = rows[0];
   if (!result) return; // already settled (or unknown): nothing to do
   const log = ctx.logger.child({ resultId, model: result.model });
+  await notifyEvent(ctx.db, result.generation_id, resultId, "processing");
+  const onProgress = progressReporter(ctx, result.generation_id, resultId);
 
   const routed = await route(ctx, runtime.routing, {
     model: result.model,
     network: result.network,
+    onProgress,
     task: {
       mediaType: result.media_type,
       prompt: result.prompt,
@@ -135,12 +138,12 @@ async function completeResult(
   try {
     return await ctx.db.transaction(async (tx) => {
       const { rowCount } = await tx.execute(sql`
-        update generation_results set status = 'completed', charged = cost, output_key = ${output.key},
+        update generation_results set status = 'completed', charged = cost, progress = 100, output_key = ${output.key},
                content_type = ${output.contentType}, routing = ${JSON.stringify(output.routing)}::jsonb,
                finished_at = ${ctx.clock()}
         where id = ${result.id} and status in ('pending', 'processing')`);
       if (!rowCount) return "already";
-      await notifySettled(tx, result.generation_id, result.id, "completed");
+      await notifyEvent(tx, result.generation_id, result.id, "completed");
       await queueWebhookIfFinished(tx, result.generation_id, ctx.clock());
       // Charges exactly the quoted share, whichever channel served it.
       await postHold(
@@ -155,16 +158,44 @@ async function completeResult(
   }
 }
 
-/** Delivered on commit to every process listening (see events.ts). */
-function notifySettled(
-  tx: ServiceContext["db"],
+/** Delivered (on commit, inside a transaction) to every process listening: see events.ts. */
+function notifyEvent(
+  db: ServiceContext["db"],
   generationId: string,
   resultId: string,
   status: string,
+  progress?: number,
 ) {
-  return tx.execute(
-    sql`select pg_notify(${GENERATION_EVENTS_CHANNEL}, ${JSON.stringify({ generationId, resultId, status })})`,
+  return db.execute(
+    sql`select pg_notify(${GENERATION_EVENTS_CHANNEL}, ${JSON.stringify({ generationId, resultId, status, progress })})`,
   );
+}
+
+const PROGRESS_INTERVAL_MS = 100;
+
+/**
+ * Records an upstream's progress on the result and tells listeners, at most every 100 ms and
+ * only forward; writes are chained so they land in order, and a failed one is only logged.
+ */
+function progressReporter(ctx: ServiceContext, generationId: string, resultId: string) {
+  let last = -1;
+  let lastAt = 0;
+  let chain: Promise<unknown> = Promise.resolve();
+  return (percent: number) => {
+    const value = Math.max(0, Math.min(99, Math.floor(percent)));
+    const now = Date.now();
+    if (value <= last || now - lastAt < PROGRESS_INTERVAL_MS) return;
+    last = value;
+    lastAt = now;
+    chain = chain
+      .then(async () => {
+        const { rowCount } = await ctx.db.execute(sql`
+          update generation_results set progress = ${value}
+          where id = ${resultId} and status = 'processing' and coalesce(progress, -1) < ${value}`);
+        if (rowCount) await notifyEvent(ctx.db, generationId, resultId, "processing", value);
+      })
+      .catch((err: unknown) => ctx.logger.warn({ err, resultId }, "progress not recorded"));
+  };
 }
 
 /** Marks a result failed and refunds its share, once. Safe if the hold already expired. */
@@ -183,7 +214,7 @@ export async function failResult(
       returning hold_id, generation_id`);
     const row = rows[0];
     if (!row) return false;
-    await notifySettled(tx, row.generation_id, resultId, "failed");
+    await notifyEvent(tx, row.generation_id, resultId, "failed");
     await queueWebhookIfFinished(tx, row.generation_id, ctx.clock());
     try {
       await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });

@@ -175,6 +175,7 @@ interface ResultRow {
   model: string;
   position: number;
   status: ResultStatus;
+  progress: number | null;
   cost: string;
   charged: string;
   refunded: string;
@@ -234,6 +235,8 @@ export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "con
       .map((r) => ({
         model: r.model,
         status: r.status,
+        /** 0–100 where the upstream tells it; null when unknown. */
+        progress: r.progress,
         [mediaKey]: r.status === "completed" ? outputUrl(ctx, r.generation_id, r.model) : null,
         cost: BigInt(r.cost),
         charged: BigInt(r.charged),
@@ -265,7 +268,7 @@ export function generationJson({ position: _position, ...g }: GenerationView) {
 }
 
 const resultColumns = sql`g.id as generation_id, g.media_type::text, g.prompt, g.created_at, g.quoted, g.reservation_id,
-  r.id, r.model, r.position, r.status::text, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at`;
+  r.id, r.model, r.position, r.status::text, r.progress, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at`;
 
 function group(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">): GenerationView[] {
   const byGeneration = new Map<string, ResultRow[]>();

@@ -56,7 +56,10 @@ function frameSvg(
   </svg>`;
 }
 
-export async function renderSandbox(task: ProviderTask): Promise<ProviderOutput> {
+export async function renderSandbox(
+  task: ProviderTask,
+  onProgress?: (percent: number) => void,
+): Promise<ProviderOutput> {
   const { width, height } = dimensions(task.aspectRatio);
   if (task.mediaType === "image") {
     const bytes = await sharp(Buffer.from(frameSvg(task, width, height, 0, 1)))
@@ -69,14 +72,17 @@ export async function renderSandbox(task: ProviderTask): Promise<ProviderOutput>
   // An animated WebP: `duration` seconds at VIDEO_FPS frames a second, at a smaller size.
   const small = dimensions(task.aspectRatio, 256);
   const frames = task.duration * VIDEO_FPS;
-  const raw = await Promise.all(
-    Array.from({ length: frames }, (_, i) =>
-      sharp(Buffer.from(frameSvg(task, small.width, small.height, i, frames)))
+  // Frame by frame, so progress can be told as it goes.
+  const raw: Buffer[] = [];
+  for (let i = 0; i < frames; i++) {
+    raw.push(
+      await sharp(Buffer.from(frameSvg(task, small.width, small.height, i, frames)))
         .ensureAlpha()
         .raw()
         .toBuffer(),
-    ),
-  );
+    );
+    onProgress?.(Math.floor(((i + 1) * 90) / frames));
+  }
   const bytes = await sharp(Buffer.concat(raw), {
     raw: {
       width: small.width,
@@ -91,5 +97,5 @@ export async function renderSandbox(task: ProviderTask): Promise<ProviderOutput>
 }
 
 export const sandboxProvider: Provider = {
-  generate: (task) => renderSandbox(task),
+  generate: (task, _channel, _signal, onProgress) => renderSandbox(task, onProgress),
 };

@@ -31,6 +31,8 @@ export interface Provider {
     task: ProviderTask,
     channel: ChannelEndpoint,
     signal: AbortSignal,
+    /** Told 0–100 as the upstream reports it, where it does. */
+    onProgress?: (percent: number) => void,
   ): Promise<ProviderOutput>;
 }
 

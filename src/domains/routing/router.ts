@@ -65,7 +65,12 @@ function classify(err: unknown): ProviderError {
 export async function route(
   ctx: ServiceContext,
   deps: RouteDeps,
-  request: { model: string; network: Network; task: Omit<ProviderTask, "upstreamModel"> },
+  request: {
+    model: string;
+    network: Network;
+    task: Omit<ProviderTask, "upstreamModel">;
+    onProgress?: (percent: number) => void;
+  },
 ): Promise<RouteResult> {
   const random = deps.random ?? Math.random;
   const { settings } = deps;
@@ -97,6 +102,7 @@ export async function route(
             task,
             channel,
             AbortSignal.timeout(settings.upstreamTimeoutMs),
+            request.onProgress,
           ),
         );
         attempts.push({

@@ -1,0 +1,99 @@
+import { Router } from "express";
+import { z } from "zod";
+import type { AppContext } from "../../context.js";
+import { notFound } from "../../errors.js";
+import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { generationJson, getGenerations } from "./service.js";
+
+const HEARTBEAT_MS = 15_000;
+/** A re-read even without a notice, so a notice lost while reconnecting costs at most this. */
+const FALLBACK_READ_MS = 5_000;
+
+const params = z.object({ id: z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id") });
+
+/**
+ * GET /v1/generate/:id/events: the generation as Server-Sent Events, for callers who would
+ * rather wait than poll. A `status` event carries the whole generation object (as the status
+ * endpoint has it) whenever a result starts, progresses or settles; a last `done` event carries
+ * the final object, and the stream ends. Driven by PostgreSQL LISTEN/NOTIFY, so it works
+ * whichever instance runs the job.
+ */
+export function generationStreamRoutes(ctx: AppContext): Router {
+  const router = Router();
+
+  router.get("/v1/generate/:id/events", authenticate(ctx), async (req, res) => {
+    const { id } = params.parse(req.params);
+    const scope = keyScopeOf(req);
+    const read = async () => (await getGenerations(ctx, scope, [id])).data[0];
+    const first = await read();
+    if (!first) throw notFound("Generation");
+
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    res.write("retry: 2000\n\n");
+    let sequence = 0;
+    let lastSent = "";
+    let closed = false;
+    let unsubscribe: (() => void) | undefined;
+    const timers: NodeJS.Timeout[] = [];
+    const finish = () => {
+      if (closed) return;
+      closed = true;
+      for (const t of timers) clearInterval(t);
+      unsubscribe?.();
+      res.end();
+    };
+    req.on("close", finish);
+
+    // Reads are serialized: each notice triggers one read, and a burst collapses into one.
+    let reading = false;
+    let again = false;
+    const publish = async () => {
+      if (closed) return;
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          const generation = await read();
+          if (!generation || closed) return;
+          const json = JSON.stringify(generationJson(generation));
+          const terminal = generation.status === "completed" || generation.status === "failed";
+          if (json !== lastSent) {
+            lastSent = json;
+            res.write(`id: ${++sequence}\nevent: status\ndata: ${json}\n\n`);
+          }
+          if (terminal) {
+            res.write(`id: ${++sequence}\nevent: done\ndata: ${json}\n\n`);
+            finish();
+            return;
+          }
+        } while (again);
+      } catch (err) {
+        req.log.warn({ err }, "generation stream read failed");
+      } finally {
+        reading = false;
+      }
+    };
+
+    unsubscribe = await ctx.generationEvents
+      .subscribe(id, () => void publish())
+      .catch((err: unknown) => {
+        req.log.warn({ err }, "cannot listen for generation events; falling back to reads");
+        return undefined;
+      });
+    if (closed) unsubscribe?.();
+    timers.push(setInterval(() => void publish(), FALLBACK_READ_MS));
+    timers.push(setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS));
+    await publish();
+  });
+
+  return router;
+}

@@ -1,0 +1,92 @@
+import { type Request, Router } from "express";
+import { z } from "zod";
+import type { AppContext } from "../../context.js";
+import { notFound } from "../../errors.js";
+import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { idempotent } from "../../http/idempotency.js";
+import { creditsToJson } from "../../lib/credits.js";
+import { requestHash } from "../idempotency/service.js";
+import { generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
+import { type GenerationView, getGenerations, submitGeneration } from "./service.js";
+
+/**
+ * Video jobs: one model, one video, as a job to create and poll. The same generations, ledger,
+ * routing and webhooks as /v1/generate; a job's id is its generation id.
+ */
+export const videoJobRequest = z
+  .object({
+    model: z.string().min(1).max(100),
+    prompt: z.string(),
+    duration: z.number().int().positive().optional(),
+    resolution: z.string().optional(),
+    aspectRatio: z.string().optional(),
+    referenceImageUrls: z.array(z.string()).max(MAX_REFERENCE_IMAGES).optional(),
+    webhookUrl: z.string().optional(),
+    seed: seedSchema,
+  })
+  .strict();
+
+const jobParams = z.object({ id: z.string().regex(/^gen_[0-9a-z]{26}$/, "not a job id") });
+
+const JOB_STATUS = {
+  pending: "queued",
+  processing: "processing",
+  completed: "succeeded",
+  failed: "failed",
+} as const;
+
+export function videoJobJson(g: GenerationView) {
+  const result = g.results[0];
+  return {
+    id: g.generationId,
+    object: "video.job",
+    status: JOB_STATUS[g.status],
+    progress: g.status === "completed" ? 100 : (result?.progress ?? null),
+    model: result?.model ?? null,
+    prompt: g.prompt,
+    videoUrl: (result?.videoUrl as string | null | undefined) ?? null,
+    credits: {
+      quoted: creditsToJson(g.cost.quoted),
+      charged: creditsToJson(g.cost.charged),
+      refunded: creditsToJson(g.cost.refunded),
+    },
+    routing: result?.routing ?? null,
+    error: result?.error ?? null,
+    createdAt: g.createdAt,
+    finishedAt: result?.finishedAt ?? null,
+  };
+}
+
+export function videoJobRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const auth = authenticate(ctx);
+
+  router.post("/v1/videos/jobs", auth, idempotent(ctx), async (req: Request, res) => {
+    const { model, ...job } = videoJobRequest.parse(req.body);
+    const request = generateRequest.parse({ ...job, mediaType: "video", models: [model] });
+    const key = req.get("idempotency-key");
+    const scope = keyScopeOf(req);
+    const submitted = await submitGeneration(ctx, ctx.config.channels, scope, request, {
+      idempotency:
+        key === undefined ? undefined : { key, hash: requestHash(req.method, req.path, req.body) },
+      timeoutSeconds: ctx.config.generation.timeoutSeconds,
+      storage: ctx.generations.storage,
+    });
+    res.status(202).json({
+      id: submitted.generationId,
+      object: "video.job",
+      status: "queued",
+      model: request.models[0],
+      credits: creditsToJson(submitted.cost),
+    });
+  });
+
+  router.get("/v1/videos/jobs/:id", auth, async (req, res) => {
+    const { id } = jobParams.parse(req.params);
+    const generation = (await getGenerations(ctx, keyScopeOf(req), [id])).data[0];
+    if (generation?.mediaType !== "video") throw notFound("Video job");
+    res.json(videoJobJson(generation));
+  });
+
+  return router;
+}
