@@ -8,6 +8,8 @@ COPY bin ./bin
 COPY src ./src
 COPY drizzle ./drizzle
 COPY tsconfig.json ./
+# A new named volume takes this directory's owner, so the node user can write outputs there.
+RUN mkdir -p /data/outputs && chown node:node /data/outputs
 USER node
 ENTRYPOINT ["node", "bin/polyforge.js"]
 CMD ["serve"]
