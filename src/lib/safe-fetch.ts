@@ -67,6 +67,7 @@ function embeddedIpv4(address: string): string | undefined {
   ];
   if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && (g5 === 0xffff || g5 === 0))
     return v4(g6, g7); // mapped / compatible
+  if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0xffff && g5 === 0) return v4(g6, g7); // IPv4-translated (::ffff:0:0/96)
   if (g0 === 0x64 && g1 === 0xff9b) return v4(g6, g7); // NAT64 (64:ff9b::/96, 64:ff9b:1::/48)
   if (g0 === 0x2002) return v4(g1, g2); // 6to4
   return undefined;
@@ -121,6 +122,8 @@ export interface SafeResponse {
   url: string;
 }
 
+const DNS_TIMEOUT_MS = 5_000;
+
 const refuse = (reason: string, url: string) =>
   new AppError("unsafe_url", `Refused to fetch ${url}: ${reason}.`, { reason });
 
@@ -135,13 +138,21 @@ async function checkedAddress(
   const port = url.port || (url.protocol === "https:" ? "443" : "80");
   const exempt = options.allowHosts?.includes(`${host}:${port}`) ?? false;
   const literal = isIP(host);
+  const resolve = options.resolve ?? ((h: string) => dnsLookup(h, { all: true, verbatim: true }));
+  // A name server that never answers must not hold the request (or a libuv thread) for long.
+  let timer: NodeJS.Timeout | undefined;
   const addresses = literal
     ? [{ address: host, family: literal }]
-    : await (options.resolve ?? ((h: string) => dnsLookup(h, { all: true, verbatim: true })))(
-        host,
-      ).catch(() => {
-        throw refuse("the host does not resolve", url.href);
-      });
+    : await Promise.race([
+        resolve(host),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("timeout")), DNS_TIMEOUT_MS);
+        }),
+      ])
+        .catch(() => {
+          throw refuse("the host does not resolve", url.href);
+        })
+        .finally(() => clearTimeout(timer));
   if (addresses.length === 0) throw refuse("the host does not resolve", url.href);
   for (const a of addresses) {
     if (!exempt && isBlockedAddress(a.address))
@@ -198,9 +209,14 @@ function request(
             url: url.href,
           }),
         );
-        res.on("error", (err) =>
+        res.on("error", () =>
           reject(
-            signal.aborted ? refuse(`no answer within ${options.timeoutMs} ms`, url.href) : err,
+            refuse(
+              signal.aborted
+                ? `no answer within ${options.timeoutMs} ms`
+                : "the connection broke off during the body",
+              url.href,
+            ),
           ),
         );
       },
@@ -251,6 +267,10 @@ export async function safeFetch(input: string, options: SafeFetchOptions): Promi
     const location = res.headers.location;
     if (!options.followRedirects || res.status < 300 || res.status >= 400 || !location) return res;
     if (hop >= maxRedirects) throw refuse(`more than ${maxRedirects} redirects`, input);
-    url = new URL(location, url);
+    try {
+      url = new URL(location, url);
+    } catch {
+      throw refuse("it redirects to an invalid URL", input);
+    }
   }
 }

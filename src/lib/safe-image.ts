@@ -42,8 +42,9 @@ export async function checkImage(
 ) {
   const maxPixels = options.maxPixels ?? IMAGE_LIMITS.maxPixels;
   const code = options.code ?? "invalid_image";
-  const meta = await sharp(bytes, { limitInputPixels: false })
-    .metadata()
+  // sharp throws synchronously on some inputs (an empty buffer), asynchronously on others.
+  const meta = await Promise.resolve()
+    .then(() => sharp(bytes, { limitInputPixels: false }).metadata())
     .catch(() => undefined);
   const contentType = meta?.format && TYPES[meta.format];
   if (!meta || !contentType || !meta.width || !meta.height) {

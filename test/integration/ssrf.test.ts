@@ -33,6 +33,17 @@ beforeAll(async () => {
     .toBuffer();
   const app = express();
   app.get("/ok.png", (_req, res) => void res.type("png").send(okPng));
+  app.get(
+    "/bad-redirect",
+    (_req, res) => void res.status(302).set("location", "http://[bad").end(),
+  );
+  app.get("/empty.png", (_req, res) => void res.type("png").send(Buffer.alloc(0)));
+  app.get("/reset", (req) => {
+    req.socket.write(
+      "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 1000\r\n\r\nabc",
+    );
+    setTimeout(() => req.socket.destroy(), 20);
+  });
   app.get("/redirect-loopback", (_req, res) =>
     res.redirect(302, `http://127.0.0.1:${canaryPort}/`),
   );
@@ -126,6 +137,9 @@ describe("the SSRF guard", () => {
       [pub("/slow"), /no answer within/],
       [pub("/bomb.png"), /pixels/],
       [pub("/page.html"), /not a PNG, JPEG or WebP/],
+      [pub("/empty.png"), /not a PNG, JPEG or WebP/],
+      [pub("/bad-redirect"), /invalid URL/],
+      [pub("/reset"), /broke off/],
       ["http://nowhere.invalid/", /does not resolve/],
       ["not a url", /not a valid URL/],
     ];
@@ -173,6 +187,8 @@ describe("the SSRF guard", () => {
       "127.0.0.1",
       "::1",
       "::ffff:10.0.0.1",
+      "::ffff:0:7f00:1",
+      "::ffff:0:a9fe:a9fe",
       "64:ff9b::a9fe:a9fe",
       "fc00::1",
       "100.64.1.1",

@@ -147,6 +147,10 @@ describe("POST /v1/upload-image", () => {
     expect(text.status).toBe(400);
     expect(text.body.error.code).toBe("invalid_image");
 
+    const empty = await upload(me.key, Buffer.alloc(0), "empty.png");
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.code).toBe("invalid_image");
+
     const gif = Buffer.from("R0lGODlhAQABAAAAACw=", "base64");
     expect((await upload(me.key, gif, "a.gif")).body.error.code).toBe("invalid_image");
 
