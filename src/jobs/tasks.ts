@@ -5,7 +5,7 @@ import { deleteExpiredSignInState } from "../domains/accounts/signin.js";
 import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
 import { deleteExpiredIdempotencyKeys } from "../domains/idempotency/service.js";
 import { expireHolds } from "../domains/ledger/service.js";
-import { deliverWebhook } from "../domains/webhooks/service.js";
+import { deliverWebhook, requeueStalledWebhooks } from "../domains/webhooks/service.js";
 
 /**
  * The worker's task list. Each task is a thin call into a domain service; tasks run at least
@@ -27,6 +27,9 @@ export function taskList(ctx: AppContext): TaskList {
       const { deliveryId } = deliverWebhookPayload.parse(payload);
       await deliverWebhook(ctx, deliveryId);
     },
+    webhooks_requeue: async () => {
+      await requeueStalledWebhooks(ctx);
+    },
     generations_sweep: async () => {
       await sweepStrandedResults(ctx);
     },
@@ -42,6 +45,7 @@ export const crontab = [
   "*/15 * * * * auth_cleanup",
   "* * * * * ledger_expire_holds",
   "* * * * * generations_sweep",
+  "*/5 * * * * webhooks_requeue",
 ].join("\n");
 
 const runGenerationPayload = z.object({ resultId: z.string().min(1) });

@@ -4,12 +4,14 @@ import express from "express";
 import type { Runner } from "graphile-worker";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { requeueStalledWebhooks } from "../../src/domains/webhooks/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import {
   createAccountWithKey,
   createFundedCaller,
   startTestApp,
   type TestApp,
+  TestClock,
 } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
@@ -258,5 +260,27 @@ describe("webhooks", () => {
     expect(String(message.headers["webhook-signature"]).split(" ")).toHaveLength(2);
     expect(new Webhook(fresh).verify(message.body, headersOf(message))).toBeTruthy();
     expect(new Webhook(old).verify(message.body, headersOf(message))).toBeTruthy();
+  });
+
+  it("requeues a message whose retry chain broke, once", async () => {
+    const { key, account } = await createFundedCaller(app.ctx, 100n);
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "no hook", models: ["z-image-turbo"] },
+    });
+    // A pending message with no job behind it, as after its delivery job failed for good.
+    const id = "msg_stalled0000000000000000000";
+    await app.ctx.pool.query(
+      `insert into webhook_deliveries (id, generation_id, account_id, url, created_at)
+       values ($1, $2, $3, $4, now() - interval '1 hour')`,
+      [id, submitted.body.generationId, account.id, `${receiverUrl}/stalled`],
+    );
+    expect(await requeueStalledWebhooks(app.ctx)).toBe(1);
+    expect(await requeueStalledWebhooks(app.ctx)).toBe(0);
+    await until("the requeued delivery", () =>
+      received.some((r) => r.path === "/stalled") ? true : undefined,
+    );
+    const [row] = await delivery(submitted.body.generationId);
+    expect(row?.id).toBe(id);
   });
 });

@@ -24,19 +24,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
   router.get("/v1/generate/:id/events", authenticate(ctx), async (req, res) => {
     const { id } = params.parse(req.params);
     const scope = keyScopeOf(req);
-    const read = async () => (await getGenerations(ctx, scope, [id])).data[0];
-    const first = await read();
-    if (!first) throw notFound("Generation");
-
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
-    res.write("retry: 2000\n\n");
-    let sequence = 0;
-    let lastSent = "";
+    // Listen for the hang-up before any await: a client gone early must leave nothing behind.
     let closed = false;
     let unsubscribe: (() => void) | undefined;
     const timers: NodeJS.Timeout[] = [];
@@ -47,7 +35,28 @@ export function generationStreamRoutes(ctx: AppContext): Router {
       unsubscribe?.();
       res.end();
     };
-    req.on("close", finish);
+    res.on("close", finish);
+    const read = async () => (await getGenerations(ctx, scope, [id])).data[0];
+    const first = await read();
+    if (!first) {
+      closed = true;
+      throw notFound("Generation");
+    }
+    // Gone during authentication or the first read (its close event may have fired already).
+    if (closed || req.socket.destroyed) {
+      closed = true;
+      return;
+    }
+
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    res.write("retry: 2000\n\n");
+    let sequence = 0;
+    let lastSent = "";
 
     // Reads are serialized: each notice triggers one read, and a burst collapses into one.
     let reading = false;
@@ -89,7 +98,10 @@ export function generationStreamRoutes(ctx: AppContext): Router {
         req.log.warn({ err }, "cannot listen for generation events; falling back to reads");
         return undefined;
       });
-    if (closed) unsubscribe?.();
+    if (closed) {
+      unsubscribe?.();
+      return;
+    }
     timers.push(setInterval(() => void publish(), FALLBACK_READ_MS));
     timers.push(setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS));
     await publish();

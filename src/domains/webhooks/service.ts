@@ -101,8 +101,29 @@ export async function queueWebhookIfFinished(
       select ${newId("msg")}, id, account_id, webhook_url, ${now} from finished
       on conflict (generation_id) do nothing
       returning id)
-    select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', id), max_attempts => 5)
+    select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', id),
+                                   job_key => id, max_attempts => 5)
     from message`);
+}
+
+/**
+ * Messages whose retry chain broke (the delivery job itself failed 5 times, say on a database
+ * outage) are queued again. The job key is the message id and existing jobs keep their run
+ * time, so a healthy chain is never doubled or hurried.
+ */
+export async function requeueStalledWebhooks(ctx: ServiceContext, limit = 500): Promise<number> {
+  const stalledBefore = new Date(ctx.clock().getTime() - 10 * 60_000);
+  const { rows } = await ctx.db.execute<{ id: string }>(sql`
+    select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', d.id),
+                                   job_key => d.id, job_key_mode => 'preserve_run_at', max_attempts => 5),
+           d.id
+    from webhook_deliveries d
+    where d.status = 'pending' and coalesce(d.next_attempt_at, d.created_at) < ${stalledBefore}
+      and not exists (select 1 from graphile_worker.jobs j where j.key = d.id and j.attempts < j.max_attempts)
+    limit ${limit}`);
+  if (rows.length)
+    ctx.logger.warn({ requeued: rows.length }, "stalled webhook deliveries requeued");
+  return rows.length;
 }
 
 /** Delay before attempt n+1 after n failed ones: base·4^(n-1), capped at 12 h, ±10% jitter. */
@@ -193,7 +214,7 @@ export async function deliverWebhook(
     if (rowCount && nextAt) {
       await tx.execute(sql`
         select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', ${deliveryId}::text),
-                                       run_at => ${nextAt}, max_attempts => 5)`);
+                                       run_at => ${nextAt}, job_key => ${deliveryId}, max_attempts => 5)`);
     }
   });
   ctx.logger.info({ deliveryId, attempts, statusCode, outcome }, "webhook attempt");
