@@ -11,7 +11,6 @@ import {
   createFundedCaller,
   startTestApp,
   type TestApp,
-  TestClock,
 } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
