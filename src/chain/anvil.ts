@@ -1,12 +1,20 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
+import path from "node:path";
 
 /**
- * A local chain: anvil from the npm package `@foundry-rs/anvil` (its binary arrives in a
- * platform package, so this works offline).
+ * A local chain: anvil's binary from its npm platform package, so it works offline. The
+ * project depends on the Linux x64 package directly: the registry these machines use lacks
+ * the other platforms' packages, which the `@foundry-rs/anvil` wrapper lists and `npm ci` then
+ * demands.
  */
 const require = createRequire(import.meta.url);
+const ANVIL_BINARY = path.join(
+  path.dirname(require.resolve("@foundry-rs/anvil-linux-amd64/package.json")),
+  "bin",
+  "anvil",
+);
 
 export interface Anvil {
   rpcUrl: string;
@@ -34,7 +42,6 @@ export async function startAnvil(options: {
 }): Promise<Anvil> {
   const port = options.port || (await freePort());
   const args = [
-    require.resolve("@foundry-rs/anvil/bin.mjs"),
     "--host",
     "127.0.0.1",
     "--port",
@@ -45,7 +52,7 @@ export async function startAnvil(options: {
     ...(options.loadState ? ["--load-state", options.loadState] : []),
     ...(options.dumpState ? ["--dump-state", options.dumpState] : []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(ANVIL_BINARY, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-2000);
