@@ -152,7 +152,7 @@ async function main() {
   const body = JSON.stringify({ prompt: "bench", models: ["z-image-turbo"] });
   const request = generateRequest.parse(JSON.parse(body));
   const scope = { accountId: account.id, network: "test" as const };
-  const submitOpts = { timeoutSeconds: 900, storage: ctx.generations.storage };
+  const submitOpts = { storage: ctx.generations.storage };
   try {
     // 1. Accepted submits (no worker running: this measures the accept path only).
     for (const clients of [4, 16]) {

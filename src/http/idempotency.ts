@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler } from "express";
 import type { ServiceContext } from "../context.js";
 import {
   IDEMPOTENCY_LEASE_SECONDS,
@@ -18,6 +18,12 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
  * frees the key, so the client can retry it. (Routes that charge also store the key with what
  * they create, in the same transaction, so even a crash here cannot make a second charge.)
  */
+/** The request's Idempotency-Key with the hash of what it asks, for services that store it. */
+export function idempotencyOf(req: Request): { key: string; hash: string } | undefined {
+  const key = req.get("idempotency-key");
+  return key === undefined ? undefined : { key, hash: requestHash(req.method, req.path, req.body) };
+}
+
 export function idempotent(ctx: ServiceContext): RequestHandler {
   return async (req, res, next) => {
     const key = req.get("idempotency-key");

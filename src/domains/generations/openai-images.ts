@@ -12,14 +12,13 @@ import {
   type ImageResolution,
   ratioOf,
 } from "../catalog/models.js";
-import { requestHash } from "../idempotency/service.js";
 import { generateRequest, seedSchema } from "./request.js";
+import { submitForCaller } from "./routes.js";
 import {
   type GenerationScope,
   type GenerationView,
   getGenerations,
   readOutput,
-  submitGeneration,
 } from "./service.js";
 
 /**
@@ -110,7 +109,6 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
         );
       const scope = keyScopeOf(req);
       const { aspectRatio, resolution } = fromSize(body.size);
-      const key = req.get("idempotency-key");
       // n images are n generations of one model, each with its own seed.
       const ids: string[] = [];
       let credits = 0n;
@@ -123,14 +121,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
           resolution,
           ...(body.seed === undefined ? {} : { seed: body.seed + i }),
         });
-        const submitted = await submitGeneration(ctx, ctx.config.channels, scope, request, {
-          idempotency:
-            key === undefined
-              ? undefined
-              : { key: `${key}#${i}`, hash: requestHash(req.method, req.path, req.body) },
-          timeoutSeconds: ctx.config.generation.timeoutSeconds,
-          storage: ctx.generations.storage,
-        });
+        const submitted = await submitForCaller(ctx, req, request, `#${i}`);
         ids.push(submitted.generationId);
         credits += submitted.cost;
       }

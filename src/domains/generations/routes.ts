@@ -3,11 +3,10 @@ import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
-import { idempotent } from "../../http/idempotency.js";
+import { idempotencyOf, idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { signatureQuery, verifyResource } from "../../lib/signed-urls.js";
-import { requestHash } from "../idempotency/service.js";
-import { generateRequest } from "./request.js";
+import { type GenerateRequest, generateRequest } from "./request.js";
 import {
   type GenerationView,
   generationJson,
@@ -18,7 +17,7 @@ import {
   submitGeneration,
 } from "./service.js";
 
-const generationId = z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id");
+export const generationId = z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id");
 
 export const statusQuery = z
   .object({
@@ -75,9 +74,21 @@ function decodeCursor(cursor: string) {
   }
 }
 
-function idempotencyOf(req: Request) {
-  const key = req.get("idempotency-key");
-  return key === undefined ? undefined : { key, hash: requestHash(req.method, req.path, req.body) };
+/**
+ * Submits for an API-key caller the way every generation door does: the key's account and
+ * network, the request's Idempotency-Key (suffixed when one request makes several generations).
+ */
+export function submitForCaller(
+  ctx: AppContext,
+  req: Request,
+  request: GenerateRequest,
+  keySuffix = "",
+) {
+  const idempotency = idempotencyOf(req);
+  return submitGeneration(ctx, ctx.config.channels, keyScopeOf(req), request, {
+    idempotency: idempotency && { ...idempotency, key: `${idempotency.key}${keySuffix}` },
+    storage: ctx.generations.storage,
+  });
 }
 
 function sendOutput(res: Response, output: { bytes: Buffer; contentType: string }) {
@@ -95,17 +106,7 @@ export function generationRoutes(ctx: AppContext): Router {
 
   router.post("/v1/generate", auth, idempotent(ctx), async (req, res) => {
     const request = generateRequest.parse(req.body);
-    const { generationId: id, cost } = await submitGeneration(
-      ctx,
-      ctx.config.channels,
-      keyScopeOf(req),
-      request,
-      {
-        idempotency: idempotencyOf(req),
-        timeoutSeconds: ctx.config.generation.timeoutSeconds,
-        storage: ctx.generations.storage,
-      },
-    );
+    const { generationId: id, cost } = await submitForCaller(ctx, req, request);
     res.status(202).json({ generationId: id, cost: creditsToJson(cost) });
   });
 

@@ -35,7 +35,6 @@ export async function submitGeneration(
   request: GenerateRequest,
   options: {
     idempotency?: { key: string; hash: string } | undefined;
-    timeoutSeconds: number;
     /** Where reference images are re-hosted. */
     storage: Storage;
   },
@@ -107,7 +106,7 @@ export async function submitGeneration(
         from results`);
       // The holds come last: funding one locks the account's balance row until commit, so the
       // lock is held for as short a time as possible.
-      const expiresAt = new Date(now.getTime() + options.timeoutSeconds * 1000);
+      const expiresAt = new Date(now.getTime() + ctx.config.generation.timeoutSeconds * 1000);
       if (request.reservationId) {
         for (const r of results) {
           await placeHold(c, {

@@ -3,13 +3,14 @@ import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { generationId } from "./routes.js";
 import { generationJson, getGenerations } from "./service.js";
 
 const HEARTBEAT_MS = 15_000;
 /** A re-read even without a notice, so a notice lost while reconnecting costs at most this. */
 const FALLBACK_READ_MS = 5_000;
 
-const params = z.object({ id: z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id") });
+const params = z.object({ id: generationId });
 
 /**
  * GET /v1/generate/:id/events: the generation as Server-Sent Events, for callers who would

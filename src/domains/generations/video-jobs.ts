@@ -5,9 +5,9 @@ import { notFound } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { requestHash } from "../idempotency/service.js";
 import { generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
-import { type GenerationView, getGenerations, submitGeneration } from "./service.js";
+import { generationId, submitForCaller } from "./routes.js";
+import { type GenerationView, getGenerations } from "./service.js";
 
 /**
  * Video jobs: one model, one video, as a job to create and poll. The same generations, ledger,
@@ -26,7 +26,7 @@ export const videoJobRequest = z
   })
   .strict();
 
-const jobParams = z.object({ id: z.string().regex(/^gen_[0-9a-z]{26}$/, "not a job id") });
+const jobParams = z.object({ id: generationId });
 
 const JOB_STATUS = {
   pending: "queued",
@@ -64,14 +64,7 @@ export function videoJobRoutes(ctx: AppContext): Router {
   router.post("/v1/videos/jobs", auth, idempotent(ctx), async (req: Request, res) => {
     const { model, ...job } = videoJobRequest.parse(req.body);
     const request = generateRequest.parse({ ...job, mediaType: "video", models: [model] });
-    const key = req.get("idempotency-key");
-    const scope = keyScopeOf(req);
-    const submitted = await submitGeneration(ctx, ctx.config.channels, scope, request, {
-      idempotency:
-        key === undefined ? undefined : { key, hash: requestHash(req.method, req.path, req.body) },
-      timeoutSeconds: ctx.config.generation.timeoutSeconds,
-      storage: ctx.generations.storage,
-    });
+    const submitted = await submitForCaller(ctx, req, request);
     res.status(202).json({
       id: submitted.generationId,
       object: "video.job",
