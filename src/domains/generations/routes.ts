@@ -1,11 +1,11 @@
-import { type Request, type Response, Router } from "express";
+import { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { storedFileRoute } from "../../http/files.js";
 import { idempotencyOf, idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { signatureQuery, verifyResource } from "../../lib/signed-urls.js";
 import { type GenerateRequest, generateRequest } from "./request.js";
 import {
   type GenerationView,
@@ -91,15 +91,6 @@ export function submitForCaller(
   });
 }
 
-function sendOutput(res: Response, output: { bytes: Buffer; contentType: string }) {
-  res
-    .set("content-type", output.contentType)
-    // The type was taken from the bytes when they were stored; browsers must not guess another.
-    .set("x-content-type-options", "nosniff")
-    .set("cache-control", "private, max-age=86400")
-    .send(output.bytes);
-}
-
 export function generationRoutes(ctx: AppContext): Router {
   const router = Router();
   const auth = authenticate(ctx);
@@ -136,20 +127,11 @@ export function generationRoutes(ctx: AppContext): Router {
   });
 
   // The owner with the API key, or anyone holding the signed URL the status endpoint gives.
-  router.get("/v1/download", async (req, res, next) => {
-    const { id, model, signature } = downloadQuery.parse(req.query);
-    if (signature === undefined) return next();
-    const signed = signatureQuery.safeParse(req.query);
-    if (
-      !signed.success ||
-      !verifyResource(ctx.config, outputResource(id, model), ctx.clock(), signed.data)
-    )
-      throw new AppError("not_found", "No such output, or the link has expired.");
-    sendOutput(res, await readOutput(ctx, ctx.generations.storage, "signed", id, model));
-  });
-  router.get("/v1/download", auth, async (req, res) => {
-    const { id, model } = downloadQuery.parse(req.query);
-    sendOutput(res, await readOutput(ctx, ctx.generations.storage, keyScopeOf(req), id, model));
+  storedFileRoute(ctx, router, "/v1/download", {
+    parse: (req) => downloadQuery.parse(req.query),
+    resource: ({ id, model }) => outputResource(id, model),
+    read: ({ id, model }, owner) => readOutput(ctx, ctx.generations.storage, owner, id, model),
+    what: "Output",
   });
 
   return router;

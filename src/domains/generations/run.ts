@@ -5,7 +5,7 @@ import type { Network } from "../../lib/network.js";
 import type { AspectRatio, Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
 import { type RouteDeps, type Routing, route } from "../routing/router.js";
-import type { Storage } from "../storage/local.js";
+import { extensionOf, type Storage } from "../storage/local.js";
 import { signedUploadUrl } from "../uploads/service.js";
 import { queueWebhookIfFinished } from "../webhooks/service.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
@@ -45,14 +45,6 @@ function publicMessage(error: { kind: string; code: string }): string {
     return "No channel can serve this model right now; the credits were refunded.";
   return "Every upstream channel for this model failed; the credits were refunded.";
 }
-
-const EXTENSIONS: Record<string, string> = {
-  "image/png": "png",
-  "image/jpeg": "jpg",
-  "image/webp": "webp",
-  "image/gif": "gif",
-  "video/mp4": "mp4",
-};
 
 /**
  * Runs one model's result (the run_generation job). Safe to run twice, after a crash, or in
@@ -106,7 +98,7 @@ export async function runResult(
     return;
   }
 
-  const extension = EXTENSIONS[routed.output.contentType] ?? "bin";
+  const extension = extensionOf(routed.output.contentType);
   // One file per run: a second run of the same result never overwrites what the first delivered.
   const key = `${result.generation_id}/${result.position}-${result.runs}.${extension}`;
   await runtime.storage.put(key, routed.output.bytes);

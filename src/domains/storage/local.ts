@@ -7,6 +7,17 @@ export interface Storage {
   get(key: string): Promise<Buffer | undefined>;
 }
 
+const EXTENSIONS: Record<string, string> = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/webp": "webp",
+  "image/gif": "gif",
+  "video/mp4": "mp4",
+};
+
+/** The file extension stored files of a content type get ("bin" for others). */
+export const extensionOf = (contentType: string) => EXTENSIONS[contentType] ?? "bin";
+
 const SAFE_KEY = /^[\w.-]+(\/[\w.-]+)*$/;
 
 export function localStorage(root: string): Storage {

@@ -4,8 +4,8 @@ import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { storedFileRoute } from "../../http/files.js";
 import { IMAGE_LIMITS } from "../../lib/safe-image.js";
-import { signatureQuery, verifyResource } from "../../lib/signed-urls.js";
 import { isUploadId, readUpload, storeImage, uploadResource, uploadView } from "./service.js";
 
 /** One file field, `file` (or `image`), held in memory up to the 10 MB cap. */
@@ -56,29 +56,11 @@ export function uploadRoutes(ctx: AppContext): Router {
   });
 
   // The owner with the API key, or anyone with a signed URL (what upstreams are given).
-  router.get("/v1/uploads/:id", async (req, res, next) => {
-    const { id } = uploadIdParam.parse(req.params);
-    if (req.query.signature === undefined) return next();
-    const signed = signatureQuery.safeParse(req.query);
-    if (
-      !signed.success ||
-      !verifyResource(ctx.config, uploadResource(id), ctx.clock(), signed.data)
-    )
-      throw new AppError("not_found", "Upload not found, or the link has expired.");
-    const image = await readUpload(ctx, ctx.generations.storage, "signed", id);
-    res
-      .set("content-type", image.contentType)
-      .set("x-content-type-options", "nosniff")
-      .send(image.bytes);
-  });
-  router.get("/v1/uploads/:id", auth, async (req, res) => {
-    const { id } = uploadIdParam.parse(req.params);
-    const image = await readUpload(ctx, ctx.generations.storage, keyScopeOf(req), id);
-    res
-      .set("content-type", image.contentType)
-      .set("x-content-type-options", "nosniff")
-      .set("cache-control", "private, max-age=86400")
-      .send(image.bytes);
+  storedFileRoute(ctx, router, "/v1/uploads/:id", {
+    parse: (req) => uploadIdParam.parse(req.params).id,
+    resource: uploadResource,
+    read: (id, owner) => readUpload(ctx, ctx.generations.storage, owner, id),
+    what: "Upload",
   });
 
   return router;

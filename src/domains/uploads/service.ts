@@ -5,14 +5,8 @@ import { newId } from "../../lib/ids.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { GenerationScope } from "../generations/service.js";
-import type { Storage } from "../storage/local.js";
+import { extensionOf, type Storage } from "../storage/local.js";
 import { uploads } from "./schema.js";
-
-const EXTENSIONS: Record<string, string> = {
-  "image/png": "png",
-  "image/jpeg": "jpg",
-  "image/webp": "webp",
-};
 
 const UPLOAD_ID = /^img_[0-9a-z]{26}$/;
 export const isUploadId = (id: string) => UPLOAD_ID.test(id);
@@ -55,7 +49,7 @@ export async function storeImage(
 ): Promise<Upload> {
   const image = await checkImage(bytes, { code: sourceUrl ? "unsafe_url" : "invalid_image" });
   const id = newId("img");
-  const storageKey = `uploads/${id}.${EXTENSIONS[image.contentType]}`;
+  const storageKey = `uploads/${id}.${extensionOf(image.contentType)}`;
   await storage.put(storageKey, bytes);
   const [row] = await ctx.db
     .insert(uploads)

@@ -1,0 +1,52 @@
+import type { Request, Response, Router } from "express";
+import type { AppContext } from "../context.js";
+import { AppError } from "../errors.js";
+import type { Network } from "../lib/network.js";
+import { signatureQuery, verifyResource } from "../lib/signed-urls.js";
+import { authenticate, keyScopeOf } from "./auth.js";
+
+export interface StoredFile {
+  bytes: Buffer;
+  contentType: string;
+}
+
+/**
+ * A GET route for a stored file (an output, an upload) that opens two ways: with a signed URL
+ * (`expires` and `signature` naming exactly this file), or with the owner's API key. A bad or
+ * expired signature is a 404, like a file that is not there.
+ */
+export function storedFileRoute<P>(
+  ctx: AppContext,
+  router: Router,
+  path: string,
+  file: {
+    parse(req: Request): P;
+    resource(params: P): string;
+    read(params: P, owner: { accountId: string; network: Network } | "signed"): Promise<StoredFile>;
+    what: string;
+  },
+): void {
+  router.get(path, async (req, res, next) => {
+    const params = file.parse(req);
+    if (req.query.signature === undefined) return next();
+    const signed = signatureQuery.safeParse(req.query);
+    if (
+      !signed.success ||
+      !verifyResource(ctx.config, file.resource(params), ctx.clock(), signed.data)
+    )
+      throw new AppError("not_found", `${file.what} not found, or the link has expired.`);
+    send(res, await file.read(params, "signed"));
+  });
+  router.get(path, authenticate(ctx), async (req, res) => {
+    send(res, await file.read(file.parse(req), keyScopeOf(req)));
+  });
+}
+
+function send(res: Response, file: StoredFile) {
+  res
+    .set("content-type", file.contentType)
+    // The type was taken from the bytes when they were stored; browsers must not guess another.
+    .set("x-content-type-options", "nosniff")
+    .set("cache-control", "private, max-age=86400")
+    .send(file.bytes);
+}
