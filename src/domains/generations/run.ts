@@ -129,14 +129,16 @@ async function completeResult(
 ): Promise<"settled" | "already" | "hold_gone"> {
   try {
     return await ctx.db.transaction(async (tx) => {
-      const { rowCount } = await tx.execute(sql`
-        update generation_results set status = 'completed', charged = cost, progress = 100, output_key = ${output.key},
+      // Settles, tells listeners (on commit) and says whether a webhook waits, in one statement.
+      const { rows } = await tx.execute<{ has_webhook: boolean }>(sql`
+        update generation_results r set status = 'completed', charged = cost, progress = 100, output_key = ${output.key},
                content_type = ${output.contentType}, routing = ${JSON.stringify(output.routing)}::jsonb,
                finished_at = ${ctx.clock()}
-        where id = ${result.id} and status in ('pending', 'processing')`);
-      if (!rowCount) return "already";
-      await notifyEvent(tx, result.generation_id, result.id, "completed");
-      await queueWebhookIfFinished(tx, result.generation_id, ctx.clock());
+        where id = ${result.id} and status in ('pending', 'processing')
+        returning ${settledReturning(result.id, "completed")}`);
+      const row = rows[0];
+      if (!row) return "already";
+      if (row.has_webhook) await queueWebhookIfFinished(tx, result.generation_id, ctx.clock());
       // Charges exactly the quoted share, whichever channel served it.
       await postHold(
         { ...ctx, db: tx },
@@ -148,6 +150,16 @@ async function completeResult(
     if (err instanceof AppError && err.code === "hold_already_resolved") return "hold_gone";
     throw err;
   }
+}
+
+/**
+ * The RETURNING part of a settling update: whether the generation has a webhook (only then is
+ * its row locked to queue one), and the event NOTIFY, sent on commit like notifyEvent's.
+ */
+function settledReturning(resultId: string, status: "completed" | "failed") {
+  return sql`(select g.webhook_url is not null from generations g where g.id = r.generation_id) as has_webhook,
+    pg_notify(${GENERATION_EVENTS_CHANNEL},
+              json_build_object('generationId', r.generation_id, 'resultId', ${resultId}::text, 'status', ${status}::text)::text)`;
 }
 
 /** Delivered (on commit, inside a transaction) to every process listening: see events.ts. */
@@ -197,17 +209,20 @@ export async function failResult(
   failure: { code: string; message: string; routing?: Routing | undefined },
 ): Promise<boolean> {
   return ctx.db.transaction(async (tx) => {
-    const { rows } = await tx.execute<{ hold_id: string; generation_id: string }>(sql`
-      update generation_results set status = 'failed', refunded = cost, error_code = ${failure.code},
+    const { rows } = await tx.execute<{
+      hold_id: string;
+      generation_id: string;
+      has_webhook: boolean;
+    }>(sql`
+      update generation_results r set status = 'failed', refunded = cost, error_code = ${failure.code},
              error_message = ${failure.message.slice(0, 500)},
              routing = coalesce(${failure.routing ? JSON.stringify(failure.routing) : null}::jsonb, routing),
              finished_at = ${ctx.clock()}
       where id = ${resultId} and status in ('pending', 'processing')
-      returning hold_id, generation_id`);
+      returning hold_id, generation_id, ${settledReturning(resultId, "failed")}`);
     const row = rows[0];
     if (!row) return false;
-    await notifyEvent(tx, row.generation_id, resultId, "failed");
-    await queueWebhookIfFinished(tx, row.generation_id, ctx.clock());
+    if (row.has_webhook) await queueWebhookIfFinished(tx, row.generation_id, ctx.clock());
     try {
       await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });
     } catch (err) {
