@@ -1,6 +1,3 @@
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import express from "express";
 import type { Runner } from "graphile-worker";
 import sharp from "sharp";
 import { Webhook } from "standardwebhooks";
@@ -9,27 +6,18 @@ import { getBalance } from "../../src/domains/ledger/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
+import { startReceiver, until } from "../helpers/receiver.js";
 
 /** Video jobs (create, poll, webhook) and the SSE status stream, on the sandbox renderer. */
 let app: TestApp;
 let worker: Runner;
-let receiver: Server;
-let receiverUrl: string;
-const received: Array<{ headers: Record<string, string>; body: string }> = [];
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
-  const site = express();
-  site.post("/hook", express.text({ type: "*/*" }), (req, res) => {
-    received.push({ headers: req.headers as Record<string, string>, body: req.body as string });
-    res.status(204).end();
-  });
-  receiver = site.listen(0, "127.0.0.1");
-  await new Promise((r) => receiver.once("listening", r));
-  const port = (receiver.address() as AddressInfo).port;
-  receiverUrl = `http://127.0.0.1:${port}/hook`;
+  receiver = await startReceiver();
   app = await startTestApp({
     env: {
-      SSRF_ALLOW_HOSTS: `127.0.0.1:${port}`,
+      SSRF_ALLOW_HOSTS: receiver.hostPort,
       CHANNELS: JSON.stringify([
         {
           id: "sandbox",
@@ -44,7 +32,7 @@ beforeAll(async () => {
           baseUrl: "http://127.0.0.1:9/openai",
           apiKey: "sk-none",
           networks: ["test"],
-          models: { "gpt-image-2": "gpt-image-1" },
+          models: { "gpt-image-2": "gpt-image-1", "veo3.1-lite": "veo-3.1-lite" },
         },
       ]),
     },
@@ -55,7 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await worker?.stop();
   await app?.close();
-  receiver?.close();
+  await receiver?.close();
 });
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read event payloads field by field.
@@ -102,7 +90,7 @@ describe("video jobs", () => {
         prompt: "a lighthouse at dusk",
         duration: 4,
         aspectRatio: "16:9",
-        webhookUrl: receiverUrl,
+        webhookUrl: `${receiver.url}/hook`,
       },
     });
     expect(created.status).toBe(202);
@@ -146,12 +134,10 @@ describe("video jobs", () => {
     expect(meta.width).toBeGreaterThan(meta.pageHeight as number);
 
     expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(92n);
-    const deadlineHook = Date.now() + 10_000;
-    while (!received.some((r) => r.body.includes(id)) && Date.now() < deadlineHook)
-      await new Promise((r) => setTimeout(r, 25));
-    const hook = received.find((r) => r.body.includes(id));
-    expect(hook).toBeDefined();
-    const payload = new Webhook(secret).verify(hook?.body as string, hook?.headers ?? {}) as {
+    const hook = await until("the webhook", () =>
+      receiver.received.find((r) => r.body.includes(id)),
+    );
+    const payload = new Webhook(secret).verify(hook.body, hook.headers) as {
       type: string;
       data: { generationId: string; mediaType: string; status: string };
     };
@@ -159,6 +145,47 @@ describe("video jobs", () => {
       type: "generation.completed",
       data: { generationId: id, mediaType: "video", status: "completed" },
     });
+    await expectMoneyInvariants(app.ctx);
+  });
+
+  it("charges a job once per Idempotency-Key, and refunds a job that fails", async () => {
+    const { key, account } = await createFundedCaller(app.ctx, 100n);
+    const job = { model: "sora-2-preview", prompt: "once", duration: 4 };
+    const headers = { "idempotency-key": "video-once" };
+    const [first, second] = await Promise.all([
+      app.request("POST", "/v1/videos/jobs", { token: key, json: job, headers }),
+      app.request("POST", "/v1/videos/jobs", { token: key, json: job, headers }),
+    ]);
+    const accepted = [first, second].filter((r) => r.status === 202);
+    expect(accepted.length).toBeGreaterThanOrEqual(1);
+    for (const r of [first, second]) expect([202, 409]).toContain(r.status);
+    const again = await app.request("POST", "/v1/videos/jobs", { token: key, json: job, headers });
+    expect(again.status).toBe(202);
+    expect(again.body.id).toBe(accepted[0]?.body.id);
+    await until("the job to finish", async () => {
+      const r = await app.request("GET", `/v1/videos/jobs/${again.body.id}`, { token: key });
+      return r.body.status === "succeeded" ? r.body : undefined;
+    });
+    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(92n);
+
+    // Every channel of this model is down: the job fails and its 12 credits come back.
+    const doomed = await app.request("POST", "/v1/videos/jobs", {
+      token: key,
+      json: { model: "veo3.1-lite", prompt: "no upstream answers", duration: 8 },
+    });
+    expect(doomed.status).toBe(202);
+    expect(doomed.body.credits).toBe(12);
+    const failed = await until("the job to fail", async () => {
+      const r = await app.request("GET", `/v1/videos/jobs/${doomed.body.id}`, { token: key });
+      return r.body.status === "failed" ? r.body : undefined;
+    });
+    expect(failed).toMatchObject({
+      videoUrl: null,
+      credits: { quoted: 12, charged: 0, refunded: 12 },
+      routing: { upstream: null },
+    });
+    expect(failed.error.code).toBeTruthy();
+    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(92n);
     await expectMoneyInvariants(app.ctx);
   });
 

@@ -1,6 +1,3 @@
-import type { IncomingHttpHeaders, Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import express from "express";
 import type { Runner } from "graphile-worker";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -13,44 +10,24 @@ import {
   type TestApp,
 } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
+import { type ReceivedRequest, startReceiver, until } from "../helpers/receiver.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
  * Webhooks end to end: a real receiver on loopback (allowed for the test only), scripted to
  * fail, redirect or succeed, checked with the Standard Webhooks reference verifier.
  */
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
 let app: TestApp;
 let worker: Runner;
 let sim: Simulator;
-let receiver: Server;
-let receiverUrl: string;
-let received: Received[] = [];
-/** Status codes the receiver answers with, in order; 200 once they run out. */
-let script: number[] = [];
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
-  const site = express();
-  site.post(/.*/, express.text({ type: "*/*" }), (req, res) => {
-    received.push({ path: req.path, headers: req.headers, body: req.body as string });
-    const status = script.shift() ?? 200;
-    if (status >= 300 && status < 400) res.redirect(status, "/elsewhere");
-    else res.status(status).send("ok");
-  });
-  receiver = site.listen(0, "127.0.0.1");
-  await new Promise((r) => receiver.once("listening", r));
-  const port = (receiver.address() as AddressInfo).port;
-  receiverUrl = `http://127.0.0.1:${port}`;
-
+  receiver = await startReceiver();
   sim = await startSimulator();
   app = await startTestApp({
     env: {
-      SSRF_ALLOW_HOSTS: `127.0.0.1:${port}`,
+      SSRF_ALLOW_HOSTS: receiver.hostPort,
       WEBHOOK_RETRY_BASE_MS: "50",
       CHANNELS: JSON.stringify([
         {
@@ -80,30 +57,15 @@ afterAll(async () => {
   await worker?.stop();
   await app?.close();
   await sim?.close();
-  receiver?.close();
+  await receiver?.close();
 });
 
 beforeEach(() => {
-  received = [];
-  script = [];
+  receiver.reset();
   sim.always = "ok";
 });
 
-async function until<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 15_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const headersOf = (r: Received) => ({
+const headersOf = (r: ReceivedRequest) => ({
   "webhook-id": String(r.headers["webhook-id"]),
   "webhook-timestamp": String(r.headers["webhook-timestamp"]),
   "webhook-signature": String(r.headers["webhook-signature"]),
@@ -141,22 +103,22 @@ describe("webhooks", () => {
   it("retries a failing receiver with the same webhook-id and a verifiable signature", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
     const { secret } = (await app.request("GET", "/v1/webhooks/secret", { token: key })).body;
-    script = [500, 503];
+    receiver.script.push(500, 503);
     const submitted = await app.request("POST", "/v1/generate", {
       token: key,
-      json: { prompt: "hook", models: ["z-image-turbo"], webhookUrl: `${receiverUrl}/hook` },
+      json: { prompt: "hook", models: ["z-image-turbo"], webhookUrl: `${receiver.url}/hook` },
     });
     expect(submitted.status).toBe(202);
     const generationId = submitted.body.generationId;
 
-    await until("three attempts", () => (received.length >= 3 ? true : undefined));
-    const ids = received.map((r) => r.headers["webhook-id"]);
+    await until("three attempts", () => (receiver.received.length >= 3 ? true : undefined));
+    const ids = receiver.received.map((r) => r.headers["webhook-id"]);
     expect(ids).toHaveLength(3);
     expect(new Set(ids).size).toBe(1);
     expect(ids[0]).toMatch(/^msg_[0-9a-z]{26}$/);
 
     const verifier = new Webhook(secret);
-    for (const attempt of received) {
+    for (const attempt of receiver.received) {
       const payload = verifier.verify(attempt.body, headersOf(attempt)) as {
         type: string;
         data: { generationId: string; status: string; results: unknown[] };
@@ -165,7 +127,7 @@ describe("webhooks", () => {
       expect(payload.data.generationId).toBe(generationId);
     }
     // A tampered body or another account's secret does not verify.
-    const last = received[2] as Received;
+    const last = receiver.received[2] as ReceivedRequest;
     expect(() =>
       verifier.verify(last.body.replace("completed", "failed"), headersOf(last)),
     ).toThrow();
@@ -193,13 +155,13 @@ describe("webhooks", () => {
 
   it("does not follow a 3xx: it is a failed attempt, retried at the same URL", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
-    script = [302, 307];
+    receiver.script.push(302, 307);
     const submitted = await app.request("POST", "/v1/generate", {
       token: key,
-      json: { prompt: "redirected", models: ["z-image-turbo"], webhookUrl: `${receiverUrl}/hook` },
+      json: { prompt: "redirected", models: ["z-image-turbo"], webhookUrl: `${receiver.url}/hook` },
     });
-    await until("three attempts", () => (received.length >= 3 ? true : undefined));
-    expect(received.map((r) => r.path)).toEqual(["/hook", "/hook", "/hook"]);
+    await until("three attempts", () => (receiver.received.length >= 3 ? true : undefined));
+    expect(receiver.received.map((r) => r.path)).toEqual(["/hook", "/hook", "/hook"]);
     const row = await until("delivered", async () => {
       const [r] = await delivery(submitted.body.generationId);
       return r?.status === "delivered" ? r : undefined;
@@ -215,15 +177,15 @@ describe("webhooks", () => {
       json: {
         prompt: "two models, one refused",
         models: ["z-image-turbo", "qwen-image-2.0", "gpt-image-2"],
-        webhookUrl: `${receiverUrl}/multi`,
+        webhookUrl: `${receiver.url}/multi`,
       },
     });
     expect(submitted.status).toBe(202);
-    await until("a delivery", () => (received.length >= 1 ? true : undefined));
+    await until("a delivery", () => (receiver.received.length >= 1 ? true : undefined));
     // Give a wrongly queued second message time to arrive.
     await new Promise((r) => setTimeout(r, 500));
-    expect(received).toHaveLength(1);
-    const payload = JSON.parse((received[0] as Received).body);
+    expect(receiver.received).toHaveLength(1);
+    const payload = JSON.parse((receiver.received[0] as ReceivedRequest).body);
     expect(payload.type).toBe("generation.completed");
     expect(payload.data.results.map((r: { status: string }) => r.status).sort()).toEqual([
       "completed",
@@ -232,13 +194,13 @@ describe("webhooks", () => {
     ]);
     expect(payload.data.cost.refunded).toBeGreaterThan(0);
 
-    received = [];
+    receiver.reset();
     const allFail = await app.request("POST", "/v1/generate", {
       token: key,
-      json: { prompt: "refused", models: ["gpt-image-2"], webhookUrl: `${receiverUrl}/failed` },
+      json: { prompt: "refused", models: ["gpt-image-2"], webhookUrl: `${receiver.url}/failed` },
     });
-    await until("a delivery", () => (received.length >= 1 ? true : undefined));
-    const failed = JSON.parse((received[0] as Received).body);
+    await until("a delivery", () => (receiver.received.length >= 1 ? true : undefined));
+    const failed = JSON.parse((receiver.received[0] as ReceivedRequest).body);
     expect(failed.type).toBe("generation.failed");
     expect(failed.data.generationId).toBe(allFail.body.generationId);
     expect(failed.data.results[0].error.code).toBe("content_policy");
@@ -252,10 +214,10 @@ describe("webhooks", () => {
       .secret;
     await app.request("POST", "/v1/generate", {
       token: key,
-      json: { prompt: "rotated", models: ["z-image-turbo"], webhookUrl: `${receiverUrl}/rot` },
+      json: { prompt: "rotated", models: ["z-image-turbo"], webhookUrl: `${receiver.url}/rot` },
     });
-    await until("a delivery", () => (received.length >= 1 ? true : undefined));
-    const message = received[0] as Received;
+    await until("a delivery", () => (receiver.received.length >= 1 ? true : undefined));
+    const message = receiver.received[0] as ReceivedRequest;
     expect(String(message.headers["webhook-signature"]).split(" ")).toHaveLength(2);
     expect(new Webhook(fresh).verify(message.body, headersOf(message))).toBeTruthy();
     expect(new Webhook(old).verify(message.body, headersOf(message))).toBeTruthy();
@@ -272,12 +234,12 @@ describe("webhooks", () => {
     await app.ctx.pool.query(
       `insert into webhook_deliveries (id, generation_id, account_id, url, created_at)
        values ($1, $2, $3, $4, now() - interval '1 hour')`,
-      [id, submitted.body.generationId, account.id, `${receiverUrl}/stalled`],
+      [id, submitted.body.generationId, account.id, `${receiver.url}/stalled`],
     );
     expect(await requeueStalledWebhooks(app.ctx)).toBe(1);
     expect(await requeueStalledWebhooks(app.ctx)).toBe(0);
     await until("the requeued delivery", () =>
-      received.some((r) => r.path === "/stalled") ? true : undefined,
+      receiver.received.some((r) => r.path === "/stalled") ? true : undefined,
     );
     const [row] = await delivery(submitted.body.generationId);
     expect(row?.id).toBe(id);

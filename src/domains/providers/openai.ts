@@ -11,9 +11,11 @@ function size(aspectRatio: AspectRatio): string {
 
 export const openaiProvider: Provider = {
   async generate(task, channel, signal) {
+    // A video model routed here is the channel's misconfiguration, not the caller's fault:
+    // fail over, and count it against the channel.
     if (task.mediaType !== "image") {
       throw new ProviderError(
-        "caller",
+        "channel",
         "unsupported_media",
         "The OpenAI Images API makes images only.",
       );
