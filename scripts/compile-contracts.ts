@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { CONTRACTS_DIR, compileContracts } from "../src/chain/compile.js";
+import { CONTRACTS_DIR } from "../src/chain/artifacts.js";
+import { compileContracts } from "../src/chain/compile.js";
 
 /** `npm run contracts:compile`: writes contracts/artifacts/<Contract>.json from the sources. */
 const dir = path.join(CONTRACTS_DIR, "artifacts");

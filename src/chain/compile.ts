@@ -1,29 +1,18 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import solc from "solc";
+import { type Artifact, CONTRACTS_DIR } from "./artifacts.js";
 
 /**
+ * Build time only (solc is a dev dependency; nothing at run time imports this file).
  * Compiles contracts/src offline with the npm solc (solcjs), imports resolved from
  * node_modules. The settings are fixed, so the same sources give the same artifacts: the
  * committed ones in contracts/artifacts are checked against a fresh compile in the tests.
  */
 
 const require = createRequire(import.meta.url);
-export const CONTRACTS_DIR = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "../../contracts",
-);
 export const SOURCES = ["DevUSDC.sol", "Multicall3.sol"];
-
-export interface Artifact {
-  contractName: string;
-  compiler: string;
-  abi: unknown[];
-  bytecode: `0x${string}`;
-  deployedBytecode: `0x${string}`;
-}
 
 interface SolcOutput {
   errors?: Array<{ severity: string; formattedMessage: string }>;

@@ -1,21 +1,12 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import { createTestClient, createWalletClient, type Hex, http, publicActions } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Network } from "../lib/network.js";
-import type { Artifact } from "./compile.js";
-import { CONTRACTS_DIR } from "./compile.js";
+import { artifact } from "./artifacts.js";
 import { MULTICALL3_ADDRESS, USDC } from "./networks.js";
 
 /** anvil's first public test account: deploys the dev contracts. Never a real key. */
 export const ANVIL_DEPLOYER_KEY: Hex =
   "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-export function artifact(name: string): Artifact {
-  return JSON.parse(
-    readFileSync(path.join(CONTRACTS_DIR, "artifacts", `${name}.json`), "utf8"),
-  ) as Artifact;
-}
 
 /**
  * Puts the dev USDC at the network's real USDC address and Multicall3 at its canonical

@@ -1,5 +1,3 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import {
   type Address,
   createPublicClient,
@@ -11,12 +9,9 @@ import {
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Anvil, startAnvil } from "../../src/chain/anvil.js";
-import { CONTRACTS_DIR, compileContracts } from "../../src/chain/compile.js";
-import {
-  ANVIL_DEPLOYER_KEY,
-  artifact,
-  installDevContracts,
-} from "../../src/chain/dev-contracts.js";
+import { artifact } from "../../src/chain/artifacts.js";
+import { compileContracts } from "../../src/chain/compile.js";
+import { ANVIL_DEPLOYER_KEY, installDevContracts } from "../../src/chain/dev-contracts.js";
 import { MULTICALL3_ADDRESS, USDC } from "../../src/chain/networks.js";
 
 /**
@@ -108,10 +103,7 @@ describe("contracts", () => {
   it("compiles offline to exactly the committed artifacts", () => {
     const fresh = compileContracts();
     for (const name of ["DevUSDCBaseSepolia", "DevUSDCBase", "Multicall3"]) {
-      const committed = JSON.parse(
-        readFileSync(path.join(CONTRACTS_DIR, "artifacts", `${name}.json`), "utf8"),
-      );
-      expect(fresh[name], name).toEqual(committed);
+      expect(fresh[name], name).toEqual(artifact(name));
     }
   });
 
