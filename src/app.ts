@@ -3,6 +3,7 @@ import type { AppContext } from "./context.js";
 import type { DatabaseClient } from "./db/client.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./db/embedded.js";
 import { GenerationEvents } from "./domains/generations/events.js";
+import { PaymentGateway } from "./domains/payments/gateway.js";
 import { providers } from "./domains/providers/index.js";
 import { localStorage } from "./domains/storage/local.js";
 import { type Clock, systemClock } from "./lib/clock.js";
@@ -46,6 +47,7 @@ export function createAppContext(
     db: database.db,
     pool: database.pool,
     generationEvents: new GenerationEvents(database.pool, logger),
+    payments: new PaymentGateway(config.payments, logger),
     generations: {
       storage: localStorage(config.storageDir),
       routing: {

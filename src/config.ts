@@ -2,7 +2,9 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { USDC } from "./chain/networks.js";
 import { type Channel, channelsSchema, defaultChannels } from "./domains/routing/channels.js";
+import type { Network } from "./lib/network.js";
 
 /**
  * Every environment variable the service reads, parsed once. Nothing else in the code reads
@@ -13,6 +15,52 @@ import { type Channel, channelsSchema, defaultChannels } from "./domains/routing
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
 const positiveInt = (fallback: number, max: number) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
+
+const hexAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an 0x-prefixed 20-byte address");
+
+/** The x402 variables of one network: X402_TEST_* for Base Sepolia, X402_LIVE_* for Base. */
+function paymentVariables<P extends "TEST" | "LIVE">(prefix: P, chain: string) {
+  const v = <K extends string>(key: K) => `X402_${prefix}_${key}` as const;
+  return {
+    [v("RPC_URL")]: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        `JSON-RPC endpoint of ${chain}; setting it turns x402 payments on for that network. Start-up refuses an endpoint that reports another chain id. (polyforge dev starts a local chain when the test one is unset.)`,
+      ),
+    [v("PAY_TO")]: hexAddress
+      .optional()
+      .describe(`Treasury address that receives USDC payments on ${chain}.`),
+    [v("FACILITATOR_URL")]: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        `x402 facilitator for ${chain} (POST /verify, /settle; GET /supported). Never defaulted: a network without one takes no payments.`,
+      ),
+    [v("FACILITATOR_KEY")]: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "a 0x-prefixed 32-byte private key")
+      .optional()
+      .describe(
+        `Instead of a facilitator URL (development and tests only): the private key of an in-process facilitator that settles on ${chain} itself.`,
+      ),
+    [v("USDC_ADDRESS")]: hexAddress
+      .optional()
+      .describe(`USDC contract on ${chain}; defaults to the real one.`),
+    [v("START_BLOCK")]: z.coerce
+      .bigint()
+      .min(0n)
+      .default(0n)
+      .describe(`First block the payment reconciliation scans on ${chain}.`),
+  } as {
+    [K in `X402_${P}_RPC_URL` | `X402_${P}_FACILITATOR_URL`]: z.ZodOptional<z.ZodURL>;
+  } & {
+    [K in
+      | `X402_${P}_PAY_TO`
+      | `X402_${P}_FACILITATOR_KEY`
+      | `X402_${P}_USDC_ADDRESS`]: z.ZodOptional<z.ZodString>;
+  } & { [K in `X402_${P}_START_BLOCK`]: z.ZodDefault<z.ZodCoercedBigInt> };
+}
 
 export const configSchema = z
   .object({
@@ -116,6 +164,14 @@ export const configSchema = z
     WEBHOOK_RETRY_BASE_MS: positiveInt(5_000, 3_600_000).describe(
       "First webhook retry delay; each next one is 4 times longer, capped at 12 hours: with the default, 11 attempts span about 43 hours.",
     ),
+    ...paymentVariables("TEST", "Base Sepolia (test keys)"),
+    ...paymentVariables("LIVE", "Base mainnet (live keys)"),
+    X402_SETTLE_TIMEOUT_MS: positiveInt(30_000, 600_000).describe(
+      "How long a settlement waits for its transaction receipt before it is recorded as pending and left to reconciliation.",
+    ),
+    X402_VALIDITY_SECONDS: positiveInt(300, 3600).describe(
+      "How long a payment authorization asked for in a 402 stays valid (maxTimeoutSeconds).",
+    ),
     SSRF_ALLOW_HOSTS: z
       .string()
       .optional()
@@ -124,6 +180,22 @@ export const configSchema = z
       ),
   })
   .superRefine((env, ctx) => {
+    for (const prefix of ["TEST", "LIVE"] as const) {
+      const rpc = env[`X402_${prefix}_RPC_URL`];
+      const url = env[`X402_${prefix}_FACILITATOR_URL`];
+      const key = env[`X402_${prefix}_FACILITATOR_KEY`];
+      const problem: [string, string] | undefined = !rpc
+        ? undefined
+        : !env[`X402_${prefix}_PAY_TO`]
+          ? [`X402_${prefix}_PAY_TO`, "required when the network's RPC URL is set"]
+          : !url === !key
+            ? [
+                `X402_${prefix}_FACILITATOR_URL`,
+                "set exactly one of the facilitator URL and the facilitator key",
+              ]
+            : undefined;
+      if (problem) ctx.addIssue({ code: "custom", path: [problem[0]], message: problem[1] });
+    }
     if (env.NODE_ENV !== "production") return;
     if (env.SSRF_ALLOW_HOSTS) {
       ctx.addIssue({
@@ -131,6 +203,15 @@ export const configSchema = z
         path: ["SSRF_ALLOW_HOSTS"],
         message: "not allowed when NODE_ENV=production",
       });
+    }
+    for (const prefix of ["TEST", "LIVE"] as const) {
+      if (env[`X402_${prefix}_FACILITATOR_KEY`]) {
+        ctx.addIssue({
+          code: "custom",
+          path: [`X402_${prefix}_FACILITATOR_KEY`],
+          message: "not allowed when NODE_ENV=production: set a facilitator URL",
+        });
+      }
     }
     for (const key of ["DATABASE_URL", "PUBLIC_URL", "URL_SIGNING_SECRET"] as const) {
       if (!env[key]) {
@@ -164,6 +245,37 @@ export interface Config {
   webhooks: { timeoutMs: number; retryBaseMs: number };
   /** host:port pairs the SSRF guard lets through (local fixtures in tests; empty in production). */
   ssrfAllowHosts: string[];
+  payments: PaymentsConfig;
+}
+
+/** How one network takes x402 payments. */
+export interface NetworkPaymentConfig {
+  rpcUrl: string;
+  payTo: `0x${string}`;
+  usdcAddress: `0x${string}`;
+  facilitator: { url: string } | { privateKey: `0x${string}` };
+  startBlock: bigint;
+}
+
+export interface PaymentsConfig {
+  networks: Partial<Record<Network, NetworkPaymentConfig>>;
+  settleTimeoutMs: number;
+  validitySeconds: number;
+}
+
+function networkPayments(e: ConfigEnv, prefix: "TEST" | "LIVE", network: Network) {
+  const rpcUrl = e[`X402_${prefix}_RPC_URL`];
+  const payTo = e[`X402_${prefix}_PAY_TO`];
+  if (!rpcUrl || !payTo) return undefined;
+  const url = e[`X402_${prefix}_FACILITATOR_URL`];
+  const key = e[`X402_${prefix}_FACILITATOR_KEY`];
+  return {
+    rpcUrl,
+    payTo: payTo as `0x${string}`,
+    usdcAddress: (e[`X402_${prefix}_USDC_ADDRESS`] ?? USDC[network].address) as `0x${string}`,
+    facilitator: url ? { url } : { privateKey: key as `0x${string}` },
+    startBlock: e[`X402_${prefix}_START_BLOCK`],
+  } satisfies NetworkPaymentConfig;
 }
 
 export class ConfigError extends Error {
@@ -211,6 +323,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       .split(",")
       .map((h) => h.trim())
       .filter(Boolean),
+    payments: {
+      networks: Object.fromEntries(
+        (["test", "live"] as const).flatMap((network) => {
+          const config = networkPayments(e, network === "test" ? "TEST" : "LIVE", network);
+          return config ? [[network, config]] : [];
+        }),
+      ),
+      settleTimeoutMs: e.X402_SETTLE_TIMEOUT_MS,
+      validitySeconds: e.X402_VALIDITY_SECONDS,
+    },
     generation: {
       timeoutSeconds: e.GENERATION_TIMEOUT_SECONDS,
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,

@@ -3,6 +3,7 @@ import type { Config } from "./config.js";
 import type { Database, Executor } from "./db/client.js";
 import type { GenerationEvents } from "./domains/generations/events.js";
 import type { GenerationRuntime } from "./domains/generations/run.js";
+import type { PaymentGateway } from "./domains/payments/gateway.js";
 import type { Clock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
 
@@ -23,6 +24,8 @@ export interface AppContext extends ServiceContext {
   pool: pg.Pool;
   /** Outputs storage and upstream routing, for generation jobs and downloads. */
   generations: GenerationRuntime;
+  /** x402 on each network that takes payments. */
+  payments: PaymentGateway;
   /** Wakes requests waiting for generations; close it before the pool. */
   generationEvents: GenerationEvents;
 }

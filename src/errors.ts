@@ -22,6 +22,7 @@ export const errorStatus = {
   pass_not_found: 400,
   template_not_found: 400,
   insufficient_credits: 402,
+  payment_required: 402,
   missing_api_key: 401,
   invalid_api_key: 401,
   invalid_session: 401,
@@ -34,12 +35,14 @@ export const errorStatus = {
   hold_already_resolved: 409,
   reservation_closed: 409,
   idempotency_key_in_flight: 409,
+  payment_in_flight: 409,
   payload_too_large: 413,
   idempotency_key_reused: 422,
   model_unavailable: 422,
   internal_error: 500,
   generation_failed: 502,
   not_ready: 503,
+  payments_unavailable: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof errorStatus;
@@ -47,15 +50,19 @@ export type ErrorCode = keyof typeof errorStatus;
 export class AppError extends Error {
   readonly status: number;
 
+  /** Response headers the error carries (an x402 402's PAYMENT-REQUIRED). */
+  readonly headers: Record<string, string>;
+
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
     super(message, options);
     this.name = "AppError";
     this.status = errorStatus[code];
+    this.headers = options?.headers ?? {};
   }
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.27;
 
-/// @notice The part of Multicall3 that clients call (viem batches reads through aggregate3),
+/// @notice The part of Multicall3 that clients call (viem batches reads through aggregate3,
+/// x402 diagnoses through tryAggregate),
 /// placed at Multicall3's canonical address on the local chain. Without it, x402 verification
 /// on anvil reports every failure as a generic simulation failure.
 contract Multicall3 {
@@ -40,6 +41,20 @@ contract Multicall3 {
         for (uint256 i = 0; i < calls.length; i++) {
             (bool success, bytes memory data) = calls[i].target.call(calls[i].callData);
             require(success || calls[i].allowFailure, "Multicall3: call failed");
+            returnData[i] = Result(success, data);
+        }
+    }
+
+    /// x402's facilitator diagnoses a failed payment simulation through this one.
+    function tryAggregate(bool requireSuccess, Call[] calldata calls)
+        public
+        payable
+        returns (Result[] memory returnData)
+    {
+        returnData = new Result[](calls.length);
+        for (uint256 i = 0; i < calls.length; i++) {
+            (bool success, bytes memory data) = calls[i].target.call(calls[i].callData);
+            require(success || !requireSuccess, "Multicall3: call failed");
             returnData[i] = Result(success, data);
         }
     }

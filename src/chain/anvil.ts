@@ -36,9 +36,9 @@ function freePort(): Promise<number> {
 
 export async function startAnvil(options: {
   chainId: number;
-  port?: number;
-  loadState?: string;
-  dumpState?: string;
+  port?: number | undefined;
+  /** Loaded from this file when it exists, and written back to it on exit. */
+  state?: string | undefined;
 }): Promise<Anvil> {
   const port = options.port || (await freePort());
   const args = [
@@ -49,8 +49,7 @@ export async function startAnvil(options: {
     "--chain-id",
     String(options.chainId),
     "--silent",
-    ...(options.loadState ? ["--load-state", options.loadState] : []),
-    ...(options.dumpState ? ["--dump-state", options.dumpState] : []),
+    ...(options.state ? ["--state", options.state] : []),
   ];
   const child = spawn(ANVIL_BINARY, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

@@ -10,6 +10,7 @@ import { generationStreamRoutes } from "../domains/generations/stream.js";
 import { videoJobRoutes } from "../domains/generations/video-jobs.js";
 import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
+import { paymentRoutes } from "../domains/payments/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
 import { uploadRoutes } from "../domains/uploads/routes.js";
 import { webhookRoutes } from "../domains/webhooks/routes.js";
@@ -53,6 +54,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(accountRoutes(ctx));
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));
+  app.use(paymentRoutes(ctx));
   app.use(studioRoutes(ctx));
   app.use(catalogRoutes());
   app.use(generationRoutes(ctx));

@@ -66,6 +66,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       (req.log ?? logger).error({ err: error.cause ?? err }, "request failed");
     }
     if (res.headersSent) return;
+    res.set(error.headers);
     res.status(error.status).json({
       error: { code: error.code, message: error.message, requestId: req.id, ...error.details },
     });

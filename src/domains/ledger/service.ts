@@ -14,6 +14,7 @@ import { type MembershipTier, tierOf } from "./packs.js";
 export const transferKinds = [
   "grant", // operator or demo credits, from issuance
   "pack_purchase", // a credit pack paid in USDC, from issuance
+  "payment", // credits bought at $0.01 each by a pay-per-call USDC payment, from issuance
   "spend", // a direct charge
   "refund", // money back outside a hold
   "transfer", // between two accounts

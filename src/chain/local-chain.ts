@@ -1,0 +1,108 @@
+import { createPublicClient, createWalletClient, type Hex, http, toHex } from "viem";
+import { type HDAccount, mnemonicToAccount } from "viem/accounts";
+import type { Network } from "../lib/network.js";
+import { type Anvil, startAnvil } from "./anvil.js";
+import { artifact } from "./artifacts.js";
+import { installDevContracts } from "./dev-contracts.js";
+import { USDC } from "./networks.js";
+
+/**
+ * A local chain that stands in for Base Sepolia (or, in tests, Base): the dev USDC at the real
+ * USDC address, Multicall3 at its canonical one, and anvil's public test wallets funded with
+ * dev USDC. Everything here uses anvil's well-known test mnemonic: never a real key.
+ */
+const ANVIL_MNEMONIC = "test test test test test test test test test test test junk";
+
+export const anvilAccount = (index: number): HDAccount =>
+  mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: index });
+
+export const privateKeyOf = (account: HDAccount): Hex => {
+  const key = account.getHdKey().privateKey;
+  if (!key) throw new Error("HD account without a private key");
+  return toHex(key);
+};
+
+/** Which of anvil's test wallets plays which part on a local chain. */
+export const LOCAL_ROLES = {
+  /** Pays in the README's examples and `npm start`'s banner. */
+  demoPayer: 1,
+  /** Receives payments (payTo). */
+  treasury: 8,
+  /** Signs the in-process facilitator's settlements. */
+  facilitator: 9,
+} as const;
+
+/** Wallets 0–7 each start with this much dev USDC (10,000 USDC). */
+export const FUNDED_WALLETS = 8;
+export const DEV_USDC_PER_WALLET = 10_000n * 10n ** 6n;
+
+export interface LocalChain {
+  rpcUrl: string;
+  network: Network;
+  chainId: number;
+  anvil: Anvil;
+  stop(): Promise<void>;
+}
+
+const publicClientOf = (rpcUrl: string) => createPublicClient({ transport: http(rpcUrl) });
+
+/** Installs the dev contracts and funds the test wallets, unless the chain already has them. */
+export async function prepareChain(rpcUrl: string, network: Network): Promise<boolean> {
+  const client = publicClientOf(rpcUrl);
+  const code = await client.getCode({ address: USDC[network].address });
+  if (code && code !== "0x") return false;
+  await installDevContracts(rpcUrl, network);
+  const minter = anvilAccount(0);
+  const wallet = createWalletClient({ account: minter, transport: http(rpcUrl) });
+  const token = artifact(USDC[network].devContract);
+  for (let i = 0; i < FUNDED_WALLETS; i++) {
+    const hash = await wallet.writeContract({
+      address: USDC[network].address,
+      abi: token.abi,
+      functionName: "mint",
+      args: [anvilAccount(i).address, DEV_USDC_PER_WALLET],
+      chain: null,
+    });
+    await client.waitForTransactionReceipt({ hash });
+  }
+  return true;
+}
+
+/**
+ * Starts anvil at the network's chain id, prepared. With `statePath` the chain's state is
+ * loaded from that file when it exists and written back on exit (development); with
+ * `stateHex` it is restored from a dump taken by dumpChainState (tests, in about a second).
+ */
+export async function startLocalChain(options: {
+  network: Network;
+  port?: number;
+  statePath?: string;
+  stateHex?: Hex;
+}): Promise<LocalChain> {
+  const chainId = USDC[options.network].chainId;
+  const anvil = await startAnvil({ chainId, port: options.port, state: options.statePath });
+  try {
+    if (options.stateHex) await rpc(anvil.rpcUrl, "anvil_loadState", [options.stateHex]);
+    await prepareChain(anvil.rpcUrl, options.network);
+  } catch (err) {
+    await anvil.stop();
+    throw err;
+  }
+  return { rpcUrl: anvil.rpcUrl, network: options.network, chainId, anvil, stop: anvil.stop };
+}
+
+/** The whole chain state, to restore into a fresh anvil with startLocalChain({ stateHex }). */
+export async function dumpChainState(rpcUrl: string): Promise<Hex> {
+  return (await rpc(rpcUrl, "anvil_dumpState", [])) as Hex;
+}
+
+async function rpc(rpcUrl: string, method: string, params: unknown[]): Promise<unknown> {
+  const res = await fetch(rpcUrl, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}

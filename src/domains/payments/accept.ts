@@ -1,0 +1,200 @@
+import {
+  decodePaymentSignatureHeader,
+  encodePaymentRequiredHeader,
+  encodePaymentResponseHeader,
+} from "@x402/core/http";
+import type { PaymentPayload, SettleResponse } from "@x402/core/types";
+import type { Request, Response } from "express";
+import { getAddress } from "viem";
+import { z } from "zod";
+import type { AppContext, ServiceContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import type { Network } from "../../lib/network.js";
+import { findOrCreateWalletAccount } from "../accounts/service.js";
+import type { PackId } from "../ledger/packs.js";
+import {
+  applySettledPayment,
+  claimPayment,
+  markPaymentFailed,
+  markPaymentPending,
+  type Payment,
+} from "./service.js";
+
+/** What one network's offer buys: credits for the key's account, or the payer's own. */
+export interface PriceOnNetwork {
+  network: Network;
+  /** USDC base units. */
+  amount: bigint;
+  credits: bigint;
+  purpose: "pack" | "generation";
+  pack?: PackId;
+  /** The API key's account; without one, the paying wallet's account. */
+  accountId?: string;
+}
+
+export type PaymentOutcome<T> =
+  | { status: "settled"; payment: Payment; result: T; settlement: SettleResponse }
+  | { status: "pending"; payment: Payment };
+
+const PAYMENT_HEADER = "payment-signature";
+
+// The EIP-3009 authorization inside an exact-scheme payload, as much of it as we record.
+const authorizationPayload = z.object({
+  signature: z.string(),
+  authorization: z.object({
+    from: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+    to: z.string(),
+    value: z.string().regex(/^\d+$/),
+    validAfter: z.string().regex(/^\d+$/),
+    validBefore: z.string().regex(/^\d+$/),
+    nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
+  }),
+});
+
+function decode(header: string): PaymentPayload | undefined {
+  try {
+    return decodePaymentSignatureHeader(header);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * x402 on one request, settled before the work starts: no payment → 402 with the offers; a
+ * payment → verified, claimed by its nonce, settled on chain, then recorded and minted in one
+ * transaction together with `apply` (the work it pays for). We never start work unpaid, and a
+ * caller whose settlement times out is never asked to pay again: the payment stays pending and
+ * the chain decides (its credits land on the account when it confirms).
+ */
+export async function acceptPayment<T>(
+  ctx: AppContext,
+  req: Request,
+  res: Response,
+  prices: PriceOnNetwork[],
+  description: string,
+  apply: (tx: ServiceContext, payment: Payment) => Promise<T>,
+): Promise<PaymentOutcome<T>> {
+  const gateway = ctx.payments;
+  const priced = prices.filter((p) => gateway.networks().includes(p.network));
+  if (priced.length === 0) {
+    // Throws payments_unavailable naming the first network asked for.
+    gateway.networkConfig(prices[0]?.network ?? "test");
+  }
+  const offers = await Promise.all(priced.map((p) => gateway.offer(p.network, p.amount)));
+  const resource = { url: `${ctx.config.http.publicUrl}${req.originalUrl}`, description };
+  const refuse = async (message: string, reason: string, extra?: Record<string, unknown>) => {
+    const required = await gateway.paymentRequired(offers, resource, reason);
+    return new AppError(
+      "payment_required",
+      message,
+      { reason, ...extra, x402: required },
+      {
+        headers: { "PAYMENT-REQUIRED": encodePaymentRequiredHeader(required) },
+      },
+    );
+  };
+
+  const header = req.get(PAYMENT_HEADER);
+  if (!header) {
+    throw await refuse(
+      `Payment required: ${description}. Pay with x402 (USDC), or send an API key.`,
+      "payment_required",
+    );
+  }
+  const payload = decode(header);
+  const authorization = payload && authorizationPayload.safeParse(payload.payload);
+  if (!payload || !authorization?.success) {
+    throw await refuse(
+      "The PAYMENT-SIGNATURE header is not a valid x402 payment.",
+      "invalid_payload",
+    );
+  }
+  const offer = await gateway.match(offers, payload);
+  const price = offer && priced.find((p) => p.network === offer.network);
+  if (!offer || !price) {
+    throw await refuse(
+      "The payment does not match what this request costs on this network (asset, amount, recipient or network differ).",
+      "no_matching_requirements",
+    );
+  }
+  const verified = await gateway.verify(offer, payload);
+  if (!verified.isValid) {
+    throw await refuse(
+      `The payment was refused: ${verified.invalidReason ?? "invalid"}.`,
+      verified.invalidReason ?? "invalid_payment",
+    );
+  }
+
+  const auth = authorization.data.authorization;
+  const payer = getAddress(auth.from);
+  const accountId = price.accountId ?? (await findOrCreateWalletAccount(ctx, payer)).id;
+  const payment = await claimPayment(ctx, {
+    network: offer.network,
+    accountId,
+    payer,
+    payTo: getAddress(offer.requirements.payTo),
+    asset: getAddress(offer.requirements.asset),
+    nonce: auth.nonce,
+    amount: price.amount,
+    credits: price.credits,
+    purpose: price.purpose,
+    pack: price.pack,
+    validBefore: new Date(Number(auth.validBefore) * 1000),
+  });
+
+  let settlement: SettleResponse;
+  try {
+    settlement = await gateway.settle(offer, payload);
+  } catch (err) {
+    // We cannot tell whether it was broadcast: the chain will say.
+    ctx.logger.warn({ err, paymentId: payment.id }, "settlement outcome unknown; pending");
+    await markPaymentPending(ctx, payment.id, null, String(err));
+    return { status: "pending", payment: { ...payment, status: "pending" } };
+  }
+  if (!settlement.success) {
+    if (settlement.errorReason === "settlement_pending" && settlement.transaction) {
+      await markPaymentPending(ctx, payment.id, settlement.transaction, "settlement_pending");
+      return {
+        status: "pending",
+        payment: { ...payment, status: "pending", transaction: settlement.transaction },
+      };
+    }
+    await markPaymentFailed(ctx, payment.id, settlement.errorReason ?? "settlement failed");
+    throw await refuse(
+      `The payment could not be settled: ${settlement.errorReason ?? "unknown reason"}. Nothing was charged.`,
+      settlement.errorReason ?? "settlement_failed",
+    );
+  }
+
+  res.set("PAYMENT-RESPONSE", encodePaymentResponseHeader(settlement));
+  const input = { paymentId: payment.id, transaction: settlement.transaction };
+  let applied: Awaited<ReturnType<typeof applySettledPayment<T>>>;
+  try {
+    applied = await applySettledPayment(ctx, input, apply);
+  } catch (err) {
+    // The work could not start: the payment stands, and its credits stay on the account.
+    await applySettledPayment(ctx, input);
+    throw err;
+  }
+  if (!applied) throw new Error(`payment ${payment.id} was applied twice`);
+  return {
+    status: "settled",
+    payment: applied.payment,
+    result: applied.result as T,
+    settlement,
+  };
+}
+
+/** Whether the request pays with x402 rather than an API key. */
+export const paysWithX402 = (req: Request) =>
+  req.headers.authorization === undefined || req.headers.authorization.trim() === "";
+
+export function receiptJson(payment: Payment) {
+  return {
+    id: payment.id,
+    status: payment.status,
+    network: payment.network,
+    payer: payment.payer,
+    transaction: payment.transaction,
+  };
+}

@@ -1,0 +1,163 @@
+import { x402ResourceServer } from "@x402/core/server";
+import type {
+  PaymentPayload,
+  PaymentRequired,
+  PaymentRequirements,
+  SettleResponse,
+  VerifyResponse,
+} from "@x402/core/types";
+import { registerExactEvmScheme } from "@x402/evm/exact/server";
+import { createPublicClient, http, type PublicClient } from "viem";
+import { USDC } from "../../chain/networks.js";
+import type { NetworkPaymentConfig, PaymentsConfig } from "../../config.js";
+import { AppError } from "../../errors.js";
+import type { Network } from "../../lib/network.js";
+import type { Logger } from "../../logger.js";
+import { type Facilitator, facilitatorFor } from "./facilitator.js";
+
+/** What the caller is asked to pay on one network, in USDC base units. */
+export interface PaymentOffer {
+  network: Network;
+  requirements: PaymentRequirements;
+}
+
+const caip2Of = (network: Network) => USDC[network].caip2;
+
+export const networkOfCaip2 = (caip2: string): Network | undefined =>
+  (Object.keys(USDC) as Network[]).find((n) => USDC[n].caip2 === caip2);
+
+const unavailable = (network: Network, why: string, cause?: unknown) =>
+  new AppError(
+    "payments_unavailable",
+    `Payments on ${network === "live" ? "Base" : "Base Sepolia"} are unavailable: ${why}. Nothing was charged.`,
+    { network },
+    { cause },
+  );
+
+/**
+ * x402 on each configured network: one resource server per network, each with only that
+ * network's facilitator, so a payment can only ever be verified and settled where it was asked
+ * for. The x402 client library would default to a public facilitator on the internet; ours is
+ * always given explicitly. Servers are initialized (the facilitator's /supported) on first use
+ * and again after a failure, so a facilitator that is down at start-up does not stop the API.
+ */
+export class PaymentGateway {
+  private readonly servers = new Map<Network, Promise<x402ResourceServer>>();
+  private readonly facilitators = new Map<Network, Facilitator>();
+  private readonly chains = new Map<Network, PublicClient>();
+
+  constructor(
+    readonly config: PaymentsConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  networks(): Network[] {
+    return Object.keys(this.config.networks) as Network[];
+  }
+
+  networkConfig(network: Network): NetworkPaymentConfig {
+    const config = this.config.networks[network];
+    if (!config) throw unavailable(network, "this deployment takes no payments on that network");
+    return config;
+  }
+
+  /** A read-only client of the network's chain (reconciliation, pending settlements). */
+  chain(network: Network): PublicClient {
+    let client = this.chains.get(network);
+    if (!client) {
+      client = createPublicClient({ transport: http(this.networkConfig(network).rpcUrl) });
+      this.chains.set(network, client);
+    }
+    return client;
+  }
+
+  private facilitator(network: Network): Facilitator {
+    let facilitator = this.facilitators.get(network);
+    if (!facilitator) {
+      facilitator = facilitatorFor(
+        this.networkConfig(network),
+        { chainId: USDC[network].chainId, caip2: caip2Of(network) },
+        this.config.settleTimeoutMs,
+      );
+      this.facilitators.set(network, facilitator);
+    }
+    return facilitator;
+  }
+
+  private server(network: Network): Promise<x402ResourceServer> {
+    let server = this.servers.get(network);
+    if (!server) {
+      const created = registerExactEvmScheme(new x402ResourceServer(this.facilitator(network)), {
+        networks: [caip2Of(network)],
+      });
+      server = created.initialize().then(
+        () => created,
+        (err: unknown) => {
+          this.servers.delete(network);
+          this.logger.warn({ err, network }, "x402 facilitator unreachable");
+          throw unavailable(network, "the payment facilitator cannot be reached", err);
+        },
+      );
+      this.servers.set(network, server);
+    }
+    return server;
+  }
+
+  /** The requirement for `amount` USDC base units on `network`, paid to its treasury. */
+  async offer(network: Network, amount: bigint): Promise<PaymentOffer> {
+    const config = this.networkConfig(network);
+    const server = await this.server(network);
+    const [requirements] = await server.buildPaymentRequirements({
+      scheme: "exact",
+      network: caip2Of(network),
+      payTo: config.payTo,
+      price: {
+        asset: config.usdcAddress,
+        amount: amount.toString(),
+        extra: { name: USDC[network].name, version: USDC[network].version },
+      },
+      maxTimeoutSeconds: this.config.validitySeconds,
+    });
+    if (!requirements) throw unavailable(network, "no payment requirement could be built");
+    return { network, requirements };
+  }
+
+  async paymentRequired(
+    offers: PaymentOffer[],
+    resource: { url: string; description: string },
+    error?: string,
+  ): Promise<PaymentRequired> {
+    const first = offers[0];
+    if (!first) throw new Error("a payment is required but nothing is offered");
+    const server = await this.server(first.network);
+    return server.createPaymentRequiredResponse(
+      offers.map((o) => o.requirements),
+      { url: resource.url, description: resource.description, mimeType: "application/json" },
+      error,
+    );
+  }
+
+  /** The offer the payload accepted, exactly as we made it; undefined for any other. */
+  async match(offers: PaymentOffer[], payload: PaymentPayload): Promise<PaymentOffer | undefined> {
+    for (const offer of offers) {
+      const server = await this.server(offer.network);
+      if (server.findMatchingRequirements([offer.requirements], payload)) return offer;
+    }
+    return undefined;
+  }
+
+  async verify(offer: PaymentOffer, payload: PaymentPayload): Promise<VerifyResponse> {
+    const server = await this.server(offer.network);
+    try {
+      return await server.verifyPayment(payload, offer.requirements);
+    } catch (err) {
+      throw unavailable(offer.network, "the payment facilitator did not answer", err);
+    }
+  }
+
+  /** Settles on chain. A throw means the outcome is unknown (the caller records it pending). */
+  async settle(offer: PaymentOffer, payload: PaymentPayload): Promise<SettleResponse> {
+    const server = await this.server(offer.network);
+    return server.settlePayment(payload, offer.requirements);
+  }
+}
