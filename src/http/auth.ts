@@ -1,7 +1,8 @@
 import type { Request, RequestHandler } from "express";
-import type { ServiceContext } from "../context.js";
+import type { AppContext, ServiceContext } from "../context.js";
 import type { Caller } from "../domains/accounts/caller.js";
 import { authenticateSession, isSessionToken } from "../domains/accounts/signin.js";
+import { authenticateAccessToken, isAccessToken } from "../domains/generations/access-tokens.js";
 import { authenticateApiKey } from "../domains/keys/service.js";
 import { AppError } from "../errors.js";
 import type { Network } from "../lib/network.js";
@@ -20,7 +21,7 @@ const BEARER = /^Bearer[ \t]+(\S*)[ \t]*$/i;
  */
 export function authenticate(
   ctx: ServiceContext,
-  options: { sessions: boolean } = { sessions: false },
+  options: { sessions?: boolean; generationTokens?: boolean } = {},
 ): RequestHandler {
   return async (req, _res, next) => {
     const header = req.headers.authorization;
@@ -37,7 +38,15 @@ export function authenticate(
         "Malformed Authorization header: expected `Bearer <API key>`.",
       );
     }
-    if (isSessionToken(token)) {
+    if (isAccessToken(token)) {
+      if (!options.generationTokens) {
+        throw new AppError(
+          "invalid_api_key",
+          "A generation access token only reads its generation's status; this endpoint needs an API key.",
+        );
+      }
+      req.caller = { kind: "generation_token", ...(await authenticateAccessToken(ctx, token)) };
+    } else if (isSessionToken(token)) {
       if (!options.sessions) {
         throw new AppError(
           "invalid_api_key",
@@ -61,6 +70,27 @@ export function callerOf(req: Request): Caller {
 /** The caller of a route mounted with API-key authentication: its account and network. */
 export function keyScopeOf(req: Request): { accountId: string; network: Network } {
   const caller = callerOf(req);
-  if (caller.kind !== "api_key") throw new Error("route must authenticate with API keys only");
+  if (caller.kind === "session") throw new Error("route must not accept sign-in sessions");
   return { accountId: caller.accountId, network: caller.network };
+}
+
+/** Of the generation ids asked for, those the caller may read (a token reads only its own). */
+export function readableGenerationIds(req: Request, ids: string[]): string[] {
+  const caller = callerOf(req);
+  return caller.kind === "generation_token" ? ids.filter((id) => id === caller.generationId) : ids;
+}
+
+/** Whether the request pays with x402 rather than an API key: it sends no Authorization. */
+export const paysWithX402 = (req: Request) =>
+  req.headers.authorization === undefined || req.headers.authorization.trim() === "";
+
+/**
+ * For routes an agent may pay per call: an API key when one is sent; otherwise no caller, and
+ * the route takes an x402 payment instead.
+ */
+export function authenticateUnlessPaying(ctx: AppContext): RequestHandler {
+  const auth = authenticate(ctx);
+  // A deployment that takes no payments asks for a key, as every other route does.
+  if (ctx.payments.networks().length === 0) return auth;
+  return (req, res, next) => (paysWithX402(req) ? next() : auth(req, res, next));
 }

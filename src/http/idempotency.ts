@@ -27,7 +27,8 @@ export function idempotencyOf(req: Request): { key: string; hash: string } | und
 export function idempotent(ctx: ServiceContext): RequestHandler {
   return async (req, res, next) => {
     const key = req.get("idempotency-key");
-    if (key === undefined) return next();
+    // A call paid with x402 is made idempotent by its authorization's nonce instead.
+    if (key === undefined || !req.caller) return next();
     if (!KEY_PATTERN.test(key)) {
       throw new AppError(
         "invalid_request",

@@ -3,7 +3,9 @@ import type { Network } from "../../lib/network.js";
 /** Who is making a request, as established by authentication. */
 export type Caller =
   | { kind: "api_key"; accountId: string; network: Network; apiKeyId: string }
-  | { kind: "session"; accountId: string; sessionId: string };
+  | { kind: "session"; accountId: string; sessionId: string }
+  /** A paid (x402) caller's token for reading one generation. */
+  | { kind: "generation_token"; accountId: string; network: Network; generationId: string };
 
 /**
  * What a caller may see and act on: its own account, and with an API key only that key's
@@ -15,6 +17,6 @@ export interface Scope {
 }
 
 export const scopeOf = (caller: Caller): Scope =>
-  caller.kind === "api_key"
-    ? { accountId: caller.accountId, network: caller.network }
-    : { accountId: caller.accountId };
+  caller.kind === "session"
+    ? { accountId: caller.accountId }
+    : { accountId: caller.accountId, network: caller.network };

@@ -2,7 +2,7 @@ import { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
 import {
@@ -12,6 +12,8 @@ import {
   type ImageResolution,
   ratioOf,
 } from "../catalog/models.js";
+import { receiptJson, respondPending } from "../payments/accept.js";
+import { submitPaidGenerations } from "./paid.js";
 import { generateRequest, seedSchema } from "./request.js";
 import { submitForCaller } from "./routes.js";
 import {
@@ -96,7 +98,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
 
   router.post(
     "/v1/images/generations",
-    authenticate(ctx),
+    authenticateUnlessPaying(ctx),
     idempotent(ctx),
     async (req: Request, res) => {
       const body = imagesRequest.parse(req.body);
@@ -107,30 +109,53 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
           `Unknown model ${body.model}. GET /v1/models lists them.`,
           { field: "model" },
         );
-      const scope = keyScopeOf(req);
       const { aspectRatio, resolution } = fromSize(body.size);
       // n images are n generations of one model, each with its own seed.
-      const ids: string[] = [];
-      let credits = 0n;
-      for (let i = 0; i < body.n; i++) {
-        const request = generateRequest.parse({
+      const requests = Array.from({ length: body.n }, (_, i) =>
+        generateRequest.parse({
           prompt: body.prompt,
           mediaType: "image",
           models: [model.id],
           aspectRatio,
           resolution,
           ...(body.seed === undefined ? {} : { seed: body.seed + i }),
-        });
-        const submitted = await submitForCaller(ctx, req, request, `#${i}`);
-        ids.push(submitted.generationId);
-        credits += submitted.cost;
+        }),
+      );
+      let scope: GenerationScope;
+      const ids: string[] = [];
+      let credits = 0n;
+      // Paid with x402 (no API key): the extra fields say how to poll and what was paid.
+      let paidWith: Record<string, unknown> = {};
+      if (!req.caller) {
+        const paid = await submitPaidGenerations(ctx, req, res, requests);
+        if (paid.status === "pending") return respondPending(res, paid.payment);
+        scope = { accountId: paid.payment.accountId, network: paid.payment.network };
+        for (const g of paid.result) {
+          ids.push(g.generationId);
+          credits += g.cost;
+        }
+        paidWith = {
+          accessTokens: paid.result.map((g) => g.accessToken),
+          payment: receiptJson(paid.payment),
+        };
+      } else {
+        scope = keyScopeOf(req);
+        for (const [i, request] of requests.entries()) {
+          const submitted = await submitForCaller(ctx, req, request, `#${i}`);
+          ids.push(submitted.generationId);
+          credits += submitted.cost;
+        }
       }
 
       const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
       if (!done) {
-        res
-          .status(202)
-          .json({ id: ids[0], ids, status: "processing", credits: creditsToJson(credits) });
+        res.status(202).json({
+          id: ids[0],
+          ids,
+          status: "processing",
+          credits: creditsToJson(credits),
+          ...paidWith,
+        });
         return;
       }
       const failed = done.filter((g) => g.status === "failed");
@@ -154,6 +179,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
         credits: creditsToJson(completed.reduce((sum, g) => sum + g.cost.charged, 0n)),
         routing: completed[0]?.results[0]?.routing ?? null,
         generationIds: ids,
+        ...paidWith,
       });
     },
   );

@@ -2,10 +2,17 @@ import { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
+import {
+  authenticate,
+  authenticateUnlessPaying,
+  keyScopeOf,
+  readableGenerationIds,
+} from "../../http/auth.js";
 import { storedFileRoute } from "../../http/files.js";
 import { idempotencyOf, idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
+import { receiptJson, respondPending } from "../payments/accept.js";
+import { submitPaidGenerations } from "./paid.js";
 import { type GenerateRequest, generateRequest } from "./request.js";
 import {
   type GenerationView,
@@ -95,17 +102,36 @@ export function generationRoutes(ctx: AppContext): Router {
   const router = Router();
   const auth = authenticate(ctx);
 
-  router.post("/v1/generate", auth, idempotent(ctx), async (req, res) => {
+  router.post("/v1/generate", authenticateUnlessPaying(ctx), idempotent(ctx), async (req, res) => {
     const request = generateRequest.parse(req.body);
+    if (!req.caller) {
+      const paid = await submitPaidGenerations(ctx, req, res, [request]);
+      if (paid.status === "pending") return respondPending(res, paid.payment);
+      const [generation] = paid.result;
+      if (!generation) throw new Error("a paid generation was not created");
+      res.status(202).json({
+        generationId: generation.generationId,
+        cost: creditsToJson(generation.cost),
+        accessToken: generation.accessToken,
+        payment: receiptJson(paid.payment),
+      });
+      return;
+    }
     const { generationId: id, cost } = await submitForCaller(ctx, req, request);
     res.status(202).json({ generationId: id, cost: creditsToJson(cost) });
   });
 
-  router.get("/v1/generate/status", auth, async (req, res) => {
-    const { ids } = statusQuery.parse(req.query);
-    const { data, notFound } = await getGenerations(ctx, keyScopeOf(req), ids);
-    res.json({ data: data.map(generationJson), notFound });
-  });
+  router.get(
+    "/v1/generate/status",
+    authenticate(ctx, { generationTokens: true }),
+    async (req, res) => {
+      const { ids } = statusQuery.parse(req.query);
+      const readable = readableGenerationIds(req, ids);
+      const found = await getGenerations(ctx, keyScopeOf(req), readable);
+      const notFound = ids.filter((id) => !found.data.some((g) => g.generationId === id));
+      res.json({ data: found.data.map(generationJson), notFound });
+    },
+  );
 
   router.get("/v1/history", auth, async (req, res) => {
     const q = historyQuery.parse(req.query);

@@ -2,7 +2,7 @@ import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { authenticate, keyScopeOf, readableGenerationIds } from "../../http/auth.js";
 import { generationId } from "./routes.js";
 import { generationJson, getGenerations } from "./service.js";
 
@@ -22,91 +22,96 @@ const params = z.object({ id: generationId });
 export function generationStreamRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.get("/v1/generate/:id/events", authenticate(ctx), async (req, res) => {
-    const { id } = params.parse(req.params);
-    const scope = keyScopeOf(req);
-    // Listen for the hang-up before any await: a client gone early must leave nothing behind.
-    let closed = false;
-    let unsubscribe: (() => void) | undefined;
-    const timers: NodeJS.Timeout[] = [];
-    const finish = () => {
-      if (closed) return;
-      closed = true;
-      for (const t of timers) clearInterval(t);
-      unsubscribe?.();
-      res.end();
-    };
-    res.on("close", finish);
-    const read = async () => (await getGenerations(ctx, scope, [id])).data[0];
-    const first = await read();
-    if (!first) {
-      closed = true;
-      throw notFound("Generation");
-    }
-    // Gone during authentication or the first read (its close event may have fired already).
-    if (closed || req.socket.destroyed) {
-      closed = true;
-      return;
-    }
-
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache, no-transform",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    });
-    res.write("retry: 2000\n\n");
-    let sequence = 0;
-    let lastSent = "";
-
-    // Reads are serialized: each notice triggers one read, and a burst collapses into one.
-    let reading = false;
-    let again = false;
-    const publish = async () => {
-      if (closed) return;
-      if (reading) {
-        again = true;
+  router.get(
+    "/v1/generate/:id/events",
+    authenticate(ctx, { generationTokens: true }),
+    async (req, res) => {
+      const { id } = params.parse(req.params);
+      const scope = keyScopeOf(req);
+      // Listen for the hang-up before any await: a client gone early must leave nothing behind.
+      let closed = false;
+      let unsubscribe: (() => void) | undefined;
+      const timers: NodeJS.Timeout[] = [];
+      const finish = () => {
+        if (closed) return;
+        closed = true;
+        for (const t of timers) clearInterval(t);
+        unsubscribe?.();
+        res.end();
+      };
+      res.on("close", finish);
+      const readable = readableGenerationIds(req, [id]);
+      const read = async () => (await getGenerations(ctx, scope, readable)).data[0];
+      const first = await read();
+      if (!first) {
+        closed = true;
+        throw notFound("Generation");
+      }
+      // Gone during authentication or the first read (its close event may have fired already).
+      if (closed || req.socket.destroyed) {
+        closed = true;
         return;
       }
-      reading = true;
-      try {
-        do {
-          again = false;
-          const generation = await read();
-          if (!generation || closed) return;
-          const json = JSON.stringify(generationJson(generation));
-          const terminal = generation.status === "completed" || generation.status === "failed";
-          if (json !== lastSent) {
-            lastSent = json;
-            res.write(`id: ${++sequence}\nevent: status\ndata: ${json}\n\n`);
-          }
-          if (terminal) {
-            res.write(`id: ${++sequence}\nevent: done\ndata: ${json}\n\n`);
-            finish();
-            return;
-          }
-        } while (again);
-      } catch (err) {
-        req.log.warn({ err }, "generation stream read failed");
-      } finally {
-        reading = false;
-      }
-    };
 
-    unsubscribe = await ctx.generationEvents
-      .subscribe(id, () => void publish())
-      .catch((err: unknown) => {
-        req.log.warn({ err }, "cannot listen for generation events; falling back to reads");
-        return undefined;
+      res.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache, no-transform",
+        connection: "keep-alive",
+        "x-accel-buffering": "no",
       });
-    if (closed) {
-      unsubscribe?.();
-      return;
-    }
-    timers.push(setInterval(() => void publish(), FALLBACK_READ_MS));
-    timers.push(setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS));
-    await publish();
-  });
+      res.write("retry: 2000\n\n");
+      let sequence = 0;
+      let lastSent = "";
+
+      // Reads are serialized: each notice triggers one read, and a burst collapses into one.
+      let reading = false;
+      let again = false;
+      const publish = async () => {
+        if (closed) return;
+        if (reading) {
+          again = true;
+          return;
+        }
+        reading = true;
+        try {
+          do {
+            again = false;
+            const generation = await read();
+            if (!generation || closed) return;
+            const json = JSON.stringify(generationJson(generation));
+            const terminal = generation.status === "completed" || generation.status === "failed";
+            if (json !== lastSent) {
+              lastSent = json;
+              res.write(`id: ${++sequence}\nevent: status\ndata: ${json}\n\n`);
+            }
+            if (terminal) {
+              res.write(`id: ${++sequence}\nevent: done\ndata: ${json}\n\n`);
+              finish();
+              return;
+            }
+          } while (again);
+        } catch (err) {
+          req.log.warn({ err }, "generation stream read failed");
+        } finally {
+          reading = false;
+        }
+      };
+
+      unsubscribe = await ctx.generationEvents
+        .subscribe(id, () => void publish())
+        .catch((err: unknown) => {
+          req.log.warn({ err }, "cannot listen for generation events; falling back to reads");
+          return undefined;
+        });
+      if (closed) {
+        unsubscribe?.();
+        return;
+      }
+      timers.push(setInterval(() => void publish(), FALLBACK_READ_MS));
+      timers.push(setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS));
+      await publish();
+    },
+  );
 
   return router;
 }

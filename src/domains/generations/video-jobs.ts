@@ -2,9 +2,16 @@ import { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
+import {
+  authenticate,
+  authenticateUnlessPaying,
+  keyScopeOf,
+  readableGenerationIds,
+} from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
+import { receiptJson, respondPending } from "../payments/accept.js";
+import { submitPaidGenerations } from "./paid.js";
 import { generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
 import { generationId, submitForCaller } from "./routes.js";
 import { type GenerationView, getGenerations } from "./service.js";
@@ -59,24 +66,43 @@ export function videoJobJson(g: GenerationView) {
 
 export function videoJobRoutes(ctx: AppContext): Router {
   const router = Router();
-  const auth = authenticate(ctx);
+  const auth = authenticate(ctx, { generationTokens: true });
 
-  router.post("/v1/videos/jobs", auth, idempotent(ctx), async (req: Request, res) => {
-    const { model, ...job } = videoJobRequest.parse(req.body);
-    const request = generateRequest.parse({ ...job, mediaType: "video", models: [model] });
-    const submitted = await submitForCaller(ctx, req, request);
-    res.status(202).json({
-      id: submitted.generationId,
-      object: "video.job",
-      status: "queued",
-      model: request.models[0],
-      credits: creditsToJson(submitted.cost),
-    });
-  });
+  router.post(
+    "/v1/videos/jobs",
+    authenticateUnlessPaying(ctx),
+    idempotent(ctx),
+    async (req: Request, res) => {
+      const { model, ...job } = videoJobRequest.parse(req.body);
+      const request = generateRequest.parse({ ...job, mediaType: "video", models: [model] });
+      const job202 = (generationId: string, cost: bigint) => ({
+        id: generationId,
+        object: "video.job",
+        status: "queued",
+        model: request.models[0],
+        credits: creditsToJson(cost),
+      });
+      if (!req.caller) {
+        const paid = await submitPaidGenerations(ctx, req, res, [request]);
+        if (paid.status === "pending") return respondPending(res, paid.payment);
+        const [generation] = paid.result;
+        if (!generation) throw new Error("a paid video job was not created");
+        res.status(202).json({
+          ...job202(generation.generationId, generation.cost),
+          accessToken: generation.accessToken,
+          payment: receiptJson(paid.payment),
+        });
+        return;
+      }
+      const submitted = await submitForCaller(ctx, req, request);
+      res.status(202).json(job202(submitted.generationId, submitted.cost));
+    },
+  );
 
   router.get("/v1/videos/jobs/:id", auth, async (req, res) => {
     const { id } = jobParams.parse(req.params);
-    const generation = (await getGenerations(ctx, keyScopeOf(req), [id])).data[0];
+    const readable = readableGenerationIds(req, [id]);
+    const generation = (await getGenerations(ctx, keyScopeOf(req), readable)).data[0];
     if (generation?.mediaType !== "video") throw notFound("Video job");
     res.json(videoJobJson(generation));
   });

@@ -185,10 +185,6 @@ export async function acceptPayment<T>(
   };
 }
 
-/** Whether the request pays with x402 rather than an API key. */
-export const paysWithX402 = (req: Request) =>
-  req.headers.authorization === undefined || req.headers.authorization.trim() === "";
-
 export function receiptJson(payment: Payment) {
   return {
     id: payment.id,
@@ -197,4 +193,14 @@ export function receiptJson(payment: Payment) {
     payer: payment.payer,
     transaction: payment.transaction,
   };
+}
+
+/** The answer to a request whose payment was broadcast but not confirmed in time. */
+export function respondPending(res: Response, payment: Payment) {
+  res.status(202).json({
+    status: "payment_pending",
+    payment: receiptJson(payment),
+    message:
+      "The payment was broadcast but is not confirmed yet. Once the chain confirms it, its credits are added to the paying wallet's account (GET /v1/payments with a key for that wallet shows it); do not pay again.",
+  });
 }

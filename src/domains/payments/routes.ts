@@ -1,14 +1,14 @@
-import { type RequestHandler, Router } from "express";
+import { Router } from "express";
 import { z } from "zod";
 import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { authenticate, authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { createApiKey } from "../keys/service.js";
 import { type PackId, packs } from "../ledger/packs.js";
 import { getBalance } from "../ledger/service.js";
-import { acceptPayment, type PriceOnNetwork, paysWithX402, receiptJson } from "./accept.js";
+import { acceptPayment, type PriceOnNetwork, receiptJson, respondPending } from "./accept.js";
 import { listPayments, paymentJson } from "./service.js";
 
 const packParams = z.object({
@@ -30,12 +30,6 @@ export const paymentsQuery = z
 /** USD cents → USDC base units (1 cent = 10,000 units, the price of one credit). */
 const centsToUsdc = (cents: bigint) => cents * USDC_UNITS_PER_CREDIT;
 
-/** An API key when one is sent; otherwise the request pays with x402 and has no caller. */
-export const apiKeyUnlessPaying = (ctx: AppContext): RequestHandler => {
-  const auth = authenticate(ctx);
-  return (req, res, next) => (paysWithX402(req) ? next() : auth(req, res, next));
-};
-
 export function paymentRoutes(ctx: AppContext): Router {
   const router = Router();
 
@@ -43,7 +37,7 @@ export function paymentRoutes(ctx: AppContext): Router {
    * Credit packs, paid in USDC on the caller's network: the API key's, or with no key any
    * network this deployment takes payments on (the credits and a new key go to the wallet).
    */
-  router.post("/v1/credits/packs/:pack", apiKeyUnlessPaying(ctx), async (req, res) => {
+  router.post("/v1/credits/packs/:pack", authenticateUnlessPaying(ctx), async (req, res) => {
     const { pack } = packParams.parse(req.params);
     const offer = packs[pack];
     const keyScope = req.caller ? keyScopeOf(req) : undefined;
@@ -60,14 +54,7 @@ export function paymentRoutes(ctx: AppContext): Router {
     const description = `the ${pack} pack: ${offer.credits} credits for $${offer.priceUsdCents / 100n}`;
     const outcome = await acceptPayment(ctx, req, res, prices, description, async () => undefined);
     const { payment } = outcome;
-    if (outcome.status === "pending") {
-      res.status(202).json({
-        payment: receiptJson(payment),
-        message:
-          "The payment was broadcast but is not confirmed yet. Its credits are added to the account as soon as the chain confirms it; do not pay again.",
-      });
-      return;
-    }
+    if (outcome.status === "pending") return respondPending(res, payment);
     // A wallet with no key gets one for its account, shown once, so it can spend the credits.
     let apiKey: string | null = null;
     if (!keyScope) {

@@ -1,0 +1,70 @@
+import type { Request, Response } from "express";
+import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
+import type { AppContext } from "../../context.js";
+import { checkUrl } from "../../lib/safe-fetch.js";
+import { acceptPayment, type PaymentOutcome, type PriceOnNetwork } from "../payments/accept.js";
+import { linkGeneration } from "../payments/service.js";
+import { accessTokenFor } from "./access-tokens.js";
+import { type GenerateRequest, quote } from "./request.js";
+import { submitGeneration } from "./service.js";
+
+export interface PaidGeneration {
+  generationId: string;
+  cost: bigint;
+  /** Reads this generation (status, events) without an API key. */
+  accessToken: string;
+}
+
+/**
+ * Generations paid per call with x402, for a caller with no API key. The body was validated by
+ * the route; here it is quoted on every network that takes payments (a request that quotes
+ * nowhere fails with its own 4xx, before any 402), and its URLs are checked by the SSRF guard.
+ * The 402 asks for exactly the quote, at $0.01 a credit. Once paid, the credits are minted to
+ * the paying wallet's account, held and the jobs queued in the same transaction that records
+ * the payment; a failed result refunds to that account like any other.
+ */
+export async function submitPaidGenerations(
+  ctx: AppContext,
+  req: Request,
+  res: Response,
+  requests: GenerateRequest[],
+): Promise<PaymentOutcome<PaidGeneration[]>> {
+  const channels = ctx.config.channels;
+  const prices: PriceOnNetwork[] = [];
+  let refusal: unknown;
+  for (const network of ctx.payments.networks()) {
+    try {
+      const credits = requests.reduce((sum, r) => sum + quote(r, network, channels).total, 0n);
+      prices.push({
+        network,
+        amount: credits * USDC_UNITS_PER_CREDIT,
+        credits,
+        purpose: "generation",
+      });
+    } catch (err) {
+      refusal ??= err;
+    }
+  }
+  if (prices.length === 0 && refusal) throw refusal;
+  for (const request of requests) {
+    for (const url of [...request.referenceImageUrls, request.webhookUrl ?? []].flat()) {
+      await checkUrl(url, { allowHosts: ctx.config.ssrfAllowHosts });
+    }
+  }
+  const models = [...new Set(requests.flatMap((r) => r.models))].join(", ");
+  const credits = prices[0]?.credits ?? 0n;
+  const description = `${requests.length > 1 ? `${requests.length} generations` : "a generation"} with ${models}: ${credits} credits`;
+  return acceptPayment(ctx, req, res, prices, description, async (tx, payment) => {
+    const scope = { accountId: payment.accountId, network: payment.network };
+    const submitted: PaidGeneration[] = [];
+    for (const request of requests) {
+      const { generationId, cost } = await submitGeneration(tx, channels, scope, request, {
+        storage: ctx.generations.storage,
+      });
+      submitted.push({ generationId, cost, accessToken: accessTokenFor(ctx.config, generationId) });
+    }
+    const first = submitted[0];
+    if (first) await linkGeneration(tx, payment.id, first.generationId);
+    return submitted;
+  });
+}
