@@ -11,6 +11,7 @@ import { checkGenerationInvariants } from "./domains/generations/invariants.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "./domains/keys/service.js";
 import { checkLedgerInvariants } from "./domains/ledger/invariants.js";
 import { getBalance, grantCredits } from "./domains/ledger/service.js";
+import { reconcilePayments } from "./domains/payments/reconcile.js";
 import { AppError } from "./errors.js";
 import { startHttpServer } from "./http/server.js";
 import { startWorker } from "./jobs/worker.js";
@@ -229,6 +230,30 @@ credits
           creditBalance: Number(balance.creditBalance),
         });
       }),
+  );
+
+program
+  .command("payments")
+  .description("x402 payments, for operators")
+  .command("reconcile")
+  .description(
+    "Compare the treasury's USDC transfers on chain with the payments table; decide pending payments from the chain. Exits 1 on any difference.",
+  )
+  .addOption(networkOption())
+  .action((opts: { network?: Network }) =>
+    oneShot(async ({ ctx }) => {
+      const targets = opts.network ? [opts.network] : ctx.payments.networks();
+      if (targets.length === 0) {
+        throw new AppError(
+          "invalid_request",
+          "No network takes payments: set X402_TEST_RPC_URL or X402_LIVE_RPC_URL.",
+        );
+      }
+      const reports = [];
+      for (const network of targets) reports.push(await reconcilePayments(ctx, network));
+      print(reports);
+      if (reports.some((r) => !r.ok)) process.exitCode = 1;
+    }),
   );
 
 program

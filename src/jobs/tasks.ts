@@ -5,6 +5,7 @@ import { deleteExpiredSignInState } from "../domains/accounts/signin.js";
 import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
 import { deleteExpiredIdempotencyKeys } from "../domains/idempotency/service.js";
 import { expireHolds } from "../domains/ledger/service.js";
+import { reconcilePayments, resolvePayment } from "../domains/payments/reconcile.js";
 import { deliverWebhook, requeueStalledWebhooks } from "../domains/webhooks/service.js";
 
 /**
@@ -33,6 +34,24 @@ export function taskList(ctx: AppContext): TaskList {
     generations_sweep: async () => {
       await sweepStrandedResults(ctx);
     },
+    resolve_payment: async (payload) => {
+      const { paymentId } = resolvePaymentPayload.parse(payload);
+      const resolution = await resolvePayment(ctx, paymentId);
+      // Thrown so graphile-worker retries with its backoff; reconciliation also keeps trying.
+      if (resolution === "waiting") throw new Error(`payment ${paymentId} is not decided yet`);
+    },
+    payments_reconcile: async () => {
+      for (const network of ctx.payments.networks()) {
+        const report = await reconcilePayments(ctx, network);
+        const log = report.ok
+          ? ctx.logger.info.bind(ctx.logger)
+          : ctx.logger.error.bind(ctx.logger);
+        log(
+          { report },
+          report.ok ? "payments reconcile with the chain" : "payments differ from the chain",
+        );
+      }
+    },
     ledger_expire_holds: async () => {
       // Drain in batches, so a backlog after downtime clears in one run.
       while ((await expireHolds(ctx, 500)) === 500) {}
@@ -46,7 +65,9 @@ export const crontab = [
   "* * * * * ledger_expire_holds",
   "* * * * * generations_sweep",
   "*/5 * * * * webhooks_requeue",
+  "*/10 * * * * payments_reconcile",
 ].join("\n");
 
 const runGenerationPayload = z.object({ resultId: z.string().min(1) });
 const deliverWebhookPayload = z.object({ deliveryId: z.string().min(1) });
+const resolvePaymentPayload = z.object({ paymentId: z.string().min(1) });

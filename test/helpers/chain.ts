@@ -1,3 +1,6 @@
+import { x402Client } from "@x402/core/client";
+import { decodePaymentRequiredHeader, encodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentPayload } from "@x402/core/types";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
 import {
@@ -6,6 +9,7 @@ import {
   createTestClient,
   createWalletClient,
   erc20Abi,
+  type Hex,
   http,
 } from "viem";
 import type { LocalAccount } from "viem/accounts";
@@ -29,12 +33,15 @@ export function startTestChain(network: Network = "test"): Promise<LocalChain> {
 const prefix = (network: Network) => (network === "test" ? "TEST" : "LIVE");
 
 /** The app's environment for taking payments on these chains, with an in-process facilitator. */
-export function paymentEnv(...chains: LocalChain[]): Record<string, string> {
+export function paymentEnv(
+  chains: LocalChain[],
+  options: { payTo?: Address } = {},
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const chain of chains) {
     const p = prefix(chain.network);
     env[`X402_${p}_RPC_URL`] = chain.rpcUrl;
-    env[`X402_${p}_PAY_TO`] = treasury;
+    env[`X402_${p}_PAY_TO`] = options.payTo ?? treasury;
     env[`X402_${p}_FACILITATOR_KEY`] = privateKeyOf(anvilAccount(LOCAL_ROLES.facilitator));
   }
   return env;
@@ -80,4 +87,69 @@ export async function fundUsdc(chain: LocalChain, address: Address, amount: bigi
     chain: null,
   });
   await createPublicClient({ transport: http(chain.rpcUrl) }).waitForTransactionReceipt({ hash });
+}
+
+/** The PAYMENT-SIGNATURE an x402 client would send for a 402's PAYMENT-REQUIRED header. */
+export async function signPayment(
+  account: LocalAccount,
+  network: Network,
+  paymentRequired: string,
+  change?: { validBefore?: bigint },
+): Promise<string> {
+  const client = new x402Client()
+    .register(USDC[network].caip2, new ExactEvmScheme(account))
+    .setSpendControls({ maxAmountPerPayment: "$100" });
+  const payload = await client.createPaymentPayload(decodePaymentRequiredHeader(paymentRequired));
+  if (change?.validBefore !== undefined)
+    await resign(account, network, payload, change.validBefore);
+  return encodePaymentSignatureHeader(payload);
+}
+
+/** Re-signs an EIP-3009 authorization with another validity end, as a (bad) client could. */
+async function resign(
+  account: LocalAccount,
+  network: Network,
+  payload: PaymentPayload,
+  validBefore: bigint,
+) {
+  const inner = payload.payload as {
+    signature: Hex;
+    authorization: {
+      from: Address;
+      to: Address;
+      value: string;
+      validAfter: string;
+      validBefore: string;
+      nonce: Hex;
+    };
+  };
+  const auth = { ...inner.authorization, validBefore: validBefore.toString() };
+  inner.authorization = auth;
+  inner.signature = await account.signTypedData({
+    domain: {
+      name: USDC[network].name,
+      version: USDC[network].version,
+      chainId: USDC[network].chainId,
+      verifyingContract: USDC[network].address,
+    },
+    types: {
+      TransferWithAuthorization: [
+        { name: "from", type: "address" },
+        { name: "to", type: "address" },
+        { name: "value", type: "uint256" },
+        { name: "validAfter", type: "uint256" },
+        { name: "validBefore", type: "uint256" },
+        { name: "nonce", type: "bytes32" },
+      ],
+    },
+    primaryType: "TransferWithAuthorization",
+    message: {
+      from: auth.from,
+      to: auth.to,
+      value: BigInt(auth.value),
+      validAfter: BigInt(auth.validAfter),
+      validBefore,
+      nonce: auth.nonce,
+    },
+  });
 }

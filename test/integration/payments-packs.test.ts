@@ -18,7 +18,7 @@ let app: TestApp;
 
 beforeAll(async () => {
   chain = await startTestChain("test");
-  app = await startTestApp({ env: paymentEnv(chain) });
+  app = await startTestApp({ env: paymentEnv([chain]) });
 });
 
 afterAll(async () => {

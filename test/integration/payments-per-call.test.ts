@@ -32,7 +32,7 @@ beforeAll(async () => {
   sim = await startSimulator();
   app = await startTestApp({
     env: {
-      ...paymentEnv(chain),
+      ...paymentEnv([chain]),
       CHANNELS: JSON.stringify([
         { id: "sandbox", provider: "sandbox", networks: ["test"], models: "*", priority: 1 },
         {

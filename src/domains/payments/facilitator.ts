@@ -62,6 +62,8 @@ export function inProcessFacilitator(options: {
     account,
     chain,
     transport: http(options.rpcUrl, { retryCount: 0, timeout: 10_000 }),
+    // Receipts are polled for; Base makes a block every 2 s, anvil on every transaction.
+    pollingInterval: 250,
   }).extend(publicActions);
   const queue = `${options.chainId}:${account.address}`;
   const signer = toFacilitatorEvmSigner(
