@@ -1,6 +1,17 @@
 import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createAppContext, resolveDatabase } from "./app.js";
+import {
+  anvilAccount,
+  FUNDED_WALLETS,
+  LOCAL_ROLES,
+  localPaymentConfig,
+  privateKeyOf,
+  startLocalChain,
+  verifyPaymentChains,
+  withLocalTestChain,
+} from "./chain/local-chain.js";
+import { MULTICALL3_ADDRESS, USDC } from "./chain/networks.js";
 import { type Config, ConfigError, loadConfig, processEnv } from "./config.js";
 import type { AppContext } from "./context.js";
 import { createDatabaseClient } from "./db/client.js";
@@ -17,7 +28,7 @@ import { startHttpServer } from "./http/server.js";
 import { startWorker } from "./jobs/worker.js";
 import { newId } from "./lib/ids.js";
 import { type Network, networks } from "./lib/network.js";
-import { stopOnSignals } from "./lib/shutdown.js";
+import { type ShutdownStep, stopOnSignals } from "./lib/shutdown.js";
 import { createLogger, type Logger } from "./logger.js";
 
 interface Opened {
@@ -29,9 +40,18 @@ interface Opened {
   databaseLabel: string;
 }
 
-/** Config, logger and database for one command. One-shot commands log to stderr. */
-async function open(options: { adoptEmbedded: boolean; logToStderr: boolean }): Promise<Opened> {
-  const config = loadConfig(processEnv());
+/**
+ * Config, logger and database for one command. One-shot commands log to stderr. Commands that
+ * take payments first check that each network's RPC is the chain it should be.
+ */
+async function open(options: {
+  adoptEmbedded: boolean;
+  logToStderr: boolean;
+  config?: Config;
+  checkChains?: boolean;
+}): Promise<Opened> {
+  const config = options.config ?? loadConfig(processEnv());
+  if (options.checkChains) await verifyPaymentChains(config);
   const logger = createLogger(config, options.logToStderr ? pino.destination(2) : undefined);
   const target = await resolveDatabase(config, logger, { adopt: options.adoptEmbedded });
   const database = createDatabaseClient(target.url, { poolMax: config.database.poolMax, logger });
@@ -63,6 +83,14 @@ async function oneShot<T>(fn: (opened: Opened) => Promise<T>): Promise<T> {
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
+// Factories: commander options are mutable, and each command needs its own.
+const accountOption = () =>
+  new Option(
+    "--account <id-or-wallet>",
+    "account id (acc_…) or wallet address",
+  ).makeOptionMandatory();
+const networkOption = () => new Option("--network <network>", "live or test").choices(networks);
+
 const program = new Command("polyforge")
   .description("One API over many image and video models, paid in USDC.")
   .showHelpAfterError();
@@ -71,16 +99,32 @@ program
   .command("dev")
   .description("Everything in one process: database, migrations, API and worker (npm start)")
   .action(async () => {
-    const opened = await open({ adoptEmbedded: true, logToStderr: false });
-    const { ctx, config, logger } = opened;
-    if (config.env === "production") {
-      await opened.close();
+    const loaded = loadConfig(processEnv());
+    if (loaded.env === "production") {
       // dev creates a demo account that anyone can sign in to with anvil's public test key.
       throw new AppError(
         "invalid_request",
         "`polyforge dev` is for development; use `serve` and `worker` in production.",
       );
     }
+    // Test payments on a local chain, unless a test network is configured.
+    const chain = loaded.payments.networks.test
+      ? undefined
+      : await startLocalChain({
+          network: "test",
+          port: loaded.localChain.port,
+          statePath: loaded.localChain.statePath,
+        });
+    const opened = await open({
+      adoptEmbedded: true,
+      logToStderr: false,
+      config: chain ? withLocalTestChain(loaded, chain.rpcUrl) : loaded,
+      checkChains: true,
+    }).catch(async (err: unknown) => {
+      await chain?.stop();
+      throw err;
+    });
+    const { ctx, config, logger } = opened;
     await migrateDatabase(ctx.pool, logger);
     const demo = await ensureDemoAccess(ctx, config.dataDir);
     const balance = await getBalance(ctx, demo.account.id, "test");
@@ -90,8 +134,10 @@ program
       ["HTTP server", http.close],
       ["worker", () => worker.stop()],
       ["database", opened.close],
+      ...(chain ? [["local chain", chain.stop] as ShutdownStep] : []),
     ]);
     const base = config.http.publicUrl;
+    const payer = anvilAccount(LOCAL_ROLES.demoPayer);
     process.stdout.write(
       [
         "",
@@ -110,6 +156,16 @@ program
         `  curl -s ${base}/v1/generate -H "Authorization: Bearer ${demo.key}" -H "content-type: application/json" -d '{"prompt":"a lighthouse at dusk","models":["gpt-image-2","nano-banana-2"]}'`,
         `  curl -s "${base}/v1/generate/status?ids=GENERATION_ID" -H "Authorization: Bearer ${demo.key}"`,
         "",
+        ...(chain
+          ? [
+              `Pay per call with USDC, no API key (x402 on a local chain that stands in for Base Sepolia):`,
+              `  Chain     ${chain.rpcUrl} (chain id ${chain.chainId}; state kept in ${config.localChain.statePath})`,
+              `  Wallet    ${payer.address}, funded with 10,000 dev USDC`,
+              `  Its key   ${privateKeyOf(payer)} (anvil's public test key: never use it elsewhere)`,
+              `  POLYFORGE_API_URL=${base} node examples/pay-per-call.mjs`,
+              "",
+            ]
+          : []),
         "Press Ctrl-C to stop.",
         "",
       ].join("\n"),
@@ -120,7 +176,7 @@ program
   .command("serve")
   .description("The HTTP API (production: run several against one PostgreSQL)")
   .action(async () => {
-    const opened = await open({ adoptEmbedded: false, logToStderr: false });
+    const opened = await open({ adoptEmbedded: false, logToStderr: false, checkChains: true });
     if (!(await migrationsApplied(opened.ctx.pool))) {
       opened.logger.warn(
         "database is not migrated: run `polyforge migrate`; /readyz reports 503 until then",
@@ -138,7 +194,7 @@ program
   .command("worker")
   .description("Background jobs (production: run several against one PostgreSQL)")
   .action(async () => {
-    const opened = await open({ adoptEmbedded: false, logToStderr: false });
+    const opened = await open({ adoptEmbedded: false, logToStderr: false, checkChains: true });
     const worker = await startWorker(opened.ctx);
     stopOnSignals(opened.logger, opened.config.http.shutdownTimeoutMs, [
       ["worker", () => worker.stop()],
@@ -147,18 +203,54 @@ program
   });
 
 program
+  .command("chain")
+  .description(
+    "A local chain for development: anvil with the dev USDC at the network's real USDC address, Multicall3, and funded test wallets; its state is kept in POLYFORGE_DATA_DIR",
+  )
+  .addOption(networkOption().default("test"))
+  .action(async (opts: { network: Network }) => {
+    const config = loadConfig(processEnv());
+    const logger = createLogger(config);
+    const statePath =
+      opts.network === "test"
+        ? config.localChain.statePath
+        : config.localChain.statePath.replace(/\.json$/, `-${opts.network}.json`);
+    const chain = await startLocalChain({
+      network: opts.network,
+      port: config.localChain.port,
+      statePath,
+    });
+    stopOnSignals(logger, config.http.shutdownTimeoutMs, [["local chain", chain.stop]]);
+    const local = localPaymentConfig(chain.rpcUrl, opts.network);
+    const prefix = `X402_${opts.network.toUpperCase()}`;
+    const wallets = Array.from({ length: FUNDED_WALLETS }, (_, i) => anvilAccount(i));
+    process.stdout.write(
+      [
+        "",
+        `Local chain for ${opts.network} payments: ${chain.rpcUrl} (chain id ${chain.chainId}; state in ${statePath})`,
+        `  USDC        ${USDC[opts.network].address} ("${USDC[opts.network].name}" v${USDC[opts.network].version}, 6 decimals; the dev token, open mint)`,
+        `  Multicall3  ${MULTICALL3_ADDRESS}`,
+        "",
+        "Funded with 10,000 dev USDC each (anvil's public test keys: never use them elsewhere):",
+        ...wallets.map((w, i) => `  ${i}  ${w.address}  ${privateKeyOf(w)}`),
+        "",
+        "Point the API at it:",
+        `  ${prefix}_RPC_URL=${chain.rpcUrl}`,
+        `  ${prefix}_PAY_TO=${local.payTo}`,
+        `  ${prefix}_FACILITATOR_KEY=${"privateKey" in local.facilitator ? local.facilitator.privateKey : ""}`,
+        "",
+        "Press Ctrl-C to stop.",
+        "",
+      ].join("\n"),
+    );
+  });
+
+program
   .command("migrate")
   .description("Apply the database migrations (ours and graphile-worker's)")
   .action(() => oneShot(({ ctx, logger }) => migrateDatabase(ctx.pool, logger)));
 
 const keys = program.command("keys").description("Manage API keys as an operator");
-// Factories: commander options are mutable, and each command needs its own.
-const accountOption = () =>
-  new Option(
-    "--account <id-or-wallet>",
-    "account id (acc_…) or wallet address",
-  ).makeOptionMandatory();
-const networkOption = () => new Option("--network <network>", "live or test").choices(networks);
 
 keys
   .command("create")

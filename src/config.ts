@@ -95,6 +95,9 @@ export const configSchema = z
       .default(".polyforge")
       .describe("Local state for development: embedded PostgreSQL data and the demo key."),
     EMBEDDED_POSTGRES_PORT: port(54_320).describe("Port of the embedded PostgreSQL (development)."),
+    LOCAL_CHAIN_PORT: port(8545).describe(
+      "Port of the local anvil chain that polyforge dev and polyforge chain start (0 takes any free port).",
+    ),
     LOG_LEVEL: z
       .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
       .default("info")
@@ -227,6 +230,8 @@ export interface Config {
   http: { host: string; port: number; publicUrl: string; shutdownTimeoutMs: number };
   database: { url: string | undefined; poolMax: number };
   embeddedPostgres: { dataDir: string; port: number };
+  /** The anvil chain of `polyforge dev` and `polyforge chain`, and where its state is kept. */
+  localChain: { port: number; statePath: string };
   dataDir: string;
   logLevel: ConfigEnv["LOG_LEVEL"];
   auth: { sessionTtlSeconds: number; siweNonceTtlSeconds: number; siweDomain: string };
@@ -307,6 +312,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     http: { host: e.HOST, port: e.PORT, publicUrl, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     embeddedPostgres: { dataDir: path.join(dataDir, "postgres"), port: e.EMBEDDED_POSTGRES_PORT },
+    localChain: { port: e.LOCAL_CHAIN_PORT, statePath: path.join(dataDir, "chain-state.json") },
     dataDir,
     logLevel: e.LOG_LEVEL,
     auth: {

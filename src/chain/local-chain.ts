@@ -1,5 +1,8 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import { createPublicClient, createWalletClient, type Hex, http, toHex } from "viem";
 import { type HDAccount, mnemonicToAccount } from "viem/accounts";
+import { type Config, ConfigError, type NetworkPaymentConfig } from "../config.js";
 import type { Network } from "../lib/network.js";
 import { type Anvil, startAnvil } from "./anvil.js";
 import { artifact } from "./artifacts.js";
@@ -80,6 +83,7 @@ export async function startLocalChain(options: {
   stateHex?: Hex;
 }): Promise<LocalChain> {
   const chainId = USDC[options.network].chainId;
+  if (options.statePath) await mkdir(path.dirname(options.statePath), { recursive: true });
   const anvil = await startAnvil({ chainId, port: options.port, state: options.statePath });
   try {
     if (options.stateHex) await rpc(anvil.rpcUrl, "anvil_loadState", [options.stateHex]);
@@ -105,4 +109,50 @@ async function rpc(rpcUrl: string, method: string, params: unknown[]): Promise<u
   const body = (await res.json()) as { result?: unknown; error?: { message: string } };
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result;
+}
+
+/** How a deployment takes payments on a local chain: an in-process facilitator, anvil's keys. */
+export function localPaymentConfig(rpcUrl: string, network: Network): NetworkPaymentConfig {
+  return {
+    rpcUrl,
+    payTo: anvilAccount(LOCAL_ROLES.treasury).address,
+    usdcAddress: USDC[network].address,
+    facilitator: { privateKey: privateKeyOf(anvilAccount(LOCAL_ROLES.facilitator)) },
+    startBlock: 0n,
+  };
+}
+
+/** The config with its test network's payments on the given local chain. */
+export function withLocalTestChain(config: Config, rpcUrl: string): Config {
+  return {
+    ...config,
+    payments: {
+      ...config.payments,
+      networks: { ...config.payments.networks, test: localPaymentConfig(rpcUrl, "test") },
+    },
+  };
+}
+
+/**
+ * Refuses to start when a network's RPC is another chain than the one its keys spend on (a live
+ * configuration pointed at a test chain, or the reverse), or cannot be asked.
+ */
+export async function verifyPaymentChains(config: Config): Promise<void> {
+  for (const [network, settings] of Object.entries(config.payments.networks)) {
+    const expected = USDC[network as Network].chainId;
+    const variable = `X402_${network.toUpperCase()}_RPC_URL`;
+    let reported: number;
+    try {
+      reported = await publicClientOf(settings.rpcUrl).getChainId();
+    } catch (err) {
+      throw new ConfigError([
+        `${variable}: the RPC did not answer (${(err as Error).message.split("\n")[0]})`,
+      ]);
+    }
+    if (reported !== expected) {
+      throw new ConfigError([
+        `${variable}: the RPC reports chain id ${reported}, but ${network} payments are on chain ${expected}`,
+      ]);
+    }
+  }
 }

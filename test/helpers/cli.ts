@@ -12,7 +12,8 @@ export function cliEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of ["DATABASE_URL", "PORT", "PUBLIC_URL", "NODE_ENV", "POLYFORGE_DATA_DIR"])
     delete env[name];
-  return { ...env, LOG_LEVEL: "warn", ...overrides };
+  // Any free port for the local chain of `dev` and `chain`, so parallel tests do not collide.
+  return { ...env, LOG_LEVEL: "warn", LOCAL_CHAIN_PORT: "0", ...overrides };
 }
 
 export interface CliResult {

@@ -4,10 +4,12 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { createPublicClient, erc20Abi, http } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { USDC } from "../../src/chain/networks.js";
 import { DEMO_WALLET } from "../../src/demo.js";
-import { runCli, startCli } from "../helpers/cli.js";
+import { repoRoot, runCli, startCli } from "../helpers/cli.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { freePort } from "../helpers/ports.js";
 
@@ -90,6 +92,18 @@ describe("polyforge dev (npm start)", () => {
     return { dev, curl: curl.trim(), key, account };
   }
 
+  /** The wallet's dev USDC on the chain the banner names. */
+  async function usdcOf(banner: string, wallet: string) {
+    const rpcUrl = /Chain\s+(http:\/\/\S+)/.exec(banner)?.[1] as string;
+    const client = createPublicClient({ transport: http(rpcUrl) });
+    return client.readContract({
+      address: USDC.test.address,
+      abi: erc20Abi,
+      functionName: "balanceOf",
+      args: [wallet as `0x${string}`],
+    });
+  }
+
   /** Runs the printed curl line in a shell, exactly as a person would paste it. */
   async function runPrinted(curl: string) {
     const { stdout } = await promisify(execFile)("sh", ["-c", curl]);
@@ -146,6 +160,22 @@ describe("polyforge dev (npm start)", () => {
     ]);
     expect((await fetch(`http://localhost:${port}/readyz`)).status).toBe(200);
 
+    // The README's pay-per-call example pays from the printed wallet on the local chain.
+    const payer = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    expect(first.dev.output()).toContain(`Wallet    ${payer}, funded with 10,000 dev USDC`);
+    const example = await promisify(execFile)(
+      process.execPath,
+      [path.join(repoRoot, "examples/pay-per-call.mjs")],
+      { env: { ...process.env, POLYFORGE_API_URL: `http://localhost:${port}` }, cwd: repoRoot },
+    );
+    const paidCredits = Number(
+      /paid (\d+) credits in USDC, transaction 0x[0-9a-f]{64}/.exec(example.stdout)?.[1],
+    );
+    expect(paidCredits).toBeGreaterThan(0);
+    expect(example.stdout).toContain('"status": "completed"');
+    const usdcLeft = 10_000_000_000n - BigInt(paidCredits) * 10_000n;
+    expect(await usdcOf(first.dev.output(), payer)).toBe(usdcLeft);
+
     first.dev.child.kill("SIGINT");
     expect(await first.dev.exited).toBe(0);
     expect(first.dev.output()).toContain("database stopped");
@@ -158,6 +188,8 @@ describe("polyforge dev (npm start)", () => {
       expect(second.key).toBe(first.key);
       // The demo credits were granted once, not again on the second start (12 were spent).
       expect(await runPrinted(second.curl)).toMatchObject({ creditBalance: 988 });
+      // The chain came back from its saved state: the payment is still there.
+      expect(await usdcOf(second.dev.output(), payer)).toBe(usdcLeft);
       expect(readFileSync(path.join(env.POLYFORGE_DATA_DIR, "demo-key"), "utf8").trim()).toBe(
         first.key,
       );
