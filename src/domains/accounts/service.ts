@@ -15,6 +15,12 @@ export async function findOrCreateWalletAccount(
   name?: string,
 ): Promise<Account> {
   const walletAddress = getAddress(address);
+  // Most calls find the account (every paid call makes one): one round trip for those.
+  const [found] = await ctx.db
+    .select()
+    .from(accounts)
+    .where(eq(accounts.walletAddress, walletAddress));
+  if (found) return found;
   const [created] = await ctx.db
     .insert(accounts)
     .values({ id: newId("acc"), walletAddress, name, createdAt: ctx.clock() })
