@@ -22,6 +22,7 @@ import { checkGenerationInvariants } from "./domains/generations/invariants.js";
 import { createApiKey, listApiKeys, revokeApiKey } from "./domains/keys/service.js";
 import { checkLedgerInvariants } from "./domains/ledger/invariants.js";
 import { getBalance, grantCredits } from "./domains/ledger/service.js";
+import { checkPaymentInvariants } from "./domains/payments/invariants.js";
 import { reconcilePayments } from "./domains/payments/reconcile.js";
 import { AppError } from "./errors.js";
 import { startHttpServer } from "./http/server.js";
@@ -358,6 +359,7 @@ program
       const violations = [
         ...(await checkLedgerInvariants(ctx)),
         ...(await checkGenerationInvariants(ctx)),
+        ...(await checkPaymentInvariants(ctx)),
       ];
       print({ ok: violations.length === 0, violations });
       if (violations.length) process.exitCode = 1;

@@ -1,6 +1,11 @@
+import { randomBytes } from "node:crypto";
+import { getAddress } from "viem";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { USDC } from "../../src/chain/networks.js";
 import { userLedgerAccount } from "../../src/domains/ledger/accounts.js";
+import { packs } from "../../src/domains/ledger/packs.js";
 import { grantCredits, transfer } from "../../src/domains/ledger/service.js";
+import { applySettledPayment, claimPayment } from "../../src/domains/payments/service.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import { runCli } from "../helpers/cli.js";
@@ -16,21 +21,29 @@ afterEach(() => expectMoneyInvariants(app.ctx));
 const grant = (ownerId: string, credits: bigint, network: "test" | "live" = "test") =>
   grantCredits(app.ctx, { id: newId("grant"), ownerId, network, credits, reason: "test grant" });
 
-const buyPack = (
+/** A pack bought as the payments domain records one (its chain side is tested elsewhere). */
+async function buyPack(
   ownerId: string,
   pack: "starter" | "creator" | "pro",
   credits: bigint,
   network: "test" | "live" = "test",
-) =>
-  transfer(app.ctx, {
-    id: newId("grant"),
+) {
+  const hex = (bytes: number) => `0x${randomBytes(bytes).toString("hex")}`;
+  const payment = await claimPayment(app.ctx, {
     network,
-    debit: `issuance:${network}`,
-    credit: userLedgerAccount(ownerId, network),
-    amount: credits,
-    kind: "pack_purchase",
-    metadata: { pack },
+    accountId: ownerId,
+    payer: getAddress(hex(20)),
+    payTo: getAddress(hex(20)),
+    asset: USDC[network].address,
+    nonce: hex(32),
+    amount: packs[pack].priceUsdCents * 10_000n,
+    credits,
+    purpose: "pack",
+    pack,
+    validBefore: new Date(Date.now() + 60_000),
   });
+  await applySettledPayment(app.ctx, { paymentId: payment.id, transaction: hex(32) });
+}
 
 describe("GET /v1/balance", () => {
   it("reports the key's network only, with held credits and the tier from the best pack", async () => {

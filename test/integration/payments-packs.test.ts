@@ -3,6 +3,9 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalChain } from "../../src/chain/local-chain.js";
 import { USDC } from "../../src/chain/networks.js";
+import { systemLedgerAccount, userLedgerAccount } from "../../src/domains/ledger/accounts.js";
+import { transfer } from "../../src/domains/ledger/service.js";
+import { checkPaymentInvariants } from "../../src/domains/payments/invariants.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {
   fundUsdc,
@@ -140,5 +143,22 @@ describe("credit packs over x402", () => {
     const balance = await app.request("GET", "/v1/balance", { token: key });
     expect(balance.body.creditBalance).toBe(0);
     expect(account.id).toBeTruthy();
+  });
+
+  it("ledger check finds credits minted from USDC without a settled payment", async () => {
+    expect(await checkPaymentInvariants(app.ctx)).toEqual([]);
+    const { account } = await createAccountWithKey(app.ctx, "test");
+    await transfer(app.ctx, {
+      id: "forged-mint",
+      network: "test",
+      debit: systemLedgerAccount("test", "issuance"),
+      credit: userLedgerAccount(account.id, "test"),
+      amount: 1_000n,
+      kind: "pack_purchase",
+      metadata: { pack: "pro" },
+    });
+    expect(await checkPaymentInvariants(app.ctx)).toEqual([
+      "transfer forged-mint mints USDC credits without a settled payment",
+    ]);
   });
 });

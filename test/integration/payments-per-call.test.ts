@@ -1,4 +1,5 @@
 import { decodePaymentRequiredHeader } from "@x402/core/http";
+import { sql } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -20,19 +21,23 @@ import {
   usdcBalance,
 } from "../helpers/chain.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
+import { startReceiver } from "../helpers/receiver.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
 let chain: LocalChain;
 let app: TestApp;
 let worker: Runner;
 let sim: Simulator;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
   chain = await startTestChain("test");
   sim = await startSimulator();
+  receiver = await startReceiver();
   app = await startTestApp({
     env: {
       ...paymentEnv([chain]),
+      SSRF_ALLOW_HOSTS: receiver.hostPort,
       CHANNELS: JSON.stringify([
         { id: "sandbox", provider: "sandbox", networks: ["test"], models: "*", priority: 1 },
         {
@@ -54,6 +59,7 @@ afterAll(async () => {
   await worker?.stop();
   await app?.close();
   await sim?.close();
+  await receiver?.close();
   await chain?.stop();
 });
 
@@ -221,6 +227,41 @@ describe("pay per call", () => {
       status: "settled",
     });
     await expectMoneyInvariants(app.ctx);
+  });
+
+  it("refuses what only an account may use (reservations, uploads) before any 402", async () => {
+    for (const extra of [
+      { reservationId: "res_01jdzzzzzzzzzzzzzzzzzzzzzz" },
+      { referenceImageUrls: ["http://localhost:3000/v1/uploads/img_01jdzzzzzzzzzzzzzzzzzzzzzz"] },
+    ]) {
+      const res = await app.request("POST", "/v1/generate", {
+        json: { prompt: "x", models: ["z-image-turbo"], ...extra },
+      });
+      expect(res.status).toBe(400);
+      expect(res.headers.get("payment-required")).toBeNull();
+    }
+  });
+
+  it("fetches reference images after verifying the payment and before settling it", async () => {
+    const payer = await newPayer();
+    const res = await payingFetch(payer, "test")(`${app.url}/v1/generate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        prompt: "with a reference that is not an image",
+        models: ["z-image-turbo"],
+        referenceImageUrls: [`${receiver.url}/not-an-image.png`],
+      }),
+    });
+    const body = await json(res);
+    expect(res.status).toBe(400);
+    // The first answer was the 402 (the client paid); the image is refused only then.
+    expect(body.error.code).toMatch(/unsafe_url|invalid_image|invalid_reference_image/);
+    expect(await usdcBalance(chain, payer.address)).toBe(20_000_000n);
+    const { rows } = await app.ctx.db.execute<{ n: number }>(
+      sql`select count(*)::int as n from payments where payer = ${payer.address}`,
+    );
+    expect(rows[0]?.n).toBe(0);
   });
 });
 

@@ -103,6 +103,35 @@ describe("payment safety", () => {
     expect(await usdcBalance(testChain, payer.address)).toBe(42_000_000n);
   });
 
+  it("answers malformed or overreaching payments with 402, never a 5xx", async () => {
+    const { key } = await createAccountWithKey(app.ctx, "test");
+    const payer = await newPayer();
+    const required = await requirementFor(app, key);
+    const good = JSON.parse(
+      Buffer.from(await signPayment(payer, "test", required), "base64").toString(),
+    );
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64");
+    const far = BigInt(Math.floor(Date.now() / 1000) + 30 * 24 * 3600);
+    for (const payment of [
+      "not base64 json",
+      encode({ ...good, x402Version: 3 }),
+      encode({ ...good, x402Version: 1 }),
+      encode({
+        ...good,
+        payload: { ...good.payload, permit2Authorization: { from: payer.address } },
+      }),
+      encode({ ...good, payload: { signature: good.payload.signature } }),
+      await signPayment(payer, "test", required, { validBefore: far }),
+      await signPayment(payer, "test", required, { validBefore: 10n ** 20n }),
+    ]) {
+      const res = await buy(app, key, payment);
+      expect(res.status).toBe(402);
+      expect(res.body.error.code).toBe("payment_required");
+    }
+    expect(await balanceOf(app, key)).toBe(0);
+    expect(await usdcBalance(testChain, payer.address)).toBe(50_000_000n);
+  });
+
   it("refuses an expired authorization before anything is broadcast", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
     const payer = await newPayer();

@@ -1,12 +1,14 @@
 import type { Request, Response } from "express";
 import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
-import type { AppContext } from "../../context.js";
+import type { AppContext, ServiceContext } from "../../context.js";
+import { AppError } from "../../errors.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import { acceptPayment, type PaymentOutcome, type PriceOnNetwork } from "../payments/accept.js";
-import { linkGeneration } from "../payments/service.js";
+import { linkGeneration, type Payment } from "../payments/service.js";
+import { rehostReferenceImages } from "../uploads/service.js";
 import { accessTokenFor } from "./access-tokens.js";
 import { type GenerateRequest, quote } from "./request.js";
-import { submitGeneration } from "./service.js";
+import { type GenerationScope, submitGeneration } from "./service.js";
 
 export interface PaidGeneration {
   generationId: string;
@@ -30,6 +32,23 @@ export async function submitPaidGenerations(
   requests: GenerateRequest[],
 ): Promise<PaymentOutcome<PaidGeneration[]>> {
   const channels = ctx.config.channels;
+  const ownUploads = `${ctx.config.http.publicUrl}/v1/uploads/`;
+  for (const request of requests) {
+    if (request.reservationId) {
+      throw new AppError(
+        "invalid_request",
+        "A reservation belongs to an account: send its API key to draw from it.",
+        { field: "reservationId" },
+      );
+    }
+    if (request.referenceImageUrls.some((url) => url.startsWith(ownUploads))) {
+      throw new AppError(
+        "invalid_reference_image",
+        "Uploads belong to an account: send its API key to use them, or give the image's own URL.",
+        { field: "referenceImageUrls" },
+      );
+    }
+  }
   const prices: PriceOnNetwork[] = [];
   let refusal: unknown;
   for (const network of ctx.payments.networks()) {
@@ -54,10 +73,27 @@ export async function submitPaidGenerations(
   const models = [...new Set(requests.flatMap((r) => r.models))].join(", ");
   const credits = prices[0]?.credits ?? 0n;
   const description = `${requests.length > 1 ? `${requests.length} generations` : "a generation"} with ${models}: ${credits} credits`;
-  return acceptPayment(ctx, req, res, prices, description, async (tx, payment) => {
+  // Reference images are fetched once the payment is verified and before it settles, so a bad
+  // one costs nothing; the generations then use our copies.
+  let rehosted = requests;
+  const prepare = async (scope: GenerationScope) => {
+    rehosted = await Promise.all(
+      requests.map(async (request) => {
+        if (request.referenceImageUrls.length === 0) return request;
+        const ids = await rehostReferenceImages(
+          ctx,
+          ctx.generations.storage,
+          scope,
+          request.referenceImageUrls,
+        );
+        return { ...request, referenceImageUrls: ids.map((id) => `${ownUploads}${id}`) };
+      }),
+    );
+  };
+  const apply = async (tx: ServiceContext, payment: Payment) => {
     const scope = { accountId: payment.accountId, network: payment.network };
     const submitted: PaidGeneration[] = [];
-    for (const request of requests) {
+    for (const request of rehosted) {
       const { generationId, cost } = await submitGeneration(tx, channels, scope, request, {
         storage: ctx.generations.storage,
       });
@@ -66,5 +102,6 @@ export async function submitPaidGenerations(
     const first = submitted[0];
     if (first) await linkGeneration(tx, payment.id, first.generationId);
     return submitted;
-  });
+  };
+  return acceptPayment(ctx, req, res, prices, description, apply, prepare);
 }

@@ -15,6 +15,7 @@ import type { PackId } from "../ledger/packs.js";
 import {
   applySettledPayment,
   claimPayment,
+  getPayment,
   markPaymentFailed,
   markPaymentPending,
   type Payment,
@@ -38,10 +39,15 @@ export type PaymentOutcome<T> =
 
 const PAYMENT_HEADER = "payment-signature";
 
-// The EIP-3009 authorization inside an exact-scheme payload, as much of it as we record.
-const authorizationPayload = z.object({
-  signature: z.string(),
-  authorization: z.object({
+// An x402 v2 exact-scheme payment carrying an EIP-3009 authorization, and nothing else: a
+// payload that also carried a Permit2 authorization would be settled by that one instead.
+const paymentShape = z.object({
+  x402Version: z.literal(2),
+  accepted: z.record(z.string(), z.unknown()),
+});
+const authorizationPayload = z.strictObject({
+  signature: z.string().regex(/^0x[0-9a-fA-F]+$/),
+  authorization: z.strictObject({
     from: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
     to: z.string(),
     value: z.string().regex(/^\d+$/),
@@ -73,6 +79,7 @@ export async function acceptPayment<T>(
   prices: PriceOnNetwork[],
   description: string,
   apply: (tx: ServiceContext, payment: Payment) => Promise<T>,
+  prepare?: (payer: { accountId: string; network: Network }) => Promise<void>,
 ): Promise<PaymentOutcome<T>> {
   const gateway = ctx.payments;
   const priced = prices.filter((p) => gateway.networks().includes(p.network));
@@ -102,7 +109,10 @@ export async function acceptPayment<T>(
     );
   }
   const payload = decode(header);
-  const authorization = payload && authorizationPayload.safeParse(payload.payload);
+  const authorization =
+    payload && paymentShape.safeParse(payload).success
+      ? authorizationPayload.safeParse(payload.payload)
+      : undefined;
   if (!payload || !authorization?.success) {
     throw await refuse(
       "The PAYMENT-SIGNATURE header is not a valid x402 payment.",
@@ -127,7 +137,22 @@ export async function acceptPayment<T>(
 
   const auth = authorization.data.authorization;
   const payer = getAddress(auth.from);
+  if (verified.payer && getAddress(verified.payer) !== payer) {
+    throw await refuse("The payment's payer is not its authorization's signer.", "invalid_payload");
+  }
+  // An authorization valid for longer than we asked would stay undecided that long if its
+  // settlement timed out.
+  const latest = ctx.clock().getTime() / 1000 + gateway.config.validitySeconds + 60;
+  if (Number(auth.validBefore) > latest) {
+    throw await refuse(
+      `The authorization is valid for longer than the ${gateway.config.validitySeconds} s asked for.`,
+      "invalid_valid_before",
+    );
+  }
   const accountId = price.accountId ?? (await findOrCreateWalletAccount(ctx, payer)).id;
+  // Work that must not fail once money has moved (fetching reference images) runs here: only
+  // for a verified payment, and before anything is settled.
+  await prepare?.({ accountId, network: offer.network });
   const payment = await claimPayment(ctx, {
     network: offer.network,
     accountId,
@@ -142,28 +167,32 @@ export async function acceptPayment<T>(
     validBefore: new Date(Number(auth.validBefore) * 1000),
   });
 
+  const pending = async (transaction: string | null, why: string) => {
+    ctx.logger.warn({ paymentId: payment.id, transaction, why }, "settlement outcome unknown");
+    await markPaymentPending(ctx, payment.id, transaction, why);
+    return {
+      status: "pending" as const,
+      payment: { ...payment, status: "pending" as const, transaction },
+    };
+  };
   let settlement: SettleResponse;
   try {
     settlement = await gateway.settle(offer, payload);
   } catch (err) {
     // We cannot tell whether it was broadcast: the chain will say.
-    ctx.logger.warn({ err, paymentId: payment.id }, "settlement outcome unknown; pending");
-    await markPaymentPending(ctx, payment.id, null, String(err));
-    return { status: "pending", payment: { ...payment, status: "pending" } };
+    const transaction = (err as { transaction?: unknown }).transaction;
+    return pending(
+      typeof transaction === "string" && transaction ? transaction : null,
+      String(err),
+    );
   }
   if (!settlement.success) {
-    if (settlement.errorReason === "settlement_pending" && settlement.transaction) {
-      await markPaymentPending(ctx, payment.id, settlement.transaction, "settlement_pending");
-      return {
-        status: "pending",
-        payment: { ...payment, status: "pending", transaction: settlement.transaction },
-      };
-    }
-    await markPaymentFailed(ctx, payment.id, settlement.errorReason ?? "settlement failed");
-    throw await refuse(
-      `The payment could not be settled: ${settlement.errorReason ?? "unknown reason"}. Nothing was charged.`,
-      settlement.errorReason ?? "settlement_failed",
-    );
+    const reason = settlement.errorReason ?? "settlement_failed";
+    // Only a refusal of the authorization itself (re-verified before broadcast) proves that no
+    // money moved; any other failure may have been broadcast, so the chain decides.
+    if (!reason.startsWith("invalid_")) return pending(settlement.transaction || null, reason);
+    await markPaymentFailed(ctx, payment.id, reason);
+    throw await refuse(`The payment could not be settled: ${reason}. Nothing was charged.`, reason);
   }
 
   res.set("PAYMENT-RESPONSE", encodePaymentResponseHeader(settlement));
@@ -176,7 +205,13 @@ export async function acceptPayment<T>(
     await applySettledPayment(ctx, input);
     throw err;
   }
-  if (!applied) throw new Error(`payment ${payment.id} was applied twice`);
+  if (!applied) {
+    // Reconciliation settled it first (it mints, but never does the work): the work is ours.
+    const settled = await getPayment(ctx, payment.id);
+    if (settled?.status !== "settled") throw new Error(`payment ${payment.id} vanished`);
+    const result = await ctx.db.transaction((db) => apply({ ...ctx, db }, settled));
+    return { status: "settled", payment: settled, result, settlement };
+  }
   return {
     status: "settled",
     payment: applied.payment,

@@ -1,10 +1,11 @@
 import { x402ResourceServer } from "@x402/core/server";
-import type {
-  PaymentPayload,
-  PaymentRequired,
-  PaymentRequirements,
-  SettleResponse,
-  VerifyResponse,
+import {
+  type PaymentPayload,
+  type PaymentRequired,
+  type PaymentRequirements,
+  type SettleResponse,
+  VerifyError,
+  type VerifyResponse,
 } from "@x402/core/types";
 import { registerExactEvmScheme } from "@x402/evm/exact/server";
 import { createPublicClient, http, type PublicClient } from "viem";
@@ -151,6 +152,10 @@ export class PaymentGateway {
     try {
       return await server.verifyPayment(payload, offer.requirements);
     } catch (err) {
+      // An HTTP facilitator answers a refused payment with a 4xx, which its client throws.
+      if (err instanceof VerifyError && err.statusCode < 500) {
+        return { isValid: false, invalidReason: err.invalidReason ?? "invalid_payment" };
+      }
       throw unavailable(offer.network, "the payment facilitator did not answer", err);
     }
   }

@@ -29,6 +29,9 @@ const authorizationStateAbi = [
   },
 ] as const;
 
+/** Blocks per log query: within what public RPCs accept. */
+const LOG_RANGE = 10_000n;
+
 const TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 
 /** How long after its validity window an unsettled authorization is declared failed. */
@@ -64,13 +67,7 @@ export async function resolvePayment(ctx: AppContext, paymentId: string): Promis
     args: [payment.payer as Address, payment.nonce as Hex],
   });
   if (used) {
-    const [log] = await chain.getLogs({
-      address: payment.asset as Address,
-      event: authorizationUsedEvent,
-      args: { authorizer: payment.payer as Address, nonce: payment.nonce as Hex },
-      fromBlock: ctx.payments.networkConfig(payment.network).startBlock,
-      toBlock: "latest",
-    });
+    const log = await findAuthorizationUse(ctx, payment);
     if (!log?.transactionHash) return "waiting";
     const receipt = await chain.getTransactionReceipt({ hash: log.transactionHash });
     if (!paysPayment(receipt.logs, payment)) {
@@ -85,6 +82,27 @@ export async function resolvePayment(ctx: AppContext, paymentId: string): Promis
     return "failed";
   }
   return "waiting";
+}
+
+/** The AuthorizationUsed event of the payment's nonce, searched newest blocks first, in chunks
+ * (public RPCs cap a log query's range). */
+async function findAuthorizationUse(ctx: AppContext, payment: Payment) {
+  const chain = ctx.payments.chain(payment.network);
+  const floor = ctx.payments.networkConfig(payment.network).startBlock;
+  let to = await chain.getBlockNumber();
+  while (to >= floor) {
+    const from = to - LOG_RANGE + 1n > floor ? to - LOG_RANGE + 1n : floor;
+    const [log] = await chain.getLogs({
+      address: payment.asset as Address,
+      event: authorizationUsedEvent,
+      args: { authorizer: payment.payer as Address, nonce: payment.nonce as Hex },
+      fromBlock: from,
+      toBlock: to,
+    });
+    if (log) return log;
+    to = from - 1n;
+  }
+  return undefined;
 }
 
 async function settle(ctx: AppContext, payment: Payment, transaction: string) {
@@ -116,6 +134,8 @@ export interface ReconciliationReport {
   chainTotal: string;
   recordedTotal: string;
   difference: string;
+  /** Transfers of payments still being decided: neither side counts them yet. */
+  inFlightTransfers: Array<{ transaction: string; from: string; amount: string }>;
   /** Transfers to the treasury no settled payment accounts for (sent outside x402). */
   unrecordedTransfers: Array<{ transaction: string; from: string; amount: string }>;
   /** Settled payments whose transfer is not on chain. */
@@ -136,17 +156,31 @@ export async function reconcilePayments(
   options: { settlingGraceMs?: number } = {},
 ): Promise<ReconciliationReport> {
   const config = ctx.payments.networkConfig(network);
-  const grace = options.settlingGraceMs ?? 120_000;
+  // A settlement retries once after a receipt timeout: a live request may hold a claim that long.
+  const grace = options.settlingGraceMs ?? 2 * ctx.payments.config.settleTimeoutMs + 60_000;
   const resolved: ReconciliationReport["resolved"] = [];
+  const inFlight = new Set<string>();
   for (const payment of await unresolvedPayments(ctx, network)) {
     // A claim still settling in a live request is left to that request.
     if (
       payment.status === "settling" &&
-      ctx.clock().getTime() - payment.createdAt.getTime() < grace
+      ctx.clock().getTime() - payment.updatedAt.getTime() < grace
     ) {
+      if (payment.transaction) inFlight.add(payment.transaction.toLowerCase());
       continue;
     }
-    resolved.push({ paymentId: payment.id, resolution: await resolvePayment(ctx, payment.id) });
+    try {
+      const resolution = await resolvePayment(ctx, payment.id);
+      resolved.push({ paymentId: payment.id, resolution });
+      if (resolution === "waiting" && payment.transaction) {
+        inFlight.add(payment.transaction.toLowerCase());
+      }
+    } catch (err) {
+      // One payment the chain cannot answer for yet must not stop the others.
+      ctx.logger.warn({ err, paymentId: payment.id }, "could not resolve payment");
+      resolved.push({ paymentId: payment.id, resolution: "waiting" });
+      if (payment.transaction) inFlight.add(payment.transaction.toLowerCase());
+    }
   }
 
   const chain = ctx.payments.chain(network);
@@ -199,11 +233,15 @@ export async function reconcilePayments(
   }
   let chainTotal = 0n;
   const unrecordedTransfers: ReconciliationReport["unrecordedTransfers"] = [];
+  const inFlightTransfers: ReconciliationReport["inFlightTransfers"] = [];
   for (const [transaction, t] of transfers) {
-    chainTotal += t.amount;
-    if (!recorded.has(transaction.toLowerCase())) {
-      unrecordedTransfers.push({ transaction, from: t.from, amount: t.amount.toString() });
+    const entry = { transaction, from: t.from, amount: t.amount.toString() };
+    if (inFlight.has(transaction.toLowerCase())) {
+      inFlightTransfers.push(entry);
+      continue;
     }
+    chainTotal += t.amount;
+    if (!recorded.has(transaction.toLowerCase())) unrecordedTransfers.push(entry);
   }
   const difference = chainTotal - recordedTotal;
   return {
@@ -215,6 +253,7 @@ export async function reconcilePayments(
     recordedTotal: recordedTotal.toString(),
     difference: difference.toString(),
     unrecordedTransfers,
+    inFlightTransfers,
     missingTransfers,
     mintMismatches,
     ok:

@@ -65,8 +65,14 @@ export function paymentRoutes(ctx: AppContext): Router {
       ).then(
         (created) => created.key,
         (err: unknown) => {
-          if (err instanceof AppError && err.code === "api_key_limit_reached") return null;
-          throw err;
+          // The payment stands whatever happens here; a wallet sign-in can make a key later.
+          if (!(err instanceof AppError && err.code === "api_key_limit_reached")) {
+            req.log.error(
+              { err, accountId: payment.accountId },
+              "could not make a key for a paid pack",
+            );
+          }
+          return null;
         },
       );
     }

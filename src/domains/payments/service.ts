@@ -27,6 +27,7 @@ export interface Payment {
   validBefore: Date;
   error: string | null;
   createdAt: Date;
+  updatedAt: Date;
   settledAt: Date | null;
 }
 
@@ -48,6 +49,7 @@ type PaymentRow = {
   valid_before: Date | string;
   error: string | null;
   created_at: Date | string;
+  updated_at: Date | string;
   settled_at: Date | string | null;
 };
 
@@ -69,6 +71,7 @@ const toPayment = (r: PaymentRow): Payment => ({
   validBefore: new Date(r.valid_before),
   error: r.error,
   createdAt: new Date(r.created_at),
+  updatedAt: new Date(r.updated_at),
   settledAt: r.settled_at === null ? null : new Date(r.settled_at),
 });
 
