@@ -126,6 +126,18 @@ describe("credit packs over x402", () => {
     const second: any = await again.json();
     expect(second.accountId).toBe(body.accountId);
     expect(second).toMatchObject({ creditBalance: 4000, membershipTier: "creator" });
+
+    // Both payments, newest first, one page at a time.
+    const first = await app.request("GET", "/v1/payments?limit=1", { token: body.apiKey });
+    expect(first.body.data.map((p: { pack: string }) => p.pack)).toEqual(["creator"]);
+    expect(first.body.nextCursor).toBe(second.payment.id);
+    const next = await app.request("GET", `/v1/payments?limit=1&cursor=${first.body.nextCursor}`, {
+      token: body.apiKey,
+    });
+    expect(next.body.data.map((p: { pack: string }) => p.pack)).toEqual(["starter"]);
+    expect(next.body.nextCursor).toBeNull();
+    const bad = await app.request("GET", "/v1/payments?cursor=nope", { token: body.apiKey });
+    expect(bad.status).toBe(400);
   });
 
   it("a wallet without enough USDC gets 402 and nothing is minted", async () => {
