@@ -31,6 +31,7 @@ import { newId } from "./lib/ids.js";
 import { type Network, networks } from "./lib/network.js";
 import { type ShutdownStep, stopOnSignals } from "./lib/shutdown.js";
 import { createLogger, type Logger } from "./logger.js";
+import { runStdioServer } from "./mcp/stdio.js";
 
 interface Opened {
   ctx: AppContext;
@@ -244,6 +245,26 @@ program
         "",
       ].join("\n"),
     );
+  });
+
+program
+  .command("mcp")
+  .description(
+    "The MCP server over stdio (Claude Desktop, Cursor…), talking to the API at POLYFORGE_API_URL with POLYFORGE_API_KEY",
+  )
+  .action(async () => {
+    const config = loadConfig(processEnv());
+    // stdout is the protocol's: logs go to stderr.
+    const logger = createLogger(config, pino.destination(2));
+    if (!config.mcp.apiKey) {
+      throw new AppError(
+        "missing_api_key",
+        "Set POLYFORGE_API_KEY to an API key (and POLYFORGE_API_URL to the API, default http://localhost:3000).",
+      );
+    }
+    const server = await runStdioServer({ apiUrl: config.mcp.apiUrl, apiKey: config.mcp.apiKey });
+    logger.info({ apiUrl: config.mcp.apiUrl }, "MCP server on stdio");
+    stopOnSignals(logger, 5_000, [["MCP server", () => server.close()]]);
   });
 
 program

@@ -167,6 +167,14 @@ export const configSchema = z
     WEBHOOK_RETRY_BASE_MS: positiveInt(5_000, 3_600_000).describe(
       "First webhook retry delay; each next one is 4 times longer, capped at 12 hours: with the default, 11 attempts span about 43 hours.",
     ),
+    POLYFORGE_API_URL: z
+      .url({ protocol: /^https?$/ })
+      .default("http://localhost:3000")
+      .describe("The API that `polyforge mcp` (the MCP server over stdio) talks to."),
+    POLYFORGE_API_KEY: z
+      .string()
+      .optional()
+      .describe("The API key `polyforge mcp` uses (sk_test_… or sk_live_…)."),
     ...paymentVariables("TEST", "Base Sepolia (test keys)"),
     ...paymentVariables("LIVE", "Base mainnet (live keys)"),
     X402_SETTLE_TIMEOUT_MS: positiveInt(30_000, 600_000).describe(
@@ -251,6 +259,8 @@ export interface Config {
   /** host:port pairs the SSRF guard lets through (local fixtures in tests; empty in production). */
   ssrfAllowHosts: string[];
   payments: PaymentsConfig;
+  /** What `polyforge mcp` talks to. */
+  mcp: { apiUrl: string; apiKey: string | undefined };
 }
 
 /** How one network takes x402 payments. */
@@ -329,6 +339,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       .split(",")
       .map((h) => h.trim())
       .filter(Boolean),
+    mcp: { apiUrl: e.POLYFORGE_API_URL, apiKey: e.POLYFORGE_API_KEY },
     payments: {
       networks: Object.fromEntries(
         (["test", "live"] as const).flatMap((network) => {

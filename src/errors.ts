@@ -36,6 +36,7 @@ export const errorStatus = {
   reservation_closed: 409,
   idempotency_key_in_flight: 409,
   payment_in_flight: 409,
+  method_not_allowed: 405,
   payload_too_large: 413,
   idempotency_key_reused: 422,
   model_unavailable: 422,

@@ -16,6 +16,7 @@ import { uploadRoutes } from "../domains/uploads/routes.js";
 import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
+import { mcpRoutes } from "../mcp/http.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -63,6 +64,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(generationStreamRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(webhookRoutes(ctx));
+  app.use(mcpRoutes(ctx));
 
   app.use(routeNotFound);
   app.use(errorHandler(ctx.logger));

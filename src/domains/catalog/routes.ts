@@ -2,10 +2,9 @@ import { Router } from "express";
 import { MAX_PROMPT_LENGTH, MAX_REFERENCE_IMAGES } from "../generations/request.js";
 import { catalog, priceTable } from "./models.js";
 
-/** GET /v1/models: the public catalog, no key needed. */
-export function catalogRoutes(): Router {
-  const router = Router();
-  const body = {
+/** The public catalog as GET /v1/models (and MCP's list_models) show it. */
+export function catalogJson() {
+  return {
     data: catalog.map((m) => ({
       id: m.id,
       name: m.name,
@@ -24,6 +23,12 @@ export function catalogRoutes(): Router {
       },
     })),
   };
+}
+
+/** GET /v1/models: the public catalog, no key needed. */
+export function catalogRoutes(): Router {
+  const router = Router();
+  const body = catalogJson();
   router.get("/v1/models", (_req, res) => {
     res.set("cache-control", "public, max-age=300").json(body);
   });

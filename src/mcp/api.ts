@@ -1,0 +1,84 @@
+import type { catalogJson } from "../domains/catalog/routes.js";
+import type { generationJson } from "../domains/generations/service.js";
+
+/** A generation as the API shows it (GET /v1/generate/status). */
+export type GenerationJson = ReturnType<typeof generationJson>;
+export type ModelJson = ReturnType<typeof catalogJson>["data"][number];
+
+export interface BalanceJson {
+  creditBalance: number;
+  heldCredits: number;
+  earnings: number;
+  membershipTier: string;
+  network: string;
+}
+
+/** An API refusal, with its stable code: MCP tools return it as a tool error. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/**
+ * What the MCP tools need of Polyforge: the HTTP API's own operations and shapes. Over stdio
+ * it is the HTTP API at POLYFORGE_API_URL; inside the API (/mcp) it is the same service
+ * functions the routes call, with the caller's key.
+ */
+export interface PolyforgeApi {
+  generate(body: Record<string, unknown>): Promise<{ generationId: string; cost: number }>;
+  status(ids: string[]): Promise<{ data: GenerationJson[]; notFound: string[] }>;
+  models(): Promise<ModelJson[]>;
+  balance(): Promise<BalanceJson>;
+}
+
+/** The HTTP API, with an API key: what `polyforge mcp` talks to. */
+export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
+  const base = baseUrl.replace(/\/+$/, "");
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new ApiError(
+        "api_unreachable",
+        `Polyforge at ${base} cannot be reached: ${(err as Error).message}`,
+      );
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (!res.ok) {
+      const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new ApiError(
+        error?.code ?? "http_error",
+        error?.message ?? `Polyforge answered ${res.status}.`,
+        res.status,
+      );
+    }
+    return json as T;
+  }
+  return {
+    generate: (body) => call("POST", "/v1/generate", body),
+    status: (ids) =>
+      call("GET", `/v1/generate/status?ids=${ids.map(encodeURIComponent).join(",")}`),
+    models: async () => (await call<{ data: ModelJson[] }>("GET", "/v1/models")).data,
+    balance: () => call("GET", "/v1/balance"),
+  };
+}

@@ -1,0 +1,72 @@
+import { ZodError } from "zod";
+import type { AppContext } from "../context.js";
+import { catalogJson } from "../domains/catalog/routes.js";
+import { generateRequest } from "../domains/generations/request.js";
+import {
+  generationJson,
+  getGenerations,
+  submitGeneration,
+} from "../domains/generations/service.js";
+import { getBalance } from "../domains/ledger/service.js";
+import { AppError } from "../errors.js";
+import { creditsToJson } from "../lib/credits.js";
+import type { Network } from "../lib/network.js";
+import { ApiError, type PolyforgeApi } from "./api.js";
+
+/** Service errors in the shape the HTTP API gives them. */
+async function asApi<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof AppError) throw new ApiError(err.code, err.message, err.status);
+    if (err instanceof ZodError) {
+      const issue = err.issues[0];
+      throw new ApiError(
+        "invalid_request",
+        `Invalid request: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}.`,
+        400,
+      );
+    }
+    throw err;
+  }
+}
+
+/** The API's operations in this process, for one API key's account and network (/mcp). */
+export function localApi(
+  ctx: AppContext,
+  scope: { accountId: string; network: Network },
+): PolyforgeApi {
+  return {
+    generate: (body) =>
+      asApi(async () => {
+        const request = generateRequest.parse(body);
+        const { generationId, cost } = await submitGeneration(
+          ctx,
+          ctx.config.channels,
+          scope,
+          request,
+          {
+            storage: ctx.generations.storage,
+          },
+        );
+        return { generationId, cost: creditsToJson(cost) };
+      }),
+    status: (ids) =>
+      asApi(async () => {
+        const { data, notFound } = await getGenerations(ctx, scope, ids);
+        return { data: data.map(generationJson), notFound };
+      }),
+    models: async () => catalogJson().data,
+    balance: () =>
+      asApi(async () => {
+        const b = await getBalance(ctx, scope.accountId, scope.network);
+        return {
+          creditBalance: creditsToJson(b.creditBalance),
+          heldCredits: creditsToJson(b.heldCredits),
+          earnings: creditsToJson(b.earnings),
+          membershipTier: b.membershipTier,
+          network: b.network,
+        };
+      }),
+  };
+}

@@ -1,0 +1,13 @@
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { httpApi } from "./api.js";
+import { createMcpServer } from "./tools.js";
+
+/**
+ * `polyforge mcp`: the tools over stdio for Claude Desktop, Cursor and other MCP clients,
+ * talking to the HTTP API. stdout carries the protocol only; logs go to stderr.
+ */
+export async function runStdioServer(options: { apiUrl: string; apiKey: string }) {
+  const server = createMcpServer(httpApi(options.apiUrl, options.apiKey));
+  await server.connect(new StdioServerTransport());
+  return server;
+}

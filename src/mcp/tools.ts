@@ -1,0 +1,292 @@
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { aspectRatios } from "../domains/catalog/models.js";
+import { ApiError, type GenerationJson, type PolyforgeApi } from "./api.js";
+
+/**
+ * The MCP tools: the same five over stdio (`polyforge mcp`) and Streamable HTTP (`/mcp`).
+ * Generating submits, then waits for the result with exponential backoff, telling the client
+ * its progress; a generation that outlives the wait comes back with its id and status, for
+ * get_generation later. API refusals come back as tool errors carrying the API's code.
+ */
+
+const resultShape = z.object({
+  model: z.string(),
+  status: z.string(),
+  url: z.string().nullable().describe("The image or video; opens without a key for 24 hours."),
+  progress: z.number().nullable(),
+  cost: z.number().describe("Credits (1 credit = $0.01)."),
+  routing: z.unknown().describe("Which upstream channel served it, and each attempt."),
+  error: z.unknown(),
+});
+const generationShape = {
+  generationId: z.string(),
+  status: z.enum(["pending", "processing", "completed", "failed"]),
+  done: z.boolean().describe("False when the wait ran out first: call get_generation later."),
+  cost: z.object({ quoted: z.number(), charged: z.number(), refunded: z.number() }),
+  results: z.array(resultShape),
+};
+
+const generateFields = {
+  prompt: z.string().min(1).describe("What to generate, in plain words."),
+  aspectRatio: z.enum(aspectRatios).optional(),
+  referenceImageUrls: z.array(z.url()).max(8).optional().describe("Images to work from."),
+  stylePassIds: z.array(z.string()).optional().describe("Style passes to apply, in order."),
+  templateId: z.string().optional(),
+  templateVariables: z.record(z.string(), z.string()).optional(),
+  seed: z.number().int().min(0).optional(),
+};
+
+type Extra = {
+  _meta?: { progressToken?: string | number };
+  sendNotification: (n: {
+    method: "notifications/progress";
+    params: { progressToken: string | number; progress: number; total: number; message?: string };
+  }) => Promise<void>;
+  signal: AbortSignal;
+};
+
+const toolError = (err: unknown): CallToolResult => {
+  const error =
+    err instanceof ApiError
+      ? { code: err.code, message: err.message }
+      : { code: "internal_error", message: "The tool failed unexpectedly." };
+  return {
+    isError: true,
+    content: [{ type: "text", text: `${error.code}: ${error.message}` }],
+  };
+};
+
+// The result's URL sits under imageUrl or videoUrl, after the generation's media type.
+const urlOf = (r: GenerationJson["results"][number]): string | null => {
+  const media = r as { imageUrl?: string | null; videoUrl?: string | null };
+  return media.imageUrl ?? media.videoUrl ?? null;
+};
+
+function summary(g: GenerationJson, done: boolean) {
+  return {
+    generationId: g.generationId,
+    status: g.status,
+    done,
+    cost: g.cost,
+    results: g.results.map((r) => ({
+      model: r.model,
+      status: r.status,
+      url: urlOf(r),
+      progress: r.progress ?? null,
+      cost: r.cost,
+      routing: r.routing ?? null,
+      error: r.error ?? null,
+    })),
+  };
+}
+
+const finished = (g: GenerationJson) => g.status === "completed" || g.status === "failed";
+const progressOf = (g: GenerationJson) =>
+  Math.round(
+    g.results.reduce(
+      (sum, r) =>
+        sum + (r.status === "completed" || r.status === "failed" ? 100 : (r.progress ?? 0)),
+      0,
+    ) / Math.max(1, g.results.length),
+  );
+
+export interface ToolOptions {
+  /** First poll delay; each next one is 1.5 times longer, up to maxPollMs. */
+  firstPollMs?: number;
+  maxPollMs?: number;
+}
+
+export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): McpServer {
+  const server = new McpServer({ name: "polyforge", version: "0.1.0" });
+  const firstPoll = options.firstPollMs ?? 500;
+  const maxPoll = options.maxPollMs ?? 5_000;
+
+  async function generateAndWait(body: Record<string, unknown>, waitSeconds: number, extra: Extra) {
+    const token = extra._meta?.progressToken;
+    let reported = -1;
+    const report = async (progress: number, message: string) => {
+      if (token === undefined || progress <= reported) return;
+      reported = progress;
+      await extra.sendNotification({
+        method: "notifications/progress",
+        params: { progressToken: token, progress, total: 100, message },
+      });
+    };
+    try {
+      const { generationId } = await api.generate(body);
+      await report(0, `submitted ${generationId}`);
+      const deadline = Date.now() + waitSeconds * 1000;
+      let delay = firstPoll;
+      for (;;) {
+        const [generation] = (await api.status([generationId])).data;
+        if (!generation) throw new ApiError("not_found", `Generation ${generationId} not found.`);
+        await report(progressOf(generation), generation.status);
+        const done = finished(generation);
+        if (done || Date.now() + delay > deadline || extra.signal.aborted) {
+          const structured = summary(generation, done);
+          return {
+            content: [{ type: "text" as const, text: JSON.stringify(structured) }],
+            structuredContent: structured,
+          };
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(maxPoll, Math.round(delay * 1.5));
+      }
+    } catch (err) {
+      return toolError(err);
+    }
+  }
+
+  server.registerTool(
+    "generate_image",
+    {
+      title: "Generate images",
+      description:
+        "Generate an image with one or more models at once (e.g. gpt-image-2 and seedream-4.5), and wait for the results. Costs credits; returns each model's image URL, cost and which upstream served it.",
+      inputSchema: {
+        ...generateFields,
+        models: z
+          .array(z.string().min(1))
+          .min(1)
+          .max(6)
+          .describe("Model ids or aliases; list_models shows them."),
+        resolution: z.enum(["0.5K", "1K", "2K", "4K"]).optional(),
+        waitSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(600)
+          .default(120)
+          .describe("How long to wait for the images."),
+      },
+      outputSchema: generationShape,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: true,
+      },
+    },
+    async ({ waitSeconds, ...input }, extra) =>
+      generateAndWait({ ...input, mediaType: "image" }, waitSeconds, extra as Extra),
+  );
+
+  server.registerTool(
+    "generate_video",
+    {
+      title: "Generate a video",
+      description:
+        "Generate a video with a video model (e.g. veo-3.1, kling-2.5, sora-2) for a duration in seconds, and wait for it. Costs credits; returns the video URL, cost and routing.",
+      inputSchema: {
+        ...generateFields,
+        models: z.array(z.string().min(1)).min(1).max(6).describe("Video model ids or aliases."),
+        duration: z
+          .number()
+          .int()
+          .min(1)
+          .max(60)
+          .describe("Seconds; one of the model's durations."),
+        resolution: z.enum(["480p", "720p", "1080p"]).optional(),
+        waitSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(600)
+          .default(300)
+          .describe("How long to wait for the video."),
+      },
+      outputSchema: generationShape,
+      annotations: {
+        readOnlyHint: false,
+        destructiveHint: false,
+        idempotentHint: false,
+        openWorldHint: true,
+      },
+    },
+    async ({ waitSeconds, ...input }, extra) =>
+      generateAndWait({ ...input, mediaType: "video" }, waitSeconds, extra as Extra),
+  );
+
+  server.registerTool(
+    "get_generation",
+    {
+      title: "Get generations",
+      description: "The status and results of earlier generations, by id.",
+      inputSchema: { ids: z.array(z.string().min(1)).min(1).max(50) },
+      outputSchema: {
+        generations: z.array(z.object(generationShape)),
+        notFound: z.array(z.string()),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async ({ ids }) => {
+      try {
+        const { data, notFound } = await api.status(ids);
+        const structured = { generations: data.map((g) => summary(g, finished(g))), notFound };
+        return {
+          content: [{ type: "text", text: JSON.stringify(structured) }],
+          structuredContent: structured,
+        };
+      } catch (err) {
+        return toolError(err);
+      }
+    },
+  );
+
+  server.registerTool(
+    "list_models",
+    {
+      title: "List models",
+      description:
+        "The models you can generate with: capabilities (resolutions, aspect ratios, durations) and prices in credits.",
+      inputSchema: { mediaType: z.enum(["image", "video"]).optional() },
+      outputSchema: { models: z.array(z.record(z.string(), z.unknown())) },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async ({ mediaType }) => {
+      try {
+        const models = (await api.models()).filter((m) => !mediaType || m.type === mediaType);
+        const structured = { models: models as Array<Record<string, unknown>> };
+        return {
+          content: [{ type: "text", text: JSON.stringify(structured) }],
+          structuredContent: structured,
+        };
+      } catch (err) {
+        return toolError(err);
+      }
+    },
+  );
+
+  server.registerTool(
+    "get_balance",
+    {
+      title: "Get balance",
+      description:
+        "Your credit balance (1 credit = $0.01), credits held by work in flight, and your membership tier.",
+      inputSchema: {},
+      outputSchema: {
+        creditBalance: z.number(),
+        heldCredits: z.number(),
+        earnings: z.number(),
+        membershipTier: z.string(),
+        network: z.string(),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async () => {
+      try {
+        const balance = await api.balance();
+        return {
+          content: [{ type: "text", text: JSON.stringify(balance) }],
+          structuredContent: { ...balance },
+        };
+      } catch (err) {
+        return toolError(err);
+      }
+    },
+  );
+
+  return server;
+}

@@ -1,0 +1,191 @@
+import path from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { Runner } from "graphile-worker";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startWorker } from "../../src/jobs/worker.js";
+import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
+import { cliEnv, repoRoot } from "../helpers/cli.js";
+import { expectMoneyInvariants } from "../helpers/ledger.js";
+
+/** The official MCP client against a running API on the sandbox models, over both transports. */
+let app: TestApp;
+let worker: Runner;
+
+beforeAll(async () => {
+  app = await startTestApp();
+  worker = await startWorker(app.ctx);
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await app?.close();
+});
+
+const transports: Record<string, (key: string) => Transport> = {
+  stdio: (key) =>
+    new StdioClientTransport({
+      command: process.execPath,
+      args: [path.join(repoRoot, "bin/polyforge.js"), "mcp"],
+      env: cliEnv({ POLYFORGE_API_URL: app.url, POLYFORGE_API_KEY: key }) as Record<string, string>,
+      stderr: "pipe",
+    }),
+  "Streamable HTTP": (key) =>
+    new StreamableHTTPClientTransport(new URL(`${app.url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    }),
+};
+
+async function connect(kind: string, key: string) {
+  const client = new Client({ name: "polyforge-test", version: "1.0.0" });
+  await client.connect((transports[kind] as (key: string) => Transport)(key));
+  return client;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tests read structured content field by field.
+type Structured = any;
+
+describe.each(Object.keys(transports))("MCP over %s", (kind) => {
+  let client: Client;
+  let key: string;
+
+  beforeAll(async () => {
+    ({ key } = await createFundedCaller(app.ctx, 1_000n));
+    client = await connect(kind, key);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+  });
+
+  it("lists the five tools with their schemas and annotations", async () => {
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual([
+      "generate_image",
+      "generate_video",
+      "get_balance",
+      "get_generation",
+      "list_models",
+    ]);
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
+    expect(byName.generate_image?.inputSchema.required).toEqual(["prompt", "models"]);
+    expect(byName.generate_image?.outputSchema?.properties).toHaveProperty("results");
+    expect(byName.generate_image?.annotations).toMatchObject({
+      readOnlyHint: false,
+      destructiveHint: false,
+    });
+    expect(byName.generate_video?.inputSchema.required).toContain("duration");
+    expect(byName.get_balance?.annotations?.readOnlyHint).toBe(true);
+    expect(byName.list_models?.annotations?.readOnlyHint).toBe(true);
+  });
+
+  it("generates with two models, reports progress, and the balance falls by the cost", async () => {
+    const before = (await client.callTool({ name: "get_balance", arguments: {} }))
+      .structuredContent as Structured;
+    const progress: number[] = [];
+    const result = await client.callTool(
+      {
+        name: "generate_image",
+        arguments: {
+          prompt: "a cyberpunk portrait",
+          models: ["gpt-image-2", "doubao-seedream-4.5"],
+          aspectRatio: "16:9",
+          resolution: "2K",
+        },
+      },
+      undefined,
+      { onprogress: (p) => void progress.push(p.progress) },
+    );
+    expect(result.isError).toBeFalsy();
+    const generation = result.structuredContent as Structured;
+    expect(generation).toMatchObject({ status: "completed", done: true });
+    expect(generation.results).toHaveLength(2);
+    for (const r of generation.results) {
+      expect(r.url).toMatch(/\/v1\/download\?id=gen_/);
+      expect(r.routing.upstream).toMatch(/^sandbox/);
+      expect(r.cost).toBeGreaterThan(0);
+    }
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.at(-1)).toBe(100);
+    expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+
+    const after = (await client.callTool({ name: "get_balance", arguments: {} }))
+      .structuredContent as Structured;
+    expect(before.creditBalance - after.creditBalance).toBe(generation.cost.charged);
+    expect(generation.cost.charged).toBe(generation.cost.quoted);
+
+    const again = await client.callTool({
+      name: "get_generation",
+      arguments: { ids: [generation.generationId, "gen_01jdzzzzzzzzzzzzzzzzzzzzzz"] },
+    });
+    expect((again.structuredContent as Structured).generations[0].generationId).toBe(
+      generation.generationId,
+    );
+    expect((again.structuredContent as Structured).notFound).toEqual([
+      "gen_01jdzzzzzzzzzzzzzzzzzzzzzz",
+    ]);
+  });
+
+  it("generates a video", async () => {
+    const result = await client.callTool({
+      name: "generate_video",
+      arguments: { prompt: "waves at night", models: ["sora-2-preview"], duration: 4 },
+    });
+    expect(result.isError).toBeFalsy();
+    const generation = result.structuredContent as Structured;
+    expect(generation.status).toBe("completed");
+    expect(generation.results[0].url).toMatch(/\/v1\/download\?id=gen_/);
+  });
+
+  it("returns the id and status when the wait runs out", async () => {
+    const result = await client.callTool({
+      name: "generate_image",
+      arguments: { prompt: "later", models: ["z-image-turbo"], waitSeconds: 0 },
+    });
+    const generation = result.structuredContent as Structured;
+    expect(generation.done).toBe(false);
+    expect(generation.generationId).toMatch(/^gen_/);
+    expect(["pending", "processing"]).toContain(generation.status);
+  });
+
+  it("lists models filtered by media type", async () => {
+    const result = await client.callTool({
+      name: "list_models",
+      arguments: { mediaType: "video" },
+    });
+    const { models } = result.structuredContent as Structured;
+    expect(models.length).toBeGreaterThan(0);
+    expect(models.every((m: { type: string }) => m.type === "video")).toBe(true);
+  });
+
+  it("returns API refusals as tool errors with the API's code", async () => {
+    const result = await client.callTool({
+      name: "generate_image",
+      arguments: { prompt: "x", models: ["no-such-model"] },
+    });
+    expect(result.isError).toBe(true);
+    expect((result.content as Array<{ text: string }>)[0]?.text).toMatch(/^invalid_model: /);
+    await expectMoneyInvariants(app.ctx);
+  });
+});
+
+describe("a bad API key", () => {
+  it("is a tool error over stdio", async () => {
+    const client = await connect("stdio", "sk_test_not-a-key");
+    try {
+      const result = await client.callTool({ name: "get_balance", arguments: {} });
+      expect(result.isError).toBe(true);
+      expect((result.content as Array<{ text: string }>)[0]?.text).toMatch(/^invalid_api_key: /);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("is refused at connection over Streamable HTTP", async () => {
+    await expect(connect("Streamable HTTP", "sk_test_not-a-key")).rejects.toThrow(
+      /401|invalid_api_key/,
+    );
+  });
+});
