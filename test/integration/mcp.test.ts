@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -168,6 +170,34 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     expect(result.isError).toBe(true);
     expect((result.content as Array<{ text: string }>)[0]?.text).toMatch(/^invalid_model: /);
     await expectMoneyInvariants(app.ctx);
+  });
+});
+
+describe("the README's mcpServers entry", () => {
+  it("works as written, with this repository's path and a key", async () => {
+    const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
+    const block = /<!-- mcp:start -->\s*```json\n([\s\S]*?)```/.exec(readme)?.[1] as string;
+    const entry = JSON.parse(block).mcpServers.polyforge;
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const client = new Client({ name: "readme", version: "1.0.0" });
+    await client.connect(
+      new StdioClientTransport({
+        command: entry.command,
+        args: entry.args.map((a: string) => (a === "/path/to/polyforge" ? repoRoot : a)),
+        env: cliEnv({ ...entry.env, POLYFORGE_API_URL: app.url, POLYFORGE_API_KEY: key }) as Record<
+          string,
+          string
+        >,
+        cwd: tmpdir(),
+        stderr: "pipe",
+      }),
+    );
+    try {
+      const balance = await client.callTool({ name: "get_balance", arguments: {} });
+      expect(balance.structuredContent).toMatchObject({ creditBalance: 100, network: "test" });
+    } finally {
+      await client.close();
+    }
   });
 });
 
