@@ -11,6 +11,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { networkEnum } from "../../db/columns.js";
 import { accounts } from "../accounts/schema.js";
+import type { PackId } from "../ledger/packs.js";
 
 /**
  * settling: claimed by one request, settlement under way. pending: broadcast (or possibly
@@ -40,7 +41,7 @@ export const payments = pgTable(
     amount: bigint("amount", { mode: "bigint" }).notNull(),
     credits: bigint("credits", { mode: "bigint" }).notNull(),
     purpose: paymentPurpose("purpose").notNull(),
-    pack: text("pack"),
+    pack: text("pack").$type<PackId>(),
     generationId: text("generation_id"),
     status: paymentStatus("status").notNull(),
     transaction: text("transaction"),

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
@@ -6,74 +6,11 @@ import type { Network } from "../../lib/network.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
 import type { PackId } from "../ledger/packs.js";
 import { transfer } from "../ledger/service.js";
+import { payments } from "./schema.js";
 
-export type PaymentStatus = "settling" | "pending" | "settled" | "failed";
-
-export interface Payment {
-  id: string;
-  network: Network;
-  accountId: string;
-  payer: string;
-  payTo: string;
-  asset: string;
-  nonce: string;
-  amount: bigint;
-  credits: bigint;
-  purpose: "pack" | "generation";
-  pack: PackId | null;
-  generationId: string | null;
-  status: PaymentStatus;
-  transaction: string | null;
-  validBefore: Date;
-  error: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-  settledAt: Date | null;
-}
-
-type PaymentRow = {
-  id: string;
-  network: Network;
-  account_id: string;
-  payer: string;
-  pay_to: string;
-  asset: string;
-  nonce: string;
-  amount: string;
-  credits: string;
-  purpose: "pack" | "generation";
-  pack: PackId | null;
-  generation_id: string | null;
-  status: PaymentStatus;
-  transaction: string | null;
-  valid_before: Date | string;
-  error: string | null;
-  created_at: Date | string;
-  updated_at: Date | string;
-  settled_at: Date | string | null;
-};
-
-const toPayment = (r: PaymentRow): Payment => ({
-  id: r.id,
-  network: r.network,
-  accountId: r.account_id,
-  payer: r.payer,
-  payTo: r.pay_to,
-  asset: r.asset,
-  nonce: r.nonce,
-  amount: BigInt(r.amount),
-  credits: BigInt(r.credits),
-  purpose: r.purpose,
-  pack: r.pack,
-  generationId: r.generation_id,
-  status: r.status,
-  transaction: r.transaction,
-  validBefore: new Date(r.valid_before),
-  error: r.error,
-  createdAt: new Date(r.created_at),
-  updatedAt: new Date(r.updated_at),
-  settledAt: r.settled_at === null ? null : new Date(r.settled_at),
-});
+/** A payments row, as drizzle reads it. */
+export type Payment = typeof payments.$inferSelect;
+export type PaymentStatus = Payment["status"];
 
 export interface PaymentClaim {
   network: Network;
@@ -98,28 +35,43 @@ export interface PaymentClaim {
 export async function claimPayment(ctx: ServiceContext, claim: PaymentClaim): Promise<Payment> {
   const now = ctx.clock();
   const nonce = claim.nonce.toLowerCase();
-  const { rows } = await ctx.db.execute<PaymentRow>(sql`
-    insert into payments (id, network, account_id, payer, pay_to, asset, nonce, amount, credits, purpose, pack,
-                          status, valid_before, created_at, updated_at)
-    values (${newId("pay")}, ${claim.network}::network, ${claim.accountId}, ${claim.payer}, ${claim.payTo},
-            ${claim.asset}, ${nonce}, ${claim.amount.toString()}::bigint, ${claim.credits.toString()}::bigint,
-            ${claim.purpose}::payment_purpose, ${claim.pack ?? null}, 'settling', ${claim.validBefore}, ${now}, ${now})
-    on conflict (network, asset, payer, nonce) do update
-      set status = 'settling', account_id = excluded.account_id, amount = excluded.amount,
-          credits = excluded.credits, purpose = excluded.purpose, pack = excluded.pack,
-          pay_to = excluded.pay_to, valid_before = excluded.valid_before, error = null,
-          updated_at = excluded.updated_at
-      where payments.status = 'failed'
-    returning *`);
-  const claimed = rows[0];
-  if (claimed) return toPayment(claimed);
-  const existing = await findPaymentByAuthorization(
-    ctx,
-    claim.network,
-    claim.asset,
-    claim.payer,
+  const values = {
+    network: claim.network,
+    accountId: claim.accountId,
+    payer: claim.payer,
+    payTo: claim.payTo,
+    asset: claim.asset,
     nonce,
-  );
+    amount: claim.amount,
+    credits: claim.credits,
+    purpose: claim.purpose,
+    pack: claim.pack ?? null,
+    status: "settling" as const,
+    validBefore: claim.validBefore,
+    error: null,
+    updatedAt: now,
+  };
+  const [claimed] = await ctx.db
+    .insert(payments)
+    .values({ ...values, id: newId("pay"), createdAt: now })
+    .onConflictDoUpdate({
+      target: [payments.network, payments.asset, payments.payer, payments.nonce],
+      set: values,
+      setWhere: eq(payments.status, "failed"),
+    })
+    .returning();
+  if (claimed) return claimed;
+  const [existing] = await ctx.db
+    .select()
+    .from(payments)
+    .where(
+      and(
+        eq(payments.network, claim.network),
+        eq(payments.asset, claim.asset),
+        eq(payments.payer, claim.payer),
+        eq(payments.nonce, nonce),
+      ),
+    );
   if (existing?.status === "settled") {
     throw new AppError(
       "payment_required",
@@ -134,28 +86,17 @@ export async function claimPayment(ctx: ServiceContext, claim: PaymentClaim): Pr
   );
 }
 
-async function findPaymentByAuthorization(
-  ctx: ServiceContext,
-  network: Network,
-  asset: string,
-  payer: string,
-  nonce: string,
-): Promise<Payment | undefined> {
-  const { rows } = await ctx.db.execute<PaymentRow>(sql`
-    select * from payments where network = ${network}::network and asset = ${asset} and payer = ${payer} and nonce = ${nonce}`);
-  return rows[0] && toPayment(rows[0]);
-}
-
 export async function getPayment(ctx: ServiceContext, id: string): Promise<Payment | undefined> {
-  const { rows } = await ctx.db.execute<PaymentRow>(sql`select * from payments where id = ${id}`);
-  return rows[0] && toPayment(rows[0]);
+  const [payment] = await ctx.db.select().from(payments).where(eq(payments.id, id));
+  return payment;
 }
 
 /** Settlement never moved money: the authorization may be tried again. */
 export async function markPaymentFailed(ctx: ServiceContext, id: string, error: string) {
-  await ctx.db.execute(sql`
-    update payments set status = 'failed', error = ${error.slice(0, 500)}, updated_at = ${ctx.clock()}
-    where id = ${id} and status in ('settling', 'pending')`);
+  await ctx.db
+    .update(payments)
+    .set({ status: "failed", error: error.slice(0, 500), updatedAt: ctx.clock() })
+    .where(and(eq(payments.id, id), inArray(payments.status, ["settling", "pending"])));
 }
 
 /**
@@ -193,14 +134,23 @@ export async function applySettledPayment<T>(
   return ctx.db.transaction(async (db) => {
     const tx = { ...ctx, db };
     const now = ctx.clock();
-    const { rows } = await db.execute<PaymentRow>(sql`
-      update payments set status = 'settled', transaction = ${input.transaction}, error = null,
-                          settled_at = ${now}, updated_at = ${now}
-      where id = ${input.paymentId} and status in ('settling', 'pending', 'failed')
-      returning *`);
-    const row = rows[0];
-    if (!row) return undefined;
-    const payment = toPayment(row);
+    const [payment] = await db
+      .update(payments)
+      .set({
+        status: "settled",
+        transaction: input.transaction,
+        error: null,
+        settledAt: now,
+        updatedAt: now,
+      })
+      .where(
+        and(
+          eq(payments.id, input.paymentId),
+          inArray(payments.status, ["settling", "pending", "failed"]),
+        ),
+      )
+      .returning();
+    if (!payment) return undefined;
     await transfer(tx, {
       id: mintTransferId(payment.id),
       network: payment.network,
@@ -222,9 +172,7 @@ export async function applySettledPayment<T>(
 
 /** Links a paid generation to its payment (set in the transaction that created it). */
 export async function linkGeneration(tx: ServiceContext, paymentId: string, generationId: string) {
-  await tx.db.execute(
-    sql`update payments set generation_id = ${generationId} where id = ${paymentId}`,
-  );
+  await tx.db.update(payments).set({ generationId }).where(eq(payments.id, paymentId));
 }
 
 /** The account's payments on one network, newest first; `before` is the last id seen. */
@@ -233,22 +181,26 @@ export async function listPayments(
   scope: { accountId: string; network: Network },
   page: { limit: number; before?: string | undefined },
 ): Promise<Payment[]> {
-  const { rows } = await ctx.db.execute<PaymentRow>(sql`
-    select * from payments
-    where account_id = ${scope.accountId} and network = ${scope.network}::network
-      and (${page.before ?? null}::text is null or id < ${page.before ?? null}::text)
-    order by id desc limit ${page.limit}`);
-  return rows.map(toPayment);
+  return ctx.db
+    .select()
+    .from(payments)
+    .where(
+      and(
+        eq(payments.accountId, scope.accountId),
+        eq(payments.network, scope.network),
+        page.before === undefined ? undefined : lt(payments.id, page.before),
+      ),
+    )
+    .orderBy(desc(payments.id))
+    .limit(page.limit);
 }
 
-export async function unresolvedPayments(
-  ctx: ServiceContext,
-  network: Network,
-): Promise<Payment[]> {
-  const { rows } = await ctx.db.execute<PaymentRow>(sql`
-    select * from payments where network = ${network}::network and status in ('settling', 'pending')
-    order by created_at`);
-  return rows.map(toPayment);
+export function unresolvedPayments(ctx: ServiceContext, network: Network): Promise<Payment[]> {
+  return ctx.db
+    .select()
+    .from(payments)
+    .where(and(eq(payments.network, network), inArray(payments.status, ["settling", "pending"])))
+    .orderBy(payments.createdAt);
 }
 
 export const usdcToJson = (units: bigint) => {
