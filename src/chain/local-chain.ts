@@ -1,6 +1,13 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { createPublicClient, createWalletClient, type Hex, http, toHex } from "viem";
+import {
+  createPublicClient,
+  createTestClient,
+  createWalletClient,
+  type Hex,
+  http,
+  toHex,
+} from "viem";
 import { type HDAccount, mnemonicToAccount } from "viem/accounts";
 import { type Config, ConfigError, type NetworkPaymentConfig } from "../config.js";
 import type { Network } from "../lib/network.js";
@@ -48,6 +55,8 @@ export interface LocalChain {
 }
 
 const publicClientOf = (rpcUrl: string) => createPublicClient({ transport: http(rpcUrl) });
+const testClientOf = (rpcUrl: string) =>
+  createTestClient({ mode: "anvil", transport: http(rpcUrl) });
 
 /** Installs the dev contracts and funds the test wallets, unless the chain already has them. */
 export async function prepareChain(rpcUrl: string, network: Network): Promise<boolean> {
@@ -86,7 +95,7 @@ export async function startLocalChain(options: {
   if (options.statePath) await mkdir(path.dirname(options.statePath), { recursive: true });
   const anvil = await startAnvil({ chainId, port: options.port, state: options.statePath });
   try {
-    if (options.stateHex) await rpc(anvil.rpcUrl, "anvil_loadState", [options.stateHex]);
+    if (options.stateHex) await testClientOf(anvil.rpcUrl).loadState({ state: options.stateHex });
     await prepareChain(anvil.rpcUrl, options.network);
   } catch (err) {
     await anvil.stop();
@@ -96,19 +105,8 @@ export async function startLocalChain(options: {
 }
 
 /** The whole chain state, to restore into a fresh anvil with startLocalChain({ stateHex }). */
-export async function dumpChainState(rpcUrl: string): Promise<Hex> {
-  return (await rpc(rpcUrl, "anvil_dumpState", [])) as Hex;
-}
-
-async function rpc(rpcUrl: string, method: string, params: unknown[]): Promise<unknown> {
-  const res = await fetch(rpcUrl, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const body = (await res.json()) as { result?: unknown; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result;
+export function dumpChainState(rpcUrl: string): Promise<Hex> {
+  return testClientOf(rpcUrl).dumpState();
 }
 
 /** How a deployment takes payments on a local chain: an in-process facilitator, anvil's keys. */

@@ -1,5 +1,13 @@
 import { sql } from "drizzle-orm";
-import { type Address, getAddress, type Hex, parseAbiItem } from "viem";
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  type Log,
+  parseAbi,
+  parseAbiItem,
+  parseEventLogs,
+} from "viem";
 import type { AppContext } from "../../context.js";
 import type { Network } from "../../lib/network.js";
 import {
@@ -16,23 +24,12 @@ const transferEvent = parseAbiItem(
 const authorizationUsedEvent = parseAbiItem(
   "event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce)",
 );
-const authorizationStateAbi = [
-  {
-    type: "function",
-    name: "authorizationState",
-    stateMutability: "view",
-    inputs: [
-      { name: "authorizer", type: "address" },
-      { name: "nonce", type: "bytes32" },
-    ],
-    outputs: [{ type: "bool" }],
-  },
-] as const;
+const authorizationStateAbi = parseAbi([
+  "function authorizationState(address authorizer, bytes32 nonce) view returns (bool)",
+]);
 
 /** Blocks per log query: within what public RPCs accept. */
 const LOG_RANGE = 10_000n;
-
-const TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 
 /** How long after its validity window an unsettled authorization is declared failed. */
 const EXPIRY_MARGIN_MS = 60_000;
@@ -111,17 +108,15 @@ async function settle(ctx: AppContext, payment: Payment, transaction: string) {
   return applied ? "settled" : "already_resolved";
 }
 
-function paysPayment(
-  logs: ReadonlyArray<{ address: string; topics: readonly Hex[]; data: Hex }>,
-  payment: Payment,
-) {
-  return logs.some((log) => {
-    if (getAddress(log.address) !== getAddress(payment.asset)) return false;
-    if (log.topics[0] !== TRANSFER_TOPIC || log.topics.length !== 3) return false;
-    const from = getAddress(`0x${(log.topics[1] as string).slice(26)}`);
-    const to = getAddress(`0x${(log.topics[2] as string).slice(26)}`);
-    return from === payment.payer && to === payment.payTo && BigInt(log.data) === payment.amount;
-  });
+/** Whether a transaction's logs hold the exact USDC transfer the payment asked for. */
+function paysPayment(logs: Log[], payment: Payment) {
+  return parseEventLogs({ abi: [transferEvent], logs, strict: true }).some(
+    ({ address, args }) =>
+      getAddress(address) === payment.asset &&
+      getAddress(args.from) === payment.payer &&
+      getAddress(args.to) === payment.payTo &&
+      args.value === payment.amount,
+  );
 }
 
 export interface ReconciliationReport {
