@@ -47,6 +47,27 @@ type Extra = {
   signal: AbortSignal;
 };
 
+/** A tool's answer: its structured content with a text copy, or the API's refusal as an error. */
+async function answer(work: () => Promise<Record<string, unknown>>): Promise<CallToolResult> {
+  try {
+    const structured = await work();
+    return {
+      content: [{ type: "text", text: JSON.stringify(structured) }],
+      structuredContent: structured,
+    };
+  } catch (err) {
+    return toolError(err);
+  }
+}
+
+const generating = {
+  readOnlyHint: false,
+  destructiveHint: false,
+  idempotentHint: false,
+  openWorldHint: true,
+};
+const reading = { readOnlyHint: true, openWorldHint: false };
+
 const toolError = (err: unknown): CallToolResult => {
   const error =
     err instanceof ApiError
@@ -114,7 +135,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
         params: { progressToken: token, progress, total: 100, message },
       });
     };
-    try {
+    return answer(async () => {
       const { generationId } = await api.generate(body);
       await report(0, `submitted ${generationId}`);
       const deadline = Date.now() + waitSeconds * 1000;
@@ -125,18 +146,12 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
         await report(progressOf(generation), generation.status);
         const done = finished(generation);
         if (done || Date.now() + delay > deadline || extra.signal.aborted) {
-          const structured = summary(generation, done);
-          return {
-            content: [{ type: "text" as const, text: JSON.stringify(structured) }],
-            structuredContent: structured,
-          };
+          return summary(generation, done);
         }
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(maxPoll, Math.round(delay * 1.5));
       }
-    } catch (err) {
-      return toolError(err);
-    }
+    });
   }
 
   server.registerTool(
@@ -162,12 +177,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
           .describe("How long to wait for the images."),
       },
       outputSchema: generationShape,
-      annotations: {
-        readOnlyHint: false,
-        destructiveHint: false,
-        idempotentHint: false,
-        openWorldHint: true,
-      },
+      annotations: generating,
     },
     async ({ waitSeconds, ...input }, extra) =>
       generateAndWait({ ...input, mediaType: "image" }, waitSeconds, extra as Extra),
@@ -198,12 +208,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
           .describe("How long to wait for the video."),
       },
       outputSchema: generationShape,
-      annotations: {
-        readOnlyHint: false,
-        destructiveHint: false,
-        idempotentHint: false,
-        openWorldHint: true,
-      },
+      annotations: generating,
     },
     async ({ waitSeconds, ...input }, extra) =>
       generateAndWait({ ...input, mediaType: "video" }, waitSeconds, extra as Extra),
@@ -219,20 +224,13 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
         generations: z.array(z.object(generationShape)),
         notFound: z.array(z.string()),
       },
-      annotations: { readOnlyHint: true, openWorldHint: false },
+      annotations: reading,
     },
-    async ({ ids }) => {
-      try {
+    async ({ ids }) =>
+      answer(async () => {
         const { data, notFound } = await api.status(ids);
-        const structured = { generations: data.map((g) => summary(g, finished(g))), notFound };
-        return {
-          content: [{ type: "text", text: JSON.stringify(structured) }],
-          structuredContent: structured,
-        };
-      } catch (err) {
-        return toolError(err);
-      }
-    },
+        return { generations: data.map((g) => summary(g, finished(g))), notFound };
+      }),
   );
 
   server.registerTool(
@@ -243,20 +241,12 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
         "The models you can generate with: capabilities (resolutions, aspect ratios, durations) and prices in credits.",
       inputSchema: { mediaType: z.enum(["image", "video"]).optional() },
       outputSchema: { models: z.array(z.record(z.string(), z.unknown())) },
-      annotations: { readOnlyHint: true, openWorldHint: false },
+      annotations: reading,
     },
-    async ({ mediaType }) => {
-      try {
-        const models = (await api.models()).filter((m) => !mediaType || m.type === mediaType);
-        const structured = { models: models as Array<Record<string, unknown>> };
-        return {
-          content: [{ type: "text", text: JSON.stringify(structured) }],
-          structuredContent: structured,
-        };
-      } catch (err) {
-        return toolError(err);
-      }
-    },
+    async ({ mediaType }) =>
+      answer(async () => ({
+        models: (await api.models()).filter((m) => !mediaType || m.type === mediaType),
+      })),
   );
 
   server.registerTool(
@@ -273,19 +263,9 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
         membershipTier: z.string(),
         network: z.string(),
       },
-      annotations: { readOnlyHint: true, openWorldHint: false },
+      annotations: reading,
     },
-    async () => {
-      try {
-        const balance = await api.balance();
-        return {
-          content: [{ type: "text", text: JSON.stringify(balance) }],
-          structuredContent: { ...balance },
-        };
-      } catch (err) {
-        return toolError(err);
-      }
-    },
+    async () => answer(async () => ({ ...(await api.balance()) })),
   );
 
   return server;
