@@ -16,6 +16,12 @@ declare module "express-serve-static-core" {
 const BEARER = /^Bearer[ \t]+(\S*)[ \t]*$/i;
 
 /**
+ * A request with no Authorization (or a blank one): on routes an agent may pay per call, it
+ * pays with x402 instead; elsewhere it is 401 missing_api_key.
+ */
+export const sendsNoAuthorization = (req: Request) => !req.headers.authorization?.trim();
+
+/**
  * `Authorization: Bearer <token>`. API keys work everywhere; wallet session tokens only where
  * a route allows them (account and key management). The caller bounds what the request sees.
  */
@@ -25,7 +31,7 @@ export function authenticate(
 ): RequestHandler {
   return async (req, _res, next) => {
     const header = req.headers.authorization;
-    if (header === undefined || header.trim() === "") {
+    if (header === undefined || sendsNoAuthorization(req)) {
       throw new AppError(
         "missing_api_key",
         "Missing API key: send it as `Authorization: Bearer sk_test_…` (or sk_live_…).",
@@ -80,10 +86,6 @@ export function readableGenerationIds(req: Request, ids: string[]): string[] {
   return caller.kind === "generation_token" ? ids.filter((id) => id === caller.generationId) : ids;
 }
 
-/** Whether the request pays with x402 rather than an API key: it sends no Authorization. */
-export const paysWithX402 = (req: Request) =>
-  req.headers.authorization === undefined || req.headers.authorization.trim() === "";
-
 /**
  * For routes an agent may pay per call: an API key when one is sent; otherwise no caller, and
  * the route takes an x402 payment instead.
@@ -92,5 +94,5 @@ export function authenticateUnlessPaying(ctx: AppContext): RequestHandler {
   const auth = authenticate(ctx);
   // A deployment that takes no payments asks for a key, as every other route does.
   if (ctx.payments.networks().length === 0) return auth;
-  return (req, res, next) => (paysWithX402(req) ? next() : auth(req, res, next));
+  return (req, res, next) => (sendsNoAuthorization(req) ? next() : auth(req, res, next));
 }
