@@ -12,7 +12,7 @@ import {
   type Hex,
   http,
 } from "viem";
-import type { LocalAccount } from "viem/accounts";
+import { generatePrivateKey, type LocalAccount, privateKeyToAccount } from "viem/accounts";
 import { inject } from "vitest";
 import { artifact } from "../../src/chain/artifacts.js";
 import {
@@ -24,6 +24,7 @@ import {
 } from "../../src/chain/local-chain.js";
 import { USDC } from "../../src/chain/networks.js";
 import type { Network } from "../../src/lib/network.js";
+import { signAuthorization } from "./eip3009.js";
 
 /** A prepared local chain for one test file, restored from the run's saved state. */
 export function startTestChain(network: Network = "test"): Promise<LocalChain> {
@@ -114,42 +115,23 @@ async function resign(
 ) {
   const inner = payload.payload as {
     signature: Hex;
-    authorization: {
-      from: Address;
-      to: Address;
-      value: string;
-      validAfter: string;
-      validBefore: string;
-      nonce: Hex;
-    };
+    authorization: Record<"from" | "to" | "value" | "validAfter" | "validBefore" | "nonce", string>;
   };
-  const auth = { ...inner.authorization, validBefore: validBefore.toString() };
-  inner.authorization = auth;
-  inner.signature = await account.signTypedData({
-    domain: {
-      name: USDC[network].name,
-      version: USDC[network].version,
-      chainId: USDC[network].chainId,
-      verifyingContract: USDC[network].address,
-    },
-    types: {
-      TransferWithAuthorization: [
-        { name: "from", type: "address" },
-        { name: "to", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "validAfter", type: "uint256" },
-        { name: "validBefore", type: "uint256" },
-        { name: "nonce", type: "bytes32" },
-      ],
-    },
-    primaryType: "TransferWithAuthorization",
-    message: {
-      from: auth.from,
-      to: auth.to,
-      value: BigInt(auth.value),
-      validAfter: BigInt(auth.validAfter),
-      validBefore,
-      nonce: auth.nonce,
-    },
+  inner.authorization.validBefore = validBefore.toString();
+  const auth = inner.authorization;
+  inner.signature = await signAuthorization(account, network, {
+    from: auth.from as Address,
+    to: auth.to as Address,
+    value: BigInt(auth.value),
+    validAfter: BigInt(auth.validAfter),
+    validBefore,
+    nonce: auth.nonce as Hex,
   });
+}
+
+/** A new wallet holding `usdc` dev USDC (base units) on the chain. */
+export async function fundedPayer(chain: LocalChain, usdc: bigint): Promise<LocalAccount> {
+  const account = privateKeyToAccount(generatePrivateKey());
+  if (usdc > 0n) await fundUsdc(chain, account.address, usdc);
+  return account;
 }

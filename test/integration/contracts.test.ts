@@ -13,6 +13,7 @@ import { artifact } from "../../src/chain/artifacts.js";
 import { compileContracts } from "../../src/chain/compile.js";
 import { ANVIL_DEPLOYER_KEY, installDevContracts } from "../../src/chain/dev-contracts.js";
 import { MULTICALL3_ADDRESS, USDC } from "../../src/chain/networks.js";
+import { signAuthorization } from "../helpers/eip3009.js";
 
 /**
  * The dev USDC on a real anvil at Base Sepolia's chain id and USDC address: EIP-3009
@@ -69,21 +70,7 @@ async function authorize(
     validBefore: window.validBefore ?? now + 600n,
     nonce: generatePrivateKey() as Hex,
   };
-  const signature = await signer.signTypedData({
-    domain: { name: "USDC", version: "2", chainId: USDC.test.chainId, verifyingContract: token },
-    types: {
-      [kind]: [
-        { name: "from", type: "address" },
-        { name: "to", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "validAfter", type: "uint256" },
-        { name: "validBefore", type: "uint256" },
-        { name: "nonce", type: "bytes32" },
-      ],
-    },
-    primaryType: kind,
-    message,
-  });
+  const signature = await signAuthorization(signer, "test", message, kind);
   const { v, r, s } = parseSignature(signature);
   const args = [
     message.from,

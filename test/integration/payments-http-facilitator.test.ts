@@ -1,6 +1,5 @@
 import type { Server } from "node:http";
 import express from "express";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   anvilAccount,
@@ -11,7 +10,13 @@ import {
 import { USDC } from "../../src/chain/networks.js";
 import { inProcessFacilitator } from "../../src/domains/payments/facilitator.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
-import { fundUsdc, payingFetch, startTestChain, treasury, usdcBalance } from "../helpers/chain.js";
+import {
+  fundedPayer,
+  payingFetch,
+  startTestChain,
+  treasury,
+  usdcBalance,
+} from "../helpers/chain.js";
 
 /**
  * The production shape: the API talks to a facilitator over HTTP (POST /verify, POST /settle,
@@ -67,8 +72,7 @@ afterAll(async () => {
 describe("an HTTP facilitator", () => {
   it("verifies and settles a pack purchase over HTTP", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
-    const payer = privateKeyToAccount(generatePrivateKey());
-    await fundUsdc(chain, payer.address, 10_000_000n);
+    const payer = await fundedPayer(chain, 10_000_000n);
     const res = await payingFetch(payer, "test")(`${app.url}/v1/credits/packs/starter`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}` },

@@ -1,5 +1,4 @@
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from "@x402/core/http";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalChain } from "../../src/chain/local-chain.js";
 import { USDC } from "../../src/chain/networks.js";
@@ -8,7 +7,7 @@ import { transfer } from "../../src/domains/ledger/service.js";
 import { checkPaymentInvariants } from "../../src/domains/payments/invariants.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {
-  fundUsdc,
+  fundedPayer,
   payingFetch,
   paymentEnv,
   startTestChain,
@@ -29,11 +28,7 @@ afterAll(async () => {
   await chain?.stop();
 });
 
-async function newPayer(usdc = 100n * 10n ** 6n) {
-  const account = privateKeyToAccount(generatePrivateKey());
-  if (usdc > 0n) await fundUsdc(chain, account.address, usdc);
-  return account;
-}
+const newPayer = (usdc = 100n * 10n ** 6n) => fundedPayer(chain, usdc);
 
 describe("credit packs over x402", () => {
   it("answers 402 with the pack's exact price on the key's network", async () => {

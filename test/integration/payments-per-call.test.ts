@@ -1,7 +1,6 @@
 import { decodePaymentRequiredHeader } from "@x402/core/http";
 import { sql } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
-import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LocalChain } from "../../src/chain/local-chain.js";
 import { startWorker } from "../../src/jobs/worker.js";
@@ -13,9 +12,10 @@ import {
   waitForGeneration,
 } from "../helpers/app.js";
 import {
-  fundUsdc,
+  fundedPayer,
   payingFetch,
   paymentEnv,
+  signPayment,
   startTestChain,
   treasury,
   usdcBalance,
@@ -67,11 +67,7 @@ beforeEach(() => {
   sim.always = "ok";
 });
 
-async function newPayer(usdc = 20n * 10n ** 6n) {
-  const account = privateKeyToAccount(generatePrivateKey());
-  await fundUsdc(chain, account.address, usdc);
-  return account;
-}
+const newPayer = (usdc = 20n * 10n ** 6n) => fundedPayer(chain, usdc);
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read response bodies field by field.
 async function json(res: Response): Promise<any> {
@@ -162,6 +158,35 @@ describe("pay per call", () => {
       token: forged,
     });
     expect(refused.status).toBe(401);
+    await expectMoneyInvariants(app.ctx);
+  });
+
+  it("charges a paid generation once: the same payment sent again starts nothing", async () => {
+    const payer = await newPayer();
+    const unpaid = await app.request("POST", "/v1/generate", { json: image });
+    const payment = await signPayment(
+      payer,
+      "test",
+      unpaid.headers.get("payment-required") as string,
+    );
+    const send = () =>
+      app.request("POST", "/v1/generate", {
+        json: image,
+        headers: { "payment-signature": payment },
+      });
+    const first = await send();
+    expect(first.status).toBe(202);
+    const again = await send();
+    expect(again.status).toBe(402);
+    expect(again.body.error.code).toBe("payment_required");
+    expect(await usdcBalance(chain, payer.address)).toBe(
+      20_000_000n - BigInt(first.body.cost) * 10_000n,
+    );
+    const { rows } = await app.ctx.db.execute<{ payments: number; generations: number }>(sql`
+      select (select count(*)::int from payments where payer = ${payer.address}) as payments,
+             (select count(*)::int from generations where account_id =
+                (select account_id from payments where payer = ${payer.address})) as generations`);
+    expect(rows[0]).toEqual({ payments: 1, generations: 1 });
     await expectMoneyInvariants(app.ctx);
   });
 

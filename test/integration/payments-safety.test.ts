@@ -6,7 +6,7 @@ import { reconcilePayments, resolvePayment } from "../../src/domains/payments/re
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {
   chainClients,
-  fundUsdc,
+  fundedPayer,
   payingFetch,
   paymentEnv,
   signPayment,
@@ -46,11 +46,8 @@ afterAll(async () => {
   await liveChain?.stop();
 });
 
-async function newPayer(chain: LocalChain = testChain, usdc = 50n * 10n ** 6n) {
-  const account = privateKeyToAccount(generatePrivateKey());
-  await fundUsdc(chain, account.address, usdc);
-  return account;
-}
+const newPayer = (chain: LocalChain = testChain, usdc = 50n * 10n ** 6n) =>
+  fundedPayer(chain, usdc);
 
 async function requirementFor(target: TestApp, key: string, pack = "starter") {
   const res = await target.request("POST", `/v1/credits/packs/${pack}`, { token: key });
