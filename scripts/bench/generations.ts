@@ -10,16 +10,9 @@
  *   npx tsx scripts/bench/generations.ts [--seconds 5]
  */
 import { execFile, spawnSync } from "node:child_process";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { cpus, tmpdir } from "node:os";
-import path from "node:path";
+import { cpus } from "node:os";
 import { promisify } from "node:util";
 import { run } from "graphile-worker";
-import { createAppContext } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
-import { createDatabaseClient } from "../../src/db/client.js";
-import { startEmbeddedPostgres } from "../../src/db/embedded.js";
-import { migrateDatabase } from "../../src/db/migrate.js";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { generateRequest } from "../../src/domains/generations/request.js";
 import { submitGeneration } from "../../src/domains/generations/service.js";
@@ -28,11 +21,10 @@ import { grantCredits } from "../../src/domains/ledger/service.js";
 import { defaultChannels } from "../../src/domains/routing/channels.js";
 import { startHttpServer } from "../../src/http/server.js";
 import { startWorker } from "../../src/jobs/worker.js";
-import { createLogger } from "../../src/logger.js";
 import { startSimulator } from "../../test/simulator/upstream.js";
+import { benchLogger, startBench } from "./setup.js";
 
 const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 5;
-const logger = createLogger({ logLevel: "silent" });
 const rows: string[] = [];
 let gatewayAdded: number | undefined;
 const pct = (sorted: number[], p: number) =>
@@ -76,13 +68,6 @@ const row = (
   );
 
 async function main() {
-  const dir = await mkdtemp(path.join(tmpdir(), "polyforge-bench-"));
-  await chmod(dir, 0o755);
-  const server = await startEmbeddedPostgres({
-    dataDir: path.join(dir, "pg"),
-    port: 54_398,
-    logger,
-  });
   // A simulated OpenAI-format upstream serves gpt-image-2, for the gateway-overhead rows.
   const sim = await startSimulator();
   const channels = [
@@ -98,34 +83,14 @@ async function main() {
       weight: 1,
     },
   ];
-  const config = loadConfig({
-    NODE_ENV: "test",
-    DATABASE_URL: server.url,
-    PORT: "0",
-    LOG_LEVEL: "silent",
-    STORAGE_DIR: path.join(dir, "out"),
-    DATABASE_POOL_MAX: "20",
-    CHANNELS: JSON.stringify(channels),
-  });
-  const client = createDatabaseClient(server.url, { poolMax: 20, logger });
-  const ctx = createAppContext(config, logger, client);
-  await migrateDatabase(client.pool, logger);
-  const account = await findOrCreateWalletAccount(
-    ctx,
-    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
-  );
-  await grantCredits(ctx, {
-    id: "bench",
-    ownerId: account.id,
-    network: "test",
+  const bench = await startBench({
+    port: 54_398,
+    poolMax: 20,
+    env: { CHANNELS: JSON.stringify(channels) },
+    wallet: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
     credits: 10n ** 12n,
-    reason: "bench",
   });
-  const { key } = await createApiKey(
-    ctx,
-    { accountId: account.id },
-    { name: "bench", network: "test" },
-  );
+  const { ctx, account, key } = bench;
   // Sixteen more accounts, one per client, for the same load spread over accounts.
   const spread: Array<{ key: string; scope: { accountId: string; network: "test" } }> = [];
   for (let i = 0; i < 16; i++) {
@@ -157,7 +122,7 @@ async function main() {
     // 1. Accepted submits (no worker running: this measures the accept path only).
     for (const clients of [4, 16]) {
       const direct = await load(clients, () =>
-        submitGeneration(ctx, config.channels, scope, request, submitOpts),
+        submitGeneration(ctx, ctx.config.channels, scope, request, submitOpts),
       );
       const viaHttp = await load(clients, async () => {
         const res = await fetch(`${http.url}/v1/generate`, { method: "POST", headers, body });
@@ -170,7 +135,7 @@ async function main() {
     const spreadDirect = await load(16, (c) =>
       submitGeneration(
         ctx,
-        config.channels,
+        ctx.config.channels,
         (spread[c] as (typeof spread)[number]).scope,
         request,
         submitOpts,
@@ -190,7 +155,7 @@ async function main() {
     });
     row("submit", "service call, 16 clients, 16 accounts (baseline)", spreadDirect);
     row("submit", "POST /v1/generate, 16 clients, 16 accounts", spreadHttp, spreadDirect);
-    const { rows: some } = await client.pool.query("select id from generations limit 50");
+    const { rows: some } = await ctx.pool.query("select id from generations limit 50");
     const ids = some.map((r) => r.id).join(",");
     for (const clients of [4, 16]) {
       const trivial = await load(clients, async () => {
@@ -245,15 +210,15 @@ async function main() {
         trivial,
       );
     }
-    await client.pool.query("delete from graphile_worker._private_jobs");
+    await ctx.pool.query("delete from graphile_worker._private_jobs");
 
     // 3. Submit → job start. The task records when it started and does no work.
     const started = new Map<string, number>();
     const runner = await run({
-      pgPool: client.pool,
+      pgPool: ctx.pool,
       concurrency: 4,
       noHandleSignals: true,
-      logger: (await import("../../src/jobs/logger.js")).graphileLogger(logger),
+      logger: (await import("../../src/jobs/logger.js")).graphileLogger(benchLogger),
       taskList: {
         run_generation: async (payload) => {
           started.set((payload as { resultId: string }).resultId, performance.now());
@@ -295,7 +260,7 @@ async function main() {
     ] as const) {
       const floor = await measureStart(rate, async (i) => {
         const id = `noop-${rate}-${i}`;
-        await client.pool.query(
+        await ctx.pool.query(
           "select graphile_worker.add_job('noop', json_build_object('id', $1::text))",
           [id],
         );
@@ -364,10 +329,7 @@ async function main() {
     await sim.close();
   } finally {
     await http.close();
-    await ctx.generationEvents.close();
-    await client.close();
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
+    await bench.close();
   }
   console.log(
     `Machine: ${cpus().length} cores; ${SECONDS} s per row; client, API and PostgreSQL on one machine.\n`,

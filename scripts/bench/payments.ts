@@ -8,68 +8,38 @@
  *
  *   npx tsx scripts/bench/payments.ts [--calls 100]
  */
-import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
-import { createAppContext } from "../../src/app.js";
 import {
   anvilAccount,
   LOCAL_ROLES,
   localPaymentConfig,
   startLocalChain,
 } from "../../src/chain/local-chain.js";
-import { loadConfig } from "../../src/config.js";
-import { createDatabaseClient } from "../../src/db/client.js";
-import { startEmbeddedPostgres } from "../../src/db/embedded.js";
-import { migrateDatabase } from "../../src/db/migrate.js";
-import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
-import { createApiKey } from "../../src/domains/keys/service.js";
-import { grantCredits } from "../../src/domains/ledger/service.js";
 import { startHttpServer } from "../../src/http/server.js";
-import { createLogger } from "../../src/logger.js";
+import { startBench } from "./setup.js";
 
 const CALLS = Number(process.argv[process.argv.indexOf("--calls") + 1]) || 100;
-const logger = createLogger({ logLevel: "silent" });
 const pct = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 };
 
 async function main() {
-  const dir = await mkdtemp(path.join(tmpdir(), "polyforge-bench-pay-"));
-  await chmod(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port: 54_397, logger });
   const chain = await startLocalChain({ network: "test" });
   const local = localPaymentConfig(chain.rpcUrl, "test");
-  const config = loadConfig({
-    NODE_ENV: "test",
-    DATABASE_URL: pg.url,
-    PORT: "0",
-    LOG_LEVEL: "silent",
-    STORAGE_DIR: path.join(dir, "out"),
-    X402_TEST_RPC_URL: chain.rpcUrl,
-    X402_TEST_PAY_TO: local.payTo,
-    X402_TEST_FACILITATOR_KEY:
-      "privateKey" in local.facilitator ? local.facilitator.privateKey : "",
-  });
-  const client = createDatabaseClient(pg.url, { poolMax: 10, logger });
-  const ctx = createAppContext(config, logger, client);
-  await migrateDatabase(client.pool, logger);
-  const account = await findOrCreateWalletAccount(ctx, anvilAccount(2).address);
-  await grantCredits(ctx, {
-    id: "bench",
-    ownerId: account.id,
-    network: "test",
+  const bench = await startBench({
+    port: 54_397,
+    env: {
+      X402_TEST_RPC_URL: chain.rpcUrl,
+      X402_TEST_PAY_TO: local.payTo,
+      X402_TEST_FACILITATOR_KEY:
+        "privateKey" in local.facilitator ? local.facilitator.privateKey : "",
+    },
+    wallet: anvilAccount(2).address,
     credits: 10n ** 9n,
-    reason: "bench",
   });
-  const { key } = await createApiKey(
-    ctx,
-    { accountId: account.id },
-    { name: "b", network: "test" },
-  );
+  const { ctx, key } = bench;
 
   // Time the facilitator's two steps inside each paid request.
   const timings = { verify: [] as number[], settle: [] as number[] };
@@ -179,11 +149,8 @@ async function main() {
     );
   } finally {
     await http.close();
-    await ctx.generationEvents.close();
-    await client.close();
+    await bench.close();
     await chain.stop();
-    await pg.stop();
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
