@@ -1,8 +1,16 @@
+import { randomBytes } from "node:crypto";
 import { sql } from "drizzle-orm";
+import { getAddress } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalChain } from "../../src/chain/local-chain.js";
+import { USDC } from "../../src/chain/networks.js";
 import { reconcilePayments, resolvePayment } from "../../src/domains/payments/reconcile.js";
+import {
+  applySettledPayment,
+  claimPayment,
+  getPayment,
+} from "../../src/domains/payments/service.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {
   chainClients,
@@ -287,5 +295,40 @@ describe("a facilitator that is down", () => {
       sql`select count(*)::int as n from payments`,
     );
     expect(rows[0]?.n).toBe(0);
+  });
+});
+
+describe("recording a settled payment", () => {
+  it("keeps the credits when the paid work cannot start, and never mints twice", async () => {
+    const { account, key } = await createAccountWithKey(app.ctx, "test");
+    const hex = (bytes: number) => `0x${randomBytes(bytes).toString("hex")}`;
+    const payment = await claimPayment(app.ctx, {
+      network: "test",
+      accountId: account.id,
+      payer: getAddress(hex(20)),
+      // Not the treasury: this payment is not on chain, and reconciliation must not see it.
+      payTo: getAddress(hex(20)),
+      asset: USDC.test.address,
+      nonce: hex(32),
+      amount: 120_000n,
+      credits: 12n,
+      purpose: "generation",
+      validBefore: new Date(Date.now() + 60_000),
+    });
+    const settled = { paymentId: payment.id, transaction: hex(32) };
+    // The work fails inside the payment's transaction: nothing of it stays, the payment included.
+    await expect(
+      applySettledPayment(app.ctx, settled, async () => {
+        throw new Error("the work could not start");
+      }),
+    ).rejects.toThrow("the work could not start");
+    expect((await getPayment(app.ctx, payment.id))?.status).toBe("settling");
+    expect(await balanceOf(app, key)).toBe(0);
+    // What the request then does: record the payment alone, so the payer keeps the credits.
+    expect(await applySettledPayment(app.ctx, settled)).toBeDefined();
+    expect(await applySettledPayment(app.ctx, settled)).toBeUndefined();
+    expect((await getPayment(app.ctx, payment.id))?.status).toBe("settled");
+    expect(await balanceOf(app, key)).toBe(12);
+    await expectMoneyInvariants(app.ctx);
   });
 });
