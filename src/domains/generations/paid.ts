@@ -3,7 +3,13 @@ import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
-import { acceptPayment, type PaymentOutcome, type PriceOnNetwork } from "../payments/accept.js";
+import {
+  acceptPayment,
+  type PaymentOutcome,
+  type PriceOnNetwork,
+  receiptJson,
+  respondPending,
+} from "../payments/accept.js";
 import { linkGeneration, type Payment } from "../payments/service.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { accessTokenFor } from "./access-tokens.js";
@@ -104,4 +110,28 @@ export async function submitPaidGenerations(
     return submitted;
   };
   return acceptPayment(ctx, req, res, prices, description, apply, prepare);
+}
+
+/**
+ * One paid generation, for the doors that make one: its generation and the fields every paid
+ * answer adds (the access token and the receipt). Undefined when the settlement is pending:
+ * the 202 that says so has been sent.
+ */
+export async function submitPaidGeneration(
+  ctx: AppContext,
+  req: Request,
+  res: Response,
+  request: GenerateRequest,
+): Promise<{ generation: PaidGeneration; paid: Record<string, unknown> } | undefined> {
+  const outcome = await submitPaidGenerations(ctx, req, res, [request]);
+  if (outcome.status === "pending") {
+    respondPending(res, outcome.payment);
+    return undefined;
+  }
+  const [generation] = outcome.result;
+  if (!generation) throw new Error("a paid generation was not created");
+  return {
+    generation,
+    paid: { accessToken: generation.accessToken, payment: receiptJson(outcome.payment) },
+  };
 }

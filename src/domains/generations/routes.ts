@@ -11,8 +11,7 @@ import {
 import { storedFileRoute } from "../../http/files.js";
 import { idempotencyOf, idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { receiptJson, respondPending } from "../payments/accept.js";
-import { submitPaidGenerations } from "./paid.js";
+import { submitPaidGeneration } from "./paid.js";
 import { type GenerateRequest, generateRequest } from "./request.js";
 import {
   type GenerationView,
@@ -105,15 +104,13 @@ export function generationRoutes(ctx: AppContext): Router {
   router.post("/v1/generate", authenticateUnlessPaying(ctx), idempotent(ctx), async (req, res) => {
     const request = generateRequest.parse(req.body);
     if (!req.caller) {
-      const paid = await submitPaidGenerations(ctx, req, res, [request]);
-      if (paid.status === "pending") return respondPending(res, paid.payment);
-      const [generation] = paid.result;
-      if (!generation) throw new Error("a paid generation was not created");
+      const submitted = await submitPaidGeneration(ctx, req, res, request);
+      if (!submitted) return;
+      const { generation, paid } = submitted;
       res.status(202).json({
         generationId: generation.generationId,
         cost: creditsToJson(generation.cost),
-        accessToken: generation.accessToken,
-        payment: receiptJson(paid.payment),
+        ...paid,
       });
       return;
     }

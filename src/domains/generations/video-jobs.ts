@@ -10,8 +10,7 @@ import {
 } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { receiptJson, respondPending } from "../payments/accept.js";
-import { submitPaidGenerations } from "./paid.js";
+import { submitPaidGeneration } from "./paid.js";
 import { generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
 import { generationId, submitForCaller } from "./routes.js";
 import { type GenerationView, getGenerations } from "./service.js";
@@ -83,15 +82,10 @@ export function videoJobRoutes(ctx: AppContext): Router {
         credits: creditsToJson(cost),
       });
       if (!req.caller) {
-        const paid = await submitPaidGenerations(ctx, req, res, [request]);
-        if (paid.status === "pending") return respondPending(res, paid.payment);
-        const [generation] = paid.result;
-        if (!generation) throw new Error("a paid video job was not created");
-        res.status(202).json({
-          ...job202(generation.generationId, generation.cost),
-          accessToken: generation.accessToken,
-          payment: receiptJson(paid.payment),
-        });
+        const submitted = await submitPaidGeneration(ctx, req, res, request);
+        if (!submitted) return;
+        const { generation, paid } = submitted;
+        res.status(202).json({ ...job202(generation.generationId, generation.cost), ...paid });
         return;
       }
       const submitted = await submitForCaller(ctx, req, request);
