@@ -38,6 +38,8 @@ export const errorStatus = {
   payment_in_flight: 409,
   method_not_allowed: 405,
   payload_too_large: 413,
+  rate_limited: 429,
+  too_many_in_flight: 429,
   idempotency_key_reused: 422,
   model_unavailable: 422,
   internal_error: 500,
