@@ -34,16 +34,29 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The address to reach a server listening on `host`: a wildcard (every interface) is reached
+ * on the loopback one, an IPv6 literal in brackets.
+ */
+export function reachableHost(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
 export async function startAnvil(options: {
   chainId: number;
   port?: number | undefined;
+  /** Interface to listen on; 127.0.0.1 unless given (0.0.0.0 in a container). */
+  host?: string | undefined;
   /** Loaded from this file when it exists, and written back to it on exit. */
   state?: string | undefined;
 }): Promise<Anvil> {
+  const host = options.host ?? "127.0.0.1";
   const port = options.port || (await freePort());
   const args = [
     "--host",
-    "127.0.0.1",
+    host,
     "--port",
     String(port),
     "--chain-id",
@@ -56,7 +69,7 @@ export async function startAnvil(options: {
   child.stderr?.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-2000);
   });
-  const rpcUrl = `http://127.0.0.1:${port}`;
+  const rpcUrl = `http://${reachableHost(host)}:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`anvil exited (${child.exitCode}): ${stderr}`);

@@ -88,12 +88,19 @@ export async function prepareChain(rpcUrl: string, network: Network): Promise<bo
 export async function startLocalChain(options: {
   network: Network;
   port?: number;
+  /** Interface anvil listens on (default 127.0.0.1). */
+  host?: string;
   statePath?: string;
   stateHex?: Hex;
 }): Promise<LocalChain> {
   const chainId = USDC[options.network].chainId;
   if (options.statePath) await mkdir(path.dirname(options.statePath), { recursive: true });
-  const anvil = await startAnvil({ chainId, port: options.port, state: options.statePath });
+  const anvil = await startAnvil({
+    chainId,
+    port: options.port,
+    host: options.host,
+    state: options.statePath,
+  });
   try {
     if (options.stateHex) await testClientOf(anvil.rpcUrl).loadState({ state: options.stateHex });
     await prepareChain(anvil.rpcUrl, options.network);

@@ -4,13 +4,17 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createPublicClient, erc20Abi, http } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anvilAccount, type LocalChain } from "../../src/chain/local-chain.js";
+import { anvilAccount, LOCAL_ROLES, type LocalChain } from "../../src/chain/local-chain.js";
 import { MULTICALL3_ADDRESS, USDC } from "../../src/chain/networks.js";
-import { paymentEnv, startTestChain } from "../helpers/chain.js";
+import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
+import { payingFetch, paymentEnv, startTestChain, treasury } from "../helpers/chain.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 
 let dataRoot: string;
+
+const chainId = (rpcUrl: string) =>
+  createPublicClient({ transport: http(rpcUrl, { retryCount: 0 }) }).getChainId();
 let chain: LocalChain;
 let database: TestDatabase;
 
@@ -48,6 +52,8 @@ describe("polyforge chain", () => {
       ).toBe(10_000_000_000n);
       expect(await client.getCode({ address: MULTICALL3_ADDRESS })).toMatch(/^0x[0-9a-f]{100,}/);
       expect(banner).toContain(`X402_${network.toUpperCase()}_RPC_URL=${rpcUrl}`);
+      // By default it listens on the loopback address only.
+      await expect(chainId(rpcUrl.replace("127.0.0.1", "127.0.0.2"))).rejects.toThrow();
       started.child.kill("SIGINT");
       expect(await started.exited).toBe(0);
       expect(
@@ -57,6 +63,69 @@ describe("polyforge chain", () => {
       ).toBe(true);
     });
   }
+});
+
+describe("polyforge chain --host --facilitator-port (as docker compose runs it)", () => {
+  it("listens on every interface and serves its facilitator, which an API takes payments through", async () => {
+    const started = startCli(
+      ["chain", "--network", "test", "--host", "0.0.0.0", "--facilitator-port", "0"],
+      { POLYFORGE_DATA_DIR: path.join(dataRoot, "compose") },
+    );
+    let app: TestApp | undefined;
+    try {
+      const banner = await started.waitFor("Press Ctrl-C to stop.");
+      const rpcUrl = /Local chain for test payments: (http:\/\/\S+)/.exec(banner)?.[1] as string;
+      const facilitatorUrl = /Facilitator (http:\/\/\S+)/.exec(banner)?.[1] as string;
+      expect(banner).toContain(`X402_TEST_FACILITATOR_URL=${facilitatorUrl}`);
+      expect(banner).not.toContain("X402_TEST_FACILITATOR_KEY=");
+      // Bound to 0.0.0.0: answers on another local address than the loopback one it prints.
+      const elsewhere = (url: string) => url.replace("127.0.0.1", "127.0.0.2");
+      expect(await chainId(elsewhere(rpcUrl))).toBe(USDC.test.chainId);
+      const supported = await fetch(`${elsewhere(facilitatorUrl)}/supported`);
+      expect(await supported.json()).toMatchObject({
+        kinds: expect.arrayContaining([
+          { x402Version: 2, scheme: "exact", network: "eip155:84532" },
+        ]),
+        signers: { "eip155:*": [anvilAccount(LOCAL_ROLES.facilitator).address] },
+      });
+      const bad = await fetch(`${facilitatorUrl}/verify`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
+      expect(bad.status).toBe(400);
+
+      // An API given the facilitator's URL (the production shape) buys a pack through it.
+      app = await startTestApp({
+        env: {
+          X402_TEST_RPC_URL: rpcUrl,
+          X402_TEST_PAY_TO: treasury,
+          X402_TEST_FACILITATOR_URL: facilitatorUrl,
+        },
+      });
+      const { key } = await createAccountWithKey(app.ctx, "test");
+      const payer = anvilAccount(LOCAL_ROLES.demoPayer);
+      const res = await payingFetch(payer, "test")(`${app.url}/v1/credits/packs/starter`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}` },
+      });
+      expect(res.status).toBe(201);
+      const balance = await app.request("GET", "/v1/balance", { token: key });
+      expect(balance.body.creditBalance).toBe(1000);
+    } finally {
+      await app?.close();
+      started.child.kill("SIGINT");
+    }
+    expect(await started.exited).toBe(0);
+  });
+
+  it("refuses a facilitator port that is not a port", async () => {
+    const result = await runCli(["chain", "--facilitator-port", "x402"], {
+      POLYFORGE_DATA_DIR: path.join(dataRoot, "bad-port"),
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("--facilitator-port must be a port number");
+  });
 });
 
 describe("start-up checks the chains", () => {
