@@ -17,6 +17,7 @@ import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { mcpRoutes } from "../mcp/http.js";
+import { docsRoutes } from "./docs.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -52,6 +53,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
     res.json({ status: "ready" });
   });
 
+  app.use(docsRoutes());
   app.use(accountRoutes(ctx));
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));

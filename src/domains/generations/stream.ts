@@ -10,7 +10,7 @@ const HEARTBEAT_MS = 15_000;
 /** A re-read even without a notice, so a notice lost while reconnecting costs at most this. */
 const FALLBACK_READ_MS = 5_000;
 
-const params = z.object({ id: generationId });
+export const eventsParams = z.object({ id: generationId });
 
 /**
  * GET /v1/generate/:id/events: the generation as Server-Sent Events, for callers who would
@@ -26,7 +26,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
     "/v1/generate/:id/events",
     authenticate(ctx, { generationTokens: true }),
     async (req, res) => {
-      const { id } = params.parse(req.params);
+      const { id } = eventsParams.parse(req.params);
       const scope = keyScopeOf(req);
       // Listen for the hang-up before any await: a client gone early must leave nothing behind.
       let closed = false;

@@ -32,7 +32,7 @@ export const videoJobRequest = z
   })
   .strict();
 
-const jobParams = z.object({ id: generationId });
+export const jobParams = z.object({ id: generationId });
 
 const JOB_STATUS = {
   pending: "queued",

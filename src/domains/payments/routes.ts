@@ -9,7 +9,7 @@ import { acceptPayment, receiptJson, respondPending } from "./accept.js";
 import { keyForPayingWallet, packPrices } from "./packs.js";
 import { listPayments, paymentJson } from "./service.js";
 
-const packParams = z.object({
+export const packParams = z.object({
   pack: z.enum(Object.keys(packs) as [PackId, ...PackId[]], {
     error: `Unknown pack; the packs are ${Object.keys(packs).join(", ")}.`,
   }),

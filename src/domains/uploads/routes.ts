@@ -37,7 +37,7 @@ function singleImage(): RequestHandler {
   };
 }
 
-const uploadIdParam = z.object({
+export const uploadIdParam = z.object({
   id: z.string().refine(isUploadId, "not an upload id"),
 });
 

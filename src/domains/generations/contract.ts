@@ -1,0 +1,366 @@
+import { z } from "zod";
+import type { ErrorCode } from "../../errors.js";
+import { route } from "../../http/openapi/contract.js";
+import { paymentPending, paymentReceipt } from "../payments/contract.js";
+import { imagesRequest } from "./openai-images.js";
+import { generateRequest } from "./request.js";
+import { downloadQuery, historyQuery, statusQuery } from "./routes.js";
+import { eventsParams } from "./stream.js";
+import { jobParams, videoJobRequest } from "./video-jobs.js";
+
+/** What the generation routes answer, and their entries in the OpenAPI document. */
+
+const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+const timestamp = z.iso.datetime();
+
+export const routing = z
+  .object({
+    upstream: z.string().nullable().describe("The channel that served the result, if any did."),
+    failover: z.boolean().describe("Whether a channel other than the first one was tried."),
+    attempts: z.array(
+      z.object({
+        channel: z.string(),
+        outcome: z.string().describe("ok, or the failure's code (timeout, upstream_5xx, …)."),
+        ms: z.number(),
+      }),
+    ),
+  })
+  .meta({ id: "Routing" });
+
+export const costBreakdown = z
+  .object({ quoted: credits, charged: credits, refunded: credits })
+  .meta({ id: "CostBreakdown" });
+
+const resultError = z.object({ code: z.string(), message: z.string().nullable() });
+
+export const generationResult = z
+  .object({
+    model: z.string(),
+    status: z.enum(["pending", "processing", "completed", "failed"]),
+    progress: z.number().nullable().describe("0–100 where the upstream tells it."),
+    imageUrl: z
+      .string()
+      .nullable()
+      .optional()
+      .describe("An image result once completed: a signed URL that opens for 24 hours."),
+    videoUrl: z.string().nullable().optional().describe("A video result, likewise."),
+    cost: credits,
+    charged: credits,
+    refunded: credits,
+    routing: routing.nullable(),
+    error: resultError.nullable(),
+    finishedAt: timestamp.nullable(),
+  })
+  .meta({ id: "GenerationResult" });
+
+export const generation = z
+  .object({
+    generationId: z.string(),
+    status: z.enum(["pending", "processing", "completed", "failed"]),
+    mediaType: z.enum(["image", "video"]),
+    prompt: z.string(),
+    createdAt: timestamp,
+    reservationId: z.string().nullable(),
+    cost: costBreakdown,
+    results: z.array(generationResult),
+  })
+  .meta({ id: "Generation" });
+
+const accessToken = z
+  .string()
+  .describe("gat_…: reads this generation (status, events, video job) without an API key.");
+
+export const generationSubmitted = z
+  .object({ generationId: z.string(), cost: credits })
+  .meta({ id: "GenerationSubmitted" });
+
+export const paidGenerationSubmitted = z
+  .object({ generationId: z.string(), cost: credits, accessToken, payment: paymentReceipt })
+  .meta({ id: "PaidGenerationSubmitted" });
+
+export const generationStatus = z.object({
+  data: z.array(generation),
+  notFound: z.array(z.string()).describe("Ids that are unknown or not the caller's."),
+});
+
+export const generationPage = z.object({
+  data: z.array(generation),
+  nextCursor: z.string().nullable(),
+});
+
+/** Paid with x402, an OpenAI-compatible answer also says how to poll and what was paid. */
+const paidImages = {
+  accessTokens: z.array(accessToken).optional(),
+  payment: paymentReceipt.optional(),
+};
+
+export const imagesResponse = z.object({
+  created: z.number().int().describe("Unix seconds."),
+  data: z.array(
+    z.union([z.object({ url: z.string() }).strict(), z.object({ b64_json: z.string() }).strict()]),
+  ),
+  credits,
+  routing: routing.nullable(),
+  generationIds: z.array(z.string()),
+  ...paidImages,
+});
+
+export const imagesProcessing = z.object({
+  id: z.string().describe("The first generation's id, to poll."),
+  ids: z.array(z.string()),
+  status: z.literal("processing"),
+  credits,
+  ...paidImages,
+});
+
+export const videoJobCreated = z.object({
+  id: z.string(),
+  object: z.literal("video.job"),
+  status: z.literal("queued"),
+  model: z.string(),
+  credits,
+  accessToken: accessToken.optional(),
+  payment: paymentReceipt.optional(),
+});
+
+export const videoJob = z
+  .object({
+    id: z.string(),
+    object: z.literal("video.job"),
+    status: z.enum(["queued", "processing", "succeeded", "failed"]),
+    progress: z.number().nullable(),
+    model: z.string().nullable(),
+    prompt: z.string(),
+    videoUrl: z.string().nullable(),
+    credits: costBreakdown,
+    routing: routing.nullable(),
+    error: resultError.nullable(),
+    createdAt: timestamp,
+    finishedAt: timestamp.nullable(),
+  })
+  .meta({ id: "VideoJob" });
+
+const storedFile = z.string().meta({ format: "binary" });
+export const outputContentTypes = [
+  "image/png",
+  "image/jpeg",
+  "image/webp",
+  "image/gif",
+  "video/mp4",
+] as const;
+
+/** Every refusal of a request that quotes a generation against the catalog and the ledger. */
+const SUBMIT_ERRORS: ErrorCode[] = [
+  "invalid_model",
+  "model_media_mismatch",
+  "duplicate_model",
+  "too_many_models",
+  "prompt_too_long",
+  "invalid_resolution",
+  "invalid_aspect_ratio",
+  "duration_required",
+  "invalid_duration",
+  "pass_not_found",
+  "template_not_found",
+  "unsafe_url",
+  "invalid_reference_image",
+  "insufficient_credits",
+  "not_found",
+  "reservation_closed",
+  "model_unavailable",
+];
+
+const generationExample = {
+  generationId: "gen_01kaxyz0000000000000000000",
+  status: "completed",
+  mediaType: "image",
+  prompt: "a lighthouse at dusk",
+  createdAt: "2026-11-21T19:20:01.123Z",
+  reservationId: null,
+  cost: { quoted: 4, charged: 4, refunded: 0 },
+  results: [
+    {
+      model: "gpt-image-2",
+      status: "completed",
+      progress: 100,
+      imageUrl:
+        "http://localhost:3000/v1/download?id=gen_01kaxyz0000000000000000000&model=gpt-image-2&expires=…&signature=…",
+      cost: 4,
+      charged: 4,
+      refunded: 0,
+      routing: {
+        upstream: "sandbox-primary",
+        failover: false,
+        attempts: [{ channel: "sandbox-primary", outcome: "ok", ms: 80 }],
+      },
+      error: null,
+      finishedAt: "2026-11-21T19:20:02.001Z",
+    },
+  ],
+};
+
+export const generationContracts = [
+  route({
+    method: "post",
+    path: "/v1/generate",
+    operationId: "generate",
+    summary: "Start a generation on 1–6 models",
+    description:
+      "Holds each model's price, writes the generation and queues its jobs in one transaction; poll GET /v1/generate/status, stream GET /v1/generate/{id}/events, or pass a webhookUrl. Without an API key the call is paid per call with x402 at exactly its quote, and the answer adds an access token and the payment's receipt.",
+    tag: "Generations",
+    auth: ["apiKey", "x402"],
+    body: {
+      schema: generateRequest,
+      example: {
+        prompt: "a lighthouse at dusk",
+        models: ["gpt-image-2", "nano-banana-pro"],
+        resolution: "2K",
+        aspectRatio: "16:9",
+      },
+    },
+    idempotent: true,
+    rateLimit: "generate",
+    responses: {
+      202: {
+        description:
+          "Accepted: with an API key `{ generationId, cost }`; paid with x402 also `accessToken` and `payment`; a payment still confirming on chain answers `payment_pending`.",
+        schema: z.union([generationSubmitted, paidGenerationSubmitted, paymentPending]),
+        example: { generationId: "gen_01kaxyz0000000000000000000", cost: 16 },
+      },
+    },
+    errors: SUBMIT_ERRORS,
+  }),
+  route({
+    method: "get",
+    path: "/v1/generate/status",
+    operationId: "getGenerationStatus",
+    summary: "The status and results of up to 50 generations",
+    tag: "Generations",
+    auth: ["apiKey", "generationToken"],
+    query: statusQuery.extend({
+      ids: statusQuery.shape.ids.describe("Generation ids, comma-separated (1–50)."),
+    }),
+    rateLimit: "poll",
+    responses: {
+      200: {
+        description: "The caller's generations among `ids`, in their order; the rest in notFound.",
+        schema: generationStatus,
+        example: { data: [generationExample], notFound: [] },
+      },
+    },
+    errors: [],
+  }),
+  route({
+    method: "get",
+    path: "/v1/history",
+    operationId: "listGenerations",
+    summary: "The caller's generations, newest first",
+    tag: "Generations",
+    auth: ["apiKey"],
+    query: historyQuery,
+    rateLimit: "poll",
+    responses: {
+      200: { description: "A page of generations.", schema: generationPage },
+    },
+    errors: [],
+  }),
+  route({
+    method: "get",
+    path: "/v1/download",
+    operationId: "downloadOutput",
+    summary: "A result's image or video",
+    description:
+      "Opens with the signed URL a status read hands out (valid 24 hours, no key), or with the owner's API key. A bad or expired signature is 404, like a missing file.",
+    tag: "Generations",
+    auth: ["apiKey", "signedUrl"],
+    query: downloadQuery,
+    rateLimit: "poll",
+    responses: {
+      200: {
+        description: "The stored output, with the type its bytes were checked to be.",
+        schema: storedFile,
+        contentTypes: outputContentTypes,
+      },
+    },
+    errors: ["not_found"],
+  }),
+  route({
+    method: "get",
+    path: "/v1/generate/:id/events",
+    operationId: "streamGenerationEvents",
+    summary: "Wait on a generation as Server-Sent Events",
+    description:
+      "A `status` event with the whole generation object (as the status endpoint has it) each time a result starts, progresses or settles, then `done` with the final object, and the stream ends.",
+    tag: "Generations",
+    auth: ["apiKey", "generationToken"],
+    params: eventsParams,
+    rateLimit: "poll",
+    responses: {
+      200: {
+        description: "An event stream of `status` events and a last `done` event.",
+        schema: z.string(),
+        contentTypes: ["text/event-stream"],
+        example: 'retry: 2000\n\nid: 1\nevent: status\ndata: {"generationId":"gen_…",…}\n\n',
+      },
+    },
+    errors: ["not_found"],
+  }),
+  route({
+    method: "post",
+    path: "/v1/images/generations",
+    operationId: "createImage",
+    summary: "OpenAI-compatible image generation",
+    description:
+      "The OpenAI Images request and response over the same generations, ledger and routing, so OpenAI's SDK works unchanged (baseURL …/v1). Waits for the images; past the wait it answers 202 with the generation ids to poll. Without an API key it is paid per call with x402.",
+    tag: "OpenAI-compatible",
+    auth: ["apiKey", "x402"],
+    body: {
+      schema: imagesRequest,
+      example: { model: "nano-banana-2", prompt: "a lighthouse at dusk", size: "1536x1024" },
+    },
+    idempotent: true,
+    rateLimit: "generate",
+    responses: {
+      200: { description: "The images.", schema: imagesResponse },
+      202: {
+        description: "Still processing past the wait, or the payment is still confirming.",
+        schema: z.union([imagesProcessing, paymentPending]),
+      },
+    },
+    errors: [...SUBMIT_ERRORS, "generation_failed"],
+  }),
+  route({
+    method: "post",
+    path: "/v1/videos/jobs",
+    operationId: "createVideoJob",
+    summary: "Start a video job (one model, one video)",
+    tag: "Video jobs",
+    auth: ["apiKey", "x402"],
+    body: {
+      schema: videoJobRequest,
+      example: { model: "sora-2-preview", prompt: "waves at night", duration: 4 },
+    },
+    idempotent: true,
+    rateLimit: "generate",
+    responses: {
+      202: {
+        description:
+          "Queued (paid with x402: with `accessToken` and `payment`), or the payment is still confirming.",
+        schema: z.union([videoJobCreated, paymentPending]),
+      },
+    },
+    errors: SUBMIT_ERRORS,
+  }),
+  route({
+    method: "get",
+    path: "/v1/videos/jobs/:id",
+    operationId: "getVideoJob",
+    summary: "A video job's status and result",
+    tag: "Video jobs",
+    auth: ["apiKey", "generationToken"],
+    params: jobParams,
+    rateLimit: "poll",
+    responses: { 200: { description: "The job.", schema: videoJob } },
+    errors: ["not_found"],
+  }),
+];

@@ -1,0 +1,73 @@
+import { z } from "zod";
+import { route } from "../../http/openapi/contract.js";
+import { networks } from "../../lib/network.js";
+import { tiers } from "./packs.js";
+import { transactionsQuery } from "./routes.js";
+import { transferKinds } from "./service.js";
+
+/** What the balance and ledger routes answer, and their entries in the OpenAPI document. */
+
+const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+
+export const balance = z.object({
+  creditBalance: credits,
+  heldCredits: credits.describe("Set aside for work in flight and reservations."),
+  earnings: credits.describe("Royalties earned as a creator."),
+  membershipTier: z.enum(tiers).describe("Follows the best credit pack bought on this network."),
+  network: z.enum(networks),
+});
+
+export const ledgerEntry = z
+  .object({
+    id: z.string(),
+    kind: z.enum(transferKinds),
+    account: z.enum(["credits", "earnings"]),
+    amount: z.number().int().describe("Signed: negative leaves the account."),
+    balanceAfter: credits,
+    reference: z.string().nullable(),
+    holdId: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: "LedgerEntry" });
+
+export const ledgerContracts = [
+  route({
+    method: "get",
+    path: "/v1/balance",
+    operationId: "getBalance",
+    summary: "Credits on the key's network",
+    tag: "Credits",
+    auth: ["apiKey"],
+    responses: {
+      200: {
+        description: "The balance.",
+        schema: balance,
+        example: {
+          creditBalance: 1000,
+          heldCredits: 0,
+          earnings: 0,
+          membershipTier: "free",
+          network: "test",
+        },
+      },
+    },
+    errors: [],
+  }),
+  route({
+    method: "get",
+    path: "/v1/transactions",
+    operationId: "listTransactions",
+    summary: "Ledger entries on the key's network, newest first",
+    tag: "Credits",
+    auth: ["apiKey"],
+    query: transactionsQuery,
+    responses: {
+      200: {
+        description: "A page of entries.",
+        schema: z.object({ data: z.array(ledgerEntry), nextCursor: z.string().nullable() }),
+      },
+    },
+    errors: [],
+  }),
+];

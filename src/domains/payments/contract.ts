@@ -1,0 +1,127 @@
+import { z } from "zod";
+import { route } from "../../http/openapi/contract.js";
+import { networks } from "../../lib/network.js";
+import { type PackId, packs, tiers } from "../ledger/packs.js";
+import { packParams, paymentsQuery } from "./routes.js";
+
+/** What the payments routes answer, and their entries in the OpenAPI document. */
+
+const packIds = Object.keys(packs) as [PackId, ...PackId[]];
+const paymentStatuses = ["settling", "pending", "settled", "failed"] as const;
+
+/** The receipt a paid call carries: the payment and its transaction. */
+export const paymentReceipt = z
+  .object({
+    id: z.string().describe("pay_…"),
+    status: z.enum(paymentStatuses),
+    network: z.enum(networks),
+    payer: z.string().describe("The paying wallet's address."),
+    transaction: z.string().nullable().describe("The settlement's transaction hash."),
+  })
+  .meta({ id: "PaymentReceipt" });
+
+/**
+ * A paid call whose settlement was broadcast but not confirmed in time: the credits land on
+ * the paying wallet's account once the chain confirms it; the caller must not pay again.
+ */
+export const paymentPending = z
+  .object({
+    status: z.literal("payment_pending"),
+    payment: paymentReceipt,
+    message: z.string(),
+  })
+  .meta({ id: "PaymentPending" });
+
+export const packPurchase = z
+  .object({
+    pack: z.enum(packIds),
+    credits: z.number().int().describe("Credits the pack added."),
+    creditBalance: z.number().int(),
+    membershipTier: z.enum(tiers),
+    accountId: z.string(),
+    payment: paymentReceipt,
+    apiKey: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        "Paid without a key: a new API key for the paying wallet's account, shown once (null if the account already has 3 keys).",
+      ),
+  })
+  .meta({ id: "PackPurchase" });
+
+export const payment = z
+  .object({
+    id: z.string(),
+    network: z.enum(networks),
+    payer: z.string(),
+    payTo: z.string(),
+    amountUsdc: z.string().describe("USDC, as a decimal string with 6 places."),
+    credits: z.number().int(),
+    purpose: z.enum(["pack", "generation"]),
+    pack: z.enum(packIds).nullable(),
+    generationId: z.string().nullable(),
+    status: z.enum(paymentStatuses),
+    transaction: z.string().nullable(),
+    createdAt: z.iso.datetime(),
+    settledAt: z.iso.datetime().nullable(),
+  })
+  .meta({ id: "Payment" });
+
+export const paymentPage = z.object({
+  data: z.array(payment),
+  nextCursor: z.string().nullable(),
+});
+
+const receiptExample = {
+  id: "pay_01kaxyz0000000000000000000",
+  status: "settled",
+  network: "test",
+  payer: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+  transaction: "0x5e1f…",
+};
+
+export const paymentContracts = [
+  route({
+    method: "post",
+    path: "/v1/credits/packs/:pack",
+    operationId: "buyCreditPack",
+    summary: "Buy a credit pack with USDC (x402)",
+    description:
+      "With an API key the pack is priced on the key's network and credits that account. Without one, any network this deployment takes payments on; the credits and a new API key go to the paying wallet's account. Starter: 1,000 credits for $8; Creator: 3,000 for $24 (creator tier); Pro: 6,000 for $40 (pro tier).",
+    tag: "Credits",
+    auth: ["apiKey", "x402"],
+    params: packParams,
+    responses: {
+      201: {
+        description: "Paid and settled: the credits are on the account.",
+        schema: packPurchase,
+        example: {
+          pack: "starter",
+          credits: 1000,
+          creditBalance: 1000,
+          membershipTier: "free",
+          accountId: "acc_01kaxyz0000000000000000000",
+          payment: receiptExample,
+          apiKey: "sk_test_…",
+        },
+      },
+      202: {
+        description: "The settlement was broadcast but is not confirmed yet; do not pay again.",
+        schema: paymentPending,
+      },
+    },
+    errors: [],
+  }),
+  route({
+    method: "get",
+    path: "/v1/payments",
+    operationId: "listPayments",
+    summary: "The account's USDC payments on the key's network, newest first",
+    tag: "Credits",
+    auth: ["apiKey"],
+    query: paymentsQuery,
+    responses: { 200: { description: "A page of payments.", schema: paymentPage } },
+    errors: [],
+  }),
+];

@@ -1,0 +1,51 @@
+import { z } from "zod";
+import { route } from "../../http/openapi/contract.js";
+import { networks } from "../../lib/network.js";
+import { reserveRequest, settleRequest } from "./routes.js";
+
+/** What the batch studio routes answer, and their entries in the OpenAPI document. */
+
+const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+
+export const reservation = z
+  .object({
+    reservationId: z.string(),
+    network: z.enum(networks),
+    status: z.enum(["active", "settled", "expired"]),
+    reservedCredits: credits,
+    availableCredits: credits,
+    usedCredits: credits,
+    returnedCredits: credits,
+    expiresAt: z.iso.datetime(),
+    createdAt: z.iso.datetime(),
+    settledAt: z.iso.datetime().nullable(),
+  })
+  .meta({ id: "Reservation" });
+
+export const studioContracts = [
+  route({
+    method: "post",
+    path: "/v1/studio/reserve",
+    operationId: "reserveCredits",
+    summary: "Reserve credits for a batch",
+    description:
+      "Generations draw from it with `reservationId`; settle it to get back what is left.",
+    tag: "Studio",
+    auth: ["apiKey"],
+    body: { schema: reserveRequest, example: { credits: 200, expiresInSeconds: 3600 } },
+    idempotent: true,
+    responses: { 201: { description: "The reservation.", schema: reservation } },
+    errors: ["insufficient_credits"],
+  }),
+  route({
+    method: "post",
+    path: "/v1/studio/settle",
+    operationId: "settleReservation",
+    summary: "Settle a reservation: what is left returns to the balance",
+    tag: "Studio",
+    auth: ["apiKey"],
+    body: { schema: settleRequest, example: { reservationId: "res_01kaxyz0000000000000000000" } },
+    responses: { 200: { description: "The settled reservation.", schema: reservation } },
+    errors: ["not_found"],
+  }),
+];

@@ -1,0 +1,58 @@
+import { z } from "zod";
+import { route } from "./openapi/contract.js";
+
+/** The operational routes (health, readiness, the API's own description) in the document. */
+
+export const opsContracts = [
+  route({
+    method: "get",
+    path: "/healthz",
+    operationId: "health",
+    summary: "Liveness: the process answers",
+    tag: "Operations",
+    auth: [],
+    responses: {
+      200: { description: "Alive.", schema: z.object({ status: z.literal("ok") }) },
+    },
+    errors: [],
+  }),
+  route({
+    method: "get",
+    path: "/readyz",
+    operationId: "ready",
+    summary: "Readiness: the database answers and is migrated",
+    tag: "Operations",
+    auth: [],
+    responses: {
+      200: { description: "Ready.", schema: z.object({ status: z.literal("ready") }) },
+    },
+    errors: ["not_ready"],
+  }),
+  route({
+    method: "get",
+    path: "/openapi.json",
+    operationId: "openApiDocument",
+    summary: "This document (OpenAPI 3.1)",
+    tag: "Operations",
+    auth: [],
+    responses: {
+      200: {
+        description: "The OpenAPI document.",
+        schema: z.looseObject({ openapi: z.literal("3.1.0") }),
+      },
+    },
+    errors: [],
+  }),
+  route({
+    method: "get",
+    path: "/docs",
+    operationId: "docs",
+    summary: "The API reference to read in a browser (Swagger UI, served offline)",
+    tag: "Operations",
+    auth: [],
+    responses: {
+      200: { description: "An HTML page.", schema: z.string(), contentTypes: ["text/html"] },
+    },
+    errors: [],
+  }),
+];

@@ -1,0 +1,65 @@
+import type { z } from "zod";
+import type { ErrorCode } from "../../errors.js";
+
+/**
+ * What one HTTP route promises, written once beside the route's own zod schemas (each domain's
+ * `contract.ts`) and turned into the OpenAPI document by `document.ts`. Adding a route to the
+ * document is adding one `RouteContract` to its domain's list.
+ */
+
+/** The credentials a route accepts; any one of them will do. */
+export type Credential =
+  /** `Authorization: Bearer sk_test_…|sk_live_…`. */
+  | "apiKey"
+  /** `Authorization: Bearer sess_…`, from signing in with a wallet. */
+  | "session"
+  /** `Authorization: Bearer gat_…`, which reads one pay-per-call generation. */
+  | "generationToken"
+  /** No Authorization: an x402 payment (PAYMENT-SIGNATURE) pays for the call. */
+  | "x402"
+  /** A signed URL (`expires` and `signature` in the query) opens a stored file without a key. */
+  | "signedUrl";
+
+/** The rate-limit buckets of issue #9; a route in one can answer 429 rate_limited. */
+export type RateLimitBucket = "generate" | "batch" | "poll";
+
+export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
+
+export interface ResponseContract {
+  description: string;
+  /** The body's schema; absent for a response without a body (204). */
+  schema?: z.ZodType;
+  /** application/json unless said otherwise (a stored file's types, an event stream, HTML). */
+  contentTypes?: readonly string[];
+  example?: unknown;
+  /** Response headers beyond X-Request-Id, which every response carries. */
+  headers?: Record<string, { description: string; required?: boolean }>;
+}
+
+export interface RouteContract {
+  method: HttpMethod;
+  /** The path as express registers it (`/v1/api-keys/:id`); the document writes `{id}`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tag: string;
+  /** The credentials accepted, any one of them; empty for a public route. */
+  auth: Credential[];
+  params?: z.ZodObject;
+  query?: z.ZodObject;
+  body?: { schema: z.ZodType; contentType?: string; example?: unknown };
+  /** Takes an Idempotency-Key header (and can answer its 409 and 422). */
+  idempotent?: boolean;
+  rateLimit?: RateLimitBucket;
+  /** The success answers, by status. */
+  responses: Partial<Record<number, ResponseContract>>;
+  /**
+   * The route's own refusals. Those of its credentials, body, Idempotency-Key and rate limit,
+   * and those every route can give, are added by the document from the fields above.
+   */
+  errors: ErrorCode[];
+}
+
+/** Identity, for inference: `route({...})` is checked against RouteContract where it is written. */
+export const route = (contract: RouteContract): RouteContract => contract;

@@ -1,0 +1,191 @@
+import { z } from "zod";
+import { type ErrorCode, errorStatus } from "../../errors.js";
+import type { Credential, RateLimitBucket, RouteContract } from "./contract.js";
+
+/**
+ * The error side of the document, built from the one code table (`errorStatus`): which codes a
+ * route can answer, grouped by the status the table gives them, with the fields some codes
+ * add beside `code`, `message` and `requestId`. A code added to the table without an example
+ * here fails the typecheck, so the document cannot fall behind it.
+ */
+
+/** What every route can answer: a body the JSON parser refuses, and our own failure. */
+const EVERY_ROUTE: ErrorCode[] = [
+  "invalid_request",
+  "invalid_json",
+  "payload_too_large",
+  "internal_error",
+];
+
+const BY_CREDENTIAL: Record<Credential, ErrorCode[]> = {
+  apiKey: ["missing_api_key", "invalid_api_key"],
+  session: ["missing_api_key", "invalid_api_key", "invalid_session"],
+  generationToken: ["missing_api_key", "invalid_api_key"],
+  x402: ["payment_required", "payment_in_flight", "payments_unavailable"],
+  signedUrl: ["not_found"],
+};
+
+const BY_BUCKET: Record<RateLimitBucket, ErrorCode[]> = {
+  generate: ["rate_limited", "too_many_in_flight"],
+  batch: ["rate_limited", "too_many_in_flight"],
+  poll: ["rate_limited"],
+};
+
+const IDEMPOTENCY: ErrorCode[] = ["idempotency_key_in_flight", "idempotency_key_reused"];
+
+/** Every code the route can answer, in the table's order. */
+export function errorCodesOf(route: RouteContract): ErrorCode[] {
+  const codes = new Set<ErrorCode>([
+    ...EVERY_ROUTE,
+    ...route.auth.flatMap((credential) => BY_CREDENTIAL[credential]),
+    ...(route.idempotent ? IDEMPOTENCY : []),
+    ...(route.rateLimit ? BY_BUCKET[route.rateLimit] : []),
+    ...route.errors,
+  ]);
+  return (Object.keys(errorStatus) as ErrorCode[]).filter((code) => codes.has(code));
+}
+
+/** The codes grouped by their HTTP status. */
+export function errorsByStatus(codes: ErrorCode[]): Map<number, ErrorCode[]> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) {
+    const status = errorStatus[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  return byStatus;
+}
+
+const field = { field: z.string().describe("The request field at fault.") };
+
+/** The fields a code adds to the error object (the service's `AppError` details). */
+const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
+  invalid_request: {
+    issues: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .describe("Each field that failed validation, when the body or query did."),
+  },
+  invalid_model: field,
+  model_media_mismatch: field,
+  duplicate_model: field,
+  too_many_models: field,
+  prompt_too_long: field,
+  invalid_resolution: field,
+  invalid_aspect_ratio: field,
+  duration_required: field,
+  invalid_duration: field,
+  pass_not_found: field,
+  template_not_found: field,
+  model_unavailable: field,
+  invalid_reference_image: field,
+  unsafe_url: { reason: z.string().describe("Why the URL or its answer was refused.") },
+  invalid_image: { reason: z.enum(["type", "pixels"]).optional() },
+  insufficient_credits: {
+    need: z.number().int().describe("Credits the request needs."),
+    have: z.number().int().describe("Credits available."),
+  },
+  payment_required: {
+    reason: z
+      .string()
+      .describe("Why no payment was accepted: payment_required when none was sent."),
+    x402: z
+      .looseObject({ x402Version: z.literal(2), accepts: z.array(z.unknown()) })
+      .optional()
+      .describe("The x402 PaymentRequired object, as in the PAYMENT-REQUIRED header."),
+  },
+  payments_unavailable: { network: z.enum(["live", "test"]) },
+  rate_limited: {
+    bucket: z.enum(["generate", "batch", "poll"]),
+    tier: z.enum(["free", "creator", "pro"]),
+    limit: z.number().int().describe("Requests per minute in this bucket on this tier."),
+    retryAfterSeconds: z.number().int(),
+  },
+  too_many_in_flight: {
+    inFlight: z.number().int().describe("Generations in flight if this one were accepted."),
+    max: z.number().int(),
+  },
+  generation_failed: {
+    generationIds: z.array(z.string()),
+    reason: z.string().nullable().describe("The upstream's error code, when it gave one."),
+  },
+};
+
+/** One example message per code: what a person reads. */
+export const errorExamples: Record<ErrorCode, string> = {
+  invalid_request: "Invalid request: models: at least one model is required.",
+  invalid_json: "The request body is not valid JSON.",
+  invalid_siwe_message: "The message's domain is not localhost:3000.",
+  invalid_model: "Unknown model gpt-image-9. GET /v1/models lists them.",
+  unsafe_url: "Refused to fetch http://10.0.0.1/cat.png: a private address.",
+  invalid_image: "The file is not a PNG, JPEG or WebP image.",
+  invalid_reference_image: "Upload img_… does not exist on this account and network.",
+  model_media_mismatch: "veo-3.1 makes videos, not images.",
+  duplicate_model: "Model gpt-image-2 is listed twice.",
+  too_many_models: "At most 6 models per generation; got 7.",
+  prompt_too_long: "The prompt has 4100 characters; the limit is 4000.",
+  invalid_resolution: "gpt-image-2 offers 1K, 2K, not 4K.",
+  invalid_aspect_ratio: "Aspect ratio 5:4 is not offered; use one of 1:1, 16:9, ….",
+  duration_required: "A video generation needs a duration in seconds.",
+  invalid_duration: "sora-2-preview offers 4, 8, 12 seconds, not 5.",
+  pass_not_found: "Style pass pass_… does not exist.",
+  template_not_found: "Template tpl_… does not exist.",
+  insufficient_credits: "Insufficient credits. Need 24, have 12.",
+  payment_required: "Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.",
+  missing_api_key: "Missing API key: send it as `Authorization: Bearer sk_test_…` (or sk_live_…).",
+  invalid_api_key: "Unknown or revoked API key.",
+  invalid_session: "Unknown or expired session; sign in again.",
+  invalid_signature: "The signature does not match the message's address.",
+  invalid_nonce: "The nonce is unknown, used or expired.",
+  network_mismatch: "A test key cannot manage live keys.",
+  not_found: "Generation not found.",
+  api_key_limit_reached: "An account can have at most 3 active API keys.",
+  idempotency_conflict: "Transfer … already exists with different details.",
+  hold_already_resolved: "Hold … is already posted.",
+  reservation_closed: "Reservation res_… is settled.",
+  idempotency_key_in_flight: "A request with that Idempotency-Key is still in progress.",
+  payment_in_flight: "This payment authorization is already being settled by another request.",
+  method_not_allowed: "The MCP endpoint is stateless: POST only.",
+  payload_too_large: "The request body is too large.",
+  rate_limited: "Rate limit reached: 10 generate requests per minute on the free tier.",
+  too_many_in_flight: "Too many generations in flight: at most 20 may wait or run at once.",
+  idempotency_key_reused: "That Idempotency-Key was used with a different request.",
+  model_unavailable: "gpt-image-2 is not available on live right now.",
+  internal_error: "Something went wrong on our side; it has been logged.",
+  generation_failed: "The generation failed; its credits were refunded.",
+  not_ready: "The database is unreachable or not migrated.",
+  payments_unavailable: "Payments on Base Sepolia are unavailable: the facilitator is down.",
+};
+
+const NO_DETAILS: z.ZodRawShape = {};
+
+const base = {
+  message: z.string().describe("For people; may change. Branch on `code`."),
+  requestId: z.string().describe("The request's id, as in the X-Request-Id header."),
+};
+
+/**
+ * The body of an error answer with one of `codes` (one status): `{ error: { code, message,
+ * requestId, ...details } }`, one variant per set of added fields, naming the codes that add
+ * them (and one for the codes that add none).
+ */
+export function errorBodySchema(codes: ErrorCode[]): z.ZodType {
+  const byShape = new Map<z.ZodRawShape, ErrorCode[]>();
+  for (const code of codes) {
+    const shape = details[code] ?? NO_DETAILS;
+    byShape.set(shape, [...(byShape.get(shape) ?? []), code]);
+  }
+  const variants = [...byShape].map(([shape, [first, ...rest]]) =>
+    z.looseObject({
+      code: rest.length ? z.enum([first as ErrorCode, ...rest]) : z.literal(first as ErrorCode),
+      ...base,
+      ...shape,
+    }),
+  );
+  const [first, ...rest] = variants;
+  if (!first) throw new Error("an error response without codes");
+  return z.object({ error: rest.length ? z.union([first, ...rest]) : first });
+}
+
+export const errorExample = (code: ErrorCode) => ({
+  error: { code, message: errorExamples[code], requestId: "req_01kaxyz0000000000000000000" },
+});

@@ -1,0 +1,36 @@
+import { accountContracts } from "../../domains/accounts/contract.js";
+import { catalogContracts } from "../../domains/catalog/contract.js";
+import { generationContracts } from "../../domains/generations/contract.js";
+import { keyContracts } from "../../domains/keys/contract.js";
+import { ledgerContracts } from "../../domains/ledger/contract.js";
+import { paymentContracts } from "../../domains/payments/contract.js";
+import { studioContracts } from "../../domains/studio/contract.js";
+import { uploadContracts } from "../../domains/uploads/contract.js";
+import { webhookContracts } from "../../domains/webhooks/contract.js";
+import { mcpContracts } from "../../mcp/contract.js";
+import { opsContracts } from "../contract.js";
+import type { RouteContract } from "./contract.js";
+import { buildOpenApiDocument, type OpenApiDocument } from "./document.js";
+
+/** Every route the HTTP app serves, each domain's list in the order the app mounts them. */
+export const apiContracts: readonly RouteContract[] = [
+  ...opsContracts,
+  ...accountContracts,
+  ...keyContracts,
+  ...ledgerContracts,
+  ...paymentContracts,
+  ...studioContracts,
+  ...catalogContracts,
+  ...generationContracts,
+  ...uploadContracts,
+  ...webhookContracts,
+  ...mcpContracts,
+];
+
+let built: OpenApiDocument | undefined;
+
+/** The API's OpenAPI document, built once. */
+export function openApiDocument(): OpenApiDocument {
+  built ??= buildOpenApiDocument(apiContracts);
+  return built;
+}
