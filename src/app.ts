@@ -8,6 +8,8 @@ import { providers } from "./domains/providers/index.js";
 import { localStorage } from "./domains/storage/local.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
+import { registerDatabaseGauges } from "./metrics/database-gauges.js";
+import { Metrics } from "./metrics/metrics.js";
 
 export interface DatabaseTarget {
   url: string;
@@ -40,10 +42,11 @@ export function createAppContext(
   database: DatabaseClient,
   clock: Clock = systemClock,
 ): AppContext {
-  return {
+  const ctx: AppContext = {
     config,
     logger,
     clock,
+    metrics: new Metrics(),
     db: database.db,
     pool: database.pool,
     generationEvents: new GenerationEvents(database.pool, logger),
@@ -65,4 +68,6 @@ export function createAppContext(
       },
     },
   };
+  registerDatabaseGauges(ctx);
+  return ctx;
 }

@@ -34,6 +34,7 @@ import { type Network, networks } from "./lib/network.js";
 import { type ShutdownStep, stopOnSignals } from "./lib/shutdown.js";
 import { createLogger, type Logger } from "./logger.js";
 import { runStdioServer } from "./mcp/stdio.js";
+import { startMetricsServer } from "./metrics/server.js";
 
 interface Opened {
   ctx: AppContext;
@@ -200,10 +201,15 @@ program
   .action(async () => {
     const opened = await open({ adoptEmbedded: false, logToStderr: false, checkChains: true });
     const worker = await startWorker(opened.ctx);
+    const { workerPort } = opened.config.metrics;
+    const metrics =
+      workerPort === undefined ? undefined : await startMetricsServer(opened.ctx, workerPort);
     stopOnSignals(opened.logger, opened.config.http.shutdownTimeoutMs, [
+      ...(metrics ? [["metrics listener", metrics.close] as ShutdownStep] : []),
       ["worker", () => worker.stop()],
       ["database", opened.close],
     ]);
+    if (metrics) opened.logger.info({ url: `${metrics.url}/metrics` }, "worker metrics listening");
   });
 
 program

@@ -109,6 +109,22 @@ export const configSchema = z
       "Lifetime of a sign-in nonce; each nonce is single use.",
     ),
     WORKER_CONCURRENCY: positiveInt(4, 100).describe("Jobs one worker process runs at once."),
+    WORKER_METRICS_PORT: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(65_535)
+      .optional()
+      .describe(
+        "Port on HOST where `polyforge worker` serves GET /metrics (Prometheus). Unset: the worker serves nothing. The API serves /metrics on PORT (and `polyforge dev` the worker's too).",
+      ),
+    METRICS_TOKEN: z
+      .string()
+      .min(16, "at least 16 characters")
+      .optional()
+      .describe(
+        "When set, GET /metrics (API and worker) requires `Authorization: Bearer <token>`; unset, it is open to whoever reaches the port.",
+      ),
     SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, 600_000).describe(
       "How long a graceful shutdown waits for in-flight requests and jobs.",
     ),
@@ -124,6 +140,24 @@ export const configSchema = z
       .optional()
       .describe(
         "Upstream channels as JSON: [{id, provider (sandbox|openai|fal|replicate), baseUrl, apiKey, networks, models, priority, weight}]. Defaults to two sandbox channels for test mode.",
+      ),
+    RATE_LIMITS: z
+      .enum(["on", "off"])
+      .default("on")
+      .describe(
+        "Per-minute request limits by membership tier (generate, batch, poll), shared by every API process through PostgreSQL. `off` is for load tests only.",
+      ),
+    MAX_IN_FLIGHT_GENERATIONS: positiveInt(50, 100_000).describe(
+      "How many generations one account may have waiting or running on a network at once; more are refused with 429 too_many_in_flight.",
+    ),
+    TRUST_PROXY: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(0)
+      .describe(
+        "How many reverse proxies in front of the API to trust for the client address (X-Forwarded-For), which limits unauthenticated requests per IP. 0 trusts none.",
       ),
     GENERATION_TIMEOUT_SECONDS: positiveInt(900, 24 * 3600).describe(
       "How long one model's result may take before its hold expires and it is refunded.",
@@ -235,7 +269,15 @@ export type ConfigEnv = z.infer<typeof configSchema>;
 
 export interface Config {
   env: ConfigEnv["NODE_ENV"];
-  http: { host: string; port: number; publicUrl: string; shutdownTimeoutMs: number };
+  http: {
+    host: string;
+    port: number;
+    publicUrl: string;
+    shutdownTimeoutMs: number;
+    /** Proxy hops trusted for the client address (express's `trust proxy`). */
+    trustProxy: number;
+  };
+  rateLimits: { enabled: boolean; maxInFlightGenerations: number };
   database: { url: string | undefined; poolMax: number };
   embeddedPostgres: { dataDir: string; port: number };
   /** The anvil chain of `polyforge dev` and `polyforge chain`, and where its state is kept. */
@@ -244,6 +286,8 @@ export interface Config {
   logLevel: ConfigEnv["LOG_LEVEL"];
   auth: { sessionTtlSeconds: number; siweNonceTtlSeconds: number; siweDomain: string };
   worker: { concurrency: number };
+  /** Prometheus metrics: the worker's own listener (undefined: none) and the scrape token. */
+  metrics: { workerPort: number | undefined; token: string | undefined };
   storageDir: string;
   channels: Channel[];
   generation: {
@@ -319,7 +363,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const dataDir = path.resolve(e.POLYFORGE_DATA_DIR);
   return {
     env: e.NODE_ENV,
-    http: { host: e.HOST, port: e.PORT, publicUrl, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      publicUrl,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      trustProxy: e.TRUST_PROXY,
+    },
+    rateLimits: {
+      enabled: e.RATE_LIMITS === "on",
+      maxInFlightGenerations: e.MAX_IN_FLIGHT_GENERATIONS,
+    },
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     embeddedPostgres: { dataDir: path.join(dataDir, "postgres"), port: e.EMBEDDED_POSTGRES_PORT },
     localChain: { port: e.LOCAL_CHAIN_PORT, statePath: path.join(dataDir, "chain-state.json") },
@@ -331,6 +385,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       siweDomain: new URL(publicUrl).host,
     },
     worker: { concurrency: e.WORKER_CONCURRENCY },
+    metrics: { workerPort: e.WORKER_METRICS_PORT, token: e.METRICS_TOKEN },
     storageDir: path.resolve(e.STORAGE_DIR ?? path.join(dataDir, "outputs")),
     channels,
     urlSigningSecret: e.URL_SIGNING_SECRET ?? randomBytes(32).toString("base64url"),

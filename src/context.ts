@@ -6,6 +6,7 @@ import type { GenerationRuntime } from "./domains/generations/run.js";
 import type { PaymentGateway } from "./domains/payments/gateway.js";
 import type { Clock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics/metrics.js";
 
 /**
  * What every service function receives. HTTP routes, CLI commands, MCP tools and jobs all
@@ -16,6 +17,8 @@ export interface ServiceContext {
   config: Config;
   logger: Logger;
   clock: Clock;
+  /** The application's metrics registry; services record what they did through it. */
+  metrics: Metrics;
 }
 
 /** Built once at start-up; its `db` is the pool-backed database, never a transaction. */

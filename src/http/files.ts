@@ -1,9 +1,11 @@
 import type { Request, Response, Router } from "express";
 import type { AppContext } from "../context.js";
+import { enforceRateLimit } from "../domains/ratelimits/service.js";
 import { AppError } from "../errors.js";
 import type { Network } from "../lib/network.js";
 import { signatureQuery, verifyResource } from "../lib/signed-urls.js";
 import { authenticate, keyScopeOf } from "./auth.js";
+import { rateLimit, rateLimitSubjectOf, setRateLimitHeaders } from "./rate-limit.js";
 
 export interface StoredFile {
   bytes: Buffer;
@@ -29,6 +31,8 @@ export function storedFileRoute<P>(
   router.get(path, async (req, res, next) => {
     const params = file.parse(req);
     if (req.query.signature === undefined) return next();
+    // A download read: the "poll" bucket, per client address (a signed URL names nobody).
+    setRateLimitHeaders(res, await enforceRateLimit(ctx, rateLimitSubjectOf(req), "poll"));
     const signed = signatureQuery.safeParse(req.query);
     if (
       !signed.success ||
@@ -37,7 +41,7 @@ export function storedFileRoute<P>(
       throw new AppError("not_found", `${file.what} not found, or the link has expired.`);
     send(res, await file.read(params, "signed"));
   });
-  router.get(path, authenticate(ctx), async (req, res) => {
+  router.get(path, authenticate(ctx), rateLimit(ctx, "poll"), async (req, res) => {
     send(res, await file.read(file.parse(req), keyScopeOf(req)));
   });
 }

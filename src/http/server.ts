@@ -1,4 +1,5 @@
 import type { AddressInfo } from "node:net";
+import type express from "express";
 import type { AppContext } from "../context.js";
 import { createHttpApp } from "./app.js";
 
@@ -11,9 +12,16 @@ export interface HttpServer {
 }
 
 export async function startHttpServer(ctx: AppContext): Promise<HttpServer> {
-  const app = createHttpApp(ctx);
   const { host, port, shutdownTimeoutMs } = ctx.config.http;
-  const server = app.listen(port, host);
+  return listen(createHttpApp(ctx), { host, port, shutdownTimeoutMs });
+}
+
+/** Serves an express app on host:port until close(). */
+export async function listen(
+  app: express.Express,
+  options: { host: string; port: number; shutdownTimeoutMs: number },
+): Promise<HttpServer> {
+  const server = app.listen(options.port, options.host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
@@ -24,7 +32,7 @@ export async function startHttpServer(ctx: AppContext): Promise<HttpServer> {
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {
-      const force = setTimeout(() => server.closeAllConnections(), shutdownTimeoutMs);
+      const force = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs);
       server.close(() => {
         clearTimeout(force);
         resolve();

@@ -6,6 +6,7 @@ import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
 import { deleteExpiredIdempotencyKeys } from "../domains/idempotency/service.js";
 import { expireHolds } from "../domains/ledger/service.js";
 import { reconcilePayments, resolvePayment } from "../domains/payments/reconcile.js";
+import { purgeRateLimitCounters } from "../domains/ratelimits/service.js";
 import { deliverWebhook, requeueStalledWebhooks } from "../domains/webhooks/service.js";
 
 /**
@@ -18,6 +19,9 @@ export function taskList(ctx: AppContext): TaskList {
       const removed = await deleteExpiredSignInState(ctx);
       helpers.logger.debug("expired sign-in state removed", removed);
       await deleteExpiredIdempotencyKeys(ctx);
+    },
+    rate_limits_purge: async () => {
+      await purgeRateLimitCounters(ctx);
     },
     run_generation: async (payload) => {
       // Queued jobs may carry an old shape: check it again at run time.
@@ -66,6 +70,7 @@ export const crontab = [
   "* * * * * generations_sweep",
   "*/5 * * * * webhooks_requeue",
   "*/10 * * * * payments_reconcile",
+  "*/5 * * * * rate_limits_purge",
 ].join("\n");
 
 const runGenerationPayload = z.object({ resultId: z.string().min(1) });

@@ -11,6 +11,7 @@ export type IdPrefix =
   | "gen"
   | "img"
   | "msg"
-  | "pay";
+  | "pay"
+  | "bat";
 
 export const newId = (prefix: IdPrefix): string => `${prefix}_${ulid().toLowerCase()}`;

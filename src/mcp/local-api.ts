@@ -8,6 +8,7 @@ import {
   submitGeneration,
 } from "../domains/generations/service.js";
 import { getBalance } from "../domains/ledger/service.js";
+import { enforceRateLimit } from "../domains/ratelimits/service.js";
 import { AppError } from "../errors.js";
 import { creditsToJson } from "../lib/credits.js";
 import type { Network } from "../lib/network.js";
@@ -40,6 +41,7 @@ export function localApi(
     generate: (body) =>
       asApi(async () => {
         const request = generateRequest.parse(body);
+        await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
         const { generationId, cost } = await submitGeneration(
           ctx,
           ctx.config.channels,
@@ -53,6 +55,7 @@ export function localApi(
       }),
     status: (ids) =>
       asApi(async () => {
+        await enforceRateLimit(ctx, { kind: "account", ...scope }, "poll");
         const { data, notFound } = await getGenerations(ctx, scope, ids);
         return { data: data.map(generationJson), notFound };
       }),

@@ -140,9 +140,16 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
       await report(0, `submitted ${generationId}`);
       const deadline = Date.now() + waitSeconds * 1000;
       let delay = firstPoll;
+      let last: GenerationJson | undefined;
       for (;;) {
-        const [generation] = (await api.status([generationId])).data;
+        // Waiting polls count against the caller's poll limit; one refused is skipped, not fatal.
+        const polled = await api.status([generationId]).catch((err: unknown) => {
+          if (err instanceof ApiError && err.code === "rate_limited" && last) return undefined;
+          throw err;
+        });
+        const generation = polled ? polled.data[0] : last;
         if (!generation) throw new ApiError("not_found", `Generation ${generationId} not found.`);
+        last = generation;
         await report(progressOf(generation), generation.status);
         const done = finished(generation);
         if (done || Date.now() + delay > deadline || extra.signal.aborted) {

@@ -19,9 +19,15 @@ import { createTestDatabase, type TestDatabase } from "./database.js";
 /** A clock the test moves by hand, starting at the real time. */
 export class TestClock {
   private offsetMs = 0;
-  readonly now = () => new Date(Date.now() + this.offsetMs);
+  private frozenAtMs: number | undefined;
+  readonly now = () => new Date(this.frozenAtMs ?? Date.now() + this.offsetMs);
   advance(ms: number) {
-    this.offsetMs += ms;
+    if (this.frozenAtMs === undefined) this.offsetMs += ms;
+    else this.frozenAtMs += ms;
+  }
+  /** Stops the clock at `at`; `advance` still moves it. */
+  freeze(at: Date) {
+    this.frozenAtMs = at.getTime();
   }
 }
 
@@ -61,6 +67,8 @@ export async function startTestApp(
     LOG_LEVEL: "info",
     STORAGE_DIR: storageDir,
     ROUTING_BACKOFF_MS: "20",
+    // Tests make many requests a minute from one account; the rate-limit tests turn them on.
+    RATE_LIMITS: "off",
     ...options.env,
   });
   const logs: string[] = [];

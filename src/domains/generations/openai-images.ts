@@ -4,6 +4,7 @@ import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
+import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
 import {
   type AspectRatio,
@@ -99,6 +100,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
   router.post(
     "/v1/images/generations",
     authenticateUnlessPaying(ctx),
+    rateLimit(ctx, "generate"),
     idempotent(ctx),
     async (req: Request, res) => {
       const body = imagesRequest.parse(req.body);
@@ -127,15 +129,15 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
       // Paid with x402 (no API key): the extra fields say how to poll and what was paid.
       let paidWith: Record<string, unknown> = {};
       if (!req.caller) {
-        const paid = await submitPaidGenerations(ctx, req, res, requests);
+        const paid = await submitPaidGenerations(ctx, req, res, requests, "generate");
         if (paid.status === "pending") return respondPending(res, paid.payment);
         scope = { accountId: paid.payment.accountId, network: paid.payment.network };
-        for (const g of paid.result) {
+        for (const g of paid.result.generations) {
           ids.push(g.generationId);
           credits += g.cost;
         }
         paidWith = {
-          accessTokens: paid.result.map((g) => g.accessToken),
+          accessTokens: paid.result.generations.map((g) => g.accessToken),
           payment: receiptJson(paid.payment),
         };
       } else {

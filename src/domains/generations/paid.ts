@@ -2,6 +2,7 @@ import type { Request, Response } from "express";
 import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { setRateLimitHeaders } from "../../http/rate-limit.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import {
   acceptPayment,
@@ -11,10 +12,12 @@ import {
   respondPending,
 } from "../payments/accept.js";
 import { linkGeneration, type Payment } from "../payments/service.js";
+import type { RateLimitBucket } from "../ratelimits/limits.js";
+import { assertInFlightCapacity, enforceRateLimit } from "../ratelimits/service.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { accessTokenFor } from "./access-tokens.js";
 import { type GenerateRequest, quote } from "./request.js";
-import { type GenerationScope, submitGeneration } from "./service.js";
+import { type GenerationScope, submitGeneration, submitGenerationBatch } from "./service.js";
 
 export interface PaidGeneration {
   generationId: string;
@@ -23,20 +26,30 @@ export interface PaidGeneration {
   accessToken: string;
 }
 
+export interface PaidGenerations {
+  /** Set when the generations were submitted as one batch. */
+  batchId: string | null;
+  generations: PaidGeneration[];
+}
+
 /**
  * Generations paid per call with x402, for a caller with no API key. The body was validated by
  * the route; here it is quoted on every network that takes payments (a request that quotes
  * nowhere fails with its own 4xx, before any 402), and its URLs are checked by the SSRF guard.
  * The 402 asks for exactly the quote, at $0.01 a credit. Once paid, the credits are minted to
  * the paying wallet's account, held and the jobs queued in the same transaction that records
- * the payment; a failed result refunds to that account like any other.
+ * the payment; a failed result refunds to that account like any other. The wallet's rate limit
+ * (its account's tier, in `bucket`) and in-flight cap are checked once the payment is verified
+ * and before it settles, so a refused call costs nothing.
  */
 export async function submitPaidGenerations(
   ctx: AppContext,
   req: Request,
   res: Response,
   requests: GenerateRequest[],
-): Promise<PaymentOutcome<PaidGeneration[]>> {
+  bucket: RateLimitBucket,
+  options: { asBatch?: boolean } = {},
+): Promise<PaymentOutcome<PaidGenerations>> {
   const channels = ctx.config.channels;
   const ownUploads = `${ctx.config.http.publicUrl}/v1/uploads/`;
   for (const request of requests) {
@@ -83,6 +96,9 @@ export async function submitPaidGenerations(
   // one costs nothing; the generations then use our copies.
   let rehosted = requests;
   const prepare = async (scope: GenerationScope) => {
+    const subject = { kind: "account" as const, ...scope };
+    setRateLimitHeaders(res, await enforceRateLimit(ctx, subject, bucket));
+    await assertInFlightCapacity(ctx, scope, requests.length);
     rehosted = await Promise.all(
       requests.map(async (request) => {
         if (request.referenceImageUrls.length === 0) return request;
@@ -98,16 +114,28 @@ export async function submitPaidGenerations(
   };
   const apply = async (tx: ServiceContext, payment: Payment) => {
     const scope = { accountId: payment.accountId, network: payment.network };
-    const submitted: PaidGeneration[] = [];
-    for (const request of rehosted) {
-      const { generationId, cost } = await submitGeneration(tx, channels, scope, request, {
-        storage: ctx.generations.storage,
-      });
-      submitted.push({ generationId, cost, accessToken: accessTokenFor(ctx.config, generationId) });
+    const storage = ctx.generations.storage;
+    let batchId: string | null = null;
+    const made: Array<{ generationId: string; cost: bigint }> = [];
+    if (options.asBatch) {
+      const batch = await submitGenerationBatch(tx, channels, scope, rehosted, { storage });
+      batchId = batch.batchId;
+      made.push(...batch.generations);
+    } else {
+      for (const request of rehosted) {
+        made.push(await submitGeneration(tx, channels, scope, request, { storage }));
+      }
     }
-    const first = submitted[0];
+    const first = made[0];
     if (first) await linkGeneration(tx, payment.id, first.generationId);
-    return submitted;
+    return {
+      batchId,
+      generations: made.map(({ generationId, cost }) => ({
+        generationId,
+        cost,
+        accessToken: accessTokenFor(ctx.config, generationId),
+      })),
+    };
   };
   return acceptPayment(ctx, req, res, prices, description, apply, prepare);
 }
@@ -123,12 +151,12 @@ export async function submitPaidGeneration(
   res: Response,
   request: GenerateRequest,
 ): Promise<{ generation: PaidGeneration; paid: Record<string, unknown> } | undefined> {
-  const outcome = await submitPaidGenerations(ctx, req, res, [request]);
+  const outcome = await submitPaidGenerations(ctx, req, res, [request], "generate");
   if (outcome.status === "pending") {
     respondPending(res, outcome.payment);
     return undefined;
   }
-  const [generation] = outcome.result;
+  const [generation] = outcome.result.generations;
   if (!generation) throw new Error("a paid generation was not created");
   return {
     generation,

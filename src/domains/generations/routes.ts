@@ -10,17 +10,21 @@ import {
 } from "../../http/auth.js";
 import { storedFileRoute } from "../../http/files.js";
 import { idempotencyOf, idempotent } from "../../http/idempotency.js";
+import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { submitPaidGeneration } from "./paid.js";
+import { receiptJson, respondPending } from "../payments/accept.js";
+import { submitPaidGeneration, submitPaidGenerations } from "./paid.js";
 import { type GenerateRequest, generateRequest } from "./request.js";
 import {
   type GenerationView,
   generationJson,
   getGenerations,
   listGenerations,
+  MAX_BATCH_SIZE,
   outputResource,
   readOutput,
   submitGeneration,
+  submitGenerationBatch,
 } from "./service.js";
 
 export const generationId = z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id");
@@ -39,6 +43,16 @@ export const statusQuery = z
         ),
       ])
       .pipe(z.array(z.string().min(1).max(64)).min(1, "at least one id").max(50, "at most 50 ids")),
+  })
+  .strict();
+
+/** POST /v1/generate/batch: up to 20 bodies of POST /v1/generate. */
+export const batchRequest = z
+  .object({
+    requests: z
+      .array(generateRequest)
+      .min(1, "at least one request")
+      .max(MAX_BATCH_SIZE, `at most ${MAX_BATCH_SIZE} requests`),
   })
   .strict();
 
@@ -101,26 +115,79 @@ export function generationRoutes(ctx: AppContext): Router {
   const router = Router();
   const auth = authenticate(ctx);
 
-  router.post("/v1/generate", authenticateUnlessPaying(ctx), idempotent(ctx), async (req, res) => {
-    const request = generateRequest.parse(req.body);
-    if (!req.caller) {
-      const submitted = await submitPaidGeneration(ctx, req, res, request);
-      if (!submitted) return;
-      const { generation, paid } = submitted;
+  router.post(
+    "/v1/generate",
+    authenticateUnlessPaying(ctx),
+    rateLimit(ctx, "generate"),
+    idempotent(ctx),
+    async (req, res) => {
+      const request = generateRequest.parse(req.body);
+      if (!req.caller) {
+        const submitted = await submitPaidGeneration(ctx, req, res, request);
+        if (!submitted) return;
+        const { generation, paid } = submitted;
+        res.status(202).json({
+          generationId: generation.generationId,
+          cost: creditsToJson(generation.cost),
+          ...paid,
+        });
+        return;
+      }
+      const { generationId: id, cost } = await submitForCaller(ctx, req, request);
+      res.status(202).json({ generationId: id, cost: creditsToJson(cost) });
+    },
+  );
+
+  router.post(
+    "/v1/generate/batch",
+    authenticateUnlessPaying(ctx),
+    rateLimit(ctx, "batch"),
+    idempotent(ctx),
+    async (req, res) => {
+      const { requests } = batchRequest.parse(req.body);
+      if (!req.caller) {
+        const paid = await submitPaidGenerations(ctx, req, res, requests, "batch", {
+          asBatch: true,
+        });
+        if (paid.status === "pending") return respondPending(res, paid.payment);
+        const { batchId, generations } = paid.result;
+        res.status(202).json({
+          batchId,
+          cost: creditsToJson(generations.reduce((sum, g) => sum + g.cost, 0n)),
+          generations: generations.map((g) => ({
+            generationId: g.generationId,
+            cost: creditsToJson(g.cost),
+            accessToken: g.accessToken,
+          })),
+          payment: receiptJson(paid.payment),
+        });
+        return;
+      }
+      const batch = await submitGenerationBatch(
+        ctx,
+        ctx.config.channels,
+        keyScopeOf(req),
+        requests,
+        {
+          idempotency: idempotencyOf(req),
+          storage: ctx.generations.storage,
+        },
+      );
       res.status(202).json({
-        generationId: generation.generationId,
-        cost: creditsToJson(generation.cost),
-        ...paid,
+        batchId: batch.batchId,
+        cost: creditsToJson(batch.cost),
+        generations: batch.generations.map((g) => ({
+          generationId: g.generationId,
+          cost: creditsToJson(g.cost),
+        })),
       });
-      return;
-    }
-    const { generationId: id, cost } = await submitForCaller(ctx, req, request);
-    res.status(202).json({ generationId: id, cost: creditsToJson(cost) });
-  });
+    },
+  );
 
   router.get(
     "/v1/generate/status",
     authenticate(ctx, { generationTokens: true }),
+    rateLimit(ctx, "poll"),
     async (req, res) => {
       const { ids } = statusQuery.parse(req.query);
       const readable = readableGenerationIds(req, ids);
@@ -130,7 +197,7 @@ export function generationRoutes(ctx: AppContext): Router {
     },
   );
 
-  router.get("/v1/history", auth, async (req, res) => {
+  router.get("/v1/history", auth, rateLimit(ctx, "poll"), async (req, res) => {
     const q = historyQuery.parse(req.query);
     const page = await listGenerations(ctx, keyScopeOf(req), {
       limit: q.limit + 1,

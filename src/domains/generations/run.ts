@@ -84,6 +84,7 @@ export async function runResult(
       ),
     },
   });
+  ctx.metrics.routed(result.model, routed.routing);
   if (!routed.ok) {
     // The upstream's own words (which may quote our keys) stay in the log.
     log.warn(
@@ -128,7 +129,7 @@ async function completeResult(
   output: { key: string; contentType: string; routing: Routing },
 ): Promise<"settled" | "already" | "hold_gone"> {
   try {
-    return await ctx.db.transaction(async (tx) => {
+    const settled = await ctx.db.transaction(async (tx) => {
       // Settles, tells listeners (on commit) and says whether a webhook waits, in one statement.
       const { rows } = await tx.execute<{ has_webhook: boolean }>(sql`
         update generation_results r set status = 'completed', charged = cost, progress = 100, output_key = ${output.key},
@@ -144,8 +145,13 @@ async function completeResult(
         { ...ctx, db: tx },
         { holdId: result.hold_id, id: `charge:${result.id}`, amount: BigInt(result.cost) },
       );
-      return "settled";
+      return "settled" as const;
     });
+    if (settled === "settled") {
+      const channel = output.routing.upstream;
+      ctx.metrics.generationResult({ model: result.model, status: "completed", channel });
+    }
+    return settled;
   } catch (err) {
     if (err instanceof AppError && err.code === "hold_already_resolved") return "hold_gone";
     throw err;
@@ -208,10 +214,11 @@ export async function failResult(
   resultId: string,
   failure: { code: string; message: string; routing?: Routing | undefined },
 ): Promise<boolean> {
-  return ctx.db.transaction(async (tx) => {
+  const model = await ctx.db.transaction(async (tx) => {
     const { rows } = await tx.execute<{
       hold_id: string;
       generation_id: string;
+      model: string;
       has_webhook: boolean;
     }>(sql`
       update generation_results r set status = 'failed', refunded = cost, error_code = ${failure.code},
@@ -219,9 +226,9 @@ export async function failResult(
              routing = coalesce(${failure.routing ? JSON.stringify(failure.routing) : null}::jsonb, routing),
              finished_at = ${ctx.clock()}
       where id = ${resultId} and status in ('pending', 'processing')
-      returning hold_id, generation_id, ${settledReturning(resultId, "failed")}`);
+      returning hold_id, generation_id, model, ${settledReturning(resultId, "failed")}`);
     const row = rows[0];
-    if (!row) return false;
+    if (!row) return undefined;
     if (row.has_webhook) await queueWebhookIfFinished(tx, row.generation_id, ctx.clock());
     try {
       await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });
@@ -236,8 +243,12 @@ export async function failResult(
       )
         throw err;
     }
-    return true;
+    return row.model;
   });
+  if (model === undefined) return false;
+  // A caller error names the channel that refused; no channel answered otherwise.
+  ctx.metrics.generationResult({ model, status: "failed", channel: failure.routing?.upstream });
+  return true;
 }
 
 /**

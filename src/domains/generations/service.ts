@@ -7,11 +7,19 @@ import type { Network } from "../../lib/network.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import { signResource } from "../../lib/signed-urls.js";
 import { IDEMPOTENCY_TTL_HOURS } from "../idempotency/service.js";
-import { getBalance, getHold, placeHold, placeNewHolds } from "../ledger/service.js";
+import {
+  BATCH_HOLD_KIND,
+  getBalance,
+  getHold,
+  placeHold,
+  placeNewHolds,
+  voidHold,
+} from "../ledger/service.js";
+import { assertInFlightCapacity } from "../ratelimits/service.js";
 import type { Channel } from "../routing/channels.js";
 import type { Storage } from "../storage/local.js";
 import { rehostReferenceImages } from "../uploads/service.js";
-import { type GenerateRequest, quote } from "./request.js";
+import { type GenerateRequest, type Quote, quote } from "./request.js";
 
 export interface GenerationScope {
   accountId: string;
@@ -22,6 +30,153 @@ export type ResultStatus = "pending" | "processing" | "completed" | "failed";
 
 export const resultIdOf = (generationId: string, position: number) => `${generationId}.${position}`;
 export const holdIdOf = (resultId: string) => `hold:${resultId}`;
+
+/** A quoted request whose network work is done (webhook URL checked, references re-hosted). */
+interface PreparedGeneration {
+  request: GenerateRequest;
+  priced: Quote;
+  referenceImages: string[];
+}
+
+async function prepareGeneration(
+  ctx: ServiceContext,
+  channels: readonly Channel[],
+  scope: GenerationScope,
+  request: GenerateRequest,
+  storage: Storage,
+): Promise<PreparedGeneration> {
+  const priced = quote(request, scope.network, channels);
+  // Network work happens before any transaction, and only for a request that quoted.
+  if (request.webhookUrl)
+    await checkUrl(request.webhookUrl, { allowHosts: ctx.config.ssrfAllowHosts });
+  const referenceImages = await rehostReferenceImages(
+    ctx,
+    storage,
+    scope,
+    request.referenceImageUrls,
+  );
+  return { request, priced, referenceImages };
+}
+
+interface NewResult {
+  id: string;
+  position: number;
+  model: string;
+  credits: bigint;
+  holdId: string;
+}
+
+/**
+ * The generation, its results and their jobs in one statement, inside the caller's transaction.
+ * Enqueued in the same transaction as the holds the caller places next: charged but never
+ * queued cannot happen.
+ */
+async function insertGeneration(
+  tx: ServiceContext,
+  scope: GenerationScope,
+  { request, priced, referenceImages }: PreparedGeneration,
+  generationId: string,
+  idem: { key: string; hash: string } | undefined,
+): Promise<NewResult[]> {
+  const results = priced.models.map(({ model, credits }, position) => {
+    const id = resultIdOf(generationId, position);
+    return { id, position, model: model.id, credits, holdId: holdIdOf(id) };
+  });
+  const column = <T>(f: (r: NewResult) => T) => sql.param(results.map(f));
+  await tx.db.execute(sql`
+    with generation as (
+      insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id,
+                               webhook_url, idempotency_key, idempotency_hash, created_at)
+      values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
+              ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId), referenceImages })}::jsonb,
+              ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${request.webhookUrl ?? null},
+              ${idem?.key ?? null}, ${idem?.hash ?? null}, ${tx.clock()})
+      returning id),
+    results as (
+      insert into generation_results (id, generation_id, position, model, cost, hold_id)
+      select r.id, (select id from generation), r.position, r.model, r.cost, r.hold_id
+      from unnest(${column((r) => r.id)}::text[], ${column((r) => r.position)}::int[], ${column((r) => r.model)}::text[],
+                  ${column((r) => r.credits.toString())}::bigint[], ${column((r) => r.holdId)}::text[])
+           as r(id, position, model, cost, hold_id)
+      returning id)
+    select graphile_worker.add_job('run_generation', json_build_object('resultId', id), job_key => id, max_attempts => 10)
+    from results`);
+  return results;
+}
+
+/**
+ * A hold per result: from the balance, or drawn from a parent hold (a studio reservation, a
+ * batch's hold). Placed last in the transaction: funding from the balance locks the account's
+ * balance row until commit, so the lock is held for as short a time as possible.
+ */
+async function fundResults(
+  tx: ServiceContext,
+  scope: GenerationScope,
+  generationId: string,
+  results: NewResult[],
+  parentHoldId: string | undefined,
+): Promise<void> {
+  const expiresAt = new Date(tx.clock().getTime() + tx.config.generation.timeoutSeconds * 1000);
+  const hold = {
+    network: scope.network,
+    ownerId: scope.accountId,
+    expiresAt,
+    kind: GENERATION_HOLD_KIND,
+    reference: generationId,
+  };
+  if (parentHoldId) {
+    for (const r of results) {
+      await placeHold(tx, { ...hold, id: r.holdId, amount: r.credits, parentHoldId });
+    }
+  } else {
+    await placeNewHolds(
+      tx,
+      hold,
+      results.map((r) => ({ id: r.holdId, amount: r.credits })),
+    );
+  }
+}
+
+const GENERATION_HOLD_KIND = "generation";
+
+/** The first generations made with these Idempotency-Keys, when any were. */
+async function findIdempotentGenerations(
+  tx: ServiceContext,
+  scope: GenerationScope,
+  keys: string[],
+  hash: string,
+): Promise<Array<{ generationId: string; cost: bigint }> | undefined> {
+  const expired = new Date(tx.clock().getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000);
+  await tx.db.execute(sql`
+    update generations set idempotency_key = null, idempotency_hash = null
+    where account_id = ${scope.accountId} and network = ${scope.network}::network
+      and idempotency_key = any(${sql.param(keys)}::text[]) and created_at < ${expired}`);
+  const { rows } = await tx.db.execute<{
+    id: string;
+    quoted: string;
+    idempotency_key: string;
+    idempotency_hash: string | null;
+  }>(sql`
+    select id, quoted, idempotency_key, idempotency_hash from generations
+    where account_id = ${scope.accountId} and network = ${scope.network}::network
+      and idempotency_key = any(${sql.param(keys)}::text[])`);
+  if (rows.length === 0) return undefined;
+  if (rows.length !== keys.length || rows.some((r) => r.idempotency_hash !== hash)) {
+    throw new AppError(
+      "idempotency_key_reused",
+      "That Idempotency-Key was used with a different request.",
+    );
+  }
+  const byKey = new Map(rows.map((r) => [r.idempotency_key, r]));
+  return keys.map((key) => {
+    const row = byKey.get(key) as (typeof rows)[number];
+    return { generationId: row.id, cost: BigInt(row.quoted) };
+  });
+}
+
+const isIdempotencyRace = (err: unknown) =>
+  (err as { cause?: { constraint?: string } }).cause?.constraint ===
+  "generations_account_idempotency_key";
 
 /**
  * Quotes the request, then in ONE transaction: a hold per model (from the balance or from a
@@ -39,101 +194,18 @@ export async function submitGeneration(
     storage: Storage;
   },
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
-  const priced = quote(request, scope.network, channels);
-  // Network work happens before the transaction, and only for a request that quoted.
-  if (request.webhookUrl)
-    await checkUrl(request.webhookUrl, { allowHosts: ctx.config.ssrfAllowHosts });
-  const referenceImages = await rehostReferenceImages(
-    ctx,
-    options.storage,
-    scope,
-    request.referenceImageUrls,
-  );
-  const now = ctx.clock();
+  const prepared = await prepareGeneration(ctx, channels, scope, request, options.storage);
   const generationId = newId("gen");
+  const idem = options.idempotency;
   try {
-    return await ctx.db.transaction(async (tx) => {
-      const c = { ...ctx, db: tx };
-      const idem = options.idempotency;
-      if (idem) {
-        const expired = new Date(now.getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000);
-        await tx.execute(sql`
-          update generations set idempotency_key = null, idempotency_hash = null
-          where account_id = ${scope.accountId} and network = ${scope.network}::network
-            and idempotency_key = ${idem.key} and created_at < ${expired}`);
-        const { rows } = await tx.execute<{
-          id: string;
-          quoted: string;
-          idempotency_hash: string | null;
-        }>(sql`
-          select id, quoted, idempotency_hash from generations
-          where account_id = ${scope.accountId} and network = ${scope.network}::network and idempotency_key = ${idem.key}`);
-        const first = rows[0];
-        if (first) {
-          if (first.idempotency_hash !== idem.hash) {
-            throw new AppError(
-              "idempotency_key_reused",
-              "That Idempotency-Key was used with a different request.",
-            );
-          }
-          return { generationId: first.id, cost: BigInt(first.quoted), replayed: true };
-        }
-      }
-      const results = priced.models.map(({ model, credits }, position) => {
-        const id = resultIdOf(generationId, position);
-        return { id, position, model: model.id, credits, holdId: holdIdOf(id) };
-      });
-      const column = <T>(f: (r: (typeof results)[number]) => T) => sql.param(results.map(f));
-      // The generation, its results and their jobs in one statement. Enqueued in the same
-      // transaction as the holds: charged but never queued cannot happen.
-      await tx.execute(sql`
-        with generation as (
-          insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id,
-                                   webhook_url, idempotency_key, idempotency_hash, created_at)
-          values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
-                  ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId), referenceImages })}::jsonb,
-                  ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${request.webhookUrl ?? null},
-                  ${idem?.key ?? null}, ${idem?.hash ?? null}, ${now})
-          returning id),
-        results as (
-          insert into generation_results (id, generation_id, position, model, cost, hold_id)
-          select r.id, (select id from generation), r.position, r.model, r.cost, r.hold_id
-          from unnest(${column((r) => r.id)}::text[], ${column((r) => r.position)}::int[], ${column((r) => r.model)}::text[],
-                      ${column((r) => r.credits.toString())}::bigint[], ${column((r) => r.holdId)}::text[])
-               as r(id, position, model, cost, hold_id)
-          returning id)
-        select graphile_worker.add_job('run_generation', json_build_object('resultId', id), job_key => id, max_attempts => 10)
-        from results`);
-      // The holds come last: funding one locks the account's balance row until commit, so the
-      // lock is held for as short a time as possible.
-      const expiresAt = new Date(now.getTime() + ctx.config.generation.timeoutSeconds * 1000);
-      if (request.reservationId) {
-        for (const r of results) {
-          await placeHold(c, {
-            id: r.holdId,
-            network: scope.network,
-            ownerId: scope.accountId,
-            amount: r.credits,
-            expiresAt,
-            kind: "generation",
-            reference: generationId,
-            parentHoldId: request.reservationId,
-          });
-        }
-      } else {
-        await placeNewHolds(
-          c,
-          {
-            network: scope.network,
-            ownerId: scope.accountId,
-            expiresAt,
-            kind: "generation",
-            reference: generationId,
-          },
-          results.map((r) => ({ id: r.holdId, amount: r.credits })),
-        );
-      }
-      return { generationId, cost: priced.total, replayed: false };
+    return await ctx.db.transaction(async (db) => {
+      const tx = { ...ctx, db };
+      const first = idem && (await findIdempotentGenerations(tx, scope, [idem.key], idem.hash));
+      if (first?.[0]) return { ...first[0], replayed: true };
+      const results = await insertGeneration(tx, scope, prepared, generationId, idem);
+      await fundResults(tx, scope, generationId, results, request.reservationId);
+      await assertInFlightCapacity(tx, scope);
+      return { generationId, cost: prepared.priced.total, replayed: false };
     });
   } catch (err) {
     if (err instanceof AppError && err.code === "insufficient_credits") {
@@ -141,18 +213,119 @@ export async function submitGeneration(
       const have = request.reservationId
         ? ((await getHold(ctx, request.reservationId))?.available ?? 0n)
         : (await getBalance(ctx, scope.accountId, scope.network)).creditBalance;
-      throw insufficientCredits(priced.total, have);
+      throw insufficientCredits(prepared.priced.total, have);
     }
     // Two concurrent requests with one Idempotency-Key: the loser returns the winner's work.
-    if (
-      options.idempotency &&
-      (err as { cause?: { constraint?: string } }).cause?.constraint ===
-        "generations_account_idempotency_key"
-    ) {
+    if (idem && isIdempotencyRace(err)) {
       return submitGeneration(ctx, channels, scope, request, options);
     }
     throw err;
   }
+}
+
+export const MAX_BATCH_SIZE = 20;
+
+/**
+ * Up to 20 generations in one call under one hold: the batch's hold takes the whole quote from
+ * the balance at once (so a batch is accepted whole or refused whole), each generation's
+ * results draw their own holds from it, and the batch's hold, fully drawn, is closed, all in
+ * one transaction. From then on each generation is charged and refunded on its own. With an
+ * Idempotency-Key, the same key returns the first batch's generations.
+ */
+export async function submitGenerationBatch(
+  ctx: ServiceContext,
+  channels: readonly Channel[],
+  scope: GenerationScope,
+  requests: GenerateRequest[],
+  options: { idempotency?: { key: string; hash: string } | undefined; storage: Storage },
+): Promise<{
+  batchId: string | null;
+  cost: bigint;
+  generations: Array<{ generationId: string; cost: bigint }>;
+  replayed: boolean;
+}> {
+  const prepared: PreparedGeneration[] = [];
+  for (const [i, request] of requests.entries()) {
+    try {
+      if (request.reservationId) {
+        throw new AppError(
+          "invalid_request",
+          "A batch is funded by its own hold: draw from a reservation with POST /v1/generate instead.",
+          { field: "reservationId" },
+        );
+      }
+      prepared.push(await prepareGeneration(ctx, channels, scope, request, options.storage));
+    } catch (err) {
+      throw err instanceof AppError ? inBatchItem(err, i) : err;
+    }
+  }
+  const total = prepared.reduce((sum, p) => sum + p.priced.total, 0n);
+  const idem = options.idempotency;
+  const keys = prepared.map((_, i) => (idem ? `${idem.key}#${i}` : undefined));
+  const batchId = newId("bat");
+  try {
+    return await ctx.db.transaction(async (db) => {
+      const tx = { ...ctx, db };
+      const first =
+        idem && (await findIdempotentGenerations(tx, scope, keys as string[], idem.hash));
+      if (first) {
+        const cost = first.reduce((sum, g) => sum + g.cost, 0n);
+        // The batch's hold is the parent of its generations' holds.
+        const anyHold =
+          first[0] && (await getHold(tx, holdIdOf(resultIdOf(first[0].generationId, 0))));
+        return { batchId: anyHold?.parentHoldId ?? null, cost, generations: first, replayed: true };
+      }
+      const expiresAt = new Date(
+        tx.clock().getTime() + ctx.config.generation.timeoutSeconds * 1000,
+      );
+      await placeHold(tx, {
+        id: batchId,
+        network: scope.network,
+        ownerId: scope.accountId,
+        amount: total,
+        expiresAt,
+        kind: BATCH_HOLD_KIND,
+        reference: `batch of ${prepared.length}`,
+      });
+      const generations = [];
+      for (const [i, item] of prepared.entries()) {
+        const generationId = newId("gen");
+        const key = keys[i];
+        const results = await insertGeneration(
+          tx,
+          scope,
+          item,
+          generationId,
+          idem && key ? { key, hash: idem.hash } : undefined,
+        );
+        await fundResults(tx, scope, generationId, results, batchId);
+        generations.push({ generationId, cost: item.priced.total });
+      }
+      await voidHold(tx, { holdId: batchId, id: `close:${batchId}`, reference: "batch drawn" });
+      await assertInFlightCapacity(tx, scope);
+      return { batchId, cost: total, generations, replayed: false };
+    });
+  } catch (err) {
+    if (err instanceof AppError && err.code === "insufficient_credits") {
+      const { creditBalance } = await getBalance(ctx, scope.accountId, scope.network);
+      throw insufficientCredits(total, creditBalance);
+    }
+    if (idem && isIdempotencyRace(err)) {
+      return submitGenerationBatch(ctx, channels, scope, requests, options);
+    }
+    throw err;
+  }
+}
+
+/** An item's refusal, named by its place in the batch. */
+function inBatchItem(err: AppError, index: number): AppError {
+  const field = typeof err.details?.field === "string" ? `.${err.details.field}` : "";
+  return new AppError(
+    err.code,
+    `requests[${index}]: ${err.message}`,
+    { ...err.details, field: `requests.${index}${field}` },
+    { cause: err, headers: err.headers },
+  );
 }
 
 /** A stable seed per generation when the caller gives none, so a rerun renders the same. */

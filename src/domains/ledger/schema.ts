@@ -163,6 +163,10 @@ export const ledgerTransfers = pgTable(
     index("ledger_transfers_debit_idx").on(t.debitAccountId, t.seq),
     index("ledger_transfers_credit_idx").on(t.creditAccountId, t.seq),
     index("ledger_transfers_hold_idx").on(t.holdId),
+    // The membership tier (the best pack bought) is read on every rate-limited request.
+    index("ledger_transfers_pack_purchase_idx")
+      .on(t.creditAccountId)
+      .where(sql`${t.kind} = 'pack_purchase'`),
     // A hold is posted at most once and released at most once.
     uniqueIndex("ledger_transfers_one_post_per_hold")
       .on(t.holdId)

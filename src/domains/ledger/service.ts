@@ -231,8 +231,10 @@ export async function getHold(ctx: ServiceContext, holdId: string): Promise<Hold
   return (await holdRows(ctx, sql`select * from ledger_holds where id = ${holdId}`))[0];
 }
 
-/** The kind of hold other holds may draw from (the batch studio's reservations). */
+/** The kinds of hold other holds may draw from: a studio reservation, a generation batch's hold. */
 export const RESERVATION_HOLD_KIND = "reservation";
+export const BATCH_HOLD_KIND = "batch";
+const DRAWABLE_HOLD_KINDS = [RESERVATION_HOLD_KIND, BATCH_HOLD_KIND];
 
 /**
  * The transfers of a hold are named after it, so they can never collide with another
@@ -364,12 +366,13 @@ async function drawFromReservation(ctx: ServiceContext, input: HoldInput, accoun
   const { rowCount } = await ctx.db.execute(sql`
     update ledger_holds set available = available - ${input.amount.toString()}::bigint,
                             drawn = drawn + ${input.amount.toString()}::bigint
-    where id = ${parentId} and kind = ${RESERVATION_HOLD_KIND} and account_id = ${account}
+    where id = ${parentId} and kind = any(${sql.param(DRAWABLE_HOLD_KINDS)}::text[]) and account_id = ${account}
       and network = ${input.network}::network and status = 'pending' and expires_at > ${now} and available >= ${input.amount.toString()}::bigint`);
   if (rowCount) return;
   const parent = await getHold(ctx, parentId);
   const drawable =
-    parent?.kind === RESERVATION_HOLD_KIND &&
+    parent !== undefined &&
+    DRAWABLE_HOLD_KINDS.includes(parent.kind) &&
     parent.accountId === account &&
     parent.network === input.network;
   if (!parent || !drawable) throw notFound("Reservation");
@@ -529,6 +532,22 @@ export async function expireHolds(ctx: ServiceContext, limit = 500): Promise<num
   }
   if (expired) ctx.logger.info({ expired }, "expired holds voided");
   return expired;
+}
+
+/**
+ * Pending holds and the credits they still hold, per network: what the holds system accounts
+ * carry (a hold drawn from a reservation takes its credits out of the reservation's available
+ * part, so nothing is counted twice). For monitoring; both networks always appear.
+ */
+export async function openHoldTotals(
+  ctx: ServiceContext,
+): Promise<Array<{ network: Network; holds: number; credits: bigint }>> {
+  const { rows } = await ctx.db.execute<{ network: Network; holds: number; credits: string }>(sql`
+    select n.network::text as network, count(h.id)::int as holds, coalesce(sum(h.available), 0)::text as credits
+    from unnest(enum_range(null::network)) as n(network)
+    left join ledger_holds h on h.network = n.network and h.status = 'pending'
+    group by n.network order by n.network`);
+  return rows.map((r) => ({ network: r.network, holds: r.holds, credits: BigInt(r.credits) }));
 }
 
 export interface Balance {

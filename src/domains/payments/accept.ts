@@ -10,6 +10,7 @@ import { z } from "zod";
 import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
+import type { PaymentMetricNetwork, SettleOutcome } from "../../metrics/metrics.js";
 import { findOrCreateWalletAccount } from "../accounts/service.js";
 import type { PackId } from "../ledger/packs.js";
 import {
@@ -100,6 +101,12 @@ export async function acceptPayment<T>(
       },
     );
   };
+  const purpose = prices[0]?.purpose ?? "generation";
+  // A payment refused before settling: counted on its offer's network once one matched.
+  const refusePayment = (network: PaymentMetricNetwork, message: string, reason: string) => {
+    ctx.metrics.paymentRefused({ network, purpose });
+    return refuse(message, reason);
+  };
 
   const header = req.get(PAYMENT_HEADER);
   if (!header) {
@@ -114,7 +121,8 @@ export async function acceptPayment<T>(
       ? authorizationPayload.safeParse(payload.payload)
       : undefined;
   if (!payload || !authorization?.success) {
-    throw await refuse(
+    throw await refusePayment(
+      "unknown",
       "The PAYMENT-SIGNATURE header is not a valid x402 payment.",
       "invalid_payload",
     );
@@ -122,14 +130,16 @@ export async function acceptPayment<T>(
   const offer = await gateway.match(offers, payload);
   const price = offer && priced.find((p) => p.network === offer.network);
   if (!offer || !price) {
-    throw await refuse(
+    throw await refusePayment(
+      "unknown",
       "The payment does not match what this request costs on this network (asset, amount, recipient or network differ).",
       "no_matching_requirements",
     );
   }
   const verified = await gateway.verify(offer, payload);
   if (!verified.isValid) {
-    throw await refuse(
+    throw await refusePayment(
+      offer.network,
       `The payment was refused: ${verified.invalidReason ?? "invalid"}.`,
       verified.invalidReason ?? "invalid_payment",
     );
@@ -138,13 +148,18 @@ export async function acceptPayment<T>(
   const auth = authorization.data.authorization;
   const payer = getAddress(auth.from);
   if (verified.payer && getAddress(verified.payer) !== payer) {
-    throw await refuse("The payment's payer is not its authorization's signer.", "invalid_payload");
+    throw await refusePayment(
+      offer.network,
+      "The payment's payer is not its authorization's signer.",
+      "invalid_payload",
+    );
   }
   // An authorization valid for longer than we asked would stay undecided that long if its
   // settlement timed out.
   const latest = ctx.clock().getTime() / 1000 + gateway.config.validitySeconds + 60;
   if (Number(auth.validBefore) > latest) {
-    throw await refuse(
+    throw await refusePayment(
+      offer.network,
       `The authorization is valid for longer than the ${gateway.config.validitySeconds} s asked for.`,
       "invalid_valid_before",
     );
@@ -165,9 +180,20 @@ export async function acceptPayment<T>(
     purpose: price.purpose,
     pack: price.pack,
     validBefore: new Date(Number(auth.validBefore) * 1000),
+  }).catch((err: unknown) => {
+    // Already used, or being settled by another request: refused, never charged twice.
+    if (err instanceof AppError) ctx.metrics.paymentRefused({ network: offer.network, purpose });
+    throw err;
   });
 
+  const settleStarted = performance.now();
+  const settled = (outcome: SettleOutcome) =>
+    ctx.metrics.paymentSettled(
+      { network: offer.network, purpose, outcome },
+      (performance.now() - settleStarted) / 1000,
+    );
   const pending = async (transaction: string | null, why: string) => {
+    settled("pending");
     ctx.logger.warn({ paymentId: payment.id, transaction, why }, "settlement outcome unknown");
     await markPaymentPending(ctx, payment.id, transaction, why);
     return {
@@ -191,10 +217,12 @@ export async function acceptPayment<T>(
     // Only a refusal of the authorization itself (re-verified before broadcast) proves that no
     // money moved; any other failure may have been broadcast, so the chain decides.
     if (!reason.startsWith("invalid_")) return pending(settlement.transaction || null, reason);
+    settled("failed");
     await markPaymentFailed(ctx, payment.id, reason);
     throw await refuse(`The payment could not be settled: ${reason}. Nothing was charged.`, reason);
   }
 
+  settled("settled");
   res.set("PAYMENT-RESPONSE", encodePaymentResponseHeader(settlement));
   const input = { paymentId: payment.id, transaction: settlement.transaction };
   let applied: Awaited<ReturnType<typeof applySettledPayment<T>>>;
