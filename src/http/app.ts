@@ -17,7 +17,6 @@ import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { mcpRoutes } from "../mcp/http.js";
-import { docsRoutes } from "./docs.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -25,6 +24,9 @@ const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
 export function createHttpApp(ctx: AppContext): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  // The client address (req.ip) through that many trusted proxies: unauthenticated requests are
+  // rate-limited by it.
+  app.set("trust proxy", ctx.config.http.trustProxy);
 
   // Request id: the client's X-Request-Id when it is sane, else ours; echoed on every response.
   app.use(
@@ -53,7 +55,6 @@ export function createHttpApp(ctx: AppContext): express.Express {
     res.json({ status: "ready" });
   });
 
-  app.use(docsRoutes());
   app.use(accountRoutes(ctx));
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));

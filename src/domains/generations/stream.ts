@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
 import { authenticate, keyScopeOf, readableGenerationIds } from "../../http/auth.js";
+import { rateLimit } from "../../http/rate-limit.js";
 import { generationId } from "./routes.js";
 import { generationJson, getGenerations } from "./service.js";
 
@@ -25,6 +26,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
   router.get(
     "/v1/generate/:id/events",
     authenticate(ctx, { generationTokens: true }),
+    rateLimit(ctx, "poll"),
     async (req, res) => {
       const { id } = eventsParams.parse(req.params);
       const scope = keyScopeOf(req);

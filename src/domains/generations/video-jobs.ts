@@ -9,6 +9,7 @@ import {
   readableGenerationIds,
 } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
+import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { submitPaidGeneration } from "./paid.js";
 import { generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
@@ -70,6 +71,7 @@ export function videoJobRoutes(ctx: AppContext): Router {
   router.post(
     "/v1/videos/jobs",
     authenticateUnlessPaying(ctx),
+    rateLimit(ctx, "generate"),
     idempotent(ctx),
     async (req: Request, res) => {
       const { model, ...job } = videoJobRequest.parse(req.body);
@@ -93,7 +95,7 @@ export function videoJobRoutes(ctx: AppContext): Router {
     },
   );
 
-  router.get("/v1/videos/jobs/:id", auth, async (req, res) => {
+  router.get("/v1/videos/jobs/:id", auth, rateLimit(ctx, "poll"), async (req, res) => {
     const { id } = jobParams.parse(req.params);
     const readable = readableGenerationIds(req, [id]);
     const generation = (await getGenerations(ctx, keyScopeOf(req), readable)).data[0];
