@@ -17,6 +17,8 @@ import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { mcpRoutes } from "../mcp/http.js";
+import { docsRoutes } from "./docs.js";
+import { httpRequestMetrics, metricsEndpoint } from "../metrics/http.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -27,6 +29,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
   // The client address (req.ip) through that many trusted proxies: unauthenticated requests are
   // rate-limited by it.
   app.set("trust proxy", ctx.config.http.trustProxy);
+
+  app.use(httpRequestMetrics(ctx.metrics));
 
   // Request id: the client's X-Request-Id when it is sane, else ours; echoed on every response.
   app.use(
@@ -54,7 +58,9 @@ export function createHttpApp(ctx: AppContext): express.Express {
     if (!ready) throw new AppError("not_ready", "The database is unreachable or not migrated.");
     res.json({ status: "ready" });
   });
+  app.get("/metrics", metricsEndpoint(ctx));
 
+  app.use(docsRoutes());
   app.use(accountRoutes(ctx));
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));
