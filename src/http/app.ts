@@ -17,8 +17,8 @@ import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { mcpRoutes } from "../mcp/http.js";
-import { docsRoutes } from "./docs.js";
 import { httpRequestMetrics, metricsEndpoint } from "../metrics/http.js";
+import { docsRoutes } from "./docs.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
