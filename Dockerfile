@@ -1,15 +1,20 @@
-# One image for every role: `polyforge serve`, `polyforge worker`, `polyforge migrate`.
+# One image for every role: `polyforge serve`, `worker`, `migrate`, and the local `chain` of
+# docker-compose.yml. TypeScript runs through tsx (a runtime dependency), so there is no build step.
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json .npmrc ./
+# Runtime dependencies only, exactly as locked. anvil's binary comes from the npm package
+# @foundry-rs/anvil-linux-amd64, so the image is linux/amd64.
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY src ./src
 COPY drizzle ./drizzle
+# The compiled dev contracts (USDC, Multicall3) that `polyforge chain` deploys.
+COPY contracts/artifacts ./contracts/artifacts
 COPY tsconfig.json ./
-# A new named volume takes this directory's owner, so the node user can write outputs there.
-RUN mkdir -p /data/outputs && chown node:node /data/outputs
+# A new named volume takes its mount point's owner, so the node user can write there.
+RUN mkdir -p /data/outputs /data/chain && chown node:node /data/outputs /data/chain
 USER node
 ENTRYPOINT ["node", "bin/polyforge.js"]
 CMD ["serve"]
