@@ -209,12 +209,16 @@ describe("polyforge serve and worker (production shape)", () => {
 
   it("migrate, then serve and worker against DATABASE_URL, each stopping cleanly on SIGTERM", async () => {
     const port = await freePort();
+    const metricsPort = await freePort();
+    const metricsToken = "metrics-token-0123456789abcdef";
     const env = {
       NODE_ENV: "production",
       DATABASE_URL: database.url,
       PUBLIC_URL: `http://localhost:${port}`,
       URL_SIGNING_SECRET: "test-only-signing-secret-0123456789abcdef",
       PORT: String(port),
+      WORKER_METRICS_PORT: String(metricsPort),
+      METRICS_TOKEN: metricsToken,
       LOG_LEVEL: "info",
     };
     const migrated = await runCli(["migrate"], env);
@@ -228,6 +232,18 @@ describe("polyforge serve and worker (production shape)", () => {
       await worker.waitFor("Worker connected");
       const ready = await fetch(`http://localhost:${port}/readyz`);
       expect(ready.status).toBe(200);
+      // Metrics: the API's on its port, the worker's on its own listener, both behind the token.
+      await worker.waitFor("worker metrics listening");
+      const workerMetrics = `http://127.0.0.1:${metricsPort}/metrics`;
+      expect((await fetch(workerMetrics)).status).toBe(401);
+      for (const [url, series] of [
+        [`http://localhost:${port}/metrics`, "polyforge_http_request_duration_seconds_count"],
+        [workerMetrics, "polyforge_job_start_lag_seconds"],
+      ] as const) {
+        const res = await fetch(url, { headers: { authorization: `Bearer ${metricsToken}` } });
+        expect(res.status).toBe(200);
+        expect(await res.text()).toContain(series);
+      }
     } finally {
       serve.child.kill("SIGTERM");
       worker.child.kill("SIGTERM");
