@@ -161,6 +161,32 @@ describe("pay per call", () => {
     await expectMoneyInvariants(app.ctx);
   });
 
+  it("pays for a batch in one payment of the whole quote; each generation has its own token", async () => {
+    const payer = await newPayer();
+    const before = await usdcBalance(chain, treasury);
+    const requests = [image, { prompt: "a red kite", models: ["z-image-turbo"] }];
+    const unpaid = await app.request("POST", "/v1/generate/batch", { json: { requests } });
+    expect(unpaid.status).toBe(402);
+    const res = await payingFetch(payer, "test")(`${app.url}/v1/generate/batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ requests }),
+    });
+    const body = await json(res);
+    expect(res.status).toBe(202);
+    expect(body.batchId).toMatch(/^bat_/);
+    expect(body.payment).toMatchObject({ status: "settled", payer: payer.address });
+    expect((await usdcBalance(chain, treasury)) - before).toBe(BigInt(body.cost) * 10_000n);
+    expect(body.generations).toHaveLength(2);
+    for (const g of body.generations) {
+      const done = await waitForGeneration(app, g.accessToken, g.generationId);
+      expect(done.status).toBe("completed");
+      expect(done.cost.charged).toBe(g.cost);
+    }
+    expect(body.generations[0].cost + body.generations[1].cost).toBe(body.cost);
+    await expectMoneyInvariants(app.ctx);
+  });
+
   it("charges a paid generation once: the same payment sent again starts nothing", async () => {
     const payer = await newPayer();
     const unpaid = await app.request("POST", "/v1/generate", { json: image });
