@@ -400,7 +400,7 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
     running.push(chain.child);
     await until(async () => chain.output().includes("Press Ctrl-C to stop."), chain, "its banner");
     expect(await runHealthcheck("chain", local)).toBe(0);
-  });
+  }, 60_000);
 
   it("api: its health check fails before migrate has run and passes after; the worker's after it starts", async () => {
     const storage = { STORAGE_DIR: path.join(dataRoot, "outputs") };
@@ -430,5 +430,5 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
     );
     expect(api.child.exitCode, api.output()).toBeNull();
     expect(worker.child.exitCode, worker.output()).toBeNull();
-  });
+  }, 120_000);
 });
