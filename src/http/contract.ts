@@ -30,6 +30,25 @@ export const opsContracts = [
   }),
   route({
     method: "get",
+    path: "/metrics",
+    operationId: "metrics",
+    summary: "Prometheus metrics (text format)",
+    description:
+      "HTTP, generation, routing, payment, job-queue and ledger series. With METRICS_TOKEN set, a scrape must send it as a bearer token.",
+    tag: "Operations",
+    auth: ["metricsToken", "unlessConfigured"],
+    responses: {
+      200: {
+        description: "The Prometheus text exposition format 0.0.4.",
+        schema: z.string(),
+        contentTypes: ["text/plain; version=0.0.4"],
+        example: "# TYPE polyforge_generation_results_total counter\n",
+      },
+    },
+    errors: [],
+  }),
+  route({
+    method: "get",
     path: "/openapi.json",
     operationId: "openApiDocument",
     summary: "This document (OpenAPI 3.1)",

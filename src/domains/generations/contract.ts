@@ -4,7 +4,7 @@ import { route } from "../../http/openapi/contract.js";
 import { paymentPending, paymentReceipt } from "../payments/contract.js";
 import { imagesRequest } from "./openai-images.js";
 import { generateRequest } from "./request.js";
-import { downloadQuery, historyQuery, statusQuery } from "./routes.js";
+import { batchRequest, downloadQuery, historyQuery, statusQuery } from "./routes.js";
 import { eventsParams } from "./stream.js";
 import { jobParams, videoJobRequest } from "./video-jobs.js";
 
@@ -77,6 +77,28 @@ export const generationSubmitted = z
 export const paidGenerationSubmitted = z
   .object({ generationId: z.string(), cost: credits, accessToken, payment: paymentReceipt })
   .meta({ id: "PaidGenerationSubmitted" });
+
+const batchId = z
+  .string()
+  .nullable()
+  .describe("bat_…: the batch's hold (null when an Idempotency-Key replays an old batch).");
+
+export const batchSubmitted = z
+  .object({
+    batchId,
+    cost: credits.describe("The whole batch's quote."),
+    generations: z.array(generationSubmitted),
+  })
+  .meta({ id: "BatchSubmitted" });
+
+export const paidBatchSubmitted = z
+  .object({
+    batchId,
+    cost: credits,
+    generations: z.array(z.object({ generationId: z.string(), cost: credits, accessToken })),
+    payment: paymentReceipt,
+  })
+  .meta({ id: "PaidBatchSubmitted" });
 
 export const generationStatus = z.object({
   data: z.array(generation),
@@ -226,6 +248,43 @@ export const generationContracts = [
           "Accepted: with an API key `{ generationId, cost }`; paid with x402 also `accessToken` and `payment`; a payment still confirming on chain answers `payment_pending`.",
         schema: z.union([generationSubmitted, paidGenerationSubmitted, paymentPending]),
         example: { generationId: "gen_01kaxyz0000000000000000000", cost: 16 },
+      },
+    },
+    errors: SUBMIT_ERRORS,
+  }),
+  route({
+    method: "post",
+    path: "/v1/generate/batch",
+    operationId: "generateBatch",
+    summary: "Start up to 20 generations in one call",
+    description:
+      "Each item is exactly the body of POST /v1/generate. The whole quote is held at once, so a batch is accepted whole or refused whole (an item's refusal names it: `requests.3.models`); each generation is then charged or refunded on its own. Without an API key the batch is paid per call with x402 at exactly its quote, and each generation gets its own access token.",
+    tag: "Generations",
+    auth: ["apiKey", "x402"],
+    body: {
+      schema: batchRequest,
+      example: {
+        requests: [
+          { prompt: "a lighthouse at dusk", models: ["gpt-image-2"] },
+          { prompt: "a lighthouse at dawn", models: ["gpt-image-2"] },
+        ],
+      },
+    },
+    idempotent: true,
+    rateLimit: "batch",
+    responses: {
+      202: {
+        description:
+          "Accepted: the batch and its generations; paid with x402 each with an `accessToken`, and the `payment`; a payment still confirming on chain answers `payment_pending`.",
+        schema: z.union([batchSubmitted, paidBatchSubmitted, paymentPending]),
+        example: {
+          batchId: "bat_01kaxyz0000000000000000000",
+          cost: 8,
+          generations: [
+            { generationId: "gen_01kaxyz0000000000000000001", cost: 4 },
+            { generationId: "gen_01kaxyz0000000000000000002", cost: 4 },
+          ],
+        },
       },
     },
     errors: SUBMIT_ERRORS,

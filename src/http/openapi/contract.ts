@@ -18,7 +18,11 @@ export type Credential =
   /** No Authorization: an x402 payment (PAYMENT-SIGNATURE) pays for the call. */
   | "x402"
   /** A signed URL (`expires` and `signature` in the query) opens a stored file without a key. */
-  | "signedUrl";
+  | "signedUrl"
+  /** `Authorization: Bearer <METRICS_TOKEN>`, on /metrics when the deployment sets one. */
+  | "metricsToken"
+  /** Nothing, when the deployment does not ask for the credentials listed beside it. */
+  | "unlessConfigured";
 
 /** The rate-limit buckets of issue #9; a route in one can answer 429 rate_limited. */
 export type RateLimitBucket = "generate" | "batch" | "poll";

@@ -43,6 +43,12 @@ const SECURITY_SCHEMES = {
     description:
       "A generation access token, returned by a call paid with x402: reads that one generation (status, events, video job) and nothing else.",
   },
+  metricsToken: {
+    type: "http",
+    scheme: "bearer",
+    description:
+      "METRICS_TOKEN, for GET /metrics when the deployment sets one (otherwise the endpoint is open).",
+  },
   x402: {
     type: "apiKey",
     in: "header",
@@ -169,9 +175,12 @@ const IDEMPOTENCY_HEADER = {
   schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$" },
 };
 
-/** Alternatives, any one of which will do; a signed URL needs no credential (`{}`). */
-const securityOf = (auth: Credential[]): Json[] =>
-  auth.map((credential) => (credential === "signedUrl" ? {} : { [credential]: [] }));
+/** Alternatives, any one of which will do; `{}` is the one that needs no credential. */
+const securityOf = (auth: Credential[]): Json[] => {
+  const open = auth.includes("signedUrl") || auth.includes("unlessConfigured");
+  const schemes = auth.filter((c) => c !== "signedUrl" && c !== "unlessConfigured");
+  return [...schemes.map((credential) => ({ [credential]: [] })), ...(open ? [{}] : [])];
+};
 
 function successResponse(
   converter: SchemaConverter,

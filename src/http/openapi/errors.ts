@@ -23,6 +23,8 @@ const BY_CREDENTIAL: Record<Credential, ErrorCode[]> = {
   generationToken: ["missing_api_key", "invalid_api_key"],
   x402: ["payment_required", "payment_in_flight", "payments_unavailable"],
   signedUrl: ["not_found"],
+  metricsToken: ["missing_api_key", "invalid_api_key"],
+  unlessConfigured: [],
 };
 
 const BY_BUCKET: Record<RateLimitBucket, ErrorCode[]> = {
