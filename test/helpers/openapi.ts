@@ -120,6 +120,7 @@ export class ResponseChecker {
     const requestId = res.headers["x-request-id"];
     if (!requestId) throw new Error(`${name} has no X-Request-Id`);
 
+    let errorCode: string | undefined;
     const content = documented.content;
     const type = res.headers["content-type"];
     if (!content) {
@@ -145,34 +146,50 @@ export class ResponseChecker {
         if (res.status >= 400 && code && error?.requestId !== requestId) {
           throw new Error(`${name}: error.requestId is not the X-Request-Id`);
         }
-        this.checkHeaders(name, documented, res, code);
+        errorCode = code;
       }
     }
+    this.checkHeaders(name, documented, res, errorCode);
 
     const record = this.seen.get(`${method} ${template}`) ?? { success: [], error: [] };
     (res.status < 400 ? record.success : record.error).push(res.status);
     this.seen.set(`${method} ${template}`, record);
   }
 
-  /** The headers that carry meaning on some answers are documented where they are sent. */
+  /**
+   * The headers that carry meaning on some answers: those a code implies must be there, and
+   * any of them that is there must be documented for this status.
+   */
   private checkHeaders(
     name: string,
     documented: DocumentedResponse,
     res: SeenResponse,
     code: string | undefined,
   ) {
-    const wanted = [
+    const rateLimit = ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"];
+    const implied = [
       ...(code === "payment_required" ? ["payment-required"] : []),
       ...(res.status === 429 ? ["retry-after"] : []),
-      ...(code === "rate_limited"
-        ? ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]
-        : []),
-      ...(res.headers["payment-response"] ? ["payment-response"] : []),
+      ...(code === "rate_limited" ? [...rateLimit, "ratelimit-policy"] : []),
+      ...(res.status === 405 ? ["allow"] : []),
+    ];
+    for (const header of implied) {
+      if (!res.headers[header]) throw new Error(`${name} (${code}) lacks ${header}`);
+    }
+    const meaningful = [
+      ...implied,
+      ...rateLimit,
+      "ratelimit-policy",
+      "retry-after",
+      "payment-required",
+      "payment-response",
+      "allow",
     ];
     const names = Object.keys(documented.headers ?? {}).map((h) => h.toLowerCase());
-    for (const header of wanted) {
-      if (!res.headers[header]) throw new Error(`${name} (${code}) lacks ${header}`);
-      if (!names.includes(header)) throw new Error(`${name} sends ${header} undocumented`);
+    for (const header of meaningful) {
+      if (res.headers[header] && !names.includes(header)) {
+        throw new Error(`${name} sends ${header}, which is not documented`);
+      }
     }
   }
 }

@@ -88,6 +88,10 @@ const HEADERS = {
     description: "Seconds until the window resets.",
     schema: { type: "integer", minimum: 0 },
   },
+  RateLimitPolicy: {
+    description: "The bucket's quota and window: `5;w=60` is 5 requests per 60 seconds.",
+    schema: { type: "string" },
+  },
   Allow: { description: "The methods the path accepts.", schema: { type: "string" } },
 } as const;
 
@@ -97,6 +101,7 @@ const RATE_LIMIT_HEADERS = {
   "RateLimit-Limit": headerRef("RateLimitLimit"),
   "RateLimit-Remaining": headerRef("RateLimitRemaining"),
   "RateLimit-Reset": headerRef("RateLimitReset"),
+  "RateLimit-Policy": headerRef("RateLimitPolicy"),
 };
 
 /** `:id` → `{id}`. */
@@ -212,14 +217,20 @@ function successResponse(
   };
 }
 
-function errorResponse(converter: SchemaConverter, status: number, codes: ErrorCode[]): Json {
+function errorResponse(
+  converter: SchemaConverter,
+  route: RouteContract,
+  status: number,
+  codes: ErrorCode[],
+): Json {
   const headers: Json = { "X-Request-Id": headerRef("RequestId") };
+  // Every answer given after the limiter counted the request carries the bucket's state.
+  if (route.rateLimit) Object.assign(headers, RATE_LIMIT_HEADERS);
   if (status === 402 && codes.includes("payment_required")) {
     headers["PAYMENT-REQUIRED"] = headerRef("PaymentRequired");
   }
   if (status === 429) {
     headers["Retry-After"] = headerRef("RetryAfter");
-    if (codes.includes("rate_limited")) Object.assign(headers, RATE_LIMIT_HEADERS);
   }
   if (status === 405) headers.Allow = headerRef("Allow");
   return {
@@ -254,7 +265,7 @@ function mergeResponses(ours: Json, theirs: Json): Json {
 function operation(converter: SchemaConverter, route: RouteContract): Json {
   const responses: Record<string, Json> = {};
   for (const [status, codes] of errorsByStatus(errorCodesOf(route))) {
-    responses[status] = errorResponse(converter, status, codes);
+    responses[status] = errorResponse(converter, route, status, codes);
   }
   for (const [status, response] of Object.entries(route.responses)) {
     if (!response) continue;
