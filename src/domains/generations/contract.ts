@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
-import { route } from "../../http/openapi/contract.js";
+import { describeFields, route } from "../../http/openapi/contract.js";
 import { paymentPending, paymentReceipt } from "../payments/contract.js";
 import { imagesRequest } from "./openai-images.js";
 import { generateRequest } from "./request.js";
@@ -296,9 +296,7 @@ export const generationContracts = [
     summary: "The status and results of up to 50 generations",
     tag: "Generations",
     auth: ["apiKey", "generationToken"],
-    query: statusQuery.extend({
-      ids: statusQuery.shape.ids.describe("Generation ids, comma-separated (1–50)."),
-    }),
+    query: describeFields(statusQuery, { ids: "Generation ids, comma-separated (1–50)." }),
     rateLimit: "poll",
     responses: {
       200: {
@@ -316,7 +314,12 @@ export const generationContracts = [
     summary: "The caller's generations, newest first",
     tag: "Generations",
     auth: ["apiKey"],
-    query: historyQuery,
+    query: describeFields(historyQuery, {
+      cursor: "nextCursor from the previous page.",
+      model: "Only generations with a result of this model.",
+      from: "Created at or after.",
+      to: "Created before.",
+    }),
     rateLimit: "poll",
     responses: {
       200: { description: "A page of generations.", schema: generationPage },
@@ -332,7 +335,12 @@ export const generationContracts = [
       "Opens with the signed URL a status read hands out (valid 24 hours, no key), or with the owner's API key. A bad or expired signature is 404, like a missing file.",
     tag: "Generations",
     auth: ["apiKey", "signedUrl"],
-    query: downloadQuery,
+    query: describeFields(downloadQuery, {
+      id: "The generation.",
+      model: "The result's model.",
+      expires: "From the signed URL (Unix seconds).",
+      signature: "From the signed URL.",
+    }),
     rateLimit: "poll",
     responses: {
       200: {

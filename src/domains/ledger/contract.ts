@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { route } from "../../http/openapi/contract.js";
+import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { tiers } from "./packs.js";
 import { transactionsQuery } from "./routes.js";
@@ -61,7 +61,7 @@ export const ledgerContracts = [
     summary: "Ledger entries on the key's network, newest first",
     tag: "Credits",
     auth: ["apiKey"],
-    query: transactionsQuery,
+    query: describeFields(transactionsQuery, { cursor: "nextCursor from the previous page." }),
     responses: {
       200: {
         description: "A page of entries.",

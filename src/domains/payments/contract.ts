@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { route } from "../../http/openapi/contract.js";
+import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { type PackId, packs, tiers } from "../ledger/packs.js";
 import { packParams, paymentsQuery } from "./routes.js";
@@ -90,7 +90,8 @@ export const paymentContracts = [
     description:
       "With an API key the pack is priced on the key's network and credits that account. Without one, any network this deployment takes payments on; the credits and a new API key go to the paying wallet's account. Starter: 1,000 credits for $8; Creator: 3,000 for $24 (creator tier); Pro: 6,000 for $40 (pro tier).",
     tag: "Credits",
-    auth: ["apiKey", "x402"],
+    // Always paid with x402; an API key beside the payment picks the network and the account.
+    auth: ["x402", ["apiKey", "x402"]],
     params: packParams,
     responses: {
       201: {
@@ -120,7 +121,7 @@ export const paymentContracts = [
     summary: "The account's USDC payments on the key's network, newest first",
     tag: "Credits",
     auth: ["apiKey"],
-    query: paymentsQuery,
+    query: describeFields(paymentsQuery, { cursor: "The last id of the previous page." }),
     responses: { 200: { description: "A page of payments.", schema: paymentPage } },
     errors: [],
   }),

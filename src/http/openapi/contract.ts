@@ -48,8 +48,11 @@ export interface RouteContract {
   summary: string;
   description?: string;
   tag: string;
-  /** The credentials accepted, any one of them; empty for a public route. */
-  auth: Credential[];
+  /**
+   * The credentials accepted, any one of them; a list inside is several sent together (an API
+   * key and a payment). Empty for a public route.
+   */
+  auth: Array<Credential | Credential[]>;
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: { schema: z.ZodType; contentType?: string; example?: unknown };
@@ -63,6 +66,26 @@ export interface RouteContract {
    * and those every route can give, are added by the document from the fields above.
    */
   errors: ErrorCode[];
+}
+
+/** Every credential a route's `auth` names, alone or together with others. */
+export const credentialsOf = (route: RouteContract): Credential[] => route.auth.flat();
+
+/**
+ * A route's own object schema with descriptions for some of its fields, for the document:
+ * the same fields and checks, described where the route file has no words for them.
+ */
+export function describeFields<Shape extends Record<string, z.ZodType>>(
+  schema: z.ZodObject<Shape>,
+  descriptions: Partial<Record<keyof Shape & string, string>>,
+): z.ZodObject {
+  const described: Record<string, z.ZodType> = {};
+  for (const [field, text] of Object.entries(descriptions)) {
+    const fieldSchema = schema.shape[field];
+    if (!fieldSchema || text === undefined) throw new Error(`no field ${field} to describe`);
+    described[field] = fieldSchema.describe(text);
+  }
+  return schema.extend(described);
 }
 
 /** Identity, for inference: `route({...})` is checked against RouteContract where it is written. */

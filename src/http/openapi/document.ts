@@ -1,6 +1,11 @@
 import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
-import type { Credential, ResponseContract, RouteContract } from "./contract.js";
+import {
+  type Credential,
+  credentialsOf,
+  type ResponseContract,
+  type RouteContract,
+} from "./contract.js";
 import {
   errorBodySchema,
   errorCodesOf,
@@ -180,12 +185,19 @@ const IDEMPOTENCY_HEADER = {
   schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$" },
 };
 
-/** Alternatives, any one of which will do; `{}` is the one that needs no credential. */
-const securityOf = (auth: Credential[]): Json[] => {
-  const open = auth.includes("signedUrl") || auth.includes("unlessConfigured");
-  const schemes = auth.filter((c) => c !== "signedUrl" && c !== "unlessConfigured");
-  return [...schemes.map((credential) => ({ [credential]: [] })), ...(open ? [{}] : [])];
-};
+const NEEDS_NOTHING: Credential[] = ["signedUrl", "unlessConfigured"];
+
+/**
+ * Alternatives, any one of which will do (credentials listed together are sent together);
+ * `{}` is the alternative that needs no credential.
+ */
+function securityOf(auth: RouteContract["auth"]): Json[] {
+  const open = auth.some((c) => typeof c === "string" && NEEDS_NOTHING.includes(c));
+  const requirements = auth
+    .filter((c) => typeof c !== "string" || !NEEDS_NOTHING.includes(c))
+    .map((c) => Object.fromEntries((Array.isArray(c) ? c : [c]).map((name) => [name, []])));
+  return [...requirements, ...(open ? [{}] : [])];
+}
 
 function successResponse(
   converter: SchemaConverter,
@@ -193,7 +205,9 @@ function successResponse(
   response: ResponseContract,
 ): Json {
   const headers: Json = { "X-Request-Id": headerRef("RequestId") };
-  if (route.auth.includes("x402")) headers["PAYMENT-RESPONSE"] = headerRef("PaymentResponse");
+  if (credentialsOf(route).includes("x402")) {
+    headers["PAYMENT-RESPONSE"] = headerRef("PaymentResponse");
+  }
   if (route.rateLimit) Object.assign(headers, RATE_LIMIT_HEADERS);
   for (const [name, header] of Object.entries(response.headers ?? {})) {
     headers[name] = {

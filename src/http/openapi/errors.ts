@@ -1,6 +1,11 @@
 import { z } from "zod";
 import { type ErrorCode, errorStatus } from "../../errors.js";
-import type { Credential, RateLimitBucket, RouteContract } from "./contract.js";
+import {
+  type Credential,
+  credentialsOf,
+  type RateLimitBucket,
+  type RouteContract,
+} from "./contract.js";
 
 /**
  * The error side of the document, built from the one code table (`errorStatus`): which codes a
@@ -39,7 +44,7 @@ const IDEMPOTENCY: ErrorCode[] = ["idempotency_key_in_flight", "idempotency_key_
 export function errorCodesOf(route: RouteContract): ErrorCode[] {
   const codes = new Set<ErrorCode>([
     ...EVERY_ROUTE,
-    ...route.auth.flatMap((credential) => BY_CREDENTIAL[credential]),
+    ...credentialsOf(route).flatMap((credential) => BY_CREDENTIAL[credential]),
     ...(route.idempotent ? IDEMPOTENCY : []),
     ...(route.rateLimit ? BY_BUCKET[route.rateLimit] : []),
     ...route.errors,
