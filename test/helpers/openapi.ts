@@ -184,6 +184,7 @@ export class ResponseChecker {
       "payment-required",
       "payment-response",
       "allow",
+      "idempotent-replayed",
     ];
     const names = Object.keys(documented.headers ?? {}).map((h) => h.toLowerCase());
     for (const header of meaningful) {

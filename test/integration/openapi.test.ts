@@ -282,6 +282,12 @@ describe("every route answers as documented", () => {
       headers: { "idempotency-key": "docs-key-1" },
     });
     expect(created.status).toBe(201);
+    const replayed = await call("post /v1/api-keys", "/v1/api-keys", {
+      token: key,
+      json: { name: "docs" },
+      headers: { "idempotency-key": "docs-key-1" },
+    });
+    expect(replayed.headers["idempotent-replayed"]).toBe("true");
     const mismatch = await call("post /v1/api-keys", "/v1/api-keys", {
       token: key,
       json: { name: "live", network: "live" },

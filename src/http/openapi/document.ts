@@ -98,6 +98,11 @@ const HEADERS = {
     schema: { type: "string" },
   },
   Allow: { description: "The methods the path accepts.", schema: { type: "string" } },
+  IdempotentReplayed: {
+    description:
+      "`true` when this is the stored answer to an earlier request with the same Idempotency-Key.",
+    schema: { type: "string", enum: ["true"] },
+  },
 } as const;
 
 const headerRef = (name: keyof typeof HEADERS) => ({ $ref: `#/components/headers/${name}` });
@@ -209,6 +214,7 @@ function successResponse(
     headers["PAYMENT-RESPONSE"] = headerRef("PaymentResponse");
   }
   if (route.rateLimit) Object.assign(headers, RATE_LIMIT_HEADERS);
+  if (route.idempotent) headers["Idempotent-Replayed"] = headerRef("IdempotentReplayed");
   for (const [name, header] of Object.entries(response.headers ?? {})) {
     headers[name] = {
       description: header.description,
