@@ -13,9 +13,10 @@ import {
 } from "../payments/accept.js";
 import { linkGeneration, type Payment } from "../payments/service.js";
 import type { RateLimitBucket } from "../ratelimits/limits.js";
-import { assertInFlightCapacity, enforceRateLimit } from "../ratelimits/service.js";
+import { enforceRateLimit } from "../ratelimits/service.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { accessTokenFor } from "./access-tokens.js";
+import { assertInFlightCapacity } from "./in-flight.js";
 import { type GenerateRequest, quote } from "./request.js";
 import { type GenerationScope, submitGeneration, submitGenerationBatch } from "./service.js";
 

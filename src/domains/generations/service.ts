@@ -15,10 +15,10 @@ import {
   placeNewHolds,
   voidHold,
 } from "../ledger/service.js";
-import { assertInFlightCapacity } from "../ratelimits/service.js";
 import type { Channel } from "../routing/channels.js";
 import type { Storage } from "../storage/local.js";
 import { rehostReferenceImages } from "../uploads/service.js";
+import { assertInFlightCapacity, GENERATION_HOLD_KIND } from "./in-flight.js";
 import { type GenerateRequest, type Quote, quote } from "./request.js";
 
 export interface GenerationScope {
@@ -136,8 +136,6 @@ async function fundResults(
     );
   }
 }
-
-const GENERATION_HOLD_KIND = "generation";
 
 /** The first generations made with these Idempotency-Keys, when any were. */
 async function findIdempotentGenerations(

@@ -1,3 +1,5 @@
+import { type SQL, sql } from "drizzle-orm";
+
 /**
  * Credit packs and the membership tier each one grants on its network. Prices are in USD
  * cents; 1 credit = $0.01, and packs are cheaper per credit than paying per call.
@@ -12,12 +14,18 @@ export type PackId = keyof typeof packs;
 export const tiers = ["free", "creator", "pro"] as const;
 export type MembershipTier = (typeof tiers)[number];
 
-/** The best tier among the packs bought; free without any. */
-export function tierOf(bought: Iterable<string>): MembershipTier {
-  let best = 0;
-  for (const pack of bought) {
-    const tier = packs[pack as PackId]?.tier;
-    if (tier) best = Math.max(best, tiers.indexOf(tier));
-  }
-  return tiers[best] ?? "free";
-}
+const packNames = Object.keys(packs);
+const packRanks = Object.values(packs).map((p) => tiers.indexOf(p.tier));
+
+/**
+ * A credits account's membership tier as one scalar SQL expression: the rank (index in
+ * `tiers`) of the best pack it bought, 0 without any. One definition for the balance and the
+ * rate limiter, which embed it in their own statements.
+ */
+export const tierRankSql = (creditsAccount: string | null): SQL => sql`(
+  select coalesce(max(r.rank), 0)::int from ledger_transfers t
+  join unnest(${sql.param(packNames)}::text[], ${sql.param(packRanks)}::int[]) as r(pack, rank)
+    on r.pack = t.metadata->>'pack'
+  where t.credit_account_id = ${creditsAccount} and t.kind = 'pack_purchase')`;
+
+export const tierOfRank = (rank: number): MembershipTier => tiers[rank] ?? "free";

@@ -3,7 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, notFound } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { ledgerAccountNetwork, systemLedgerAccount, userLedgerAccount } from "./accounts.js";
-import { type MembershipTier, tierOf } from "./packs.js";
+import { type MembershipTier, tierOfRank, tierRankSql } from "./packs.js";
 
 /**
  * The only code that moves credits. Every function takes a ServiceContext whose `db` may be
@@ -550,6 +550,22 @@ export async function openHoldTotals(
   return rows.map((r) => ({ network: r.network, holds: r.holds, credits: BigInt(r.credits) }));
 }
 
+/**
+ * How many distinct references (a generation's id, for generation holds) hold credits of the
+ * owner's account on a network in holds of `kind` that are still pending.
+ */
+export async function countPendingHoldReferences(
+  ctx: ServiceContext,
+  owner: { accountId: string; network: Network },
+  kind: string,
+): Promise<number> {
+  const { rows } = await ctx.db.execute<{ n: number }>(sql`
+    select count(distinct reference)::int as n from ledger_holds
+    where account_id = ${userLedgerAccount(owner.accountId, owner.network)}
+      and status = 'pending' and kind = ${kind}`);
+  return rows[0]?.n ?? 0;
+}
+
 export interface Balance {
   network: Network;
   creditBalance: bigint;
@@ -569,20 +585,19 @@ export async function getBalance(
     credits: string | null;
     earnings: string | null;
     held: string;
-    packs: string[] | null;
+    tier_rank: number;
   }>(sql`
     select (select balance from ledger_accounts where id = ${credits}) as credits,
            (select balance from ledger_accounts where id = ${earnings}) as earnings,
            (select coalesce(sum(available), 0) from ledger_holds where account_id = ${credits} and status = 'pending') as held,
-           (select array_agg(distinct metadata->>'pack') from ledger_transfers
-             where credit_account_id = ${credits} and kind = 'pack_purchase') as packs`);
+           ${tierRankSql(credits)} as tier_rank`);
   const row = rows[0];
   return {
     network,
     creditBalance: BigInt(row?.credits ?? 0),
     heldCredits: BigInt(row?.held ?? 0),
     earnings: BigInt(row?.earnings ?? 0),
-    membershipTier: tierOf(row?.packs ?? []),
+    membershipTier: tierOfRank(row?.tier_rank ?? 0),
   };
 }
 

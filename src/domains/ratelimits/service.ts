@@ -3,7 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { userLedgerAccount } from "../ledger/accounts.js";
-import { type MembershipTier, packs, tiers } from "../ledger/packs.js";
+import { type MembershipTier, tierOfRank, tierRankSql } from "../ledger/packs.js";
 import { RATE_LIMIT_WINDOW_SECONDS, type RateLimitBucket, requestsPerMinute } from "./limits.js";
 
 /**
@@ -28,10 +28,6 @@ export interface RateLimitDecision {
 const subjectKey = (s: RateLimitSubject) =>
   s.kind === "account" ? `account:${s.network}:${s.accountId}` : `address:${s.address}`;
 
-// The tier is the best pack among the account's purchases; ranks follow `tiers`' order.
-const packNames = Object.keys(packs);
-const packRanks = Object.values(packs).map((p) => tiers.indexOf(p.tier));
-
 /**
  * Counts one request against the subject's limit in the bucket, in one round trip: the tier
  * lookup and the counter's upsert are one statement. Windows are fixed minutes of the
@@ -49,13 +45,7 @@ export async function consumeRateLimit(
   const tierAccount =
     subject.kind === "account" ? userLedgerAccount(subject.accountId, subject.network) : null;
   const { rows } = await ctx.db.execute<{ count: number; rank: number }>(sql`
-    with tier as (
-      select coalesce(max(r.rank), 0)::int as rank
-      from ledger_transfers t
-      join unnest(${sql.param(packNames)}::text[], ${sql.param(packRanks)}::int[]) as r(pack, rank)
-        on r.pack = t.metadata->>'pack'
-      where t.credit_account_id = ${tierAccount} and t.kind = 'pack_purchase'
-    ), hit as (
+    with hit as (
       insert into rate_limit_counters as c (subject, bucket, window_start, count)
       values (${subjectKey(subject)}, ${bucket}, ${windowStart}, 1)
       on conflict (subject, bucket) do update set
@@ -63,10 +53,10 @@ export async function consumeRateLimit(
         window_start = greatest(c.window_start, excluded.window_start)
       returning count, window_start
     )
-    select hit.count, tier.rank from hit, tier`);
+    select hit.count, ${tierRankSql(tierAccount)} as rank from hit`);
   const row = rows[0];
   if (!row) throw new Error("rate limit upsert returned no row");
-  const tier = tiers[row.rank] ?? "free";
+  const tier = tierOfRank(row.rank);
   const limit = requestsPerMinute[tier][bucket];
   return {
     allowed: row.count <= limit,
@@ -117,35 +107,4 @@ export async function purgeRateLimitCounters(ctx: ServiceContext): Promise<numbe
     sql`delete from rate_limit_counters where window_start < ${cutoff}`,
   );
   return rowCount ?? 0;
-}
-
-/** How long a caller refused for too many generations in flight is told to wait. */
-const IN_FLIGHT_RETRY_SECONDS = 5;
-
-/**
- * The cap on one account's generations waiting or running on a network, so one caller cannot
- * fill the queue. A generation is in flight while any of its results holds credits. A submit
- * checks inside its transaction, after its holds are placed (which locks the account's balance
- * row, so the count includes every concurrent submit that committed first); `adding` counts
- * generations not placed yet (a paid call's check before its payment settles).
- */
-export async function assertInFlightCapacity(
-  ctx: ServiceContext,
-  owner: { accountId: string; network: Network },
-  adding = 0,
-): Promise<void> {
-  const max = ctx.config.rateLimits.maxInFlightGenerations;
-  const { rows } = await ctx.db.execute<{ n: number }>(sql`
-    select count(distinct reference)::int as n from ledger_holds
-    where account_id = ${userLedgerAccount(owner.accountId, owner.network)}
-      and status = 'pending' and kind = 'generation'`);
-  const total = (rows[0]?.n ?? 0) + adding;
-  if (total > max) {
-    throw new AppError(
-      "too_many_in_flight",
-      `Too many generations in flight: this request would make ${total}, and at most ${max} may wait or run at once. Retry when some finish.`,
-      { inFlight: total, max },
-      { headers: { "Retry-After": String(IN_FLIGHT_RETRY_SECONDS) } },
-    );
-  }
 }
