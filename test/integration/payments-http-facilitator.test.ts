@@ -1,6 +1,5 @@
-import type { Server } from "node:http";
-import express from "express";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FacilitatorServer, serveFacilitator } from "../../src/chain/facilitator-server.js";
 import {
   anvilAccount,
   LOCAL_ROLES,
@@ -20,11 +19,12 @@ import {
 
 /**
  * The production shape: the API talks to a facilitator over HTTP (POST /verify, POST /settle,
- * GET /supported), here an x402 facilitator served from this test on the local chain.
+ * GET /supported), here the local chain's facilitator served as `polyforge chain
+ * --facilitator-port` serves it.
  */
 let chain: LocalChain;
 let app: TestApp;
-let server: Server;
+let server: FacilitatorServer;
 const calls: string[] = [];
 
 beforeAll(async () => {
@@ -36,36 +36,27 @@ beforeAll(async () => {
     privateKey: privateKeyOf(anvilAccount(LOCAL_ROLES.facilitator)),
     confirmationTimeoutMs: 10_000,
   });
-  const http = express().use(express.json());
-  http.use((req, _res, next) => {
-    calls.push(`${req.method} ${req.path}`);
-    next();
-  });
-  http.get("/supported", async (_req, res) => {
-    res.json(await facilitator.getSupported());
-  });
-  http.post("/verify", async (req, res) => {
-    res.json(await facilitator.verify(req.body.paymentPayload, req.body.paymentRequirements));
-  });
-  http.post("/settle", async (req, res) => {
-    res.json(await facilitator.settle(req.body.paymentPayload, req.body.paymentRequirements));
-  });
-  server = await new Promise<Server>((resolve) => {
-    const s = http.listen(0, "127.0.0.1", () => resolve(s));
-  });
-  const { port } = server.address() as { port: number };
+  // The calls that reach it, in order, as the HTTP routes they came in on.
+  server = await serveFacilitator(
+    {
+      getSupported: () => (calls.push("GET /supported"), facilitator.getSupported()),
+      verify: (...args) => (calls.push("POST /verify"), facilitator.verify(...args)),
+      settle: (...args) => (calls.push("POST /settle"), facilitator.settle(...args)),
+    },
+    { host: "127.0.0.1", port: 0 },
+  );
   app = await startTestApp({
     env: {
       X402_TEST_RPC_URL: chain.rpcUrl,
       X402_TEST_PAY_TO: treasury,
-      X402_TEST_FACILITATOR_URL: `http://127.0.0.1:${port}`,
+      X402_TEST_FACILITATOR_URL: server.url,
     },
   });
 });
 
 afterAll(async () => {
   await app?.close();
-  await new Promise((resolve) => server?.close(resolve));
+  await server?.close();
   await chain?.stop();
 });
 
