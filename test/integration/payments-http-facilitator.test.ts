@@ -39,9 +39,18 @@ beforeAll(async () => {
   // The calls that reach it, in order, as the HTTP routes they came in on.
   server = await serveFacilitator(
     {
-      getSupported: () => (calls.push("GET /supported"), facilitator.getSupported()),
-      verify: (...args) => (calls.push("POST /verify"), facilitator.verify(...args)),
-      settle: (...args) => (calls.push("POST /settle"), facilitator.settle(...args)),
+      getSupported: () => {
+        calls.push("GET /supported");
+        return facilitator.getSupported();
+      },
+      verify: (...args) => {
+        calls.push("POST /verify");
+        return facilitator.verify(...args);
+      },
+      settle: (...args) => {
+        calls.push("POST /settle");
+        return facilitator.settle(...args);
+      },
     },
     { host: "127.0.0.1", port: 0 },
   );
