@@ -187,34 +187,40 @@ describe("pay per call", () => {
     await expectMoneyInvariants(app.ctx);
   });
 
-  it("charges a paid generation once: the same payment sent again starts nothing", async () => {
-    const payer = await newPayer();
-    const unpaid = await app.request("POST", "/v1/generate", { json: image });
-    const payment = await signPayment(
-      payer,
-      "test",
-      unpaid.headers.get("payment-required") as string,
-    );
-    const send = () =>
-      app.request("POST", "/v1/generate", {
-        json: image,
-        headers: { "payment-signature": payment },
-      });
-    const first = await send();
-    expect(first.status).toBe(202);
-    const again = await send();
-    expect(again.status).toBe(402);
-    expect(again.body.error.code).toBe("payment_required");
-    expect(await usdcBalance(chain, payer.address)).toBe(
-      20_000_000n - BigInt(first.body.cost) * 10_000n,
-    );
-    const { rows } = await app.ctx.db.execute<{ payments: number; generations: number }>(sql`
+  it.each([
+    ["a paid generation", "/v1/generate", image, 1],
+    ["a paid batch", "/v1/generate/batch", { requests: [image, image] }, 2],
+  ])(
+    "charges %s once: the same payment sent again starts nothing",
+    async (_what, path, body, made) => {
+      const payer = await newPayer();
+      const unpaid = await app.request("POST", path, { json: body });
+      const payment = await signPayment(
+        payer,
+        "test",
+        unpaid.headers.get("payment-required") as string,
+      );
+      const send = () =>
+        app.request("POST", path, {
+          json: body,
+          headers: { "payment-signature": payment },
+        });
+      const first = await send();
+      expect(first.status).toBe(202);
+      const again = await send();
+      expect(again.status).toBe(402);
+      expect(again.body.error.code).toBe("payment_required");
+      expect(await usdcBalance(chain, payer.address)).toBe(
+        20_000_000n - BigInt(first.body.cost) * 10_000n,
+      );
+      const { rows } = await app.ctx.db.execute<{ payments: number; generations: number }>(sql`
       select (select count(*)::int from payments where payer = ${payer.address}) as payments,
              (select count(*)::int from generations where account_id =
                 (select account_id from payments where payer = ${payer.address})) as generations`);
-    expect(rows[0]).toEqual({ payments: 1, generations: 1 });
-    await expectMoneyInvariants(app.ctx);
-  });
+      expect(rows[0]).toEqual({ payments: 1, generations: made });
+      await expectMoneyInvariants(app.ctx);
+    },
+  );
 
   it("pays for a video job and polls it with its token", async () => {
     const payer = await newPayer();
