@@ -150,6 +150,15 @@ export const configSchema = z
     MAX_IN_FLIGHT_GENERATIONS: positiveInt(50, 100_000).describe(
       "How many generations one account may have waiting or running on a network at once; more are refused with 429 too_many_in_flight.",
     ),
+    ROYALTY_PLATFORM_SHARE_BPS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10_000)
+      .default(2000)
+      .describe(
+        "The platform's share of every style pass fee, in basis points (2000 = 20%); the creator earns the rest, rounded down to whole credits.",
+      ),
     TRUST_PROXY: z.coerce
       .number()
       .int()
@@ -278,6 +287,8 @@ export interface Config {
     trustProxy: number;
   };
   rateLimits: { enabled: boolean; maxInFlightGenerations: number };
+  /** Style pass royalties: the platform keeps this share of each fee, in basis points. */
+  creators: { platformShareBps: number };
   database: { url: string | undefined; poolMax: number };
   embeddedPostgres: { dataDir: string; port: number };
   /** The anvil chain of `polyforge dev` and `polyforge chain`, and where its state is kept. */
@@ -374,6 +385,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       enabled: e.RATE_LIMITS === "on",
       maxInFlightGenerations: e.MAX_IN_FLIGHT_GENERATIONS,
     },
+    creators: { platformShareBps: e.ROYALTY_PLATFORM_SHARE_BPS },
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     embeddedPostgres: { dataDir: path.join(dataDir, "postgres"), port: e.EMBEDDED_POSTGRES_PORT },
     localChain: { port: e.LOCAL_CHAIN_PORT, statePath: path.join(dataDir, "chain-state.json") },

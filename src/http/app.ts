@@ -10,8 +10,10 @@ import { generationStreamRoutes } from "../domains/generations/stream.js";
 import { videoJobRoutes } from "../domains/generations/video-jobs.js";
 import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
+import { passRoutes } from "../domains/passes/routes.js";
 import { paymentRoutes } from "../domains/payments/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
+import { templateRoutes } from "../domains/templates/routes.js";
 import { uploadRoutes } from "../domains/uploads/routes.js";
 import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { AppError } from "../errors.js";
@@ -73,6 +75,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(generationStreamRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(webhookRoutes(ctx));
+  app.use(passRoutes(ctx));
+  app.use(templateRoutes(ctx));
   app.use(mcpRoutes(ctx));
 
   app.use(routeNotFound);

@@ -12,6 +12,8 @@ export type IdPrefix =
   | "img"
   | "msg"
   | "pay"
-  | "bat";
+  | "bat"
+  | "pass"
+  | "tpl";
 
 export const newId = (prefix: IdPrefix): string => `${prefix}_${ulid().toLowerCase()}`;

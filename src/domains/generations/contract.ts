@@ -53,18 +53,49 @@ export const generationResult = z
   })
   .meta({ id: "GenerationResult" });
 
+export const quoteBreakdown = z
+  .object({
+    models: z.array(
+      z.object({ model: z.string(), credits: credits.describe("The model's price.") }),
+    ),
+    passFees: z.array(
+      z.object({
+        passId: z.string(),
+        fee: credits.describe("Per model result (0 on the caller's own pass)."),
+        uses: z.number().int().describe("Model results that pay it."),
+        credits,
+      }),
+    ),
+    total: credits.describe("What is held: every model's price and every pass fee."),
+  })
+  .meta({ id: "QuoteBreakdown" });
+
 export const generation = z
   .object({
     generationId: z.string(),
     status: z.enum(["pending", "processing", "completed", "failed"]),
     mediaType: z.enum(["image", "video"]),
-    prompt: z.string(),
+    prompt: z
+      .string()
+      .describe("The final prompt: the template filled in, the prompt, then each pass's fragment."),
     createdAt: timestamp,
     reservationId: z.string().nullable(),
+    templateId: z.string().nullable(),
+    stylePassIds: z.array(z.string()),
     cost: costBreakdown,
+    quote: quoteBreakdown,
     results: z.array(generationResult),
   })
   .meta({ id: "Generation" });
+
+export const quoteAnswer = z.object({
+  network: z.enum(["live", "test"]),
+  prompt: z.string().describe("The final prompt the generation would run with."),
+  negativePrompt: z.string().nullable(),
+  aspectRatio: z.string(),
+  resolution: z.string(),
+  quote: quoteBreakdown,
+});
 
 const accessToken = z
   .string()
@@ -183,7 +214,12 @@ const SUBMIT_ERRORS: ErrorCode[] = [
   "duration_required",
   "invalid_duration",
   "pass_not_found",
+  "pass_archived",
+  "pass_media_mismatch",
   "template_not_found",
+  "missing_template_variable",
+  "unknown_template_variable",
+  "invalid_template_variable",
   "unsafe_url",
   "invalid_reference_image",
   "insufficient_credits",
@@ -199,7 +235,10 @@ const generationExample = {
   prompt: "a lighthouse at dusk",
   createdAt: "2026-11-21T19:20:01.123Z",
   reservationId: null,
+  templateId: null,
+  stylePassIds: [],
   cost: { quoted: 4, charged: 4, refunded: 0 },
+  quote: { models: [{ model: "gpt-image-2", credits: 4 }], passFees: [], total: 4 },
   results: [
     {
       model: "gpt-image-2",
@@ -251,6 +290,49 @@ export const generationContracts = [
       },
     },
     errors: SUBMIT_ERRORS,
+  }),
+  route({
+    method: "post",
+    path: "/v1/generate/quote",
+    operationId: "quoteGeneration",
+    summary: "Price a generation without starting it",
+    description:
+      "Composes the request (template, prompt, style passes in order) and prices it exactly as POST /v1/generate would: each model's price, each pass's fee on every model result (none on the caller's own pass), and the total that a submit holds.",
+    tag: "Generations",
+    auth: ["apiKey"],
+    body: {
+      schema: generateRequest,
+      example: { prompt: "a lighthouse at dusk", models: ["gpt-image-2"] },
+    },
+    rateLimit: "poll",
+    responses: {
+      200: {
+        description: "The final prompt and the quote.",
+        schema: quoteAnswer,
+        example: {
+          network: "test",
+          prompt: "a lighthouse at dusk, ink wash",
+          negativePrompt: null,
+          aspectRatio: "1:1",
+          resolution: "1K",
+          quote: {
+            models: [{ model: "gpt-image-2", credits: 4 }],
+            passFees: [{ passId: "pass_01kaxyz0000000000000000000", fee: 2, uses: 1, credits: 2 }],
+            total: 6,
+          },
+        },
+      },
+    },
+    errors: SUBMIT_ERRORS.filter(
+      (code) =>
+        ![
+          "insufficient_credits",
+          "not_found",
+          "reservation_closed",
+          "unsafe_url",
+          "invalid_reference_image",
+        ].includes(code),
+    ),
   }),
   route({
     method: "post",

@@ -15,7 +15,7 @@ import {
 } from "../catalog/models.js";
 import { receiptJson, respondPending } from "../payments/accept.js";
 import { submitPaidGenerations } from "./paid.js";
-import { generateRequest, seedSchema } from "./request.js";
+import { creativeFields, generateRequest, seedSchema } from "./request.js";
 import { submitForCaller } from "./routes.js";
 import {
   type GenerationScope,
@@ -41,6 +41,9 @@ export const imagesRequest = z.object({
   response_format: z.enum(["url", "b64_json"]).default("url"),
   steps: z.number().int().min(1).max(200).optional(),
   seed: seedSchema,
+  // Polyforge's own fields beside OpenAI's: style passes and a template.
+  ...creativeFields,
+  stylePassIds: creativeFields.stylePassIds.optional(),
 });
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
@@ -121,6 +124,9 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
           aspectRatio,
           resolution,
           ...(body.seed === undefined ? {} : { seed: body.seed + i }),
+          stylePassIds: body.stylePassIds,
+          templateId: body.templateId,
+          templateVariables: body.templateVariables,
         }),
       );
       let scope: GenerationScope;

@@ -16,8 +16,9 @@ import type { RateLimitBucket } from "../ratelimits/limits.js";
 import { enforceRateLimit } from "../ratelimits/service.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { accessTokenFor } from "./access-tokens.js";
+import { quoteRequest } from "./compose.js";
 import { assertInFlightCapacity } from "./in-flight.js";
-import { type GenerateRequest, quote } from "./request.js";
+import type { GenerateRequest } from "./request.js";
 import { type GenerationScope, submitGeneration, submitGenerationBatch } from "./service.js";
 
 export interface PaidGeneration {
@@ -73,7 +74,12 @@ export async function submitPaidGenerations(
   let refusal: unknown;
   for (const network of ctx.payments.networks()) {
     try {
-      const credits = requests.reduce((sum, r) => sum + quote(r, network, channels).total, 0n);
+      // The payer is unknown until the payment names the wallet: every pass fee is quoted (a
+      // creator paying per call for their own pass keeps the fee as credits on their account).
+      let credits = 0n;
+      for (const r of requests) {
+        credits += (await quoteRequest(ctx, r, { network, userId: undefined }, channels)).total;
+      }
       prices.push({
         network,
         amount: credits * USDC_UNITS_PER_CREDIT,

@@ -9,7 +9,9 @@ import {
   priceOf,
   type Resolution,
 } from "../catalog/models.js";
+import type { AppliedPass } from "../passes/service.js";
 import { type Channel, channelsFor } from "../routing/channels.js";
+import type { Composition } from "./compose.js";
 
 export const MAX_PROMPT_LENGTH = 4000;
 export const MAX_MODELS = 6;
@@ -23,24 +25,36 @@ export const seedSchema = z
   .max(2 ** 31 - 1)
   .optional();
 
+/** Style passes and a template: the same fields on every generation door. */
+export const creativeFields = {
+  stylePassIds: z.array(z.string().min(1).max(64)).max(10),
+  templateId: z.string().min(1).max(64).optional(),
+  /** Values of the template's `{{variables}}`; the template's defaults fill the rest. */
+  templateVariables: z
+    .record(z.string().min(1).max(64), z.string().max(MAX_PROMPT_LENGTH))
+    .optional(),
+};
+
 /**
  * POST /v1/generate, as the public contract has it. zod checks shapes; `quote` then checks
  * every field against the catalog with a precise error code per problem.
  */
 export const generateRequest = z
   .object({
-    prompt: z.string().trim().min(1, "prompt is required"),
+    /** Optional with a template: the template's text comes first, then this. */
+    prompt: z.string().trim().min(1, "prompt is required").optional(),
     mediaType: z.enum(["image", "video"]).default("image"),
     models: z.array(z.string().min(1).max(100)).min(1, "at least one model is required"),
-    aspectRatio: z.string().default("1:1"),
+    /** 1:1 unless a style pass gives another default. */
+    aspectRatio: z.string().optional(),
     resolution: z.string().optional(),
     duration: z.number().int().positive().optional(),
     referenceImageUrls: z
       .array(z.url({ protocol: /^https?$/ }).max(2048))
       .max(MAX_REFERENCE_IMAGES)
       .default([]),
-    stylePassIds: z.array(z.string().min(1)).max(10).default([]),
-    templateId: z.string().min(1).optional(),
+    ...creativeFields,
+    stylePassIds: creativeFields.stylePassIds.default([]),
     reservationId: z.string().min(1).max(64).optional(),
     seed: seedSchema,
     /** Receives the generation, signed (Standard Webhooks), when it completes or fails. */
@@ -49,38 +63,66 @@ export const generateRequest = z
       .max(2048)
       .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((request, issues) => {
+    if (request.prompt === undefined && request.templateId === undefined) {
+      issues.addIssue({ code: "custom", path: ["prompt"], message: "prompt is required" });
+    }
+    if (request.templateVariables !== undefined && request.templateId === undefined) {
+      issues.addIssue({
+        code: "custom",
+        path: ["templateVariables"],
+        message: "templateVariables need a templateId",
+      });
+    }
+  });
 
 export type GenerateRequest = z.infer<typeof generateRequest>;
 
 export interface QuotedModel {
   model: CatalogModel;
+  /** The model's own price. */
   credits: bigint;
+  /** What its result holds and is charged: the model's price and every pass fee. */
+  cost: bigint;
 }
 
 export interface Quote {
   mediaType: "image" | "video";
+  /** The final prompt: template, the caller's prompt, then each pass's fragment. */
+  prompt: string;
+  negativePrompt: string | null;
   resolution: Resolution;
   aspectRatio: AspectRatio;
   duration: number | undefined;
   models: QuotedModel[];
+  /** The passes applied, in order, with the fee each model result pays for each. */
+  passes: AppliedPass[];
   total: bigint;
 }
 
 const fail = (code: ConstructorParameters<typeof AppError>[0], message: string, field: string) =>
   new AppError(code, message, { field });
 
-/** Validates a request against the catalog and the network's channels, and prices it. */
+/**
+ * Validates a request, with its composition (template and passes, see compose.ts), against the
+ * catalog and the network's channels, and prices it: each model's price plus every pass fee,
+ * per model result.
+ */
 export function quote(
   request: GenerateRequest,
   network: Network,
   channels: readonly Channel[],
+  composition: Composition,
 ): Quote {
-  if (request.prompt.length > MAX_PROMPT_LENGTH) {
+  if (!composition.prompt) {
+    throw fail("invalid_request", "The composed prompt is empty.", "prompt");
+  }
+  if (composition.prompt.length > MAX_PROMPT_LENGTH) {
     throw fail(
       "prompt_too_long",
-      `The prompt has ${request.prompt.length} characters; the limit is ${MAX_PROMPT_LENGTH}.`,
-      "prompt",
+      `The prompt has ${composition.prompt.length} characters; the limit is ${MAX_PROMPT_LENGTH}.`,
+      request.templateId ? "templateVariables" : "prompt",
     );
   }
   if (request.models.length > MAX_MODELS) {
@@ -90,29 +132,19 @@ export function quote(
       "models",
     );
   }
-  if (request.stylePassIds.length) {
-    throw fail(
-      "pass_not_found",
-      `Style pass ${request.stylePassIds[0]} does not exist.`,
-      "stylePassIds",
-    );
-  }
-  if (request.templateId)
-    throw fail(
-      "template_not_found",
-      `Template ${request.templateId} does not exist.`,
-      "templateId",
-    );
   const mediaType = request.mediaType;
-  if (!(aspectRatios as readonly string[]).includes(request.aspectRatio)) {
+  const requestedRatio = request.aspectRatio ?? composition.defaults.aspectRatio ?? "1:1";
+  if (!(aspectRatios as readonly string[]).includes(requestedRatio)) {
     throw fail(
       "invalid_aspect_ratio",
-      `Aspect ratio ${request.aspectRatio} is not offered; use one of ${aspectRatios.join(", ")}.`,
+      `Aspect ratio ${requestedRatio} is not offered; use one of ${aspectRatios.join(", ")}.`,
       "aspectRatio",
     );
   }
-  const aspectRatio = request.aspectRatio as AspectRatio;
-  const resolution = (request.resolution ?? (mediaType === "image" ? "1K" : "720p")) as Resolution;
+  const aspectRatio = requestedRatio as AspectRatio;
+  const resolution = (request.resolution ??
+    composition.defaults.resolution ??
+    (mediaType === "image" ? "1K" : "720p")) as Resolution;
   if (mediaType === "video" && request.duration === undefined) {
     throw fail("duration_required", "A video generation needs a duration in seconds.", "duration");
   }
@@ -120,6 +152,7 @@ export function quote(
     throw fail("invalid_duration", "An image generation takes no duration.", "duration");
   }
 
+  const passFees = composition.passes.reduce((sum, p) => sum + p.fee, 0n);
   const seen = new Set<string>();
   const models: QuotedModel[] = request.models.map((name) => {
     const model = findModel(name);
@@ -167,14 +200,32 @@ export function quote(
         "models",
       );
     }
-    return { model, credits: BigInt(credits) };
+    return { model, credits: BigInt(credits), cost: BigInt(credits) + passFees };
   });
   return {
     mediaType,
+    prompt: composition.prompt,
+    negativePrompt: composition.negativePrompt,
     resolution,
     aspectRatio,
     duration: request.duration,
     models,
-    total: models.reduce((sum, m) => sum + m.credits, 0n),
+    passes: composition.passes,
+    total: models.reduce((sum, m) => sum + m.cost, 0n),
+  };
+}
+
+/** A quote as the API shows it: what each model costs, what each pass adds, the total held. */
+export function quoteBreakdown(priced: Quote) {
+  const results = BigInt(priced.models.length);
+  return {
+    models: priced.models.map((m) => ({ model: m.model.id, credits: m.credits })),
+    passFees: priced.passes.map((p) => ({
+      passId: p.id,
+      fee: p.fee,
+      uses: priced.models.length,
+      credits: p.fee * results,
+    })),
+    total: priced.total,
   };
 }

@@ -1,27 +1,28 @@
 import { type Request, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
-import { AppError } from "../../errors.js";
 import {
   authenticate,
   authenticateUnlessPaying,
   keyScopeOf,
   readableGenerationIds,
 } from "../../http/auth.js";
+import { decodeCursor, encodeCursor, pgTimestampText } from "../../http/cursor.js";
 import { storedFileRoute } from "../../http/files.js";
 import { idempotencyOf, idempotent } from "../../http/idempotency.js";
 import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { receiptJson, respondPending } from "../payments/accept.js";
+import { quoteRequest } from "./compose.js";
 import { submitPaidGeneration, submitPaidGenerations } from "./paid.js";
-import { type GenerateRequest, generateRequest } from "./request.js";
+import { type GenerateRequest, generateRequest, quoteBreakdown } from "./request.js";
 import {
-  type GenerationView,
   generationJson,
   getGenerations,
   listGenerations,
   MAX_BATCH_SIZE,
   outputResource,
+  quoteJson,
   readOutput,
   submitGeneration,
   submitGenerationBatch,
@@ -77,23 +78,8 @@ export const downloadQuery = z
   })
   .strict();
 
-// History cursors: the last generation's (createdAt, id), opaque to clients.
-const encodeCursor = (g: GenerationView) =>
-  Buffer.from(JSON.stringify([g.position.createdAt, g.position.id])).toString("base64url");
-function decodeCursor(cursor: string) {
-  try {
-    const [createdAt, id] = z
-      .tuple([z.string().regex(/^\d{4}-\d\d-\d\d[ T][\d:.]+([+-]\d\d(:?\d\d)?|Z)?$/), generationId])
-      .parse(JSON.parse(Buffer.from(cursor, "base64url").toString()));
-    // PostgreSQL's text form ("2026-11-21 19:20:01.123456+00") made ISO, to reject a forged date.
-    const iso = createdAt.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
-    if (Number.isNaN(Date.parse(iso))) throw new Error("not a time");
-    return { createdAt, id };
-  } catch {
-    throw new AppError("invalid_request", "Invalid cursor.");
-  }
-}
-
+// History cursors: the last generation's (createdAt, id).
+const historyCursor = z.tuple([pgTimestampText, generationId]);
 /**
  * Submits for an API-key caller the way every generation door does: the key's account and
  * network, the request's Idempotency-Key (suffixed when one request makes several generations).
@@ -137,6 +123,26 @@ export function generationRoutes(ctx: AppContext): Router {
       res.status(202).json({ generationId: id, cost: creditsToJson(cost) });
     },
   );
+
+  // The price of a request before it is made: the same composition and quote submit uses.
+  router.post("/v1/generate/quote", auth, rateLimit(ctx, "poll"), async (req, res) => {
+    const request = generateRequest.parse(req.body);
+    const scope = keyScopeOf(req);
+    const priced = await quoteRequest(
+      ctx,
+      request,
+      { network: scope.network, userId: scope.accountId },
+      ctx.config.channels,
+    );
+    res.json({
+      network: scope.network,
+      prompt: priced.prompt,
+      negativePrompt: priced.negativePrompt,
+      aspectRatio: priced.aspectRatio,
+      resolution: priced.resolution,
+      quote: quoteJson(quoteBreakdown(priced)),
+    });
+  });
 
   router.post(
     "/v1/generate/batch",
@@ -201,7 +207,9 @@ export function generationRoutes(ctx: AppContext): Router {
     const q = historyQuery.parse(req.query);
     const page = await listGenerations(ctx, keyScopeOf(req), {
       limit: q.limit + 1,
-      before: q.cursor ? decodeCursor(q.cursor) : undefined,
+      before: q.cursor
+        ? (([createdAt, id]) => ({ createdAt, id }))(decodeCursor(q.cursor, historyCursor))
+        : undefined,
       mediaType: q.mediaType,
       status: q.status,
       model: q.model,
@@ -212,7 +220,10 @@ export function generationRoutes(ctx: AppContext): Router {
     const last = data.at(-1);
     res.json({
       data: data.map(generationJson),
-      nextCursor: page.length > q.limit && last ? encodeCursor(last) : null,
+      nextCursor:
+        page.length > q.limit && last
+          ? encodeCursor([last.position.createdAt, last.position.id])
+          : null,
     });
   });
 

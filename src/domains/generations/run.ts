@@ -4,6 +4,7 @@ import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import type { AspectRatio, Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
+import { payRoyalties } from "../passes/royalties.js";
 import { type RouteDeps, type Routing, route } from "../routing/router.js";
 import { extensionOf, type Storage } from "../storage/local.js";
 import { signedUploadUrl } from "../uploads/service.js";
@@ -28,7 +29,9 @@ interface OpenResult {
   network: Network;
   media_type: "image" | "video";
   prompt: string;
+  account_id: string;
   request: {
+    negativePrompt?: string | null;
     aspectRatio: AspectRatio;
     resolution: Resolution;
     duration?: number;
@@ -61,7 +64,7 @@ export async function runResult(
     from generations g
     where r.id = ${resultId} and g.id = r.generation_id and r.status in ('pending', 'processing')
     returning r.id, r.generation_id, r.position, r.runs, r.model, r.status::text, r.cost, r.hold_id,
-              g.network::text as network, g.media_type::text as media_type, g.prompt, g.request`);
+              g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request`);
   const result = rows[0];
   if (!result) return; // already settled (or unknown): nothing to do
   const log = ctx.logger.child({ resultId, model: result.model });
@@ -75,6 +78,7 @@ export async function runResult(
     task: {
       mediaType: result.media_type,
       prompt: result.prompt,
+      negativePrompt: result.request.negativePrompt ?? undefined,
       aspectRatio: result.request.aspectRatio,
       resolution: result.request.resolution,
       duration: result.request.duration,
@@ -144,6 +148,16 @@ async function completeResult(
       await postHold(
         { ...ctx, db: tx },
         { holdId: result.hold_id, id: `charge:${result.id}`, amount: BigInt(result.cost) },
+      );
+      // The creators of the passes it applied are paid in the same transaction as the charge.
+      await payRoyalties(
+        { ...ctx, db: tx },
+        {
+          resultId: result.id,
+          generationId: result.generation_id,
+          network: result.network,
+          userId: result.account_id,
+        },
       );
       return "settled" as const;
     });

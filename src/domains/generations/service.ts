@@ -18,8 +18,9 @@ import {
 import type { Channel } from "../routing/channels.js";
 import type { Storage } from "../storage/local.js";
 import { rehostReferenceImages } from "../uploads/service.js";
+import { quoteRequest } from "./compose.js";
 import { assertInFlightCapacity, GENERATION_HOLD_KIND } from "./in-flight.js";
-import { type GenerateRequest, type Quote, quote } from "./request.js";
+import type { GenerateRequest, Quote } from "./request.js";
 
 export interface GenerationScope {
   accountId: string;
@@ -45,7 +46,12 @@ async function prepareGeneration(
   request: GenerateRequest,
   storage: Storage,
 ): Promise<PreparedGeneration> {
-  const priced = quote(request, scope.network, channels);
+  const priced = await quoteRequest(
+    ctx,
+    request,
+    { network: scope.network, userId: scope.accountId },
+    channels,
+  );
   // Network work happens before any transaction, and only for a request that quoted.
   if (request.webhookUrl)
     await checkUrl(request.webhookUrl, { allowHosts: ctx.config.ssrfAllowHosts });
@@ -78,20 +84,35 @@ async function insertGeneration(
   generationId: string,
   idem: { key: string; hash: string } | undefined,
 ): Promise<NewResult[]> {
-  const results = priced.models.map(({ model, credits }, position) => {
+  const results = priced.models.map(({ model, cost }, position) => {
     const id = resultIdOf(generationId, position);
-    return { id, position, model: model.id, credits, holdId: holdIdOf(id) };
+    return { id, position, model: model.id, credits: cost, holdId: holdIdOf(id) };
   });
   const column = <T>(f: (r: NewResult) => T) => sql.param(results.map(f));
+  const passColumn = <T>(f: (p: Quote["passes"][number]) => T) => sql.param(priced.passes.map(f));
+  // The stored request is what the job runs: options resolved, the final prompt in `prompt`.
+  const stored = {
+    ...request,
+    aspectRatio: priced.aspectRatio,
+    resolution: priced.resolution,
+    seed: request.seed ?? seedOf(generationId),
+    referenceImages,
+    negativePrompt: priced.negativePrompt,
+  };
   await tx.db.execute(sql`
     with generation as (
       insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id,
                                webhook_url, idempotency_key, idempotency_hash, created_at)
-      values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${request.prompt},
-              ${JSON.stringify({ ...request, resolution: priced.resolution, seed: request.seed ?? seedOf(generationId), referenceImages })}::jsonb,
+      values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${priced.prompt},
+              ${JSON.stringify(stored)}::jsonb,
               ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${request.webhookUrl ?? null},
               ${idem?.key ?? null}, ${idem?.hash ?? null}, ${tx.clock()})
       returning id),
+    passes as (
+      insert into generation_passes (generation_id, pass_id, position, creator_id, fee)
+      select (select id from generation), p.pass_id, p.position - 1, p.creator_id, p.fee
+      from unnest(${passColumn((p) => p.id)}::text[], ${passColumn((p) => p.creatorId)}::text[],
+                  ${passColumn((p) => p.fee.toString())}::bigint[]) with ordinality as p(pass_id, creator_id, fee, position)),
     results as (
       insert into generation_results (id, generation_id, position, model, cost, hold_id)
       select r.id, (select id from generation), r.position, r.model, r.cost, r.hold_id
@@ -353,6 +374,9 @@ interface ResultRow {
   error_code: string | null;
   error_message: string | null;
   finished_at: string | null;
+  template_id: string | null;
+  /** The passes applied, in order, with the fee each result pays for each. */
+  passes: Array<{ passId: string; fee: string }>;
   [key: string]: unknown;
 }
 
@@ -386,6 +410,9 @@ export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "con
   const first = rows[0] as ResultRow;
   const sum = (f: (r: ResultRow) => string) => rows.reduce((total, r) => total + BigInt(f(r)), 0n);
   const mediaKey = first.media_type === "image" ? "imageUrl" : "videoUrl";
+  const passes = first.passes.map((p) => ({ passId: p.passId, fee: BigInt(p.fee) }));
+  const passFeesPerResult = passes.reduce((total, p) => total + p.fee, 0n);
+  const ordered = [...rows].sort((a, b) => a.position - b.position);
   return {
     generationId: first.generation_id,
     status: statusOf(rows.map((r) => r.status)),
@@ -395,29 +422,60 @@ export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "con
     /** The exact creation time, for history cursors. */
     position: { createdAt: first.created_at, id: first.generation_id },
     reservationId: first.reservation_id,
+    templateId: first.template_id,
+    stylePassIds: passes.map((p) => p.passId),
     cost: {
       quoted: BigInt(first.quoted),
       charged: sum((r) => r.charged),
       refunded: sum((r) => r.refunded),
     },
-    results: rows
-      .sort((a, b) => a.position - b.position)
-      .map((r) => ({
-        model: r.model,
-        status: r.status,
-        /** 0–100 where the upstream tells it; null when unknown. */
-        progress: r.progress,
-        [mediaKey]: r.status === "completed" ? outputUrl(ctx, r.generation_id, r.model) : null,
-        cost: BigInt(r.cost),
-        charged: BigInt(r.charged),
-        refunded: BigInt(r.refunded),
-        routing: r.routing,
-        error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
-        finishedAt: r.finished_at ? new Date(r.finished_at) : null,
+    /** What was quoted and held: each model's price, and each pass's fee on every result. */
+    quote: {
+      models: ordered.map((r) => ({ model: r.model, credits: BigInt(r.cost) - passFeesPerResult })),
+      passFees: passes.map((p) => ({
+        passId: p.passId,
+        fee: p.fee,
+        uses: rows.length,
+        credits: p.fee * BigInt(rows.length),
       })),
+      total: BigInt(first.quoted),
+    },
+    results: ordered.map((r) => ({
+      model: r.model,
+      status: r.status,
+      /** 0–100 where the upstream tells it; null when unknown. */
+      progress: r.progress,
+      [mediaKey]: r.status === "completed" ? outputUrl(ctx, r.generation_id, r.model) : null,
+      cost: BigInt(r.cost),
+      charged: BigInt(r.charged),
+      refunded: BigInt(r.refunded),
+      routing: r.routing,
+      error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
+      finishedAt: r.finished_at ? new Date(r.finished_at) : null,
+    })),
   };
 }
 export type GenerationView = ReturnType<typeof generationView>;
+
+export interface QuoteBreakdown {
+  models: Array<{ model: string; credits: bigint }>;
+  passFees: Array<{ passId: string; fee: bigint; uses: number; credits: bigint }>;
+  total: bigint;
+}
+
+/** A quote's breakdown on the wire (credits as JSON numbers). */
+export function quoteJson(q: QuoteBreakdown) {
+  return {
+    models: q.models.map((m) => ({ model: m.model, credits: creditsToJson(m.credits) })),
+    passFees: q.passFees.map((p) => ({
+      passId: p.passId,
+      fee: creditsToJson(p.fee),
+      uses: p.uses,
+      credits: creditsToJson(p.credits),
+    })),
+    total: creditsToJson(q.total),
+  };
+}
 
 /** A generation as the API shows it: the status endpoint, history, webhooks and SSE. */
 export function generationJson({ position: _position, ...g }: GenerationView) {
@@ -428,6 +486,7 @@ export function generationJson({ position: _position, ...g }: GenerationView) {
       charged: creditsToJson(g.cost.charged),
       refunded: creditsToJson(g.cost.refunded),
     },
+    quote: quoteJson(g.quote),
     results: g.results.map((r) => ({
       ...r,
       cost: creditsToJson(r.cost),
@@ -438,7 +497,10 @@ export function generationJson({ position: _position, ...g }: GenerationView) {
 }
 
 const resultColumns = sql`g.id as generation_id, g.media_type::text, g.prompt, g.created_at, g.quoted, g.reservation_id,
-  r.id, r.model, r.position, r.status::text, r.progress, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at`;
+  r.id, r.model, r.position, r.status::text, r.progress, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at,
+  g.request->>'templateId' as template_id,
+  (select coalesce(json_agg(json_build_object('passId', gp.pass_id, 'fee', gp.fee::text) order by gp.position), '[]'::json)
+   from generation_passes gp where gp.generation_id = g.id) as passes`;
 
 function group(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">): GenerationView[] {
   const byGeneration = new Map<string, ResultRow[]>();

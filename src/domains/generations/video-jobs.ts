@@ -12,7 +12,7 @@ import { idempotent } from "../../http/idempotency.js";
 import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { submitPaidGeneration } from "./paid.js";
-import { generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
+import { creativeFields, generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
 import { generationId, submitForCaller } from "./routes.js";
 import { type GenerationView, getGenerations } from "./service.js";
 
@@ -23,13 +23,15 @@ import { type GenerationView, getGenerations } from "./service.js";
 export const videoJobRequest = z
   .object({
     model: z.string().min(1).max(100),
-    prompt: z.string(),
+    prompt: z.string().optional(),
     duration: z.number().int().positive().optional(),
     resolution: z.string().optional(),
     aspectRatio: z.string().optional(),
     referenceImageUrls: z.array(z.string()).max(MAX_REFERENCE_IMAGES).optional(),
     webhookUrl: z.string().optional(),
     seed: seedSchema,
+    ...creativeFields,
+    stylePassIds: creativeFields.stylePassIds.optional(),
   })
   .strict();
 

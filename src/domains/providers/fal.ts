@@ -21,6 +21,7 @@ export const falProvider: Provider = {
       prompt: task.prompt,
       aspect_ratio: task.aspectRatio,
       seed: task.seed,
+      ...(task.negativePrompt ? { negative_prompt: task.negativePrompt } : {}),
       ...(task.duration ? { duration: task.duration } : {}),
       ...(task.referenceImageUrls.length ? { image_urls: task.referenceImageUrls } : {}),
     };

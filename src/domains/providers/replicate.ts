@@ -22,6 +22,7 @@ export const replicateProvider: Provider = {
       prompt: task.prompt,
       aspect_ratio: task.aspectRatio,
       seed: task.seed,
+      ...(task.negativePrompt ? { negative_prompt: task.negativePrompt } : {}),
       ...(task.duration ? { duration: task.duration } : {}),
       ...(task.referenceImageUrls.length ? { image_input: task.referenceImageUrls } : {}),
     };

@@ -6,6 +6,8 @@ export interface ProviderTask {
   upstreamModel: string;
   mediaType: MediaType;
   prompt: string;
+  /** What to keep out of the output (style passes' negative prompts), where the upstream takes one. */
+  negativePrompt?: string | undefined;
   aspectRatio: AspectRatio;
   resolution: Resolution;
   duration?: number | undefined;

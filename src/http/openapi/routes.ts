@@ -3,8 +3,10 @@ import { catalogContracts } from "../../domains/catalog/contract.js";
 import { generationContracts } from "../../domains/generations/contract.js";
 import { keyContracts } from "../../domains/keys/contract.js";
 import { ledgerContracts } from "../../domains/ledger/contract.js";
+import { passContracts } from "../../domains/passes/contract.js";
 import { paymentContracts } from "../../domains/payments/contract.js";
 import { studioContracts } from "../../domains/studio/contract.js";
+import { templateContracts } from "../../domains/templates/contract.js";
 import { uploadContracts } from "../../domains/uploads/contract.js";
 import { webhookContracts } from "../../domains/webhooks/contract.js";
 import { mcpContracts } from "../../mcp/contract.js";
@@ -24,6 +26,8 @@ export const apiContracts: readonly RouteContract[] = [
   ...generationContracts,
   ...uploadContracts,
   ...webhookContracts,
+  ...passContracts,
+  ...templateContracts,
   ...mcpContracts,
 ];
 

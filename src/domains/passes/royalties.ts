@@ -1,0 +1,59 @@
+import { sql } from "drizzle-orm";
+import type { ServiceContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import type { Network } from "../../lib/network.js";
+import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
+import { transferMany } from "../ledger/service.js";
+
+export const royaltyTransferId = (resultId: string, passId: string) =>
+  `royalty:${resultId}:${passId}`;
+
+/**
+ * Pays the royalties of one charged model result, inside the transaction that charges it (the
+ * caller's `tx`), so a result is charged with its royalties or not at all. Each pass the
+ * generation applied gets a use row, keyed by (result, pass): a second call for the same result
+ * records nothing and pays nothing. The creator's share of the quoted fee moves from the
+ * network's revenue (where the charge posted the whole cost) to the creator's earnings; the
+ * platform's share (ROYALTY_PLATFORM_SHARE_BPS) stays in revenue, and the creator's part is
+ * rounded down to whole credits. A creator's own pass was quoted at no fee: a use, no royalty.
+ */
+export async function payRoyalties(
+  tx: ServiceContext,
+  charged: { resultId: string; generationId: string; network: Network; userId: string },
+): Promise<void> {
+  const bps = tx.config.creators.platformShareBps;
+  const { rows } = await tx.db.execute<{ pass_id: string; creator_id: string; royalty: string }>(
+    sql`
+    with used as (
+      insert into pass_uses (result_id, pass_id, network, creator_id, user_id, fee, royalty, created_at)
+      select ${charged.resultId}, gp.pass_id, ${charged.network}::network, gp.creator_id, ${charged.userId}, gp.fee,
+             gp.fee * (10000 - ${bps}::bigint) / 10000, ${tx.clock()}
+      from generation_passes gp where gp.generation_id = ${charged.generationId}
+      on conflict do nothing
+      returning pass_id, creator_id, royalty)
+    select pass_id, creator_id, royalty::text from used order by pass_id`,
+  );
+  if (rows.length === 0) return;
+  // The popularity counter, its rows locked in id order so concurrent charges cannot deadlock.
+  await tx.db.execute(sql`
+    update style_passes set uses = uses + 1
+    where id in (select id from style_passes where id = any(${sql.param(rows.map((r) => r.pass_id))}::text[])
+                 order by id for update)`);
+  const royalties = rows.filter((r) => BigInt(r.royalty) > 0n);
+  if (royalties.length === 0) return;
+  const paid = await transferMany(
+    tx,
+    royalties.map((r) => ({
+      id: royaltyTransferId(charged.resultId, r.pass_id),
+      network: charged.network,
+      debit: systemLedgerAccount(charged.network, "revenue"),
+      credit: userLedgerAccount(r.creator_id, charged.network, "earnings"),
+      amount: BigInt(r.royalty),
+      kind: "royalty" as const,
+      reference: r.pass_id,
+      metadata: { generationId: charged.generationId, resultId: charged.resultId },
+    })),
+  );
+  const failure = paid.find((r) => r instanceof AppError);
+  if (failure) throw failure;
+}
