@@ -417,6 +417,113 @@ describe("every route answers as documented", () => {
     expect((await call(download, forged)).status).toBe(404);
   });
 
+  it("creators: passes, templates, quotes, earnings and analytics", async () => {
+    const creator = await createFundedCaller(app.ctx, 100n);
+    const user = await createFundedCaller(app.ctx, 100n);
+    const created = await call("post /v1/passes", "/v1/passes", {
+      token: creator.key,
+      json: {
+        name: "Ink",
+        stylePrompt: "ink wash",
+        negativePrompt: "photo",
+        fee: 2,
+        tags: ["ink"],
+      },
+    });
+    expect(created.status).toBe(201);
+    const passId = created.json().id as string;
+    const badPass = await call("post /v1/passes", "/v1/passes", {
+      token: creator.key,
+      json: { name: "Ink", stylePrompt: "ink wash", fee: -1 },
+    });
+    expect(badPass.status).toBe(400);
+    expect(
+      (await call("get /v1/passes", "/v1/passes?sort=fee_desc", { token: user.key })).status,
+    ).toBe(200);
+    expect(
+      (await call("get /v1/passes", "/v1/passes?cursor=nope", { token: user.key })).status,
+    ).toBe(400);
+    const one = "get /v1/passes/{id}";
+    expect((await call(one, `/v1/passes/${passId}`, { token: user.key })).status).toBe(200);
+    const nowhere = "pass_01arz3ndektsv4rrffq69g5fav";
+    expect((await call(one, `/v1/passes/${nowhere}`, { token: user.key })).status).toBe(404);
+    const patch = "patch /v1/passes/{id}";
+    const path = `/v1/passes/${passId}`;
+    expect((await call(patch, path, { token: creator.key, json: { fee: 3 } })).status).toBe(200);
+    expect((await call(patch, path, { token: user.key, json: { fee: 1 } })).status).toBe(403);
+
+    const template = await call("post /v1/templates", "/v1/templates", {
+      token: creator.key,
+      json: { name: "Shot", text: "a photo of {{subject}}", variables: { subject: {} } },
+    });
+    expect(template.status).toBe(201);
+    const templateId = template.json().id as string;
+    const undeclared = await call("post /v1/templates", "/v1/templates", {
+      token: creator.key,
+      json: { name: "Shot", text: "a photo of {{subject}}" },
+    });
+    expect(undeclared.json().error.code).toBe("invalid_template");
+    expect((await call("get /v1/templates", "/v1/templates", { token: user.key })).status).toBe(
+      200,
+    );
+    expect(
+      (await call("get /v1/templates", "/v1/templates?limit=0", { token: user.key })).status,
+    ).toBe(400);
+    const tpl = "get /v1/templates/{id}";
+    expect((await call(tpl, `/v1/templates/${templateId}`, { token: user.key })).status).toBe(200);
+    expect(
+      (await call(tpl, "/v1/templates/tpl_01arz3ndektsv4rrffq69g5fav", { token: user.key })).status,
+    ).toBe(404);
+
+    const styled = {
+      templateId,
+      templateVariables: { subject: "a heron" },
+      stylePassIds: [passId],
+      models: image.models,
+    };
+    const quoted = await call("post /v1/generate/quote", "/v1/generate/quote", {
+      token: user.key,
+      json: styled,
+    });
+    expect(quoted.status).toBe(200);
+    const missing = await call("post /v1/generate/quote", "/v1/generate/quote", {
+      token: user.key,
+      json: { ...styled, templateVariables: {} },
+    });
+    expect(missing.json().error.code).toBe("missing_template_variable");
+    const submitted = await call("post /v1/generate", "/v1/generate", {
+      token: user.key,
+      json: styled,
+    });
+    expect(submitted.status).toBe(202);
+    expect((await finished(user.account.id, submitted.json().generationId)).status).toBe(
+      "completed",
+    );
+    const status = await call(
+      "get /v1/generate/status",
+      `/v1/generate/status?ids=${submitted.json().generationId}`,
+      { token: user.key },
+    );
+    expect(status.json().data[0].stylePassIds).toEqual([passId]);
+
+    const earnings = await call("get /v1/profile/earnings", "/v1/profile/earnings", {
+      token: creator.key,
+    });
+    expect(earnings.json().passes[0].uses).toBe(1);
+    expect((await call("get /v1/profile/earnings", "/v1/profile/earnings")).status).toBe(401);
+    const analytics = "get /v1/profile/analytics";
+    expect(
+      (await call(analytics, "/v1/profile/analytics?range=30d", { token: creator.key })).status,
+    ).toBe(200);
+    expect(
+      (await call(analytics, "/v1/profile/analytics?range=1y", { token: creator.key })).status,
+    ).toBe(400);
+
+    const archive = "post /v1/passes/{id}/archive";
+    expect((await call(archive, `${path}/archive`, { token: creator.key })).status).toBe(200);
+    expect((await call(archive, `${path}/archive`, { token: user.key })).status).toBe(403);
+  });
+
   it("batches", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
     const batch = "post /v1/generate/batch";
