@@ -2,6 +2,7 @@ import { expect } from "vitest";
 import type { ServiceContext } from "../../src/context.js";
 import { checkGenerationInvariants } from "../../src/domains/generations/invariants.js";
 import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
+import { checkRoyaltyInvariants } from "../../src/domains/passes/invariants.js";
 import { checkPaymentInvariants } from "../../src/domains/payments/invariants.js";
 
 /** Every money scenario ends here: the ledger's invariants, and every generation result
@@ -10,4 +11,5 @@ export async function expectMoneyInvariants(ctx: ServiceContext) {
   expect(await checkLedgerInvariants(ctx)).toEqual([]);
   expect(await checkGenerationInvariants(ctx)).toEqual([]);
   expect(await checkPaymentInvariants(ctx)).toEqual([]);
+  expect(await checkRoyaltyInvariants(ctx)).toEqual([]);
 }
