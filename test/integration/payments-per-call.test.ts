@@ -161,6 +161,40 @@ describe("pay per call", () => {
     await expectMoneyInvariants(app.ctx);
   });
 
+  it("pays for a styled generation: the 402 asks for the pass fees too, and the creator earns the royalty once", async () => {
+    const creator = await createFundedCaller(app.ctx, 1n);
+    const pass = await app.request("POST", "/v1/passes", {
+      token: creator.key,
+      json: { name: "Ink", stylePrompt: "ink wash", fee: 5 },
+    });
+    const styled = { ...image, stylePassIds: [pass.body.id] };
+    const unpaid = await app.request("POST", "/v1/generate", { json: styled });
+    const plain = await app.request("POST", "/v1/generate", { json: image });
+    const amount = (res: ApiResponse) =>
+      BigInt(
+        decodePaymentRequiredHeader(res.headers.get("payment-required") as string).accepts[0]
+          ?.amount ?? 0,
+      );
+    // Two models, each paying the 5-credit fee: 10 credits, $0.10 more.
+    expect(amount(unpaid) - amount(plain)).toBe(10n * 10_000n);
+
+    const payer = await newPayer();
+    const res = await payingFetch(payer, "test")(`${app.url}/v1/generate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(styled),
+    });
+    const body = await json(res);
+    expect(res.status).toBe(202);
+    expect(BigInt(body.cost) * 10_000n).toBe(amount(unpaid));
+    const done = await waitForGeneration(app, body.accessToken, body.generationId);
+    expect(done.status).toBe("completed");
+    expect(done.quote.passFees).toEqual([{ passId: pass.body.id, fee: 5, uses: 2, credits: 10 }]);
+    const balance = await app.request("GET", "/v1/balance", { token: creator.key });
+    expect(balance.body.earnings).toBe(2 * 4);
+    await expectMoneyInvariants(app.ctx);
+  });
+
   it("pays for a batch in one payment of the whole quote; each generation has its own token", async () => {
     const payer = await newPayer();
     const before = await usdcBalance(chain, treasury);
