@@ -9,4 +9,5 @@ export * from "../domains/ratelimits/schema.js";
 export * from "../domains/routing/schema.js";
 export * from "../domains/uploads/schema.js";
 export * from "../domains/webhooks/schema.js";
+export * from "../domains/workflows/schema.js";
 export * from "./columns.js";

@@ -14,6 +14,7 @@ import { paymentRoutes } from "../domains/payments/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
 import { uploadRoutes } from "../domains/uploads/routes.js";
 import { webhookRoutes } from "../domains/webhooks/routes.js";
+import { workflowRoutes } from "../domains/workflows/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { mcpRoutes } from "../mcp/http.js";
@@ -73,6 +74,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(generationStreamRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(webhookRoutes(ctx));
+  app.use(workflowRoutes(ctx));
   app.use(mcpRoutes(ctx));
 
   app.use(routeNotFound);

@@ -12,6 +12,8 @@ export type IdPrefix =
   | "img"
   | "msg"
   | "pay"
-  | "bat";
+  | "bat"
+  | "wf"
+  | "wfr";
 
 export const newId = (prefix: IdPrefix): string => `${prefix}_${ulid().toLowerCase()}`;

@@ -7,6 +7,7 @@ import { paymentContracts } from "../../domains/payments/contract.js";
 import { studioContracts } from "../../domains/studio/contract.js";
 import { uploadContracts } from "../../domains/uploads/contract.js";
 import { webhookContracts } from "../../domains/webhooks/contract.js";
+import { workflowContracts } from "../../domains/workflows/contract.js";
 import { mcpContracts } from "../../mcp/contract.js";
 import { opsContracts } from "../contract.js";
 import type { RouteContract } from "./contract.js";
@@ -24,6 +25,7 @@ export const apiContracts: readonly RouteContract[] = [
   ...generationContracts,
   ...uploadContracts,
   ...webhookContracts,
+  ...workflowContracts,
   ...mcpContracts,
 ];
 
