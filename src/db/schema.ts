@@ -11,4 +11,5 @@ export * from "../domains/routing/schema.js";
 export * from "../domains/templates/schema.js";
 export * from "../domains/uploads/schema.js";
 export * from "../domains/webhooks/schema.js";
+export * from "../domains/workflows/schema.js";
 export * from "./columns.js";

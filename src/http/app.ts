@@ -16,6 +16,7 @@ import { studioRoutes } from "../domains/studio/routes.js";
 import { templateRoutes } from "../domains/templates/routes.js";
 import { uploadRoutes } from "../domains/uploads/routes.js";
 import { webhookRoutes } from "../domains/webhooks/routes.js";
+import { workflowRoutes } from "../domains/workflows/routes.js";
 import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { mcpRoutes } from "../mcp/http.js";
@@ -77,6 +78,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(webhookRoutes(ctx));
   app.use(passRoutes(ctx));
   app.use(templateRoutes(ctx));
+  app.use(workflowRoutes(ctx));
   app.use(mcpRoutes(ctx));
 
   app.use(routeNotFound);

@@ -8,6 +8,7 @@ import { expireHolds } from "../domains/ledger/service.js";
 import { reconcilePayments, resolvePayment } from "../domains/payments/reconcile.js";
 import { purgeRateLimitCounters } from "../domains/ratelimits/service.js";
 import { deliverWebhook, requeueStalledWebhooks } from "../domains/webhooks/service.js";
+import { advanceWorkflowRun } from "../domains/workflows/service.js";
 
 /**
  * The worker's task list. Each task is a thin call into a domain service; tasks run at least
@@ -27,6 +28,14 @@ export function taskList(ctx: AppContext): TaskList {
       // Queued jobs may carry an old shape: check it again at run time.
       const { resultId } = runGenerationPayload.parse(payload);
       await runResult(ctx, ctx.generations, resultId);
+    },
+    advance_workflow_run: async (payload) => {
+      const { runId } = advanceWorkflowRunPayload.parse(payload);
+      await advanceWorkflowRun(
+        ctx,
+        { channels: ctx.config.channels, storage: ctx.generations.storage },
+        runId,
+      );
     },
     deliver_webhook: async (payload) => {
       const { deliveryId } = deliverWebhookPayload.parse(payload);
@@ -74,5 +83,6 @@ export const crontab = [
 ].join("\n");
 
 const runGenerationPayload = z.object({ resultId: z.string().min(1) });
+const advanceWorkflowRunPayload = z.object({ runId: z.string().min(1) });
 const deliverWebhookPayload = z.object({ deliveryId: z.string().min(1) });
 const resolvePaymentPayload = z.object({ paymentId: z.string().min(1) });

@@ -14,6 +14,8 @@ export type IdPrefix =
   | "pay"
   | "bat"
   | "pass"
-  | "tpl";
+  | "tpl"
+  | "wf"
+  | "wfr";
 
 export const newId = (prefix: IdPrefix): string => `${prefix}_${ulid().toLowerCase()}`;

@@ -6,6 +6,7 @@ import { createSiweMessage } from "viem/siwe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalChain } from "../../src/chain/local-chain.js";
 import { getGenerations } from "../../src/domains/generations/service.js";
+import { getWorkflowRun } from "../../src/domains/workflows/service.js";
 import { createHttpApp } from "../../src/http/app.js";
 import type { OpenApiDocument } from "../../src/http/openapi/document.js";
 import { openApiPath } from "../../src/http/openapi/document.js";
@@ -357,6 +358,69 @@ describe("every route answers as documented", () => {
       (await call(settle, "/v1/studio/settle", { token: key, json: { reservationId: "res_none" } }))
         .status,
     ).toBe(404);
+  });
+
+  it("workflows", async () => {
+    const { key, account } = await createFundedCaller(app.ctx, 10n);
+    const steps = [
+      { id: "sketch", request: image },
+      {
+        id: "paint",
+        request: { ...image, prompt: "the same lighthouse, painted" },
+        referenceSteps: [{ step: "sketch" }],
+      },
+    ];
+    const create = "post /v1/workflows";
+    const created = await call(create, "/v1/workflows", {
+      token: key,
+      json: { name: "sketch then paint", steps },
+    });
+    expect(created.status).toBe(201);
+    const duplicate = await call(create, "/v1/workflows", {
+      token: key,
+      json: { name: "twice", steps: [steps[0], steps[0]] },
+    });
+    expect(duplicate.json().error).toMatchObject({
+      code: "duplicate_step_id",
+      field: "steps.1.id",
+    });
+    const { id } = created.json();
+
+    const list = "get /v1/workflows";
+    expect((await call(list, "/v1/workflows?limit=5", { token: key })).status).toBe(200);
+    expect((await call(list, "/v1/workflows?limit=0", { token: key })).status).toBe(400);
+    const read = "get /v1/workflows/{id}";
+    expect((await call(read, `/v1/workflows/${id}`, { token: key })).status).toBe(200);
+    const unknown = "wf_01arz3ndektsv4rrffq69g5fav";
+    expect((await call(read, `/v1/workflows/${unknown}`, { token: key })).status).toBe(404);
+
+    const run = "post /v1/workflows/{id}/run";
+    const started = await call(run, `/v1/workflows/${id}/run`, { token: key });
+    expect(started.status).toBe(202);
+    // 10 credits, 6 of them reserved by the first run: a second run does not fit.
+    const broke = await call(run, `/v1/workflows/${id}/run`, { token: key });
+    expect(broke.status).toBe(402);
+    expect((await call(run, `/v1/workflows/${unknown}/run`, { token: key })).status).toBe(404);
+
+    const readRun = "get /v1/workflows/{id}/runs/{runId}";
+    const { runId } = started.json();
+    const deadline = Date.now() + 20_000;
+    while (
+      (await getWorkflowRun(app.ctx, { accountId: account.id, network: "test" }, id, runId))
+        .status === "running"
+    ) {
+      if (Date.now() > deadline) throw new Error(`${runId} did not end`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const done = await call(readRun, `/v1/workflows/${id}/runs/${runId}`, { token: key });
+    expect(done.status).toBe(200);
+    expect(done.json().status).toBe("completed");
+    const noRun = `/v1/workflows/${id}/runs/wfr_01arz3ndektsv4rrffq69g5fav`;
+    expect((await call(readRun, noRun, { token: key })).status).toBe(404);
+
+    const remove = "delete /v1/workflows/{id}";
+    expect((await call(remove, `/v1/workflows/${id}`, { token: key })).status).toBe(204);
+    expect((await call(remove, `/v1/workflows/${id}`, { token: key })).status).toBe(404);
   });
 
   it("the catalog", async () => {

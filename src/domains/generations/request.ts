@@ -39,7 +39,7 @@ export const creativeFields = {
  * POST /v1/generate, as the public contract has it. zod checks shapes; `quote` then checks
  * every field against the catalog with a precise error code per problem.
  */
-export const generateRequest = z
+export const generateRequestFields = z
   .object({
     /** Optional with a template: the template's text comes first, then this. */
     prompt: z.string().trim().min(1, "prompt is required").optional(),
@@ -63,19 +63,31 @@ export const generateRequest = z
       .max(2048)
       .optional(),
   })
-  .strict()
-  .superRefine((request, issues) => {
-    if (request.prompt === undefined && request.templateId === undefined) {
-      issues.addIssue({ code: "custom", path: ["prompt"], message: "prompt is required" });
-    }
-    if (request.templateVariables !== undefined && request.templateId === undefined) {
-      issues.addIssue({
-        code: "custom",
-        path: ["templateVariables"],
-        message: "templateVariables need a templateId",
-      });
-    }
-  });
+  .strict();
+
+/** The checks across fields: a prompt or a template, and template values only with one. */
+export function refineGenerateRequest(
+  request: {
+    prompt?: string | undefined;
+    templateId?: string | undefined;
+    templateVariables?: unknown;
+  },
+  issues: z.core.$RefinementCtx,
+) {
+  if (request.prompt === undefined && request.templateId === undefined) {
+    issues.addIssue({ code: "custom", path: ["prompt"], message: "prompt is required" });
+  }
+  if (request.templateVariables !== undefined && request.templateId === undefined) {
+    issues.addIssue({
+      code: "custom",
+      path: ["templateVariables"],
+      message: "templateVariables need a templateId",
+    });
+  }
+}
+
+/** POST /v1/generate's body (`generateRequestFields` is its shape, to derive others from). */
+export const generateRequest = generateRequestFields.superRefine(refineGenerateRequest);
 
 export type GenerateRequest = z.infer<typeof generateRequest>;
 

@@ -9,6 +9,7 @@ import { type RouteDeps, type Routing, route } from "../routing/router.js";
 import { extensionOf, type Storage } from "../storage/local.js";
 import { signedUploadUrl } from "../uploads/service.js";
 import { queueWebhookIfFinished } from "../webhooks/service.js";
+import { queueWorkflowAdvance } from "../workflows/hook.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
 
 /** What running a generation needs beyond the database: where outputs go and how to route. */
@@ -144,6 +145,7 @@ async function completeResult(
       const row = rows[0];
       if (!row) return "already";
       if (row.has_webhook) await queueWebhookIfFinished(tx, result.generation_id, ctx.clock());
+      await queueWorkflowAdvance(tx, result.generation_id);
       // Charges exactly the quoted share, whichever channel served it.
       await postHold(
         { ...ctx, db: tx },
@@ -244,6 +246,7 @@ export async function failResult(
     const row = rows[0];
     if (!row) return undefined;
     if (row.has_webhook) await queueWebhookIfFinished(tx, row.generation_id, ctx.clock());
+    await queueWorkflowAdvance(tx, row.generation_id);
     try {
       await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });
     } catch (err) {

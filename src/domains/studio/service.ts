@@ -67,6 +67,15 @@ async function ownReservation(ctx: ServiceContext, scope: ReservationScope, rese
   return hold;
 }
 
+/** One of the caller's reservations, as it stands. */
+export async function getReservation(
+  ctx: ServiceContext,
+  scope: ReservationScope,
+  reservationId: string,
+): Promise<ReservationView> {
+  return view(await ownReservation(ctx, scope, reservationId));
+}
+
 /** Ends a reservation and returns its unused credits. Settling twice reports the same result. */
 export async function settleReservation(
   ctx: ServiceContext,

@@ -9,6 +9,7 @@ import { studioContracts } from "../../domains/studio/contract.js";
 import { templateContracts } from "../../domains/templates/contract.js";
 import { uploadContracts } from "../../domains/uploads/contract.js";
 import { webhookContracts } from "../../domains/webhooks/contract.js";
+import { workflowContracts } from "../../domains/workflows/contract.js";
 import { mcpContracts } from "../../mcp/contract.js";
 import { opsContracts } from "../contract.js";
 import type { RouteContract } from "./contract.js";
@@ -28,6 +29,7 @@ export const apiContracts: readonly RouteContract[] = [
   ...webhookContracts,
   ...passContracts,
   ...templateContracts,
+  ...workflowContracts,
   ...mcpContracts,
 ];
 

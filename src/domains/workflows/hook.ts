@@ -1,0 +1,23 @@
+import { sql } from "drizzle-orm";
+import type { Executor } from "../../db/client.js";
+
+/** The worker task that moves a workflow run forward (src/jobs/tasks.ts). */
+export const ADVANCE_WORKFLOW_RUN_TASK = "advance_workflow_run";
+
+/**
+ * Called by the generations domain in the transaction that settles one of a generation's
+ * results: when the generation is a workflow step, its run's advance is queued in that same
+ * transaction, so a settled step can never be left without an advance. Otherwise it does
+ * nothing (one indexed lookup).
+ *
+ * One job per settlement, deliberately without a job_key: graphile-worker's key replacement
+ * has a window where a job being locked by a worker absorbs the new one (its ON CONFLICT ...
+ * WHERE locked_at IS NULL turns false once that lock commits), and the advance that started
+ * before this transaction committed would then be the last one, blind to this result. Extra
+ * advances cost a lock and a read: advancing is idempotent and serialized per run.
+ */
+export async function queueWorkflowAdvance(db: Executor, generationId: string): Promise<void> {
+  await db.execute(sql`
+    select graphile_worker.add_job(${ADVANCE_WORKFLOW_RUN_TASK}, json_build_object('runId', run_id), max_attempts => 25)
+    from workflow_run_steps where generation_id = ${generationId}`);
+}
