@@ -21,6 +21,7 @@ export const errorStatus = {
   invalid_duration: 400,
   pass_not_found: 400,
   template_not_found: 400,
+  idempotency_key_required: 400,
   insufficient_credits: 402,
   payment_required: 402,
   missing_api_key: 401,
@@ -35,6 +36,7 @@ export const errorStatus = {
   hold_already_resolved: 409,
   reservation_closed: 409,
   idempotency_key_in_flight: 409,
+  payout_wallet_missing: 409,
   payment_in_flight: 409,
   method_not_allowed: 405,
   payload_too_large: 413,
@@ -42,10 +44,14 @@ export const errorStatus = {
   too_many_in_flight: 429,
   idempotency_key_reused: 422,
   model_unavailable: 422,
+  payout_below_minimum: 422,
+  insufficient_earnings: 422,
   internal_error: 500,
   generation_failed: 502,
+  payout_failed: 502,
   not_ready: 503,
   payments_unavailable: 503,
+  payouts_unavailable: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -5,6 +5,7 @@ export * from "../domains/idempotency/schema.js";
 export * from "../domains/keys/schema.js";
 export * from "../domains/ledger/schema.js";
 export * from "../domains/payments/schema.js";
+export * from "../domains/payouts/schema.js";
 export * from "../domains/ratelimits/schema.js";
 export * from "../domains/routing/schema.js";
 export * from "../domains/uploads/schema.js";

@@ -11,6 +11,7 @@ import { videoJobRoutes } from "../domains/generations/video-jobs.js";
 import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
 import { paymentRoutes } from "../domains/payments/routes.js";
+import { payoutRoutes } from "../domains/payouts/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
 import { uploadRoutes } from "../domains/uploads/routes.js";
 import { webhookRoutes } from "../domains/webhooks/routes.js";
@@ -65,6 +66,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));
   app.use(paymentRoutes(ctx));
+  app.use(payoutRoutes(ctx));
   app.use(studioRoutes(ctx));
   app.use(catalogRoutes());
   app.use(generationRoutes(ctx));

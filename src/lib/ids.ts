@@ -12,6 +12,7 @@ export type IdPrefix =
   | "img"
   | "msg"
   | "pay"
-  | "bat";
+  | "bat"
+  | "po";
 
 export const newId = (prefix: IdPrefix): string => `${prefix}_${ulid().toLowerCase()}`;

@@ -4,6 +4,7 @@ import { generationContracts } from "../../domains/generations/contract.js";
 import { keyContracts } from "../../domains/keys/contract.js";
 import { ledgerContracts } from "../../domains/ledger/contract.js";
 import { paymentContracts } from "../../domains/payments/contract.js";
+import { payoutContracts } from "../../domains/payouts/contract.js";
 import { studioContracts } from "../../domains/studio/contract.js";
 import { uploadContracts } from "../../domains/uploads/contract.js";
 import { webhookContracts } from "../../domains/webhooks/contract.js";
@@ -19,6 +20,7 @@ export const apiContracts: readonly RouteContract[] = [
   ...keyContracts,
   ...ledgerContracts,
   ...paymentContracts,
+  ...payoutContracts,
   ...studioContracts,
   ...catalogContracts,
   ...generationContracts,
