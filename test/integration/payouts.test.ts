@@ -582,6 +582,66 @@ describe("reconciliation finishes payouts a crash left behind", () => {
     await expectMoneyInvariants(app.ctx);
   });
 
+  it("fails a payout whose transaction the node refuses when it is sent again, returning the earnings", async () => {
+    const { c, payout } = await reserved(295n);
+    await signedNotSent(payout);
+    // The treasury has no ETH left for gas when reconciliation sends the stored transaction.
+    const { publicClient, testClient } = chainClients(chain);
+    const gas = await publicClient.getBalance({ address: treasury });
+    await testClient.setBalance({ address: treasury, value: 0n });
+    try {
+      await reconcile();
+    } finally {
+      await testClient.setBalance({ address: treasury, value: gas });
+    }
+    const after = await getPayout(app.ctx, payout.id);
+    expect(after).toMatchObject({
+      status: "failed",
+      failureReason: "the chain refused the transaction",
+    });
+    expect(await earnings(app, c.key)).toBe(295);
+    expect(await usdcBalance(chain, c.address)).toBe(0n);
+    // Never sent again: reconciliation leaves failed payouts alone.
+    await reconcile();
+    expect(await usdcBalance(chain, c.address)).toBe(0n);
+    await expectMoneyInvariants(app.ctx);
+  });
+
+  it("leaves a payout broadcast while the chain cannot say what became of it", async () => {
+    const { c, payout } = await reserved(296n);
+    const signed = await signedNotSent(payout);
+    // Reconciliation in a process whose RPC is down decides nothing.
+    const offline = {
+      ...app.ctx,
+      config: {
+        ...app.ctx.config,
+        payments: {
+          ...app.ctx.config.payments,
+          networks: {
+            test: {
+              ...(app.ctx.config.payments.networks.test as NonNullable<
+                typeof app.ctx.config.payments.networks.test
+              >),
+              rpcUrl: `http://127.0.0.1:${await freePort()}`,
+            },
+          },
+        },
+      },
+    };
+    await reconcilePayouts(offline, { olderThanMs: 0 });
+    expect(await getPayout(app.ctx, payout.id)).toMatchObject({
+      status: "broadcast",
+      txHash: signed.hash,
+    });
+    expect((await getHold(app.ctx, payout.id))?.status).toBe("pending");
+    expect(await earnings(app, c.key)).toBe(0);
+    // Once the chain answers, the same transaction is sent and paid.
+    await reconcile();
+    expect((await getPayout(app.ctx, payout.id))?.status).toBe("paid");
+    expect(await usdcBalance(chain, c.address)).toBe(296n * UNITS);
+    await expectMoneyInvariants(app.ctx);
+  });
+
   it("never lets the hold sweeper void a payout hold, however old", async () => {
     const { c, payout } = await reserved(300n);
     await signedNotSent(payout);

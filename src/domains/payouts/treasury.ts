@@ -148,13 +148,21 @@ export const sendRaw = (treasury: Treasury, raw: Hex) =>
   treasury.client.sendRawTransaction({ serializedTransaction: raw });
 
 /**
- * Whether a failed request was answered by the node with a JSON-RPC error (it received the
- * transaction and refused it), as opposed to a transport failure (timeout, connection lost,
- * HTTP error), after which nobody knows whether the node took it.
+ * JSON-RPC codes with which a node's transaction pool refuses a transaction it will not keep
+ * (nonce too low, insufficient funds, underpriced…): -32000 (geth and most clients), -32003
+ * (transaction rejected; anvil).
+ */
+const REFUSALS = new Set([-32000, -32003]);
+
+/**
+ * Whether a send was refused by the node itself, so the transaction is in no mempool, as
+ * opposed to a transport failure (timeout, connection lost, an HTTP error) or a generic error
+ * (internal error, rate limit; possibly from a proxy in front of the node), after which nobody
+ * knows whether a node took it.
  */
 export function refusedByNode(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof RpcRequestError) return true;
+    if (e instanceof RpcRequestError) return REFUSALS.has(e.code);
   }
   return false;
 }
