@@ -1,4 +1,5 @@
 import { sql } from "drizzle-orm";
+import { runOnce } from "graphile-worker";
 import {
   type Address,
   createWalletClient,
@@ -29,6 +30,8 @@ import {
   reservePayout,
 } from "../../src/domains/payouts/service.js";
 import { nextNonce, treasuryFor } from "../../src/domains/payouts/treasury.js";
+import { graphileLogger } from "../../src/jobs/logger.js";
+import { crontab, taskList } from "../../src/jobs/tasks.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {
@@ -660,6 +663,26 @@ describe("reconciliation finishes payouts a crash left behind", () => {
     } finally {
       app.clock.advance(-2 * 365 * 24 * 3600_000);
     }
+    await expectMoneyInvariants(app.ctx);
+  });
+
+  it("runs as the payouts_reconcile task of the worker's crontab", async () => {
+    expect(crontab).toContain("payouts_reconcile");
+    const { c, payout } = await reserved(320n);
+    // A minute later, nobody is handling it any more.
+    app.clock.advance(2 * 60_000);
+    try {
+      await app.ctx.pool.query("select graphile_worker.add_job('payouts_reconcile', '{}'::json)");
+      await runOnce({
+        pgPool: app.ctx.pool,
+        taskList: taskList(app.ctx),
+        logger: graphileLogger(app.ctx.logger),
+      });
+    } finally {
+      app.clock.advance(-2 * 60_000);
+    }
+    expect((await getPayout(app.ctx, payout.id))?.status).toBe("paid");
+    expect(await usdcBalance(chain, c.address)).toBe(320n * UNITS);
     await expectMoneyInvariants(app.ctx);
   });
 
