@@ -255,6 +255,24 @@ export const configSchema = z
               ]
             : undefined;
       if (problem) ctx.addIssue({ code: "custom", path: [problem[0]], message: problem[1] });
+      const payoutKey = env[`PAYOUT_${prefix}_KEY`];
+      if (payoutKey && key && payoutKey.toLowerCase() === key.toLowerCase()) {
+        // Two senders of one key, each serializing its own nonces only, would collide.
+        ctx.addIssue({
+          code: "custom",
+          path: [`PAYOUT_${prefix}_KEY`],
+          message: "must not be the facilitator's key",
+        });
+      }
+      // polyforge dev brings its own test chain; anywhere else a payout key needs an RPC.
+      const devChain = prefix === "TEST" && env.NODE_ENV !== "production";
+      if (payoutKey && !rpc && !devChain) {
+        ctx.addIssue({
+          code: "custom",
+          path: [`PAYOUT_${prefix}_KEY`],
+          message: `needs X402_${prefix}_RPC_URL (payouts are sent over it)`,
+        });
+      }
     }
     if (env.NODE_ENV !== "production") return;
     if (env.SSRF_ALLOW_HOSTS) {
