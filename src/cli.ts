@@ -7,6 +7,7 @@ import {
   FUNDED_WALLETS,
   LOCAL_ROLES,
   localPaymentConfig,
+  localTreasuryKey,
   privateKeyOf,
   startLocalChain,
   verifyPaymentChains,
@@ -26,6 +27,7 @@ import { getBalance, grantCredits } from "./domains/ledger/service.js";
 import { inProcessFacilitator } from "./domains/payments/facilitator.js";
 import { checkPaymentInvariants } from "./domains/payments/invariants.js";
 import { reconcilePayments } from "./domains/payments/reconcile.js";
+import { checkPayoutInvariants } from "./domains/payouts/invariants.js";
 import { AppError } from "./errors.js";
 import { startHttpServer } from "./http/server.js";
 import { startWorker } from "./jobs/worker.js";
@@ -289,6 +291,8 @@ program
         facilitator
           ? `  ${prefix}_FACILITATOR_URL=${facilitator.url}`
           : `  ${prefix}_FACILITATOR_KEY=${facilitatorKey}`,
+        `  PAYOUT_${opts.network.toUpperCase()}_KEY=${localTreasuryKey()}`,
+        `(The payout key is the treasury's, wallet ${LOCAL_ROLES.treasury}: it sends creator payouts, from the USDC payments it received.)`,
         "",
         "Press Ctrl-C to stop.",
         "",
@@ -430,6 +434,7 @@ program
         ...(await checkLedgerInvariants(ctx)),
         ...(await checkGenerationInvariants(ctx)),
         ...(await checkPaymentInvariants(ctx)),
+        ...(await checkPayoutInvariants(ctx)),
       ];
       print({ ok: violations.length === 0, violations });
       if (violations.length) process.exitCode = 1;

@@ -17,6 +17,7 @@ const positiveInt = (fallback: number, max: number) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 
 const hexAddress = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an 0x-prefixed 20-byte address");
+const privateKey = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "a 0x-prefixed 32-byte private key");
 
 /** The x402 variables of one network: X402_TEST_* for Base Sepolia, X402_LIVE_* for Base. */
 function paymentVariables<P extends "TEST" | "LIVE">(prefix: P, chain: string) {
@@ -37,9 +38,7 @@ function paymentVariables<P extends "TEST" | "LIVE">(prefix: P, chain: string) {
       .describe(
         `x402 facilitator for ${chain} (POST /verify, /settle; GET /supported). Never defaulted: a network without one takes no payments.`,
       ),
-    [v("FACILITATOR_KEY")]: z
-      .string()
-      .regex(/^0x[0-9a-fA-F]{64}$/, "a 0x-prefixed 32-byte private key")
+    [v("FACILITATOR_KEY")]: privateKey
       .optional()
       .describe(
         `Instead of a facilitator URL (development and tests only): the private key of an in-process facilitator that settles on ${chain} itself.`,
@@ -226,6 +225,22 @@ export const configSchema = z
     X402_VALIDITY_SECONDS: positiveInt(300, 3600).describe(
       "How long a payment authorization asked for in a 402 stays valid (maxTimeoutSeconds).",
     ),
+    PAYOUT_TEST_KEY: privateKey
+      .optional()
+      .describe(
+        "Private key of the treasury wallet that sends creator payouts in USDC on Base Sepolia (over X402_TEST_RPC_URL); unset, test payouts are refused with 503 payouts_unavailable. polyforge dev sets it for its local chain.",
+      ),
+    PAYOUT_LIVE_KEY: privateKey
+      .optional()
+      .describe(
+        "Private key of the treasury wallet that sends creator payouts in USDC on Base (over X402_LIVE_RPC_URL); unset, live payouts are refused with 503 payouts_unavailable.",
+      ),
+    PAYOUT_MIN_CREDITS: positiveInt(1000, 100_000_000).describe(
+      "The smallest payout of earnings, in credits (1,000 credits = $10).",
+    ),
+    PAYOUT_RECEIPT_TIMEOUT_MS: positiveInt(30_000, 600_000).describe(
+      "How long POST /v1/profile/payouts waits for its transaction's receipt before answering 202; reconciliation finishes it later.",
+    ),
     SSRF_ALLOW_HOSTS: z
       .string()
       .optional()
@@ -249,6 +264,24 @@ export const configSchema = z
               ]
             : undefined;
       if (problem) ctx.addIssue({ code: "custom", path: [problem[0]], message: problem[1] });
+      const payoutKey = env[`PAYOUT_${prefix}_KEY`];
+      if (payoutKey && key && payoutKey.toLowerCase() === key.toLowerCase()) {
+        // Two senders of one key, each serializing its own nonces only, would collide.
+        ctx.addIssue({
+          code: "custom",
+          path: [`PAYOUT_${prefix}_KEY`],
+          message: "must not be the facilitator's key",
+        });
+      }
+      // polyforge dev brings its own test chain; anywhere else a payout key needs an RPC.
+      const devChain = prefix === "TEST" && env.NODE_ENV !== "production";
+      if (payoutKey && !rpc && !devChain) {
+        ctx.addIssue({
+          code: "custom",
+          path: [`PAYOUT_${prefix}_KEY`],
+          message: `needs X402_${prefix}_RPC_URL (payouts are sent over it)`,
+        });
+      }
     }
     if (env.NODE_ENV !== "production") return;
     if (env.SSRF_ALLOW_HOSTS) {
@@ -314,6 +347,7 @@ export interface Config {
   /** host:port pairs the SSRF guard lets through (local fixtures in tests; empty in production). */
   ssrfAllowHosts: string[];
   payments: PaymentsConfig;
+  payouts: PayoutsConfig;
   /** What `polyforge mcp` talks to. */
   mcp: { apiUrl: string; apiKey: string | undefined };
 }
@@ -346,6 +380,17 @@ function networkPayments(e: ConfigEnv, prefix: "TEST" | "LIVE", network: Network
     facilitator: url ? { url } : { privateKey: key as `0x${string}` },
     startBlock: e[`X402_${prefix}_START_BLOCK`],
   } satisfies NetworkPaymentConfig;
+}
+
+/**
+ * Creator payouts: USDC sent from a treasury key over the network's payment RPC. A network
+ * without a key (or without payments) makes no payouts.
+ */
+export interface PayoutsConfig {
+  /** The treasury's signing key per network. Never logged. */
+  keys: Partial<Record<Network, `0x${string}`>>;
+  minCredits: bigint;
+  receiptTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -416,6 +461,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ),
       settleTimeoutMs: e.X402_SETTLE_TIMEOUT_MS,
       validitySeconds: e.X402_VALIDITY_SECONDS,
+    },
+    payouts: {
+      keys: {
+        ...(e.PAYOUT_TEST_KEY && { test: e.PAYOUT_TEST_KEY as `0x${string}` }),
+        ...(e.PAYOUT_LIVE_KEY && { live: e.PAYOUT_LIVE_KEY as `0x${string}` }),
+      },
+      minCredits: BigInt(e.PAYOUT_MIN_CREDITS),
+      receiptTimeoutMs: e.PAYOUT_RECEIPT_TIMEOUT_MS,
     },
     generation: {
       timeoutSeconds: e.GENERATION_TIMEOUT_SECONDS,

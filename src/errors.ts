@@ -32,6 +32,7 @@ export const errorStatus = {
   workflow_cycle: 400,
   step_reference_not_image: 400,
   too_many_reference_images: 400,
+  idempotency_key_required: 400,
   insufficient_credits: 402,
   payment_required: 402,
   missing_api_key: 401,
@@ -47,6 +48,7 @@ export const errorStatus = {
   hold_already_resolved: 409,
   reservation_closed: 409,
   idempotency_key_in_flight: 409,
+  payout_wallet_missing: 409,
   payment_in_flight: 409,
   method_not_allowed: 405,
   payload_too_large: 413,
@@ -54,10 +56,14 @@ export const errorStatus = {
   too_many_in_flight: 429,
   idempotency_key_reused: 422,
   model_unavailable: 422,
+  payout_below_minimum: 422,
+  insufficient_earnings: 422,
   internal_error: 500,
   generation_failed: 502,
+  payout_failed: 502,
   not_ready: 503,
   payments_unavailable: 503,
+  payouts_unavailable: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -36,7 +36,7 @@ export const privateKeyOf = (account: HDAccount): Hex => {
 export const LOCAL_ROLES = {
   /** Pays in the README's examples and `npm start`'s banner. */
   demoPayer: 1,
-  /** Receives payments (payTo). */
+  /** Receives payments (payTo) and sends creator payouts. Starts without dev USDC. */
   treasury: 8,
   /** Signs the in-process facilitator's settlements. */
   facilitator: 9,
@@ -127,13 +127,23 @@ export function localPaymentConfig(rpcUrl: string, network: Network): NetworkPay
   };
 }
 
-/** The config with its test network's payments on the given local chain. */
+/** The treasury's key on a local chain: it signs creator payouts there. */
+export const localTreasuryKey = (): Hex => privateKeyOf(anvilAccount(LOCAL_ROLES.treasury));
+
+/**
+ * The config with its test network's payments on the given local chain, and its payouts sent
+ * from the local treasury (unless a payout key is set for the test network).
+ */
 export function withLocalTestChain(config: Config, rpcUrl: string): Config {
   return {
     ...config,
     payments: {
       ...config.payments,
       networks: { ...config.payments.networks, test: localPaymentConfig(rpcUrl, "test") },
+    },
+    payouts: {
+      ...config.payouts,
+      keys: { ...config.payouts.keys, test: config.payouts.keys.test ?? localTreasuryKey() },
     },
   };
 }

@@ -6,6 +6,7 @@ export * from "../domains/keys/schema.js";
 export * from "../domains/ledger/schema.js";
 export * from "../domains/passes/schema.js";
 export * from "../domains/payments/schema.js";
+export * from "../domains/payouts/schema.js";
 export * from "../domains/ratelimits/schema.js";
 export * from "../domains/routing/schema.js";
 export * from "../domains/templates/schema.js";

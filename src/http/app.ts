@@ -12,6 +12,7 @@ import { keyRoutes } from "../domains/keys/routes.js";
 import { ledgerRoutes } from "../domains/ledger/routes.js";
 import { passRoutes } from "../domains/passes/routes.js";
 import { paymentRoutes } from "../domains/payments/routes.js";
+import { payoutRoutes } from "../domains/payouts/routes.js";
 import { studioRoutes } from "../domains/studio/routes.js";
 import { templateRoutes } from "../domains/templates/routes.js";
 import { uploadRoutes } from "../domains/uploads/routes.js";
@@ -68,6 +69,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));
   app.use(paymentRoutes(ctx));
+  app.use(payoutRoutes(ctx));
   app.use(studioRoutes(ctx));
   app.use(catalogRoutes());
   app.use(generationRoutes(ctx));

@@ -24,6 +24,30 @@ export function idempotencyOf(req: Request): { key: string; hash: string } | und
   return key === undefined ? undefined : { key, hash: requestHash(req.method, req.path, req.body) };
 }
 
+/**
+ * For routes that refuse to run without one (payouts): the request's Idempotency-Key, checked
+ * like everywhere else. The hash is of `input`, the parsed body, so equivalent bodies match.
+ */
+export function requiredIdempotencyKey(
+  req: Request,
+  input: unknown,
+): { key: string; hash: string } {
+  const key = req.get("idempotency-key");
+  if (key === undefined) {
+    throw new AppError(
+      "idempotency_key_required",
+      "This request needs an Idempotency-Key header (1–255 visible ASCII characters): a retry with the same key can never pay twice.",
+    );
+  }
+  if (!KEY_PATTERN.test(key)) {
+    throw new AppError(
+      "invalid_request",
+      "Idempotency-Key must be 1–255 visible ASCII characters.",
+    );
+  }
+  return { key, hash: requestHash(req.method, req.path, input) };
+}
+
 export function idempotent(ctx: ServiceContext): RequestHandler {
   return async (req, res, next) => {
     const key = req.get("idempotency-key");

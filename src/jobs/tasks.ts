@@ -6,6 +6,7 @@ import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
 import { deleteExpiredIdempotencyKeys } from "../domains/idempotency/service.js";
 import { expireHolds } from "../domains/ledger/service.js";
 import { reconcilePayments, resolvePayment } from "../domains/payments/reconcile.js";
+import { reconcilePayouts } from "../domains/payouts/service.js";
 import { purgeRateLimitCounters } from "../domains/ratelimits/service.js";
 import { deliverWebhook, requeueStalledWebhooks } from "../domains/webhooks/service.js";
 import { advanceWorkflowRun } from "../domains/workflows/service.js";
@@ -65,6 +66,10 @@ export function taskList(ctx: AppContext): TaskList {
         );
       }
     },
+    payouts_reconcile: async () => {
+      // Payouts a crash or an unanswered RPC left pending or broadcast, decided from the chain.
+      await reconcilePayouts(ctx);
+    },
     ledger_expire_holds: async () => {
       // Drain in batches, so a backlog after downtime clears in one run.
       while ((await expireHolds(ctx, 500)) === 500) {}
@@ -79,6 +84,7 @@ export const crontab = [
   "* * * * * generations_sweep",
   "*/5 * * * * webhooks_requeue",
   "*/10 * * * * payments_reconcile",
+  "* * * * * payouts_reconcile",
   "*/5 * * * * rate_limits_purge",
 ].join("\n");
 

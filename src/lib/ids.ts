@@ -16,6 +16,7 @@ export type IdPrefix =
   | "pass"
   | "tpl"
   | "wf"
-  | "wfr";
+  | "wfr"
+  | "po";
 
 export const newId = (prefix: IdPrefix): string => `${prefix}_${ulid().toLowerCase()}`;

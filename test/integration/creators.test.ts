@@ -608,6 +608,8 @@ describe("royalties", () => {
       network: "test",
       totalEarned: 12,
       available: 12,
+      pendingPayout: 0,
+      paidOut: 0,
       passes: [
         { passId: pass.id, name: "Ink wash", uses: 2, feesCharged: 10, earned: 8 },
         { passId: cheap.id, name: "Ink wash", uses: 2, feesCharged: 6, earned: 4 },

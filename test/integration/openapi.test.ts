@@ -4,7 +4,7 @@ import type { Runner } from "graphile-worker";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createSiweMessage } from "viem/siwe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalChain } from "../../src/chain/local-chain.js";
+import { type LocalChain, localTreasuryKey } from "../../src/chain/local-chain.js";
 import { getGenerations } from "../../src/domains/generations/service.js";
 import { getWorkflowRun } from "../../src/domains/workflows/service.js";
 import { createHttpApp } from "../../src/http/app.js";
@@ -18,7 +18,15 @@ import {
   startTestApp,
   type TestApp,
 } from "../helpers/app.js";
-import { fundedPayer, payingFetch, paymentEnv, startTestChain } from "../helpers/chain.js";
+import {
+  fundedPayer,
+  fundUsdc,
+  payingFetch,
+  paymentEnv,
+  startTestChain,
+  treasury,
+} from "../helpers/chain.js";
+import { earnRoyalties } from "../helpers/creators.js";
 import { solidPng } from "../helpers/images.js";
 import {
   fromFetch,
@@ -45,7 +53,12 @@ let checker: ResponseChecker;
 beforeAll(async () => {
   chain = await startTestChain("test");
   app = await startTestApp({
-    env: { ...paymentEnv([chain]), RATE_LIMITS: "on", METRICS_TOKEN },
+    env: {
+      ...paymentEnv([chain]),
+      RATE_LIMITS: "on",
+      METRICS_TOKEN,
+      PAYOUT_TEST_KEY: localTreasuryKey(),
+    },
   });
   worker = await startWorker(app.ctx);
   const res = await fetch(`${app.url}/openapi.json`);
@@ -335,6 +348,32 @@ describe("every route answers as documented", () => {
     expect(
       (await call("get /v1/payments", "/v1/payments?cursor=nope", { token: walletKey })).status,
     ).toBe(400);
+  });
+
+  it("creator payouts", async () => {
+    const { key } = await createAccountWithKey(app.ctx);
+    // Royalties of real uses: 1875 credits of fees, of which the creator earns 80%, 1500.
+    await earnRoyalties(app, key, 1875n);
+    await fundUsdc(chain, treasury, 100n * 10n ** 6n);
+    const create = "post /v1/profile/payouts";
+    const body = { credits: 1000 };
+    const headers = { "idempotency-key": "docs-payout-1" };
+    const paid = await call(create, "/v1/profile/payouts", { token: key, json: body, headers });
+    expect(paid.status).toBe(201);
+    const replayed = await call(create, "/v1/profile/payouts", { token: key, json: body, headers });
+    expect(replayed.headers["idempotent-replayed"]).toBe("true");
+    const noKey = await call(create, "/v1/profile/payouts", { token: key, json: body });
+    expect(noKey.json().error.code).toBe("idempotency_key_required");
+    const tooMuch = await call(create, "/v1/profile/payouts", {
+      token: key,
+      json: body,
+      headers: { "idempotency-key": "docs-payout-2" },
+    });
+    expect(tooMuch.json().error.code).toBe("insufficient_earnings");
+
+    const list = "get /v1/profile/payouts";
+    expect((await call(list, "/v1/profile/payouts", { token: key })).status).toBe(200);
+    expect((await call(list, "/v1/profile/payouts?cursor=nope", { token: key })).status).toBe(400);
   });
 
   it("the batch studio", async () => {

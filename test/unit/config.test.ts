@@ -56,6 +56,35 @@ describe("configuration", () => {
     expect(found.map((p) => p.split(":")[0])).toEqual(["SSRF_ALLOW_HOSTS"]);
   });
 
+  it("takes payout keys per network, refusing one without its chain or shared with the facilitator", () => {
+    const key = `0x${"ab".repeat(32)}`;
+    const chain = {
+      X402_LIVE_RPC_URL: "http://127.0.0.1:8545",
+      X402_LIVE_PAY_TO: `0x${"11".repeat(20)}`,
+      X402_LIVE_FACILITATOR_URL: "http://127.0.0.1:4020",
+    };
+    const config = loadConfig({ ...chain, PAYOUT_LIVE_KEY: key, PAYOUT_MIN_CREDITS: "250" });
+    expect(config.payouts).toEqual({
+      keys: { live: key },
+      minCredits: 250n,
+      receiptTimeoutMs: 30_000,
+    });
+    expect(loadConfig({}).payouts.minCredits).toBe(1000n);
+    expect(problems({ PAYOUT_LIVE_KEY: key })).toEqual([
+      "PAYOUT_LIVE_KEY: needs X402_LIVE_RPC_URL (payouts are sent over it)",
+    ]);
+    // polyforge dev starts a test chain of its own.
+    expect(loadConfig({ PAYOUT_TEST_KEY: key }).payouts.keys).toEqual({ test: key });
+    const shared = problems({
+      ...chain,
+      X402_LIVE_FACILITATOR_URL: "",
+      X402_LIVE_FACILITATOR_KEY: key,
+      PAYOUT_LIVE_KEY: key,
+    });
+    expect(shared).toEqual(["PAYOUT_LIVE_KEY: must not be the facilitator's key"]);
+    expect(problems({ PAYOUT_TEST_KEY: "0x1234" })[0]).toMatch(/^PAYOUT_TEST_KEY:/);
+  });
+
   it("treats an empty variable as unset", () => {
     expect(loadConfig({ PORT: "" }).http.port).toBe(3000);
   });

@@ -2,7 +2,12 @@ import { type SQL, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, notFound } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
-import { ledgerAccountNetwork, systemLedgerAccount, userLedgerAccount } from "./accounts.js";
+import {
+  ledgerAccountNetwork,
+  systemLedgerAccount,
+  type UserAccountKind,
+  userLedgerAccount,
+} from "./accounts.js";
 import { type MembershipTier, tierOfRank, tierRankSql } from "./packs.js";
 
 /**
@@ -237,6 +242,16 @@ export const BATCH_HOLD_KIND = "batch";
 const DRAWABLE_HOLD_KINDS = [RESERVATION_HOLD_KIND, BATCH_HOLD_KIND];
 
 /**
+ * A creator's earnings set aside for a payout in USDC. Only the payout resolves it, from what
+ * the chain says of its transaction (posted when mined, voided when it can never be): the expiry
+ * sweeper never touches it, since voiding it while the transaction may still be mined would
+ * pay the same earnings twice.
+ */
+export const PAYOUT_HOLD_KIND = "payout";
+/** Holds that never expire: their owner resolves them, however long that takes. */
+const NEVER_EXPIRING_HOLD_KINDS = [PAYOUT_HOLD_KIND];
+
+/**
  * The transfers of a hold are named after it, so they can never collide with another
  * transfer's id: `<hold>/fund`, `<hold>/post`, `<hold>/release`.
  */
@@ -248,6 +263,8 @@ export interface HoldInput {
   network: Network;
   /** The owner (accounts.id) whose credits are held. */
   ownerId: string;
+  /** Which of the owner's ledger accounts the hold takes from (and returns to): credits by default. */
+  accountKind?: UserAccountKind;
   amount: bigint;
   expiresAt: Date;
   kind: string;
@@ -265,7 +282,7 @@ export async function placeHold(
   input: HoldInput,
 ): Promise<{ hold: Hold; replayed: boolean }> {
   assertAmount(input.amount, false);
-  const account = userLedgerAccount(input.ownerId, input.network);
+  const account = userLedgerAccount(input.ownerId, input.network, input.accountKind);
   return ctx.db.transaction(async (tx) => {
     const c = { ...ctx, db: tx };
     await tx.execute(sql`select ledger_ensure_account(${account})`);
@@ -395,6 +412,8 @@ export interface ResolveInput {
   /** Where posted credits go; the network's revenue account by default. */
   to?: string;
   reference?: string | null;
+  /** Recorded on the transfers the resolution makes (a payout's transaction hash). */
+  metadata?: Record<string, unknown>;
 }
 
 /**
@@ -474,6 +493,7 @@ export async function resolveHold(
         amount: hold.posted,
         kind: "hold_post",
         reference: input.reference ?? hold.reference,
+        ...(input.metadata && { metadata: input.metadata }),
         holdId: hold.id,
       });
     }
@@ -486,6 +506,7 @@ export async function resolveHold(
         amount: hold.released,
         kind: "hold_release",
         reference: input.reference ?? hold.reference,
+        ...(input.metadata && { metadata: input.metadata }),
         holdId: hold.id,
       });
     }
@@ -503,12 +524,14 @@ export const voidHold = (
 
 /**
  * Voids pending holds past their expiry (the sweeper's cron task). Each in its own
- * transaction; a hold resolved meanwhile by someone else is skipped.
+ * transaction; a hold resolved meanwhile by someone else is skipped. Payout holds are never
+ * expired (see PAYOUT_HOLD_KIND).
  */
 export async function expireHolds(ctx: ServiceContext, limit = 500): Promise<number> {
   const due = await holdRows(
     ctx,
     sql`select * from ledger_holds where status = 'pending' and expires_at <= ${ctx.clock()}
+          and kind <> all(${sql.param(NEVER_EXPIRING_HOLD_KINDS)}::text[])
         order by expires_at limit ${limit}`,
   );
   let expired = 0;

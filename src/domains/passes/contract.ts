@@ -65,6 +65,8 @@ export const earnings = z.object({
   network: z.enum(networks),
   totalEarned: credits.describe("Every royalty ever earned on this network."),
   available: credits.describe("In the earnings account now: what a payout can send."),
+  pendingPayout: credits.describe("Held for payouts the chain has not decided yet."),
+  paidOut: credits.describe("Sent to your wallet as USDC (POST /v1/profile/payouts)."),
   passes: z.array(
     z.object({
       passId: z.string(),
@@ -202,7 +204,9 @@ export const passContracts = [
         example: {
           network: "test",
           totalEarned: 16,
-          available: 16,
+          available: 6,
+          pendingPayout: 0,
+          paidOut: 10,
           passes: [
             {
               passId: passExample.id,

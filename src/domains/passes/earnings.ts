@@ -1,11 +1,12 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { getBalance } from "../ledger/service.js";
+import { payoutTotals } from "../payouts/service.js";
 import type { CreatorScope } from "./service.js";
 
 /**
- * A creator's royalties on one network: what each pass earned (from its uses), and what of it is
- * still available in the earnings account.
+ * A creator's royalties on one network: what each pass earned (from its uses), what of it is
+ * still available in the earnings account, and what payouts have sent or are sending as USDC.
  */
 export async function getEarnings(ctx: ServiceContext, scope: CreatorScope) {
   const { rows } = await ctx.db.execute<{
@@ -21,6 +22,7 @@ export async function getEarnings(ctx: ServiceContext, scope: CreatorScope) {
     where p.creator_id = ${scope.accountId} and p.network = ${scope.network}::network
     group by p.id order by p.created_at, p.id`);
   const balance = await getBalance(ctx, scope.accountId, scope.network);
+  const payouts = await payoutTotals(ctx, scope);
   const passes = rows.map((r) => ({
     passId: r.pass_id,
     name: r.name,
@@ -32,6 +34,9 @@ export async function getEarnings(ctx: ServiceContext, scope: CreatorScope) {
     network: scope.network,
     totalEarned: passes.reduce((sum, p) => sum + p.earned, 0n),
     available: balance.earnings,
+    /** On its way to the creator's wallet: held from earnings until the chain decides. */
+    pendingPayout: payouts.pending,
+    paidOut: payouts.paidOut,
     passes,
   };
 }

@@ -213,6 +213,8 @@ export function passRoutes(ctx: ServiceContext): Router {
       network: earnings.network,
       totalEarned: creditsToJson(earnings.totalEarned),
       available: creditsToJson(earnings.available),
+      pendingPayout: creditsToJson(earnings.pendingPayout),
+      paidOut: creditsToJson(earnings.paidOut),
       passes: earnings.passes.map((p) => ({
         passId: p.passId,
         name: p.name,

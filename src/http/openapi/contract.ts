@@ -56,8 +56,12 @@ export interface RouteContract {
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: { schema: z.ZodType; contentType?: string; example?: unknown };
-  /** Takes an Idempotency-Key header (and can answer its 409 and 422). */
-  idempotent?: boolean;
+  /**
+   * Takes an Idempotency-Key header (and can answer its 409 and 422). `"required"`: refuses to
+   * run without one (400 idempotency_key_required), and a replay returns what the first request
+   * created as it stands now.
+   */
+  idempotent?: boolean | "required";
   rateLimit?: RateLimitBucket;
   /** The success answers, by status. */
   responses: Partial<Record<number, ResponseContract>>;

@@ -190,6 +190,13 @@ const IDEMPOTENCY_HEADER = {
   schema: { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$" },
 };
 
+const REQUIRED_IDEMPOTENCY_HEADER = {
+  ...IDEMPOTENCY_HEADER,
+  required: true,
+  description:
+    "Required; 1–255 visible ASCII characters. The same key and body return what the first request created, as it stands now (with `Idempotent-Replayed: true`), and never do it twice; another body is 422 idempotency_key_reused.",
+};
+
 const NEEDS_NOTHING: Credential[] = ["signedUrl", "unlessConfigured"];
 
 /**
@@ -304,7 +311,11 @@ function operation(converter: SchemaConverter, route: RouteContract): Json {
     parameters: [
       ...parameters(converter, "path", route.params),
       ...parameters(converter, "query", route.query),
-      ...(route.idempotent ? [IDEMPOTENCY_HEADER] : []),
+      ...(route.idempotent === "required"
+        ? [REQUIRED_IDEMPOTENCY_HEADER]
+        : route.idempotent
+          ? [IDEMPOTENCY_HEADER]
+          : []),
     ],
     ...(body && {
       requestBody: {

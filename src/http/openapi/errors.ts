@@ -39,13 +39,18 @@ const BY_BUCKET: Record<RateLimitBucket, ErrorCode[]> = {
 };
 
 const IDEMPOTENCY: ErrorCode[] = ["idempotency_key_in_flight", "idempotency_key_reused"];
+const REQUIRED_IDEMPOTENCY: ErrorCode[] = ["idempotency_key_required", "idempotency_key_reused"];
 
 /** Every code the route can answer, in the table's order. */
 export function errorCodesOf(route: RouteContract): ErrorCode[] {
   const codes = new Set<ErrorCode>([
     ...EVERY_ROUTE,
     ...credentialsOf(route).flatMap((credential) => BY_CREDENTIAL[credential]),
-    ...(route.idempotent ? IDEMPOTENCY : []),
+    ...(route.idempotent === "required"
+      ? REQUIRED_IDEMPOTENCY
+      : route.idempotent
+        ? IDEMPOTENCY
+        : []),
     ...(route.rateLimit ? BY_BUCKET[route.rateLimit] : []),
     ...route.errors,
   ]);
@@ -121,6 +126,19 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
       .describe("The x402 PaymentRequired object, as in the PAYMENT-REQUIRED header."),
   },
   payments_unavailable: { network: z.enum(["live", "test"]) },
+  payouts_unavailable: { network: z.enum(["live", "test"]) },
+  payout_below_minimum: {
+    minimum: z.number().int().describe("The smallest payout, in credits."),
+    requested: z.number().int().describe("The credits asked for, or all available earnings."),
+  },
+  insufficient_earnings: {
+    need: z.number().int().describe("Credits the payout asks for."),
+    have: z.number().int().describe("Earnings available to pay out."),
+  },
+  payout_failed: {
+    payoutId: z.string().describe("po_…: the failed payout, as GET /v1/profile/payouts lists it."),
+    reason: z.string().describe("Why the transfer could not be made."),
+  },
   rate_limited: {
     bucket: z.enum(["generate", "batch", "poll"]),
     tier: z.enum(["free", "creator", "pro"]),
@@ -168,6 +186,7 @@ export const errorExamples: Record<ErrorCode, string> = {
   workflow_cycle: "Steps reference each other in a cycle: a → b → a.",
   step_reference_not_image: "Step paint references step clip, which makes videos, not images.",
   too_many_reference_images: "Step paint would get 9 reference images; the limit is 8.",
+  idempotency_key_required: "This request needs an Idempotency-Key header.",
   insufficient_credits: "Insufficient credits. Need 24, have 12.",
   payment_required: "Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.",
   missing_api_key: "Missing API key: send it as `Authorization: Bearer sk_test_…` (or sk_live_…).",
@@ -182,6 +201,7 @@ export const errorExamples: Record<ErrorCode, string> = {
   hold_already_resolved: "Hold … is already posted.",
   reservation_closed: "Reservation res_… is settled.",
   idempotency_key_in_flight: "A request with that Idempotency-Key is still in progress.",
+  payout_wallet_missing: "Account acc_… has no wallet address to pay out to.",
   payment_in_flight: "This payment authorization is already being settled by another request.",
   method_not_allowed: "The MCP endpoint is stateless: POST only.",
   payload_too_large: "The request body is too large.",
@@ -189,10 +209,16 @@ export const errorExamples: Record<ErrorCode, string> = {
   too_many_in_flight: "Too many generations in flight: at most 20 may wait or run at once.",
   idempotency_key_reused: "That Idempotency-Key was used with a different request.",
   model_unavailable: "gpt-image-2 is not available on live right now.",
+  payout_below_minimum: "The minimum payout is 1000 credits; this one is 250.",
+  insufficient_earnings: "Insufficient earnings. Need 5000, have 1200.",
   internal_error: "Something went wrong on our side; it has been logged.",
   generation_failed: "The generation failed; its credits were refunded.",
+  payout_failed:
+    "The payout's USDC transfer failed (the treasury cannot cover it); no USDC moved and the earnings are available again.",
   not_ready: "The database is unreachable or not migrated.",
   payments_unavailable: "Payments on Base Sepolia are unavailable: the facilitator is down.",
+  payouts_unavailable:
+    "Payouts on Base are unavailable: this deployment has no treasury key there.",
 };
 
 const NO_DETAILS: z.ZodRawShape = {};

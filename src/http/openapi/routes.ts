@@ -5,6 +5,7 @@ import { keyContracts } from "../../domains/keys/contract.js";
 import { ledgerContracts } from "../../domains/ledger/contract.js";
 import { passContracts } from "../../domains/passes/contract.js";
 import { paymentContracts } from "../../domains/payments/contract.js";
+import { payoutContracts } from "../../domains/payouts/contract.js";
 import { studioContracts } from "../../domains/studio/contract.js";
 import { templateContracts } from "../../domains/templates/contract.js";
 import { uploadContracts } from "../../domains/uploads/contract.js";
@@ -22,6 +23,7 @@ export const apiContracts: readonly RouteContract[] = [
   ...keyContracts,
   ...ledgerContracts,
   ...paymentContracts,
+  ...payoutContracts,
   ...studioContracts,
   ...catalogContracts,
   ...generationContracts,
