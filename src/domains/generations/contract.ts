@@ -202,8 +202,8 @@ export const outputContentTypes = [
   "video/mp4",
 ] as const;
 
-/** Every refusal of a request that quotes a generation against the catalog and the ledger. */
-const SUBMIT_ERRORS: ErrorCode[] = [
+/** Every refusal of quoting a request: against the catalog, its passes and its template. */
+export const QUOTE_ERRORS: ErrorCode[] = [
   "invalid_model",
   "model_media_mismatch",
   "duplicate_model",
@@ -220,12 +220,17 @@ const SUBMIT_ERRORS: ErrorCode[] = [
   "missing_template_variable",
   "unknown_template_variable",
   "invalid_template_variable",
+  "model_unavailable",
+];
+
+/** Every refusal of a request that quotes a generation and then holds its credits. */
+const SUBMIT_ERRORS: ErrorCode[] = [
+  ...QUOTE_ERRORS,
   "unsafe_url",
   "invalid_reference_image",
   "insufficient_credits",
   "not_found",
   "reservation_closed",
-  "model_unavailable",
 ];
 
 const generationExample = {
@@ -323,16 +328,7 @@ export const generationContracts = [
         },
       },
     },
-    errors: SUBMIT_ERRORS.filter(
-      (code) =>
-        ![
-          "insufficient_credits",
-          "not_found",
-          "reservation_closed",
-          "unsafe_url",
-          "invalid_reference_image",
-        ].includes(code),
-    ),
+    errors: QUOTE_ERRORS,
   }),
   route({
     method: "post",

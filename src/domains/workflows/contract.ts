@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { generation } from "../generations/contract.js";
+import { generation, QUOTE_ERRORS } from "../generations/contract.js";
 import { reservation } from "../studio/contract.js";
 import { workflowSteps } from "./graph.js";
 import {
@@ -79,18 +79,7 @@ const GRAPH_ERRORS: ErrorCode[] = [
   "workflow_cycle",
   "step_reference_not_image",
   "too_many_reference_images",
-  "invalid_model",
-  "model_media_mismatch",
-  "duplicate_model",
-  "too_many_models",
-  "prompt_too_long",
-  "invalid_resolution",
-  "invalid_aspect_ratio",
-  "duration_required",
-  "invalid_duration",
-  "pass_not_found",
-  "template_not_found",
-  "model_unavailable",
+  ...QUOTE_ERRORS,
 ];
 
 const workflowExample = {
