@@ -29,7 +29,13 @@ const generationShape = {
 };
 
 const generateFields = {
-  prompt: z.string().min(1).describe("What to generate, in plain words."),
+  prompt: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "What to generate, in plain words (optional with a templateId: it follows the template).",
+    ),
   aspectRatio: z.enum(aspectRatios).optional(),
   referenceImageUrls: z.array(z.url()).max(8).optional().describe("Images to work from."),
   stylePassIds: z.array(z.string()).optional().describe("Style passes to apply, in order."),

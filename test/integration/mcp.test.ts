@@ -72,7 +72,7 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
       "list_models",
     ]);
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
-    expect(byName.generate_image?.inputSchema.required).toEqual(["prompt", "models"]);
+    expect(byName.generate_image?.inputSchema.required).toEqual(["models"]);
     expect(byName.generate_image?.outputSchema?.properties).toHaveProperty("results");
     expect(byName.generate_image?.annotations).toMatchObject({
       readOnlyHint: false,
@@ -151,6 +151,45 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     expect(generation.done).toBe(false);
     expect(generation.generationId).toMatch(/^gen_/);
     expect(["pending", "processing"]).toContain(generation.status);
+  });
+
+  it("generates with a template and a style pass, whose creator earns the royalty", async () => {
+    const creator = await createFundedCaller(app.ctx, 1n);
+    const pass = await app.request("POST", "/v1/passes", {
+      token: creator.key,
+      json: { name: "Ink", stylePrompt: "ink wash", fee: 5 },
+    });
+    const template = await app.request("POST", "/v1/templates", {
+      token: creator.key,
+      json: { name: "Sea", text: "a {{mood}} sea", variables: { mood: {} } },
+    });
+    const result = await client.callTool({
+      name: "generate_image",
+      arguments: {
+        templateId: template.body.id,
+        templateVariables: { mood: "stormy" },
+        stylePassIds: [pass.body.id],
+        models: ["z-image-turbo"],
+      },
+    });
+    expect(result.isError).toBeFalsy();
+    const generation = result.structuredContent as Structured;
+    expect(generation.status).toBe("completed");
+    const status = await app.request("GET", `/v1/generate/status?ids=${generation.generationId}`, {
+      token: key,
+    });
+    expect(status.body.data[0].prompt).toBe("a stormy sea, ink wash");
+    const earned = await app.request("GET", "/v1/balance", { token: creator.key });
+    expect(earned.body.earnings).toBe(4);
+    const missing = await client.callTool({
+      name: "generate_image",
+      arguments: { templateId: template.body.id, models: ["z-image-turbo"] },
+    });
+    expect(missing.isError).toBe(true);
+    expect((missing.content as Array<{ text: string }>)[0]?.text).toMatch(
+      /^missing_template_variable: /,
+    );
+    await expectMoneyInvariants(app.ctx);
   });
 
   it("lists models filtered by media type", async () => {
