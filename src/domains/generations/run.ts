@@ -31,6 +31,8 @@ interface OpenResult {
   media_type: "image" | "video";
   prompt: string;
   account_id: string;
+  /** Whether it applied style passes, whose royalties its charge pays. */
+  has_passes: boolean;
   request: {
     negativePrompt?: string | null;
     aspectRatio: AspectRatio;
@@ -65,7 +67,8 @@ export async function runResult(
     from generations g
     where r.id = ${resultId} and g.id = r.generation_id and r.status in ('pending', 'processing')
     returning r.id, r.generation_id, r.position, r.runs, r.model, r.status::text, r.cost, r.hold_id,
-              g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request`);
+              g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request,
+              exists (select 1 from generation_passes gp where gp.generation_id = g.id) as has_passes`);
   const result = rows[0];
   if (!result) return; // already settled (or unknown): nothing to do
   const log = ctx.logger.child({ resultId, model: result.model });
@@ -152,15 +155,16 @@ async function completeResult(
         { holdId: result.hold_id, id: `charge:${result.id}`, amount: BigInt(result.cost) },
       );
       // The creators of the passes it applied are paid in the same transaction as the charge.
-      await payRoyalties(
-        { ...ctx, db: tx },
-        {
-          resultId: result.id,
-          generationId: result.generation_id,
-          network: result.network,
-          userId: result.account_id,
-        },
-      );
+      if (result.has_passes)
+        await payRoyalties(
+          { ...ctx, db: tx },
+          {
+            resultId: result.id,
+            generationId: result.generation_id,
+            network: result.network,
+            userId: result.account_id,
+          },
+        );
       return "settled" as const;
     });
     if (settled === "settled") {

@@ -1,10 +1,10 @@
-import { type SQL, sql } from "drizzle-orm";
+import { and, arrayContains, asc, desc, eq, inArray, isNull, or, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { signedUploadUrl } from "../uploads/service.js";
-import type { PassDefaults } from "./schema.js";
+import { type PassDefaults, stylePasses } from "./schema.js";
 
 export interface CreatorScope {
   accountId: string;
@@ -24,78 +24,8 @@ export interface PassInput {
   visibility: "public" | "unlisted";
 }
 
-interface PassRow {
-  id: string;
-  creator_id: string;
-  network: Network;
-  name: string;
-  description: string;
-  style_prompt: string;
-  negative_prompt: string | null;
-  defaults: PassDefaults;
-  preview_image_ids: string[];
-  tags: string[];
-  media_type: "image" | "video";
-  fee: string;
-  visibility: "public" | "unlisted";
-  uses: string;
-  created_at: string;
-  updated_at: string;
-  archived_at: string | null;
-  [key: string]: unknown;
-}
-
-export interface Pass {
-  id: string;
-  creatorId: string;
-  network: Network;
-  name: string;
-  description: string;
-  stylePrompt: string;
-  negativePrompt: string | null;
-  defaults: PassDefaults;
-  previewImageIds: string[];
-  tags: string[];
-  mediaType: "image" | "video";
-  fee: bigint;
-  visibility: "public" | "unlisted";
-  uses: bigint;
-  /** As PostgreSQL printed it, to the microsecond: list cursors use it. */
-  createdAtText: string;
-  createdAt: Date;
-  updatedAt: Date;
-  archivedAt: Date | null;
-}
-
-const toPass = (r: PassRow): Pass => ({
-  id: r.id,
-  creatorId: r.creator_id,
-  network: r.network,
-  name: r.name,
-  description: r.description,
-  stylePrompt: r.style_prompt,
-  negativePrompt: r.negative_prompt,
-  defaults: r.defaults,
-  previewImageIds: r.preview_image_ids,
-  tags: r.tags,
-  mediaType: r.media_type,
-  fee: BigInt(r.fee),
-  visibility: r.visibility,
-  uses: BigInt(r.uses),
-  createdAtText: r.created_at,
-  createdAt: new Date(r.created_at),
-  updatedAt: new Date(r.updated_at),
-  archivedAt: r.archived_at ? new Date(r.archived_at) : null,
-});
-
-const PASS_COLUMNS = sql`id, creator_id, network::text as network, name, description, style_prompt, negative_prompt,
-  defaults, preview_image_ids, tags, media_type::text as media_type, fee, visibility::text as visibility, uses,
-  created_at::text as created_at, updated_at, archived_at`;
-
-async function passRows(ctx: ServiceContext, query: SQL): Promise<Pass[]> {
-  const { rows } = await ctx.db.execute<PassRow>(query);
-  return rows.map(toPass);
-}
+/** A pass as stored: its type is the table's. */
+export type Pass = typeof stylePasses.$inferSelect;
 
 /** How long a pass's preview URLs work; each read hands out fresh ones. */
 const PREVIEW_URL_TTL_SECONDS = 24 * 3600;
@@ -150,25 +80,27 @@ export async function createPass(
 ): Promise<Pass> {
   await assertOwnUploads(ctx, scope, input.previewImageIds);
   const now = ctx.clock();
-  const [pass] = await passRows(
-    ctx,
-    sql`insert into style_passes (id, creator_id, network, name, description, style_prompt, negative_prompt, defaults,
-                                  preview_image_ids, tags, media_type, fee, visibility, created_at, updated_at)
-        values (${newId("pass")}, ${scope.accountId}, ${scope.network}::network, ${input.name}, ${input.description},
-                ${input.stylePrompt}, ${input.negativePrompt ?? null}, ${JSON.stringify(input.defaults)}::jsonb,
-                ${sql.param(input.previewImageIds)}::text[], ${sql.param(input.tags)}::text[],
-                ${input.mediaType}::media_type, ${input.fee.toString()}::bigint, ${input.visibility}::visibility, ${now}, ${now})
-        returning ${PASS_COLUMNS}`,
-  );
+  const [pass] = await ctx.db
+    .insert(stylePasses)
+    .values({
+      id: newId("pass"),
+      creatorId: scope.accountId,
+      network: scope.network,
+      ...input,
+      negativePrompt: input.negativePrompt ?? null,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning();
   return pass as Pass;
 }
 
 /** A pass on the caller's network, by id: public and unlisted ones alike (an id is a link). */
 export async function getPass(ctx: ServiceContext, network: Network, id: string): Promise<Pass> {
-  const [pass] = await passRows(
-    ctx,
-    sql`select ${PASS_COLUMNS} from style_passes where id = ${id} and network = ${network}::network`,
-  );
+  const [pass] = await ctx.db
+    .select()
+    .from(stylePasses)
+    .where(and(eq(stylePasses.id, id), eq(stylePasses.network, network)));
   if (!pass) throw notFound("Pass");
   return pass;
 }
@@ -194,26 +126,11 @@ export async function updatePass(
     });
   }
   if (patch.previewImageIds) await assertOwnUploads(ctx, scope, patch.previewImageIds);
-  const set: SQL[] = [sql`updated_at = ${ctx.clock()}`];
-  const text = (column: string, value: string | null | undefined) => {
-    if (value !== undefined) set.push(sql`${sql.identifier(column)} = ${value}`);
-  };
-  text("name", patch.name);
-  text("description", patch.description);
-  text("style_prompt", patch.stylePrompt);
-  text("negative_prompt", patch.negativePrompt);
-  if (patch.defaults) set.push(sql`defaults = ${JSON.stringify(patch.defaults)}::jsonb`);
-  if (patch.previewImageIds)
-    set.push(sql`preview_image_ids = ${sql.param(patch.previewImageIds)}::text[]`);
-  if (patch.tags) set.push(sql`tags = ${sql.param(patch.tags)}::text[]`);
-  if (patch.mediaType) set.push(sql`media_type = ${patch.mediaType}::media_type`);
-  if (patch.fee !== undefined) set.push(sql`fee = ${patch.fee.toString()}::bigint`);
-  if (patch.visibility) set.push(sql`visibility = ${patch.visibility}::visibility`);
-  const [updated] = await passRows(
-    ctx,
-    sql`update style_passes set ${sql.join(set, sql`, `)}
-        where id = ${id} and archived_at is null returning ${PASS_COLUMNS}`,
-  );
+  const [updated] = await ctx.db
+    .update(stylePasses)
+    .set({ ...patch, updatedAt: ctx.clock() })
+    .where(and(eq(stylePasses.id, id), isNull(stylePasses.archivedAt)))
+    .returning();
   // Archived between the read and the write: say so rather than report a stale pass.
   if (!updated) return updatePass(ctx, scope, id, patch);
   return updated;
@@ -226,11 +143,11 @@ export async function archivePass(
   id: string,
 ): Promise<Pass> {
   await ownPass(ctx, scope, id);
-  const [archived] = await passRows(
-    ctx,
-    sql`update style_passes set archived_at = coalesce(archived_at, ${ctx.clock()})
-        where id = ${id} returning ${PASS_COLUMNS}`,
-  );
+  const [archived] = await ctx.db
+    .update(stylePasses)
+    .set({ archivedAt: sql`coalesce(${stylePasses.archivedAt}, ${ctx.clock()})` })
+    .where(eq(stylePasses.id, id))
+    .returning();
   return archived as Pass;
 }
 
@@ -249,17 +166,17 @@ export interface PassFilter {
   after?: { value: string; id: string } | undefined;
 }
 
-/** Sort key per order: the value a cursor carries, and the direction. */
-const SORT_KEYS: Record<PassSort, { column: SQL; cast: SQL; descending: boolean }> = {
-  newest: { column: sql`created_at`, cast: sql`timestamptz`, descending: true },
-  most_used: { column: sql`uses`, cast: sql`bigint`, descending: true },
-  fee_asc: { column: sql`fee`, cast: sql`bigint`, descending: false },
-  fee_desc: { column: sql`fee`, cast: sql`bigint`, descending: true },
-};
+/** Sort key per order: the column a cursor carries the value of, and the direction. */
+const SORT_KEYS = {
+  newest: { column: stylePasses.createdAt, cast: sql`timestamptz`, descending: true },
+  most_used: { column: stylePasses.uses, cast: sql`bigint`, descending: true },
+  fee_asc: { column: stylePasses.fee, cast: sql`bigint`, descending: false },
+  fee_desc: { column: stylePasses.fee, cast: sql`bigint`, descending: true },
+} as const satisfies Record<PassSort, unknown>;
 
 export const sortValueOf = (pass: Pass, sort: PassSort): string =>
   sort === "newest"
-    ? pass.createdAtText
+    ? pass.createdAt.toISOString()
     : sort === "most_used"
       ? pass.uses.toString()
       : pass.fee.toString();
@@ -274,25 +191,29 @@ export async function listPasses(
   filter: PassFilter,
 ): Promise<Pass[]> {
   const key = SORT_KEYS[filter.sort];
-  const direction = key.descending ? sql`desc` : sql`asc`;
-  const comparison = key.descending ? sql`<` : sql`>`;
-  return passRows(
-    ctx,
-    sql`select ${PASS_COLUMNS} from style_passes
-        where network = ${scope.network}::network
-          and (visibility = 'public' or creator_id = ${scope.accountId})
-          and (archived_at is null or (${filter.includeArchived === true} and creator_id = ${scope.accountId}))
-          ${filter.creatorId ? sql`and creator_id = ${filter.creatorId}` : sql``}
-          ${filter.tag ? sql`and tags @> array[${filter.tag}]::text[]` : sql``}
-          ${filter.mediaType ? sql`and media_type = ${filter.mediaType}::media_type` : sql``}
-          ${
-            filter.after
-              ? sql`and (${key.column}, id) ${comparison} (${filter.after.value}::${key.cast}, ${filter.after.id})`
-              : sql``
-          }
-        order by ${key.column} ${direction}, id ${direction}
-        limit ${filter.limit}`,
-  );
+  const order = key.descending ? desc : asc;
+  const own = eq(stylePasses.creatorId, scope.accountId);
+  const after = filter.after;
+  return ctx.db
+    .select()
+    .from(stylePasses)
+    .where(
+      and(
+        eq(stylePasses.network, scope.network),
+        or(eq(stylePasses.visibility, "public"), own),
+        filter.includeArchived
+          ? or(isNull(stylePasses.archivedAt), own)
+          : isNull(stylePasses.archivedAt),
+        filter.creatorId ? eq(stylePasses.creatorId, filter.creatorId) : undefined,
+        filter.tag ? arrayContains(stylePasses.tags, [filter.tag]) : undefined,
+        filter.mediaType ? eq(stylePasses.mediaType, filter.mediaType) : undefined,
+        after
+          ? sql`(${key.column}, ${stylePasses.id}) ${key.descending ? sql`<` : sql`>`} (${after.value}::${key.cast}, ${after.id})`
+          : undefined,
+      ),
+    )
+    .orderBy(order(key.column), order(stylePasses.id))
+    .limit(filter.limit);
 }
 
 /** A pass as a generation applies it: the fee each model result pays (zero on one's own). */
@@ -324,10 +245,10 @@ export async function passesForUse(
     }
     seen.add(id);
   }
-  const rows = await passRows(
-    ctx,
-    sql`select ${PASS_COLUMNS} from style_passes where id = any(${sql.param(ids)}::text[]) and network = ${use.network}::network`,
-  );
+  const rows = await ctx.db
+    .select()
+    .from(stylePasses)
+    .where(and(inArray(stylePasses.id, ids), eq(stylePasses.network, use.network)));
   const byId = new Map(rows.map((p) => [p.id, p]));
   return ids.map((id) => {
     const pass = byId.get(id);

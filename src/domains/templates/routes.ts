@@ -84,7 +84,9 @@ export function templateRoutes(ctx: ServiceContext): Router {
     res.json({
       data: data.map(templateView),
       nextCursor:
-        page.length > q.limit && last ? encodeCursor([last.createdAtText, last.id]) : null,
+        page.length > q.limit && last
+          ? encodeCursor([last.createdAt.toISOString(), last.id])
+          : null,
     });
   });
 

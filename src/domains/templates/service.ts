@@ -1,10 +1,10 @@
-import { type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, or, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import type { CreatorScope } from "../passes/service.js";
-import type { TemplateVariable } from "./schema.js";
+import { promptTemplates, type TemplateVariable } from "./schema.js";
 
 /** `{{name}}`, spaces inside the braces allowed. */
 const PLACEHOLDER = /\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}/g;
@@ -21,45 +21,8 @@ export interface TemplateInput {
   visibility: "public" | "unlisted";
 }
 
-export interface Template extends TemplateInput {
-  id: string;
-  creatorId: string;
-  network: Network;
-  createdAtText: string;
-  createdAt: Date;
-}
-
-interface TemplateRow {
-  id: string;
-  creator_id: string;
-  network: Network;
-  name: string;
-  description: string;
-  text: string;
-  variables: Record<string, TemplateVariable>;
-  visibility: "public" | "unlisted";
-  created_at: string;
-  [key: string]: unknown;
-}
-
-const COLUMNS = sql`id, creator_id, network::text as network, name, description, text, variables,
-  visibility::text as visibility, created_at::text as created_at`;
-
-async function templateRows(ctx: ServiceContext, query: SQL): Promise<Template[]> {
-  const { rows } = await ctx.db.execute<TemplateRow>(query);
-  return rows.map((r) => ({
-    id: r.id,
-    creatorId: r.creator_id,
-    network: r.network,
-    name: r.name,
-    description: r.description,
-    text: r.text,
-    variables: r.variables,
-    visibility: r.visibility,
-    createdAtText: r.created_at,
-    createdAt: new Date(r.created_at),
-  }));
-}
+/** A template as stored: its type is the table's. */
+export type Template = typeof promptTemplates.$inferSelect;
 
 export function templateView(t: Template) {
   return {
@@ -125,13 +88,16 @@ export async function createTemplate(
   input: TemplateInput,
 ): Promise<Template> {
   assertConsistent(input);
-  const [template] = await templateRows(
-    ctx,
-    sql`insert into prompt_templates (id, creator_id, network, name, description, text, variables, visibility, created_at)
-        values (${newId("tpl")}, ${scope.accountId}, ${scope.network}::network, ${input.name}, ${input.description},
-                ${input.text}, ${JSON.stringify(input.variables)}::jsonb, ${input.visibility}::visibility, ${ctx.clock()})
-        returning ${COLUMNS}`,
-  );
+  const [template] = await ctx.db
+    .insert(promptTemplates)
+    .values({
+      id: newId("tpl"),
+      creatorId: scope.accountId,
+      network: scope.network,
+      ...input,
+      createdAt: ctx.clock(),
+    })
+    .returning();
   return template as Template;
 }
 
@@ -142,10 +108,10 @@ export async function getTemplate(
   id: string,
   field?: string,
 ): Promise<Template> {
-  const [template] = await templateRows(
-    ctx,
-    sql`select ${COLUMNS} from prompt_templates where id = ${id} and network = ${network}::network`,
-  );
+  const [template] = await ctx.db
+    .select()
+    .from(promptTemplates)
+    .where(and(eq(promptTemplates.id, id), eq(promptTemplates.network, network)));
   if (!template) {
     if (field)
       throw new AppError("template_not_found", `Template ${id} does not exist.`, { field });
@@ -164,14 +130,25 @@ export async function listTemplates(
     before?: { createdAt: string; id: string } | undefined;
   },
 ): Promise<Template[]> {
-  return templateRows(
-    ctx,
-    sql`select ${COLUMNS} from prompt_templates
-        where network = ${scope.network}::network and (visibility = 'public' or creator_id = ${scope.accountId})
-          ${filter.creatorId ? sql`and creator_id = ${filter.creatorId}` : sql``}
-          ${filter.before ? sql`and (created_at, id) < (${filter.before.createdAt}::timestamptz, ${filter.before.id})` : sql``}
-        order by created_at desc, id desc limit ${filter.limit}`,
-  );
+  const before = filter.before;
+  return ctx.db
+    .select()
+    .from(promptTemplates)
+    .where(
+      and(
+        eq(promptTemplates.network, scope.network),
+        or(
+          eq(promptTemplates.visibility, "public"),
+          eq(promptTemplates.creatorId, scope.accountId),
+        ),
+        filter.creatorId ? eq(promptTemplates.creatorId, filter.creatorId) : undefined,
+        before
+          ? sql`(${promptTemplates.createdAt}, ${promptTemplates.id}) < (${before.createdAt}::timestamptz, ${before.id})`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(promptTemplates.createdAt), desc(promptTemplates.id))
+    .limit(filter.limit);
 }
 
 /**
