@@ -8,3 +8,10 @@ export function creditsToJson(value: bigint): number {
     throw new Error(`credit amount ${value} does not fit a JSON number`);
   return n;
 }
+
+/** USDC base units (6 decimals) as the API shows them: a decimal string, "15.000000". */
+export const usdcToJson = (units: bigint): string => {
+  const whole = units / 1_000_000n;
+  const fraction = (units % 1_000_000n).toString().padStart(6, "0");
+  return `${whole}.${fraction}`;
+};

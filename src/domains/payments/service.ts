@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
@@ -202,12 +203,6 @@ export function unresolvedPayments(ctx: ServiceContext, network: Network): Promi
     .where(and(eq(payments.network, network), inArray(payments.status, ["settling", "pending"])))
     .orderBy(payments.createdAt);
 }
-
-export const usdcToJson = (units: bigint) => {
-  const whole = units / 1_000_000n;
-  const fraction = (units % 1_000_000n).toString().padStart(6, "0");
-  return `${whole}.${fraction}`;
-};
 
 export function paymentJson(p: Payment) {
   return {

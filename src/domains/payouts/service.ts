@@ -4,7 +4,7 @@ import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { ServiceContext } from "../../context.js";
 import type { Database } from "../../db/client.js";
 import { AppError, notFound } from "../../errors.js";
-import { creditsToJson } from "../../lib/credits.js";
+import { creditsToJson, usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { accounts } from "../accounts/schema.js";
@@ -335,7 +335,7 @@ async function afterSendError(
 ): Promise<Payout> {
   const hash = payout.txHash as Hash;
   try {
-    const mined = await minedNonce(treasury);
+    const mined = await minedNonce(treasury, payout.fromAddress as Hex);
     const receipt = await receiptOf(treasury, hash);
     if (receipt) return complete(ctx, payout, receipt);
     if (BigInt(mined) > (payout.nonce as bigint)) {
@@ -372,7 +372,7 @@ async function settle(ctx: PayoutContext, payout: Payout, waitMs: number): Promi
   const deadline = Date.now() + waitMs;
   try {
     for (let attempt = 0; ; attempt++) {
-      const mined = BigInt(await minedNonce(treasury));
+      const mined = BigInt(await minedNonce(treasury, payout.fromAddress as Hex));
       const receipt = await receiptOf(treasury, hash);
       if (receipt) return await complete(ctx, payout, receipt);
       if (mined > nonce) {
@@ -474,7 +474,9 @@ async function fail(
     const [row] = await db
       .update(payouts)
       .set({ status: "failed", failureReason: reason, completedAt: now, updatedAt: now })
-      .where(and(eq(payouts.id, payout.id), inArray(payouts.status, ["pending", "broadcast"])))
+      // Only from the state the caller saw: a payout another process signed meanwhile is not
+      // this caller's to fail.
+      .where(and(eq(payouts.id, payout.id), eq(payouts.status, payout.status)))
       .returning();
     if (!row) return undefined;
     await voidHold(
@@ -574,13 +576,12 @@ export async function payoutTotals(
 
 /** A payout as the API shows it. */
 export function payoutJson(p: Payout) {
-  const units = p.usdcAmount.toString().padStart(7, "0");
   return {
     id: p.id,
     network: p.network,
     status: p.status,
     credits: creditsToJson(p.credits),
-    amountUsdc: `${units.slice(0, -6)}.${units.slice(-6)}`,
+    amountUsdc: usdcToJson(p.usdcAmount),
     to: p.toAddress,
     from: p.fromAddress,
     transaction: p.txHash,

@@ -136,9 +136,12 @@ export async function isKnown(treasury: Treasury, hash: Hash): Promise<boolean> 
   }
 }
 
-/** How many transactions of the treasury are mined: a nonce below it is used for good. */
-export const minedNonce = (treasury: Treasury) =>
-  treasury.client.getTransactionCount({ address: treasury.address, blockTag: "latest" });
+/**
+ * How many transactions of `from` (the address that signed a payout, which may be an earlier
+ * treasury key than today's) are mined: a nonce below it is used for good.
+ */
+export const minedNonce = (treasury: Treasury, from: Hex) =>
+  treasury.client.getTransactionCount({ address: from, blockTag: "latest" });
 
 /** The next nonce, counting what the node holds in its mempool. */
 export const nextNonce = (treasury: Treasury) =>
