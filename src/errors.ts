@@ -94,3 +94,17 @@ export const insufficientCredits = (need: bigint, have: bigint) =>
   });
 
 export const notFound = (what: string) => new AppError("not_found", `${what} not found.`);
+
+/**
+ * A part's refusal named by its place in a whole (a batch's item, a workflow's step): the
+ * message starts with `label`, and the field moves under `fieldPrefix`.
+ */
+export function withinPart(err: AppError, label: string, fieldPrefix: string): AppError {
+  const field = typeof err.details?.field === "string" ? `.${err.details.field}` : "";
+  return new AppError(
+    err.code,
+    `${label}: ${err.message}`,
+    { ...err.details, field: `${fieldPrefix}${field}` },
+    { cause: err, headers: err.headers },
+  );
+}

@@ -278,6 +278,62 @@ describe("running a workflow", () => {
     expect(await balanceOf(key)).toMatchObject({ creditBalance: 100 - WAN, heldCredits: 0 });
   });
 
+  it("refuses a step whose pass fee rose after the run was quoted, not the share of another step", async () => {
+    const creator = await createFundedCaller(app.ctx, 1n);
+    const pass = await app.request("POST", "/v1/passes", {
+      token: creator.key,
+      json: { name: "Ink", stylePrompt: "ink wash", fee: 2 },
+    });
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const workflowId = await saved(key, {
+      name: "fee rises",
+      steps: [
+        { id: "a", request: { prompt: "slow", models: ["gpt-image-2"], resolution: "2K" } },
+        {
+          id: "b",
+          request: { prompt: "styled", models: ["z-image-turbo"], stylePassIds: [pass.body.id] },
+          referenceSteps: [{ step: "a" }],
+        },
+        {
+          id: "c",
+          request: { prompt: "plain", models: ["z-image-turbo"] },
+          referenceSteps: [{ step: "a" }],
+        },
+      ],
+    });
+    const total = GPT_2K + Z + 2 + Z;
+    sim.latencyMs = 300;
+    sim.always = "slow";
+    const started = await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key });
+    expect(started.body.cost.quoted).toBe(total);
+    // While a runs, the creator raises the fee b was quoted at.
+    await app.request("PATCH", `/v1/passes/${pass.body.id}`, {
+      token: creator.key,
+      json: { fee: 4 },
+    });
+    const run = await waitForRun(key, workflowId, started.body.runId);
+    sim.latencyMs = 0;
+    expect(run.status).toBe("failed");
+    expect(run.steps[0]).toMatchObject({ id: "a", status: "completed" });
+    expect(run.steps[1]).toMatchObject({
+      id: "b",
+      status: "failed",
+      generationId: null,
+      error: { code: "insufficient_credits" },
+    });
+    // b could not take c's share: c ran as quoted.
+    expect(run.steps[2]).toMatchObject({ id: "c", status: "completed" });
+    expect(run.reservation).toMatchObject({
+      status: "settled",
+      usedCredits: GPT_2K + Z,
+      returnedCredits: Z + 2,
+    });
+    expect(await balanceOf(key)).toMatchObject({
+      creditBalance: 100 - GPT_2K - Z,
+      heldCredits: 0,
+    });
+  });
+
   it("skips a step whose referenced model failed even though its step completed", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
     const workflowId = await saved(key, {

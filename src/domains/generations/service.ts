@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
-import { AppError, insufficientCredits } from "../../errors.js";
+import { AppError, insufficientCredits, withinPart } from "../../errors.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
@@ -337,15 +337,8 @@ export async function submitGenerationBatch(
 }
 
 /** An item's refusal, named by its place in the batch. */
-function inBatchItem(err: AppError, index: number): AppError {
-  const field = typeof err.details?.field === "string" ? `.${err.details.field}` : "";
-  return new AppError(
-    err.code,
-    `requests[${index}]: ${err.message}`,
-    { ...err.details, field: `requests.${index}${field}` },
-    { cause: err, headers: err.headers },
-  );
-}
+const inBatchItem = (err: AppError, index: number): AppError =>
+  withinPart(err, `requests[${index}]`, `requests.${index}`);
 
 /** A stable seed per generation when the caller gives none, so a rerun renders the same. */
 function seedOf(generationId: string): number {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ServiceContext } from "../../context.js";
-import { AppError, type ErrorCode } from "../../errors.js";
+import { AppError, type ErrorCode, withinPart } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { findModel } from "../catalog/models.js";
 import { quoteRequest } from "../generations/compose.js";
@@ -72,15 +72,8 @@ const refuse = (code: ErrorCode, message: string, field: string) =>
   new AppError(code, message, { field });
 
 /** A step's request refused by the catalog, named by its place in the workflow. */
-export function inStep(err: AppError, index: number, id: string): AppError {
-  const field = typeof err.details?.field === "string" ? `.${err.details.field}` : "";
-  return new AppError(
-    err.code,
-    `steps[${index}] (${id}): ${err.message}`,
-    { ...err.details, field: `steps.${index}.request${field}` },
-    { cause: err, headers: err.headers },
-  );
-}
+export const inStep = (err: AppError, index: number, id: string): AppError =>
+  withinPart(err, `steps[${index}] (${id})`, `steps.${index}.request`);
 
 /** How many images a reference hands over at most: one per model it covers. */
 export function referenceImageCount(ref: { model?: string | undefined }, referenced: Quote) {

@@ -456,9 +456,18 @@ async function submitStep(
         referenceImageUrls: [...(stored.referenceImageUrls ?? []), ...references],
         reservationId: run.reservation_id,
       });
-      const { generationId } = await submitGeneration(sp, deps.channels, scope, request, {
+      const { generationId, cost } = await submitGeneration(sp, deps.channels, scope, request, {
         storage: deps.storage,
       });
+      // A pass whose fee rose since the run was quoted: the step is refused (and rolled back)
+      // rather than take credits the run reserved for its other steps.
+      if (cost > row.quoted) {
+        throw new AppError(
+          "insufficient_credits",
+          `The step now costs ${cost} credits, more than the ${row.quoted} reserved for it.`,
+          { need: Number(cost), have: Number(row.quoted) },
+        );
+      }
       return { generationId };
     });
   } catch (err) {
