@@ -20,7 +20,8 @@ export const reserveRequest = z
 
 export const settleRequest = z.object({ reservationId: z.string().min(1).max(64) }).strict();
 
-const toJson = (r: ReservationView) => ({
+/** A reservation on the wire (credits as JSON numbers). */
+export const reservationJson = (r: ReservationView) => ({
   ...r,
   reservedCredits: creditsToJson(r.reservedCredits),
   availableCredits: creditsToJson(r.availableCredits),
@@ -38,12 +39,12 @@ export function studioRoutes(ctx: ServiceContext): Router {
       credits: BigInt(input.credits),
       expiresInSeconds: input.expiresInSeconds,
     });
-    res.status(201).json(toJson(reservation));
+    res.status(201).json(reservationJson(reservation));
   });
 
   router.post("/v1/studio/settle", auth, async (req, res) => {
     const { reservationId } = settleRequest.parse(req.body);
-    res.json(toJson(await settleReservation(ctx, keyScopeOf(req), reservationId)));
+    res.json(reservationJson(await settleReservation(ctx, keyScopeOf(req), reservationId)));
   });
 
   return router;

@@ -21,3 +21,9 @@ export async function queueWorkflowAdvance(db: Executor, generationId: string): 
     select graphile_worker.add_job(${ADVANCE_WORKFLOW_RUN_TASK}, json_build_object('runId', run_id), max_attempts => 25)
     from workflow_run_steps where generation_id = ${generationId}`);
 }
+
+/** Queues an advance of one run, inside the caller's transaction. */
+export async function queueRunAdvance(db: Executor, runId: string): Promise<void> {
+  await db.execute(sql`
+    select graphile_worker.add_job(${ADVANCE_WORKFLOW_RUN_TASK}, json_build_object('runId', ${runId}::text), max_attempts => 25)`);
+}

@@ -6,7 +6,7 @@ import { idempotent } from "../../http/idempotency.js";
 import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { generationJson } from "../generations/service.js";
-import type { ReservationView } from "../studio/service.js";
+import { reservationJson } from "../studio/routes.js";
 import { workflowSteps } from "./graph.js";
 import {
   createWorkflow,
@@ -43,14 +43,6 @@ export const workflowRunParams = workflowParams.extend({ runId: z.string().min(1
 const workflowJson = (w: WorkflowView) => ({
   ...w,
   cost: w.cost === null ? null : creditsToJson(w.cost),
-});
-
-const reservationJson = (r: ReservationView) => ({
-  ...r,
-  reservedCredits: creditsToJson(r.reservedCredits),
-  availableCredits: creditsToJson(r.availableCredits),
-  usedCredits: creditsToJson(r.usedCredits),
-  returnedCredits: creditsToJson(r.returnedCredits),
 });
 
 const runJson = (run: RunView) => ({

@@ -23,7 +23,7 @@ import {
 } from "../studio/service.js";
 import { rehostReferenceImages, storeImage, uploadUrl } from "../uploads/service.js";
 import { inStep, validateWorkflow, type WorkflowStep, workflowSteps } from "./graph.js";
-import { ADVANCE_WORKFLOW_RUN_TASK } from "./hook.js";
+import { queueRunAdvance } from "./hook.js";
 import { workflowRunSteps, workflowRuns, workflows } from "./schema.js";
 
 /**
@@ -243,9 +243,7 @@ export async function startWorkflowRun(
         })),
       );
       // Should this process die before advancing, the worker starts the run.
-      await db.execute(sql`
-        select graphile_worker.add_job(${ADVANCE_WORKFLOW_RUN_TASK}, json_build_object('runId', ${runId}::text),
-                                       max_attempts => 25)`);
+      await queueRunAdvance(db, runId);
     });
   } catch (err) {
     if (err instanceof AppError && err.code === "insufficient_credits") {
