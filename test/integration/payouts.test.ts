@@ -487,7 +487,10 @@ describe("reconciliation finishes payouts a crash left behind", () => {
   async function markBroadcast(id: string, hash: Hash, nonce: number, raw: Hex) {
     await app.ctx.db.execute(sql`
       update payouts set status = 'broadcast', tx_hash = ${hash}, nonce = ${nonce},
-             raw_transaction = ${raw}, broadcast_at = now(), updated_at = now()
+             raw_transaction = ${raw}, broadcast_at = now(),
+             -- a moment ago: the database's microseconds never land after the process's
+             -- millisecond clock that reconciliation compares them with
+             updated_at = now() - interval '1 second'
       where id = ${id}`);
   }
 
