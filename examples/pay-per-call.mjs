@@ -33,7 +33,7 @@ for (;;) {
   const status = await fetch(`${api}/v1/generate/status?ids=${paid.generationId}`, {
     headers: { authorization: `Bearer ${paid.accessToken}` },
   }).then((r) => r.json());
-  const generation = status.data[0];
+  const generation = status.generations[paid.generationId];
   if (generation.status === "completed" || generation.status === "failed") {
     console.log(JSON.stringify(generation, null, 2));
     break;

@@ -32,7 +32,10 @@ export class ApiError extends Error {
  */
 export interface PolyforgeApi {
   generate(body: Record<string, unknown>): Promise<{ generationId: string; cost: number }>;
-  status(ids: string[]): Promise<{ data: GenerationJson[]; notFound: string[] }>;
+  /** GET /v1/generate/status: the generations found, keyed by id; the other ids in notFound. */
+  status(
+    ids: string[],
+  ): Promise<{ generations: Record<string, GenerationJson>; notFound: string[] }>;
   models(): Promise<ModelJson[]>;
   balance(): Promise<BalanceJson>;
 }

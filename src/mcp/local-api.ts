@@ -2,11 +2,7 @@ import { ZodError } from "zod";
 import type { AppContext } from "../context.js";
 import { catalogJson } from "../domains/catalog/routes.js";
 import { generateRequest } from "../domains/generations/request.js";
-import {
-  generationJson,
-  getGenerations,
-  submitGeneration,
-} from "../domains/generations/service.js";
+import { getGenerations, statusJson, submitGeneration } from "../domains/generations/service.js";
 import { getBalance } from "../domains/ledger/service.js";
 import { enforceRateLimit } from "../domains/ratelimits/service.js";
 import { AppError } from "../errors.js";
@@ -56,8 +52,7 @@ export function localApi(
     status: (ids) =>
       asApi(async () => {
         await enforceRateLimit(ctx, { kind: "account", ...scope }, "poll");
-        const { data, notFound } = await getGenerations(ctx, scope, ids);
-        return { data: data.map(generationJson), notFound };
+        return statusJson((await getGenerations(ctx, scope, ids)).data, ids);
       }),
     models: async () => catalogJson().data,
     balance: () =>

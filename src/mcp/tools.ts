@@ -153,7 +153,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
           if (err instanceof ApiError && err.code === "rate_limited" && last) return undefined;
           throw err;
         });
-        const generation = polled ? polled.data[0] : last;
+        const generation = polled ? polled.generations[generationId] : last;
         if (!generation) throw new ApiError("not_found", `Generation ${generationId} not found.`);
         last = generation;
         await report(progressOf(generation), generation.status);
@@ -234,15 +234,22 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
       description: "The status and results of earlier generations, by id.",
       inputSchema: { ids: z.array(z.string().min(1)).min(1).max(50) },
       outputSchema: {
-        generations: z.array(z.object(generationShape)),
+        generations: z
+          .record(z.string(), z.object(generationShape))
+          .describe("Keyed by generation id, as GET /v1/generate/status answers."),
         notFound: z.array(z.string()),
       },
       annotations: reading,
     },
     async ({ ids }) =>
       answer(async () => {
-        const { data, notFound } = await api.status(ids);
-        return { generations: data.map((g) => summary(g, finished(g))), notFound };
+        const { generations, notFound } = await api.status(ids);
+        return {
+          generations: Object.fromEntries(
+            Object.entries(generations).map(([id, g]) => [id, summary(g, finished(g))]),
+          ),
+          notFound,
+        };
       }),
   );
 

@@ -135,7 +135,7 @@ export async function waitForGeneration(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await app.request("GET", `/v1/generate/status?ids=${generationId}`, { token: key });
-    const generation = res.body?.data?.[0];
+    const generation = res.body?.generations?.[generationId];
     if (generation && (generation.status === "completed" || generation.status === "failed"))
       return generation;
     if (Date.now() > deadline)

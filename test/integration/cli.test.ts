@@ -151,7 +151,7 @@ describe("polyforge dev (npm start)", () => {
     for (let i = 0; i < 100 && generation?.status !== "completed"; i++) {
       await new Promise((r) => setTimeout(r, 100));
       generation = (await runPrinted(statusLine.replace("GENERATION_ID", submitted.generationId)))
-        .data[0];
+        .generations[submitted.generationId];
     }
     expect(generation?.status).toBe("completed");
     expect(generation?.results.map((r) => r.routing.upstream)).toEqual([

@@ -403,7 +403,9 @@ describe("status, history and downloads", () => {
       { token: mine.key },
     );
     expect(res.status).toBe(200);
-    expect(res.body.data.map((g: { generationId: string }) => g.generationId)).toEqual(ids);
+    // The documented shape: an object keyed by generation id, in the order asked.
+    expect(Object.keys(res.body.generations)).toEqual(ids);
+    for (const id of ids) expect(res.body.generations[id]).toMatchObject({ generationId: id });
     expect(res.body.notFound).toEqual([foreign.body.generationId, ...unknown]);
     const tooMany = Array.from({ length: 51 }, (_, i) => `gen_${i}`).join(",");
     expect(
@@ -420,7 +422,7 @@ describe("status, history and downloads", () => {
     const seenLive = await app.request("GET", `/v1/generate/status?ids=${ids[0]}`, {
       token: live.key,
     });
-    expect(seenLive.body).toEqual({ data: [], notFound: [ids[0]] });
+    expect(seenLive.body).toEqual({ generations: {}, notFound: [ids[0]] });
     for (const id of [...ids, foreign.body.generationId])
       await waitForGeneration(app, id === foreign.body.generationId ? theirs.key : mine.key, id);
 

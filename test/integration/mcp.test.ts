@@ -123,9 +123,12 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
       name: "get_generation",
       arguments: { ids: [generation.generationId, "gen_01jdzzzzzzzzzzzzzzzzzzzzzz"] },
     });
-    expect((again.structuredContent as Structured).generations[0].generationId).toBe(
+    expect(Object.keys((again.structuredContent as Structured).generations)).toEqual([
       generation.generationId,
-    );
+    ]);
+    expect(
+      (again.structuredContent as Structured).generations[generation.generationId].generationId,
+    ).toBe(generation.generationId);
     expect((again.structuredContent as Structured).notFound).toEqual([
       "gen_01jdzzzzzzzzzzzzzzzzzzzzzz",
     ]);
@@ -178,7 +181,7 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     const status = await app.request("GET", `/v1/generate/status?ids=${generation.generationId}`, {
       token: key,
     });
-    expect(status.body.data[0].prompt).toBe("a stormy sea, ink wash");
+    expect(status.body.generations[generation.generationId].prompt).toBe("a stormy sea, ink wash");
     const earned = await app.request("GET", "/v1/balance", { token: creator.key });
     expect(earned.body.earnings).toBe(4);
     const missing = await client.callTool({

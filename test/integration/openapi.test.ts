@@ -607,7 +607,7 @@ describe("every route answers as documented", () => {
       `/v1/generate/status?ids=${submitted.json().generationId}`,
       { token: user.key },
     );
-    expect(status.json().data[0].stylePassIds).toEqual([passId]);
+    expect(status.json().generations[submitted.json().generationId].stylePassIds).toEqual([passId]);
 
     const earnings = await call("get /v1/profile/earnings", "/v1/profile/earnings", {
       token: creator.key,

@@ -148,7 +148,7 @@ describe("pay per call", () => {
     const peek = await app.request("GET", `/v1/generate/status?ids=${other.body.generationId}`, {
       token: body.accessToken,
     });
-    expect(peek.body).toEqual({ data: [], notFound: [other.body.generationId] });
+    expect(peek.body).toEqual({ generations: {}, notFound: [other.body.generationId] });
     for (const path of ["/v1/history", "/v1/balance"]) {
       const res = await app.request("GET", path, { token: body.accessToken });
       expect(res.status).toBe(401);

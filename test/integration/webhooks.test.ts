@@ -143,7 +143,7 @@ describe("webhooks", () => {
       ...g,
       results: g.results.map((r) => ({ ...r, imageUrl: r.imageUrl?.split("?")[0] })),
     });
-    expect(strip(data)).toEqual(strip(status.body.data[0]));
+    expect(strip(data)).toEqual(strip(status.body.generations[generationId]));
 
     const row = await until("the delivery to be recorded", async () => {
       const [r] = await delivery(generationId);

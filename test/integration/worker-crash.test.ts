@@ -66,7 +66,7 @@ async function submitAndKillWorker() {
       await app.request("GET", `/v1/generate/status?ids=${submitted.body.generationId}`, {
         token: caller.key,
       })
-    ).body.data[0];
+    ).body.generations[submitted.body.generationId];
   expect((await status()).results[0].status).toBe("processing");
   const { rows } = await app.ctx.pool.query(
     "select locked_by from graphile_worker._private_jobs where locked_by is not null",

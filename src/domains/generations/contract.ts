@@ -132,7 +132,9 @@ export const paidBatchSubmitted = z
   .meta({ id: "PaidBatchSubmitted" });
 
 export const generationStatus = z.object({
-  data: z.array(generation),
+  generations: z
+    .record(z.string(), generation)
+    .describe("The caller's generations among `ids`, keyed by generation id, in the order asked."),
   notFound: z.array(z.string()).describe("Ids that are unknown or not the caller's."),
 });
 
@@ -378,9 +380,13 @@ export const generationContracts = [
     rateLimit: "poll",
     responses: {
       200: {
-        description: "The caller's generations among `ids`, in their order; the rest in notFound.",
+        description:
+          "The caller's generations among `ids`, keyed by id in the order asked; the rest in notFound.",
         schema: generationStatus,
-        example: { data: [generationExample], notFound: [] },
+        example: {
+          generations: { [generationExample.generationId]: generationExample },
+          notFound: [],
+        },
       },
     },
     errors: [],

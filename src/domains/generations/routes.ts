@@ -24,6 +24,7 @@ import {
   outputResource,
   quoteJson,
   readOutput,
+  statusJson,
   submitGeneration,
   submitGenerationBatch,
 } from "./service.js";
@@ -198,8 +199,7 @@ export function generationRoutes(ctx: AppContext): Router {
       const { ids } = statusQuery.parse(req.query);
       const readable = readableGenerationIds(req, ids);
       const found = await getGenerations(ctx, keyScopeOf(req), readable);
-      const notFound = ids.filter((id) => !found.data.some((g) => g.generationId === id));
-      res.json({ data: found.data.map(generationJson), notFound });
+      res.json(statusJson(found.data, ids));
     },
   );
 

@@ -514,6 +514,17 @@ export async function getGenerations(ctx: ServiceContext, scope: GenerationScope
   return { data: found, notFound: ids.filter((id) => !seen.has(id)) };
 }
 
+/**
+ * GET /v1/generate/status's answer, as the public docs have it: the generations found, keyed by
+ * id in the order asked; every other id asked for (unknown, or not the caller's) in `notFound`.
+ */
+export function statusJson(found: GenerationView[], asked: string[]) {
+  const generations: Record<string, ReturnType<typeof generationJson>> = {};
+  for (const g of found) generations[g.generationId] = generationJson(g);
+  const seen = new Set(found.map((g) => g.generationId));
+  return { generations, notFound: asked.filter((id) => !seen.has(id)) };
+}
+
 export interface HistoryFilter {
   limit: number;
   before?: { createdAt: string; id: string } | undefined;
