@@ -13,17 +13,23 @@ import {
   type TestApp,
 } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
+import { startReceiver, until } from "../helpers/receiver.js";
 import { startSimulator } from "../simulator/upstream.js";
 
 let app: TestApp;
 let worker: Runner;
+let receiver: Awaited<ReturnType<typeof startReceiver>>;
 beforeAll(async () => {
-  app = await startTestApp({ env: { LOG_LEVEL: "error", IMAGES_WAIT_MS: "15000" } });
+  receiver = await startReceiver();
+  app = await startTestApp({
+    env: { LOG_LEVEL: "error", IMAGES_WAIT_MS: "15000", SSRF_ALLOW_HOSTS: receiver.hostPort },
+  });
   worker = await startWorker(app.ctx);
 });
 afterAll(async () => {
   await worker.stop();
   await app.close();
+  await receiver.close();
 });
 afterEach(() => expectMoneyInvariants(app.ctx));
 
@@ -131,6 +137,48 @@ describe("POST /v1/images/generations with the official openai client", () => {
     } finally {
       await quick.close();
     }
+  });
+});
+
+describe("the images endpoint's fields", () => {
+  it("refuses a field it does not know instead of dropping it, and holds nothing", async () => {
+    const { key } = await client();
+    for (const extra of [{ webhook_url: "http://x.test/h" }, { colour: "red" }, { stream: true }]) {
+      const res = await app.request("POST", "/v1/images/generations", {
+        token: key,
+        json: { model: "z-image-turbo", prompt: "a red kite", ...extra },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("invalid_request");
+      const [name] = Object.keys(extra);
+      expect(res.body.error.message).toContain(name);
+    }
+    const balance = await app.request("GET", "/v1/balance", { token: key });
+    expect(balance.body).toMatchObject({ creditBalance: 100, heldCredits: 0 });
+  });
+
+  it("takes the other doors' webhookUrl and OpenAI's own fields it has no use for", async () => {
+    const { key } = await client();
+    receiver.reset();
+    const res = await app.request("POST", "/v1/images/generations", {
+      token: key,
+      json: {
+        model: "z-image-turbo",
+        prompt: "a red kite",
+        quality: "high",
+        user: "user-42",
+        output_format: "png",
+        webhookUrl: `${receiver.url}/hooks`,
+      },
+    });
+    expect(res.status).toBe(200);
+    const [generationId] = res.body.generationIds;
+    const delivered = await until("the webhook", () => receiver.received[0]);
+    expect(delivered.path).toBe("/hooks");
+    expect(JSON.parse(delivered.body)).toMatchObject({
+      type: "generation.completed",
+      data: { generationId, status: "completed" },
+    });
   });
 });
 

@@ -15,7 +15,7 @@ import {
 } from "../catalog/models.js";
 import { receiptJson, respondPending } from "../payments/accept.js";
 import { submitPaidGenerations } from "./paid.js";
-import { creativeFields, generateRequest, seedSchema } from "./request.js";
+import { creativeFields, generateRequest, generateRequestFields, seedSchema } from "./request.js";
 import { submitForCaller } from "./routes.js";
 import {
   type GenerationScope,
@@ -28,9 +28,13 @@ import {
  * OpenAI-compatible image generation: the OpenAI Images request and response shapes over the
  * same generations, ledger and routing as /v1/generate, so OpenAI's own SDK works unchanged.
  * It waits for the images (IMAGES_WAIT_MS) and answers 202 with the generation id past that.
- * Fields OpenAI defines that have no meaning here (quality, style, user…) are accepted and ignored.
+ * Fields OpenAI defines that have no meaning here (quality, style, user…) are accepted and
+ * ignored; Polyforge's own fields are the other doors'; anything else is refused, as on every
+ * other route, so a misspelt or unsupported field is never dropped silently.
  */
-export const imagesRequest = z.object({
+const ignoredOpenAiField = z.union([z.string().max(200), z.number(), z.boolean()]).optional();
+
+export const imagesRequest = z.strictObject({
   model: z.string().min(1).max(100),
   prompt: z.string().min(1),
   n: z.number().int().min(1).max(4).default(1),
@@ -41,9 +45,24 @@ export const imagesRequest = z.object({
   response_format: z.enum(["url", "b64_json"]).default("url"),
   steps: z.number().int().min(1).max(200).optional(),
   seed: seedSchema,
-  // Polyforge's own fields beside OpenAI's: style passes and a template.
+  // OpenAI defines these; the upstream's own defaults decide them here.
+  quality: ignoredOpenAiField,
+  style: ignoredOpenAiField,
+  user: ignoredOpenAiField,
+  background: ignoredOpenAiField,
+  moderation: ignoredOpenAiField,
+  output_format: ignoredOpenAiField,
+  output_compression: ignoredOpenAiField,
+  // The answer is never streamed: asking for a stream is refused rather than ignored.
+  stream: z
+    .literal(false, "streaming is not supported: send stream false or leave it out")
+    .optional(),
+  partial_images: z.literal(0, "partial images need streaming, which is not supported").optional(),
+  // Polyforge's own fields beside OpenAI's, as the other doors take them.
   ...creativeFields,
   stylePassIds: creativeFields.stylePassIds.optional(),
+  webhookUrl: generateRequestFields.shape.webhookUrl,
+  reservationId: generateRequestFields.shape.reservationId,
 });
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
@@ -127,6 +146,8 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
           stylePassIds: body.stylePassIds,
           templateId: body.templateId,
           templateVariables: body.templateVariables,
+          webhookUrl: body.webhookUrl,
+          reservationId: body.reservationId,
         }),
       );
       let scope: GenerationScope;
