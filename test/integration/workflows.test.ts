@@ -561,6 +561,56 @@ describe("validating a workflow", () => {
     });
     expect(noPrompt.issues[0].path).toBe("steps.0.request.prompt");
   });
+
+  it("refuses another account's upload and an unsafe URL as references when saving, and saves nothing", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const other = await createFundedCaller(app.ctx, 100n);
+    const png = await solidPng(24, 24, "#36c");
+    const theirs = await upload(other.key, png);
+    const foreign = await refused(key, {
+      name: "their upload",
+      steps: [
+        step("a"),
+        step("b", {
+          request: { prompt: "b", models: ["z-image-turbo"], referenceImageUrls: [theirs.url] },
+        }),
+      ],
+    });
+    expect(foreign).toMatchObject({
+      code: "invalid_reference_image",
+      field: "steps.1.request.referenceImageUrls",
+    });
+    expect(foreign.message).toContain(theirs.id);
+    const unsafe = await refused(key, {
+      name: "metadata",
+      steps: [
+        step("a", {
+          request: {
+            prompt: "a",
+            models: ["z-image-turbo"],
+            referenceImageUrls: ["http://169.254.169.254/latest/meta-data"],
+          },
+        }),
+      ],
+    });
+    expect(unsafe).toMatchObject({
+      code: "unsafe_url",
+      field: "steps.0.request.referenceImageUrls",
+    });
+    // The owner's own upload is fine.
+    const mine = await upload(key, png);
+    const saved = await save(key, {
+      name: "my upload",
+      steps: [
+        step("a", {
+          request: { prompt: "a", models: ["z-image-turbo"], referenceImageUrls: [mine.url] },
+        }),
+      ],
+    });
+    expect(saved.status).toBe(201);
+    const listed = await app.request("GET", "/v1/workflows", { token: key });
+    expect(listed.body.data.map((w: { name: string }) => w.name)).toEqual(["my upload"]);
+  });
 });
 
 describe("reading and deleting workflows", () => {

@@ -2,6 +2,7 @@ import { and, eq, inArray } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
+import { checkUrl } from "../../lib/safe-fetch.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { GenerationScope } from "../generations/service.js";
@@ -105,6 +106,44 @@ export async function rehostReferenceImages(
   urls: readonly string[],
 ): Promise<string[]> {
   if (urls.length === 0) return [];
+  const own = await checkOwnUploads(ctx, scope, urls);
+  return Promise.all(
+    urls.map(async (url, i) => {
+      const id = own[i];
+      if (id !== undefined) return id;
+      const image = await fetchUserImage(url, { allowHosts: ctx.config.ssrfAllowHosts });
+      return (await storeImage(ctx, storage, scope, image.bytes, url)).id;
+    }),
+  );
+}
+
+/**
+ * What can be known of reference images without fetching them (saving a workflow, whose steps
+ * fetch theirs when they run): our own upload URLs name the caller's uploads, and every other
+ * URL passes the SSRF guard's address check.
+ */
+export async function checkReferenceImages(
+  ctx: ServiceContext,
+  scope: GenerationScope,
+  urls: readonly string[],
+): Promise<void> {
+  const own = await checkOwnUploads(ctx, scope, urls);
+  for (const [i, url] of urls.entries()) {
+    if (own[i] !== undefined) continue;
+    await checkUrl(url, { allowHosts: ctx.config.ssrfAllowHosts }).catch((err: unknown) => {
+      throw err instanceof AppError
+        ? new AppError(err.code, err.message, { ...err.details, field: "referenceImageUrls" })
+        : err;
+    });
+  }
+}
+
+/** Per URL, the upload id when it is one of ours (refused unless the caller's), else undefined. */
+async function checkOwnUploads(
+  ctx: ServiceContext,
+  scope: GenerationScope,
+  urls: readonly string[],
+): Promise<(string | undefined)[]> {
   const ownPrefix = `${ctx.config.http.publicUrl}/v1/uploads/`;
   const own = urls.map((url) =>
     url.startsWith(ownPrefix) ? url.slice(ownPrefix.length).split(/[?#]/)[0] : undefined,
@@ -127,14 +166,7 @@ export async function rehostReferenceImages(
     const missing = ownIds.find((id) => !ids.has(id));
     if (missing !== undefined) throw missingUpload(missing);
   }
-  return Promise.all(
-    urls.map(async (url, i) => {
-      const id = own[i];
-      if (id !== undefined) return id;
-      const image = await fetchUserImage(url, { allowHosts: ctx.config.ssrfAllowHosts });
-      return (await storeImage(ctx, storage, scope, image.bytes, url)).id;
-    }),
-  );
+  return own;
 }
 
 const missingUpload = (id: string) =>

@@ -110,7 +110,7 @@ export const workflowContracts = [
     body: { schema: createWorkflowRequest, example: workflowExample },
     idempotent: true,
     responses: { 201: { description: "The saved workflow.", schema: workflow } },
-    errors: GRAPH_ERRORS,
+    errors: [...GRAPH_ERRORS, "unsafe_url", "invalid_reference_image"],
   }),
   route({
     method: "get",

@@ -21,7 +21,12 @@ import {
   reserveCredits,
   settleReservation,
 } from "../studio/service.js";
-import { rehostReferenceImages, storeImage, uploadUrl } from "../uploads/service.js";
+import {
+  checkReferenceImages,
+  rehostReferenceImages,
+  storeImage,
+  uploadUrl,
+} from "../uploads/service.js";
 import { inStep, validateWorkflow, type WorkflowStep, workflowSteps } from "./graph.js";
 import { queueRunAdvance } from "./hook.js";
 import { workflowRunSteps, workflowRuns, workflows } from "./schema.js";
@@ -95,6 +100,12 @@ export async function createWorkflow(
     { network: scope.network, userId: scope.accountId },
     channels,
   );
+  // Reference images are checked as POST /v1/generate checks them (fetched only when run).
+  for (const [i, step] of input.steps.entries()) {
+    await checkReferenceImages(ctx, scope, step.request.referenceImageUrls).catch((err) => {
+      throw err instanceof AppError ? inStep(err, i, step.id) : err;
+    });
+  }
   const [row] = await ctx.db
     .insert(workflows)
     .values({
