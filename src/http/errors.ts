@@ -15,8 +15,9 @@ function toAppError(err: unknown): AppError {
   if (err instanceof ZodError) {
     const issues = err.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
     const first = issues[0];
+    // Messages are sentences: one full stop, whether or not the schema's own message has one.
     const message = first
-      ? `Invalid request: ${first.path ? `${first.path}: ` : ""}${first.message}.`
+      ? `Invalid request: ${first.path ? `${first.path}: ` : ""}${first.message.replace(/[.!?]+$/, "")}.`
       : "Invalid request.";
     return new AppError("invalid_request", message, { issues });
   }

@@ -257,6 +257,12 @@ describe("style passes", () => {
     const live = await createFundedCaller(app.ctx, 100n, "live");
     const read = await app.request("GET", `/v1/passes/${pass.id}`, { token: live.key });
     expect(read.status).toBe(404);
+    // An id that cannot name a pass or a template is their 404 too, not a 400 about its form.
+    for (const path of ["/v1/passes/banana", "/v1/templates/banana"]) {
+      const malformed = await app.request("GET", path, { token: creator.key });
+      expect(malformed.status, path).toBe(404);
+      expect(malformed.body.error.code).toBe("not_found");
+    }
     const use = await app.request("POST", "/v1/generate/quote", {
       token: live.key,
       json: { prompt: "a heron", models: ["z-image-turbo"], stylePassIds: [pass.id] },

@@ -411,7 +411,18 @@ describe("status, history and downloads", () => {
     expect(
       (await app.request("GET", `/v1/generate/status?ids=${tooMany}`, { token: mine.key })).status,
     ).toBe(400);
-    expect((await app.request("GET", "/v1/generate/status", { token: mine.key })).status).toBe(400);
+    const missing = await app.request("GET", "/v1/generate/status", { token: mine.key });
+    expect(missing.status).toBe(400);
+    expect(missing.body.error.message).toBe(
+      "Invalid request: ids: give 1–50 generation ids, comma-separated.",
+    );
+    // A malformed id in a path is the thing's 404, as an unknown one is.
+    const events = await app.request("GET", "/v1/generate/not-an-id/events", { token: mine.key });
+    expect(events.status).toBe(404);
+    expect(events.body.error).toMatchObject({
+      code: "not_found",
+      message: "Generation not found.",
+    });
 
     // A live key of the same account does not see test generations.
     const live = await createApiKey(

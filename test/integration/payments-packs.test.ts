@@ -36,6 +36,9 @@ describe("credit packs over x402", () => {
     const res = await app.request("POST", "/v1/credits/packs/creator", { token: key });
     expect(res.status).toBe(402);
     expect(res.body.error.code).toBe("payment_required");
+    // A key was sent: the message does not ask for one.
+    expect(res.body.error.message).not.toContain("API key");
+    expect(res.body.error.message).toContain("this key's account");
     const required = decodePaymentRequiredHeader(res.headers.get("payment-required") as string);
     expect(required.x402Version).toBe(2);
     expect(required.accepts).toHaveLength(1);
@@ -53,6 +56,13 @@ describe("credit packs over x402", () => {
     const res = await app.request("POST", "/v1/credits/packs/mega");
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("invalid_request");
+    expect(res.body.error.message).toBe(
+      "Invalid request: pack: Unknown pack; the packs are starter, creator, pro.",
+    );
+    // Without a key the 402 says a key is the other way to pay.
+    const keyless = await app.request("POST", "/v1/credits/packs/starter");
+    expect(keyless.status).toBe(402);
+    expect(keyless.body.error.message).toContain("or send an API key");
   });
 
   it("buys a pack with an API key: USDC moves once, credits and tier follow the pack", async () => {

@@ -221,7 +221,13 @@ describe("video jobs", () => {
       const res = await app.request("GET", `/v1/videos/jobs/${id}`, { token: key });
       expect(res.status).toBe(404);
     }
-    expect((await app.request("GET", "/v1/videos/jobs/nope", { token: key })).status).toBe(400);
+    // An id that cannot be one is not found either, as a client asking for it expects.
+    const malformed = await app.request("GET", "/v1/videos/jobs/nope", { token: key });
+    expect(malformed.status).toBe(404);
+    expect(malformed.body.error).toMatchObject({
+      code: "not_found",
+      message: "Video job not found.",
+    });
     // Nothing was charged for the refused requests.
     expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(
       100n - BigInt(image.body.cost),

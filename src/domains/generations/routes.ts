@@ -34,8 +34,8 @@ export const generationId = z.string().regex(/^gen_[0-9a-z]{26}$/, "not a genera
 export const statusQuery = z
   .object({
     ids: z
-      .string()
-      .min(1)
+      .string({ error: "give 1–50 generation ids, comma-separated" })
+      .min(1, "give 1–50 generation ids, comma-separated")
       .transform((s) => [
         ...new Set(
           s

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
 import { authenticate, keyScopeOf, readableGenerationIds } from "../../http/auth.js";
+import { pathParams } from "../../http/params.js";
 import { rateLimit } from "../../http/rate-limit.js";
 import { generationId } from "./routes.js";
 import { generationJson, getGenerations } from "./service.js";
@@ -28,7 +29,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
     authenticate(ctx, { generationTokens: true }),
     rateLimit(ctx, "poll"),
     async (req, res) => {
-      const { id } = eventsParams.parse(req.params);
+      const { id } = pathParams(eventsParams, req.params, "Generation");
       const scope = keyScopeOf(req);
       // Listen for the hang-up before any await: a client gone early must leave nothing behind.
       let closed = false;

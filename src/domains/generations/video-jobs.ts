@@ -9,6 +9,7 @@ import {
   readableGenerationIds,
 } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
+import { pathParams } from "../../http/params.js";
 import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { submitPaidGeneration } from "./paid.js";
@@ -98,7 +99,7 @@ export function videoJobRoutes(ctx: AppContext): Router {
   );
 
   router.get("/v1/videos/jobs/:id", auth, rateLimit(ctx, "poll"), async (req, res) => {
-    const { id } = jobParams.parse(req.params);
+    const { id } = pathParams(jobParams, req.params, "Video job");
     const readable = readableGenerationIds(req, [id]);
     const generation = (await getGenerations(ctx, keyScopeOf(req), readable)).data[0];
     if (generation?.mediaType !== "video") throw notFound("Video job");

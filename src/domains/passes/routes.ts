@@ -4,6 +4,7 @@ import type { ServiceContext } from "../../context.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { decodeCursor, encodeCursor, pgTimestampText } from "../../http/cursor.js";
 import { idempotent } from "../../http/idempotency.js";
+import { pathParams } from "../../http/params.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { aspectRatios, imageResolutions, videoResolutions } from "../catalog/models.js";
 import { getEarnings, getPassAnalytics } from "./earnings.js";
@@ -188,12 +189,12 @@ export function passRoutes(ctx: ServiceContext): Router {
   });
 
   router.get("/v1/passes/:id", auth, async (req, res) => {
-    const { id } = passIdParams.parse(req.params);
+    const { id } = pathParams(passIdParams, req.params, "Pass");
     res.json(passJson(ctx, await getPass(ctx, keyScopeOf(req).network, id)));
   });
 
   router.patch("/v1/passes/:id", auth, async (req, res) => {
-    const { id } = passIdParams.parse(req.params);
+    const { id } = pathParams(passIdParams, req.params, "Pass");
     const { fee, ...patch } = updatePassRequest.parse(req.body);
     const pass = await updatePass(ctx, keyScopeOf(req), id, {
       ...patch,
@@ -203,7 +204,7 @@ export function passRoutes(ctx: ServiceContext): Router {
   });
 
   router.post("/v1/passes/:id/archive", auth, async (req, res) => {
-    const { id } = passIdParams.parse(req.params);
+    const { id } = pathParams(passIdParams, req.params, "Pass");
     res.json(passJson(ctx, await archivePass(ctx, keyScopeOf(req), id)));
   });
 

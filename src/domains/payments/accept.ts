@@ -111,7 +111,9 @@ export async function acceptPayment<T>(
   const header = req.get(PAYMENT_HEADER);
   if (!header) {
     throw await refuse(
-      `Payment required: ${description}. Pay with x402 (USDC), or send an API key.`,
+      req.caller
+        ? `Payment required: ${description}. Pay for it with x402 (USDC); the credits go to this key's account.`
+        : `Payment required: ${description}. Pay with x402 (USDC), or send an API key.`,
       "payment_required",
     );
   }

@@ -4,6 +4,7 @@ import type { ServiceContext } from "../../context.js";
 import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { decodeCursor, encodeCursor, pgTimestampText } from "../../http/cursor.js";
 import { idempotent } from "../../http/idempotency.js";
+import { pathParams } from "../../http/params.js";
 import { MAX_PROMPT_LENGTH } from "../generations/request.js";
 import { createTemplate, getTemplate, listTemplates, templateView } from "./service.js";
 
@@ -91,7 +92,7 @@ export function templateRoutes(ctx: ServiceContext): Router {
   });
 
   router.get("/v1/templates/:id", auth, async (req, res) => {
-    const { id } = templateIdParams.parse(req.params);
+    const { id } = pathParams(templateIdParams, req.params, "Template");
     res.json(templateView(await getTemplate(ctx, keyScopeOf(req).network, id)));
   });
 
