@@ -6,6 +6,7 @@ import {
   type RateLimitDecision,
   type RateLimitSubject,
   rateLimitHeaders,
+  releaseRateLimit,
 } from "../domains/ratelimits/service.js";
 
 /**
@@ -25,6 +26,25 @@ export function setRateLimitHeaders(res: Response, decision: RateLimitDecision |
 }
 
 /**
+ * In the buckets that start work (generate, batch) only a request that started some counts: one
+ * answered with an error (a validation 400, a 402, a 429) or replayed from its Idempotency-Key
+ * is given back once its answer is sent. Reads (poll) count whatever they answer.
+ */
+export function countOnlyWork(
+  ctx: ServiceContext,
+  res: Response,
+  decision: RateLimitDecision | undefined,
+) {
+  if (!decision || decision.bucket === "poll") return;
+  res.once("finish", () => {
+    if (res.statusCode < 400 && res.get("Idempotent-Replayed") !== "true") return;
+    releaseRateLimit(ctx, decision).catch((err: unknown) =>
+      ctx.logger.warn({ err }, "could not give back a rate-limit count"),
+    );
+  });
+}
+
+/**
  * Limits a route's bucket, after authentication. A request with no caller here is paying with
  * x402: it is counted against its wallet once the payment is verified (the paid generation
  * path), not by address, so agents behind one address do not share a limit; the 402 that asks
@@ -33,7 +53,9 @@ export function setRateLimitHeaders(res: Response, decision: RateLimitDecision |
 export function rateLimit(ctx: ServiceContext, bucket: RateLimitBucket): RequestHandler {
   return async (req, res, next) => {
     if (!req.caller) return next();
-    setRateLimitHeaders(res, await enforceRateLimit(ctx, rateLimitSubjectOf(req), bucket));
+    const decision = await enforceRateLimit(ctx, rateLimitSubjectOf(req), bucket);
+    setRateLimitHeaders(res, decision);
+    countOnlyWork(ctx, res, decision);
     next();
   };
 }

@@ -4,7 +4,7 @@ import { catalogJson } from "../domains/catalog/routes.js";
 import { generateRequest } from "../domains/generations/request.js";
 import { getGenerations, statusJson, submitGeneration } from "../domains/generations/service.js";
 import { getBalance } from "../domains/ledger/service.js";
-import { enforceRateLimit } from "../domains/ratelimits/service.js";
+import { enforceRateLimit, releaseRateLimit } from "../domains/ratelimits/service.js";
 import { AppError } from "../errors.js";
 import { creditsToJson } from "../lib/credits.js";
 import type { Network } from "../lib/network.js";
@@ -37,16 +37,18 @@ export function localApi(
     generate: (body) =>
       asApi(async () => {
         const request = generateRequest.parse(body);
-        await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
+        const decision = await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
+        // As over HTTP, only a call that starts work counts against the limit.
         const { generationId, cost } = await submitGeneration(
           ctx,
           ctx.config.channels,
           scope,
           request,
-          {
-            storage: ctx.generations.storage,
-          },
-        );
+          { storage: ctx.generations.storage },
+        ).catch(async (err: unknown) => {
+          if (decision) await releaseRateLimit(ctx, decision);
+          throw err;
+        });
         return { generationId, cost: creditsToJson(cost) };
       }),
     status: (ids) =>

@@ -26,6 +26,7 @@ import {
 } from "../helpers/chain.js";
 import { startCli } from "../helpers/cli.js";
 import { freePort } from "../helpers/ports.js";
+import { until } from "../helpers/receiver.js";
 
 const image = { prompt: "a lighthouse at dusk", models: ["z-image-turbo"] };
 
@@ -45,14 +46,26 @@ async function callerOnTier(ctx: AppContext, tier: MembershipTier) {
   return caller;
 }
 
-/** One request in the bucket. Limits count requests, so a refused body counts like any other. */
+/**
+ * One request in the bucket that counts: a read, or a generation that starts (a refused one
+ * is given back, see "counts only requests that start work").
+ */
 const requestIn = (app: TestApp, bucket: RateLimitBucket, token: string) =>
   bucket === "poll"
     ? app.request("GET", "/v1/history?limit=1", { token })
     : app.request("POST", bucket === "batch" ? "/v1/generate/batch" : "/v1/generate", {
         token,
-        json: {},
+        json: bucket === "batch" ? { requests: [image] } : image,
       });
+
+/** What the account's counter in the bucket holds now. */
+async function counted(ctx: AppContext, accountId: string, bucket: RateLimitBucket) {
+  const { rows } = await ctx.pool.query(
+    "select count from rate_limit_counters where subject = $1 and bucket = $2",
+    [`account:test:${accountId}`, bucket],
+  );
+  return (rows[0]?.count as number | undefined) ?? 0;
+}
 
 const header = (res: ApiResponse, name: string) => res.headers.get(name);
 
@@ -62,7 +75,8 @@ const errorOf = async (res: Response): Promise<any> => ((await res.json()) as an
 describe("tier limits per bucket", () => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp({ env: { RATE_LIMITS: "on" } });
+    // The generations these tests start wait for no worker: the in-flight cap must not refuse them.
+    app = await startTestApp({ env: { RATE_LIMITS: "on", MAX_IN_FLIGHT_GENERATIONS: "1000" } });
   });
   afterAll(async () => {
     await app?.close();
@@ -133,8 +147,47 @@ describe("tier limits per bucket", () => {
     for (let i = 0; i < 6; i++) await requestIn(app, "generate", first.key);
     expect((await requestIn(app, "generate", first.key)).status).toBe(429);
     const other = await requestIn(app, "generate", second.key);
-    expect(other.status).toBe(400);
+    expect(other.status).toBe(202);
     expect(header(other, "ratelimit-remaining")).toBe("4");
+  });
+
+  it("counts only requests that start work: refused bodies, short balances and replays are given back", async () => {
+    const windowStart = minute++ * 60_000;
+    app.clock.freeze(new Date(windowStart + 5_000));
+    const { key, account } = await callerOnTier(app.ctx, "free");
+    const post = (json: unknown, headers: Record<string, string> = {}) =>
+      app.request("POST", "/v1/generate", { token: key, json, headers });
+    // More refusals than the limit: a validation 400 and a 402 each.
+    for (let i = 0; i < 4; i++) expect((await post({})).status).toBe(400);
+    for (let i = 0; i < 3; i++) {
+      const tooDear = await post({
+        prompt: "waves",
+        mediaType: "video",
+        duration: 10,
+        models: [
+          "kling-v3",
+          "kling-video-o1",
+          "doubao-seedance-2.0",
+          "wan2.7",
+          "wan2.5-preview",
+          "skyreels-v4-fast",
+        ],
+      });
+      expect(tooDear.body.error?.code).toBe("insufficient_credits");
+    }
+    const first = await post(image, { "Idempotency-Key": "try-once" });
+    expect(first.status).toBe(202);
+    for (let i = 0; i < 3; i++) {
+      const replay = await post(image, { "Idempotency-Key": "try-once" });
+      expect(replay.status).toBe(202);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    }
+    // Given back once each answer is sent: only the one generation that started counts.
+    await until("the refusals to be given back", async () =>
+      (await counted(app.ctx, account.id, "generate")) === 1 ? true : undefined,
+    );
+    for (let i = 0; i < 4; i++) expect((await requestIn(app, "generate", key)).status).toBe(202);
+    expect((await requestIn(app, "generate", key)).status).toBe(429);
   });
 
   it("limits signed downloads, which name nobody, per client address", async () => {

@@ -2,7 +2,7 @@ import type { Request, Response } from "express";
 import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { setRateLimitHeaders } from "../../http/rate-limit.js";
+import { countOnlyWork, setRateLimitHeaders } from "../../http/rate-limit.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import {
   acceptPayment,
@@ -104,7 +104,9 @@ export async function submitPaidGenerations(
   let rehosted = requests;
   const prepare = async (scope: GenerationScope) => {
     const subject = { kind: "account" as const, ...scope };
-    setRateLimitHeaders(res, await enforceRateLimit(ctx, subject, bucket));
+    const decision = await enforceRateLimit(ctx, subject, bucket);
+    setRateLimitHeaders(res, decision);
+    countOnlyWork(ctx, res, decision);
     await assertInFlightCapacity(ctx, scope, requests.length);
     rehosted = await Promise.all(
       requests.map(async (request) => {

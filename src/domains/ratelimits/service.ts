@@ -16,6 +16,9 @@ export type RateLimitSubject =
   | { kind: "address"; address: string };
 
 export interface RateLimitDecision {
+  subject: RateLimitSubject;
+  /** The window the request was counted in. */
+  windowStart: Date;
   allowed: boolean;
   bucket: RateLimitBucket;
   tier: MembershipTier;
@@ -59,6 +62,8 @@ export async function consumeRateLimit(
   const tier = tierOfRank(row.rank);
   const limit = requestsPerMinute[tier][bucket];
   return {
+    subject,
+    windowStart,
     allowed: row.count <= limit,
     bucket,
     tier,
@@ -98,6 +103,19 @@ export async function enforceRateLimit(
   const decision = await consumeRateLimit(ctx, subject, bucket);
   if (!decision.allowed) throw rateLimited(decision);
   return decision;
+}
+
+/**
+ * Gives back a request counted by `consumeRateLimit` that started no work (refused, or an
+ * idempotent replay), so only work counts against a limit. Counted first and given back after,
+ * rather than counted after, so concurrent requests can never pass the limit between the two.
+ * A window that has moved on meanwhile is left alone.
+ */
+export async function releaseRateLimit(ctx: ServiceContext, d: RateLimitDecision): Promise<void> {
+  await ctx.db.execute(sql`
+    update rate_limit_counters set count = count - 1
+    where subject = ${subjectKey(d.subject)} and bucket = ${d.bucket}
+      and window_start = ${d.windowStart} and count > 0`);
 }
 
 /** Drops the counters of windows that have ended (the rate_limits_purge cron). */
