@@ -34,7 +34,7 @@ const generateFields = {
     .min(1)
     .optional()
     .describe(
-      "What to generate, in plain words (optional with a templateId: it follows the template).",
+      "What to generate, in plain words, up to 10,000 characters (some models take fewer: list_models shows each one's limits.maxPromptLength). Optional with a templateId: it follows the template.",
     ),
   aspectRatio: z.enum(aspectRatios).optional(),
   referenceImageUrls: z.array(z.url()).max(8).optional().describe("Images to work from."),
@@ -201,7 +201,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
     {
       title: "Generate a video",
       description:
-        "Generate a video with a video model (e.g. veo-3.1, kling-2.5, sora-2) for a duration in seconds, and wait for it. Costs credits; returns the video URL, cost and routing.",
+        "Generate a video with a video model (e.g. veo3.1-fast, kling-v2-6, sora-2-preview) for a duration in seconds, optionally at a frame rate the model offers, and wait for it. Costs credits; returns the video URL, cost and routing.",
       inputSchema: {
         ...generateFields,
         models: z.array(z.string().min(1)).min(1).max(6).describe("Video model ids or aliases."),
@@ -211,6 +211,14 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
           .min(1)
           .max(60)
           .describe("Seconds; one of the model's durations."),
+        fps: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe(
+            "Frames a second; one of every model's capabilities.fps.options (list_models). Without it, each model's default.",
+          ),
         resolution: z.enum(["480p", "720p", "1080p"]).optional(),
         waitSeconds: z
           .number()
@@ -251,7 +259,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
     {
       title: "List models",
       description:
-        "The models you can generate with: capabilities (resolutions, aspect ratios, durations) and prices in credits.",
+        "The models you can generate with: capabilities (resolutions, aspect ratios, durations, frame rates), limits (the longest prompt each takes) and prices in credits.",
       inputSchema: { mediaType: z.enum(["image", "video"]).optional() },
       outputSchema: { models: z.array(z.record(z.string(), z.unknown())) },
       annotations: reading,

@@ -25,6 +25,7 @@ export const videoJobRequest = z
     model: z.string().min(1).max(100),
     prompt: z.string().optional(),
     duration: z.number().int().positive().optional(),
+    fps: z.number().int().positive().optional(),
     resolution: z.string().optional(),
     aspectRatio: z.string().optional(),
     referenceImageUrls: z.array(z.string()).max(MAX_REFERENCE_IMAGES).optional(),
@@ -54,6 +55,7 @@ export function videoJobJson(g: GenerationView) {
     model: result?.model ?? null,
     prompt: g.prompt,
     videoUrl: (result?.videoUrl as string | null | undefined) ?? null,
+    fps: (result?.fps as number | null | undefined) ?? null,
     credits: {
       quoted: creditsToJson(g.cost.quoted),
       charged: creditsToJson(g.cost.charged),
