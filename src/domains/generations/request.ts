@@ -183,6 +183,19 @@ export function quote(
     );
   }
   const mediaType = mediaTypeOf(request);
+  if (request.mediaType === undefined) {
+    // Unasked, the models decide; ones that disagree are the error, not the options that follow.
+    const known = request.models.flatMap((name) => findModel(name) ?? []);
+    const image = known.find((m) => m.type === "image");
+    const video = known.find((m) => m.type === "video");
+    if (image && video) {
+      throw fail(
+        "model_media_mismatch",
+        `${image.id} makes images and ${video.id} makes videos; one generation makes one media type.`,
+        "models",
+      );
+    }
+  }
   const requestedRatio = request.aspectRatio ?? composition.defaults.aspectRatio ?? "1:1";
   if (!(aspectRatios as readonly string[]).includes(requestedRatio)) {
     throw fail(
