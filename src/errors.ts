@@ -19,6 +19,7 @@ export const errorStatus = {
   invalid_aspect_ratio: 400,
   duration_required: 400,
   invalid_duration: 400,
+  invalid_fps: 400,
   pass_not_found: 400,
   template_not_found: 400,
   pass_archived: 400,

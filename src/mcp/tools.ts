@@ -15,6 +15,7 @@ const resultShape = z.object({
   model: z.string(),
   status: z.string(),
   url: z.string().nullable().describe("The image or video; opens without a key for 24 hours."),
+  fps: z.number().nullable().optional().describe("A video's frame rate."),
   progress: z.number().nullable(),
   cost: z.number().describe("Credits (1 credit = $0.01)."),
   routing: z.unknown().describe("Which upstream channel served it, and each attempt."),
@@ -34,7 +35,7 @@ const generateFields = {
     .min(1)
     .optional()
     .describe(
-      "What to generate, in plain words (optional with a templateId: it follows the template).",
+      "What to generate, in plain words, up to 10,000 characters (some models take fewer: list_models shows each one's limits.maxPromptLength). Optional with a templateId: it follows the template.",
     ),
   aspectRatio: z.enum(aspectRatios).optional(),
   referenceImageUrls: z.array(z.url()).max(8).optional().describe("Images to work from."),
@@ -101,6 +102,7 @@ function summary(g: GenerationJson, done: boolean) {
       model: r.model,
       status: r.status,
       url: urlOf(r),
+      fps: r.fps,
       progress: r.progress ?? null,
       cost: r.cost,
       routing: r.routing ?? null,
@@ -201,7 +203,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
     {
       title: "Generate a video",
       description:
-        "Generate a video with a video model (e.g. veo-3.1, kling-2.5, sora-2) for a duration in seconds, and wait for it. Costs credits; returns the video URL, cost and routing.",
+        "Generate a video with a video model (e.g. veo3.1-fast, kling-v2-6, sora-2-preview) for a duration in seconds, optionally at a frame rate the model offers, and wait for it. Costs credits; returns the video URL, cost and routing.",
       inputSchema: {
         ...generateFields,
         models: z.array(z.string().min(1)).min(1).max(6).describe("Video model ids or aliases."),
@@ -211,6 +213,14 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
           .min(1)
           .max(60)
           .describe("Seconds; one of the model's durations."),
+        fps: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .describe(
+            "Frames a second; one of every model's capabilities.fps.options (list_models). Without it, each model's default.",
+          ),
         resolution: z.enum(["480p", "720p", "1080p"]).optional(),
         waitSeconds: z
           .number()
@@ -258,7 +268,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
     {
       title: "List models",
       description:
-        "The models you can generate with: capabilities (resolutions, aspect ratios, durations) and prices in credits.",
+        "The models you can generate with: capabilities (resolutions, aspect ratios, durations, frame rates), limits (the longest prompt each takes) and prices in credits.",
       inputSchema: { mediaType: z.enum(["image", "video"]).optional() },
       outputSchema: { models: z.array(z.record(z.string(), z.unknown())) },
       annotations: reading,

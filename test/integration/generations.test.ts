@@ -102,6 +102,9 @@ describe("POST /v1/generate on the sandbox", () => {
     const meta = await sharp(Buffer.from(await file.arrayBuffer()), { animated: true }).metadata();
     const seconds = (meta.delay ?? []).reduce((a, b) => a + b, 0) / 1000;
     expect(seconds).toBe(8);
+    // Asked for no frame rate, it renders at the model's default (VEO: 24 fps).
+    expect(done.results[0].fps).toBe(24);
+    expect(meta.pages).toBe(8 * 24);
     expect(await balance(key)).toMatchObject({ creditBalance: 76 });
   });
 
@@ -172,7 +175,15 @@ describe("POST /v1/generate on the sandbox", () => {
     const { key } = await funded(1000n);
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ prompt: "x", models: ["dall-e-9"] }, "invalid_model"],
-      [{ prompt: "x", models: ["veo3.1-fast"] }, "model_media_mismatch"],
+      // Without mediaType, models that mix images and videos do not fit one media type.
+      [{ prompt: "x", models: ["gpt-image-2", "veo3.1-fast"] }, "model_media_mismatch"],
+      [
+        { prompt: "x", models: ["veo3.1-fast", "gpt-image-2"], duration: 8 },
+        "model_media_mismatch",
+      ],
+      [{ prompt: "x", mediaType: "image", models: ["veo3.1-fast"] }, "model_media_mismatch"],
+      // Video models alone make a video request: it needs its duration.
+      [{ prompt: "x", models: ["veo3.1-fast"] }, "duration_required"],
       [{ prompt: "x", mediaType: "video", models: ["veo3.1-fast"] }, "duration_required"],
       [
         { prompt: "x", mediaType: "video", models: ["veo3.1-fast"], duration: 5 },
@@ -195,7 +206,11 @@ describe("POST /v1/generate on the sandbox", () => {
         "too_many_models",
       ],
       [{ prompt: "x", models: ["gpt-image-2", "gpt-image-2"] }, "duplicate_model"],
-      [{ prompt: "x".repeat(4001), models: ["gpt-image-2"] }, "prompt_too_long"],
+      [{ prompt: "x".repeat(10_001), models: ["gpt-image-2"] }, "prompt_too_long"],
+      [{ prompt: "x".repeat(801), models: ["qwen-image-2.0"] }, "prompt_too_long"],
+      [{ prompt: "x", models: ["gpt-image-2"], fps: 24 }, "invalid_fps"],
+      [{ prompt: "x", models: ["veo3.1-fast"], duration: 8, fps: 30 }, "invalid_fps"],
+      [{ prompt: "x", models: ["veo3.1-fast"], duration: 8, fps: 0 }, "invalid_request"],
       [{ prompt: "x", models: ["gpt-image-2"], resolution: "8K" }, "invalid_resolution"],
       [{ prompt: "x", models: ["gpt-image-2"], aspectRatio: "5:4" }, "invalid_aspect_ratio"],
       [
@@ -230,6 +245,184 @@ describe("POST /v1/generate on the sandbox", () => {
     expect(await balance(key)).toMatchObject({ creditBalance: 1000, heldCredits: 0 });
   });
 
+  it("takes a prompt of 10,000 characters on a model that takes it, charged as any other; refuses 10,001", async () => {
+    const { key } = await funded(100n);
+    const long = "a lighthouse at dusk ".repeat(500).slice(0, 10_000);
+    expect(long).toHaveLength(10_000);
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: long, models: ["gpt-image-2"] },
+    });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body.cost).toBe(3);
+    const done = await waitForGeneration(app, key, submitted.body.generationId);
+    expect(done).toMatchObject({ status: "completed", cost: { quoted: 3, charged: 3 } });
+    expect(done.prompt).toBe(long);
+    expect(await balance(key)).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+
+    const tooLong = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: `${long}x`, models: ["gpt-image-2"] },
+    });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error).toMatchObject({
+      code: "prompt_too_long",
+      field: "prompt",
+      limit: 10_000,
+      message: "The prompt has 10,001 characters; the limit is 10,000.",
+    });
+    expect(await balance(key)).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+  });
+
+  it("refuses a prompt over a model's own lower limit, naming the model and its limit, and holds nothing", async () => {
+    const { key } = await funded(1000n);
+    const prompt = "x".repeat(2_501);
+    // Kling takes 2,500 characters; GPT Image, first in the list, takes the 10,000.
+    const video = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt, models: ["kling-v2-6"], duration: 5 },
+    });
+    expect(video.status).toBe(400);
+    expect(video.body.error).toMatchObject({
+      code: "prompt_too_long",
+      field: "prompt",
+      model: "kling-v2-6",
+      limit: 2_500,
+      message: "The prompt has 2,501 characters; kling-v2-6 takes at most 2,500.",
+    });
+    const mixed = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "x".repeat(900), models: ["gpt-image-2", "qwen-image-2.0"] },
+    });
+    expect(mixed.body.error).toMatchObject({
+      code: "prompt_too_long",
+      model: "qwen-image-2.0",
+      limit: 800,
+    });
+    // A template's text that the caller's values make too long names the values.
+    const template = await app.request("POST", "/v1/templates", {
+      token: key,
+      json: {
+        name: "Long",
+        text: "a scene: {{scene}}",
+        variables: { scene: { maxLength: 10_000 } },
+      },
+    });
+    expect(template.status).toBe(201);
+    const templated = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: {
+        templateId: template.body.id,
+        templateVariables: { scene: "y".repeat(2_495) },
+        models: ["kling-v2-6"],
+        duration: 5,
+      },
+    });
+    expect(templated.body.error).toMatchObject({
+      code: "prompt_too_long",
+      field: "templateVariables",
+      model: "kling-v2-6",
+      message: "The prompt has 2,504 characters; kling-v2-6 takes at most 2,500.",
+    });
+    // The batch door quotes the same way, naming the item.
+    const batch = await app.request("POST", "/v1/generate/batch", {
+      token: key,
+      json: {
+        requests: [
+          { prompt: "fine", models: ["z-image-turbo"] },
+          { prompt, models: ["kling-v2-6"], duration: 5 },
+        ],
+      },
+    });
+    expect(batch.body.error).toMatchObject({
+      code: "prompt_too_long",
+      field: "requests.1.prompt",
+      model: "kling-v2-6",
+    });
+    expect(await balance(key)).toMatchObject({ creditBalance: 1000, heldCredits: 0 });
+    const history = await app.request("GET", "/v1/history", { token: key });
+    expect(history.body.data).toEqual([]);
+    // Within the limit, the same model takes it.
+    const fits = await app.request("POST", "/v1/generate/quote", {
+      token: key,
+      json: { prompt: prompt.slice(1), models: ["kling-v2-6"], duration: 5 },
+    });
+    expect(fits.status).toBe(200);
+  });
+
+  it("makes a video generation of video models named without mediaType, and styles it with a video pass", async () => {
+    const { key } = await funded(100n);
+    const pass = await app.request("POST", "/v1/passes", {
+      token: key,
+      json: { name: "Night", stylePrompt: "at night", mediaType: "video", fee: 0 },
+    });
+    expect(pass.status).toBe(201);
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: {
+        prompt: "waves",
+        models: ["sora-2-preview"],
+        duration: 4,
+        stylePassIds: [pass.body.id],
+      },
+    });
+    expect(submitted.status).toBe(202);
+    expect(submitted.body.cost).toBe(8);
+    const done = await waitForGeneration(app, key, submitted.body.generationId);
+    expect(done).toMatchObject({
+      status: "completed",
+      mediaType: "video",
+      prompt: "waves, at night",
+    });
+    expect(done.results[0].videoUrl).toMatch(/\/v1\/download\?/);
+    const videos = await app.request("GET", "/v1/history?mediaType=video", { token: key });
+    expect(videos.body.data.map((g: { generationId: string }) => g.generationId)).toEqual([
+      submitted.body.generationId,
+    ]);
+  });
+
+  it("renders a video at a frame rate the model offers, priced the same as its default", async () => {
+    const { key } = await funded(500n);
+    const at = async (fps?: number) => {
+      const submitted = await app.request("POST", "/v1/generate", {
+        token: key,
+        json: { prompt: "a kite", models: ["kling-v2-6"], duration: 5, ...(fps && { fps }) },
+      });
+      expect(submitted.status, JSON.stringify(submitted.body)).toBe(202);
+      return submitted.body;
+    };
+    const chosen = await at(30);
+    const unasked = await at();
+    expect([chosen.cost, unasked.cost]).toEqual([56, 56]);
+    for (const [submitted, fps] of [
+      [chosen, 30],
+      [unasked, 24],
+    ] as const) {
+      const done = await waitForGeneration(app, key, submitted.generationId);
+      expect(done.results[0]).toMatchObject({ status: "completed", fps });
+      const url = new URL(done.results[0].videoUrl);
+      const file = await fetch(app.url + url.pathname + url.search, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      const meta = await sharp(Buffer.from(await file.arrayBuffer()), {
+        animated: true,
+      }).metadata();
+      expect(meta.pages).toBe(5 * fps);
+      expect((meta.delay ?? []).reduce((a, b) => a + b, 0)).toBe(5000);
+    }
+    const refused = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "a kite", models: ["kling-v2-6"], duration: 5, fps: 60 },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({
+      code: "invalid_fps",
+      field: "fps",
+      message: "kling-v2-6 renders at 24, 30 fps, not 60.",
+    });
+    expect(await balance(key)).toMatchObject({ creditBalance: 388, heldCredits: 0 });
+  });
+
   it("refuses a live request for a model with no live channel (model_unavailable)", async () => {
     const { key } = await funded(100n, "live");
     const res = await app.request("POST", "/v1/generate", {
@@ -238,6 +431,30 @@ describe("POST /v1/generate on the sandbox", () => {
     });
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("model_unavailable");
+  });
+});
+
+describe("GET /v1/models", () => {
+  it("shows each model's prompt limit and each video model's frame rates", async () => {
+    const res = await app.request("GET", "/v1/models");
+    expect(res.status).toBe(200);
+    type Model = {
+      id: string;
+      type: string;
+      capabilities: { fps?: { options: number[]; default: number } };
+      limits: { maxPromptLength: number };
+    };
+    const byId = new Map<string, Model>(res.body.data.map((m: Model) => [m.id, m]));
+    expect(byId.get("gpt-image-2")).toMatchObject({ limits: { maxPromptLength: 10_000 } });
+    expect(byId.get("gpt-image-2")?.capabilities.fps).toBeUndefined();
+    expect(byId.get("qwen-image-2.0")?.limits.maxPromptLength).toBe(800);
+    expect(byId.get("kling-v2-6")).toMatchObject({
+      limits: { maxPromptLength: 2_500 },
+      capabilities: { fps: { options: [24, 30], default: 24 } },
+    });
+    for (const model of byId.values()) {
+      if (model.type === "video") expect(model.capabilities.fps?.options, model.id).toBeDefined();
+    }
   });
 });
 

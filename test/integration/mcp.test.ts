@@ -79,6 +79,8 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
       destructiveHint: false,
     });
     expect(byName.generate_video?.inputSchema.required).toContain("duration");
+    expect(byName.generate_video?.inputSchema.properties).toHaveProperty("fps");
+    expect(byName.generate_image?.inputSchema.properties).not.toHaveProperty("fps");
     expect(byName.get_balance?.annotations?.readOnlyHint).toBe(true);
     expect(byName.list_models?.annotations?.readOnlyHint).toBe(true);
   });
@@ -143,6 +145,27 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     const generation = result.structuredContent as Structured;
     expect(generation.status).toBe("completed");
     expect(generation.results[0].url).toMatch(/\/v1\/download\?id=gen_/);
+    // Unasked, the model's own frame rate (Sora: 30).
+    expect(generation.results[0].fps).toBe(30);
+  });
+
+  it("generates a video at a frame rate the model offers, and refuses one it does not", async () => {
+    const result = await client.callTool({
+      name: "generate_video",
+      arguments: { prompt: "a kite", models: ["kling-v2-6"], duration: 5, fps: 30 },
+    });
+    expect(result.isError).toBeFalsy();
+    const generation = result.structuredContent as Structured;
+    expect(generation).toMatchObject({ status: "completed", cost: { charged: 56 } });
+    expect(generation.results[0].fps).toBe(30);
+    const refused = await client.callTool({
+      name: "generate_video",
+      arguments: { prompt: "a kite", models: ["kling-v2-6"], duration: 5, fps: 60 },
+    });
+    expect(refused.isError).toBe(true);
+    expect((refused.content as Array<{ text: string }>)[0]?.text).toBe(
+      "invalid_fps: kling-v2-6 renders at 24, 30 fps, not 60.",
+    );
   });
 
   it("returns the id and status when the wait runs out", async () => {
@@ -203,6 +226,11 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     const { models } = result.structuredContent as Structured;
     expect(models.length).toBeGreaterThan(0);
     expect(models.every((m: { type: string }) => m.type === "video")).toBe(true);
+    const kling = models.find((m: { id: string }) => m.id === "kling-v2-6");
+    expect(kling).toMatchObject({
+      capabilities: { fps: { options: [24, 30], default: 24 } },
+      limits: { maxPromptLength: 2_500 },
+    });
   });
 
   it("returns API refusals as tool errors with the API's code", async () => {

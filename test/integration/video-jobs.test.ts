@@ -7,14 +7,17 @@ import { startWorker } from "../../src/jobs/worker.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { startReceiver, until } from "../helpers/receiver.js";
+import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /** Video jobs (create, poll, webhook) and the SSE status stream, on the sandbox renderer. */
 let app: TestApp;
 let worker: Runner;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let sim: Simulator;
 
 beforeAll(async () => {
   receiver = await startReceiver();
+  sim = await startSimulator();
   app = await startTestApp({
     env: {
       SSRF_ALLOW_HOSTS: receiver.hostPort,
@@ -34,6 +37,22 @@ beforeAll(async () => {
           networks: ["test"],
           models: { "gpt-image-2": "gpt-image-1", "veo3.1-lite": "veo-3.1-lite" },
         },
+        {
+          id: "fal",
+          provider: "fal",
+          baseUrl: `${sim.url}/fal`,
+          apiKey: "fal-key",
+          networks: ["test"],
+          models: { "kling-v2-6": "fal-ai/kling-video/v2.6/pro/text-to-video" },
+        },
+        {
+          id: "replicate",
+          provider: "replicate",
+          baseUrl: `${sim.url}/replicate`,
+          apiKey: "r8-key",
+          networks: ["test"],
+          models: { "wan2.7": "wan-video/wan-2.7-t2v" },
+        },
       ]),
     },
   });
@@ -44,6 +63,7 @@ afterAll(async () => {
   await worker?.stop();
   await app?.close();
   await receiver?.close();
+  await sim?.close();
 });
 
 // biome-ignore lint/suspicious/noExplicitAny: tests read event payloads field by field.
@@ -197,7 +217,8 @@ describe("video jobs", () => {
       [{ model: "sora-2-preview", prompt: "p", duration: 5 }, "invalid_duration"],
       [{ model: "nope", prompt: "p", duration: 4 }, "invalid_model"],
       [{ model: "sora-2-preview", prompt: "", duration: 4 }, "invalid_request"],
-      [{ model: "sora-2-preview", prompt: "p", duration: 4, fps: 60 }, "invalid_request"],
+      [{ model: "sora-2-preview", prompt: "p", duration: 4, fps: 60 }, "invalid_fps"],
+      [{ model: "sora-2-preview", prompt: "p", duration: 4, fps: 0 }, "invalid_request"],
       [
         { model: "sora-2-preview", prompt: "p", duration: 4, webhookUrl: "http://10.0.0.1/h" },
         "unsafe_url",
@@ -232,6 +253,95 @@ describe("video jobs", () => {
     expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(
       100n - BigInt(image.body.cost),
     );
+  });
+});
+
+describe("frame rates", () => {
+  const job = async (key: string, id: string) =>
+    until("the job to finish", async () => {
+      const r = await app.request("GET", `/v1/videos/jobs/${id}`, { token: key });
+      return r.body.status === "succeeded" || r.body.status === "failed" ? r.body : undefined;
+    });
+
+  it("hands the fps a model offers to fal and Replicate, or the model's default unasked", async () => {
+    const { key, account } = await createFundedCaller(app.ctx, 1000n);
+    sim.calls.length = 0;
+    const created = await app.request("POST", "/v1/videos/jobs", {
+      token: key,
+      json: { model: "kling-v2-6", prompt: "a kite", duration: 5, fps: 30 },
+    });
+    expect(created.status).toBe(202);
+    expect(created.body.credits).toBe(56);
+    expect(await job(key, created.body.id)).toMatchObject({
+      status: "succeeded",
+      fps: 30,
+      routing: { upstream: "fal" },
+      credits: { charged: 56 },
+    });
+    expect(sim.calls).toMatchObject([
+      {
+        api: "fal",
+        model: "fal-ai/kling-video/v2.6/pro/text-to-video",
+        input: { prompt: "a kite", duration: 5, fps: 30 },
+      },
+    ]);
+
+    // Through /v1/generate, without mediaType: Wan 2.7 offers 16, 24 and 30 fps.
+    sim.calls.length = 0;
+    const generated = await app.request("POST", "/v1/generate", {
+      token: key,
+      json: { prompt: "a heron", models: ["wan2.7"], duration: 5, fps: 16 },
+    });
+    expect(generated.status).toBe(202);
+    expect(await job(key, generated.body.generationId)).toMatchObject({
+      status: "succeeded",
+      fps: 16,
+      routing: { upstream: "replicate" },
+    });
+    expect(sim.calls).toMatchObject([
+      { api: "replicate", model: "wan-video/wan-2.7-t2v", input: { duration: 5, fps: 16 } },
+    ]);
+
+    sim.calls.length = 0;
+    const unasked = await app.request("POST", "/v1/videos/jobs", {
+      token: key,
+      json: { model: "kling-v2-6", prompt: "a kite", duration: 5 },
+    });
+    expect(await job(key, unasked.body.id)).toMatchObject({ status: "succeeded", fps: 24 });
+    expect(sim.calls[0]?.input).toMatchObject({ fps: 24 });
+    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(
+      1000n - 56n * 2n - 100n,
+    );
+  });
+
+  it("refuses an fps the model does not offer before anything is held or sent upstream", async () => {
+    const { key, account } = await createFundedCaller(app.ctx, 1000n);
+    sim.calls.length = 0;
+    const refused = await app.request("POST", "/v1/videos/jobs", {
+      token: key,
+      json: { model: "kling-v2-6", prompt: "a kite", duration: 5, fps: 25 },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toMatchObject({
+      code: "invalid_fps",
+      field: "fps",
+      message: "kling-v2-6 renders at 24, 30 fps, not 25.",
+    });
+    // Two models: the fps must be one each offers (Kling has 30, Wan 2.7 too; Wan 2.5 has not).
+    const both = await app.request("POST", "/v1/generate/quote", {
+      token: key,
+      json: { prompt: "p", models: ["kling-v2-6", "wan2.7"], duration: 5, fps: 30 },
+    });
+    expect(both.status).toBe(200);
+    const notBoth = await app.request("POST", "/v1/generate/quote", {
+      token: key,
+      json: { prompt: "p", models: ["kling-v2-6", "wan2.5-preview"], duration: 5, fps: 30 },
+    });
+    expect(notBoth.body.error).toMatchObject({ code: "invalid_fps", field: "fps" });
+    expect(notBoth.body.error.message).toContain("wan2.5-preview");
+    expect(sim.calls).toEqual([]);
+    const balance = await getBalance(app.ctx, account.id, "test");
+    expect([balance.creditBalance, balance.heldCredits]).toEqual([1000n, 0n]);
   });
 });
 

@@ -490,6 +490,19 @@ describe("validating a workflow", () => {
         ],
       }),
     ).toMatchObject({ code: "step_reference_not_image", field: "steps.1.referenceSteps.0.step" });
+    // Without mediaType, a step of video models is a video step all the same.
+    const unnamed = await refused(key, {
+      name: "video, unnamed",
+      steps: [
+        { id: "clip", request: { prompt: "waves", models: ["sora-2-preview"], duration: 4 } },
+        step("still", { referenceSteps: [{ step: "clip" }] }),
+      ],
+    });
+    expect(unnamed).toMatchObject({
+      code: "step_reference_not_image",
+      field: "steps.1.referenceSteps.0.step",
+    });
+    expect(unnamed.message).toContain("makes videos");
     expect(
       await refused(key, {
         name: "model",

@@ -41,6 +41,25 @@ async function png(prompt: string): Promise<Buffer> {
     .toBuffer();
 }
 
+/** A short animated WebP: what a video request (one with a duration) gets back. */
+async function webp(prompt: string): Promise<Buffer> {
+  const frame = await png(prompt);
+  const { data, info } = await sharp(frame)
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const frames = 2;
+  const strip = Buffer.concat([data, Buffer.from(data).fill(255, 0, info.width * 4)]);
+  return sharp(strip, {
+    raw: { width: info.width, height: info.height * frames, channels: 4, pageHeight: info.height },
+  })
+    .webp({ loop: 0, delay: [500, 500] })
+    .toBuffer();
+}
+
+const outputOf = (input: { prompt?: string; duration?: unknown } | undefined) =>
+  input?.duration === undefined ? png(String(input?.prompt)) : webp(String(input?.prompt));
+
 export async function startSimulator(port = 0): Promise<Simulator> {
   const app = express();
   app.use(express.json({ limit: "1mb" }));
@@ -134,7 +153,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     if (!(await applyFault(res, fault(), "fal"))) return;
     const id = `req-${nextId++}`;
     pending.set(id, { done: false, prompt: req.body.prompt });
-    outputs.set(id, await png(req.body.prompt));
+    outputs.set(id, await outputOf(req.body));
     setTimeout(() => {
       const p = pending.get(id);
       if (p) p.done = true;
@@ -151,9 +170,8 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     res.json({ status: p.done ? "COMPLETED" : "IN_PROGRESS" });
   });
   app.get("/fal/requests/:id", (req, res) => {
-    res.json({
-      images: [{ url: `${sim.url}/files/${req.params.id}.png`, content_type: "image/png" }],
-    });
+    const url = `${sim.url}/files/${req.params.id}.png`;
+    res.json({ images: [{ url, content_type: "image/png" }], video: { url } });
   });
 
   app.post(/^\/replicate\/v1\/models\/(.+)\/predictions$/, async (req, res) => {
@@ -167,7 +185,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     if (!(await applyFault(res, fault(), "replicate"))) return;
     const id = `p${nextId++}`;
     pending.set(id, { done: false, prompt: req.body.input.prompt });
-    outputs.set(id, await png(req.body.input.prompt));
+    outputs.set(id, await outputOf(req.body.input));
     setTimeout(() => {
       const p = pending.get(id);
       if (p) p.done = true;
@@ -193,6 +211,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
   app.get("/files/:name", (req, res) => {
     const bytes = outputs.get(req.params.name.replace(/\.png$/, ""));
     if (!bytes) return void res.status(404).end();
+    // The bytes say what they are; the downloader checks them, not this header.
     res.type("image/png").send(bytes);
   });
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { catalog, findModel, priceOf, priceTable } from "../../src/domains/catalog/models.js";
+import {
+  catalog,
+  findModel,
+  MAX_PROMPT_LENGTH,
+  priceOf,
+  priceTable,
+} from "../../src/domains/catalog/models.js";
 
 describe("catalog", () => {
   it("carries the 28 launch models: 12 image, 16 video", () => {
@@ -48,5 +54,35 @@ describe("catalog", () => {
       if (model.type === "video") expect(model.durations.length, model.id).toBeGreaterThan(0);
       else expect(model.durations).toEqual([]);
     }
+  });
+
+  it("takes prompts of up to 10,000 characters, less where a model's upstream takes less", () => {
+    expect(MAX_PROMPT_LENGTH).toBe(10_000);
+    for (const model of catalog) {
+      expect(model.maxPromptLength, model.id).toBeGreaterThan(0);
+      expect(model.maxPromptLength, model.id).toBeLessThanOrEqual(MAX_PROMPT_LENGTH);
+    }
+    // GPT Image takes 32,000 characters, so the request-wide limit is its limit.
+    expect(findModel("gpt-image-2")?.maxPromptLength).toBe(10_000);
+    expect(findModel("kling-v3")?.maxPromptLength).toBe(2_500);
+    const lower = catalog.filter((m) => m.maxPromptLength < MAX_PROMPT_LENGTH);
+    expect(lower.filter((m) => m.type === "image").length).toBeGreaterThan(0);
+    expect(lower.filter((m) => m.type === "video").length).toBeGreaterThan(0);
+  });
+
+  it("gives every video model the frame rates it offers and its default among them, and image models none", () => {
+    for (const model of catalog) {
+      if (model.type === "image") {
+        expect(model.fps, model.id).toBeUndefined();
+        continue;
+      }
+      expect(model.fps?.options.length, model.id).toBeGreaterThan(0);
+      expect(model.fps?.options, model.id).toContain(model.fps?.default);
+      expect(model.fps?.options, model.id).toEqual(
+        [...(model.fps?.options ?? [])].sort((a, b) => a - b),
+      );
+    }
+    expect(findModel("kling-v2-6")?.fps).toEqual({ options: [24, 30], default: 24 });
+    expect(catalog.some((m) => (m.fps?.options.length ?? 0) > 1)).toBe(true);
   });
 });

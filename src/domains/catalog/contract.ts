@@ -16,8 +16,25 @@ export const catalogModel = z
       resolutions: z.array(resolution),
       aspectRatios: z.array(z.enum(aspectRatios)),
       durations: z.array(z.number().int()).optional().describe("Seconds; video models only."),
+      fps: z
+        .object({
+          options: z
+            .array(z.number().int())
+            .describe("Frame rates it renders at; a request's `fps` picks one."),
+          default: z.number().int().describe("The frame rate used when a request names none."),
+        })
+        .optional()
+        .describe("Video models only."),
     }),
-    limits: z.object({ maxPromptLength: z.number().int(), maxReferenceImages: z.number().int() }),
+    limits: z.object({
+      maxPromptLength: z
+        .number()
+        .int()
+        .describe(
+          "The longest prompt this model takes, in characters (the final prompt, with template and passes): 10,000 unless its upstream takes less.",
+        ),
+      maxReferenceImages: z.number().int(),
+    }),
     pricing: z.object({
       unit: z.literal("credits"),
       range: z.object({ min: z.number(), max: z.number() }),

@@ -1,5 +1,5 @@
 import { Router } from "express";
-import { MAX_PROMPT_LENGTH, MAX_REFERENCE_IMAGES } from "../generations/request.js";
+import { MAX_REFERENCE_IMAGES } from "../generations/request.js";
 import { catalog, priceTable } from "./models.js";
 
 /** The public catalog as GET /v1/models (and MCP's list_models) show it. */
@@ -14,8 +14,9 @@ export function catalogJson() {
         resolutions: m.resolutions,
         aspectRatios: m.aspectRatios,
         durations: m.type === "video" ? m.durations : undefined,
+        fps: m.fps && { options: m.fps.options, default: m.fps.default },
       },
-      limits: { maxPromptLength: MAX_PROMPT_LENGTH, maxReferenceImages: MAX_REFERENCE_IMAGES },
+      limits: { maxPromptLength: m.maxPromptLength, maxReferenceImages: MAX_REFERENCE_IMAGES },
       pricing: {
         unit: "credits",
         range: { min: m.range[0], max: m.range[1] },

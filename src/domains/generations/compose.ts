@@ -4,7 +4,7 @@ import type { PassDefaults } from "../passes/schema.js";
 import { type AppliedPass, passesForUse } from "../passes/service.js";
 import type { Channel } from "../routing/channels.js";
 import { getTemplate, renderTemplate } from "../templates/service.js";
-import { type GenerateRequest, type Quote, quote } from "./request.js";
+import { type GenerateRequest, mediaTypeOf, type Quote, quote } from "./request.js";
 
 /** What a request's template and style passes make of it, before it is priced. */
 export interface Composition {
@@ -36,7 +36,8 @@ export async function composeRequest(
   if (request.prompt) parts.push(request.prompt);
   const passes = await passesForUse(
     ctx,
-    { ...use, mediaType: request.mediaType },
+    // A pass must style what the request makes, named or inferred from its models.
+    { ...use, mediaType: mediaTypeOf(request) },
     request.stylePassIds,
   );
   parts.push(...passes.map((p) => p.stylePrompt));

@@ -44,6 +44,12 @@ export const generationResult = z
       .optional()
       .describe("An image result once completed: a signed URL that opens for 24 hours."),
     videoUrl: z.string().nullable().optional().describe("A video result, likewise."),
+    fps: z
+      .number()
+      .int()
+      .nullable()
+      .optional()
+      .describe("A video result's frame rate: the request's `fps`, else the model's default."),
     cost: credits,
     charged: credits,
     refunded: credits,
@@ -187,6 +193,7 @@ export const videoJob = z
     model: z.string().nullable(),
     prompt: z.string(),
     videoUrl: z.string().nullable(),
+    fps: z.number().int().nullable().describe("The frame rate it renders at."),
     credits: costBreakdown,
     routing: routing.nullable(),
     error: resultError.nullable(),
@@ -215,6 +222,7 @@ export const QUOTE_ERRORS: ErrorCode[] = [
   "invalid_aspect_ratio",
   "duration_required",
   "invalid_duration",
+  "invalid_fps",
   "pass_not_found",
   "pass_archived",
   "pass_media_mismatch",

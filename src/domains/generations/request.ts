@@ -6,6 +6,8 @@ import {
   aspectRatios,
   type CatalogModel,
   findModel,
+  MAX_PROMPT_LENGTH,
+  type MediaType,
   priceOf,
   type Resolution,
 } from "../catalog/models.js";
@@ -13,7 +15,6 @@ import type { AppliedPass } from "../passes/service.js";
 import { type Channel, channelsFor } from "../routing/channels.js";
 import type { Composition } from "./compose.js";
 
-export const MAX_PROMPT_LENGTH = 4000;
 export const MAX_MODELS = 6;
 export const MAX_REFERENCE_IMAGES = 8;
 
@@ -41,14 +42,32 @@ export const creativeFields = {
  */
 export const generateRequestFields = z
   .object({
-    /** Optional with a template: the template's text comes first, then this. */
-    prompt: z.string().trim().min(1, "prompt is required").optional(),
-    mediaType: z.enum(["image", "video"]).default("image"),
+    // The length is checked when quoting, on the final prompt and against each model's limit.
+    prompt: z
+      .string()
+      .trim()
+      .min(1, "prompt is required")
+      .optional()
+      .describe(
+        "1–10,000 characters, with the template and passes' text (less where a model's limits.maxPromptLength says so). Optional with a template: the template's text comes first, then this.",
+      ),
+    mediaType: z
+      .enum(["image", "video"])
+      .optional()
+      .describe("Without it: video when every model is a video model, else image."),
     models: z.array(z.string().min(1).max(100)).min(1, "at least one model is required"),
     /** 1:1 unless a style pass gives another default. */
     aspectRatio: z.string().optional(),
     resolution: z.string().optional(),
     duration: z.number().int().positive().optional(),
+    fps: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "Video only: frames a second, one that every model offers (capabilities.fps in GET /v1/models); without it each model's default. The price does not depend on it.",
+      ),
     referenceImageUrls: z
       .array(z.url({ protocol: /^https?$/ }).max(2048))
       .max(MAX_REFERENCE_IMAGES)
@@ -91,8 +110,23 @@ export const generateRequest = generateRequestFields.superRefine(refineGenerateR
 
 export type GenerateRequest = z.infer<typeof generateRequest>;
 
+/**
+ * The request's media type: the one it names, else what its models make. Only a request whose
+ * every model is a known video model is a video request unasked; any other (mixed, unknown
+ * models) stays an image request, and quoting then names the model that does not fit.
+ */
+export function mediaTypeOf(request: {
+  mediaType?: MediaType | undefined;
+  models: readonly string[];
+}): MediaType {
+  if (request.mediaType) return request.mediaType;
+  return request.models.every((name) => findModel(name)?.type === "video") ? "video" : "image";
+}
+
 export interface QuotedModel {
   model: CatalogModel;
+  /** The frame rate it renders at (video only): the request's, else the model's default. */
+  fps: number | undefined;
   /** The model's own price. */
   credits: bigint;
   /** What its result holds and is charged: the model's price and every pass fee. */
@@ -107,6 +141,8 @@ export interface Quote {
   resolution: Resolution;
   aspectRatio: AspectRatio;
   duration: number | undefined;
+  /** The frame rate the caller chose, if any (each model's own is on its entry). */
+  fps: number | undefined;
   models: QuotedModel[];
   /** The passes applied, in order, with the fee each model result pays for each. */
   passes: AppliedPass[];
@@ -130,11 +166,13 @@ export function quote(
   if (!composition.prompt) {
     throw fail("invalid_request", "The composed prompt is empty.", "prompt");
   }
+  // A template's text is the caller's only through the values they filled in.
+  const promptField = request.templateId ? "templateVariables" : "prompt";
   if (composition.prompt.length > MAX_PROMPT_LENGTH) {
-    throw fail(
+    throw new AppError(
       "prompt_too_long",
-      `The prompt has ${composition.prompt.length} characters; the limit is ${MAX_PROMPT_LENGTH}.`,
-      request.templateId ? "templateVariables" : "prompt",
+      `The prompt has ${composition.prompt.length.toLocaleString("en-US")} characters; the limit is ${MAX_PROMPT_LENGTH.toLocaleString("en-US")}.`,
+      { field: promptField, limit: MAX_PROMPT_LENGTH },
     );
   }
   if (request.models.length > MAX_MODELS) {
@@ -144,7 +182,20 @@ export function quote(
       "models",
     );
   }
-  const mediaType = request.mediaType;
+  const mediaType = mediaTypeOf(request);
+  if (request.mediaType === undefined) {
+    // Unasked, the models decide; ones that disagree are the error, not the options that follow.
+    const known = request.models.flatMap((name) => findModel(name) ?? []);
+    const image = known.find((m) => m.type === "image");
+    const video = known.find((m) => m.type === "video");
+    if (image && video) {
+      throw fail(
+        "model_media_mismatch",
+        `${image.id} makes images and ${video.id} makes videos; one generation makes one media type.`,
+        "models",
+      );
+    }
+  }
   const requestedRatio = request.aspectRatio ?? composition.defaults.aspectRatio ?? "1:1";
   if (!(aspectRatios as readonly string[]).includes(requestedRatio)) {
     throw fail(
@@ -162,6 +213,9 @@ export function quote(
   }
   if (mediaType === "image" && request.duration !== undefined) {
     throw fail("invalid_duration", "An image generation takes no duration.", "duration");
+  }
+  if (mediaType === "image" && request.fps !== undefined) {
+    throw fail("invalid_fps", "An image generation takes no fps.", "fps");
   }
 
   const passFees = composition.passes.reduce((sum, p) => sum + p.fee, 0n);
@@ -201,6 +255,20 @@ export function quote(
         "duration",
       );
     }
+    if (request.fps !== undefined && !model.fps?.options.includes(request.fps)) {
+      throw fail(
+        "invalid_fps",
+        `${model.id} renders at ${model.fps?.options.join(", ")} fps, not ${request.fps}.`,
+        "fps",
+      );
+    }
+    if (composition.prompt.length > model.maxPromptLength) {
+      throw new AppError(
+        "prompt_too_long",
+        `The prompt has ${composition.prompt.length.toLocaleString("en-US")} characters; ${model.id} takes at most ${model.maxPromptLength.toLocaleString("en-US")}.`,
+        { field: promptField, model: model.id, limit: model.maxPromptLength },
+      );
+    }
     const credits = priceOf(model, { resolution, duration: request.duration });
     if (credits === undefined) {
       throw fail("invalid_resolution", `${model.id} has no price for these options.`, "resolution");
@@ -212,7 +280,8 @@ export function quote(
         "models",
       );
     }
-    return { model, credits: BigInt(credits), cost: BigInt(credits) + passFees };
+    const fps = mediaType === "video" ? (request.fps ?? model.fps?.default) : undefined;
+    return { model, fps, credits: BigInt(credits), cost: BigInt(credits) + passFees };
   });
   return {
     mediaType,
@@ -221,6 +290,7 @@ export function quote(
     resolution,
     aspectRatio,
     duration: request.duration,
+    fps: request.fps,
     models,
     passes: composition.passes,
     total: models.reduce((sum, m) => sum + m.cost, 0n),

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
-import type { AspectRatio, Resolution } from "../catalog/models.js";
+import { type AspectRatio, findModel, type Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
 import { payRoyalties } from "../passes/royalties.js";
 import { type RouteDeps, type Routing, route } from "../routing/router.js";
@@ -38,6 +38,8 @@ interface OpenResult {
     aspectRatio: AspectRatio;
     resolution: Resolution;
     duration?: number;
+    /** Each video model's frame rate, by model id (absent on generations made before it was kept). */
+    frameRates?: Record<string, number | undefined>;
     seed: number;
     referenceImages?: string[];
   };
@@ -86,6 +88,10 @@ export async function runResult(
       aspectRatio: result.request.aspectRatio,
       resolution: result.request.resolution,
       duration: result.request.duration,
+      fps:
+        result.media_type === "video"
+          ? (result.request.frameRates?.[result.model] ?? findModel(result.model)?.fps?.default)
+          : undefined,
       seed: result.request.seed,
       referenceImageUrls: (result.request.referenceImages ?? []).map((id) =>
         signedUploadUrl(ctx, id, ctx.config.generation.timeoutSeconds + 3600),

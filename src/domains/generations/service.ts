@@ -93,11 +93,17 @@ async function insertGeneration(
   // The stored request is what the job runs: options resolved, the final prompt in `prompt`.
   const stored = {
     ...request,
+    mediaType: priced.mediaType,
     aspectRatio: priced.aspectRatio,
     resolution: priced.resolution,
     seed: request.seed ?? seedOf(generationId),
     referenceImages,
     negativePrompt: priced.negativePrompt,
+    // Each video model's frame rate, resolved now (the caller's or the model's default), so a
+    // job renders what was quoted even if the catalog's default changes later.
+    ...(priced.mediaType === "video" && {
+      frameRates: Object.fromEntries(priced.models.map((m) => [m.model.id, m.fps])),
+    }),
   };
   await tx.db.execute(sql`
     with generation as (
@@ -367,6 +373,8 @@ interface ResultRow {
   error_code: string | null;
   error_message: string | null;
   finished_at: string | null;
+  /** A video result's frame rate, as quoted. */
+  fps: number | null;
   template_id: string | null;
   /** The passes applied, in order, with the fee each result pays for each. */
   passes: Array<{ passId: string; fee: string }>;
@@ -439,6 +447,8 @@ export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "con
       /** 0–100 where the upstream tells it; null when unknown. */
       progress: r.progress,
       [mediaKey]: r.status === "completed" ? outputUrl(ctx, r.generation_id, r.model) : null,
+      // Undefined (left out of the JSON) on an image result.
+      fps: first.media_type === "video" ? r.fps : undefined,
       cost: BigInt(r.cost),
       charged: BigInt(r.charged),
       refunded: BigInt(r.refunded),
@@ -491,7 +501,7 @@ export function generationJson({ position: _position, ...g }: GenerationView) {
 
 const resultColumns = sql`g.id as generation_id, g.media_type::text, g.prompt, g.created_at, g.quoted, g.reservation_id,
   r.id, r.model, r.position, r.status::text, r.progress, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at,
-  g.request->>'templateId' as template_id,
+  g.request->>'templateId' as template_id, (g.request->'frameRates'->>r.model)::int as fps,
   (select coalesce(json_agg(json_build_object('passId', gp.pass_id, 'fee', gp.fee::text) order by gp.position), '[]'::json)
    from generation_passes gp where gp.generation_id = g.id) as passes`;
 

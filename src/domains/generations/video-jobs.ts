@@ -26,6 +26,7 @@ export const videoJobRequest = z
     model: z.string().min(1).max(100),
     prompt: z.string().optional(),
     duration: z.number().int().positive().optional(),
+    fps: z.number().int().positive().optional(),
     resolution: z.string().optional(),
     aspectRatio: z.string().optional(),
     referenceImageUrls: z.array(z.string()).max(MAX_REFERENCE_IMAGES).optional(),
@@ -55,6 +56,7 @@ export function videoJobJson(g: GenerationView) {
     model: result?.model ?? null,
     prompt: g.prompt,
     videoUrl: (result?.videoUrl as string | null | undefined) ?? null,
+    fps: (result?.fps as number | null | undefined) ?? null,
     credits: {
       quoted: creditsToJson(g.cost.quoted),
       charged: creditsToJson(g.cost.charged),

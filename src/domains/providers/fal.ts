@@ -23,6 +23,7 @@ export const falProvider: Provider = {
       seed: task.seed,
       ...(task.negativePrompt ? { negative_prompt: task.negativePrompt } : {}),
       ...(task.duration ? { duration: task.duration } : {}),
+      ...(task.fps ? { fps: task.fps } : {}),
       ...(task.referenceImageUrls.length ? { image_urls: task.referenceImageUrls } : {}),
     };
     const queued = submitted.safeParse(

@@ -24,6 +24,7 @@ export const replicateProvider: Provider = {
       seed: task.seed,
       ...(task.negativePrompt ? { negative_prompt: task.negativePrompt } : {}),
       ...(task.duration ? { duration: task.duration } : {}),
+      ...(task.fps ? { fps: task.fps } : {}),
       ...(task.referenceImageUrls.length ? { image_input: task.referenceImageUrls } : {}),
     };
     const created = prediction.safeParse(

@@ -9,7 +9,10 @@ import { type Provider, ProviderError, type ProviderOutput, type ProviderTask } 
  */
 
 const LONG_SIDE = 512;
-const VIDEO_FPS = 4;
+/** Frames drawn from SVG per second of video; the frames between are derived (see below). */
+const KEYFRAME_RATE = 4;
+/** A task without a frame rate (a caller of renderSandbox that names none). */
+const DEFAULT_FPS = 24;
 
 export function dimensions(
   aspectRatio: AspectRatio,
@@ -69,21 +72,37 @@ export async function renderSandbox(
   }
   if (!task.duration)
     throw new ProviderError("caller", "invalid_duration", "A video needs a duration.");
-  // An animated WebP: `duration` seconds at VIDEO_FPS frames a second, at a smaller size.
+  // An animated WebP of `duration` seconds at the task's frame rate, at a smaller size. Drawing
+  // every frame from SVG would make a 15 s, 30 fps video take seconds, so KEYFRAME_RATE frames
+  // a second are drawn and each frame between them is its keyframe with the timeline bar moved
+  // on: every frame is its own picture, and the file plays at the rate asked for.
+  const fps = task.fps ?? DEFAULT_FPS;
   const small = dimensions(task.aspectRatio, 256);
-  const frames = task.duration * VIDEO_FPS;
-  // Frame by frame, so progress can be told as it goes.
-  const raw: Buffer[] = [];
-  for (let i = 0; i < frames; i++) {
-    raw.push(
-      await sharp(Buffer.from(frameSvg(task, small.width, small.height, i, frames)))
+  const keyframes = task.duration * Math.min(KEYFRAME_RATE, fps);
+  const drawn: Buffer[] = [];
+  for (let i = 0; i < keyframes; i++) {
+    drawn.push(
+      await sharp(Buffer.from(frameSvg(task, small.width, small.height, i, keyframes)))
         .ensureAlpha()
         .raw()
         .toBuffer(),
     );
-    onProgress?.(Math.floor(((i + 1) * 90) / frames));
+    onProgress?.(Math.floor(((i + 1) * 90) / keyframes));
   }
-  const bytes = await sharp(Buffer.concat(raw), {
+  const frames = task.duration * fps;
+  const frameBytes = small.width * small.height * 4;
+  const raw = Buffer.alloc(frameBytes * frames);
+  for (let i = 0; i < frames; i++) {
+    const frame = raw.subarray(i * frameBytes, (i + 1) * frameBytes);
+    (drawn[Math.floor((i * keyframes) / frames)] as Buffer).copy(frame);
+    drawTimeline(frame, small.width, small.height, i, frames);
+  }
+  // Whole milliseconds that add up to exactly `duration` seconds (1000 / 24 is not whole).
+  const delay = Array.from(
+    { length: frames },
+    (_, i) => Math.round(((i + 1) * 1000) / fps) - Math.round((i * 1000) / fps),
+  );
+  const bytes = await sharp(raw, {
     raw: {
       width: small.width,
       height: small.height * frames,
@@ -91,9 +110,26 @@ export async function renderSandbox(
       pageHeight: small.height,
     },
   })
-    .webp({ loop: 0, delay: Array(frames).fill(1000 / VIDEO_FPS), quality: 60 })
+    .webp({ loop: 0, delay, quality: 60, effort: 0 })
     .toBuffer();
   return { bytes, contentType: "image/webp" };
+}
+
+/**
+ * A white bar along the bottom edge, as long as the part played, and the frame's number in
+ * binary as white cells along the top: every frame differs from the one before, so the encoder
+ * keeps each one (it merges identical frames into one longer one).
+ */
+function drawTimeline(frame: Buffer, width: number, height: number, index: number, frames: number) {
+  const row = (y: number, from: number, to: number) =>
+    frame.fill(255, (y * width + from) * 4, (y * width + to) * 4);
+  const played = Math.max(1, Math.round((width * (index + 1)) / frames));
+  for (let y = height - 3; y < height; y++) row(y, 0, played);
+  const cell = 4;
+  for (let bit = 0; 1 << bit <= frames && (bit + 1) * cell <= width; bit++) {
+    if (!((index >> bit) & 1)) continue;
+    for (let y = 0; y < 3; y++) row(y, bit * cell, (bit + 1) * cell);
+  }
 }
 
 export const sandboxProvider: Provider = {

@@ -11,6 +11,8 @@ export interface ProviderTask {
   aspectRatio: AspectRatio;
   resolution: Resolution;
   duration?: number | undefined;
+  /** Frames a second (video only): the caller's choice or the model's default. */
+  fps?: number | undefined;
   seed: number;
   /** Signed URLs of our re-hosted copies of the caller's reference images (never theirs). */
   referenceImageUrls: string[];

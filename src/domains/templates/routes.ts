@@ -5,10 +5,12 @@ import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { decodeCursor, encodeCursor, pgTimestampText } from "../../http/cursor.js";
 import { idempotent } from "../../http/idempotency.js";
 import { pathParams } from "../../http/params.js";
-import { MAX_PROMPT_LENGTH } from "../generations/request.js";
+import { MAX_PROMPT_LENGTH } from "../catalog/models.js";
 import { createTemplate, getTemplate, listTemplates, templateView } from "./service.js";
 
 const MAX_VARIABLES = 20;
+/** The table's own check (prompt_templates_text_length) holds a template's text to this. */
+const MAX_TEMPLATE_TEXT_LENGTH = 4000;
 const variableName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a variable name is letters, digits and _");
@@ -34,7 +36,7 @@ export const createTemplateRequest = z
       .string()
       .trim()
       .min(1)
-      .max(MAX_PROMPT_LENGTH)
+      .max(MAX_TEMPLATE_TEXT_LENGTH)
       .describe("The prompt, with {{variables}} where each generation fills in its own values."),
     variables: z
       .record(variableName, templateVariable)
