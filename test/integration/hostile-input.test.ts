@@ -1,0 +1,121 @@
+import type { Runner } from "graphile-worker";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canonicalJson } from "../../src/domains/idempotency/service.js";
+import { startWorker } from "../../src/jobs/worker.js";
+import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
+
+/** Defects a hostile battery found (issue #16): each answered as a 4xx, never a 500. */
+
+let app: TestApp;
+let worker: Runner;
+beforeAll(async () => {
+  app = await startTestApp();
+  worker = await startWorker(app.ctx);
+});
+afterAll(async () => {
+  await worker?.stop();
+  await app?.close();
+});
+
+/** `depth` arrays, one inside the other, around 1, as JSON (too deep for JSON.stringify). */
+const nestedJson = (depth: number) => `${"[".repeat(depth)}1${"]".repeat(depth)}`;
+
+/** `depth` arrays, one inside the other, around 1. */
+const nested = (depth: number): unknown => {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+};
+
+describe("deeply nested JSON", () => {
+  it("is refused with 400 invalid_request on every route, with an Idempotency-Key too", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const deep = `{"prompt":"x","models":["z-image-turbo"],"seed":${nestedJson(100_000)}}`;
+    for (const route of ["/v1/generate", "/v1/api-keys", "/v1/templates", "/v1/workflows"]) {
+      const res = await app.request("POST", route, {
+        token: key,
+        body: deep,
+        headers: { "content-type": "application/json", "idempotency-key": `deep-${route}` },
+      });
+      expect(res.status, route).toBe(400);
+      expect(res.body.error).toMatchObject({
+        code: "invalid_request",
+        message: "Invalid request: the body nests deeper than 32 levels.",
+      });
+    }
+    // Just past the limit is refused as too deep; within it, the route's own validation answers.
+    const tooDeep = await app.request("POST", "/v1/api-keys", {
+      token: key,
+      json: { name: "n", extra: nested(32) },
+    });
+    expect(tooDeep.body.error.message).toMatch(/nests deeper than 32 levels/);
+    const within = await app.request("POST", "/v1/api-keys", {
+      token: key,
+      json: { name: "n", extra: nested(30) },
+    });
+    expect(within.status).toBe(400);
+    expect(within.body.error.message).not.toMatch(/nests deeper/);
+  });
+
+  it("is refused on /mcp before a tool sees it", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const res = await app.request("POST", "/mcp", {
+      token: key,
+      headers: {
+        accept: "application/json, text/event-stream",
+        "content-type": "application/json",
+      },
+      body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"generate_image","arguments":{"prompt":"x","extra":${nestedJson(100_000)}}}}`,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe("invalid_request");
+  });
+
+  it("hashes without recursion, whatever the depth", () => {
+    expect(canonicalJson(nested(200_000))).toHaveLength(400_001);
+    expect(canonicalJson({ b: [1, { d: undefined, c: "x" }], a: null })).toBe(
+      '{"a":null,"b":[1,{"c":"x","d":null}]}',
+    );
+  });
+});
+
+describe("a NUL character", () => {
+  it("is refused with 400 at validation in generate, templates and workflows, naming the field", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const cases: Array<[string, unknown, string]> = [
+      ["/v1/generate", { prompt: "a\u0000b", models: ["z-image-turbo"] }, "prompt"],
+      [
+        "/v1/templates",
+        { name: "t", text: "a {{mood}} sea", variables: { mood: { default: "calm\u0000" } } },
+        "variables.mood.default",
+      ],
+      [
+        "/v1/templates",
+        { name: "t", text: "a sea", variables: { "mo\u0000od": {} } },
+        "variables.mo\\u0000od",
+      ],
+      [
+        "/v1/workflows",
+        {
+          name: "w",
+          steps: [{ id: "a", request: { prompt: "x\u0000", models: ["z-image-turbo"] } }],
+        },
+        "steps.0.request.prompt",
+      ],
+    ];
+    for (const [route, json, field] of cases) {
+      const res = await app.request("POST", route, { token: key, json });
+      expect(res.status, `${route} ${field}`).toBe(400);
+      expect(res.body.error).toMatchObject({
+        code: "invalid_request",
+        message: `Invalid request: ${field}: must not contain a NUL character.`,
+        issues: [{ path: field, message: "must not contain a NUL character" }],
+      });
+    }
+    const query = await app.request("GET", "/v1/history?model=a%00b", { token: key });
+    expect(query.status).toBe(400);
+    expect(query.body.error.message).toBe(
+      "Invalid request: model: must not contain a NUL character.",
+    );
+  });
+});
