@@ -1,5 +1,7 @@
+import { eq } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generations } from "../../src/db/schema.js";
 import { canonicalJson } from "../../src/domains/idempotency/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
@@ -76,6 +78,42 @@ describe("deeply nested JSON", () => {
     expect(canonicalJson({ b: [1, { d: undefined, c: "x" }], a: null })).toBe(
       '{"a":null,"b":[1,{"c":"x","d":null}]}',
     );
+  });
+});
+
+describe("an unknown reservationId", () => {
+  it("is 404 not_found for the reservation, and nothing is held or written", async () => {
+    const { key, account } = await createFundedCaller(app.ctx, 100n);
+    const other = await createFundedCaller(app.ctx, 100n);
+    const theirs = await app.request("POST", "/v1/studio/reserve", {
+      token: other.key,
+      json: { credits: 50 },
+    });
+    expect(theirs.status).toBe(201);
+    for (const reservationId of ["res_doesnotexist", theirs.body.reservationId]) {
+      const res = await app.request("POST", "/v1/generate", {
+        token: key,
+        json: { prompt: "x", models: ["z-image-turbo"], reservationId },
+      });
+      expect(res.status, reservationId).toBe(404);
+      expect(res.body.error).toMatchObject({
+        code: "not_found",
+        message: "Reservation not found.",
+      });
+    }
+    const settle = await app.request("POST", "/v1/studio/settle", {
+      token: key,
+      json: { reservationId: "res_doesnotexist" },
+    });
+    expect(settle.body.error).toMatchObject({
+      code: "not_found",
+      message: "Reservation not found.",
+    });
+    const balance = await app.request("GET", "/v1/balance", { token: key });
+    expect(balance.body).toMatchObject({ creditBalance: 100, heldCredits: 0 });
+    expect(
+      await app.ctx.db.select().from(generations).where(eq(generations.accountId, account.id)),
+    ).toEqual([]);
   });
 });
 
