@@ -3,8 +3,10 @@ import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generations } from "../../src/db/schema.js";
 import { canonicalJson } from "../../src/domains/idempotency/service.js";
+import { signedUploadUrl } from "../../src/domains/uploads/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
+import { solidPng } from "../helpers/images.js";
 
 /** Defects a hostile battery found (issue #16): each answered as a 4xx, never a 500. */
 
@@ -155,5 +157,42 @@ describe("a NUL character", () => {
     expect(query.body.error.message).toBe(
       "Invalid request: model: must not contain a NUL character.",
     );
+  });
+});
+
+describe("signed URLs in the request log", () => {
+  it("have their signature redacted, downloads and uploads alike", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const images = await app.request("POST", "/v1/images/generations", {
+      token: key,
+      json: { model: "z-image-turbo", prompt: "a red kite", response_format: "url" },
+    });
+    expect(images.status, JSON.stringify(images.body)).toBe(200);
+    const download = new URL(images.body.data[0].url);
+
+    const form = new FormData();
+    form.append("file", new Blob([new Uint8Array(await solidPng(8, 8))], { type: "image/png" }));
+    const uploaded = await fetch(`${app.url}/v1/upload-image`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+      body: form,
+    });
+    const { id: uploadId } = (await uploaded.json()) as { id: string };
+    const upload = new URL(signedUploadUrl(app.ctx, uploadId, 3600));
+
+    const signatures: string[] = [];
+    for (const url of [download, upload]) {
+      const opened = await fetch(app.url + url.pathname + url.search);
+      expect(opened.status, url.pathname).toBe(200);
+      signatures.push(url.searchParams.get("signature") as string);
+    }
+    const all = app.logs.join("\n");
+    expect(all).toContain(`/v1/download?id=${download.searchParams.get("id")}`);
+    expect(all).toContain(`${upload.pathname}?expires=${upload.searchParams.get("expires")}`);
+    expect(all).toContain("signature=[redacted]");
+    for (const signature of signatures) {
+      expect(signature).toMatch(/^[\w-]{43}$/);
+      expect(all).not.toContain(signature);
+    }
   });
 });
