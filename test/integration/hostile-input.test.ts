@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { eq } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -157,6 +158,49 @@ describe("a NUL character", () => {
     expect(query.body.error.message).toBe(
       "Invalid request: model: must not contain a NUL character.",
     );
+  });
+});
+
+describe("oversized headers", () => {
+  it("are 431 request_header_too_large in the error shape", async () => {
+    const raw = await new Promise<string>((resolve, reject) => {
+      const url = new URL(app.url);
+      const socket = connect(Number(url.port), url.hostname);
+      let answer = "";
+      socket.on("data", (chunk) => {
+        answer += chunk.toString("utf8");
+      });
+      socket.on("end", () => resolve(answer));
+      socket.on("error", reject);
+      socket.write(
+        `GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`,
+      );
+    });
+    const [head = "", body = ""] = raw.split("\r\n\r\n");
+    expect(head).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(head).toMatch(/\r\ncontent-type: application\/json; charset=utf-8/i);
+    const requestId = /\r\nx-request-id: (req_\w+)/i.exec(head)?.[1];
+    expect(JSON.parse(body)).toEqual({
+      error: {
+        code: "request_header_too_large",
+        message: expect.stringMatching(/headers are too large/),
+        requestId,
+      },
+    });
+  });
+
+  it("are documented as 431 for every operation", async () => {
+    const document = (await app.request("GET", "/openapi.json")).body;
+    const missing: string[] = [];
+    for (const [route, operations] of Object.entries<Record<string, { responses: object }>>(
+      document.paths,
+    )) {
+      for (const [method, operation] of Object.entries(operations)) {
+        if (!("431" in operation.responses)) missing.push(`${method} ${route}`);
+      }
+    }
+    expect(Object.keys(document.paths).length).toBeGreaterThan(10);
+    expect(missing).toEqual([]);
   });
 });
 
