@@ -1,12 +1,20 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { connect } from "node:net";
+import path from "node:path";
 import { eq } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generations } from "../../src/db/schema.js";
+import { migrationsFolder } from "../../src/db/migrate.js";
+import { generations, idempotencyKeys } from "../../src/db/schema.js";
 import { canonicalJson } from "../../src/domains/idempotency/service.js";
 import { signedUploadUrl } from "../../src/domains/uploads/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
-import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
+import {
+  createAccountWithKey,
+  createFundedCaller,
+  startTestApp,
+  type TestApp,
+} from "../helpers/app.js";
 import { solidPng } from "../helpers/images.js";
 
 /** Defects a hostile battery found (issue #16): each answered as a 4xx, never a 500. */
@@ -31,6 +39,85 @@ const nested = (depth: number): unknown => {
   for (let i = 0; i < depth; i++) value = [value];
   return value;
 };
+
+describe("API key secrets and Idempotency-Key", () => {
+  const storedResponses = async (accountId: string) =>
+    (await app.ctx.db.select().from(idempotencyKeys)).filter((row) =>
+      row.accountId.startsWith(`${accountId}:`),
+    );
+
+  it("a replay of key creation answers without the secret, revoked or not; the secret is never stored", async () => {
+    const { key, account } = await createAccountWithKey(app.ctx);
+    const headers = { "idempotency-key": "create-ci-key" };
+    const created = await app.request("POST", "/v1/api-keys", {
+      token: key,
+      json: { name: "ci" },
+      headers,
+    });
+    expect(created.status).toBe(201);
+    const secret: string = created.body.key;
+    expect(secret).toMatch(/^sk_test_/);
+    expect(created.headers.get("idempotent-withheld")).toBeNull();
+
+    const rows = await storedResponses(account.id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.statusCode).toBe(201);
+    expect(rows[0]?.response).toMatchObject({ id: created.body.id, name: "ci" });
+    expect(JSON.stringify(rows)).not.toContain(secret.slice(8));
+
+    const replayed = await app.request("POST", "/v1/api-keys", {
+      token: key,
+      json: { name: "ci" },
+      headers,
+    });
+    expect(replayed.status).toBe(201);
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect(replayed.headers.get("idempotent-withheld")).toBe("key");
+    const { key: _secret, ...withoutSecret } = created.body;
+    expect(replayed.body).toEqual(withoutSecret);
+
+    const revoked = await app.request("DELETE", `/v1/api-keys/${created.body.id}`, { token: key });
+    expect(revoked.status).toBe(200);
+    const afterRevoke = await app.request("POST", "/v1/api-keys", {
+      token: key,
+      json: { name: "ci" },
+      headers,
+    });
+    expect(afterRevoke.status).toBe(201);
+    expect(afterRevoke.body.key).toBeUndefined();
+    expect(JSON.stringify(afterRevoke.body)).not.toContain(secret.slice(8));
+  });
+
+  it("migration 0013 scrubs the secrets idempotency records kept before", async () => {
+    const file = readdirSync(migrationsFolder).find((f) => f.startsWith("0013_")) as string;
+    const migration = readFileSync(path.join(migrationsFolder, file), "utf8");
+    const secret = `sk_test_${"a".repeat(64)}`;
+    const owner = `acc_migration_${Date.now()}`;
+    await app.ctx.db.insert(idempotencyKeys).values([
+      {
+        accountId: `${owner}:test`,
+        key: "old-key-create",
+        requestHash: "h1",
+        statusCode: 201,
+        response: { id: "key_old", name: "laptop", last4: "aaaa", key: secret },
+      },
+      {
+        accountId: `${owner}:test`,
+        key: "old-generate",
+        requestHash: "h2",
+        statusCode: 202,
+        response: { generationId: "gen_old", cost: 4 },
+      },
+    ]);
+    for (const statement of migration.split("--> statement-breakpoint")) {
+      await app.ctx.pool.query(statement);
+    }
+    const rows = await storedResponses(owner);
+    const byKey = Object.fromEntries(rows.map((r) => [r.key, r.response]));
+    expect(byKey["old-key-create"]).toEqual({ id: "key_old", name: "laptop", last4: "aaaa" });
+    expect(byKey["old-generate"]).toEqual({ generationId: "gen_old", cost: 4 });
+  });
+});
 
 describe("deeply nested JSON", () => {
   it("is refused with 400 invalid_request on every route, with an Idempotency-Key too", async () => {
