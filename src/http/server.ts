@@ -25,10 +25,14 @@ export async function startHttpServer(ctx: AppContext): Promise<HttpServer> {
  * (maxHeaderSize, 16 KB by default) are 431 request_header_too_large; anything else
  * unparseable is 400; a request that timed out gets Node's own 408.
  */
-export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
-  // Once a byte of a response went out (a keep-alive socket's earlier answer being written,
-  // say) nothing more can be said on it.
-  if (!socket.writable || socket.bytesWritten > 0) {
+export function answerClientError(
+  err: Error & { code?: string },
+  socket: Socket & { _httpMessage?: { headersSent: boolean } | null },
+): void {
+  // While an answer is being written on this socket (pipelined requests), another would
+  // corrupt it: as Node itself does, answer only when none has started. A keep-alive socket's
+  // earlier, finished answers do not count.
+  if (!socket.writable || socket._httpMessage?.headersSent) {
     socket.destroy(err);
     return;
   }
