@@ -53,6 +53,7 @@ export const errorStatus = {
   payment_in_flight: 409,
   method_not_allowed: 405,
   payload_too_large: 413,
+  request_header_too_large: 431,
   rate_limited: 429,
   too_many_in_flight: 429,
   idempotency_key_reused: 422,

@@ -24,6 +24,7 @@ import { mcpRoutes } from "../mcp/http.js";
 import { httpRequestMetrics, metricsEndpoint } from "../metrics/http.js";
 import { docsRoutes } from "./docs.js";
 import { errorHandler, routeNotFound } from "./errors.js";
+import { guardParsedInput } from "./input-guard.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -52,6 +53,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
     }),
   );
   app.use(express.json({ limit: "1mb" }));
+  app.use(guardParsedInput);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });

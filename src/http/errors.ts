@@ -25,6 +25,7 @@ function toAppError(err: unknown): AppError {
   const code = pgErrorCode(err);
   if (
     code === "22021" ||
+    code === "22P05" ||
     code === "22P02" ||
     code === "22001" ||
     code === "22007" ||

@@ -17,6 +17,7 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
  * is 422 idempotency_key_reused; while the first is still running, 409. A failed first attempt
  * frees the key, so the client can retry it. (Routes that charge also store the key with what
  * they create, in the same transaction, so even a crash here cannot make a second charge.)
+ * Fields a route marks secret are never stored, so a replay answers without them.
  */
 /** The request's Idempotency-Key with the hash of what it asks, for services that store it. */
 export function idempotencyOf(req: Request): { key: string; hash: string } | undefined {
@@ -48,7 +49,34 @@ export function requiredIdempotencyKey(
   return { key, hash: requestHash(req.method, req.path, input) };
 }
 
-export function idempotent(ctx: ServiceContext): RequestHandler {
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === "object" && !Array.isArray(value);
+
+/**
+ * A response as the idempotency layer keeps it: without the fields named `secret`. A secret
+ * is shown once and never stored, so a replay cannot show it again, revoked or not.
+ */
+function storableResponse(body: unknown, secret: readonly string[]): unknown {
+  if (secret.length === 0 || !isRecord(body)) return body;
+  const stored = { ...body };
+  for (const field of secret) delete stored[field];
+  return stored;
+}
+
+/** The header a replay carries naming the fields of the first answer it does not repeat. */
+export const WITHHELD_HEADER = "Idempotent-Withheld";
+
+export function idempotent(
+  ctx: ServiceContext,
+  options: {
+    /**
+     * Top-level fields of the answer never stored (an API key's secret): a replay answers
+     * without them, naming them in `Idempotent-Withheld`.
+     */
+    secret?: readonly string[];
+  } = {},
+): RequestHandler {
+  const secret = options.secret ?? [];
   return async (req, res, next) => {
     const key = req.get("idempotency-key");
     // A call paid with x402 is made idempotent by its authorization's nonce instead.
@@ -99,7 +127,11 @@ export function idempotent(ctx: ServiceContext): RequestHandler {
           "A request with that Idempotency-Key is still in progress.",
         );
       }
-      res.status(first.status_code).set("Idempotent-Replayed", "true").json(first.response);
+      res.status(first.status_code).set("Idempotent-Replayed", "true");
+      const response = first.response;
+      const withheld = isRecord(response) ? secret.filter((field) => !(field in response)) : [];
+      if (withheld.length) res.set(WITHHELD_HEADER, withheld.join(", "));
+      res.json(first.response);
       return;
     }
 
@@ -108,7 +140,7 @@ export function idempotent(ctx: ServiceContext): RequestHandler {
     res.json = (body: unknown) => {
       const stored =
         res.statusCode < 300
-          ? ctx.db.execute(sql`update idempotency_keys set status_code = ${res.statusCode}, response = ${JSON.stringify(body)}::jsonb
+          ? ctx.db.execute(sql`update idempotency_keys set status_code = ${res.statusCode}, response = ${JSON.stringify(storableResponse(body, secret))}::jsonb
                                where account_id = ${owner} and key = ${key}`)
           : ctx.db.execute(
               sql`delete from idempotency_keys where account_id = ${owner} and key = ${key}`,

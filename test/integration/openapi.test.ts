@@ -239,6 +239,10 @@ describe("every route answers as documented", () => {
     ] as const) {
       expect((await call(operation, path)).status).toBe(200);
       await brokenJson(operation, path);
+      // Refused by Node's HTTP parser before express, and still answered as documented.
+      const huge = await call(operation, path, { headers: { "x-big": "a".repeat(20_000) } });
+      expect(huge.status).toBe(431);
+      expect(huge.json().error.code).toBe("request_header_too_large");
     }
   });
 

@@ -19,7 +19,12 @@ export const apiKey = z
   .meta({ id: "ApiKey" });
 
 export const createdApiKey = apiKey.extend({
-  key: z.string().describe("The key itself, shown only now; the service keeps its hash."),
+  key: z
+    .string()
+    .optional()
+    .describe(
+      "The key itself, shown only in the first answer; the service keeps its hash. A replay (the same Idempotency-Key) leaves it out, with `Idempotent-Withheld: key`.",
+    ),
 });
 
 const keyExample = {
@@ -47,9 +52,16 @@ export const keyContracts = [
     idempotent: true,
     responses: {
       201: {
-        description: "The key, with its secret shown this once.",
+        description:
+          "The key, with its secret shown this once. A replay of the same Idempotency-Key answers the same key without its secret, which is never stored.",
         schema: createdApiKey,
         example: { ...keyExample, key: "sk_test_…" },
+        headers: {
+          "Idempotent-Withheld": {
+            description:
+              "`key` on a replay: the secret was shown in the first answer only. A lost key cannot be shown again; revoke it and create another.",
+          },
+        },
       },
     },
     errors: ["network_mismatch", "api_key_limit_reached"],

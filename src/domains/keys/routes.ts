@@ -28,7 +28,9 @@ export function keyRoutes(ctx: ServiceContext): Router {
   // Keys are managed with an API key (its own network only) or a wallet sign-in session.
   const auth = authenticate(ctx, { sessions: true });
 
-  router.post("/v1/api-keys", auth, idempotent(ctx), async (req, res) => {
+  // The secret is shown once: a replay of the same Idempotency-Key answers without it.
+  const createOnce = idempotent(ctx, { secret: ["key"] });
+  router.post("/v1/api-keys", auth, createOnce, async (req, res) => {
     const input = createApiKeyRequest.parse(req.body);
     const { apiKey, key } = await createApiKey(ctx, scopeOf(callerOf(req)), input);
     res.status(201).json({ ...apiKey, key });

@@ -285,6 +285,9 @@ export async function placeHold(
   const account = userLedgerAccount(input.ownerId, input.network, input.accountKind);
   return ctx.db.transaction(async (tx) => {
     const c = { ...ctx, db: tx };
+    // Before the insert: the new hold's row references its parent, so an unknown parent would
+    // otherwise be a foreign-key failure instead of the reservation's 404.
+    if (input.parentHoldId) await drawableParent(c, input.parentHoldId, account, input.network);
     await tx.execute(sql`select ledger_ensure_account(${account})`);
     const [inserted] = await holdRows(
       c,
@@ -377,6 +380,25 @@ export async function placeNewHolds(
   if (failure) throw failure;
 }
 
+/** A hold `account` may draw from on `network` (a reservation of its own), else 404. */
+async function drawableParent(
+  ctx: ServiceContext,
+  parentId: string,
+  account: string,
+  network: Network,
+): Promise<Hold> {
+  const parent = await getHold(ctx, parentId);
+  if (
+    !parent ||
+    !DRAWABLE_HOLD_KINDS.includes(parent.kind) ||
+    parent.accountId !== account ||
+    parent.network !== network
+  ) {
+    throw notFound("Reservation");
+  }
+  return parent;
+}
+
 async function drawFromReservation(ctx: ServiceContext, input: HoldInput, account: string) {
   const parentId = input.parentHoldId as string;
   const now = ctx.clock();
@@ -386,13 +408,7 @@ async function drawFromReservation(ctx: ServiceContext, input: HoldInput, accoun
     where id = ${parentId} and kind = any(${sql.param(DRAWABLE_HOLD_KINDS)}::text[]) and account_id = ${account}
       and network = ${input.network}::network and status = 'pending' and expires_at > ${now} and available >= ${input.amount.toString()}::bigint`);
   if (rowCount) return;
-  const parent = await getHold(ctx, parentId);
-  const drawable =
-    parent !== undefined &&
-    DRAWABLE_HOLD_KINDS.includes(parent.kind) &&
-    parent.accountId === account &&
-    parent.network === input.network;
-  if (!parent || !drawable) throw notFound("Reservation");
+  const parent = await drawableParent(ctx, parentId, account, input.network);
   if (parent.status !== "pending" || parent.expiresAt <= now) {
     throw new AppError(
       "reservation_closed",

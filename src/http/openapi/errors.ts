@@ -14,11 +14,15 @@ import {
  * here fails the typecheck, so the document cannot fall behind it.
  */
 
-/** What every route can answer: a body the JSON parser refuses, and our own failure. */
+/**
+ * What every route can answer: headers the HTTP parser refuses, a body the JSON parser
+ * refuses, and our own failure.
+ */
 const EVERY_ROUTE: ErrorCode[] = [
   "invalid_request",
   "invalid_json",
   "payload_too_large",
+  "request_header_too_large",
   "internal_error",
 ];
 
@@ -214,6 +218,8 @@ export const errorExamples: Record<ErrorCode, string> = {
   payment_in_flight: "This payment authorization is already being settled by another request.",
   method_not_allowed: "The MCP endpoint is stateless: POST only.",
   payload_too_large: "The request body is too large.",
+  request_header_too_large:
+    "The request's headers are too large (more than 16 KB together); send shorter ones.",
   rate_limited: "Rate limit reached: 10 generate requests per minute on the free tier.",
   too_many_in_flight: "Too many generations in flight: at most 20 may wait or run at once.",
   idempotency_key_reused: "That Idempotency-Key was used with a different request.",
