@@ -1,6 +1,13 @@
 import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createAppContext, resolveDatabase } from "./app.js";
+import {
+  attachDevChain,
+  type DevChainAttachment,
+  forgetDevChain,
+  noTestNetworkMessage,
+  recordDevChain,
+} from "./chain/dev-chain.js";
 import { serveFacilitator } from "./chain/facilitator-server.js";
 import {
   anvilAccount,
@@ -45,21 +52,33 @@ interface Opened {
   /** Closes the pool, then stops the embedded PostgreSQL if this process owns it. */
   close(): Promise<void>;
   databaseLabel: string;
+  /** Whether the test network came from a running `polyforge dev`'s record (see `useDevChain`). */
+  devChain: DevChainAttachment;
 }
 
 /**
  * Config, logger and database for one command. One-shot commands log to stderr. Commands that
- * take payments first check that each network's RPC is the chain it should be.
+ * take payments first check that each network's RPC is the chain it should be. With
+ * `useDevChain`, a command whose environment configures no test network takes the chain a
+ * running `polyforge dev` recorded in the data directory, so it works against `npm start`'s
+ * stack with no X402_* variable.
  */
 async function open(options: {
   adoptEmbedded: boolean;
   logToStderr: boolean;
   config?: Config;
   checkChains?: boolean;
+  useDevChain?: boolean;
 }): Promise<Opened> {
-  const config = options.config ?? loadConfig(processEnv());
+  const loaded = options.config ?? loadConfig(processEnv());
+  const { config, devChain } = options.useDevChain
+    ? await attachDevChain(loaded)
+    : { config: loaded, devChain: { state: "configured" } as const };
   if (options.checkChains) await verifyPaymentChains(config);
   const logger = createLogger(config, options.logToStderr ? pino.destination(2) : undefined);
+  if (devChain.state === "attached") {
+    logger.info({ rpcUrl: devChain.rpcUrl }, "test payments on the running dev stack's chain");
+  }
   const target = await resolveDatabase(config, logger, { adopt: options.adoptEmbedded });
   const database = createDatabaseClient(target.url, { poolMax: config.database.poolMax, logger });
   const ctx = createAppContext(config, logger, database);
@@ -67,6 +86,7 @@ async function open(options: {
     ctx,
     config,
     logger,
+    devChain,
     databaseLabel: target.embedded
       ? `embedded PostgreSQL on 127.0.0.1:${target.embedded.port} (data in ${config.embeddedPostgres.dataDir})`
       : "PostgreSQL at DATABASE_URL",
@@ -79,12 +99,22 @@ async function open(options: {
 }
 
 /** Runs a one-shot command against the database and always releases it. */
-async function oneShot<T>(fn: (opened: Opened) => Promise<T>): Promise<T> {
-  const opened = await open({ adoptEmbedded: false, logToStderr: true });
+async function oneShot<T>(
+  fn: (opened: Opened) => Promise<T>,
+  options: { useDevChain?: boolean } = {},
+): Promise<T> {
+  const opened = await open({ adoptEmbedded: false, logToStderr: true, ...options });
   try {
     return await fn(opened);
   } finally {
     await opened.close();
+  }
+}
+
+/** serve and worker go on without test payments when the dev stack they were pointed at is gone. */
+function warnIfDevChainGone({ config, devChain, logger }: Opened) {
+  if (devChain.state === "unreachable") {
+    logger.warn(noTestNetworkMessage(config, devChain));
   }
 }
 
@@ -141,8 +171,20 @@ program
       ["HTTP server", http.close],
       ["worker", () => worker.stop()],
       ["database", opened.close],
-      ...(chain ? [["local chain", chain.stop] as ShutdownStep] : []),
+      ...(chain
+        ? [
+            [
+              "local chain",
+              async () => {
+                await forgetDevChain(config);
+                await chain.stop();
+              },
+            ] as ShutdownStep,
+          ]
+        : []),
     ]);
+    // Now that the whole stack answers, the other commands may find its chain.
+    if (chain) await recordDevChain(config, chain);
     const base = config.http.publicUrl;
     const payer = anvilAccount(LOCAL_ROLES.demoPayer);
     process.stdout.write(
@@ -183,7 +225,13 @@ program
   .command("serve")
   .description("The HTTP API (production: run several against one PostgreSQL)")
   .action(async () => {
-    const opened = await open({ adoptEmbedded: false, logToStderr: false, checkChains: true });
+    const opened = await open({
+      adoptEmbedded: false,
+      logToStderr: false,
+      checkChains: true,
+      useDevChain: true,
+    });
+    warnIfDevChainGone(opened);
     if (!(await migrationsApplied(opened.ctx.pool))) {
       opened.logger.warn(
         "database is not migrated: run `polyforge migrate`; /readyz reports 503 until then",
@@ -201,7 +249,13 @@ program
   .command("worker")
   .description("Background jobs (production: run several against one PostgreSQL)")
   .action(async () => {
-    const opened = await open({ adoptEmbedded: false, logToStderr: false, checkChains: true });
+    const opened = await open({
+      adoptEmbedded: false,
+      logToStderr: false,
+      checkChains: true,
+      useDevChain: true,
+    });
+    warnIfDevChainGone(opened);
     const worker = await startWorker(opened.ctx);
     const { workerPort } = opened.config.metrics;
     const metrics =
@@ -408,19 +462,27 @@ program
   )
   .addOption(networkOption())
   .action((opts: { network?: Network }) =>
-    oneShot(async ({ ctx }) => {
-      const targets = opts.network ? [opts.network] : ctx.payments.networks();
-      if (targets.length === 0) {
-        throw new AppError(
-          "invalid_request",
-          "No network takes payments: set X402_TEST_RPC_URL or X402_LIVE_RPC_URL.",
-        );
-      }
-      const reports = [];
-      for (const network of targets) reports.push(await reconcilePayments(ctx, network));
-      print(reports);
-      if (reports.some((r) => !r.ok)) process.exitCode = 1;
-    }),
+    oneShot(
+      async ({ ctx, config, devChain }) => {
+        const configured = ctx.payments.networks();
+        const targets = opts.network ? [opts.network] : configured;
+        const missing = targets.find((network) => !configured.includes(network));
+        if (targets.length === 0 || missing === "test") {
+          throw new AppError("invalid_request", noTestNetworkMessage(config, devChain));
+        }
+        if (missing) {
+          throw new AppError(
+            "invalid_request",
+            `The ${missing} network takes no payments here: set X402_LIVE_RPC_URL.`,
+          );
+        }
+        const reports = [];
+        for (const network of targets) reports.push(await reconcilePayments(ctx, network));
+        print(reports);
+        if (reports.some((r) => !r.ok)) process.exitCode = 1;
+      },
+      { useDevChain: true },
+    ),
   );
 
 program

@@ -324,8 +324,11 @@ export interface Config {
   creators: { platformShareBps: number };
   database: { url: string | undefined; poolMax: number };
   embeddedPostgres: { dataDir: string; port: number };
-  /** The anvil chain of `polyforge dev` and `polyforge chain`, and where its state is kept. */
-  localChain: { port: number; statePath: string };
+  /**
+   * The anvil chain of `polyforge dev` and `polyforge chain`, where its state is kept, and where
+   * a running `polyforge dev` records it for the other commands (src/chain/dev-chain.ts).
+   */
+  localChain: { port: number; statePath: string; devRecordPath: string };
   dataDir: string;
   logLevel: ConfigEnv["LOG_LEVEL"];
   auth: { sessionTtlSeconds: number; siweNonceTtlSeconds: number; siweDomain: string };
@@ -433,7 +436,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     creators: { platformShareBps: e.ROYALTY_PLATFORM_SHARE_BPS },
     database: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX },
     embeddedPostgres: { dataDir: path.join(dataDir, "postgres"), port: e.EMBEDDED_POSTGRES_PORT },
-    localChain: { port: e.LOCAL_CHAIN_PORT, statePath: path.join(dataDir, "chain-state.json") },
+    localChain: {
+      port: e.LOCAL_CHAIN_PORT,
+      statePath: path.join(dataDir, "chain-state.json"),
+      devRecordPath: path.join(dataDir, "dev-chain.json"),
+    },
     dataDir,
     logLevel: e.LOG_LEVEL,
     auth: {

@@ -74,6 +74,39 @@ describe("polyforge keys", () => {
   });
 });
 
+describe("the README's Commands table", () => {
+  /** The commands a `--help` lists, without commander's own `help`. */
+  const commandsOf = (help: string) =>
+    (help.split("Commands:\n")[1] ?? "")
+      .split("\n")
+      .flatMap((line) => /^ {2}([a-z][\w-]*)/.exec(line)?.[1] ?? [])
+      .filter((name) => name !== "help");
+
+  it("lists every command the CLI has, each subcommand of a group included", async () => {
+    const top = commandsOf((await runCli(["--help"], {})).stdout);
+    expect(top).toContain("dev");
+    const everyCommand = (
+      await Promise.all(
+        top.map(async (name) => {
+          const subcommands = commandsOf((await runCli([name, "--help"], {})).stdout);
+          return subcommands.length ? subcommands.map((sub) => `${name} ${sub}`) : [name];
+        }),
+      )
+    ).flat();
+
+    const readme = readFileSync(path.join(repoRoot, "README.md"), "utf8");
+    const table = readme.split("\n## Commands\n")[1]?.split("\n## ")[0] ?? "";
+    const documented = [...table.matchAll(/^\| `([^`]+)`/gm)].flatMap(([, cell]) => {
+      // `keys create\|list\|revoke` stands for three commands.
+      const [group, alternatives] = (cell as string).replaceAll("\\|", "|").split(" ");
+      return alternatives
+        ? alternatives.split("|").map((sub) => `${group} ${sub}`)
+        : [group as string];
+    });
+    expect(documented.sort()).toEqual(everyCommand.sort());
+  }, 120_000);
+});
+
 describe("polyforge dev (npm start)", () => {
   let dataRoot: string;
   beforeAll(async () => {

@@ -1,26 +1,42 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { parseArgs } from "node:util";
 import express from "express";
 import sharp from "sharp";
+import { z } from "zod";
 
 /**
  * A local stand-in for three real upstream APIs, speaking their wire formats:
  * - OpenAI Images: POST /openai/v1/images/generations → { created, data: [{ b64_json }] }
  * - fal queue:     POST /fal/<model> → { request_id, status_url, response_url }, then GET both
  * - Replicate:     POST /replicate/v1/models/<owner>/<name>/predictions → prediction, GET to poll
- * Faults are injected per request, in order (`script`), or all the time (`always`).
- * Run on its own for demos: `npx tsx test/simulator/upstream.ts [port]`.
+ * Faults are injected per request, in order (`script`), or all the time (`always`); `byApi`
+ * does the same for one API only, ahead of those, so one simulator can serve a failing channel
+ * and its healthy backup.
+ * Run on its own for demos: `npx tsx test/simulator/upstream.ts [port] [--fault api=fault[:count]]…`,
+ * and change its faults while it runs with POST/GET/DELETE /__faults (see `faultRequest`).
  */
-export type Fault =
-  | "ok"
-  | "error500"
-  | "rateLimit" // 429 with Retry-After: 1
-  | "hang" // never answers
-  | "slow" // answers after `latencyMs`
-  | "malformed" // 200 with a body that is not the format
-  | "contentPolicy" // the upstream's refusal of the prompt
-  | "garbage" // 200 in the right format, but the "image" is not one
-  | "unknownModel"; // 404 for the model id: a misconfigured channel
+export const faults = [
+  "ok",
+  "error500",
+  "rateLimit", // 429 with Retry-After: 1
+  "hang", // never answers
+  "slow", // answers after `latencyMs`
+  "malformed", // 200 with a body that is not the format
+  "contentPolicy", // the upstream's refusal of the prompt
+  "garbage", // 200 in the right format, but the "image" is not one
+  "unknownModel", // 404 for the model id: a misconfigured channel
+] as const;
+export type Fault = (typeof faults)[number];
+
+export const apis = ["openai", "fal", "replicate"] as const;
+export type Api = (typeof apis)[number];
+
+/** One API's own faults; `always` unset leaves that API to the shared ones once `script` is spent. */
+export interface FaultPlan {
+  script: Fault[];
+  always?: Fault;
+}
 
 export interface Simulator {
   url: string;
@@ -28,8 +44,46 @@ export interface Simulator {
   calls: Array<{ api: string; model: string; prompt: string; input?: Record<string, unknown> }>;
   script: Fault[];
   always: Fault;
+  /** Faults of one API only, taken before the shared ones while its entry lasts. */
+  byApi: Partial<Record<Api, FaultPlan>>;
   latencyMs: number;
   close(): Promise<void>;
+}
+
+/**
+ * One change to a running simulator's faults (POST /__faults, or a --fault flag): `fault` for
+ * the next `count` requests, or for every request when no count is given; for one `provider`'s
+ * API (the CHANNELS provider name), or for all of them.
+ */
+export const faultRequest = z
+  .object({
+    provider: z.enum(apis).optional(),
+    fault: z.enum(faults),
+    count: z.number().int().min(1).max(10_000).optional(),
+    latencyMs: z.number().int().min(0).max(600_000).optional(),
+  })
+  .strict();
+export type FaultRequest = z.infer<typeof faultRequest>;
+
+export function applyFaultRequest(sim: Simulator, change: FaultRequest): void {
+  if (change.latencyMs !== undefined) sim.latencyMs = change.latencyMs;
+  let plan: FaultPlan = sim;
+  if (change.provider) {
+    plan = sim.byApi[change.provider] ?? { script: [] };
+    sim.byApi[change.provider] = plan;
+  }
+  if (change.count === undefined) plan.always = change.fault;
+  else plan.script.push(...Array.from({ length: change.count }, () => change.fault));
+}
+
+export function clearFaults(sim: Simulator): void {
+  sim.script = [];
+  sim.always = "ok";
+  sim.byApi = {};
+}
+
+function faultState(sim: Simulator) {
+  return { script: sim.script, always: sim.always, byApi: sim.byApi, latencyMs: sim.latencyMs };
 }
 
 async function png(prompt: string): Promise<Buffer> {
@@ -71,10 +125,33 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     calls: [],
     script: [],
     always: "ok",
+    byApi: {},
     latencyMs: 0,
     close: async () => {},
   };
-  const fault = () => sim.script.shift() ?? sim.always;
+  const fault = (api: Api): Fault => {
+    const own = sim.byApi[api];
+    return own?.script.shift() ?? own?.always ?? sim.script.shift() ?? sim.always;
+  };
+
+  // For demos by hand: change the faults of a running simulator.
+  app.get("/__faults", (_req, res) => void res.json(faultState(sim)));
+  app.post("/__faults", (req, res) => {
+    const parsed = faultRequest.safeParse(req.body);
+    if (!parsed.success) {
+      return void res.status(400).json({
+        error: {
+          message: `expected {"provider"?: ${apis.join("|")}, "fault": ${faults.join("|")}, "count"?: n, "latencyMs"?: ms}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ")}`,
+        },
+      });
+    }
+    applyFaultRequest(sim, parsed.data);
+    res.json(faultState(sim));
+  });
+  app.delete("/__faults", (_req, res) => {
+    clearFaults(sim);
+    res.json(faultState(sim));
+  });
 
   /** Applies the next fault; returns true when the handler should go on normally. */
   async function applyFault(
@@ -138,7 +215,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
 
   app.post("/openai/v1/images/generations", async (req, res) => {
     sim.calls.push({ api: "openai", model: req.body?.model, prompt: req.body?.prompt });
-    if (!(await applyFault(res, fault(), "openai"))) return;
+    if (!(await applyFault(res, fault("openai"), "openai"))) return;
     if (!req.headers.authorization?.startsWith("Bearer "))
       return void res.status(401).json({ error: { message: "no key" } });
     res.json({
@@ -150,7 +227,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
   app.post(/^\/fal\/(.+)$/, async (req, res) => {
     const model = String(req.params[0]);
     sim.calls.push({ api: "fal", model, prompt: req.body?.prompt, input: req.body });
-    if (!(await applyFault(res, fault(), "fal"))) return;
+    if (!(await applyFault(res, fault("fal"), "fal"))) return;
     const id = `req-${nextId++}`;
     pending.set(id, { done: false, prompt: req.body.prompt });
     outputs.set(id, await outputOf(req.body));
@@ -182,7 +259,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
       prompt: req.body?.input?.prompt,
       input: req.body?.input,
     });
-    if (!(await applyFault(res, fault(), "replicate"))) return;
+    if (!(await applyFault(res, fault("replicate"), "replicate"))) return;
     const id = `p${nextId++}`;
     pending.set(id, { done: false, prompt: req.body.input.prompt });
     outputs.set(id, await outputOf(req.body.input));
@@ -227,9 +304,65 @@ export async function startSimulator(port = 0): Promise<Simulator> {
   return sim;
 }
 
+/**
+ * The standalone command's arguments: `[port] [--fault [api=]fault[:count]]… [--latency-ms ms]`,
+ * e.g. `--fault openai=error500` (every OpenAI-format request fails) or `--fault rateLimit:2`.
+ */
+export function parseSimulatorArgs(argv: string[]): {
+  port: number;
+  faults: FaultRequest[];
+  latencyMs?: number;
+} {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      fault: { type: "string", multiple: true, default: [] },
+      "latency-ms": { type: "string" },
+    },
+  });
+  const port = Number(positionals[0] ?? 4010);
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65_535)) {
+    throw new Error(`the port must be a number from 0 to 65535, not ${positionals[0]}`);
+  }
+  const changes = values.fault.map((flag) => {
+    const match = /^(?:(\w+)=)?(\w+)(?::(\d+))?$/.exec(flag);
+    const parsed = faultRequest.safeParse({
+      ...(match?.[1] && { provider: match[1] }),
+      fault: match?.[2],
+      ...(match?.[3] && { count: Number(match[3]) }),
+    });
+    if (!match || !parsed.success) {
+      throw new Error(
+        `--fault ${flag}: expected [${apis.join("|")}=]${faults.join("|")}[:count], e.g. openai=error500`,
+      );
+    }
+    return parsed.data;
+  });
+  const latency = values["latency-ms"];
+  if (latency === undefined) return { port, faults: changes };
+  const latencyMs = Number(latency);
+  if (!(Number.isInteger(latencyMs) && latencyMs >= 0)) {
+    throw new Error(`--latency-ms ${latency}: expected milliseconds (how long "slow" waits)`);
+  }
+  return { port, faults: changes, latencyMs };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const sim = await startSimulator(Number(process.argv[2] ?? 4010));
+  let args: ReturnType<typeof parseSimulatorArgs>;
+  try {
+    args = parseSimulatorArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(`upstream simulator: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  const sim = await startSimulator(args.port);
+  if (args.latencyMs !== undefined) sim.latencyMs = args.latencyMs;
+  for (const change of args.faults) applyFaultRequest(sim, change);
   console.log(
     `upstream simulator on ${sim.url} (openai: ${sim.url}/openai, fal: ${sim.url}/fal, replicate: ${sim.url}/replicate)`,
+  );
+  console.log(
+    `faults: ${JSON.stringify(faultState(sim))} (change them with POST/DELETE ${sim.url}/__faults)`,
   );
 }
