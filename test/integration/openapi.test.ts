@@ -773,10 +773,10 @@ describe("every route answers as documented", () => {
   });
 
   it("rate limits: 429 rate_limited with its headers in the generate, batch and poll buckets", async () => {
-    const { key } = await createAccountWithKey(app.ctx);
-    // Free tier: generate 5, batch 25, poll 50 a minute; refused bodies count too (and cost
-    // nothing). Windows are whole minutes: one may end mid-loop, so go on until refused, for
-    // at most two windows' worth.
+    const { key } = await createFundedCaller(app.ctx, 1_000n);
+    // Free tier: generate 5, batch 25, poll 50 a minute, counting generations that start (a
+    // refused body is given back). Windows are whole minutes: one may end mid-loop, so go on
+    // until refused, for at most two windows' worth.
     const untilRefused = async (operation: string, path: string, limit: number, json?: unknown) => {
       for (let i = 0; i <= 2 * limit + 1; i++) {
         const res = await call(operation, path, { token: key, json });
@@ -784,9 +784,12 @@ describe("every route answers as documented", () => {
       }
       throw new Error(`${operation} was never refused`);
     };
-    const generate = await untilRefused("post /v1/generate", "/v1/generate", 5, {});
+    const image = { prompt: "a kite", models: ["z-image-turbo"] };
+    const generate = await untilRefused("post /v1/generate", "/v1/generate", 5, image);
     expect(generate.json().error).toMatchObject({ code: "rate_limited", bucket: "generate" });
-    const batch = await untilRefused("post /v1/generate/batch", "/v1/generate/batch", 25, {});
+    const batch = await untilRefused("post /v1/generate/batch", "/v1/generate/batch", 25, {
+      requests: [image],
+    });
     expect(batch.json().error).toMatchObject({ code: "rate_limited", bucket: "batch" });
     const poll = await untilRefused("get /v1/history", "/v1/history", 50);
     expect(poll.json().error).toMatchObject({ code: "rate_limited", bucket: "poll" });
