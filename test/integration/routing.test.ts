@@ -20,6 +20,7 @@ let primary: Simulator;
 let backup: Simulator;
 let app: TestApp;
 let worker: Runner;
+let env: Record<string, string>;
 
 beforeAll(async () => {
   primary = await startSimulator();
@@ -60,16 +61,15 @@ beforeAll(async () => {
       models: { "wan2.7-image": "wan-video/wan-2.7-image" },
     },
   ];
-  app = await startTestApp({
-    env: {
-      LOG_LEVEL: "error",
-      CHANNELS: JSON.stringify(channels),
-      ROUTING_MAX_RETRIES: "1",
-      UPSTREAM_TIMEOUT_MS: "400",
-      CIRCUIT_FAILURE_THRESHOLD: "3",
-      CIRCUIT_COOLDOWN_SECONDS: "1",
-    },
-  });
+  env = {
+    LOG_LEVEL: "error",
+    CHANNELS: JSON.stringify(channels),
+    ROUTING_MAX_RETRIES: "1",
+    UPSTREAM_TIMEOUT_MS: "400",
+    CIRCUIT_FAILURE_THRESHOLD: "3",
+    CIRCUIT_COOLDOWN_SECONDS: "1",
+  };
+  app = await startTestApp({ env });
   worker = await startWorker(app.ctx);
 });
 afterAll(async () => {
@@ -83,6 +83,7 @@ beforeEach(async () => {
     sim.script = [];
     sim.always = "ok";
     sim.calls.length = 0;
+    sim.held = undefined;
   }
   await app.ctx.pool.query("delete from channel_health");
 });
@@ -261,6 +262,238 @@ describe("circuit breaker", () => {
     expect(primary.calls.length).toBe(callsBefore + 1); // one probe, no retries
     expect(probe.done.results[0].routing.upstream).toBe("openai-backup");
     expect((await circuitStates(app.ctx))[0]).toMatchObject({ state: "open" });
+  });
+});
+
+/** Polls `check` until it holds; fails the test with `what` after a generous deadline. */
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Queues a generation without waiting for it. */
+async function startGeneration(app: TestApp, models: string[]) {
+  const caller = await createFundedCaller(app.ctx, 100n, "test");
+  const res = await app.request("POST", "/v1/generate", {
+    token: caller.key,
+    json: { prompt: "a cat", models, resolution: "1K" },
+  });
+  expect(res.status).toBe(202);
+  return { key: caller.key, id: res.body.generationId as string };
+}
+
+async function resultStatus(
+  app: TestApp,
+  started: { key: string; id: string },
+): Promise<string | undefined> {
+  const res = await app.request("GET", `/v1/generate/status?ids=${started.id}`, {
+    token: started.key,
+  });
+  return res.body?.generations?.[started.id]?.results?.[0]?.status;
+}
+
+/** Waits for each generation, with its caller's balance and each result's hold as posted. */
+async function finish(app: TestApp, list: Array<{ key: string; id: string }>) {
+  return Promise.all(
+    list.map(async ({ key, id }) => {
+      const done = await waitForGeneration(app, key, id);
+      const balance = (await app.request("GET", "/v1/balance", { token: key })).body;
+      const { rows } = await app.ctx.pool.query<{ posted: string; cost: string }>(
+        `select h.posted::text, r.cost::text from generation_results r
+         join ledger_holds h on h.id = r.hold_id where r.generation_id = $1`,
+        [id],
+      );
+      return { done, balance, holds: rows };
+    }),
+  );
+}
+
+/** The circuit as three failures leave it, its cooldown already over: the next caller probes. */
+async function openPastCooldown(app: TestApp, channelId: string) {
+  await app.ctx.pool.query(
+    `insert into channel_health (channel_id, state, consecutive_failures, opened_at, updated_at)
+     values ($1, 'open', 3, now() - interval '1 hour', now() - interval '1 hour')`,
+    [channelId],
+  );
+}
+
+/** Holds the primary's next upstream call in flight; returns what lets it answer. */
+function holdPrimary(): () => void {
+  let release = () => {};
+  primary.held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return release;
+}
+
+const outcomes = (done: {
+  results: Array<{ routing: { attempts: Array<{ outcome: string }> } }>;
+}) => done.results[0]?.routing.attempts.map((a) => a.outcome);
+
+describe("half-open probe with concurrent traffic", () => {
+  // An app of its own: the probe is held in flight longer than the other tests' 400 ms upstream
+  // time limit allows, and a probe and the results waiting on it run at once.
+  let probing: TestApp;
+  let probingWorker: Runner;
+  beforeAll(async () => {
+    probing = await startTestApp({
+      env: { ...env, UPSTREAM_TIMEOUT_MS: "30000", WORKER_CONCURRENCY: "8" },
+    });
+    probingWorker = await startWorker(probing.ctx);
+  });
+  afterAll(async () => {
+    await probingWorker.stop();
+    await probing.close();
+  });
+  beforeEach(() => probing.ctx.pool.query("delete from channel_health"));
+  afterEach(() => expectMoneyInvariants(probing.ctx));
+
+  it("lets results arriving during a good probe wait for it, not fail: each completes, charged once", async () => {
+    // z-image-turbo has only the primary channel: nothing to fail over to.
+    await openPastCooldown(probing, "openai-primary");
+    const release = holdPrimary();
+    const probe = await startGeneration(probing, ["z-image-turbo"]);
+    await until("the probe's upstream call", () => primary.calls.length === 1);
+    expect((await circuitStates(probing.ctx))[0]).toMatchObject({ state: "half_open" });
+
+    const waiting = await Promise.all(
+      Array.from({ length: 5 }, () => startGeneration(probing, ["z-image-turbo"])),
+    );
+    // Every one has started (and, before the fix, would have failed at once).
+    await until("the other results to start", async () =>
+      (await Promise.all(waiting.map((w) => resultStatus(probing, w)))).every(
+        (s) => s !== "pending",
+      ),
+    );
+    expect(primary.calls).toHaveLength(1); // only the probe reached the upstream
+    release();
+
+    const finished = await finish(probing, [probe, ...waiting]);
+    for (const { done, balance, holds } of finished) {
+      expect(done.status).toBe("completed");
+      expect(done.results[0].routing.upstream).toBe("openai-primary");
+      expect(balance).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+      expect(holds).toEqual([{ posted: "3", cost: "3" }]); // charged once, the quoted price
+    }
+    expect(outcomes(finished[0]?.done)).toEqual(["ok"]);
+    // The others saw the probe in flight and waited for it.
+    expect(finished.slice(1).some(({ done }) => outcomes(done)?.[0] === "probe_in_flight")).toBe(
+      true,
+    );
+    expect(primary.calls).toHaveLength(6); // one call each: nobody called twice
+    expect(await circuitStates(probing.ctx)).toEqual([
+      { channel_id: "openai-primary", state: "closed", consecutive_failures: 0 },
+    ]);
+  });
+
+  it("sends results arriving during a probe to the next channel; a bad probe fails over too, charged once", async () => {
+    await openPastCooldown(probing, "openai-primary");
+    primary.script = ["error500"];
+    const release = holdPrimary();
+    const probe = await startGeneration(probing, ["gpt-image-2"]);
+    await until("the probe's upstream call", () => primary.calls.length === 1);
+
+    const others = await Promise.all(
+      Array.from({ length: 4 }, () => startGeneration(probing, ["gpt-image-2"])),
+    );
+    // They need not wait: the backup serves them while the probe is held.
+    const served = await finish(probing, others);
+    release();
+    const probed = await finish(probing, [probe]);
+
+    for (const { done, balance, holds } of [...served, ...probed]) {
+      expect(done?.status).toBe("completed");
+      expect(done?.results[0].routing.upstream).toBe("openai-backup");
+      expect(balance).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+      expect(holds).toEqual([{ posted: "3", cost: "3" }]);
+    }
+    for (const { done } of served) expect(outcomes(done)).toEqual(["probe_in_flight", "ok"]);
+    expect(outcomes(probed[0]?.done)).toEqual(["upstream_500", "ok"]);
+    expect(primary.calls).toHaveLength(1);
+    expect(backup.calls).toHaveLength(5);
+    expect((await circuitStates(probing.ctx))[0]).toMatchObject({ state: "open" });
+  });
+
+  it("fails and refunds, once, results that waited on a probe that failed with no other channel", async () => {
+    await openPastCooldown(probing, "openai-primary");
+    primary.always = "error500";
+    const release = holdPrimary();
+    const probe = await startGeneration(probing, ["z-image-turbo"]);
+    await until("the probe's upstream call", () => primary.calls.length === 1);
+    const waiting = await Promise.all(
+      Array.from({ length: 3 }, () => startGeneration(probing, ["z-image-turbo"])),
+    );
+    await until("the other results to start", async () =>
+      (await Promise.all(waiting.map((w) => resultStatus(probing, w)))).every(
+        (s) => s !== "pending",
+      ),
+    );
+    release();
+
+    const finished = await finish(probing, [probe, ...waiting]);
+    expect(finished[0]?.done.results[0].error.code).toBe("upstream_500");
+    for (const { done, balance, holds } of finished) {
+      expect(done?.status).toBe("failed");
+      expect(balance).toMatchObject({ creditBalance: 100, heldCredits: 0 });
+      expect(holds).toEqual([{ posted: "0", cost: "3" }]); // refunded, nothing charged
+    }
+    // The upstream is down: the waiters end as any result does against an open circuit.
+    for (const { done } of finished.slice(1)) {
+      expect(done?.results[0].error.code).toBe("model_unavailable");
+      expect(outcomes(done)?.at(-1)).toBe("circuit_open");
+    }
+  });
+});
+
+describe("recording a channel's health", () => {
+  it("does not retry a successful call, nor count it against the channel, when recording the success fails", async () => {
+    // One earlier failure, so the success has a count to clear: that write fails, once.
+    await app.ctx.pool.query(
+      `insert into channel_health (channel_id, state, consecutive_failures, updated_at)
+       values ('openai-primary', 'closed', 1, now())`,
+    );
+    await app.ctx.pool.query(`
+      create sequence success_write_failures;
+      create function fail_success_write() returns trigger language plpgsql as $$
+      begin
+        if new.consecutive_failures = 0 and nextval('success_write_failures') = 1 then
+          raise exception 'injected: channel_health is unwritable';
+        end if;
+        return new;
+      end $$;
+      create trigger fail_success_write before update on channel_health
+        for each row execute function fail_success_write();`);
+    try {
+      const { done, balance } = await generate(["gpt-image-2"]);
+      expect(done.status).toBe("completed");
+      expect(done.results[0].routing).toMatchObject({
+        upstream: "openai-primary",
+        failover: false,
+      });
+      expect(outcomes(done)).toEqual(["ok"]);
+      expect(primary.calls).toHaveLength(1); // the billed call is not made again
+      expect(backup.calls).toHaveLength(0);
+      expect(balance).toMatchObject({ creditBalance: 97, heldCredits: 0 });
+      // Neither cleared nor counted against: the failed write changed nothing.
+      expect(await circuitStates(app.ctx)).toEqual([
+        { channel_id: "openai-primary", state: "closed", consecutive_failures: 1 },
+      ]);
+      expect(
+        (
+          await app.ctx.pool.query<{ last_value: string; is_called: boolean }>(
+            "select last_value::text, is_called from success_write_failures",
+          )
+        ).rows[0],
+      ).toEqual({ last_value: "1", is_called: true }); // the injected failure did happen
+    } finally {
+      await app.ctx.pool.query(`
+        drop trigger fail_success_write on channel_health;
+        drop function fail_success_write;
+        drop sequence success_write_failures;`);
+    }
   });
 });
 

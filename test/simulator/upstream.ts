@@ -47,6 +47,9 @@ export interface Simulator {
   /** Faults of one API only, taken before the shared ones while its entry lasts. */
   byApi: Partial<Record<Api, FaultPlan>>;
   latencyMs: number;
+  /** While set, each request that creates work waits for it before its fault applies: an
+   * upstream call a test holds in flight and then lets answer. */
+  held?: Promise<unknown> | undefined;
   close(): Promise<void>;
 }
 
@@ -159,6 +162,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     f: Fault,
     format: "openai" | "fal" | "replicate",
   ): Promise<boolean> {
+    await sim.held;
     switch (f) {
       case "ok":
         return true;

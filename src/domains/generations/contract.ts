@@ -20,7 +20,11 @@ export const routing = z
     attempts: z.array(
       z.object({
         channel: z.string(),
-        outcome: z.string().describe("ok, or the failure's code (timeout, upstream_5xx, …)."),
+        outcome: z
+          .string()
+          .describe(
+            "ok, or the failure's code (timeout, upstream_5xx, …). circuit_open: skipped, its circuit open. probe_in_flight: passed over while another result probes it, and tried last once that probe ends.",
+          ),
         ms: z.number(),
       }),
     ),

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 
@@ -5,8 +6,10 @@ import type { ServiceContext } from "../../context.js";
  * A circuit breaker per channel, its state in PostgreSQL so every worker sees the same one.
  * closed: use it. open: skip it until the cooldown passes. Then one caller wins the half-open
  * probe (a conditional update); a good probe closes the circuit, a bad one opens it again.
+ * While that probe is in flight everyone else is told `probing`: the upstream may well be
+ * healthy again, so they wait for its outcome (or use another channel) rather than fail.
  */
-export type Admission = "closed" | "probe" | "open";
+export type Admission = "closed" | "probe" | "probing" | "open";
 
 export interface BreakerSettings {
   failureThreshold: number;
@@ -37,7 +40,32 @@ export async function admit(
            coalesce((select probe from taken), false) as probe`);
   const row = rows[0];
   if (row?.probe) return "probe";
+  if (row?.state === "half_open") return "probing";
   return row?.state === "closed" || !row ? "closed" : "open";
+}
+
+/**
+ * Waits while another caller's probe of the channel is in flight, and returns what the circuit
+ * then admits: `closed` after a good probe, `open` after a bad one, or `probe` when the probe
+ * outlived its time limit and this caller takes it over. Polls: the state is in PostgreSQL and
+ * the probe may be running in any worker.
+ */
+export async function awaitProbe(
+  ctx: ServiceContext,
+  channelId: string,
+  settings: BreakerSettings,
+  pollMs = 200,
+): Promise<Exclude<Admission, "probing">> {
+  // admit hands over a probe older than its limit, so this bound is only reached when the
+  // clock stands still (a test's frozen clock): then the channel is treated as open.
+  const deadline =
+    performance.now() + Math.max(settings.cooldownMs, settings.probeTimeoutMs ?? 0) + 10 * pollMs;
+  for (;;) {
+    const admission = await admit(ctx, channelId, settings);
+    if (admission !== "probing") return admission;
+    if (performance.now() >= deadline) return "open";
+    await sleep(pollMs);
+  }
 }
 
 export async function recordSuccess(ctx: ServiceContext, channelId: string): Promise<void> {

@@ -8,7 +8,13 @@ import {
   type ProviderTask,
 } from "../providers/types.js";
 import { validateOutput } from "../providers/validate.js";
-import { admit, type BreakerSettings, recordFailure, recordSuccess } from "./breaker.js";
+import {
+  admit,
+  awaitProbe,
+  type BreakerSettings,
+  recordFailure,
+  recordSuccess,
+} from "./breaker.js";
 import { type Channel, channelsFor, type ProviderName, upstreamModelOf } from "./channels.js";
 
 export interface Attempt {
@@ -60,7 +66,9 @@ function classify(err: unknown): ProviderError {
  * Runs one model's task over its channels: retries a retryable failure with exponential backoff
  * and jitter (honouring Retry-After), then fails over to the next channel. A caller error ends
  * at once and is not held against the channel. Open circuits are skipped; a half-open one gets
- * a single probe.
+ * a single probe. A channel whose probe another result holds is tried last: after every other
+ * channel, this result waits for the probe's outcome, so a healthy upstream's traffic is not
+ * failed while its probe runs.
  */
 export async function route(
   ctx: ServiceContext,
@@ -76,18 +84,22 @@ export async function route(
   const { settings } = deps;
   const attempts: Attempt[] = [];
   const candidates = channelsFor(deps.channels, request.model, request.network, random);
+  const routingOf = (channel: Channel): Routing => ({
+    upstream: channel.id,
+    failover: candidates.indexOf(channel) > 0,
+    attempts,
+  });
   let lastError = new ProviderError(
     "retryable",
     "model_unavailable",
     `No channel serves ${request.model}.`,
   );
 
-  for (const channel of candidates) {
-    const admission = await admit(ctx, channel.id, settings.circuit);
-    if (admission === "open") {
-      attempts.push({ channel: channel.id, outcome: "circuit_open", ms: 0 });
-      continue;
-    }
+  /** Tries one admitted channel; undefined means go on to the next one. */
+  async function tryChannel(
+    channel: Channel,
+    admission: "closed" | "probe",
+  ): Promise<RouteResult | undefined> {
     const tries = admission === "probe" ? 1 : settings.maxRetries + 1;
     const task: ProviderTask = {
       ...request.task,
@@ -95,8 +107,9 @@ export async function route(
     };
     for (let attempt = 0; attempt < tries; attempt++) {
       const started = performance.now();
+      let output: ProviderOutput;
       try {
-        const output = await validateOutput(
+        output = await validateOutput(
           task.mediaType,
           await deps.providers[channel.provider].generate(
             task,
@@ -105,17 +118,6 @@ export async function route(
             request.onProgress,
           ),
         );
-        attempts.push({
-          channel: channel.id,
-          outcome: "ok",
-          ms: Math.round(performance.now() - started),
-        });
-        await recordSuccess(ctx, channel.id);
-        return {
-          ok: true,
-          output,
-          routing: { upstream: channel.id, failover: candidates.indexOf(channel) > 0, attempts },
-        };
       } catch (err) {
         const error = classify(err);
         attempts.push({
@@ -123,23 +125,62 @@ export async function route(
           outcome: error.code,
           ms: Math.round(performance.now() - started),
         });
-        if (error.kind === "caller") {
-          return {
-            ok: false,
-            error,
-            routing: { upstream: channel.id, failover: candidates.indexOf(channel) > 0, attempts },
-          };
-        }
+        if (error.kind === "caller") return { ok: false, error, routing: routingOf(channel) };
         lastError = error;
         const opened = await recordFailure(ctx, channel.id, settings.circuit);
-        if (opened || error.kind === "channel" || attempt + 1 >= tries) break;
+        if (opened || error.kind === "channel" || attempt + 1 >= tries) return undefined;
         const backoff = settings.backoffMs * 2 ** attempt;
         const wait = Math.max(error.retryAfterMs ?? 0, backoff / 2 + random() * (backoff / 2));
         // An upstream asking for a long pause is better left for the next channel.
-        if (wait > MAX_RETRY_WAIT_MS) break;
+        if (wait > MAX_RETRY_WAIT_MS) return undefined;
         await sleep(wait);
+        continue;
       }
+      attempts.push({
+        channel: channel.id,
+        outcome: "ok",
+        ms: Math.round(performance.now() - started),
+      });
+      // The upstream answered and billed us: failing to note its health must neither count
+      // against the channel nor call it again. A probe not recorded lapses after its time limit.
+      try {
+        await recordSuccess(ctx, channel.id);
+      } catch (err) {
+        ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
+      }
+      return { ok: true, output, routing: routingOf(channel) };
     }
+    return undefined;
+  }
+
+  const probing: Channel[] = [];
+  for (const channel of candidates) {
+    const admission = await admit(ctx, channel.id, settings.circuit);
+    if (admission === "open" || admission === "probing") {
+      attempts.push({
+        channel: channel.id,
+        outcome: admission === "open" ? "circuit_open" : "probe_in_flight",
+        ms: 0,
+      });
+      if (admission === "probing") probing.push(channel);
+      continue;
+    }
+    const result = await tryChannel(channel, admission);
+    if (result) return result;
+  }
+  for (const channel of probing) {
+    const started = performance.now();
+    const admission = await awaitProbe(ctx, channel.id, settings.circuit);
+    if (admission === "open") {
+      attempts.push({
+        channel: channel.id,
+        outcome: "circuit_open",
+        ms: Math.round(performance.now() - started),
+      });
+      continue;
+    }
+    const result = await tryChannel(channel, admission);
+    if (result) return result;
   }
   return {
     ok: false,
