@@ -71,9 +71,12 @@ const UNREACHABLE_SOCKET_CODES = new Set([
  * too many connections (53300), and a statement or lock cancelled by a timeout (57014, 55P03).
  */
 const UNAVAILABLE_PG_CODES = /^(08...|57P0[1-3]|53300|57014|55P03)$/;
-/** What node-postgres throws without a code when the socket closes or the pool cannot connect. */
+/**
+ * What node-postgres throws without a code when the socket closes or the pool cannot connect.
+ * A pool used after its own end() is not here: that is our bug, not an outage.
+ */
 const UNAVAILABLE_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i;
+  /Connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error/i;
 
 /**
  * Whether a failure is the database being unreachable or overwhelmed (an outage, a restart, a
