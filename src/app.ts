@@ -50,6 +50,7 @@ export function createAppContext(
     db: database.db,
     pool: database.pool,
     generationEvents: new GenerationEvents(database.pool, logger),
+    shutdown: new AbortController(),
     payments: new PaymentGateway(config.payments, logger),
     generations: {
       storage: localStorage(config.storageDir),

@@ -31,4 +31,10 @@ export interface AppContext extends ServiceContext {
   payments: PaymentGateway;
   /** Wakes requests waiting for generations; close it before the pool. */
   generationEvents: GenerationEvents;
+  /**
+   * Aborted when the process starts shutting down (the HTTP server's close does it first):
+   * requests that wait (OpenAI images, event streams) stop waiting and answer what they have,
+   * so a deploy drops no caller.
+   */
+  shutdown: AbortController;
 }

@@ -66,6 +66,7 @@ export const errorStatus = {
   not_ready: 503,
   payments_unavailable: 503,
   payouts_unavailable: 503,
+  service_unavailable: 503,
 } as const satisfies Record<string, number>;
 
 export type ErrorCode = keyof typeof errorStatus;

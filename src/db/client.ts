@@ -53,3 +53,48 @@ export function pgErrorCode(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/** Node's socket errors that mean the server cannot be reached or went away. */
+const UNREACHABLE_SOCKET_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+/**
+ * PostgreSQL codes of a server that is not taking work: connection exceptions (08xxx),
+ * shutdown and start-up (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now),
+ * too many connections (53300), and a statement or lock cancelled by a timeout (57014, 55P03).
+ */
+const UNAVAILABLE_PG_CODES = /^(08...|57P0[1-3]|53300|57014|55P03)$/;
+/**
+ * What node-postgres throws without a code when the socket closes or the pool cannot connect.
+ * A pool used after its own end() is not here: that is our bug, not an outage.
+ */
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error/i;
+
+/**
+ * Whether a failure is the database being unreachable or overwhelmed (an outage, a restart, a
+ * failover) rather than a fault in the request or the code: such requests answer 503 and may
+ * be retried.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (
+      typeof code === "string" &&
+      (UNREACHABLE_SOCKET_CODES.has(code) || UNAVAILABLE_PG_CODES.test(code))
+    )
+      return true;
+    if (UNAVAILABLE_MESSAGES.test(e.message)) return true;
+    // ECONNREFUSED on a host with several addresses arrives as an AggregateError of each try.
+    if (e instanceof AggregateError && e.errors.some((inner) => isDatabaseUnavailable(inner)))
+      return true;
+  }
+  return false;
+}

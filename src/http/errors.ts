@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
-import { pgErrorCode } from "../db/client.js";
+import { isDatabaseUnavailable, pgErrorCode } from "../db/client.js";
 import { AppError } from "../errors.js";
 import type { Logger } from "../logger.js";
 
@@ -36,6 +36,7 @@ function toAppError(err: unknown): AppError {
       "The request contains a value that cannot be stored (for example a NUL character).",
     );
   }
+  if (isDatabaseUnavailable(err)) return databaseUnavailable(err);
   const parserError = err as BodyParserError;
   if (parserError?.type === "entity.parse.failed") {
     return new AppError("invalid_json", "The request body is not valid JSON.");
@@ -60,10 +61,26 @@ function toAppError(err: unknown): AppError {
   );
 }
 
+/** How long a client is told to wait when the database is out: a restart takes seconds. */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/** An outage is not a bug: 503 with Retry-After, so clients retry and alerts can tell them apart. */
+export function databaseUnavailable(cause: unknown): AppError {
+  return new AppError(
+    "service_unavailable",
+    "The service is briefly unavailable: its database cannot be reached. Try again in a few seconds.",
+    undefined,
+    { cause, headers: { "Retry-After": String(DATABASE_RETRY_AFTER_SECONDS) } },
+  );
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toAppError(err);
-    if (error.status >= 500) {
+    if (error.code === "service_unavailable") {
+      // An outage, not a bug: one line per request, without the stack.
+      (req.log ?? logger).warn({ reason: String(error.cause) }, "database unavailable");
+    } else if (error.status >= 500) {
       // The cause goes to the log only; a 5xx response never carries internals.
       (req.log ?? logger).error({ err: error.cause ?? err }, "request failed");
     }

@@ -1,4 +1,4 @@
-import { maxHeaderSize, STATUS_CODES } from "node:http";
+import { type IncomingMessage, maxHeaderSize, type ServerResponse, STATUS_CODES } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type express from "express";
 import type { AppContext } from "../context.js";
@@ -10,13 +10,16 @@ export interface HttpServer {
   /** Where the server listens, e.g. http://127.0.0.1:3000. */
   url: string;
   port: number;
-  /** Stops accepting connections, lets in-flight requests finish, then drops the rest. */
+  /**
+   * Stops accepting connections, tells waiting requests to answer now (the context's shutdown
+   * signal), lets in-flight requests finish with `Connection: close`, then drops the rest.
+   */
   close(): Promise<void>;
 }
 
 export async function startHttpServer(ctx: AppContext): Promise<HttpServer> {
   const { host, port, shutdownTimeoutMs } = ctx.config.http;
-  return listen(createHttpApp(ctx), { host, port, shutdownTimeoutMs });
+  return listen(createHttpApp(ctx), { host, port, shutdownTimeoutMs, shutdown: ctx.shutdown });
 }
 
 /**
@@ -68,10 +71,31 @@ function errorResponse(error: AppError): string {
 /** Serves an express app on host:port until close(). */
 export async function listen(
   app: express.Express,
-  options: { host: string; port: number; shutdownTimeoutMs: number },
+  options: { host: string; port: number; shutdownTimeoutMs: number; shutdown?: AbortController },
 ): Promise<HttpServer> {
   const server = app.listen(options.port, options.host);
   server.on("clientError", answerClientError);
+  // Answers not yet started, so that a shutdown can close their keep-alive connections.
+  const unanswered = new Set<ServerResponse>();
+  let stopping = false;
+  // Before express, so the header is set before any handler can answer.
+  server.prependListener("request", (_req: IncomingMessage, res: ServerResponse) => {
+    // A request arriving on a kept-alive connection during the shutdown is served, then the
+    // connection closes: the client's next request goes to another instance, never to a reset.
+    if (stopping) {
+      res.setHeader("Connection", "close");
+      return;
+    }
+    unanswered.add(res);
+    const done = () => {
+      unanswered.delete(res);
+      // An answer that went out during the shutdown leaves its connection idle: close it now
+      // rather than at the forced close.
+      if (stopping) setImmediate(() => server.closeIdleConnections());
+    };
+    res.once("finish", done);
+    res.once("close", done);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);
@@ -82,6 +106,11 @@ export async function listen(
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= new Promise<void>((resolve) => {
+      stopping = true;
+      for (const res of unanswered) if (!res.headersSent) res.setHeader("Connection", "close");
+      unanswered.clear();
+      // Waiting requests answer now (a 202 with the id, a stream's reconnect event).
+      options.shutdown?.abort();
       const force = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs);
       server.close(() => {
         clearTimeout(force);

@@ -352,6 +352,12 @@ describe("every route answers as documented", () => {
     expect(
       (await call("get /v1/payments", "/v1/payments?cursor=nope", { token: walletKey })).status,
     ).toBe(400);
+    const byNonce = "get /v1/payments/by-nonce/{nonce}";
+    const { rows } = await app.ctx.pool.query("select nonce from payments where id = $1", [
+      bought.json().payment.id,
+    ]);
+    expect((await call(byNonce, `/v1/payments/by-nonce/${rows[0].nonce}`)).status).toBe(200);
+    expect((await call(byNonce, `/v1/payments/by-nonce/0x${"0".repeat(64)}`)).status).toBe(404);
   });
 
   it("creator payouts", async () => {

@@ -453,14 +453,15 @@ export const generationContracts = [
     operationId: "streamGenerationEvents",
     summary: "Wait on a generation as Server-Sent Events",
     description:
-      "A `status` event with the whole generation object (as the status endpoint has it) each time a result starts, progresses or settles, then `done` with the final object, and the stream ends.",
+      "A `status` event with the whole generation object (as the status endpoint has it) each time a result starts, progresses or settles, then `done` with the final object, and the stream ends. When the serving instance shuts down (a deploy), the stream instead ends with a `reconnect` event carrying the object as it stands and a short `retry:`: reconnect (EventSource does so by itself) and another instance carries on.",
     tag: "Generations",
     auth: ["apiKey", "generationToken"],
     params: eventsParams,
     rateLimit: "poll",
     responses: {
       200: {
-        description: "An event stream of `status` events and a last `done` event.",
+        description:
+          "An event stream of `status` events and a last `done` event (or `reconnect`, when the instance shuts down first).",
         schema: z.string(),
         contentTypes: ["text/event-stream"],
         example: 'retry: 2000\n\nid: 1\nevent: status\ndata: {"generationId":"gen_…",…}\n\n',
@@ -474,7 +475,7 @@ export const generationContracts = [
     operationId: "createImage",
     summary: "OpenAI-compatible image generation",
     description:
-      "The OpenAI Images request and response over the same generations, ledger and routing, so OpenAI's SDK works unchanged (baseURL …/v1). Waits for the images; past the wait it answers 202 with the generation ids to poll. Without an API key it is paid per call with x402.",
+      "The OpenAI Images request and response over the same generations, ledger and routing, so OpenAI's SDK works unchanged (baseURL …/v1). Waits for the images; past the wait, or when the serving instance shuts down (a deploy) before they are ready, it answers 202 with the generation ids to poll (with `Connection: close`). Without an API key it is paid per call with x402.",
     tag: "OpenAI-compatible",
     auth: ["apiKey", "x402"],
     body: {
@@ -486,7 +487,8 @@ export const generationContracts = [
     responses: {
       200: { description: "The images.", schema: imagesResponse },
       202: {
-        description: "Still processing past the wait, or the payment is still confirming.",
+        description:
+          "Still processing past the wait or at a shutdown of the instance, or the payment is still confirming.",
         schema: z.union([imagesProcessing, paymentPending]),
       },
     },

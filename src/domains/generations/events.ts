@@ -58,9 +58,12 @@ export class GenerationEvents {
     return this.connecting;
   }
 
-  /** Resolves when a result of one of `ids` settles, or after `timeoutMs`, whichever is first. */
-  async next(ids: string[], timeoutMs: number): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Resolves when a result of one of `ids` settles, after `timeoutMs`, or when `signal` aborts,
+   * whichever is first.
+   */
+  async next(ids: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed || signal?.aborted) return;
     await this.listen().catch((err: unknown) =>
       this.logger.warn({ err }, "cannot listen for generation events"),
     );
@@ -68,10 +71,12 @@ export class GenerationEvents {
       const done = () => {
         clearTimeout(timer);
         for (const id of ids) this.emitter.off(id, done);
+        signal?.removeEventListener("abort", done);
         resolve();
       };
       const timer = setTimeout(done, timeoutMs);
       for (const id of ids) this.emitter.once(id, done);
+      signal?.addEventListener("abort", done, { once: true });
     });
   }
 

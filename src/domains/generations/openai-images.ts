@@ -82,7 +82,12 @@ export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: 
   return { aspectRatio, resolution };
 }
 
+/**
+ * The generations once all are final; undefined past the deadline or when the process starts
+ * shutting down, so that a deploy answers the 202 with the ids instead of cutting the request.
+ */
 async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], deadline: number) {
+  const stopping = ctx.shutdown.signal;
   for (;;) {
     const { data } = await getGenerations(ctx, scope, ids);
     if (
@@ -91,9 +96,9 @@ async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], d
     )
       return data;
     const left = deadline - Date.now();
-    if (left <= 0) return undefined;
+    if (left <= 0 || stopping.aborted) return undefined;
     // Woken by the result's NOTIFY; the 1 s cap only bounds the cost of a missed one.
-    await ctx.generationEvents.next(ids, Math.min(1000, left));
+    await ctx.generationEvents.next(ids, Math.min(1000, left), stopping);
   }
 }
 

@@ -11,6 +11,8 @@ import { generationJson, getGenerations } from "./service.js";
 const HEARTBEAT_MS = 15_000;
 /** A re-read even without a notice, so a notice lost while reconnecting costs at most this. */
 const FALLBACK_READ_MS = 5_000;
+/** What a stream cut by a shutdown tells the client to wait before reconnecting elsewhere. */
+export const RECONNECT_RETRY_MS = 1_000;
 
 export const eventsParams = z.object({ id: generationId });
 
@@ -19,7 +21,9 @@ export const eventsParams = z.object({ id: generationId });
  * rather wait than poll. A `status` event carries the whole generation object (as the status
  * endpoint has it) whenever a result starts, progresses or settles; a last `done` event carries
  * the final object, and the stream ends. Driven by PostgreSQL LISTEN/NOTIFY, so it works
- * whichever instance runs the job.
+ * whichever instance runs the job. When this process shuts down (a deploy), a last `reconnect`
+ * event carries the object as it stands and a short `retry:`, and the stream ends: the client
+ * reconnects (EventSource does so by itself) and another instance carries on.
  */
 export function generationStreamRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -35,11 +39,14 @@ export function generationStreamRoutes(ctx: AppContext): Router {
       let closed = false;
       let unsubscribe: (() => void) | undefined;
       const timers: NodeJS.Timeout[] = [];
+      const stopping = ctx.shutdown.signal;
+      let onStopping: (() => void) | undefined;
       const finish = () => {
         if (closed) return;
         closed = true;
         for (const t of timers) clearInterval(t);
         unsubscribe?.();
+        if (onStopping) stopping.removeEventListener("abort", onStopping);
         res.end();
       };
       res.on("close", finish);
@@ -65,6 +72,20 @@ export function generationStreamRoutes(ctx: AppContext): Router {
       res.write("retry: 2000\n\n");
       let sequence = 0;
       let lastSent = "";
+      // A shutdown ends the stream with the object as last sent (or as first read), never cut.
+      onStopping = () => {
+        if (closed) return;
+        const json = lastSent || JSON.stringify(generationJson(first));
+        res.write(
+          `retry: ${RECONNECT_RETRY_MS}\nid: ${++sequence}\nevent: reconnect\ndata: ${json}\n\n`,
+        );
+        finish();
+      };
+      if (stopping.aborted) {
+        onStopping();
+        return;
+      }
+      stopping.addEventListener("abort", onStopping, { once: true });
 
       // Reads are serialized: each notice triggers one read, and a burst collapses into one.
       let reading = false;

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { type PackId, packs, tiers } from "../ledger/packs.js";
-import { packParams, paymentsQuery } from "./routes.js";
+import { nonceParams, packParams, paymentsQuery } from "./routes.js";
 
 /** What the payments routes answer, and their entries in the OpenAPI document. */
 
@@ -124,5 +124,19 @@ export const paymentContracts = [
     query: describeFields(paymentsQuery, { cursor: "The last id of the previous page." }),
     responses: { 200: { description: "A page of payments.", schema: paymentPage } },
     errors: [],
+  }),
+  route({
+    method: "get",
+    path: "/v1/payments/by-nonce/:nonce",
+    operationId: "getPaymentByNonce",
+    summary: "A payment found by its EIP-3009 authorization's nonce",
+    description:
+      "For a wallet whose answer was lost (the connection or the API went down after it signed): the payment its authorization made, its status, the credits it bought and the generation it paid for, if that was recorded. No credential: the nonce is 32 random bytes only the payer knows until it is on chain, and nothing here is more than the chain shows once it settled, apart from our status, credits and generation id (reading that generation still needs a key for the wallet's account, from a wallet sign-in). A payment cut off by a crash is decided from the chain within about a minute of its settlement window (2 × X402_SETTLE_TIMEOUT_MS).",
+    tag: "Credits",
+    auth: [],
+    params: nonceParams,
+    rateLimit: "poll",
+    responses: { 200: { description: "The payment.", schema: payment } },
+    errors: ["not_found"],
   }),
 ];

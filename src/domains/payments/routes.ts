@@ -1,13 +1,16 @@
 import { Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
+import { notFound } from "../../errors.js";
 import { authenticate, authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
+import { pathParams } from "../../http/params.js";
+import { rateLimit } from "../../http/rate-limit.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { type PackId, packs } from "../ledger/packs.js";
 import { getBalance } from "../ledger/service.js";
 import { acceptPayment, receiptJson, respondPending } from "./accept.js";
 import { keyForPayingWallet, packPrices } from "./packs.js";
-import { listPayments, paymentJson } from "./service.js";
+import { findPaymentByNonce, listPayments, paymentJson } from "./service.js";
 
 export const packParams = z.object({
   pack: z.enum(Object.keys(packs) as [PackId, ...PackId[]], {
@@ -24,6 +27,10 @@ export const paymentsQuery = z
       .optional(),
   })
   .strict();
+
+export const nonceParams = z.object({
+  nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "an 0x-prefixed 32-byte nonce"),
+});
 
 export function paymentRoutes(ctx: AppContext): Router {
   const router = Router();
@@ -67,6 +74,14 @@ export function paymentRoutes(ctx: AppContext): Router {
       data: data.map(paymentJson),
       nextCursor: page.length > query.limit ? (data.at(-1)?.id ?? null) : null,
     });
+  });
+
+  // No credential: see findPaymentByNonce for why the nonce alone is enough.
+  router.get("/v1/payments/by-nonce/:nonce", rateLimit(ctx, "poll"), async (req, res) => {
+    const { nonce } = pathParams(nonceParams, req.params, "Payment");
+    const payment = await findPaymentByNonce(ctx, nonce);
+    if (!payment) throw notFound("Payment");
+    res.json(paymentJson(payment));
   });
 
   return router;

@@ -27,6 +27,15 @@ export interface PaymentClaim {
   validBefore: Date;
 }
 
+/** Past the live request's settlement window, when a claim left behind is decided. */
+const RESOLVE_MARGIN_MS = 5_000;
+
+const resolveJobKey = (paymentId: string) => `resolve_payment:${paymentId}`;
+
+/** The claim's resolve job is no longer needed once the payment is decided. */
+const removeResolveJob = (tx: ServiceContext, paymentId: string) =>
+  tx.db.execute(sql`select graphile_worker.remove_job(${resolveJobKey(paymentId)})`);
+
 /**
  * Takes an authorization for this request, before anything is broadcast. Its nonce is unique in
  * PostgreSQL: a second request carrying it while the first runs gets 409 payment_in_flight, and
@@ -52,15 +61,30 @@ export async function claimPayment(ctx: ServiceContext, claim: PaymentClaim): Pr
     error: null,
     updatedAt: now,
   };
-  const [claimed] = await ctx.db
-    .insert(payments)
-    .values({ ...values, id: newId("pay"), createdAt: now })
-    .onConflictDoUpdate({
-      target: [payments.network, payments.asset, payments.payer, payments.nonce],
-      set: values,
-      setWhere: eq(payments.status, "failed"),
-    })
-    .returning();
+  const claimed = await ctx.db.transaction(async (db) => {
+    const [row] = await db
+      .insert(payments)
+      .values({ ...values, id: newId("pay"), createdAt: now })
+      .onConflictDoUpdate({
+        target: [payments.network, payments.asset, payments.payer, payments.nonce],
+        set: values,
+        setWhere: eq(payments.status, "failed"),
+      })
+      .returning();
+    // Queued with the claim, so a process that dies between settling and recording (a crash,
+    // a kill) always leaves a job that decides the payment from the chain once the live
+    // request would have finished: the wallet's credits land within a minute of that, not at
+    // the next reconciliation. A request that finishes removes it.
+    if (row) {
+      const settleWindowMs = 2 * ctx.config.payments.settleTimeoutMs + RESOLVE_MARGIN_MS;
+      await db.execute(sql`
+        select graphile_worker.add_job('resolve_payment', json_build_object('paymentId', ${row.id}::text),
+                 job_key => ${resolveJobKey(row.id)},
+                 run_at => now() + make_interval(secs => ${settleWindowMs / 1000}),
+                 max_attempts => 25)`);
+    }
+    return row;
+  });
   if (claimed) return claimed;
   const [existing] = await ctx.db
     .select()
@@ -94,10 +118,14 @@ export async function getPayment(ctx: ServiceContext, id: string): Promise<Payme
 
 /** Settlement never moved money: the authorization may be tried again. */
 export async function markPaymentFailed(ctx: ServiceContext, id: string, error: string) {
-  await ctx.db
-    .update(payments)
-    .set({ status: "failed", error: error.slice(0, 500), updatedAt: ctx.clock() })
-    .where(and(eq(payments.id, id), inArray(payments.status, ["settling", "pending"])));
+  await ctx.db.transaction(async (db) => {
+    const marked = await db
+      .update(payments)
+      .set({ status: "failed", error: error.slice(0, 500), updatedAt: ctx.clock() })
+      .where(and(eq(payments.id, id), inArray(payments.status, ["settling", "pending"])))
+      .returning({ id: payments.id });
+    if (marked.length) await removeResolveJob({ ...ctx, db }, id);
+  });
 }
 
 /**
@@ -152,6 +180,7 @@ export async function applySettledPayment<T>(
       )
       .returning();
     if (!payment) return undefined;
+    await removeResolveJob(tx, payment.id);
     await transfer(tx, {
       id: mintTransferId(payment.id),
       network: payment.network,
@@ -194,6 +223,26 @@ export async function listPayments(
     )
     .orderBy(desc(payments.id))
     .limit(page.limit);
+}
+
+/**
+ * The payment of an authorization, by its nonce alone (newest first if several wallets or
+ * networks used the same one). The nonce is 32 random bytes that only the payer knows until it
+ * is on chain, and everything answered here is what the chain shows once it settled (payer,
+ * treasury, amount, transaction) plus our status, credits and generation id, which grants no
+ * access by itself: so it needs no credential, and a wallet whose answer was lost can find it.
+ */
+export async function findPaymentByNonce(
+  ctx: ServiceContext,
+  nonce: string,
+): Promise<Payment | undefined> {
+  const [payment] = await ctx.db
+    .select()
+    .from(payments)
+    .where(eq(payments.nonce, nonce.toLowerCase()))
+    .orderBy(desc(payments.createdAt))
+    .limit(1);
+  return payment;
 }
 
 export function unresolvedPayments(ctx: ServiceContext, network: Network): Promise<Payment[]> {

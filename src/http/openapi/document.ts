@@ -256,7 +256,7 @@ function errorResponse(
   if (status === 402 && codes.includes("payment_required")) {
     headers["PAYMENT-REQUIRED"] = headerRef("PaymentRequired");
   }
-  if (status === 429) {
+  if (status === 429 || (status === 503 && codes.includes("service_unavailable"))) {
     headers["Retry-After"] = headerRef("RetryAfter");
   }
   if (status === 405) headers.Allow = headerRef("Allow");

@@ -16,7 +16,7 @@ import {
 
 /**
  * What every route can answer: headers the HTTP parser refuses, a body the JSON parser
- * refuses, and our own failure.
+ * refuses, our own failure, and a database outage (503 with Retry-After).
  */
 const EVERY_ROUTE: ErrorCode[] = [
   "invalid_request",
@@ -24,6 +24,7 @@ const EVERY_ROUTE: ErrorCode[] = [
   "payload_too_large",
   "request_header_too_large",
   "internal_error",
+  "service_unavailable",
 ];
 
 const BY_CREDENTIAL: Record<Credential, ErrorCode[]> = {
@@ -234,6 +235,8 @@ export const errorExamples: Record<ErrorCode, string> = {
   payments_unavailable: "Payments on Base Sepolia are unavailable: the facilitator is down.",
   payouts_unavailable:
     "Payouts on Base are unavailable: this deployment has no treasury key there.",
+  service_unavailable:
+    "The service is briefly unavailable: its database cannot be reached. Try again in a few seconds.",
 };
 
 const NO_DETAILS: z.ZodRawShape = {};
