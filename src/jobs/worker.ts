@@ -19,7 +19,6 @@ export async function startWorker(ctx: AppContext): Promise<Runner> {
   // A job's locked_by is its pool's id: the heartbeat vouches for those.
   const pools = new Set<string>();
   events.on("pool:create", ({ workerPool }) => void pools.add(workerPool.id));
-  const heartbeat = startHeartbeat(ctx, () => [...pools]);
   const runner = await run({
     pgPool: ctx.pool,
     taskList: taskList(ctx),
@@ -29,10 +28,9 @@ export async function startWorker(ctx: AppContext): Promise<Runner> {
     noHandleSignals: true,
     logger: graphileLogger(ctx.logger),
     events,
-  }).catch(async (err: unknown) => {
-    await heartbeat.stop();
-    throw err;
   });
+  // The pool exists once run() returns; its first beat goes out now, as it looks for jobs.
+  const heartbeat = startHeartbeat(ctx, () => [...pools]);
   const stop = async (reason?: string) => {
     const graceful = runner.stop(reason).then(() => true);
     graceful.catch(() => {}); // reported below when it comes in time; ignored after that
