@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { route } from "../../src/domains/routing/router.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { startCli } from "../helpers/cli.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
@@ -157,3 +158,49 @@ it("releases a stopped worker's long jobs on its way out, so another worker fini
   sim.jobMs = 0;
   await expectCompletedOnce(caller, generationId, quoted, Date.now() + 60_000);
 }, 90_000);
+
+it("resumes a recorded upstream job without submitting, and submits again only when the upstream no longer knows it", async () => {
+  sim.calls.length = 0;
+  sim.jobMs = 0;
+  const recorded: Array<{ channel: string; job: Record<string, unknown> }> = [];
+  const run = (job: Record<string, unknown>) =>
+    route(app.ctx, app.ctx.generations.routing, {
+      model: "qwen-image-2.0",
+      network: "test",
+      task: {
+        mediaType: "image",
+        prompt: "resume me",
+        aspectRatio: "1:1",
+        resolution: "1K",
+        seed: 7,
+        referenceImageUrls: [],
+      },
+      upstreamJob: {
+        recorded: { channel: "fal", job },
+        record: async (channel, submitted) => void recorded.push({ channel, job: submitted }),
+      },
+    });
+
+  // A first run submits (and records) a fal request; a second run given it only polls it.
+  const first = await run({});
+  expect(first.ok).toBe(true);
+  expect(sim.calls).toHaveLength(1);
+  expect(recorded).toHaveLength(1);
+  const again = await run(recorded[0]?.job ?? {});
+  expect(again).toMatchObject({ ok: true, routing: { upstream: "fal", failover: false } });
+  expect(sim.calls).toHaveLength(1);
+  expect(recorded).toHaveLength(1);
+
+  // fal has forgotten the request (404): a new one is submitted, and the channel is not blamed.
+  const gone = await run({
+    request_id: "gone",
+    status_url: `${sim.url}/fal/requests/gone/status`,
+    response_url: `${sim.url}/fal/requests/gone`,
+  });
+  expect(gone).toMatchObject({
+    ok: true,
+    routing: { attempts: [{ channel: "fal", outcome: "ok" }] },
+  });
+  expect(sim.calls).toHaveLength(2);
+  expect(recorded).toHaveLength(2);
+});
