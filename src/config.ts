@@ -108,6 +108,12 @@ export const configSchema = z
       "Lifetime of a sign-in nonce; each nonce is single use.",
     ),
     WORKER_CONCURRENCY: positiveInt(4, 100).describe("Jobs one worker process runs at once."),
+    WORKER_HEARTBEAT_SECONDS: positiveInt(5, 300).describe(
+      "How often each worker process records that it is alive, in PostgreSQL.",
+    ),
+    WORKER_DEAD_AFTER_SECONDS: positiveInt(20, 3600).describe(
+      "A worker whose heartbeat is older than this is presumed dead (killed, crashed, cut off): a live worker releases its jobs, which run again at once. At least twice WORKER_HEARTBEAT_SECONDS; the same value on every process.",
+    ),
     WORKER_METRICS_PORT: z.coerce
       .number()
       .int()
@@ -168,7 +174,7 @@ export const configSchema = z
         "How many reverse proxies in front of the API to trust for the client address (X-Forwarded-For), which limits unauthenticated requests per IP. 0 trusts none.",
       ),
     GENERATION_TIMEOUT_SECONDS: positiveInt(900, 24 * 3600).describe(
-      "How long one model's result may take before its hold expires and it is refunded.",
+      "How long one model's result may take, its retries after a worker crash included, before its hold expires and it is refunded (the hard stop: a result still running then is refunded and its late output dropped).",
     ),
     UPSTREAM_TIMEOUT_MS: positiveInt(120_000, 3_600_000).describe(
       "One upstream call's time limit.",
@@ -249,6 +255,14 @@ export const configSchema = z
       ),
   })
   .superRefine((env, ctx) => {
+    if (env.WORKER_DEAD_AFTER_SECONDS < 2 * env.WORKER_HEARTBEAT_SECONDS) {
+      // One late heartbeat must not make a live worker look dead.
+      ctx.addIssue({
+        code: "custom",
+        path: ["WORKER_DEAD_AFTER_SECONDS"],
+        message: "must be at least twice WORKER_HEARTBEAT_SECONDS",
+      });
+    }
     for (const prefix of ["TEST", "LIVE"] as const) {
       const rpc = env[`X402_${prefix}_RPC_URL`];
       const url = env[`X402_${prefix}_FACILITATOR_URL`];
@@ -332,7 +346,11 @@ export interface Config {
   dataDir: string;
   logLevel: ConfigEnv["LOG_LEVEL"];
   auth: { sessionTtlSeconds: number; siweNonceTtlSeconds: number; siweDomain: string };
-  worker: { concurrency: number };
+  /**
+   * Jobs one process runs at once; how often it records its heartbeat, and how old another's
+   * may get before that worker is presumed dead and its jobs are released.
+   */
+  worker: { concurrency: number; heartbeatMs: number; deadAfterMs: number };
   /** Prometheus metrics: the worker's own listener (undefined: none) and the scrape token. */
   metrics: { workerPort: number | undefined; token: string | undefined };
   storageDir: string;
@@ -448,7 +466,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       siweNonceTtlSeconds: e.SIWE_NONCE_TTL_SECONDS,
       siweDomain: new URL(publicUrl).host,
     },
-    worker: { concurrency: e.WORKER_CONCURRENCY },
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      heartbeatMs: e.WORKER_HEARTBEAT_SECONDS * 1000,
+      deadAfterMs: e.WORKER_DEAD_AFTER_SECONDS * 1000,
+    },
     metrics: { workerPort: e.WORKER_METRICS_PORT, token: e.METRICS_TOKEN },
     storageDir: path.resolve(e.STORAGE_DIR ?? path.join(dataDir, "outputs")),
     channels,

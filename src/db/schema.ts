@@ -12,5 +12,6 @@ export * from "../domains/routing/schema.js";
 export * from "../domains/templates/schema.js";
 export * from "../domains/uploads/schema.js";
 export * from "../domains/webhooks/schema.js";
+export * from "../domains/workers/schema.js";
 export * from "../domains/workflows/schema.js";
 export * from "./columns.js";

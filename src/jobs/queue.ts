@@ -1,17 +1,21 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../context.js";
+import { isLiveWorker } from "../domains/workers/service.js";
 
 /**
  * The job queue as graphile-worker's public `graphile_worker.jobs` view shows it, for
- * monitoring. A job is, in graphile-worker's own terms: failed once its attempts are spent (it
- * stays until removed); running while a worker holds its lock (a lock older than four hours is
- * presumed dead, and the job can run again); runnable once its run_at has come; else scheduled.
+ * monitoring. A job is: running while a live worker (one whose heartbeat is recent) holds its
+ * lock; stalled while it is locked by a worker that is not live (dead and not yet released, or
+ * one that records no heartbeat); failed once its attempts are spent and no worker holds it;
+ * runnable once its run_at has come; else scheduled. A lock older than four hours counts as
+ * none (graphile-worker's own limit).
  */
-export type JobState = "runnable" | "scheduled" | "running" | "failed";
+export type JobState = "runnable" | "scheduled" | "running" | "stalled" | "failed";
 
-const STATE = sql`case
+const state = (deadAfterMs: number) => sql`case
+  when locked_at is not null and locked_at > now() - interval '4 hours'
+    then case when ${isLiveWorker(sql`locked_by`, deadAfterMs)} then 'running' else 'stalled' end
   when attempts >= max_attempts then 'failed'
-  when locked_at is not null and locked_at > now() - interval '4 hours' then 'running'
   when run_at <= now() then 'runnable'
   else 'scheduled' end`;
 
@@ -20,7 +24,7 @@ export async function jobCounts(
   ctx: ServiceContext,
 ): Promise<Array<{ task: string; state: JobState; jobs: number }>> {
   const { rows } = await ctx.db.execute<{ task: string; state: JobState; jobs: number }>(sql`
-    select task_identifier as task, ${STATE} as state, count(*)::int as jobs
+    select task_identifier as task, ${state(ctx.config.worker.deadAfterMs)} as state, count(*)::int as jobs
     from graphile_worker.jobs group by 1, 2`);
   return rows;
 }
@@ -29,6 +33,6 @@ export async function jobCounts(
 export async function oldestRunnableJobAgeSeconds(ctx: ServiceContext): Promise<number> {
   const { rows } = await ctx.db.execute<{ age: number | null }>(sql`
     select extract(epoch from now() - min(run_at))::float8 as age
-    from graphile_worker.jobs where ${STATE} = 'runnable'`);
+    from graphile_worker.jobs where ${state(ctx.config.worker.deadAfterMs)} = 'runnable'`);
   return Math.max(0, rows[0]?.age ?? 0);
 }

@@ -1,17 +1,25 @@
 import { EventEmitter } from "node:events";
 import { type Runner, run, type WorkerEvents } from "graphile-worker";
 import type { AppContext } from "../context.js";
+import { startHeartbeat } from "./heartbeat.js";
 import { graphileLogger } from "./logger.js";
 import { crontab, taskList } from "./tasks.js";
 
-/** A graphile-worker runner on the shared pool. Stopping it lets running jobs finish first. */
+/**
+ * A graphile-worker runner on the shared pool, with its heartbeat (see heartbeat.ts). Stopping
+ * it lets running jobs finish for up to SHUTDOWN_TIMEOUT_MS; the ones still running then are
+ * released, so another worker takes them at once and resumes their upstream jobs.
+ */
 export async function startWorker(ctx: AppContext): Promise<Runner> {
   // Given to run() rather than read from the runner, so no early job:start is missed.
   const events: WorkerEvents = new EventEmitter();
   events.on("job:start", ({ job }) => {
     ctx.metrics.jobStarted(job.task_identifier, job.run_at, new Date());
   });
-  return run({
+  // A job's locked_by is its pool's id: the heartbeat vouches for those.
+  const pools = new Set<string>();
+  events.on("pool:create", ({ workerPool }) => void pools.add(workerPool.id));
+  const runner = await run({
     pgPool: ctx.pool,
     taskList: taskList(ctx),
     crontab,
@@ -21,4 +29,29 @@ export async function startWorker(ctx: AppContext): Promise<Runner> {
     logger: graphileLogger(ctx.logger),
     events,
   });
+  // The pool exists once run() returns; its first beat goes out now, as it looks for jobs.
+  const heartbeat = startHeartbeat(ctx, () => [...pools]);
+  const stop = async (reason?: string) => {
+    const graceful = runner.stop(reason).then(() => true);
+    graceful.catch(() => {}); // reported below when it comes in time; ignored after that
+    let timer: NodeJS.Timeout | undefined;
+    const outlasted = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ctx.config.http.shutdownTimeoutMs);
+    });
+    let finished = false;
+    let released = 0;
+    try {
+      finished = await Promise.race([graceful, outlasted]);
+    } finally {
+      clearTimeout(timer);
+      released = await heartbeat.stop();
+    }
+    if (!finished) {
+      ctx.logger.warn(
+        { released },
+        "jobs outlasted the shutdown: released to the other workers, which resume them",
+      );
+    }
+  };
+  return { ...runner, stop };
 }

@@ -50,6 +50,11 @@ export interface Simulator {
   /** While set, each request that creates work waits for it before its fault applies: an
    * upstream call a test holds in flight and then lets answer. */
   held?: Promise<unknown> | undefined;
+  /**
+   * How long a submitted fal request or Replicate prediction takes to finish, from its
+   * submission, judged when it is polled (so a test may shorten it later); 50 ms by default.
+   */
+  jobMs: number;
   close(): Promise<void>;
 }
 
@@ -121,7 +126,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
   const app = express();
   app.use(express.json({ limit: "1mb" }));
   const outputs = new Map<string, Buffer>();
-  const pending = new Map<string, { done: boolean; prompt: string }>();
+  const pending = new Map<string, { submittedAt: number; prompt: string }>();
   let nextId = 1;
   const sim: Simulator = {
     url: "",
@@ -130,8 +135,10 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     always: "ok",
     byApi: {},
     latencyMs: 0,
+    jobMs: 50,
     close: async () => {},
   };
+  const done = (p: { submittedAt: number }) => Date.now() - p.submittedAt >= sim.jobMs;
   const fault = (api: Api): Fault => {
     const own = sim.byApi[api];
     return own?.script.shift() ?? own?.always ?? sim.script.shift() ?? sim.always;
@@ -233,12 +240,8 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     sim.calls.push({ api: "fal", model, prompt: req.body?.prompt, input: req.body });
     if (!(await applyFault(res, fault("fal"), "fal"))) return;
     const id = `req-${nextId++}`;
-    pending.set(id, { done: false, prompt: req.body.prompt });
+    pending.set(id, { submittedAt: Date.now(), prompt: req.body.prompt });
     outputs.set(id, await outputOf(req.body));
-    setTimeout(() => {
-      const p = pending.get(id);
-      if (p) p.done = true;
-    }, 50);
     res.json({
       request_id: id,
       status_url: `${sim.url}/fal/requests/${id}/status`,
@@ -248,7 +251,7 @@ export async function startSimulator(port = 0): Promise<Simulator> {
   app.get("/fal/requests/:id/status", (req, res) => {
     const p = pending.get(req.params.id);
     if (!p) return void res.status(404).json({ detail: "not found" });
-    res.json({ status: p.done ? "COMPLETED" : "IN_PROGRESS" });
+    res.json({ status: done(p) ? "COMPLETED" : "IN_PROGRESS" });
   });
   app.get("/fal/requests/:id", (req, res) => {
     const url = `${sim.url}/files/${req.params.id}.png`;
@@ -265,12 +268,8 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     });
     if (!(await applyFault(res, fault("replicate"), "replicate"))) return;
     const id = `p${nextId++}`;
-    pending.set(id, { done: false, prompt: req.body.input.prompt });
+    pending.set(id, { submittedAt: Date.now(), prompt: req.body.input.prompt });
     outputs.set(id, await outputOf(req.body.input));
-    setTimeout(() => {
-      const p = pending.get(id);
-      if (p) p.done = true;
-    }, 50);
     res.status(201).json({
       id,
       status: "starting",
@@ -283,8 +282,8 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     if (!p) return void res.status(404).json({ detail: "not found" });
     res.json({
       id: req.params.id,
-      status: p.done ? "succeeded" : "processing",
-      output: p.done ? [`${sim.url}/files/${req.params.id}.png`] : null,
+      status: done(p) ? "succeeded" : "processing",
+      output: done(p) ? [`${sim.url}/files/${req.params.id}.png`] : null,
       urls: { get: `${sim.url}/replicate/v1/predictions/${req.params.id}` },
     });
   });

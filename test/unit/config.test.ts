@@ -45,6 +45,18 @@ describe("configuration", () => {
     ]);
   });
 
+  it("presumes a worker dead within 25 s by default, and never after one late heartbeat", () => {
+    expect(loadConfig({}).worker).toMatchObject({ heartbeatMs: 5_000, deadAfterMs: 20_000 });
+    expect(
+      problems({ WORKER_HEARTBEAT_SECONDS: "10", WORKER_DEAD_AFTER_SECONDS: "15" }).map(
+        (p) => p.split(":")[0],
+      ),
+    ).toEqual(["WORKER_DEAD_AFTER_SECONDS"]);
+    expect(
+      loadConfig({ WORKER_HEARTBEAT_SECONDS: "1", WORKER_DEAD_AFTER_SECONDS: "3" }).worker,
+    ).toMatchObject({ heartbeatMs: 1_000, deadAfterMs: 3_000 });
+  });
+
   it("refuses SSRF exemptions in production", () => {
     const found = problems({
       NODE_ENV: "production",

@@ -33,6 +33,8 @@ interface OpenResult {
   account_id: string;
   /** Whether it applied style passes, whose royalties its charge pays. */
   has_passes: boolean;
+  /** The upstream job an earlier run submitted (see recordUpstreamJob). */
+  upstream_job: { channel: string; job: Record<string, unknown> } | null;
   request: {
     negativePrompt?: string | null;
     aspectRatio: AspectRatio;
@@ -68,7 +70,7 @@ export async function runResult(
     update generation_results r set status = 'processing', runs = runs + 1, started_at = coalesce(started_at, ${ctx.clock()})
     from generations g
     where r.id = ${resultId} and g.id = r.generation_id and r.status in ('pending', 'processing')
-    returning r.id, r.generation_id, r.position, r.runs, r.model, r.status::text, r.cost, r.hold_id,
+    returning r.id, r.generation_id, r.position, r.runs, r.model, r.status::text, r.cost, r.hold_id, r.upstream_job,
               g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request,
               exists (select 1 from generation_passes gp where gp.generation_id = g.id) as has_passes`);
   const result = rows[0];
@@ -81,6 +83,10 @@ export async function runResult(
     model: result.model,
     network: result.network,
     onProgress,
+    upstreamJob: {
+      recorded: result.upstream_job,
+      record: (channel, job) => recordUpstreamJob(ctx, resultId, channel, job),
+    },
     task: {
       mediaType: result.media_type,
       prompt: result.prompt,
@@ -135,6 +141,26 @@ export async function runResult(
     { upstream: routed.routing.upstream, failover: routed.routing.failover },
     "generation completed",
   );
+}
+
+/**
+ * Keeps the upstream's job id on the result, so that a run after a crash (this worker killed,
+ * or stopped before the job ended) polls that job rather than paying for a second one. Not
+ * recording it only loses that: the run goes on.
+ */
+async function recordUpstreamJob(
+  ctx: ServiceContext,
+  resultId: string,
+  channel: string,
+  job: Record<string, unknown>,
+): Promise<void> {
+  try {
+    await ctx.db.execute(sql`
+      update generation_results set upstream_job = ${JSON.stringify({ channel, job })}::jsonb
+      where id = ${resultId} and status = 'processing'`);
+  } catch (err) {
+    ctx.logger.warn({ err, resultId }, "upstream job not recorded: a retry would submit again");
+  }
 }
 
 async function completeResult(
@@ -279,24 +305,34 @@ export async function failResult(
 }
 
 /**
- * Results whose hold expired or resolved without them, or that outlived the generation
- * timeout: their worker died or stalled. They fail and refund (the sweeper's cron task).
+ * Results that can no longer settle by running (the sweeper's cron task): they fail and refund.
+ * Either the job that runs them is exhausted (its attempts spent, none of them still running,
+ * or gone), or they reached the hard stop: their hold expired (GENERATION_TIMEOUT_SECONDS from
+ * submission, retries included) or resolved without them. A result whose job can still run is
+ * left to it: a worker that died has its job released to a live one (see domains/workers).
  */
 export async function sweepStrandedResults(ctx: ServiceContext, limit = 200): Promise<number> {
-  const { rows } = await ctx.db.execute<{ id: string }>(sql`
-    select r.id from generation_results r join ledger_holds h on h.id = r.hold_id
-    where r.status in ('pending', 'processing') and (h.status <> 'pending' or h.expires_at <= ${ctx.clock()})
+  const { rows } = await ctx.db.execute<{ id: string; exhausted: boolean }>(sql`
+    select r.id, (h.status = 'pending' and h.expires_at > ${ctx.clock()}) as exhausted
+    from generation_results r join ledger_holds h on h.id = r.hold_id
+    where r.status in ('pending', 'processing')
+      and (h.status <> 'pending' or h.expires_at <= ${ctx.clock()}
+           or not exists (select 1 from graphile_worker._private_jobs j
+                          where j.key = r.id and (j.attempts < j.max_attempts or j.locked_at is not null)))
     limit ${limit}`);
   let failed = 0;
-  for (const { id } of rows) {
-    if (
-      await failResult(ctx, id, {
-        code: "timed_out",
-        message: "The generation did not finish in time; its credits were refunded.",
-      })
-    ) {
-      failed++;
-    }
+  for (const { id, exhausted } of rows) {
+    const failure = exhausted
+      ? {
+          code: "retries_exhausted",
+          message:
+            "The generation could not be run after several attempts; its credits were refunded.",
+        }
+      : {
+          code: "timed_out",
+          message: "The generation did not finish in time; its credits were refunded.",
+        };
+    if (await failResult(ctx, id, failure)) failed++;
   }
   if (failed) ctx.logger.warn({ failed }, "stranded generation results refunded");
   return failed;

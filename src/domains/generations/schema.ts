@@ -75,6 +75,11 @@ export const generationResults = pgTable(
     runs: integer("runs").notNull().default(0),
     /** 0–100 while an upstream reports it; null when unknown. */
     progress: integer("progress"),
+    /**
+     * The upstream's own job (a fal request, a Replicate prediction) once submitted, with the
+     * channel it was submitted on: a run after a crash polls it instead of paying for another.
+     */
+    upstreamJob: jsonb("upstream_job").$type<{ channel: string; job: Record<string, unknown> }>(),
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
   },

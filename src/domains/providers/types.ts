@@ -29,6 +29,18 @@ export interface ChannelEndpoint {
   apiKey?: string | undefined;
 }
 
+/**
+ * An upstream job that outlives the call which submitted it (a fal request, a Replicate
+ * prediction): the adapter reports it once submitted, and a later run given it back polls that
+ * job instead of submitting (and paying for) another.
+ */
+export interface UpstreamJob {
+  /** What an earlier run reported through `submitted`, on this channel; the adapter checks its shape. */
+  resume: unknown;
+  /** Awaited before polling, so a crash after it leaves the job to be resumed. */
+  submitted(job: Record<string, unknown>): Promise<void>;
+}
+
 /** One upstream API. Each adapter speaks that upstream's real wire format. */
 export interface Provider {
   generate(
@@ -37,6 +49,8 @@ export interface Provider {
     signal: AbortSignal,
     /** Told 0–100 as the upstream reports it, where it does. */
     onProgress?: (percent: number) => void,
+    /** Used by adapters whose upstream keeps jobs by id; the others call again. */
+    job?: UpstreamJob,
   ): Promise<ProviderOutput>;
 }
 

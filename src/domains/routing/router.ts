@@ -6,6 +6,7 @@ import {
   ProviderError,
   type ProviderOutput,
   type ProviderTask,
+  type UpstreamJob,
 } from "../providers/types.js";
 import { validateOutput } from "../providers/validate.js";
 import {
@@ -44,6 +45,12 @@ export interface RouteDeps {
   random?: () => number;
 }
 
+/** The upstream job an earlier run of this result submitted, and where to record a new one. */
+export interface UpstreamJobRecord {
+  recorded: { channel: string; job: Record<string, unknown> } | null;
+  record(channel: string, job: Record<string, unknown>): Promise<void>;
+}
+
 export type RouteResult =
   | { ok: true; output: ProviderOutput; routing: Routing }
   | { ok: false; error: ProviderError; routing: Routing };
@@ -78,6 +85,7 @@ export async function route(
     network: Network;
     task: Omit<ProviderTask, "upstreamModel">;
     onProgress?: (percent: number) => void;
+    upstreamJob?: UpstreamJobRecord;
   },
 ): Promise<RouteResult> {
   const random = deps.random ?? Math.random;
@@ -89,6 +97,10 @@ export async function route(
     failover: candidates.indexOf(channel) > 0,
     attempts,
   });
+  // A run after a crash goes back first to the channel that already has its upstream job.
+  let resume = request.upstreamJob?.recorded ?? null;
+  const resumeAt = candidates.findIndex((c) => c.id === resume?.channel);
+  if (resumeAt > 0) candidates.unshift(...candidates.splice(resumeAt, 1));
   let lastError = new ProviderError(
     "retryable",
     "model_unavailable",
@@ -108,6 +120,13 @@ export async function route(
     for (let attempt = 0; attempt < tries; attempt++) {
       const started = performance.now();
       let output: ProviderOutput;
+      const upstreamJob = request.upstreamJob;
+      const job: UpstreamJob | undefined = upstreamJob && {
+        resume: resume?.channel === channel.id ? resume.job : undefined,
+        submitted: (submitted) => upstreamJob.record(channel.id, submitted),
+      };
+      // Only the first try resumes: a retry after a failure submits afresh, as it always did.
+      resume = null;
       try {
         output = await validateOutput(
           task.mediaType,
@@ -116,6 +135,7 @@ export async function route(
             channel,
             AbortSignal.timeout(settings.upstreamTimeoutMs),
             request.onProgress,
+            job,
           ),
         );
       } catch (err) {
