@@ -39,6 +39,7 @@ import { AppError } from "./errors.js";
 import { startHttpServer } from "./http/server.js";
 import { startWorker } from "./jobs/worker.js";
 import { newId } from "./lib/ids.js";
+import { logUnhandledRejections } from "./lib/last-resort.js";
 import { type Network, networks } from "./lib/network.js";
 import { type ShutdownStep, stopOnSignals } from "./lib/shutdown.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -162,6 +163,7 @@ program
       throw err;
     });
     const { ctx, config, logger } = opened;
+    logUnhandledRejections(logger);
     await migrateDatabase(ctx.pool, logger);
     const demo = await ensureDemoAccess(ctx, config.dataDir);
     const balance = await getBalance(ctx, demo.account.id, "test");
@@ -232,6 +234,7 @@ program
       useDevChain: true,
     });
     warnIfDevChainGone(opened);
+    logUnhandledRejections(opened.logger);
     if (!(await migrationsApplied(opened.ctx.pool))) {
       opened.logger.warn(
         "database is not migrated: run `polyforge migrate`; /readyz reports 503 until then",
@@ -256,6 +259,7 @@ program
       useDevChain: true,
     });
     warnIfDevChainGone(opened);
+    logUnhandledRejections(opened.logger);
     const worker = await startWorker(opened.ctx);
     const { workerPort } = opened.config.metrics;
     const metrics =
