@@ -39,6 +39,7 @@ import { AppError } from "./errors.js";
 import { startHttpServer } from "./http/server.js";
 import { startWorker } from "./jobs/worker.js";
 import { newId } from "./lib/ids.js";
+import { logUnhandledRejections } from "./lib/last-resort.js";
 import { type Network, networks } from "./lib/network.js";
 import { type ShutdownStep, stopOnSignals } from "./lib/shutdown.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -58,7 +59,8 @@ interface Opened {
 
 /**
  * Config, logger and database for one command. One-shot commands log to stderr. Commands that
- * take payments first check that each network's RPC is the chain it should be. With
+ * take payments first check that each network's RPC is the chain it should be; one that does
+ * not answer leaves that network's payments unavailable until it does. With
  * `useDevChain`, a command whose environment configures no test network takes the chain a
  * running `polyforge dev` recorded in the data directory, so it works against `npm start`'s
  * stack with no X402_* variable.
@@ -74,7 +76,7 @@ async function open(options: {
   const { config, devChain } = options.useDevChain
     ? await attachDevChain(loaded)
     : { config: loaded, devChain: { state: "configured" } as const };
-  if (options.checkChains) await verifyPaymentChains(config);
+  const unreachable = options.checkChains ? await verifyPaymentChains(config) : [];
   const logger = createLogger(config, options.logToStderr ? pino.destination(2) : undefined);
   if (devChain.state === "attached") {
     logger.info({ rpcUrl: devChain.rpcUrl }, "test payments on the running dev stack's chain");
@@ -82,6 +84,13 @@ async function open(options: {
   const target = await resolveDatabase(config, logger, { adopt: options.adoptEmbedded });
   const database = createDatabaseClient(target.url, { poolMax: config.database.poolMax, logger });
   const ctx = createAppContext(config, logger, database);
+  for (const network of unreachable) {
+    logger.warn(
+      { network },
+      `the ${network} chain's RPC does not answer: its payments are unavailable until it does`,
+    );
+    ctx.payments.watchChain(network);
+  }
   return {
     ctx,
     config,
@@ -162,6 +171,7 @@ program
       throw err;
     });
     const { ctx, config, logger } = opened;
+    logUnhandledRejections(logger);
     await migrateDatabase(ctx.pool, logger);
     const demo = await ensureDemoAccess(ctx, config.dataDir);
     const balance = await getBalance(ctx, demo.account.id, "test");
@@ -232,6 +242,7 @@ program
       useDevChain: true,
     });
     warnIfDevChainGone(opened);
+    logUnhandledRejections(opened.logger);
     if (!(await migrationsApplied(opened.ctx.pool))) {
       opened.logger.warn(
         "database is not migrated: run `polyforge migrate`; /readyz reports 503 until then",
@@ -256,6 +267,7 @@ program
       useDevChain: true,
     });
     warnIfDevChainGone(opened);
+    logUnhandledRejections(opened.logger);
     const worker = await startWorker(opened.ctx);
     const { workerPort } = opened.config.metrics;
     const metrics =

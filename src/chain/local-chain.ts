@@ -150,19 +150,20 @@ export function withLocalTestChain(config: Config, rpcUrl: string): Config {
 
 /**
  * Refuses to start when a network's RPC is another chain than the one its keys spend on (a live
- * configuration pointed at a test chain, or the reverse), or cannot be asked.
+ * configuration pointed at a test chain, or the reverse). Networks whose RPC does not answer
+ * are returned: the process starts without their payments (PaymentGateway.watchChain).
  */
-export async function verifyPaymentChains(config: Config): Promise<void> {
+export async function verifyPaymentChains(config: Config): Promise<Network[]> {
+  const unreachable: Network[] = [];
   for (const [network, settings] of Object.entries(config.payments.networks)) {
     const expected = USDC[network as Network].chainId;
     const variable = `X402_${network.toUpperCase()}_RPC_URL`;
     let reported: number;
     try {
       reported = await publicClientOf(settings.rpcUrl).getChainId();
-    } catch (err) {
-      throw new ConfigError([
-        `${variable}: the RPC did not answer (${(err as Error).message.split("\n")[0]})`,
-      ]);
+    } catch {
+      unreachable.push(network as Network);
+      continue;
     }
     if (reported !== expected) {
       throw new ConfigError([
@@ -170,4 +171,5 @@ export async function verifyPaymentChains(config: Config): Promise<void> {
       ]);
     }
   }
+  return unreachable;
 }

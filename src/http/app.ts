@@ -62,7 +62,8 @@ export function createHttpApp(ctx: AppContext): express.Express {
     const timeout = new Promise<false>((resolve) => setTimeout(resolve, 3_000, false).unref());
     const ready = await Promise.race([migrationsApplied(ctx.pool).catch(() => false), timeout]);
     if (!ready) throw new AppError("not_ready", "The database is unreachable or not migrated.");
-    res.json({ status: "ready" });
+    // Payments report their state without failing readiness: keyed traffic does not need them.
+    res.json({ status: "ready", payments: ctx.payments.states() });
   });
   app.get("/metrics", metricsEndpoint(ctx));
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { networks } from "../lib/network.js";
 import { route } from "./openapi/contract.js";
 
 /** The operational routes (health, readiness, the API's own description) in the document. */
@@ -21,10 +22,20 @@ export const opsContracts = [
     path: "/readyz",
     operationId: "ready",
     summary: "Readiness: the database answers and is migrated",
+    description:
+      "Also reports each configured payment network's state without failing on it: a network whose chain RPC does not answer is `unavailable` (its payments answer 503 `payments_unavailable`) until it does.",
     tag: "Operations",
     auth: [],
     responses: {
-      200: { description: "Ready.", schema: z.object({ status: z.literal("ready") }) },
+      200: {
+        description: "Ready.",
+        schema: z.object({
+          status: z.literal("ready"),
+          payments: z
+            .partialRecord(z.enum(networks), z.enum(["available", "unavailable"]))
+            .meta({ example: { test: "available" } }),
+        }),
+      },
     },
     errors: ["not_ready"],
   }),

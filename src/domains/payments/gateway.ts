@@ -10,7 +10,7 @@ import {
 import { registerExactEvmScheme } from "@x402/evm/exact/server";
 import { createPublicClient, http, type PublicClient } from "viem";
 import { USDC } from "../../chain/networks.js";
-import type { NetworkPaymentConfig, PaymentsConfig } from "../../config.js";
+import { ConfigError, type NetworkPaymentConfig, type PaymentsConfig } from "../../config.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import type { Logger } from "../../logger.js";
@@ -35,6 +35,12 @@ const unavailable = (network: Network, why: string, cause?: unknown) =>
     { cause },
   );
 
+/** Whether a configured network takes payments now; see PaymentGateway.watchChain. */
+export type PaymentNetworkState = "available" | "unavailable";
+
+/** How often a chain whose RPC did not answer is asked again: doubling up to the cap. */
+const CHAIN_RETRY = { minMs: 500, maxMs: 10_000 };
+
 /**
  * x402 on each configured network: one resource server per network, each with only that
  * network's facilitator, so a payment can only ever be verified and settled where it was asked
@@ -46,6 +52,8 @@ export class PaymentGateway {
   private readonly servers = new Map<Network, Promise<x402ResourceServer>>();
   private readonly facilitators = new Map<Network, Facilitator>();
   private readonly chains = new Map<Network, PublicClient>();
+  /** Networks whose chain has not (yet) answered with its chain id: they take no payment. */
+  private readonly unverified = new Map<Network, string>();
 
   constructor(
     readonly config: PaymentsConfig,
@@ -60,6 +68,46 @@ export class PaymentGateway {
     const config = this.config.networks[network];
     if (!config) throw unavailable(network, "this deployment takes no payments on that network");
     return config;
+  }
+
+  /** Each configured network's state, for /readyz. */
+  states(): Partial<Record<Network, PaymentNetworkState>> {
+    return Object.fromEntries(
+      this.networks().map((n) => [n, this.unverified.has(n) ? "unavailable" : "available"]),
+    );
+  }
+
+  /**
+   * A network whose RPC did not answer at start-up: its payments are refused (503
+   * payments_unavailable) while its chain is asked again in the background, and taken once it
+   * answers with the network's chain id. Everything else of the process (keyed traffic) runs
+   * meanwhile. An RPC that turns out to be another chain stays refused, logged as the
+   * configuration error it is (a restart then refuses to start, as with any wrong chain id).
+   */
+  watchChain(network: Network): void {
+    if (this.unverified.has(network)) return;
+    this.unverified.set(network, "the chain's RPC does not answer");
+    const expected = USDC[network].chainId;
+    const attempt = async (n: number) => {
+      let reported: number;
+      try {
+        reported = await this.chain(network).getChainId();
+      } catch {
+        setTimeout(attempt, Math.min(CHAIN_RETRY.maxMs, CHAIN_RETRY.minMs * 2 ** n), n + 1).unref();
+        return;
+      }
+      if (reported !== expected) {
+        const err = new ConfigError([
+          `X402_${network.toUpperCase()}_RPC_URL: the RPC reports chain id ${reported}, but ${network} payments are on chain ${expected}`,
+        ]);
+        this.unverified.set(network, "the configured RPC is another chain");
+        this.logger.error({ err, network }, "payments stay unavailable: the RPC is another chain");
+        return;
+      }
+      this.unverified.delete(network);
+      this.logger.info({ network }, "the chain's RPC answers: payments available");
+    };
+    void attempt(0);
   }
 
   /** A read-only client of the network's chain (reconciliation, pending settlements). */
@@ -86,6 +134,8 @@ export class PaymentGateway {
   }
 
   private server(network: Network): Promise<x402ResourceServer> {
+    const why = this.unverified.get(network);
+    if (why) return Promise.reject(unavailable(network, why));
     let server = this.servers.get(network);
     if (!server) {
       const created = registerExactEvmScheme(new x402ResourceServer(this.facilitator(network)), {
