@@ -499,9 +499,10 @@ describe("reconciliation finishes payouts a crash left behind", () => {
   it("pays a payout whose transaction was sent and mined before the crash", async () => {
     const { c, payout } = await reserved(250n);
     const signed = await signedNotSent(payout);
-    await chainClients(chain).publicClient.sendRawTransaction({
-      serializedTransaction: signed.raw,
-    });
+    const { publicClient } = chainClients(chain);
+    const hash = await publicClient.sendRawTransaction({ serializedTransaction: signed.raw });
+    // Mined before the "crash": wait for its receipt rather than assume the node mined it at once.
+    await publicClient.waitForTransactionReceipt({ hash, timeout: 20_000 });
     expect(await usdcBalance(chain, c.address)).toBe(250n * UNITS);
     expect(await earnings(app, c.key)).toBe(0);
 
