@@ -147,45 +147,49 @@ async function waitForEnd(key: string, ids: string[], timeoutMs: number) {
   }
 }
 
-it("keeps every worker alive through a PostgreSQL restart and resumes the work, charged once", async () => {
-  const caller = await createFundedCaller(ctx, 100n, "test");
-  const cutOff = [];
-  for (let i = 0; i < 6; i++) cutOff.push(await submit(caller.key, `cut off ${i}`));
-  // Jobs on both workers are waiting on the upstream when the database goes away.
-  const deadline = Date.now() + 30_000;
-  while (sim.calls.length < 6) {
-    if (Date.now() > deadline) throw new Error(`only ${sim.calls.length} upstream calls`);
-    await sleep(50);
-  }
+it(
+  "keeps every worker alive through a PostgreSQL restart and resumes the work, charged once",
+  async () => {
+    const caller = await createFundedCaller(ctx, 100n, "test");
+    const cutOff = [];
+    for (let i = 0; i < 6; i++) cutOff.push(await submit(caller.key, `cut off ${i}`));
+    // Jobs on both workers are waiting on the upstream when the database goes away.
+    const deadline = Date.now() + 30_000;
+    while (sim.calls.length < 6) {
+      if (Date.now() > deadline) throw new Error(`only ${sim.calls.length} upstream calls`);
+      await sleep(50);
+    }
 
-  await postgres.stop();
-  // The upstream answers during the outage: every job then fails to record its outcome.
-  await sleep(OUTAGE_MS);
-  for (const p of processes) expect(p.child.exitCode, p.output()).toBeNull();
-  sim.always = "ok";
-  postgres = await startPostgres();
+    await postgres.stop();
+    // The upstream answers during the outage: every job then fails to record its outcome.
+    await sleep(OUTAGE_MS);
+    for (const p of processes) expect(p.child.exitCode, p.output()).toBeNull();
+    sim.always = "ok";
+    postgres = await startPostgres();
 
-  // Work submitted after the restart completes, on workers that were never restarted.
-  const after = [];
-  for (let i = 0; i < 4; i++) after.push(await submit(caller.key, `after ${i}`));
-  const resumed = await waitForEnd(caller.key, after, 60_000);
-  for (const g of resumed) expect(g).toMatchObject({ status: "completed", cost: { charged: 3 } });
+    // Work submitted after the restart completes, on workers that were never restarted.
+    const after = [];
+    for (let i = 0; i < 4; i++) after.push(await submit(caller.key, `after ${i}`));
+    const resumed = await waitForEnd(caller.key, after, 60_000);
+    for (const g of resumed) expect(g).toMatchObject({ status: "completed", cost: { charged: 3 } });
 
-  // The cut-off results end too, each exactly once: charged, or refunded in full.
-  const ended = await waitForEnd(caller.key, cutOff, 60_000);
-  let charged = 0;
-  for (const g of ended) {
-    expect(g.cost.charged + g.cost.refunded).toBe(g.cost.quoted);
-    charged += g.cost.charged;
-  }
-  for (const p of processes) expect(p.child.exitCode, p.output()).toBeNull();
-  // No job is left locked by a pool that ended.
-  const { rows } = await database.pool.query(
-    "select count(*)::int as n from graphile_worker.jobs where task_identifier = 'run_generation'",
-  );
-  expect(rows[0].n).toBe(0);
-  // No credit moved twice: the balance is what was granted less what the results charged.
-  const balance = await call("GET", "/v1/balance", caller.key);
-  expect(balance.body).toMatchObject({ creditBalance: 100 - charged - 3 * 4, heldCredits: 0 });
-  await expectMoneyInvariants(ctx);
-}, 180_000 + OUTAGE_MS);
+    // The cut-off results end too, each exactly once: charged, or refunded in full.
+    const ended = await waitForEnd(caller.key, cutOff, 60_000);
+    let charged = 0;
+    for (const g of ended) {
+      expect(g.cost.charged + g.cost.refunded).toBe(g.cost.quoted);
+      charged += g.cost.charged;
+    }
+    for (const p of processes) expect(p.child.exitCode, p.output()).toBeNull();
+    // No job is left locked by a pool that ended.
+    const { rows } = await database.pool.query(
+      "select count(*)::int as n from graphile_worker.jobs where task_identifier = 'run_generation'",
+    );
+    expect(rows[0].n).toBe(0);
+    // No credit moved twice: the balance is what was granted less what the results charged.
+    const balance = await call("GET", "/v1/balance", caller.key);
+    expect(balance.body).toMatchObject({ creditBalance: 100 - charged - 3 * 4, heldCredits: 0 });
+    await expectMoneyInvariants(ctx);
+  },
+  180_000 + OUTAGE_MS,
+);
