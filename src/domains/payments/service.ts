@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { enqueue, enqueueSql } from "../../jobs/definitions.js";
 import { usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
@@ -77,11 +78,15 @@ export async function claimPayment(ctx: ServiceContext, claim: PaymentClaim): Pr
     // the next reconciliation. A request that finishes removes it.
     if (row) {
       const settleWindowMs = 2 * ctx.config.payments.settleTimeoutMs + RESOLVE_MARGIN_MS;
-      await db.execute(sql`
-        select graphile_worker.add_job('resolve_payment', json_build_object('paymentId', ${row.id}::text),
-                 job_key => ${resolveJobKey(row.id)},
-                 run_at => now() + make_interval(secs => ${settleWindowMs / 1000}),
-                 max_attempts => 25)`);
+      await enqueue(
+        db,
+        "resolve_payment",
+        { paymentId: row.id },
+        {
+          jobKey: resolveJobKey(row.id),
+          runAt: sql`now() + make_interval(secs => ${settleWindowMs / 1000})`,
+        },
+      );
     }
     return row;
   });
@@ -143,8 +148,7 @@ export async function markPaymentPending(
       update payments set status = 'pending', transaction = coalesce(${transaction}, transaction),
                           error = ${error.slice(0, 500)}, updated_at = ${ctx.clock()}
       where id = ${id} and status = 'settling' returning id)
-    select graphile_worker.add_job('resolve_payment', json_build_object('paymentId', id),
-             job_key => 'resolve_payment:' || id, run_at => now() + interval '5 seconds', max_attempts => 25)
+    select ${enqueueSql("resolve_payment", { paymentId: sql`id` }, { jobKey: sql`'resolve_payment:' || id`, runAt: sql`now() + interval '5 seconds'` })}
     from marked`);
 }
 
