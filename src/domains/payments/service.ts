@@ -8,6 +8,7 @@ import type { Network } from "../../lib/network.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
 import type { PackId } from "../ledger/packs.js";
 import { transfer } from "../ledger/service.js";
+import type { PaymentReason } from "./reasons.js";
 import { payments } from "./schema.js";
 
 /** A payments row, as drizzle reads it. */
@@ -122,7 +123,7 @@ export async function getPayment(ctx: ServiceContext, id: string): Promise<Payme
 }
 
 /** Settlement never moved money: the authorization may be tried again. */
-export async function markPaymentFailed(ctx: ServiceContext, id: string, error: string) {
+export async function markPaymentFailed(ctx: ServiceContext, id: string, error: PaymentReason) {
   await ctx.db.transaction(async (db) => {
     const marked = await db
       .update(payments)
@@ -141,7 +142,7 @@ export async function markPaymentPending(
   ctx: ServiceContext,
   id: string,
   transaction: string | null,
-  error: string,
+  error: PaymentReason,
 ) {
   await ctx.db.execute(sql`
     with marked as (
