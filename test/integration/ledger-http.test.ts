@@ -404,5 +404,5 @@ describe("operators", () => {
       await app.ctx.db.execute(sql`
         update pass_uses set fee = fee - 1 where result_id = ${rows[0]?.result_id}`);
     }
-  });
+  }, 90_000); // two CLI processes, each opening the database
 });
