@@ -1,5 +1,4 @@
-import type { TaskList } from "graphile-worker";
-import { z } from "zod";
+import type { Task, TaskList } from "graphile-worker";
 import type { AppContext } from "../context.js";
 import { deleteExpiredSignInState } from "../domains/accounts/signin.js";
 import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
@@ -10,13 +9,15 @@ import { reconcilePayouts } from "../domains/payouts/service.js";
 import { purgeRateLimitCounters } from "../domains/ratelimits/service.js";
 import { deliverWebhook, requeueStalledWebhooks } from "../domains/webhooks/service.js";
 import { advanceWorkflowRun } from "../domains/workflows/service.js";
+import { parseJobPayload, type TaskName } from "./definitions.js";
 
 /**
  * The worker's task list. Each task is a thin call into a domain service; tasks run at least
- * once, so every service called here is idempotent.
+ * once, so every service called here is idempotent. Names and payload schemas are declared in
+ * definitions.ts: every task declared there has its handler here, and no other.
  */
 export function taskList(ctx: AppContext): TaskList {
-  return {
+  const tasks: { [T in TaskName]: Task } = {
     auth_cleanup: async (_payload, helpers) => {
       const removed = await deleteExpiredSignInState(ctx);
       helpers.logger.debug("expired sign-in state removed", removed);
@@ -27,11 +28,11 @@ export function taskList(ctx: AppContext): TaskList {
     },
     run_generation: async (payload) => {
       // Queued jobs may carry an old shape: check it again at run time.
-      const { resultId } = runGenerationPayload.parse(payload);
+      const { resultId } = parseJobPayload("run_generation", payload);
       await runResult(ctx, ctx.generations, resultId);
     },
     advance_workflow_run: async (payload) => {
-      const { runId } = advanceWorkflowRunPayload.parse(payload);
+      const { runId } = parseJobPayload("advance_workflow_run", payload);
       await advanceWorkflowRun(
         ctx,
         { channels: ctx.config.channels, storage: ctx.generations.storage },
@@ -39,7 +40,7 @@ export function taskList(ctx: AppContext): TaskList {
       );
     },
     deliver_webhook: async (payload) => {
-      const { deliveryId } = deliverWebhookPayload.parse(payload);
+      const { deliveryId } = parseJobPayload("deliver_webhook", payload);
       await deliverWebhook(ctx, deliveryId);
     },
     webhooks_requeue: async () => {
@@ -49,7 +50,7 @@ export function taskList(ctx: AppContext): TaskList {
       await sweepStrandedResults(ctx);
     },
     resolve_payment: async (payload) => {
-      const { paymentId } = resolvePaymentPayload.parse(payload);
+      const { paymentId } = parseJobPayload("resolve_payment", payload);
       const resolution = await resolvePayment(ctx, paymentId);
       // Thrown so graphile-worker retries with its backoff; reconciliation also keeps trying.
       if (resolution === "waiting") throw new Error(`payment ${paymentId} is not decided yet`);
@@ -75,20 +76,5 @@ export function taskList(ctx: AppContext): TaskList {
       while ((await expireHolds(ctx, 500)) === 500) {}
     },
   };
+  return tasks;
 }
-
-/** Recurring tasks, in graphile-worker's crontab format. */
-export const crontab = [
-  "*/15 * * * * auth_cleanup",
-  "* * * * * ledger_expire_holds",
-  "* * * * * generations_sweep",
-  "*/5 * * * * webhooks_requeue",
-  "*/10 * * * * payments_reconcile",
-  "* * * * * payouts_reconcile",
-  "*/5 * * * * rate_limits_purge",
-].join("\n");
-
-const runGenerationPayload = z.object({ resultId: z.string().min(1) });
-const advanceWorkflowRunPayload = z.object({ runId: z.string().min(1) });
-const deliverWebhookPayload = z.object({ deliveryId: z.string().min(1) });
-const resolvePaymentPayload = z.object({ paymentId: z.string().min(1) });

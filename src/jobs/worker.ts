@@ -1,10 +1,11 @@
 import { EventEmitter } from "node:events";
 import { type Runner, run, type WorkerEvents } from "graphile-worker";
 import type { AppContext } from "../context.js";
+import { crontab } from "./definitions.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { graphileLogger } from "./logger.js";
 import { superviseRunner } from "./supervisor.js";
-import { crontab, taskList } from "./tasks.js";
+import { taskList } from "./tasks.js";
 
 /**
  * A graphile-worker runner on the shared pool, restarted whenever it stops on its own (a

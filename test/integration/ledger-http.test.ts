@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { sql } from "drizzle-orm";
 import { getAddress } from "viem";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { USDC } from "../../src/chain/networks.js";
@@ -9,6 +10,7 @@ import { applySettledPayment, claimPayment } from "../../src/domains/payments/se
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import { runCli } from "../helpers/cli.js";
+import { earnRoyalties } from "../helpers/creators.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 
 let app: TestApp;
@@ -378,4 +380,29 @@ describe("operators", () => {
     expect(check.code).toBe(0);
     expect(JSON.parse(check.stdout)).toEqual({ ok: true, violations: [] });
   });
+
+  it("ledger check runs the royalty invariants too: a use charged at another fee exits 1", async () => {
+    const { key: creatorKey } = await createAccountWithKey(app.ctx, "test");
+    await earnRoyalties(app, creatorKey, 40n);
+    const ok = await runCli(["ledger", "check"], { DATABASE_URL: app.database.url });
+    expect(JSON.parse(ok.stdout)).toEqual({ ok: true, violations: [] });
+    // Broken behind the services' back: only the royalty invariants see it.
+    const { rows } = await app.ctx.db.execute<{ result_id: string }>(sql`
+      update pass_uses set fee = fee + 1
+      where result_id = (select result_id from pass_uses order by created_at desc limit 1)
+      returning result_id`);
+    expect(rows).toHaveLength(1);
+    try {
+      const check = await runCli(["ledger", "check"], { DATABASE_URL: app.database.url });
+      expect(check.code).toBe(1);
+      expect(JSON.parse(check.stdout)).toEqual({
+        ok: false,
+        violations: [expect.stringMatching(/^result .* a use at fee 41 where 40 was quoted$/)],
+      });
+    } finally {
+      // Put back, so the file's closing invariants check the rest.
+      await app.ctx.db.execute(sql`
+        update pass_uses set fee = fee - 1 where result_id = ${rows[0]?.result_id}`);
+    }
+  }, 90_000); // two CLI processes, each opening the database
 });

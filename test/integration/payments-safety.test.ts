@@ -224,6 +224,12 @@ describe("payment safety", () => {
     });
     const paymentId = res.body.payment.id as string;
     expect(await balanceOf(impatient, key)).toBe(0);
+    // Kept pending with a stable code (settlement_error, or the facilitator's), never the
+    // thrown error's text: that goes to the log.
+    const pendingRow = await impatient.ctx.db.execute<{ error: string | null }>(
+      sql`select error from payments where id = ${paymentId}`,
+    );
+    expect(pendingRow.rows[0]?.error).toMatch(/^[a-z][a-z0-9_]*$/);
     // The job that will decide it was queued with the pending record.
     const { rows } = await impatient.ctx.db.execute<{ n: number }>(
       sql`select count(*)::int as n from graphile_worker.jobs where key = ${`resolve_payment:${paymentId}`}`,

@@ -30,8 +30,9 @@ import {
   reservePayout,
 } from "../../src/domains/payouts/service.js";
 import { nextNonce, treasuryFor } from "../../src/domains/payouts/treasury.js";
+import { crontab } from "../../src/jobs/definitions.js";
 import { graphileLogger } from "../../src/jobs/logger.js";
-import { crontab, taskList } from "../../src/jobs/tasks.js";
+import { taskList } from "../../src/jobs/tasks.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {

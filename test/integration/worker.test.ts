@@ -3,8 +3,9 @@ import { runOnce } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { siweNonces } from "../../src/db/schema.js";
 import { getBalance, getHold, grantCredits, placeHold } from "../../src/domains/ledger/service.js";
+import { crontab } from "../../src/jobs/definitions.js";
 import { graphileLogger } from "../../src/jobs/logger.js";
-import { crontab, taskList } from "../../src/jobs/tasks.js";
+import { taskList } from "../../src/jobs/tasks.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 

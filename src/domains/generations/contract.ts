@@ -2,6 +2,9 @@ import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { paymentPending, paymentReceipt } from "../payments/contract.js";
+import { upstreamStatusCode } from "../providers/failures.js";
+import { ATTEMPT_OUTCOMES } from "../routing/outcomes.js";
+import { RESULT_FAILURE_CODES } from "./failures.js";
 import { imagesRequest } from "./openai-images.js";
 import { generateRequest } from "./request.js";
 import { batchRequest, downloadQuery, historyQuery, statusQuery } from "./routes.js";
@@ -21,7 +24,7 @@ export const routing = z
       z.object({
         channel: z.string(),
         outcome: z
-          .string()
+          .union([z.enum(ATTEMPT_OUTCOMES), upstreamStatusCode])
           .describe(
             "ok, or the failure's code (timeout, upstream_5xx, …). circuit_open: skipped, its circuit open. probe_in_flight: passed over while another result probes it, and tried last once that probe ends.",
           ),
@@ -35,7 +38,10 @@ export const costBreakdown = z
   .object({ quoted: credits, charged: credits, refunded: credits })
   .meta({ id: "CostBreakdown" });
 
-const resultError = z.object({ code: z.string(), message: z.string().nullable() });
+const resultError = z.object({
+  code: z.union([z.enum(RESULT_FAILURE_CODES), upstreamStatusCode]),
+  message: z.string().nullable(),
+});
 
 export const generationResult = z
   .object({

@@ -11,6 +11,7 @@ import { signedUploadUrl } from "../uploads/service.js";
 import { queueWebhookIfFinished } from "../webhooks/service.js";
 import { queueWorkflowAdvance } from "../workflows/hook.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
+import type { ResultFailureCode } from "./failures.js";
 
 /** What running a generation needs beyond the database: where outputs go and how to route. */
 export interface GenerationRuntime {
@@ -264,7 +265,7 @@ function progressReporter(ctx: ServiceContext, generationId: string, resultId: s
 export async function failResult(
   ctx: ServiceContext,
   resultId: string,
-  failure: { code: string; message: string; routing?: Routing | undefined },
+  failure: { code: ResultFailureCode; message: string; routing?: Routing | undefined },
 ): Promise<boolean> {
   const model = await ctx.db.transaction(async (tx) => {
     const { rows } = await tx.execute<{
@@ -322,7 +323,7 @@ export async function sweepStrandedResults(ctx: ServiceContext, limit = 200): Pr
     limit ${limit}`);
   let failed = 0;
   for (const { id, exhausted } of rows) {
-    const failure = exhausted
+    const failure: { code: ResultFailureCode; message: string } = exhausted
       ? {
           code: "retries_exhausted",
           message:

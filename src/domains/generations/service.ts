@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, withinPart } from "../../errors.js";
+import { enqueueSql } from "../../jobs/definitions.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
@@ -126,7 +127,7 @@ async function insertGeneration(
                   ${column((r) => r.credits.toString())}::bigint[], ${column((r) => r.holdId)}::text[])
            as r(id, position, model, cost, hold_id)
       returning id)
-    select graphile_worker.add_job('run_generation', json_build_object('resultId', id), job_key => id, max_attempts => 10)
+    select ${enqueueSql("run_generation", { resultId: sql`id` }, { jobKey: sql`id` })}
     from results`);
   return results;
 }

@@ -13,6 +13,7 @@ import type { Network } from "../../lib/network.js";
 import type { PaymentMetricNetwork, SettleOutcome } from "../../metrics/metrics.js";
 import { findOrCreateWalletAccount } from "../accounts/service.js";
 import type { PackId } from "../ledger/packs.js";
+import type { PaymentReason } from "./reasons.js";
 import {
   applySettledPayment,
   claimPayment,
@@ -194,9 +195,9 @@ export async function acceptPayment<T>(
       { network: offer.network, purpose, outcome },
       (performance.now() - settleStarted) / 1000,
     );
-  const pending = async (transaction: string | null, why: string) => {
+  const pending = async (transaction: string | null, why: PaymentReason, err?: unknown) => {
     settled("pending");
-    ctx.logger.warn({ paymentId: payment.id, transaction, why }, "settlement outcome unknown");
+    ctx.logger.warn({ paymentId: payment.id, transaction, why, err }, "settlement outcome unknown");
     await markPaymentPending(ctx, payment.id, transaction, why);
     return {
       status: "pending" as const,
@@ -211,11 +212,12 @@ export async function acceptPayment<T>(
     const transaction = (err as { transaction?: unknown }).transaction;
     return pending(
       typeof transaction === "string" && transaction ? transaction : null,
-      String(err),
+      "settlement_error",
+      err,
     );
   }
   if (!settlement.success) {
-    const reason = settlement.errorReason ?? "settlement_failed";
+    const reason: PaymentReason = settlement.errorReason ?? "settlement_failed";
     // Only a refusal of the authorization itself (re-verified before broadcast) proves that no
     // money moved; any other failure may have been broadcast, so the chain decides.
     if (!reason.startsWith("invalid_")) return pending(settlement.transaction || null, reason);

@@ -69,13 +69,13 @@ export async function resolvePayment(ctx: AppContext, paymentId: string): Promis
     const receipt = await chain.getTransactionReceipt({ hash: log.transactionHash });
     if (!paysPayment(receipt.logs, payment)) {
       // Used, but not to pay us what we asked (the payer spent it elsewhere): nothing arrived.
-      await markPaymentFailed(ctx, payment.id, "authorization used by another transfer");
+      await markPaymentFailed(ctx, payment.id, "authorization_used_elsewhere");
       return "failed";
     }
     return settle(ctx, payment, log.transactionHash);
   }
   if (ctx.clock().getTime() > payment.validBefore.getTime() + EXPIRY_MARGIN_MS) {
-    await markPaymentFailed(ctx, payment.id, "never settled before the authorization expired");
+    await markPaymentFailed(ctx, payment.id, "authorization_expired");
     return "failed";
   }
   return "waiting";

@@ -1,12 +1,14 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { enqueue, enqueueSql } from "../../jobs/definitions.js";
 import { usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
 import type { PackId } from "../ledger/packs.js";
 import { transfer } from "../ledger/service.js";
+import type { PaymentReason } from "./reasons.js";
 import { payments } from "./schema.js";
 
 /** A payments row, as drizzle reads it. */
@@ -77,11 +79,15 @@ export async function claimPayment(ctx: ServiceContext, claim: PaymentClaim): Pr
     // the next reconciliation. A request that finishes removes it.
     if (row) {
       const settleWindowMs = 2 * ctx.config.payments.settleTimeoutMs + RESOLVE_MARGIN_MS;
-      await db.execute(sql`
-        select graphile_worker.add_job('resolve_payment', json_build_object('paymentId', ${row.id}::text),
-                 job_key => ${resolveJobKey(row.id)},
-                 run_at => now() + make_interval(secs => ${settleWindowMs / 1000}),
-                 max_attempts => 25)`);
+      await enqueue(
+        db,
+        "resolve_payment",
+        { paymentId: row.id },
+        {
+          jobKey: resolveJobKey(row.id),
+          runAt: sql`now() + make_interval(secs => ${settleWindowMs / 1000})`,
+        },
+      );
     }
     return row;
   });
@@ -117,7 +123,7 @@ export async function getPayment(ctx: ServiceContext, id: string): Promise<Payme
 }
 
 /** Settlement never moved money: the authorization may be tried again. */
-export async function markPaymentFailed(ctx: ServiceContext, id: string, error: string) {
+export async function markPaymentFailed(ctx: ServiceContext, id: string, error: PaymentReason) {
   await ctx.db.transaction(async (db) => {
     const marked = await db
       .update(payments)
@@ -136,15 +142,14 @@ export async function markPaymentPending(
   ctx: ServiceContext,
   id: string,
   transaction: string | null,
-  error: string,
+  error: PaymentReason,
 ) {
   await ctx.db.execute(sql`
     with marked as (
       update payments set status = 'pending', transaction = coalesce(${transaction}, transaction),
                           error = ${error.slice(0, 500)}, updated_at = ${ctx.clock()}
       where id = ${id} and status = 'settling' returning id)
-    select graphile_worker.add_job('resolve_payment', json_build_object('paymentId', id),
-             job_key => 'resolve_payment:' || id, run_at => now() + interval '5 seconds', max_attempts => 25)
+    select ${enqueueSql("resolve_payment", { paymentId: sql`id` }, { jobKey: sql`'resolve_payment:' || id`, runAt: sql`now() + interval '5 seconds'` })}
     from marked`);
 }
 

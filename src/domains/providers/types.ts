@@ -1,4 +1,5 @@
 import type { AspectRatio, MediaType, Resolution } from "../catalog/models.js";
+import type { ProviderFailureCode } from "./failures.js";
 
 /** What a provider is asked to make: already validated, priced and routed. */
 export interface ProviderTask {
@@ -64,7 +65,7 @@ export interface Provider {
 export class ProviderError extends Error {
   constructor(
     readonly kind: "retryable" | "channel" | "caller",
-    readonly code: string,
+    readonly code: ProviderFailureCode,
     message: string,
     readonly retryAfterMs?: number,
   ) {

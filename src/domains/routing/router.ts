@@ -17,10 +17,11 @@ import {
   recordSuccess,
 } from "./breaker.js";
 import { type Channel, channelsFor, type ProviderName, upstreamModelOf } from "./channels.js";
+import type { AttemptOutcome } from "./outcomes.js";
 
 export interface Attempt {
   channel: string;
-  outcome: string;
+  outcome: AttemptOutcome;
   ms: number;
 }
 

@@ -2,6 +2,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { enqueue, enqueueSql } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { safeFetch } from "../../lib/safe-fetch.js";
@@ -101,8 +102,7 @@ export async function queueWebhookIfFinished(
       select ${newId("msg")}, id, account_id, webhook_url, ${now} from finished
       on conflict (generation_id) do nothing
       returning id)
-    select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', id),
-                                   job_key => id, max_attempts => 5)
+    select ${enqueueSql("deliver_webhook", { deliveryId: sql`id` }, { jobKey: sql`id` })}
     from message`);
 }
 
@@ -114,8 +114,7 @@ export async function queueWebhookIfFinished(
 export async function requeueStalledWebhooks(ctx: ServiceContext, limit = 500): Promise<number> {
   const stalledBefore = new Date(ctx.clock().getTime() - 10 * 60_000);
   const { rows } = await ctx.db.execute<{ id: string }>(sql`
-    select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', d.id),
-                                   job_key => d.id, job_key_mode => 'preserve_run_at', max_attempts => 5),
+    select ${enqueueSql("deliver_webhook", { deliveryId: sql`d.id` }, { jobKey: sql`d.id`, jobKeyMode: "preserve_run_at" })},
            d.id
     from webhook_deliveries d
     where d.status = 'pending' and coalesce(d.next_attempt_at, d.created_at) < ${stalledBefore}
@@ -212,9 +211,7 @@ export async function deliverWebhook(
       where id = ${deliveryId} and status = 'pending' and attempts = ${delivery.attempts}`);
     // The next attempt is a new job, queued with this update or not at all.
     if (rowCount && nextAt) {
-      await tx.execute(sql`
-        select graphile_worker.add_job('deliver_webhook', json_build_object('deliveryId', ${deliveryId}::text),
-                                       run_at => ${nextAt}, job_key => ${deliveryId}, max_attempts => 5)`);
+      await enqueue(tx, "deliver_webhook", { deliveryId }, { runAt: nextAt, jobKey: deliveryId });
     }
   });
   ctx.logger.info({ deliveryId, attempts, statusCode, outcome }, "webhook attempt");

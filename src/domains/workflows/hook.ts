@@ -1,8 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { Executor } from "../../db/client.js";
-
-/** The worker task that moves a workflow run forward (src/jobs/tasks.ts). */
-export const ADVANCE_WORKFLOW_RUN_TASK = "advance_workflow_run";
+import { enqueue, enqueueSql } from "../../jobs/definitions.js";
 
 /**
  * Called by the generations domain in the transaction that settles one of a generation's
@@ -18,12 +16,11 @@ export const ADVANCE_WORKFLOW_RUN_TASK = "advance_workflow_run";
  */
 export async function queueWorkflowAdvance(db: Executor, generationId: string): Promise<void> {
   await db.execute(sql`
-    select graphile_worker.add_job(${ADVANCE_WORKFLOW_RUN_TASK}, json_build_object('runId', run_id), max_attempts => 25)
+    select ${enqueueSql("advance_workflow_run", { runId: sql`run_id` })}
     from workflow_run_steps where generation_id = ${generationId}`);
 }
 
 /** Queues an advance of one run, inside the caller's transaction. */
 export async function queueRunAdvance(db: Executor, runId: string): Promise<void> {
-  await db.execute(sql`
-    select graphile_worker.add_job(${ADVANCE_WORKFLOW_RUN_TASK}, json_build_object('runId', ${runId}::text), max_attempts => 25)`);
+  await enqueue(db, "advance_workflow_run", { runId });
 }

@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { RESULT_FAILURE_CODES } from "../../domains/generations/failures.js";
+import { PAYMENT_REFUSAL_REASONS } from "../../domains/payments/reasons.js";
+import { upstreamStatusCode } from "../../domains/providers/failures.js";
 import { type ErrorCode, errorStatus } from "../../errors.js";
 import {
   type Credential,
@@ -131,8 +134,10 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
   },
   payment_required: {
     reason: z
-      .string()
-      .describe("Why no payment was accepted: payment_required when none was sent."),
+      .union([z.enum(PAYMENT_REFUSAL_REASONS), z.string()])
+      .describe(
+        "Why no payment was accepted: payment_required when none was sent. Ours are the listed codes; a facilitator's own refusal passes through as it gave it (say invalid_exact_evm_insufficient_balance), so other codes can appear.",
+      ),
     x402: z
       .looseObject({ x402Version: z.literal(2), accepts: z.array(z.unknown()) })
       .optional()
@@ -164,7 +169,10 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
   },
   generation_failed: {
     generationIds: z.array(z.string()),
-    reason: z.string().nullable().describe("The upstream's error code, when it gave one."),
+    reason: z
+      .union([z.enum(RESULT_FAILURE_CODES), upstreamStatusCode])
+      .nullable()
+      .describe("The failed result's error code."),
   },
 };
 
