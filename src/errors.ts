@@ -1,3 +1,5 @@
+import type { ZodError } from "zod";
+
 /**
  * The one error type of the service and the table of its codes. Codes are snake_case and
  * stable (clients branch on them); messages are for people. The HTTP handler, and later the
@@ -88,6 +90,20 @@ export class AppError extends Error {
     this.status = errorStatus[code];
     this.headers = options?.headers ?? {};
   }
+}
+
+/**
+ * A request schema's refusal, as every transport gives it (HTTP, MCP, a workflow step): the first
+ * issue in the message, every issue under `issues`.
+ */
+export function appErrorFromZod(err: ZodError): AppError {
+  const issues = err.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+  const first = issues[0];
+  // Messages are sentences: one full stop, whether or not the schema's own message has one.
+  const message = first
+    ? `Invalid request: ${first.path ? `${first.path}: ` : ""}${first.message.replace(/[.!?]+$/, "")}.`
+    : "Invalid request.";
+  return new AppError("invalid_request", message, { issues });
 }
 
 export const insufficientCredits = (need: bigint, have: bigint) =>

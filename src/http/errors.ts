@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from "express";
 import { ZodError } from "zod";
 import { isDatabaseUnavailable, pgErrorCode } from "../db/client.js";
-import { AppError } from "../errors.js";
+import { AppError, appErrorFromZod } from "../errors.js";
 import type { Logger } from "../logger.js";
 
 interface BodyParserError extends Error {
@@ -12,15 +12,7 @@ interface BodyParserError extends Error {
 /** Every failure as `{ error: { code, message, requestId } }`, the status from the code table. */
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof ZodError) {
-    const issues = err.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-    const first = issues[0];
-    // Messages are sentences: one full stop, whether or not the schema's own message has one.
-    const message = first
-      ? `Invalid request: ${first.path ? `${first.path}: ` : ""}${first.message.replace(/[.!?]+$/, "")}.`
-      : "Invalid request.";
-    return new AppError("invalid_request", message, { issues });
-  }
+  if (err instanceof ZodError) return appErrorFromZod(err);
   // Input PostgreSQL cannot store (a NUL byte, a malformed value) is the caller's mistake.
   const code = pgErrorCode(err);
   if (

@@ -5,7 +5,7 @@ import { generateRequest } from "../domains/generations/request.js";
 import { getGenerations, statusJson, submitGeneration } from "../domains/generations/service.js";
 import { getBalance } from "../domains/ledger/service.js";
 import { enforceRateLimit, releaseRateLimit } from "../domains/ratelimits/service.js";
-import { AppError } from "../errors.js";
+import { AppError, appErrorFromZod } from "../errors.js";
 import { creditsToJson } from "../lib/credits.js";
 import type { Network } from "../lib/network.js";
 import { ApiError, type PolyforgeApi } from "./api.js";
@@ -15,14 +15,9 @@ async function asApi<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (err) {
-    if (err instanceof AppError) throw new ApiError(err.code, err.message, err.status);
-    if (err instanceof ZodError) {
-      const issue = err.issues[0];
-      throw new ApiError(
-        "invalid_request",
-        `Invalid request: ${issue ? `${issue.path.join(".")}: ${issue.message}` : "invalid"}.`,
-        400,
-      );
+    const refusal = err instanceof ZodError ? appErrorFromZod(err) : err;
+    if (refusal instanceof AppError) {
+      throw new ApiError(refusal.code, refusal.message, refusal.status);
     }
     throw err;
   }

@@ -17,6 +17,23 @@ import { generationResults, generations, mediaTypeEnum } from "../generations/sc
 
 export const visibilityEnum = pgEnum("visibility", ["public", "unlisted"]);
 
+/**
+ * The columns every creator's published item has (a style pass, a prompt template): its id,
+ * the creator, the one network it lives on, and how it is listed. A function, because each
+ * table needs its own column builders.
+ */
+export const publishedColumns = () => ({
+  id: text("id").primaryKey(),
+  creatorId: text("creator_id")
+    .notNull()
+    .references(() => accounts.id),
+  network: networkEnum("network").notNull(),
+  name: text("name").notNull(),
+  description: text("description").notNull().default(""),
+});
+/** How a published item is listed: `public` to everyone on its network, `unlisted` by link. */
+export const visibilityColumn = () => visibilityEnum("visibility").notNull().default("public");
+
 /** Defaults a pass gives the request options its caller left out. */
 export interface PassDefaults {
   aspectRatio?: string | undefined;
@@ -31,13 +48,7 @@ export interface PassDefaults {
 export const stylePasses = pgTable(
   "style_passes",
   {
-    id: text("id").primaryKey(),
-    creatorId: text("creator_id")
-      .notNull()
-      .references(() => accounts.id),
-    network: networkEnum("network").notNull(),
-    name: text("name").notNull(),
-    description: text("description").notNull().default(""),
+    ...publishedColumns(),
     stylePrompt: text("style_prompt").notNull(),
     negativePrompt: text("negative_prompt"),
     defaults: jsonb("defaults").$type<PassDefaults>().notNull().default({}),
@@ -46,7 +57,7 @@ export const stylePasses = pgTable(
     mediaType: mediaTypeEnum("media_type").notNull(),
     /** Credits per use: each model result that applies the pass. */
     fee: bigint("fee", { mode: "bigint" }).notNull(),
-    visibility: visibilityEnum("visibility").notNull().default("public"),
+    visibility: visibilityColumn(),
     /** Charged model results that applied it (a counter for sorting by popularity). */
     uses: bigint("uses", { mode: "bigint" }).notNull().default(sql`0`),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -4,6 +4,7 @@ import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { signedUploadUrl } from "../uploads/service.js";
+import { listableBy, pastCursor } from "./published.js";
 import { type PassDefaults, stylePasses } from "./schema.js";
 
 export interface CreatorScope {
@@ -193,23 +194,19 @@ export async function listPasses(
   const key = SORT_KEYS[filter.sort];
   const order = key.descending ? desc : asc;
   const own = eq(stylePasses.creatorId, scope.accountId);
-  const after = filter.after;
   return ctx.db
     .select()
     .from(stylePasses)
     .where(
       and(
-        eq(stylePasses.network, scope.network),
-        or(eq(stylePasses.visibility, "public"), own),
+        listableBy(stylePasses, scope),
         filter.includeArchived
           ? or(isNull(stylePasses.archivedAt), own)
           : isNull(stylePasses.archivedAt),
         filter.creatorId ? eq(stylePasses.creatorId, filter.creatorId) : undefined,
         filter.tag ? arrayContains(stylePasses.tags, [filter.tag]) : undefined,
         filter.mediaType ? eq(stylePasses.mediaType, filter.mediaType) : undefined,
-        after
-          ? sql`(${key.column}, ${stylePasses.id}) ${key.descending ? sql`<` : sql`>`} (${after.value}::${key.cast}, ${after.id})`
-          : undefined,
+        pastCursor(stylePasses, key.column, filter.after, key),
       ),
     )
     .orderBy(order(key.column), order(stylePasses.id))

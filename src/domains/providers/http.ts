@@ -1,11 +1,41 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { ProviderError, type ProviderOutput } from "./types.js";
+import type { z } from "zod";
+import { ProviderError, type ProviderOutput, type ProviderTask } from "./types.js";
 
 /** Shared wire handling for HTTP upstreams: status codes to retryable or caller errors. */
 
 /** Only an explicit refusal of the prompt is the caller's own error. */
 export const CONTENT_POLICY =
   /content[_ ]policy|content_policy_violation|safety system|nsfw|moderation_blocked/i;
+
+/** The upstream refused the prompt: the caller's fault, never counted against the channel. */
+export const contentPolicyRefusal = () =>
+  new ProviderError(
+    "caller",
+    "content_policy",
+    "The upstream refused the prompt under its content policy.",
+  );
+
+/** Headers of a JSON request to an upstream that takes its key in `authorization`. */
+export const jsonHeaders = (authorization: string) => ({
+  "content-type": "application/json",
+  authorization,
+});
+
+/**
+ * The input fields fal and Replicate both take under the same names, in wire order; each adds
+ * its own name for the reference images after them.
+ */
+export function commonInput(task: ProviderTask) {
+  return {
+    prompt: task.prompt,
+    aspect_ratio: task.aspectRatio,
+    seed: task.seed,
+    ...(task.negativePrompt ? { negative_prompt: task.negativePrompt } : {}),
+    ...(task.duration ? { duration: task.duration } : {}),
+    ...(task.fps ? { fps: task.fps } : {}),
+  };
+}
 
 function retryAfterMs(res: Response): number | undefined {
   const header = res.headers.get("retry-after");
@@ -35,13 +65,7 @@ export async function failure(res: Response): Promise<ProviderError> {
       retryAfterMs(res),
     );
   }
-  if (CONTENT_POLICY.test(text)) {
-    return new ProviderError(
-      "caller",
-      "content_policy",
-      "The upstream refused the prompt under its content policy.",
-    );
-  }
+  if (CONTENT_POLICY.test(text)) return contentPolicyRefusal();
   // Our input was validated before it left: any other 4xx (a bad key, an unknown model id, an
   // option this upstream lacks) says this channel is misconfigured. Another channel may serve.
   return new ProviderError(
@@ -71,6 +95,13 @@ export async function requestJson(
 
 export const malformed = (what: string) =>
   new ProviderError("retryable", "malformed_response", `The upstream's answer lacked ${what}.`);
+
+/** An upstream answer in the shape `schema` wants, or a retryable malformed-answer error. */
+export function parseAnswer<T>(schema: z.ZodType<T>, answer: unknown, what: string): T {
+  const parsed = schema.safeParse(answer);
+  if (!parsed.success) throw malformed(what);
+  return parsed.data;
+}
 
 /** Fetches a finished output from the upstream's own URL (never a user's URL). */
 export async function download(

@@ -1,5 +1,5 @@
 import { type AspectRatio, ratioOf } from "../catalog/models.js";
-import { download, malformed, requestJson } from "./http.js";
+import { download, jsonHeaders, malformed, requestJson } from "./http.js";
 import { type Provider, ProviderError } from "./types.js";
 
 /** OpenAI Images API: POST /v1/images/generations, answered with base64 or a URL. */
@@ -24,10 +24,7 @@ export const openaiProvider: Provider = {
       `${channel.baseUrl}/v1/images/generations`,
       {
         method: "POST",
-        headers: {
-          "content-type": "application/json",
-          authorization: `Bearer ${channel.apiKey ?? ""}`,
-        },
+        headers: jsonHeaders(`Bearer ${channel.apiKey ?? ""}`),
         body: JSON.stringify({
           model: task.upstreamModel,
           prompt: task.prompt,

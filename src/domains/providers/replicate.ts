@@ -1,6 +1,17 @@
 import { z } from "zod";
-import { CONTENT_POLICY, download, malformed, poll, requestJson } from "./http.js";
+import {
+  CONTENT_POLICY,
+  commonInput,
+  contentPolicyRefusal,
+  download,
+  jsonHeaders,
+  malformed,
+  parseAnswer,
+  poll,
+  requestJson,
+} from "./http.js";
 import { type Provider, ProviderError } from "./types.js";
+import { resumeOrSubmit } from "./upstream-job.js";
 
 /** Replicate's predictions API: create a prediction for a model, poll it until it settles. */
 
@@ -13,72 +24,55 @@ const prediction = z.object({
 });
 /** What is kept of a created prediction to poll it again after a crash. */
 const created = z.object({ id: z.string(), urls: z.object({ get: z.url() }) });
-type Created = z.infer<typeof created>;
 
 export const replicateProvider: Provider = {
   async generate(task, channel, signal, _onProgress, job) {
-    const headers = {
-      "content-type": "application/json",
-      authorization: `Bearer ${channel.apiKey ?? ""}`,
-    };
-    const finish = async (p: Created) => {
-      const settled = await poll(async () => {
-        const next = prediction.safeParse(await requestJson(p.urls.get, { headers }, signal));
-        if (!next.success) throw malformed("a prediction");
-        return next.data.status === "succeeded" ||
-          next.data.status === "failed" ||
-          next.data.status === "canceled"
-          ? next.data
-          : undefined;
-      }, signal);
-      if (settled.status !== "succeeded") {
-        const why = settled.error ?? settled.status;
-        if (CONTENT_POLICY.test(why)) {
+    const headers = jsonHeaders(`Bearer ${channel.apiKey ?? ""}`);
+    return resumeOrSubmit(
+      job,
+      created,
+      async () => {
+        const input = {
+          ...commonInput(task),
+          ...(task.referenceImageUrls.length ? { image_input: task.referenceImageUrls } : {}),
+        };
+        const first = parseAnswer(
+          prediction,
+          await requestJson(
+            `${channel.baseUrl}/v1/models/${task.upstreamModel}/predictions`,
+            { method: "POST", headers, body: JSON.stringify({ input }) },
+            signal,
+          ),
+          "a prediction",
+        );
+        return { id: first.id, urls: { get: first.urls.get } };
+      },
+      async (p) => {
+        const settled = await poll(async () => {
+          const next = parseAnswer(
+            prediction,
+            await requestJson(p.urls.get, { headers }, signal),
+            "a prediction",
+          );
+          return next.status === "succeeded" ||
+            next.status === "failed" ||
+            next.status === "canceled"
+            ? next
+            : undefined;
+        }, signal);
+        if (settled.status !== "succeeded") {
+          const why = settled.error ?? settled.status;
+          if (CONTENT_POLICY.test(why)) throw contentPolicyRefusal();
           throw new ProviderError(
-            "caller",
-            "content_policy",
-            "The upstream refused the prompt under its content policy.",
+            "retryable",
+            "upstream_failed",
+            `The prediction ${settled.status}: ${why}`,
           );
         }
-        throw new ProviderError(
-          "retryable",
-          "upstream_failed",
-          `The prediction ${settled.status}: ${why}`,
-        );
-      }
-      const url = Array.isArray(settled.output) ? settled.output[0] : settled.output;
-      if (!url) throw malformed("an output URL");
-      return download(url, signal);
-    };
-
-    const resumed = created.safeParse(job?.resume);
-    if (resumed.success) {
-      try {
-        return await finish(resumed.data);
-      } catch (err) {
-        // Replicate no longer knows the prediction (a 4xx): only then is one created again.
-        if (!(err instanceof ProviderError && err.kind === "channel")) throw err;
-      }
-    }
-    const input = {
-      prompt: task.prompt,
-      aspect_ratio: task.aspectRatio,
-      seed: task.seed,
-      ...(task.negativePrompt ? { negative_prompt: task.negativePrompt } : {}),
-      ...(task.duration ? { duration: task.duration } : {}),
-      ...(task.fps ? { fps: task.fps } : {}),
-      ...(task.referenceImageUrls.length ? { image_input: task.referenceImageUrls } : {}),
-    };
-    const first = prediction.safeParse(
-      await requestJson(
-        `${channel.baseUrl}/v1/models/${task.upstreamModel}/predictions`,
-        { method: "POST", headers, body: JSON.stringify({ input }) },
-        signal,
-      ),
+        const url = Array.isArray(settled.output) ? settled.output[0] : settled.output;
+        if (!url) throw malformed("an output URL");
+        return download(url, signal);
+      },
     );
-    if (!first.success) throw malformed("a prediction");
-    const handle = { id: first.data.id, urls: { get: first.data.urls.get } };
-    await job?.submitted(handle);
-    return finish(handle);
   },
 };

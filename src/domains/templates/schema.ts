@@ -1,8 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, jsonb, pgTable, text, timestamp } from "drizzle-orm/pg-core";
-import { networkEnum } from "../../db/columns.js";
-import { accounts } from "../accounts/schema.js";
-import { visibilityEnum } from "../passes/schema.js";
+import { publishedColumns, visibilityColumn } from "../passes/schema.js";
 
 /** How one `{{variable}}` of a template may be filled. */
 export interface TemplateVariable {
@@ -16,16 +14,10 @@ export interface TemplateVariable {
 export const promptTemplates = pgTable(
   "prompt_templates",
   {
-    id: text("id").primaryKey(),
-    creatorId: text("creator_id")
-      .notNull()
-      .references(() => accounts.id),
-    network: networkEnum("network").notNull(),
-    name: text("name").notNull(),
-    description: text("description").notNull().default(""),
+    ...publishedColumns(),
     text: text("text").notNull(),
     variables: jsonb("variables").$type<Record<string, TemplateVariable>>().notNull(),
-    visibility: visibilityEnum("visibility").notNull().default("public"),
+    visibility: visibilityColumn(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [

@@ -1,8 +1,9 @@
-import { and, desc, eq, or, sql } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import { listableBy, pastCursor } from "../passes/published.js";
 import type { CreatorScope } from "../passes/service.js";
 import { promptTemplates, type TemplateVariable } from "./schema.js";
 
@@ -130,21 +131,18 @@ export async function listTemplates(
     before?: { createdAt: string; id: string } | undefined;
   },
 ): Promise<Template[]> {
-  const before = filter.before;
+  const before = filter.before && { value: filter.before.createdAt, id: filter.before.id };
   return ctx.db
     .select()
     .from(promptTemplates)
     .where(
       and(
-        eq(promptTemplates.network, scope.network),
-        or(
-          eq(promptTemplates.visibility, "public"),
-          eq(promptTemplates.creatorId, scope.accountId),
-        ),
+        listableBy(promptTemplates, scope),
         filter.creatorId ? eq(promptTemplates.creatorId, filter.creatorId) : undefined,
-        before
-          ? sql`(${promptTemplates.createdAt}, ${promptTemplates.id}) < (${before.createdAt}::timestamptz, ${before.id})`
-          : undefined,
+        pastCursor(promptTemplates, promptTemplates.createdAt, before, {
+          cast: sql`timestamptz`,
+          descending: true,
+        }),
       ),
     )
     .orderBy(desc(promptTemplates.createdAt), desc(promptTemplates.id))

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import { ZodError } from "zod";
 import type { ServiceContext } from "../../context.js";
-import { AppError, insufficientCredits, notFound } from "../../errors.js";
+import { AppError, appErrorFromZod, insufficientCredits, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { findModel } from "../catalog/models.js";
@@ -480,9 +480,9 @@ async function submitStep(
       return { generationId };
     });
   } catch (err) {
-    if (err instanceof AppError) return { error: { code: err.code, message: err.message } };
-    if (err instanceof ZodError) {
-      return { error: { code: "invalid_request", message: "The step's request is invalid." } };
+    const refusal = err instanceof ZodError ? appErrorFromZod(err) : err;
+    if (refusal instanceof AppError) {
+      return { error: { code: refusal.code, message: refusal.message } };
     }
     throw err;
   }

@@ -1,0 +1,27 @@
+import type { z } from "zod";
+import { ProviderError, type ProviderOutput, type UpstreamJob } from "./types.js";
+
+/**
+ * For upstreams that keep jobs by id (fal, Replicate): a job an earlier run submitted is polled
+ * again rather than submitted (and paid for) twice. Only when the upstream no longer knows it (a
+ * 4xx, which `failure` maps to `channel`) is a new one submitted. The handle is reported through
+ * `job.submitted` before polling, so a crash after that point leaves it to be resumed.
+ */
+export async function resumeOrSubmit<Handle extends Record<string, unknown>>(
+  job: UpstreamJob | undefined,
+  handle: z.ZodType<Handle>,
+  submit: () => Promise<Handle>,
+  finish: (handle: Handle) => Promise<ProviderOutput>,
+): Promise<ProviderOutput> {
+  const resumed = handle.safeParse(job?.resume);
+  if (resumed.success) {
+    try {
+      return await finish(resumed.data);
+    } catch (err) {
+      if (!(err instanceof ProviderError && err.kind === "channel")) throw err;
+    }
+  }
+  const submitted = await submit();
+  await job?.submitted(submitted);
+  return finish(submitted);
+}

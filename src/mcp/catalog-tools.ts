@@ -1,0 +1,23 @@
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+import type { PolyforgeApi } from "./api.js";
+import { answer, reading } from "./tool-answer.js";
+
+/** list_models: the catalog as GET /v1/models gives it, optionally of one media type. */
+export function registerCatalogTools(server: McpServer, api: PolyforgeApi): void {
+  server.registerTool(
+    "list_models",
+    {
+      title: "List models",
+      description:
+        "The models you can generate with: capabilities (resolutions, aspect ratios, durations, frame rates), limits (the longest prompt each takes) and prices in credits.",
+      inputSchema: { mediaType: z.enum(["image", "video"]).optional() },
+      outputSchema: { models: z.array(z.record(z.string(), z.unknown())) },
+      annotations: reading,
+    },
+    async ({ mediaType }) =>
+      answer(async () => ({
+        models: (await api.models()).filter((m) => !mediaType || m.type === mediaType),
+      })),
+  );
+}
