@@ -1,3 +1,4 @@
+import { decodePaymentResponseHeader } from "@x402/core/http";
 import { sql } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -92,6 +93,9 @@ describe("a paid generation", () => {
     const body = await json(res);
     expect(res.status).toBe(202);
     expect(body.payment.status).toBe("settled");
+    // The HTTP adapter writes the settlement the verb reports.
+    const settlement = decodePaymentResponseHeader(res.headers.get("payment-response") as string);
+    expect(settlement).toMatchObject({ success: true, transaction: body.payment.transaction });
     // Two requests reached the route (the 402, then the paid one); each prepared once, on the
     // one network that takes payments, and never after the payment was claimed.
     expect(checks).toEqual([
