@@ -5,6 +5,7 @@ import { AppError } from "../../errors.js";
 import { authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
 import { idempotent } from "../../http/idempotency.js";
 import { rateLimit } from "../../http/rate-limit.js";
+import { payForGenerations, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
 import {
   type AspectRatio,
@@ -13,8 +14,7 @@ import {
   type ImageResolution,
   ratioOf,
 } from "../catalog/models.js";
-import { receiptJson, respondPending } from "../payments/accept.js";
-import { submitPaidGenerations } from "./paid.js";
+import { receiptJson } from "../payments/accept.js";
 import { creativeFields, generateRequest, generateRequestFields, seedSchema } from "./request.js";
 import { submitForCaller } from "./routes.js";
 import {
@@ -161,7 +161,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
       // Paid with x402 (no API key): the extra fields say how to poll and what was paid.
       let paidWith: Record<string, unknown> = {};
       if (!req.caller) {
-        const paid = await submitPaidGenerations(ctx, req, res, requests, "generate");
+        const paid = await payForGenerations(ctx, req, res, requests, "generate");
         if (paid.status === "pending") return respondPending(res, paid.payment);
         scope = { accountId: paid.payment.accountId, network: paid.payment.network };
         for (const g of paid.result.generations) {

@@ -1,25 +1,29 @@
-import type { Request, Response } from "express";
 import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { countOnlyWork, setRateLimitHeaders } from "../../http/rate-limit.js";
+import type { Network } from "../../lib/network.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import {
   acceptPayment,
+  type PaidRequest,
   type PaymentOutcome,
   type PriceOnNetwork,
-  receiptJson,
-  respondPending,
 } from "../payments/accept.js";
 import { linkGeneration, type Payment } from "../payments/service.js";
 import type { RateLimitBucket } from "../ratelimits/limits.js";
-import { enforceRateLimit } from "../ratelimits/service.js";
+import { enforceRateLimit, type RateLimitDecision } from "../ratelimits/service.js";
+import type { Channel } from "../routing/channels.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { accessTokenFor } from "./access-tokens.js";
-import { quoteRequest } from "./compose.js";
+import { type Composition, composeRequest } from "./compose.js";
 import { assertInFlightCapacity } from "./in-flight.js";
-import type { GenerateRequest } from "./request.js";
-import { type GenerationScope, submitGeneration, submitGenerationBatch } from "./service.js";
+import { type GenerateRequest, quote } from "./request.js";
+import {
+  type GenerationScope,
+  insertPreparedBatch,
+  insertPreparedGeneration,
+  type PreparedGeneration,
+} from "./service.js";
 
 export interface PaidGeneration {
   generationId: string;
@@ -34,23 +38,36 @@ export interface PaidGenerations {
   generations: PaidGeneration[];
 }
 
+export interface PaidGenerationOptions {
+  /** The rate-limit bucket the paying wallet's account is counted in. */
+  bucket: RateLimitBucket;
+  /** Submit the requests as one batch, under one hold. */
+  asBatch?: boolean;
+  /**
+   * Told the wallet's rate-limit count once it is taken (a refusal throws 429 instead), before
+   * anything else can fail: the transport shows it and gives it back if the call then fails.
+   */
+  onRateLimitCounted?: (decision: RateLimitDecision) => void;
+}
+
 /**
- * Generations paid per call with x402, for a caller with no API key. The body was validated by
- * the route; here it is quoted on every network that takes payments (a request that quotes
- * nowhere fails with its own 4xx, before any 402), and its URLs are checked by the SSRF guard.
- * The 402 asks for exactly the quote, at $0.01 a credit. Once paid, the credits are minted to
- * the paying wallet's account, held and the jobs queued in the same transaction that records
- * the payment; a failed result refunds to that account like any other. The wallet's rate limit
- * (its account's tier, in `bucket`) and in-flight cap are checked once the payment is verified
- * and before it settles, so a refused call costs nothing.
+ * Generations paid per call with x402, for a caller with no API key. Everything that reads the
+ * network or prices runs ONCE and outside the transaction that records the payment:
+ *   1. validate; compose and quote on every network that takes payments (a request that quotes
+ *      nowhere fails with its own 4xx, before any 402); SSRF-check every URL it gives;
+ *   2. the 402 asks for exactly the quote, at $0.01 a credit;
+ *   3. once the payment is verified and before it settles: the wallet's rate limit (its
+ *      account's tier, in `bucket`) and in-flight cap, and the reference images re-hosted, so
+ *      a refused call or a bad image costs nothing;
+ *   4. settled: in the transaction that records the payment, the credits are minted to the
+ *      paying wallet's account, and the PREPARED generations only inserted, held and queued.
+ * A failed result refunds to that account like any other.
  */
 export async function submitPaidGenerations(
   ctx: AppContext,
-  req: Request,
-  res: Response,
+  paid: PaidRequest,
   requests: GenerateRequest[],
-  bucket: RateLimitBucket,
-  options: { asBatch?: boolean } = {},
+  options: PaidGenerationOptions,
 ): Promise<PaymentOutcome<PaidGenerations>> {
   const channels = ctx.config.channels;
   const ownUploads = `${ctx.config.http.publicUrl}/v1/uploads/`;
@@ -71,15 +88,21 @@ export async function submitPaidGenerations(
     }
   }
   const prices: PriceOnNetwork[] = [];
+  // Each network's compositions, kept to price the generations for the payer once known.
+  const composed = new Map<Network, Composition[]>();
   let refusal: unknown;
   for (const network of ctx.payments.networks()) {
     try {
       // The payer is unknown until the payment names the wallet: every pass fee is quoted (a
       // creator paying per call for their own pass keeps the fee as credits on their account).
+      const compositions: Composition[] = [];
       let credits = 0n;
       for (const r of requests) {
-        credits += (await quoteRequest(ctx, r, { network, userId: undefined }, channels)).total;
+        const composition = await composeRequest(ctx, r, { network, userId: undefined });
+        credits += quote(r, network, channels, composition).total;
+        compositions.push(composition);
       }
+      composed.set(network, compositions);
       prices.push({
         network,
         amount: credits * USDC_UNITS_PER_CREDIT,
@@ -99,40 +122,53 @@ export async function submitPaidGenerations(
   const models = [...new Set(requests.flatMap((r) => r.models))].join(", ");
   const credits = prices[0]?.credits ?? 0n;
   const description = `${requests.length > 1 ? `${requests.length} generations` : "a generation"} with ${models}: ${credits} credits`;
-  // Reference images are fetched once the payment is verified and before it settles, so a bad
-  // one costs nothing; the generations then use our copies.
-  let rehosted = requests;
+
+  let prepared: { scope: GenerationScope; generations: PreparedGeneration[] } | undefined;
   const prepare = async (scope: GenerationScope) => {
     const subject = { kind: "account" as const, ...scope };
-    const decision = await enforceRateLimit(ctx, subject, bucket);
-    setRateLimitHeaders(res, decision);
-    countOnlyWork(ctx, res, decision);
+    const decision = await enforceRateLimit(ctx, subject, options.bucket);
+    if (decision) options.onRateLimitCounted?.(decision);
     await assertInFlightCapacity(ctx, scope, requests.length);
-    rehosted = await Promise.all(
-      requests.map(async (request) => {
-        if (request.referenceImageUrls.length === 0) return request;
-        const ids = await rehostReferenceImages(
+    const compositions = composed.get(scope.network);
+    if (!compositions) throw new Error(`no quote on ${scope.network}, the payment's network`);
+    const generations = await Promise.all(
+      requests.map(async (request, i) => {
+        // Reference images are fetched once the payment is verified and before it settles, so
+        // a bad one costs nothing; the generation then uses our copies.
+        const referenceImages = await rehostReferenceImages(
           ctx,
           ctx.generations.storage,
           scope,
           request.referenceImageUrls,
         );
-        return { ...request, referenceImageUrls: ids.map((id) => `${ownUploads}${id}`) };
+        return {
+          request: {
+            ...request,
+            referenceImageUrls: referenceImages.map((id) => `${ownUploads}${id}`),
+          },
+          priced: quoteForPayer(request, scope, channels, compositions[i] as Composition),
+          referenceImages,
+        };
       }),
     );
+    prepared = { scope, generations };
   };
   const apply = async (tx: ServiceContext, payment: Payment) => {
     const scope = { accountId: payment.accountId, network: payment.network };
-    const storage = ctx.generations.storage;
+    // Invariant: what was prepared is for this payment's account and network (prepare runs for
+    // the verified payment, before it is claimed), so only database work is left.
+    if (prepared?.scope.accountId !== scope.accountId || prepared.scope.network !== scope.network) {
+      throw new Error(`payment ${payment.id} was not prepared for`);
+    }
     let batchId: string | null = null;
     const made: Array<{ generationId: string; cost: bigint }> = [];
     if (options.asBatch) {
-      const batch = await submitGenerationBatch(tx, channels, scope, rehosted, { storage });
+      const batch = await insertPreparedBatch(tx, scope, prepared.generations, {});
       batchId = batch.batchId;
       made.push(...batch.generations);
     } else {
-      for (const request of rehosted) {
-        made.push(await submitGeneration(tx, channels, scope, request, { storage }));
+      for (const generation of prepared.generations) {
+        made.push(await insertPreparedGeneration(tx, scope, generation, {}));
       }
     }
     const first = made[0];
@@ -146,29 +182,22 @@ export async function submitPaidGenerations(
       })),
     };
   };
-  return acceptPayment(ctx, req, res, prices, description, apply, prepare);
+  return acceptPayment(ctx, { ...paid, prices, description }, apply, prepare);
 }
 
 /**
- * One paid generation, for the doors that make one: its generation and the fields every paid
- * answer adds (the access token and the receipt). Undefined when the settlement is pending:
- * the 202 that says so has been sent.
+ * The payer's price for a request, from the composition quoted before they were known: their
+ * own passes are free to them (as passesForUse has it), so it never exceeds what they paid. Pure:
+ * no second read of passes or templates between the price asked and the hold placed.
  */
-export async function submitPaidGeneration(
-  ctx: AppContext,
-  req: Request,
-  res: Response,
+function quoteForPayer(
   request: GenerateRequest,
-): Promise<{ generation: PaidGeneration; paid: Record<string, unknown> } | undefined> {
-  const outcome = await submitPaidGenerations(ctx, req, res, [request], "generate");
-  if (outcome.status === "pending") {
-    respondPending(res, outcome.payment);
-    return undefined;
-  }
-  const [generation] = outcome.result.generations;
-  if (!generation) throw new Error("a paid generation was not created");
-  return {
-    generation,
-    paid: { accessToken: generation.accessToken, payment: receiptJson(outcome.payment) },
-  };
+  scope: GenerationScope,
+  channels: readonly Channel[],
+  composition: Composition,
+) {
+  const passes = composition.passes.map((p) =>
+    p.creatorId === scope.accountId ? { ...p, fee: 0n } : p,
+  );
+  return quote(request, scope.network, channels, { ...composition, passes });
 }

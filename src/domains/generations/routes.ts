@@ -11,10 +11,10 @@ import { decodeCursor, encodeCursor, pgTimestampText } from "../../http/cursor.j
 import { storedFileRoute } from "../../http/files.js";
 import { idempotencyOf, idempotent } from "../../http/idempotency.js";
 import { rateLimit } from "../../http/rate-limit.js";
+import { payForGeneration, payForGenerations, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { receiptJson, respondPending } from "../payments/accept.js";
+import { receiptJson } from "../payments/accept.js";
 import { quoteRequest } from "./compose.js";
-import { submitPaidGeneration, submitPaidGenerations } from "./paid.js";
 import { type GenerateRequest, generateRequest, quoteBreakdown } from "./request.js";
 import {
   generationJson,
@@ -110,7 +110,7 @@ export function generationRoutes(ctx: AppContext): Router {
     async (req, res) => {
       const request = generateRequest.parse(req.body);
       if (!req.caller) {
-        const submitted = await submitPaidGeneration(ctx, req, res, request);
+        const submitted = await payForGeneration(ctx, req, res, request);
         if (!submitted) return;
         const { generation, paid } = submitted;
         res.status(202).json({
@@ -153,7 +153,7 @@ export function generationRoutes(ctx: AppContext): Router {
     async (req, res) => {
       const { requests } = batchRequest.parse(req.body);
       if (!req.caller) {
-        const paid = await submitPaidGenerations(ctx, req, res, requests, "batch", {
+        const paid = await payForGenerations(ctx, req, res, requests, "batch", {
           asBatch: true,
         });
         if (paid.status === "pending") return respondPending(res, paid.payment);

@@ -33,14 +33,20 @@ export type ResultStatus = "pending" | "processing" | "completed" | "failed";
 export const resultIdOf = (generationId: string, position: number) => `${generationId}.${position}`;
 export const holdIdOf = (resultId: string) => `hold:${resultId}`;
 
-/** A quoted request whose network work is done (webhook URL checked, references re-hosted). */
-interface PreparedGeneration {
+/**
+ * A quoted request whose network work is done (webhook URL checked, references re-hosted): what
+ * the insert verbs take, so nothing network-bound runs inside their transaction (which, on the
+ * paid path, is the one that records a settled payment).
+ */
+export interface PreparedGeneration {
   request: GenerateRequest;
   priced: Quote;
+  /** Upload ids of the re-hosted reference images, in the request's order. */
   referenceImages: string[];
 }
 
-async function prepareGeneration(
+/** Quotes a request for the caller and does its network work, before any transaction. */
+export async function prepareGeneration(
   ctx: ServiceContext,
   channels: readonly Channel[],
   scope: GenerationScope,
@@ -221,6 +227,21 @@ export async function submitGeneration(
   },
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
   const prepared = await prepareGeneration(ctx, channels, scope, request, options.storage);
+  return insertPreparedGeneration(ctx, scope, prepared, options);
+}
+
+/**
+ * A prepared generation in ONE transaction (joined as a savepoint when `ctx` is already in
+ * one): the generation and its results, one job per model, and a hold per model (from the
+ * balance or from a studio reservation). Database work only: no quote, no DNS, no fetch.
+ */
+export async function insertPreparedGeneration(
+  ctx: ServiceContext,
+  scope: GenerationScope,
+  prepared: PreparedGeneration,
+  options: { idempotency?: { key: string; hash: string } | undefined },
+): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
+  const { request } = prepared;
   const generationId = newId("gen");
   const idem = options.idempotency;
   try {
@@ -243,13 +264,20 @@ export async function submitGeneration(
     }
     // Two concurrent requests with one Idempotency-Key: the loser returns the winner's work.
     if (idem && isIdempotencyRace(err)) {
-      return submitGeneration(ctx, channels, scope, request, options);
+      return insertPreparedGeneration(ctx, scope, prepared, options);
     }
     throw err;
   }
 }
 
 export const MAX_BATCH_SIZE = 20;
+
+export interface SubmittedBatch {
+  batchId: string | null;
+  cost: bigint;
+  generations: Array<{ generationId: string; cost: bigint }>;
+  replayed: boolean;
+}
 
 /**
  * Up to 20 generations in one call under one hold: the batch's hold takes the whole quote from
@@ -264,12 +292,19 @@ export async function submitGenerationBatch(
   scope: GenerationScope,
   requests: GenerateRequest[],
   options: { idempotency?: { key: string; hash: string } | undefined; storage: Storage },
-): Promise<{
-  batchId: string | null;
-  cost: bigint;
-  generations: Array<{ generationId: string; cost: bigint }>;
-  replayed: boolean;
-}> {
+): Promise<SubmittedBatch> {
+  const prepared = await prepareGenerationBatch(ctx, channels, scope, requests, options.storage);
+  return insertPreparedBatch(ctx, scope, prepared, options);
+}
+
+/** A batch's requests, each prepared; a refusal names its item. */
+export async function prepareGenerationBatch(
+  ctx: ServiceContext,
+  channels: readonly Channel[],
+  scope: GenerationScope,
+  requests: GenerateRequest[],
+  storage: Storage,
+): Promise<PreparedGeneration[]> {
   const prepared: PreparedGeneration[] = [];
   for (const [i, request] of requests.entries()) {
     try {
@@ -280,11 +315,25 @@ export async function submitGenerationBatch(
           { field: "reservationId" },
         );
       }
-      prepared.push(await prepareGeneration(ctx, channels, scope, request, options.storage));
+      prepared.push(await prepareGeneration(ctx, channels, scope, request, storage));
     } catch (err) {
       throw err instanceof AppError ? inBatchItem(err, i) : err;
     }
   }
+  return prepared;
+}
+
+/**
+ * A prepared batch in ONE transaction under the batch's hold (see submitGenerationBatch).
+ * Database work only: no quote, no DNS, no fetch. Its items carry no reservation (the batch's
+ * hold funds them; prepareGenerationBatch refuses one).
+ */
+export async function insertPreparedBatch(
+  ctx: ServiceContext,
+  scope: GenerationScope,
+  prepared: PreparedGeneration[],
+  options: { idempotency?: { key: string; hash: string } | undefined },
+): Promise<SubmittedBatch> {
   const total = prepared.reduce((sum, p) => sum + p.priced.total, 0n);
   const idem = options.idempotency;
   const keys = prepared.map((_, i) => (idem ? `${idem.key}#${i}` : undefined));
@@ -337,7 +386,7 @@ export async function submitGenerationBatch(
       throw insufficientCredits(total, creditBalance);
     }
     if (idem && isIdempotencyRace(err)) {
-      return submitGenerationBatch(ctx, channels, scope, requests, options);
+      return insertPreparedBatch(ctx, scope, prepared, options);
     }
     throw err;
   }

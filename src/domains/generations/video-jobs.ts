@@ -11,8 +11,8 @@ import {
 import { idempotent } from "../../http/idempotency.js";
 import { pathParams } from "../../http/params.js";
 import { rateLimit } from "../../http/rate-limit.js";
+import { payForGeneration } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { submitPaidGeneration } from "./paid.js";
 import { creativeFields, generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
 import { generationId, submitForCaller } from "./routes.js";
 import { type GenerationView, getGenerations } from "./service.js";
@@ -89,7 +89,7 @@ export function videoJobRoutes(ctx: AppContext): Router {
         credits: creditsToJson(cost),
       });
       if (!req.caller) {
-        const submitted = await submitPaidGeneration(ctx, req, res, request);
+        const submitted = await payForGeneration(ctx, req, res, request);
         if (!submitted) return;
         const { generation, paid } = submitted;
         res.status(202).json({ ...job202(generation.generationId, generation.cost), ...paid });

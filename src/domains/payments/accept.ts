@@ -1,10 +1,5 @@
-import {
-  decodePaymentSignatureHeader,
-  encodePaymentRequiredHeader,
-  encodePaymentResponseHeader,
-} from "@x402/core/http";
-import type { PaymentPayload, SettleResponse } from "@x402/core/types";
-import type { Request, Response } from "express";
+import { decodePaymentSignatureHeader } from "@x402/core/http";
+import type { PaymentPayload, PaymentRequired, SettleResponse } from "@x402/core/types";
 import { getAddress } from "viem";
 import { z } from "zod";
 import type { AppContext, ServiceContext } from "../../context.js";
@@ -39,7 +34,29 @@ export type PaymentOutcome<T> =
   | { status: "settled"; payment: Payment; result: T; settlement: SettleResponse }
   | { status: "pending"; payment: Payment };
 
-const PAYMENT_HEADER = "payment-signature";
+/**
+ * A request being paid for, as its transport tells it (HTTP's adapter is src/http/x402.ts):
+ * plain values in, so any door (HTTP, MCP, a job) can take an x402 payment.
+ */
+export interface PaidRequest {
+  /** The x402 payment as sent (HTTP's PAYMENT-SIGNATURE header); undefined when none was. */
+  paymentHeader: string | undefined;
+  /** The URL of what is paid for: the x402 resource the offers name. */
+  resourceUrl: string;
+  /** The caller sent an API key: a 402 then says the credits go to that key's account. */
+  hasApiKey: boolean;
+  /**
+   * Called once the payment is settled on chain and before the work starts, so that even an
+   * answer that fails after it can carry the settlement (HTTP's PAYMENT-RESPONSE).
+   */
+  onSettled?: (settlement: SettleResponse) => void;
+}
+
+/** What one call sells: its offers per network, and what the offers say it is. */
+export interface Sale {
+  prices: PriceOnNetwork[];
+  description: string;
+}
 
 // An x402 v2 exact-scheme payment carrying an EIP-3009 authorization, and nothing else: a
 // payload that also carried a Permit2 authorization would be settled by that one instead.
@@ -72,17 +89,16 @@ function decode(header: string): PaymentPayload | undefined {
  * payment → verified, claimed by its nonce, settled on chain, then recorded and minted in one
  * transaction together with `apply` (the work it pays for). We never start work unpaid, and a
  * caller whose settlement times out is never asked to pay again: the payment stays pending and
- * the chain decides (its credits land on the account when it confirms).
+ * the chain decides (its credits land on the account when it confirms). A refusal is an
+ * AppError `payment_required` whose details carry the x402 PaymentRequired object (`x402`).
  */
 export async function acceptPayment<T>(
   ctx: AppContext,
-  req: Request,
-  res: Response,
-  prices: PriceOnNetwork[],
-  description: string,
+  paid: PaidRequest & Sale,
   apply: (tx: ServiceContext, payment: Payment) => Promise<T>,
   prepare?: (payer: { accountId: string; network: Network }) => Promise<void>,
 ): Promise<PaymentOutcome<T>> {
+  const { prices, description } = paid;
   const gateway = ctx.payments;
   const priced = prices.filter((p) => gateway.networks().includes(p.network));
   if (priced.length === 0) {
@@ -90,17 +106,10 @@ export async function acceptPayment<T>(
     gateway.networkConfig(prices[0]?.network ?? "test");
   }
   const offers = await Promise.all(priced.map((p) => gateway.offer(p.network, p.amount)));
-  const resource = { url: `${ctx.config.http.publicUrl}${req.originalUrl}`, description };
-  const refuse = async (message: string, reason: string, extra?: Record<string, unknown>) => {
+  const resource = { url: paid.resourceUrl, description };
+  const refuse = async (message: string, reason: string) => {
     const required = await gateway.paymentRequired(offers, resource, reason);
-    return new AppError(
-      "payment_required",
-      message,
-      { reason, ...extra, x402: required },
-      {
-        headers: { "PAYMENT-REQUIRED": encodePaymentRequiredHeader(required) },
-      },
-    );
+    return new AppError("payment_required", message, { reason, x402: required });
   };
   const purpose = prices[0]?.purpose ?? "generation";
   // A payment refused before settling: counted on its offer's network once one matched.
@@ -109,10 +118,10 @@ export async function acceptPayment<T>(
     return refuse(message, reason);
   };
 
-  const header = req.get(PAYMENT_HEADER);
+  const header = paid.paymentHeader;
   if (!header) {
     throw await refuse(
-      req.caller
+      paid.hasApiKey
         ? `Payment required: ${description}. Pay for it with x402 (USDC); the credits go to this key's account.`
         : `Payment required: ${description}. Pay with x402 (USDC), or send an API key.`,
       "payment_required",
@@ -126,6 +135,7 @@ export async function acceptPayment<T>(
   if (!payload || !authorization?.success) {
     throw await refusePayment(
       "unknown",
+      // The wire's name for it: HTTP is the only transport that takes payments today.
       "The PAYMENT-SIGNATURE header is not a valid x402 payment.",
       "invalid_payload",
     );
@@ -227,7 +237,7 @@ export async function acceptPayment<T>(
   }
 
   settled("settled");
-  res.set("PAYMENT-RESPONSE", encodePaymentResponseHeader(settlement));
+  paid.onSettled?.(settlement);
   const input = { paymentId: payment.id, transaction: settlement.transaction };
   let applied: Awaited<ReturnType<typeof applySettledPayment<T>>>;
   try {
@@ -262,12 +272,11 @@ export function receiptJson(payment: Payment) {
   };
 }
 
-/** The answer to a request whose payment was broadcast but not confirmed in time. */
-export function respondPending(res: Response, payment: Payment) {
-  res.status(202).json({
-    status: "payment_pending",
-    payment: receiptJson(payment),
-    message:
-      "The payment was broadcast but is not confirmed yet. Once the chain confirms it, its credits are added to the paying wallet's account (GET /v1/payments with a key for that wallet shows it); do not pay again.",
-  });
+/** The x402 PaymentRequired object a refusal carries, for a transport to encode its way. */
+export function paymentRequiredOf(err: unknown): PaymentRequired | undefined {
+  if (!(err instanceof AppError) || err.code !== "payment_required") return undefined;
+  const required = err.details?.x402;
+  return typeof required === "object" && required !== null
+    ? (required as PaymentRequired)
+    : undefined;
 }

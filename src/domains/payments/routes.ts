@@ -5,10 +5,11 @@ import { notFound } from "../../errors.js";
 import { authenticate, authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
 import { pathParams } from "../../http/params.js";
 import { rateLimit } from "../../http/rate-limit.js";
+import { payOverHttp, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { type PackId, packs } from "../ledger/packs.js";
 import { getBalance } from "../ledger/service.js";
-import { acceptPayment, receiptJson, respondPending } from "./accept.js";
+import { acceptPayment, receiptJson } from "./accept.js";
 import { keyForPayingWallet, packPrices } from "./packs.js";
 import { findPaymentByNonce, listPayments, paymentJson } from "./service.js";
 
@@ -47,7 +48,9 @@ export function paymentRoutes(ctx: AppContext): Router {
       keyScope ? [keyScope.network] : ctx.payments.networks(),
       keyScope?.accountId,
     );
-    const outcome = await acceptPayment(ctx, req, res, prices, description, async () => undefined);
+    const outcome = await payOverHttp(ctx, req, res, (paid) =>
+      acceptPayment(ctx, { ...paid, prices, description }, async () => undefined),
+    );
     const { payment } = outcome;
     if (outcome.status === "pending") return respondPending(res, payment);
     const apiKey = keyScope ? undefined : await keyForPayingWallet(ctx, payment);
