@@ -3,9 +3,13 @@ import type { AppContext } from "./context.js";
 import type { DatabaseClient } from "./db/client.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./db/embedded.js";
 import { GenerationEvents } from "./domains/generations/events.js";
+import { settlementHooks } from "./domains/generations/settlement.js";
+import { royaltySettlementHooks } from "./domains/passes/royalties.js";
 import { PaymentGateway } from "./domains/payments/gateway.js";
 import { providers } from "./domains/providers/index.js";
 import { localStorage } from "./domains/storage/local.js";
+import { webhookSettlementHooks } from "./domains/webhooks/service.js";
+import { workflowSettlementHooks } from "./domains/workflows/hook.js";
 import { type Clock, systemClock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
 import { registerDatabaseGauges } from "./metrics/database-gauges.js";
@@ -54,6 +58,12 @@ export function createAppContext(
     payments: new PaymentGateway(config.payments, logger),
     generations: {
       storage: localStorage(config.storageDir),
+      // In this order, in the settling transaction, as run.ts always called them.
+      settlement: settlementHooks(
+        webhookSettlementHooks,
+        workflowSettlementHooks,
+        royaltySettlementHooks,
+      ),
       routing: {
         channels: config.channels,
         providers,

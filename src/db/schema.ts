@@ -1,5 +1,6 @@
 // Every domain's tables, gathered for drizzle (queries) and drizzle-kit (migrations).
 export * from "../domains/accounts/schema.js";
+export * from "../domains/generations/applied-passes.js";
 export * from "../domains/generations/schema.js";
 export * from "../domains/idempotency/schema.js";
 export * from "../domains/keys/schema.js";

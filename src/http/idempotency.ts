@@ -1,9 +1,9 @@
-import { sql } from "drizzle-orm";
 import type { Request, RequestHandler } from "express";
 import type { ServiceContext } from "../context.js";
 import {
-  IDEMPOTENCY_LEASE_SECONDS,
-  IDEMPOTENCY_TTL_HOURS,
+  claimIdempotencyKey,
+  completeIdempotencyKey,
+  releaseIdempotencyKey,
   requestHash,
 } from "../domains/idempotency/service.js";
 import { AppError } from "../errors.js";
@@ -89,45 +89,10 @@ export function idempotent(
     }
     const caller = callerOf(req);
     const owner = `${caller.accountId}:${caller.kind === "api_key" ? caller.network : "session"}`;
-    const hash = requestHash(req.method, req.path, req.body);
-    const now = ctx.clock();
-    const expired = new Date(now.getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000);
-
-    const leaseExpired = new Date(now.getTime() - IDEMPOTENCY_LEASE_SECONDS * 1000);
-    // Past its 24 hours a key is free again; an in-flight record past its lease was abandoned
-    // by a process that died, and is taken over (routes that charge check their own records too).
-    await ctx.db.execute(sql`
-      delete from idempotency_keys where account_id = ${owner} and key = ${key}
-        and (created_at < ${expired} or (status_code is null and created_at < ${leaseExpired}))`);
-    const { rows: inserted } = await ctx.db.execute(sql`
-      insert into idempotency_keys (account_id, key, request_hash, created_at) values (${owner}, ${key}, ${hash}, ${now})
-      on conflict do nothing returning key`);
-    if (inserted.length === 0) {
-      const { rows } = await ctx.db.execute<{
-        request_hash: string;
-        status_code: number | null;
-        response: unknown;
-      }>(sql`
-        select request_hash, status_code, response from idempotency_keys where account_id = ${owner} and key = ${key}`);
-      const first = rows[0];
-      if (!first)
-        throw new AppError(
-          "idempotency_key_in_flight",
-          "That Idempotency-Key is in use; retry shortly.",
-        );
-      if (first.request_hash !== hash) {
-        throw new AppError(
-          "idempotency_key_reused",
-          "That Idempotency-Key was used with a different request.",
-        );
-      }
-      if (first.status_code === null) {
-        throw new AppError(
-          "idempotency_key_in_flight",
-          "A request with that Idempotency-Key is still in progress.",
-        );
-      }
-      res.status(first.status_code).set("Idempotent-Replayed", "true");
+    const claim = { owner, key, hash: requestHash(req.method, req.path, req.body) };
+    const first = await claimIdempotencyKey(ctx, claim);
+    if (first !== "claimed") {
+      res.status(first.statusCode).set("Idempotent-Replayed", "true");
       const response = first.response;
       const withheld = isRecord(response) ? secret.filter((field) => !(field in response)) : [];
       if (withheld.length) res.set(WITHHELD_HEADER, withheld.join(", "));
@@ -140,11 +105,11 @@ export function idempotent(
     res.json = (body: unknown) => {
       const stored =
         res.statusCode < 300
-          ? ctx.db.execute(sql`update idempotency_keys set status_code = ${res.statusCode}, response = ${JSON.stringify(storableResponse(body, secret))}::jsonb
-                               where account_id = ${owner} and key = ${key}`)
-          : ctx.db.execute(
-              sql`delete from idempotency_keys where account_id = ${owner} and key = ${key}`,
-            );
+          ? completeIdempotencyKey(ctx, claim, {
+              statusCode: res.statusCode,
+              response: storableResponse(body, secret),
+            })
+          : releaseIdempotencyKey(ctx, claim);
       stored.then(
         () => send(body),
         (err: unknown) => {

@@ -4,19 +4,21 @@ import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { type AspectRatio, findModel, type Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
-import { payRoyalties } from "../passes/royalties.js";
 import { type RouteDeps, type Routing, route } from "../routing/router.js";
 import { extensionOf, type Storage } from "../storage/local.js";
 import { signedUploadUrl } from "../uploads/service.js";
-import { queueWebhookIfFinished } from "../webhooks/service.js";
-import { queueWorkflowAdvance } from "../workflows/hook.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
 import type { ResultFailureCode } from "./failures.js";
+import { generationFinished, type SettledResult, type SettlementHooks } from "./settlement.js";
 
-/** What running a generation needs beyond the database: where outputs go and how to route. */
+/**
+ * What running a generation needs beyond the database: where outputs go, how to route, and
+ * what other domains do in the transaction that settles a result (see settlement.ts).
+ */
 export interface GenerationRuntime {
   storage: Storage;
   routing: RouteDeps;
+  settlement: SettlementHooks;
 }
 
 interface OpenResult {
@@ -32,8 +34,6 @@ interface OpenResult {
   media_type: "image" | "video";
   prompt: string;
   account_id: string;
-  /** Whether it applied style passes, whose royalties its charge pays. */
-  has_passes: boolean;
   /** The upstream job an earlier run submitted (see recordUpstreamJob). */
   upstream_job: { channel: string; job: Record<string, unknown> } | null;
   request: {
@@ -72,8 +72,7 @@ export async function runResult(
     from generations g
     where r.id = ${resultId} and g.id = r.generation_id and r.status in ('pending', 'processing')
     returning r.id, r.generation_id, r.position, r.runs, r.model, r.status::text, r.cost, r.hold_id, r.upstream_job,
-              g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request,
-              exists (select 1 from generation_passes gp where gp.generation_id = g.id) as has_passes`);
+              g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request`);
   const result = rows[0];
   if (!result) return; // already settled (or unknown): nothing to do
   const log = ctx.logger.child({ resultId, model: result.model });
@@ -112,7 +111,7 @@ export async function runResult(
       { code: routed.error.code, detail: routed.error.message, routing: routed.routing },
       "generation failed",
     );
-    await failResult(ctx, resultId, {
+    await failResult(ctx, runtime.settlement, resultId, {
       code: routed.error.code,
       message: publicMessage(routed.error),
       routing: routed.routing,
@@ -124,7 +123,7 @@ export async function runResult(
   // One file per run: a second run of the same result never overwrites what the first delivered.
   const key = `${result.generation_id}/${result.position}-${result.runs}.${extension}`;
   await runtime.storage.put(key, routed.output.bytes);
-  const settled = await completeResult(ctx, result, {
+  const settled = await completeResult(ctx, runtime.settlement, result, {
     key,
     contentType: routed.output.contentType,
     routing: routed.routing,
@@ -132,7 +131,7 @@ export async function runResult(
   if (settled === "hold_gone") {
     // The hold expired (the sweeper refunded it) while the upstream worked: the caller was not
     // charged, so the result cannot be delivered as a paid one.
-    await failResult(ctx, resultId, {
+    await failResult(ctx, runtime.settlement, resultId, {
       code: "timed_out",
       message: "The result took longer than the generation timeout.",
       routing: routed.routing,
@@ -166,13 +165,15 @@ async function recordUpstreamJob(
 
 async function completeResult(
   ctx: ServiceContext,
+  hooks: SettlementHooks,
   result: OpenResult,
   output: { key: string; contentType: string; routing: Routing },
 ): Promise<"settled" | "already" | "hold_gone"> {
   try {
-    const settled = await ctx.db.transaction(async (tx) => {
-      // Settles, tells listeners (on commit) and says whether a webhook waits, in one statement.
-      const { rows } = await tx.execute<{ has_webhook: boolean }>(sql`
+    const settled = await ctx.db.transaction(async (db) => {
+      const tx = { ...ctx, db };
+      // Settles, tells listeners (on commit) and says what the hooks need, in one statement.
+      const { rows } = await db.execute<SettledRow>(sql`
         update generation_results r set status = 'completed', charged = cost, progress = 100, output_key = ${output.key},
                content_type = ${output.contentType}, routing = ${JSON.stringify(output.routing)}::jsonb,
                finished_at = ${ctx.clock()}
@@ -180,24 +181,17 @@ async function completeResult(
         returning ${settledReturning(result.id, "completed")}`);
       const row = rows[0];
       if (!row) return "already";
-      if (row.has_webhook) await queueWebhookIfFinished(tx, result.generation_id, ctx.clock());
-      await queueWorkflowAdvance(tx, result.generation_id);
+      const settledResult = settledResultOf(tx, result.id, "completed", row);
+      // Webhooks, workflows: before the hold resolves, as they always ran.
+      for (const hook of hooks.onResultSettled) await hook(tx, settledResult);
       // Charges exactly the quoted share, whichever channel served it.
-      await postHold(
-        { ...ctx, db: tx },
-        { holdId: result.hold_id, id: `charge:${result.id}`, amount: BigInt(result.cost) },
-      );
+      await postHold(tx, {
+        holdId: result.hold_id,
+        id: `charge:${result.id}`,
+        amount: BigInt(result.cost),
+      });
       // The creators of the passes it applied are paid in the same transaction as the charge.
-      if (result.has_passes)
-        await payRoyalties(
-          { ...ctx, db: tx },
-          {
-            resultId: result.id,
-            generationId: result.generation_id,
-            network: result.network,
-            userId: result.account_id,
-          },
-        );
+      for (const hook of hooks.onResultCharged) await hook(tx, settledResult);
       return "settled" as const;
     });
     if (settled === "settled") {
@@ -211,14 +205,39 @@ async function completeResult(
   }
 }
 
+/** What a settling update returns for the hooks (see settledReturning). */
+type SettledRow = {
+  generation_id: string;
+  generation: Pick<SettledResult, "accountId" | "network" | "webhookUrl" | "hasPasses">;
+};
+
 /**
- * The RETURNING part of a settling update: whether the generation has a webhook (only then is
- * its row locked to queue one), and the event NOTIFY, sent on commit like notifyEvent's.
+ * The RETURNING part of a settling update: the generation's facts its hooks need (read, not
+ * locked: a hook that must lock asks generationFinished), and the event NOTIFY, sent on commit
+ * like notifyEvent's.
  */
 function settledReturning(resultId: string, status: "completed" | "failed") {
-  return sql`(select g.webhook_url is not null from generations g where g.id = r.generation_id) as has_webhook,
+  return sql`r.generation_id,
+    (select json_build_object('accountId', g.account_id, 'network', g.network, 'webhookUrl', g.webhook_url,
+                              'hasPasses', exists (select 1 from generation_passes gp where gp.generation_id = g.id))
+     from generations g where g.id = r.generation_id) as generation,
     pg_notify(${GENERATION_EVENTS_CHANNEL},
               json_build_object('generationId', r.generation_id, 'resultId', ${resultId}::text, 'status', ${status}::text)::text)`;
+}
+
+function settledResultOf(
+  tx: ServiceContext,
+  resultId: string,
+  status: SettledResult["status"],
+  row: SettledRow,
+): SettledResult {
+  return {
+    resultId,
+    generationId: row.generation_id,
+    status,
+    ...row.generation,
+    generationFinished: generationFinished(tx, row.generation_id),
+  };
 }
 
 /** Delivered (on commit, inside a transaction) to every process listening: see events.ts. */
@@ -264,28 +283,25 @@ function progressReporter(ctx: ServiceContext, generationId: string, resultId: s
 /** Marks a result failed and refunds its share, once. Safe if the hold already expired. */
 export async function failResult(
   ctx: ServiceContext,
+  hooks: SettlementHooks,
   resultId: string,
   failure: { code: ResultFailureCode; message: string; routing?: Routing | undefined },
 ): Promise<boolean> {
-  const model = await ctx.db.transaction(async (tx) => {
-    const { rows } = await tx.execute<{
-      hold_id: string;
-      generation_id: string;
-      model: string;
-      has_webhook: boolean;
-    }>(sql`
+  const model = await ctx.db.transaction(async (db) => {
+    const tx = { ...ctx, db };
+    const { rows } = await db.execute<SettledRow & { hold_id: string; model: string }>(sql`
       update generation_results r set status = 'failed', refunded = cost, error_code = ${failure.code},
              error_message = ${failure.message.slice(0, 500)},
              routing = coalesce(${failure.routing ? JSON.stringify(failure.routing) : null}::jsonb, routing),
              finished_at = ${ctx.clock()}
       where id = ${resultId} and status in ('pending', 'processing')
-      returning hold_id, generation_id, model, ${settledReturning(resultId, "failed")}`);
+      returning hold_id, model, ${settledReturning(resultId, "failed")}`);
     const row = rows[0];
     if (!row) return undefined;
-    if (row.has_webhook) await queueWebhookIfFinished(tx, row.generation_id, ctx.clock());
-    await queueWorkflowAdvance(tx, row.generation_id);
+    const settledResult = settledResultOf(tx, resultId, "failed", row);
+    for (const hook of hooks.onResultSettled) await hook(tx, settledResult);
     try {
-      await voidHold({ ...ctx, db: tx }, { holdId: row.hold_id, id: `refund:${resultId}` });
+      await voidHold(tx, { holdId: row.hold_id, id: `refund:${resultId}` });
     } catch (err) {
       // Voided already by the expiry sweeper: the refund happened there.
       if (
@@ -312,7 +328,10 @@ export async function failResult(
  * submission, retries included) or resolved without them. A result whose job can still run is
  * left to it: a worker that died has its job released to a live one (see domains/workers).
  */
-export async function sweepStrandedResults(ctx: ServiceContext, limit = 200): Promise<number> {
+export async function sweepStrandedResults(
+  ctx: ServiceContext & { generations: Pick<GenerationRuntime, "settlement"> },
+  limit = 200,
+): Promise<number> {
   const { rows } = await ctx.db.execute<{ id: string; exhausted: boolean }>(sql`
     select r.id, (h.status = 'pending' and h.expires_at > ${ctx.clock()}) as exhausted
     from generation_results r join ledger_holds h on h.id = r.hold_id
@@ -333,7 +352,7 @@ export async function sweepStrandedResults(ctx: ServiceContext, limit = 200): Pr
           code: "timed_out",
           message: "The generation did not finish in time; its credits were refunded.",
         };
-    if (await failResult(ctx, id, failure)) failed++;
+    if (await failResult(ctx, ctx.generations.settlement, id, failure)) failed++;
   }
   if (failed) ctx.logger.warn({ failed }, "stranded generation results refunded");
   return failed;

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
+import { AppError } from "../../errors.js";
 import { sha256Hex } from "../../lib/secrets.js";
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
@@ -57,4 +58,88 @@ export async function deleteExpiredIdempotencyKeys(ctx: ServiceContext): Promise
     sql`delete from idempotency_keys where created_at < ${expired}`,
   );
   return rowCount ?? 0;
+}
+
+/** Whose key it is: an account on one network (or its session), as the HTTP layer names it. */
+export interface IdempotencyClaim {
+  owner: string;
+  key: string;
+  /** requestHash of what the request asks. */
+  hash: string;
+}
+
+/** The first successful answer to a key, replayed to every later request with it. */
+export interface StoredAnswer {
+  statusCode: number;
+  response: unknown;
+}
+
+/**
+ * Claims a key for a request about to run: `claimed` when this request is now the first (its
+ * record in flight), or the first request's stored answer to replay. A key past its 24 hours
+ * is free again, and an in-flight record past its lease was abandoned by a process that died
+ * and is taken over (routes that charge check their own records too). The same key with
+ * another body is 422 idempotency_key_reused; while the first still runs, 409.
+ */
+export async function claimIdempotencyKey(
+  ctx: ServiceContext,
+  claim: IdempotencyClaim,
+): Promise<"claimed" | StoredAnswer> {
+  const { owner, key, hash } = claim;
+  const now = ctx.clock();
+  const expired = new Date(now.getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000);
+  const leaseExpired = new Date(now.getTime() - IDEMPOTENCY_LEASE_SECONDS * 1000);
+  await ctx.db.execute(sql`
+    delete from idempotency_keys where account_id = ${owner} and key = ${key}
+      and (created_at < ${expired} or (status_code is null and created_at < ${leaseExpired}))`);
+  const { rows: inserted } = await ctx.db.execute(sql`
+    insert into idempotency_keys (account_id, key, request_hash, created_at) values (${owner}, ${key}, ${hash}, ${now})
+    on conflict do nothing returning key`);
+  if (inserted.length > 0) return "claimed";
+  const { rows } = await ctx.db.execute<{
+    request_hash: string;
+    status_code: number | null;
+    response: unknown;
+  }>(sql`
+    select request_hash, status_code, response from idempotency_keys where account_id = ${owner} and key = ${key}`);
+  const first = rows[0];
+  if (!first)
+    throw new AppError(
+      "idempotency_key_in_flight",
+      "That Idempotency-Key is in use; retry shortly.",
+    );
+  if (first.request_hash !== hash) {
+    throw new AppError(
+      "idempotency_key_reused",
+      "That Idempotency-Key was used with a different request.",
+    );
+  }
+  if (first.status_code === null) {
+    throw new AppError(
+      "idempotency_key_in_flight",
+      "A request with that Idempotency-Key is still in progress.",
+    );
+  }
+  return { statusCode: first.status_code, response: first.response };
+}
+
+/** Keeps the claimed key's first successful answer, for replays. */
+export async function completeIdempotencyKey(
+  ctx: ServiceContext,
+  claim: Pick<IdempotencyClaim, "owner" | "key">,
+  answer: StoredAnswer,
+): Promise<void> {
+  await ctx.db.execute(sql`
+    update idempotency_keys set status_code = ${answer.statusCode}, response = ${JSON.stringify(answer.response)}::jsonb
+    where account_id = ${claim.owner} and key = ${claim.key}`);
+}
+
+/** Forgets a claimed key whose request failed, so a retry with it runs again. */
+export async function releaseIdempotencyKey(
+  ctx: ServiceContext,
+  claim: Pick<IdempotencyClaim, "owner" | "key">,
+): Promise<void> {
+  await ctx.db.execute(
+    sql`delete from idempotency_keys where account_id = ${claim.owner} and key = ${claim.key}`,
+  );
 }

@@ -640,6 +640,18 @@ export async function getBalance(
   };
 }
 
+/**
+ * The balance of one ledger account (0 before its first use), its row locked until the
+ * caller's transaction ends: a decision taken on it (pay out everything available) cannot be
+ * raced by another that locks it too. Only inside a transaction.
+ */
+export async function lockBalance(ctx: ServiceContext, ledgerAccountId: string): Promise<bigint> {
+  const { rows } = await ctx.db.execute<{ balance: string }>(
+    sql`select balance from ledger_accounts where id = ${ledgerAccountId} for update`,
+  );
+  return BigInt(rows[0]?.balance ?? 0);
+}
+
 export interface LedgerEntry {
   id: string;
   seq: bigint;

@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
+import { appliedPasses, type SettlementHooks } from "../generations/settlement.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
 import { transferMany } from "../ledger/service.js";
 
@@ -22,13 +23,18 @@ export async function payRoyalties(
   charged: { resultId: string; generationId: string; network: Network; userId: string },
 ): Promise<void> {
   const bps = tx.config.creators.platformShareBps;
+  // The fees as quoted at submission, never the passes' current ones.
+  const passes = await appliedPasses(tx, charged.generationId);
+  if (passes.length === 0) return;
   const { rows } = await tx.db.execute<{ pass_id: string; creator_id: string; royalty: string }>(
     sql`
     with used as (
       insert into pass_uses (result_id, pass_id, network, creator_id, user_id, fee, royalty, created_at)
       select ${charged.resultId}, gp.pass_id, ${charged.network}::network, gp.creator_id, ${charged.userId}, gp.fee,
              gp.fee * (10000 - ${bps}::bigint) / 10000, ${tx.clock()}
-      from generation_passes gp where gp.generation_id = ${charged.generationId}
+      from unnest(${sql.param(passes.map((p) => p.passId))}::text[],
+                  ${sql.param(passes.map((p) => p.creatorId))}::text[],
+                  ${sql.param(passes.map((p) => p.fee.toString()))}::bigint[]) as gp(pass_id, creator_id, fee)
       on conflict do nothing
       returning pass_id, creator_id, royalty)
     select pass_id, creator_id, royalty::text from used order by pass_id`,
@@ -57,3 +63,22 @@ export async function payRoyalties(
   const failure = paid.find((r) => r instanceof AppError);
   if (failure) throw failure;
 }
+
+/**
+ * What the passes domain does when a result settles (registered in createAppContext): a
+ * completed result that applied passes pays their royalties, after its charge posted and in
+ * its transaction.
+ */
+export const royaltySettlementHooks: Partial<SettlementHooks> = {
+  onResultCharged: [
+    async (tx, charged) => {
+      if (!charged.hasPasses) return;
+      await payRoyalties(tx, {
+        resultId: charged.resultId,
+        generationId: charged.generationId,
+        network: charged.network,
+        userId: charged.accountId,
+      });
+    },
+  ],
+};

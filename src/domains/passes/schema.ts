@@ -3,7 +3,6 @@ import {
   bigint,
   check,
   index,
-  integer,
   jsonb,
   pgEnum,
   pgTable,
@@ -13,7 +12,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { networkEnum } from "../../db/columns.js";
 import { accounts } from "../accounts/schema.js";
-import { generationResults, generations, mediaTypeEnum } from "../generations/schema.js";
+import { generationResults, mediaTypeEnum } from "../generations/schema.js";
 
 export const visibilityEnum = pgEnum("visibility", ["public", "unlisted"]);
 
@@ -69,30 +68,6 @@ export const stylePasses = pgTable(
     index("style_passes_listing_idx").on(t.network, t.createdAt),
     index("style_passes_creator_idx").on(t.creatorId, t.network),
     index("style_passes_tags_idx").using("gin", t.tags),
-  ],
-);
-
-/**
- * The passes a generation applied, in order, with the fee each of its model results pays for
- * the pass as quoted (zero for the creator's own pass): royalties are paid from this record,
- * never from the pass's current fee.
- */
-export const generationPasses = pgTable(
-  "generation_passes",
-  {
-    generationId: text("generation_id")
-      .notNull()
-      .references(() => generations.id),
-    passId: text("pass_id")
-      .notNull()
-      .references(() => stylePasses.id),
-    position: integer("position").notNull(),
-    creatorId: text("creator_id").notNull(),
-    fee: bigint("fee", { mode: "bigint" }).notNull(),
-  },
-  (t) => [
-    primaryKey({ columns: [t.generationId, t.passId] }),
-    check("generation_passes_fee_non_negative", sql`${t.fee} >= 0`),
   ],
 );
 

@@ -3,7 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
-import { signedUploadUrl } from "../uploads/service.js";
+import { assertOwnUploads, signedUploadUrl } from "../uploads/service.js";
 import { listableBy, pastCursor } from "./published.js";
 import { type PassDefaults, stylePasses } from "./schema.js";
 
@@ -57,29 +57,12 @@ export function passView(ctx: ServiceContext, pass: Pass) {
   };
 }
 
-/** Preview images are the creator's own uploads on the pass's network. */
-async function assertOwnUploads(ctx: ServiceContext, scope: CreatorScope, ids: string[]) {
-  if (ids.length === 0) return;
-  const { rows } = await ctx.db.execute<{ id: string }>(sql`
-    select id from uploads where id = any(${sql.param(ids)}::text[])
-      and account_id = ${scope.accountId} and network = ${scope.network}::network`);
-  const found = new Set(rows.map((r) => r.id));
-  const missing = ids.find((id) => !found.has(id));
-  if (missing) {
-    throw new AppError(
-      "invalid_reference_image",
-      `Upload ${missing} does not exist on this account and network.`,
-      { field: "previewImageIds" },
-    );
-  }
-}
-
 export async function createPass(
   ctx: ServiceContext,
   scope: CreatorScope,
   input: PassInput,
 ): Promise<Pass> {
-  await assertOwnUploads(ctx, scope, input.previewImageIds);
+  await assertOwnUploads(ctx, scope, input.previewImageIds, "previewImageIds");
   const now = ctx.clock();
   const [pass] = await ctx.db
     .insert(stylePasses)
@@ -126,7 +109,8 @@ export async function updatePass(
       field: "id",
     });
   }
-  if (patch.previewImageIds) await assertOwnUploads(ctx, scope, patch.previewImageIds);
+  if (patch.previewImageIds)
+    await assertOwnUploads(ctx, scope, patch.previewImageIds, "previewImageIds");
   const [updated] = await ctx.db
     .update(stylePasses)
     .set({ ...patch, updatedAt: ctx.clock() })

@@ -7,9 +7,9 @@ import { AppError, notFound } from "../../errors.js";
 import { creditsToJson, usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
-import { accounts } from "../accounts/schema.js";
+import { findAccount } from "../accounts/service.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
-import { PAYOUT_HOLD_KIND, placeHold, postHold, voidHold } from "../ledger/service.js";
+import { lockBalance, PAYOUT_HOLD_KIND, placeHold, postHold, voidHold } from "../ledger/service.js";
 import { payouts } from "./schema.js";
 import {
   isKnown,
@@ -137,25 +137,21 @@ export async function reservePayout(
       const replayed = await replay();
       if (replayed) return replayed;
       const treasury = treasuryFor(ctx.config, scope.network);
-      const [account] = await db
-        .select({ walletAddress: accounts.walletAddress })
-        .from(accounts)
-        .where(eq(accounts.id, scope.accountId));
-      if (!account?.walletAddress) {
+      const account = await findAccount(tx, scope.accountId);
+      if (!account.walletAddress) {
         throw new AppError(
           "payout_wallet_missing",
           `Account ${scope.accountId} has no wallet address to pay out to.`,
         );
       }
       // The earnings balance, locked: concurrent payouts of "everything available" queue here.
-      const earnings = userLedgerAccount(scope.accountId, scope.network, "earnings");
-      const { rows } = await db.execute<{ balance: string }>(
-        sql`select balance from ledger_accounts where id = ${earnings} for update`,
+      const available = await lockBalance(
+        tx,
+        userLedgerAccount(scope.accountId, scope.network, "earnings"),
       );
       // A request with the same key that held the lock before us has committed its payout now.
       const raced = await replay();
       if (raced) return raced;
-      const available = BigInt(rows[0]?.balance ?? 0);
       const credits = request.credits ?? available;
       const minimum = ctx.config.payouts.minCredits;
       if (credits < minimum) {
@@ -323,10 +319,34 @@ async function broadcast(ctx: PayoutContext, payout: Payout): Promise<Payout> {
   return sent?.value ?? payout;
 }
 
+/** What the chain has decided of a broadcast payout's transaction, if it has. */
+type ChainDecision = { mined: TransactionReceipt } | { nonceTaken: true } | undefined;
+
 /**
- * A send failed: can the transaction still be mined? Asked of the chain, in an order that
- * cannot mistake a transaction mined meanwhile for a lost one (the mined nonce before the receipt).
+ * The payout chain decision, asked in an order that cannot mistake a transaction mined
+ * meanwhile for a lost one (the mined nonce before the receipt): mined (its receipt), or its
+ * nonce used by another transaction (it can never be mined); undefined while it still can be.
  */
+async function chainDecision(treasury: Treasury, payout: Payout): Promise<ChainDecision> {
+  const mined = BigInt(await minedNonce(treasury, payout.fromAddress as Hex));
+  const receipt = await receiptOf(treasury, payout.txHash as Hash);
+  if (receipt) return { mined: receipt };
+  if (mined > (payout.nonce as bigint)) return { nonceTaken: true };
+  return undefined;
+}
+
+/** Settles a payout as the chain decided it: paid (or failed, reverted) if mined, else failed. */
+function settleDecided(
+  ctx: PayoutContext,
+  payout: Payout,
+  decision: NonNullable<ChainDecision>,
+): Promise<Payout> {
+  return "mined" in decision
+    ? complete(ctx, payout, decision.mined)
+    : fail(ctx, payout, `its nonce (${payout.nonce}) was used by another transaction`);
+}
+
+/** A send failed: can the transaction still be mined? Asked of the chain (chainDecision). */
 async function afterSendError(
   ctx: PayoutContext,
   treasury: Treasury,
@@ -335,12 +355,9 @@ async function afterSendError(
 ): Promise<Payout> {
   const hash = payout.txHash as Hash;
   try {
-    const mined = await minedNonce(treasury, payout.fromAddress as Hex);
-    const receipt = await receiptOf(treasury, hash);
-    if (receipt) return complete(ctx, payout, receipt);
-    if (BigInt(mined) > (payout.nonce as bigint)) {
-      return fail(ctx, payout, `its nonce (${payout.nonce}) was used by another transaction`);
-    }
+    const decision = await chainDecision(treasury, payout);
+    // Not awaited here: a failure to record the decision is the caller's, not "could not ask".
+    if (decision) return settleDecided(ctx, payout, decision);
     if (await isKnown(treasury, hash)) return payout;
     if (refusedByNode(sendError)) {
       // The node answered "no": it never took the transaction, and these bytes are sent
@@ -368,16 +385,11 @@ async function settle(ctx: PayoutContext, payout: Payout, waitMs: number): Promi
     return payout;
   }
   const hash = payout.txHash as Hash;
-  const nonce = payout.nonce as bigint;
   const deadline = Date.now() + waitMs;
   try {
     for (let attempt = 0; ; attempt++) {
-      const mined = BigInt(await minedNonce(treasury, payout.fromAddress as Hex));
-      const receipt = await receiptOf(treasury, hash);
-      if (receipt) return await complete(ctx, payout, receipt);
-      if (mined > nonce) {
-        return await fail(ctx, payout, `its nonce (${nonce}) was used by another transaction`);
-      }
+      const decision = await chainDecision(treasury, payout);
+      if (decision) return await settleDecided(ctx, payout, decision);
       if (attempt === 0 && !(await isKnown(treasury, hash))) {
         // The node does not have it (it never got there, or was dropped): send the very same
         // bytes again, which cannot pay twice (one hash, one nonce).
@@ -422,18 +434,12 @@ async function complete(
   if (receipt.status !== "success") {
     return fail(ctx, payout, `the transaction reverted on chain (block ${receipt.blockNumber})`);
   }
-  const paid = await ctx.db.transaction(async (db) => {
-    const now = ctx.clock();
-    const [row] = await db
-      .update(payouts)
-      .set({ status: "paid", completedAt: now, updatedAt: now })
-      .where(and(eq(payouts.id, payout.id), eq(payouts.status, "broadcast")))
-      .returning();
-    if (!row) return undefined;
+  const paid = await endPayout(ctx, payout, {
+    from: "broadcast",
+    set: { status: "paid" },
     // The credits leave the system as USDC: into the issuance account they were minted from.
-    await postHold(
-      { ...ctx, db },
-      {
+    resolveHold: (tx) =>
+      postHold(tx, {
         holdId: payout.id,
         id: `payout:${payout.id}`,
         amount: payout.credits,
@@ -447,9 +453,7 @@ async function complete(
           from: payout.fromAddress,
           usdcAmount: payout.usdcAmount.toString(),
         },
-      },
-    );
-    return row;
+      }),
   });
   if (!paid) return (await getPayout(ctx, payout.id)) ?? payout;
   ctx.logger.info(
@@ -469,26 +473,18 @@ async function fail(
   reason: string,
   cause?: unknown,
 ): Promise<Payout> {
-  const failed = await ctx.db.transaction(async (db) => {
-    const now = ctx.clock();
-    const [row] = await db
-      .update(payouts)
-      .set({ status: "failed", failureReason: reason, completedAt: now, updatedAt: now })
-      // Only from the state the caller saw: a payout another process signed meanwhile is not
-      // this caller's to fail.
-      .where(and(eq(payouts.id, payout.id), eq(payouts.status, payout.status)))
-      .returning();
-    if (!row) return undefined;
-    await voidHold(
-      { ...ctx, db },
-      {
+  const failed = await endPayout(ctx, payout, {
+    // Only from the state the caller saw: a payout another process signed meanwhile is not
+    // this caller's to fail.
+    from: payout.status,
+    set: { status: "failed", failureReason: reason },
+    resolveHold: (tx) =>
+      voidHold(tx, {
         holdId: payout.id,
         id: `payout:${payout.id}`,
         reference: "payout failed",
         metadata: { payoutId: payout.id, reason, transaction: payout.txHash },
-      },
-    );
-    return row;
+      }),
   });
   if (!failed) return (await getPayout(ctx, payout.id)) ?? payout;
   ctx.logger.warn(
@@ -501,6 +497,33 @@ async function fail(
     "payout failed",
   );
   return failed;
+}
+
+/**
+ * A payout's end (paid or failed) and the resolution of its hold, in one transaction, so the
+ * hold resolves exactly once: only a payout still in the state `from` moves. Undefined when
+ * another process moved it first.
+ */
+async function endPayout(
+  ctx: PayoutContext,
+  payout: Payout,
+  end: {
+    from: PayoutStatus;
+    set: Pick<Payout, "status"> & Partial<Pick<Payout, "failureReason">>;
+    resolveHold: (tx: ServiceContext) => Promise<unknown>;
+  },
+): Promise<Payout | undefined> {
+  return ctx.db.transaction(async (db) => {
+    const now = ctx.clock();
+    const [row] = await db
+      .update(payouts)
+      .set({ ...end.set, completedAt: now, updatedAt: now })
+      .where(and(eq(payouts.id, payout.id), eq(payouts.status, end.from)))
+      .returning();
+    if (!row) return undefined;
+    await end.resolveHold({ ...ctx, db });
+    return row;
+  });
 }
 
 /**

@@ -150,28 +150,40 @@ async function checkOwnUploads(
   );
   const ownIds = own.filter((id): id is string => id !== undefined);
   const bad = ownIds.find((id) => !isUploadId(id));
-  if (bad !== undefined) throw missingUpload(bad);
-  if (ownIds.length) {
-    const found = await ctx.db
-      .select({ id: uploads.id })
-      .from(uploads)
-      .where(
-        and(
-          inArray(uploads.id, ownIds),
-          eq(uploads.accountId, scope.accountId),
-          eq(uploads.network, scope.network),
-        ),
-      );
-    const ids = new Set(found.map((r) => r.id));
-    const missing = ownIds.find((id) => !ids.has(id));
-    if (missing !== undefined) throw missingUpload(missing);
-  }
+  if (bad !== undefined) throw missingUpload(bad, "referenceImageUrls");
+  await assertOwnUploads(ctx, scope, ownIds, "referenceImageUrls");
   return own;
 }
 
-const missingUpload = (id: string) =>
+/**
+ * Refuses (invalid_reference_image on `field`, naming the first) any of `ids` that is not an
+ * upload of the owner on its network.
+ */
+export async function assertOwnUploads(
+  ctx: ServiceContext,
+  owner: GenerationScope,
+  ids: readonly string[],
+  field: string,
+): Promise<void> {
+  if (ids.length === 0) return;
+  const found = await ctx.db
+    .select({ id: uploads.id })
+    .from(uploads)
+    .where(
+      and(
+        inArray(uploads.id, [...ids]),
+        eq(uploads.accountId, owner.accountId),
+        eq(uploads.network, owner.network),
+      ),
+    );
+  const known = new Set(found.map((r) => r.id));
+  const missing = ids.find((id) => !known.has(id));
+  if (missing !== undefined) throw missingUpload(missing, field);
+}
+
+const missingUpload = (id: string, field: string) =>
   new AppError(
     "invalid_reference_image",
     `Upload ${id} does not exist on this account and network.`,
-    { field: "referenceImageUrls" },
+    { field },
   );

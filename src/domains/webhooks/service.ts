@@ -4,9 +4,13 @@ import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { enqueue, enqueueSql } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
-import type { Network } from "../../lib/network.js";
 import { safeFetch } from "../../lib/safe-fetch.js";
-import { generationJson, getGenerations } from "../generations/service.js";
+import { generationJson } from "../generations/service.js";
+import {
+  getGenerationForWebhook,
+  type SettledResult,
+  type SettlementHooks,
+} from "../generations/settlement.js";
 import { webhookSecrets } from "./schema.js";
 
 /**
@@ -78,33 +82,32 @@ export function signWebhook(secrets: string[], id: string, timestamp: number, bo
 }
 
 /**
- * Called in the transaction that settles one of a generation's results: when that was the
- * last open result and the generation has a webhook URL, records its one message and queues
- * the delivery. The generation row is locked first, so of two results settling at once the
- * second sees the first and exactly one of them queues the message.
+ * Run in the transaction that settles one of a generation's results (a settlement hook): when
+ * the generation has a webhook URL and that was its last open result, records its one message
+ * and queues the delivery. generationFinished locks the generation's row first, so of two
+ * results settling at once the second sees the first and exactly one of them queues the
+ * message (and the unique generation_id of a message makes a second one impossible anyway).
+ * A generation without a webhook is not locked.
  */
 export async function queueWebhookIfFinished(
-  tx: ServiceContext["db"],
-  generationId: string,
-  now: Date,
+  tx: ServiceContext,
+  settled: SettledResult,
 ): Promise<void> {
-  const { rows } = await tx.execute<{ webhook_url: string | null }>(sql`
-    select webhook_url from generations where id = ${generationId} for update`);
-  if (!rows[0]?.webhook_url) return;
-  await tx.execute(sql`
-    with finished as (
-      select g.id, g.account_id, g.webhook_url from generations g
-      where g.id = ${generationId}
-        and not exists (select 1 from generation_results r
-                        where r.generation_id = g.id and r.status in ('pending', 'processing'))),
-    message as (
+  if (!settled.webhookUrl || !(await settled.generationFinished())) return;
+  await tx.db.execute(sql`
+    with message as (
       insert into webhook_deliveries (id, generation_id, account_id, url, created_at)
-      select ${newId("msg")}, id, account_id, webhook_url, ${now} from finished
+      values (${newId("msg")}, ${settled.generationId}, ${settled.accountId}, ${settled.webhookUrl}, ${tx.clock()})
       on conflict (generation_id) do nothing
       returning id)
     select ${enqueueSql("deliver_webhook", { deliveryId: sql`id` }, { jobKey: sql`id` })}
     from message`);
 }
+
+/** What the webhooks domain does when a result settles (registered in createAppContext). */
+export const webhookSettlementHooks: Partial<SettlementHooks> = {
+  onResultSettled: [queueWebhookIfFinished],
+};
 
 /**
  * Messages whose retry chain broke (the delivery job itself failed 5 times, say on a database
@@ -144,21 +147,17 @@ export async function deliverWebhook(
     status: string;
     account_id: string;
     generation_id: string;
-    network: Network;
   }>(sql`
-    select d.url, d.attempts, d.status, d.account_id, d.generation_id, g.network::text as network
-    from webhook_deliveries d join generations g on g.id = d.generation_id
-    where d.id = ${deliveryId}`);
+    select url, attempts, status, account_id, generation_id from webhook_deliveries
+    where id = ${deliveryId}`);
   const delivery = rows[0];
   if (delivery?.status !== "pending") return "skipped";
 
   const now = ctx.clock();
-  const { data } = await getGenerations(
-    ctx,
-    { accountId: delivery.account_id, network: delivery.network },
-    [delivery.generation_id],
-  );
-  const generation = data[0];
+  const generation = await getGenerationForWebhook(ctx, {
+    generationId: delivery.generation_id,
+    accountId: delivery.account_id,
+  });
   if (!generation) return "skipped";
   const keys = await getWebhookSecret(ctx, delivery.account_id);
   const secrets = [keys.secret];

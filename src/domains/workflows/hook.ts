@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { Executor } from "../../db/client.js";
 import { enqueue, enqueueSql } from "../../jobs/definitions.js";
+import type { SettlementHooks } from "../generations/settlement.js";
 
 /**
  * Called by the generations domain in the transaction that settles one of a generation's
@@ -19,6 +20,11 @@ export async function queueWorkflowAdvance(db: Executor, generationId: string): 
     select ${enqueueSql("advance_workflow_run", { runId: sql`run_id` })}
     from workflow_run_steps where generation_id = ${generationId}`);
 }
+
+/** What the workflows domain does when a result settles (registered in createAppContext). */
+export const workflowSettlementHooks: Partial<SettlementHooks> = {
+  onResultSettled: [(tx, settled) => queueWorkflowAdvance(tx.db, settled.generationId)],
+};
 
 /** Queues an advance of one run, inside the caller's transaction. */
 export async function queueRunAdvance(db: Executor, runId: string): Promise<void> {
