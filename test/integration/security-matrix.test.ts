@@ -55,8 +55,8 @@ let other: Party;
 let revokedKey: string;
 /** A fresh account whose key shows the routes that take keys really accept it. */
 let control: Party;
-/** A pay-per-call video job: its generation access token and id. */
-let paid: { token: string; id: string };
+/** A pay-per-call video job (its access token and id) and another job the same wallet paid for. */
+let paid: { token: string; id: string; siblingId: string };
 
 beforeAll(async () => {
   chain = await startTestChain("test");
@@ -115,16 +115,22 @@ beforeAll(async () => {
   expect(revoked.status).toBe(200);
   revokedKey = doomed.key;
 
-  // A real x402 payment for a video job: the access token it answers with reads that job only.
+  // Real x402 payments for two video jobs from one wallet: each answers with an access token
+  // that reads its own job only, not even the wallet's other one.
   const payer = await fundedPayer(chain, 20n * 10n ** 6n);
-  const res = await payingFetch(payer, "test")(`${app.url}/v1/videos/jobs`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model: "sora-2-preview", prompt: "paid waves", duration: 4 }),
-  });
-  const job = (await res.json()) as { id: string; accessToken: string };
-  expect(res.status, JSON.stringify(job)).toBe(202);
-  paid = { token: job.accessToken, id: job.id };
+  const payForJob = async (prompt: string) => {
+    const res = await payingFetch(payer, "test")(`${app.url}/v1/videos/jobs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "sora-2-preview", prompt, duration: 4 }),
+    });
+    const job = (await res.json()) as { id: string; accessToken: string };
+    expect(res.status, JSON.stringify(job)).toBe(202);
+    return job;
+  };
+  const first = await payForJob("paid waves");
+  const second = await payForJob("more paid waves");
+  paid = { token: first.accessToken, id: first.id, siblingId: second.id };
 }, 120_000);
 
 afterAll(async () => {
@@ -371,10 +377,13 @@ const attacks: Attack[] = [
     name: "a generation access token outside its generation",
     appliesTo: (route) => takes(route, "generationToken"),
     async run(route) {
-      const parts = requestParts(route, owner.resources.test);
-      const answer = await send(app, route, parts, bearerHeader(paid.token));
-      expectHidden(route, answer, parts);
-      expectNoOwnerData(route, answer, parts);
+      const sibling = { id: paid.siblingId };
+      for (const resources of [{ generation: sibling, video: sibling }, owner.resources.test]) {
+        const parts = requestParts(route, resources);
+        const answer = await send(app, route, parts, bearerHeader(paid.token));
+        expectHidden(route, answer, parts);
+        expectNoOwnerData(route, answer, parts);
+      }
     },
   },
   {
@@ -401,6 +410,17 @@ const attacks: Attack[] = [
       expect(answer.status, label(route, answer)).toBe(200);
     },
   ),
+  {
+    name: "another account's wallet session on ids",
+    appliesTo: (route) => takes(route, "session") && namesResources(route),
+    async run(route) {
+      const parts = requestParts(route, owner.resources.test);
+      const session = await signIn(app, other.wallet);
+      const answer = await send(app, route, parts, bearerHeader(session));
+      expectHidden(route, answer, parts);
+      expectNoOwnerData(route, answer, parts);
+    },
+  },
   foreignIds("a sk_live_ key on sk_test_ resources", "test", () => owner.liveKey, expectHidden),
   foreignIds("a sk_test_ key on sk_live_ resources", "live", () => owner.key, expectHidden),
   {
