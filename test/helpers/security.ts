@@ -215,7 +215,7 @@ export async function send(
 
 /** A real wallet session for `wallet`: a nonce, a signed EIP-4361 message, POST /v1/auth/verify. */
 export async function signIn(app: TestApp, wallet: PrivateKeyAccount): Promise<string> {
-  const issued = await app.request("POST", "/v1/auth/nonce");
+  const issued = await app.call("createSignInNonce");
   const message = createSiweMessage({
     address: wallet.address,
     chainId: 84532,
@@ -227,7 +227,7 @@ export async function signIn(app: TestApp, wallet: PrivateKeyAccount): Promise<s
     issuedAt: app.clock.now(),
   });
   const signature = await wallet.signMessage({ message });
-  const verified = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
+  const verified = await app.call("signIn", { json: { message, signature } });
   if (verified.status !== 201) throw new Error(`sign-in failed: ${JSON.stringify(verified.body)}`);
   return verified.body.sessionToken;
 }

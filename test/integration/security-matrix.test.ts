@@ -109,7 +109,8 @@ beforeAll(async () => {
   control = await createAccountWithKey(app.ctx, "test");
 
   const doomed = await createAccountWithKey(app.ctx, "test");
-  const revoked = await app.request("DELETE", `/v1/api-keys/${doomed.apiKey.id}`, {
+  const revoked = await app.call("revokeApiKey", {
+    params: { id: doomed.apiKey.id },
     token: doomed.key,
   });
   expect(revoked.status).toBe(200);
