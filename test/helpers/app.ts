@@ -14,6 +14,7 @@ import { startHttpServer } from "../../src/http/server.js";
 import { newId } from "../../src/lib/ids.js";
 import type { Network } from "../../src/lib/network.js";
 import { createLogger } from "../../src/logger.js";
+import { contractOf, type KeyedBody, type OperationId, type SuccessBody } from "./contracts.js";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 
 /** A clock the test moves by hand, starting at the real time. */
@@ -38,6 +39,27 @@ export interface ApiResponse {
   body: any;
 }
 
+/** An answer whose body is typed from the route's contract (see contracts.ts). */
+export interface TypedResponse<Body> {
+  status: number;
+  headers: Headers;
+  body: Body;
+}
+
+export interface RequestOptions {
+  token?: string;
+  json?: unknown;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+export interface CallOptions extends RequestOptions {
+  /** The path's parameters, put in as given (tests send odd ids on purpose). */
+  params?: Record<string, string>;
+  /** Query fields, or a query string as given. */
+  query?: string | Record<string, string | number | boolean | undefined>;
+}
+
 export interface TestApp {
   url: string;
   ctx: AppContext;
@@ -45,11 +67,19 @@ export interface TestApp {
   clock: TestClock;
   /** Every log line the app wrote, raw. */
   logs: string[];
-  request(
-    method: string,
-    path: string,
-    options?: { token?: string; json?: unknown; body?: string; headers?: Record<string, string> },
-  ): Promise<ApiResponse>;
+  request(method: string, path: string, options?: RequestOptions): Promise<ApiResponse>;
+  /**
+   * Calls the route of `operationId` (its method and path from apiContracts), the body typed
+   * from its contract: with a token, as an API-key caller is answered.
+   */
+  call<Op extends OperationId>(
+    operationId: Op,
+    options: CallOptions & { token: string },
+  ): Promise<TypedResponse<KeyedBody<Op>>>;
+  call<Op extends OperationId>(
+    operationId: Op,
+    options?: CallOptions,
+  ): Promise<TypedResponse<SuccessBody<Op>>>;
   close(): Promise<void>;
 }
 
@@ -96,6 +126,24 @@ export async function startTestApp(
     return { status: res.status, headers: res.headers, body: parsed };
   };
 
+  const call = (operationId: OperationId, { params = {}, query, ...opts }: CallOptions = {}) => {
+    const contract = contractOf(operationId);
+    const path = contract.path.replace(/:(\w+)/g, (_, name: string) => {
+      const value = params[name];
+      if (value === undefined) throw new Error(`${operationId}: no value for :${name}`);
+      return value;
+    });
+    const search =
+      typeof query === "string"
+        ? query
+        : new URLSearchParams(
+            Object.entries(query ?? {}).flatMap(([k, v]): [string, string][] =>
+              v === undefined ? [] : [[k, String(v)]],
+            ),
+          ).toString();
+    return request(contract.method.toUpperCase(), search ? `${path}?${search}` : path, opts);
+  };
+
   return {
     url: server.url,
     ctx,
@@ -103,6 +151,7 @@ export async function startTestApp(
     clock,
     logs,
     request,
+    call: call as TestApp["call"],
     close: async () => {
       await server.close();
       await ctx.generationEvents.close();

@@ -42,7 +42,7 @@ describe("API keys", () => {
     expect(entry.key).toBeUndefined();
 
     // The new key works, and its use is recorded.
-    const me = await app.request("GET", "/v1/account", { token: secret });
+    const me = await app.call("getAccount", { token: secret });
     expect(me.status).toBe(200);
     const [used] = await app.ctx.db.select().from(apiKeys).where(eq(apiKeys.id, created.body.id));
     expect(used?.lastUsedAt).toBeInstanceOf(Date);
@@ -70,7 +70,7 @@ describe("API keys", () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
     const responses = await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
-        app.request("POST", "/v1/api-keys", { token: key, json: { name: `n${i}` } }),
+        app.call("createApiKey", { token: key, json: { name: `n${i}` } }),
       ),
     );
     const statuses = responses.map((r) => r.status).sort();
@@ -78,33 +78,36 @@ describe("API keys", () => {
     expect(statuses.filter((s) => s === 409)).toHaveLength(8);
     const refused = responses.find((r) => r.status === 409);
     expect(refused?.body.error.code).toBe("api_key_limit_reached");
-    const listed = await app.request("GET", "/v1/api-keys", { token: key });
+    const listed = await app.call("listApiKeys", { token: key });
     expect(listed.body.data).toHaveLength(3);
   });
 
   it("revoked keys fail on the very next request", async () => {
     const { key, apiKey } = await createAccountWithKey(app.ctx, "test");
-    const other = await app.request("POST", "/v1/api-keys", { token: key, json: { name: "b" } });
-    const revoked = await app.request("DELETE", `/v1/api-keys/${apiKey.id}`, {
+    const other = await app.call("createApiKey", { token: key, json: { name: "b" } });
+    const revoked = await app.call("revokeApiKey", {
+      params: { id: apiKey.id },
       token: other.body.key,
     });
     expect(revoked.status).toBe(200);
     expect(revoked.body.revokedAt).toBeTruthy();
-    const next = await app.request("GET", "/v1/account", { token: key });
+    const next = await app.call("getAccount", { token: key });
     expect(next.status).toBe(401);
     expect(next.body.error.code).toBe("invalid_api_key");
     // Revoking again is harmless and reports the same key.
-    const again = await app.request("DELETE", `/v1/api-keys/${apiKey.id}`, {
+    const again = await app.call("revokeApiKey", {
+      params: { id: apiKey.id },
       token: other.body.key,
     });
     expect(again.status).toBe(200);
     expect(again.body.revokedAt).toBe(revoked.body.revokedAt);
     // A key can revoke itself; it is refused from then on.
-    const self = await app.request("DELETE", `/v1/api-keys/${other.body.id}`, {
+    const self = await app.call("revokeApiKey", {
+      params: { id: other.body.id },
       token: other.body.key,
     });
     expect(self.status).toBe(200);
-    expect((await app.request("GET", "/v1/api-keys", { token: other.body.key })).status).toBe(401);
+    expect((await app.call("listApiKeys", { token: other.body.key })).status).toBe(401);
   });
 
   it("keep live and test apart: a test key cannot list, create or revoke live keys", async () => {
@@ -115,18 +118,19 @@ describe("API keys", () => {
       { name: "prod", network: "live" },
     );
 
-    const listed = await app.request("GET", "/v1/api-keys", { token: testKey });
+    const listed = await app.call("listApiKeys", { token: testKey });
     expect(listed.body.data.map((k: { network: string }) => k.network)).toEqual(["test"]);
-    const filtered = await app.request("GET", "/v1/api-keys?network=live", { token: testKey });
+    const filtered = await app.call("listApiKeys", { query: { network: "live" }, token: testKey });
     expect(filtered.body.data).toEqual([]);
 
-    const revoke = await app.request("DELETE", `/v1/api-keys/${live.apiKey.id}`, {
+    const revoke = await app.call("revokeApiKey", {
+      params: { id: live.apiKey.id },
       token: testKey,
     });
     expect(revoke.status).toBe(404);
     expect(revoke.body.error.code).toBe("not_found");
 
-    const create = await app.request("POST", "/v1/api-keys", {
+    const create = await app.call("createApiKey", {
       token: testKey,
       json: { name: "x", network: "live" },
     });
@@ -134,25 +138,25 @@ describe("API keys", () => {
     expect(create.body.error.code).toBe("network_mismatch");
 
     // The live key still works and sees only live.
-    const liveList = await app.request("GET", "/v1/api-keys", { token: live.key });
+    const liveList = await app.call("listApiKeys", { token: live.key });
     expect(liveList.body.data.map((k: { network: string }) => k.network)).toEqual(["live"]);
-    const account_ = await app.request("GET", "/v1/account", { token: live.key });
+    const account_ = await app.call("getAccount", { token: live.key });
     expect(account_.body.network).toBe("live");
   });
 
   it("cannot see or revoke another account's keys", async () => {
     const a = await createAccountWithKey(app.ctx, "test");
     const b = await createAccountWithKey(app.ctx, "test");
-    const revoke = await app.request("DELETE", `/v1/api-keys/${b.apiKey.id}`, { token: a.key });
+    const revoke = await app.call("revokeApiKey", { params: { id: b.apiKey.id }, token: a.key });
     expect(revoke.status).toBe(404);
-    const listed = await app.request("GET", "/v1/api-keys", { token: a.key });
+    const listed = await app.call("listApiKeys", { token: a.key });
     expect(listed.body.data.map((k: { id: string }) => k.id)).toEqual([a.apiKey.id]);
-    expect((await app.request("GET", "/v1/account", { token: b.key })).status).toBe(200);
+    expect((await app.call("getAccount", { token: b.key })).status).toBe(200);
   });
 
   it("answer ids PostgreSQL cannot read with 404 or 400, never 500", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
-    const res = await app.request("DELETE", "/v1/api-keys/key_%00", { token: key });
+    const res = await app.call("revokeApiKey", { params: { id: "key_%00" }, token: key });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("invalid_request");
   });

@@ -52,7 +52,7 @@ describe("authentication", () => {
 
   it("401 invalid_api_key for a revoked key", async () => {
     const { key, apiKey } = await createAccountWithKey(app.ctx, "test");
-    expect((await app.request("DELETE", `/v1/api-keys/${apiKey.id}`, { token: key })).status).toBe(
+    expect((await app.call("revokeApiKey", { params: { id: apiKey.id }, token: key })).status).toBe(
       200,
     );
     await expect401({ authorization: `Bearer ${key}` }, "invalid_api_key");
@@ -65,7 +65,7 @@ describe("authentication", () => {
 
   it("accepts the scheme case-insensitively and binds the caller to the key's account and network", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "live");
-    const res = await app.request("GET", "/v1/account", {
+    const res = await app.call("getAccount", {
       headers: { authorization: `bearer ${key}` },
     });
     expect(res.status).toBe(200);

@@ -31,13 +31,12 @@ async function funded(credits: bigint, network: "test" | "live" = "test") {
   return caller;
 }
 
-const balance = async (key: string) =>
-  (await app.request("GET", "/v1/balance", { token: key })).body;
+const balance = async (key: string) => (await app.call("getBalance", { token: key })).body;
 
 describe("POST /v1/generate on the sandbox", () => {
   it("runs an image on two models to completion and charges exactly the quote", async () => {
     const { key } = await funded(100n);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: {
         prompt: "a lighthouse at dusk",
@@ -80,7 +79,7 @@ describe("POST /v1/generate on the sandbox", () => {
 
   it("runs a video to completion: an animated file of the requested duration", async () => {
     const { key } = await funded(100n);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: {
         prompt: "waves",
@@ -110,11 +109,11 @@ describe("POST /v1/generate on the sandbox", () => {
 
   it("draws from a studio reservation when given its id", async () => {
     const { key } = await funded(100n);
-    const reservation = await app.request("POST", "/v1/studio/reserve", {
+    const reservation = await app.call("reserveCredits", {
       token: key,
       json: { credits: 50 },
     });
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: {
         prompt: "from the batch",
@@ -124,18 +123,18 @@ describe("POST /v1/generate on the sandbox", () => {
     });
     expect(submitted.status).toBe(202);
     await waitForGeneration(app, key, submitted.body.generationId);
-    const settled = await app.request("POST", "/v1/studio/settle", {
+    const settled = await app.call("settleReservation", {
       token: key,
       json: { reservationId: reservation.body.reservationId },
     });
     expect(settled.body).toMatchObject({ usedCredits: 3, returnedCredits: 47 });
     expect(await balance(key)).toMatchObject({ creditBalance: 97, heldCredits: 0 });
 
-    const short = await app.request("POST", "/v1/studio/reserve", {
+    const short = await app.call("reserveCredits", {
       token: key,
       json: { credits: 5 },
     });
-    const tooMuch = await app.request("POST", "/v1/generate", {
+    const tooMuch = await app.call("generate", {
       token: key,
       json: {
         prompt: "too much",
@@ -149,7 +148,7 @@ describe("POST /v1/generate on the sandbox", () => {
 
   it("refuses a short balance with 402 need/have and holds nothing", async () => {
     const { key } = await funded(10n);
-    const res = await app.request("POST", "/v1/generate", {
+    const res = await app.call("generate", {
       token: key,
       json: { prompt: "x", models: ["gpt-image-2", "nano-banana-pro"], resolution: "2K" },
     });
@@ -157,13 +156,13 @@ describe("POST /v1/generate on the sandbox", () => {
     expect(res.body.error).toMatchObject({ code: "insufficient_credits", need: 16, have: 10 });
     expect(res.body.error.message).toBe("Insufficient credits. Need 16, have 10.");
     expect(await balance(key)).toMatchObject({ creditBalance: 10, heldCredits: 0 });
-    const history = await app.request("GET", "/v1/history", { token: key });
+    const history = await app.call("listGenerations", { token: key });
     expect(history.body.data).toEqual([]);
   });
 
   it("answers 402, not 500, to an account that has never had credits", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
-    const res = await app.request("POST", "/v1/generate", {
+    const res = await app.call("generate", {
       token: key,
       json: { prompt: "x", models: ["z-image-turbo"] },
     });
@@ -238,7 +237,7 @@ describe("POST /v1/generate on the sandbox", () => {
       [{ prompt: "x", models: ["gpt-image-2"], colour: "red" }, "invalid_request"],
     ];
     for (const [json, code] of cases) {
-      const res = await app.request("POST", "/v1/generate", { token: key, json });
+      const res = await app.call("generate", { token: key, json });
       expect(res.status, code).toBe(code === "model_unavailable" ? 422 : 400);
       expect(res.body.error.code, JSON.stringify(json).slice(0, 80)).toBe(code);
     }
@@ -249,7 +248,7 @@ describe("POST /v1/generate on the sandbox", () => {
     const { key } = await funded(100n);
     const long = "a lighthouse at dusk ".repeat(500).slice(0, 10_000);
     expect(long).toHaveLength(10_000);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: { prompt: long, models: ["gpt-image-2"] },
     });
@@ -260,7 +259,7 @@ describe("POST /v1/generate on the sandbox", () => {
     expect(done.prompt).toBe(long);
     expect(await balance(key)).toMatchObject({ creditBalance: 97, heldCredits: 0 });
 
-    const tooLong = await app.request("POST", "/v1/generate", {
+    const tooLong = await app.call("generate", {
       token: key,
       json: { prompt: `${long}x`, models: ["gpt-image-2"] },
     });
@@ -278,7 +277,7 @@ describe("POST /v1/generate on the sandbox", () => {
     const { key } = await funded(1000n);
     const prompt = "x".repeat(2_501);
     // Kling takes 2,500 characters; GPT Image, first in the list, takes the 10,000.
-    const video = await app.request("POST", "/v1/generate", {
+    const video = await app.call("generate", {
       token: key,
       json: { prompt, models: ["kling-v2-6"], duration: 5 },
     });
@@ -290,7 +289,7 @@ describe("POST /v1/generate on the sandbox", () => {
       limit: 2_500,
       message: "The prompt has 2,501 characters; kling-v2-6 takes at most 2,500.",
     });
-    const mixed = await app.request("POST", "/v1/generate", {
+    const mixed = await app.call("generate", {
       token: key,
       json: { prompt: "x".repeat(900), models: ["gpt-image-2", "qwen-image-2.0"] },
     });
@@ -300,7 +299,7 @@ describe("POST /v1/generate on the sandbox", () => {
       limit: 800,
     });
     // A template's text that the caller's values make too long names the values.
-    const template = await app.request("POST", "/v1/templates", {
+    const template = await app.call("createTemplate", {
       token: key,
       json: {
         name: "Long",
@@ -309,7 +308,7 @@ describe("POST /v1/generate on the sandbox", () => {
       },
     });
     expect(template.status).toBe(201);
-    const templated = await app.request("POST", "/v1/generate", {
+    const templated = await app.call("generate", {
       token: key,
       json: {
         templateId: template.body.id,
@@ -325,7 +324,7 @@ describe("POST /v1/generate on the sandbox", () => {
       message: "The prompt has 2,504 characters; kling-v2-6 takes at most 2,500.",
     });
     // The batch door quotes the same way, naming the item.
-    const batch = await app.request("POST", "/v1/generate/batch", {
+    const batch = await app.call("generateBatch", {
       token: key,
       json: {
         requests: [
@@ -340,10 +339,10 @@ describe("POST /v1/generate on the sandbox", () => {
       model: "kling-v2-6",
     });
     expect(await balance(key)).toMatchObject({ creditBalance: 1000, heldCredits: 0 });
-    const history = await app.request("GET", "/v1/history", { token: key });
+    const history = await app.call("listGenerations", { token: key });
     expect(history.body.data).toEqual([]);
     // Within the limit, the same model takes it.
-    const fits = await app.request("POST", "/v1/generate/quote", {
+    const fits = await app.call("quoteGeneration", {
       token: key,
       json: { prompt: prompt.slice(1), models: ["kling-v2-6"], duration: 5 },
     });
@@ -352,12 +351,12 @@ describe("POST /v1/generate on the sandbox", () => {
 
   it("makes a video generation of video models named without mediaType, and styles it with a video pass", async () => {
     const { key } = await funded(100n);
-    const pass = await app.request("POST", "/v1/passes", {
+    const pass = await app.call("createPass", {
       token: key,
       json: { name: "Night", stylePrompt: "at night", mediaType: "video", fee: 0 },
     });
     expect(pass.status).toBe(201);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: {
         prompt: "waves",
@@ -375,7 +374,7 @@ describe("POST /v1/generate on the sandbox", () => {
       prompt: "waves, at night",
     });
     expect(done.results[0].videoUrl).toMatch(/\/v1\/download\?/);
-    const videos = await app.request("GET", "/v1/history?mediaType=video", { token: key });
+    const videos = await app.call("listGenerations", { query: { mediaType: "video" }, token: key });
     expect(videos.body.data.map((g: { generationId: string }) => g.generationId)).toEqual([
       submitted.body.generationId,
     ]);
@@ -384,7 +383,7 @@ describe("POST /v1/generate on the sandbox", () => {
   it("renders a video at a frame rate the model offers, priced the same as its default", async () => {
     const { key } = await funded(500n);
     const at = async (fps?: number) => {
-      const submitted = await app.request("POST", "/v1/generate", {
+      const submitted = await app.call("generate", {
         token: key,
         json: { prompt: "a kite", models: ["kling-v2-6"], duration: 5, ...(fps && { fps }) },
       });
@@ -410,7 +409,7 @@ describe("POST /v1/generate on the sandbox", () => {
       expect(meta.pages).toBe(5 * fps);
       expect((meta.delay ?? []).reduce((a, b) => a + b, 0)).toBe(5000);
     }
-    const refused = await app.request("POST", "/v1/generate", {
+    const refused = await app.call("generate", {
       token: key,
       json: { prompt: "a kite", models: ["kling-v2-6"], duration: 5, fps: 60 },
     });
@@ -425,7 +424,7 @@ describe("POST /v1/generate on the sandbox", () => {
 
   it("refuses a live request for a model with no live channel (model_unavailable)", async () => {
     const { key } = await funded(100n, "live");
-    const res = await app.request("POST", "/v1/generate", {
+    const res = await app.call("generate", {
       token: key,
       json: { prompt: "x", models: ["gpt-image-2"] },
     });
@@ -436,7 +435,7 @@ describe("POST /v1/generate on the sandbox", () => {
 
 describe("GET /v1/models", () => {
   it("shows each model's prompt limit and each video model's frame rates", async () => {
-    const res = await app.request("GET", "/v1/models");
+    const res = await app.call("listModels");
     expect(res.status).toBe(200);
     type Model = {
       id: string;
@@ -463,12 +462,12 @@ describe("Idempotency-Key", () => {
     const { key } = await funded(100n);
     const json = { prompt: "same", models: ["z-image-turbo"] };
     const headers = { "idempotency-key": "order-42" };
-    const first = await app.request("POST", "/v1/generate", { token: key, json, headers });
-    const second = await app.request("POST", "/v1/generate", { token: key, json, headers });
+    const first = await app.call("generate", { token: key, json, headers });
+    const second = await app.call("generate", { token: key, json, headers });
     expect(second.status).toBe(202);
     expect(second.body).toEqual(first.body);
     expect(second.headers.get("idempotent-replayed")).toBe("true");
-    const other = await app.request("POST", "/v1/generate", {
+    const other = await app.call("generate", {
       token: key,
       json: { ...json, prompt: "different" },
       headers,
@@ -524,14 +523,14 @@ describe("Idempotency-Key", () => {
       { name: "live", network: "live" },
     );
     const headers = { "idempotency-key": "cross-network" };
-    const first = await app.request("POST", "/v1/generate", {
+    const first = await app.call("generate", {
       token: key,
       json: { prompt: "a", models: ["z-image-turbo"] },
       headers,
     });
     expect(first.status).toBe(202);
     // The same key on live is another key: it is not the test generation (live has no channel here).
-    const onLive = await app.request("POST", "/v1/generate", {
+    const onLive = await app.call("generate", {
       token: live.key,
       json: { prompt: "b", models: ["z-image-turbo"] },
       headers,
@@ -539,7 +538,7 @@ describe("Idempotency-Key", () => {
     expect(onLive.body.error.code).toBe("model_unavailable");
     // The middleware's record gone (say, a crash lost it), the generation itself still refuses another body.
     await app.ctx.pool.query("delete from idempotency_keys");
-    const other = await app.request("POST", "/v1/generate", {
+    const other = await app.call("generate", {
       token: key,
       json: { prompt: "c", models: ["z-image-turbo"] },
       headers,
@@ -547,7 +546,7 @@ describe("Idempotency-Key", () => {
     expect(other.status).toBe(422);
     expect(other.body.error.code).toBe("idempotency_key_reused");
     await app.ctx.pool.query("delete from idempotency_keys");
-    const same = await app.request("POST", "/v1/generate", {
+    const same = await app.call("generate", {
       token: key,
       json: { prompt: "a", models: ["z-image-turbo"] },
       headers,
@@ -565,7 +564,7 @@ describe("Idempotency-Key", () => {
       "insert into idempotency_keys (account_id, key, request_hash, created_at) values ($1, 'orphan-1', 'x', now() - interval '2 minutes')",
       [`${account.id}:test`],
     );
-    const retry = await app.request("POST", "/v1/generate", {
+    const retry = await app.call("generate", {
       token: key,
       json,
       headers: { "idempotency-key": "orphan-1" },
@@ -579,10 +578,8 @@ describe("Idempotency-Key", () => {
     const b = await funded(2n);
     const headers = { "idempotency-key": "shared-name" };
     const json = { prompt: "p", models: ["z-image-turbo"] };
-    expect(
-      (await app.request("POST", "/v1/generate", { token: a.key, json, headers })).status,
-    ).toBe(202);
-    const poor = await app.request("POST", "/v1/generate", { token: b.key, json, headers });
+    expect((await app.call("generate", { token: a.key, json, headers })).status).toBe(202);
+    const poor = await app.call("generate", { token: b.key, json, headers });
     expect(poor.status).toBe(402); // b's own key, b's own (failed) attempt
     await grantCredits(app.ctx, {
       id: newId("grant"),
@@ -591,7 +588,7 @@ describe("Idempotency-Key", () => {
       credits: 10n,
       reason: "top up",
     });
-    const retry = await app.request("POST", "/v1/generate", { token: b.key, json, headers });
+    const retry = await app.call("generate", { token: b.key, json, headers });
     expect(retry.status).toBe(202);
     await waitForGeneration(app, b.key, retry.body.generationId);
   });
@@ -603,22 +600,21 @@ describe("status, history and downloads", () => {
     const theirs = await funded(100n);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await app.request("POST", "/v1/generate", {
+      const res = await app.call("generate", {
         token: mine.key,
         json: { prompt: `p${i}`, models: ["z-image-turbo"] },
       });
       ids.push(res.body.generationId);
     }
-    const foreign = await app.request("POST", "/v1/generate", {
+    const foreign = await app.call("generate", {
       token: theirs.key,
       json: { prompt: "theirs", models: ["z-image-turbo"] },
     });
     const unknown = Array.from({ length: 45 }, (_, i) => `gen_unknown${i}`);
-    const res = await app.request(
-      "GET",
-      `/v1/generate/status?ids=${[...ids, foreign.body.generationId, ...unknown].join(",")}`,
-      { token: mine.key },
-    );
+    const res = await app.call("getGenerationStatus", {
+      query: { ids: [...ids, foreign.body.generationId, ...unknown].join(",") },
+      token: mine.key,
+    });
     expect(res.status).toBe(200);
     // The documented shape: an object keyed by generation id, in the order asked.
     expect(Object.keys(res.body.generations)).toEqual(ids);
@@ -626,9 +622,9 @@ describe("status, history and downloads", () => {
     expect(res.body.notFound).toEqual([foreign.body.generationId, ...unknown]);
     const tooMany = Array.from({ length: 51 }, (_, i) => `gen_${i}`).join(",");
     expect(
-      (await app.request("GET", `/v1/generate/status?ids=${tooMany}`, { token: mine.key })).status,
+      (await app.call("getGenerationStatus", { query: { ids: tooMany }, token: mine.key })).status,
     ).toBe(400);
-    const missing = await app.request("GET", "/v1/generate/status", { token: mine.key });
+    const missing = await app.call("getGenerationStatus", { token: mine.key });
     expect(missing.status).toBe(400);
     expect(missing.body.error.message).toBe(
       "Invalid request: ids: give 1–50 generation ids, comma-separated.",
@@ -647,7 +643,8 @@ describe("status, history and downloads", () => {
       { accountId: mine.account.id },
       { name: "live", network: "live" },
     );
-    const seenLive = await app.request("GET", `/v1/generate/status?ids=${ids[0]}`, {
+    const seenLive = await app.call("getGenerationStatus", {
+      query: { ids: ids[0] },
       token: live.key,
     });
     expect(seenLive.body).toEqual({ generations: {}, notFound: [ids[0]] });
@@ -698,11 +695,11 @@ describe("status, history and downloads", () => {
       ["z-image-turbo", "qwen-image-2.0"],
     ]) {
       made.push(
-        (await app.request("POST", "/v1/generate", { token: key, json: { prompt: "h", models } }))
-          .body.generationId,
+        (await app.call("generate", { token: key, json: { prompt: "h", models } })).body
+          .generationId,
       );
     }
-    const video = await app.request("POST", "/v1/generate", {
+    const video = await app.call("generate", {
       token: key,
       json: { prompt: "v", mediaType: "video", models: ["sora-2-preview"], duration: 4 },
     });
@@ -724,7 +721,7 @@ describe("status, history and downloads", () => {
     expect(seen).toEqual([...made].reverse());
 
     const ids = async (query: string) =>
-      (await app.request("GET", `/v1/history?${query}`, { token: key })).body.data.map(
+      (await app.call("listGenerations", { query, token: key })).body.data.map(
         (g: { generationId: string }) => g.generationId,
       );
     expect(await ids("mediaType=video")).toEqual([made[3]]);
@@ -732,12 +729,14 @@ describe("status, history and downloads", () => {
     expect(await ids("status=completed")).toHaveLength(4);
     expect(await ids("status=failed")).toEqual([]);
     expect(await ids(`from=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([]);
-    expect((await app.request("GET", "/v1/history?cursor=bogus", { token: key })).status).toBe(400);
+    expect(
+      (await app.call("listGenerations", { query: { cursor: "bogus" }, token: key })).status,
+    ).toBe(400);
     const forged = Buffer.from(JSON.stringify(["2024-13-45 99:99:99", made[0]])).toString(
       "base64url",
     );
-    expect((await app.request("GET", `/v1/history?cursor=${forged}`, { token: key })).status).toBe(
-      400,
-    );
+    expect(
+      (await app.call("listGenerations", { query: { cursor: forged }, token: key })).status,
+    ).toBe(400);
   });
 });

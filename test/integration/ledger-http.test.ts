@@ -50,7 +50,7 @@ async function buyPack(
 describe("GET /v1/balance", () => {
   it("reports the key's network only, with held credits and the tier from the best pack", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
-    const empty = await app.request("GET", "/v1/balance", { token: key });
+    const empty = await app.call("getBalance", { token: key });
     expect(empty.body).toEqual({
       creditBalance: 0,
       heldCredits: 0,
@@ -60,18 +60,16 @@ describe("GET /v1/balance", () => {
     });
 
     await buyPack(account.id, "starter", 1000n);
-    expect((await app.request("GET", "/v1/balance", { token: key })).body.membershipTier).toBe(
-      "free",
-    );
+    expect((await app.call("getBalance", { token: key })).body.membershipTier).toBe("free");
     await buyPack(account.id, "pro", 6000n);
     await buyPack(account.id, "creator", 3000n);
     await buyPack(account.id, "pro", 6000n, "live"); // another network's purchase
-    const reserved = await app.request("POST", "/v1/studio/reserve", {
+    const reserved = await app.call("reserveCredits", {
       token: key,
       json: { credits: 500 },
     });
     expect(reserved.status).toBe(201);
-    expect((await app.request("GET", "/v1/balance", { token: key })).body).toEqual({
+    expect((await app.call("getBalance", { token: key })).body).toEqual({
       creditBalance: 9500,
       heldCredits: 500,
       earnings: 0,
@@ -86,21 +84,21 @@ describe("GET /v1/balance", () => {
       { accountId: account.id },
       { name: "live", network: "live" },
     );
-    expect((await app.request("GET", "/v1/balance", { token: live.key })).body).toEqual({
+    expect((await app.call("getBalance", { token: live.key })).body).toEqual({
       creditBalance: 6000,
       heldCredits: 0,
       earnings: 0,
       membershipTier: "pro",
       network: "live",
     });
-    await app.request("POST", "/v1/studio/settle", {
+    await app.call("settleReservation", {
       token: key,
       json: { reservationId: reserved.body.reservationId },
     });
   });
 
   it("needs an API key", async () => {
-    expect((await app.request("GET", "/v1/balance")).body.error.code).toBe("missing_api_key");
+    expect((await app.call("getBalance")).body.error.code).toBe("missing_api_key");
   });
 });
 
@@ -108,16 +106,16 @@ describe("GET /v1/transactions", () => {
   it("lists the caller's entries newest first, signed, with balance after, paginated by cursor", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
     for (let i = 1; i <= 5; i++) await grant(account.id, BigInt(i * 10));
-    const reserved = await app.request("POST", "/v1/studio/reserve", {
+    const reserved = await app.call("reserveCredits", {
       token: key,
       json: { credits: 40 },
     });
-    await app.request("POST", "/v1/studio/settle", {
+    await app.call("settleReservation", {
       token: key,
       json: { reservationId: reserved.body.reservationId },
     });
 
-    const all = await app.request("GET", "/v1/transactions?limit=100", { token: key });
+    const all = await app.call("listTransactions", { query: { limit: "100" }, token: key });
     expect(all.status).toBe(200);
     expect(
       all.body.data.map((e: { kind: string; amount: number; balanceAfter: number }) => [
@@ -148,7 +146,7 @@ describe("GET /v1/transactions", () => {
     } while (cursor);
     expect(seen).toEqual(all.body.data.map((e: { id: string }) => e.id));
 
-    const grants = await app.request("GET", "/v1/transactions?kind=grant&limit=2", { token: key });
+    const grants = await app.call("listTransactions", { query: "kind=grant&limit=2", token: key });
     expect(grants.body.data.map((e: { amount: number }) => e.amount)).toEqual([50, 40]);
   });
 
@@ -157,7 +155,7 @@ describe("GET /v1/transactions", () => {
     const b = await createAccountWithKey(app.ctx, "test");
     await grant(b.account.id, 10n);
     await grant(a.account.id, 7n, "live");
-    expect((await app.request("GET", "/v1/transactions", { token: a.key })).body.data).toEqual([]);
+    expect((await app.call("listTransactions", { token: a.key })).body.data).toEqual([]);
   });
 
   it("pages through two entries of one transfer (credits to earnings) without losing either", async () => {
@@ -204,7 +202,7 @@ describe("GET /v1/transactions", () => {
       "kind=theft",
       "extra=1",
     ]) {
-      const res = await app.request("GET", `/v1/transactions?${query}`, { token: key });
+      const res = await app.call("listTransactions", { query, token: key });
       expect(res.status, query).toBe(400);
       expect(res.body.error.code).toBe("invalid_request");
     }
@@ -215,14 +213,14 @@ describe("batch studio", () => {
   it("reserves, refuses a short balance with 402 need/have, and settles once", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
     await grant(account.id, 100n);
-    const short = await app.request("POST", "/v1/studio/reserve", {
+    const short = await app.call("reserveCredits", {
       token: key,
       json: { credits: 101 },
     });
     expect(short.status).toBe(402);
     expect(short.body.error).toMatchObject({ code: "insufficient_credits", need: 101, have: 100 });
 
-    const reserved = await app.request("POST", "/v1/studio/reserve", {
+    const reserved = await app.call("reserveCredits", {
       token: key,
       json: { credits: 60, expiresInSeconds: 600 },
     });
@@ -236,7 +234,7 @@ describe("batch studio", () => {
     });
     expect(reserved.body.reservationId).toMatch(/^res_/);
 
-    const settled = await app.request("POST", "/v1/studio/settle", {
+    const settled = await app.call("settleReservation", {
       token: key,
       json: { reservationId: reserved.body.reservationId },
     });
@@ -246,19 +244,19 @@ describe("batch studio", () => {
       returnedCredits: 60,
       availableCredits: 0,
     });
-    const again = await app.request("POST", "/v1/studio/settle", {
+    const again = await app.call("settleReservation", {
       token: key,
       json: { reservationId: reserved.body.reservationId },
     });
     expect(again.body).toEqual(settled.body);
-    expect((await app.request("GET", "/v1/balance", { token: key })).body.creditBalance).toBe(100);
+    expect((await app.call("getBalance", { token: key })).body.creditBalance).toBe(100);
   });
 
   it("reserves once for one Idempotency-Key", async () => {
     const { key, account } = await createAccountWithKey(app.ctx, "test");
     await grant(account.id, 100n);
     const send = () =>
-      app.request("POST", "/v1/studio/reserve", {
+      app.call("reserveCredits", {
         token: key,
         json: { credits: 30 },
         headers: { "idempotency-key": "batch-7" },
@@ -266,11 +264,11 @@ describe("batch studio", () => {
     const first = await send();
     const again = await send();
     expect(again.body.reservationId).toBe(first.body.reservationId);
-    expect((await app.request("GET", "/v1/balance", { token: key })).body).toMatchObject({
+    expect((await app.call("getBalance", { token: key })).body).toMatchObject({
       creditBalance: 70,
       heldCredits: 30,
     });
-    await app.request("POST", "/v1/studio/settle", {
+    await app.call("settleReservation", {
       token: key,
       json: { reservationId: first.body.reservationId },
     });
@@ -279,12 +277,12 @@ describe("batch studio", () => {
   it("keeps reservations to their owner and network", async () => {
     const owner = await createAccountWithKey(app.ctx, "test");
     await grant(owner.account.id, 100n);
-    const reserved = await app.request("POST", "/v1/studio/reserve", {
+    const reserved = await app.call("reserveCredits", {
       token: owner.key,
       json: { credits: 10 },
     });
     const stranger = await createAccountWithKey(app.ctx, "test");
-    const theirs = await app.request("POST", "/v1/studio/settle", {
+    const theirs = await app.call("settleReservation", {
       token: stranger.key,
       json: { reservationId: reserved.body.reservationId },
     });
@@ -295,12 +293,12 @@ describe("batch studio", () => {
       { accountId: owner.account.id },
       { name: "live", network: "live" },
     );
-    const otherWorld = await app.request("POST", "/v1/studio/settle", {
+    const otherWorld = await app.call("settleReservation", {
       token: live.key,
       json: { reservationId: reserved.body.reservationId },
     });
     expect(otherWorld.status).toBe(404);
-    await app.request("POST", "/v1/studio/settle", {
+    await app.call("settleReservation", {
       token: owner.key,
       json: { reservationId: reserved.body.reservationId },
     });
@@ -315,12 +313,12 @@ describe("batch studio", () => {
       { credits: "10" },
       { credits: 10, expiresInSeconds: 5 },
     ]) {
-      const res = await app.request("POST", "/v1/studio/reserve", { token: key, json });
+      const res = await app.call("reserveCredits", { token: key, json });
       expect(res.status, JSON.stringify(json)).toBe(400);
     }
     expect(
       (
-        await app.request("POST", "/v1/studio/settle", {
+        await app.call("settleReservation", {
           token: key,
           json: { reservationId: "res_nope" },
         })
@@ -355,7 +353,7 @@ describe("operators", () => {
     });
     const again = await runCli(args, { DATABASE_URL: app.database.url });
     expect(JSON.parse(again.stdout)).toMatchObject({ creditBalance: 250, replayed: true });
-    const entries = await app.request("GET", "/v1/transactions", { token: key });
+    const entries = await app.call("listTransactions", { token: key });
     expect(entries.body.data).toEqual([
       expect.objectContaining({ kind: "grant", amount: 250, reference: "support ticket 42" }),
     ]);

@@ -82,13 +82,13 @@ async function delivery(generationId: string) {
 describe("webhooks", () => {
   it("keeps one secret per account until it is rotated", async () => {
     const { key } = await createAccountWithKey(app.ctx);
-    const first = await app.request("GET", "/v1/webhooks/secret", { token: key });
+    const first = await app.call("getWebhookSecret", { token: key });
     expect(first.status).toBe(200);
     expect(first.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
     expect(first.body.previousSecretValidUntil).toBeNull();
-    const again = await app.request("GET", "/v1/webhooks/secret", { token: key });
+    const again = await app.call("getWebhookSecret", { token: key });
     expect(again.body.secret).toBe(first.body.secret);
-    expect((await app.request("GET", "/v1/webhooks/secret")).status).toBe(401);
+    expect((await app.call("getWebhookSecret")).status).toBe(401);
 
     const rotated = await app.request("POST", "/v1/webhooks/secret/rotate", { token: key });
     expect(rotated.status).toBe(200);
@@ -96,15 +96,15 @@ describe("webhooks", () => {
     const graceEnds = new Date(rotated.body.previousSecretValidUntil).getTime();
     expect(graceEnds - Date.now()).toBeGreaterThan(23 * 3600_000);
     const other = await createAccountWithKey(app.ctx);
-    const theirs = await app.request("GET", "/v1/webhooks/secret", { token: other.key });
+    const theirs = await app.call("getWebhookSecret", { token: other.key });
     expect(theirs.body.secret).not.toBe(rotated.body.secret);
   });
 
   it("retries a failing receiver with the same webhook-id and a verifiable signature", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
-    const { secret } = (await app.request("GET", "/v1/webhooks/secret", { token: key })).body;
+    const { secret } = (await app.call("getWebhookSecret", { token: key })).body;
     receiver.script.push(500, 503);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: { prompt: "hook", models: ["z-image-turbo"], webhookUrl: `${receiver.url}/hook` },
     });
@@ -156,7 +156,7 @@ describe("webhooks", () => {
   it("does not follow a 3xx: it is a failed attempt, retried at the same URL", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
     receiver.script.push(302, 307);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: { prompt: "redirected", models: ["z-image-turbo"], webhookUrl: `${receiver.url}/hook` },
     });
@@ -172,7 +172,7 @@ describe("webhooks", () => {
   it("tells of failures too, once per generation however many models settle at once", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
     sim.always = "contentPolicy";
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: {
         prompt: "two models, one refused",
@@ -195,7 +195,7 @@ describe("webhooks", () => {
     expect(payload.data.cost.refunded).toBeGreaterThan(0);
 
     receiver.reset();
-    const allFail = await app.request("POST", "/v1/generate", {
+    const allFail = await app.call("generate", {
       token: key,
       json: { prompt: "refused", models: ["gpt-image-2"], webhookUrl: `${receiver.url}/failed` },
     });
@@ -209,10 +209,9 @@ describe("webhooks", () => {
 
   it("signs with both secrets for a day after a rotation", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
-    const old = (await app.request("GET", "/v1/webhooks/secret", { token: key })).body.secret;
-    const fresh = (await app.request("POST", "/v1/webhooks/secret/rotate", { token: key })).body
-      .secret;
-    await app.request("POST", "/v1/generate", {
+    const old = (await app.call("getWebhookSecret", { token: key })).body.secret;
+    const fresh = (await app.call("rotateWebhookSecret", { token: key })).body.secret;
+    await app.call("generate", {
       token: key,
       json: { prompt: "rotated", models: ["z-image-turbo"], webhookUrl: `${receiver.url}/rot` },
     });
@@ -225,7 +224,7 @@ describe("webhooks", () => {
 
   it("requeues a message whose retry chain broke, once", async () => {
     const { key, account } = await createFundedCaller(app.ctx, 100n);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: { prompt: "no hook", models: ["z-image-turbo"] },
     });
