@@ -33,8 +33,8 @@ export const account = z.object({
   network: z.enum(networks).nullable().describe("The API key's network; null with a session."),
 });
 
-export const accountContracts = [
-  route({
+export const accountContracts = {
+  createSignInNonce: route({
     method: "post",
     path: "/v1/auth/nonce",
     operationId: "createSignInNonce",
@@ -59,7 +59,7 @@ export const accountContracts = [
     },
     errors: [],
   }),
-  route({
+  signIn: route({
     method: "post",
     path: "/v1/auth/verify",
     operationId: "signIn",
@@ -77,7 +77,7 @@ export const accountContracts = [
     responses: { 201: { description: "A session.", schema: signedIn } },
     errors: ["invalid_siwe_message", "invalid_signature", "invalid_nonce"],
   }),
-  route({
+  signOut: route({
     method: "post",
     path: "/v1/auth/logout",
     operationId: "signOut",
@@ -88,7 +88,7 @@ export const accountContracts = [
     responses: { 204: { description: "Signed out." } },
     errors: [],
   }),
-  route({
+  getAccount: route({
     method: "get",
     path: "/v1/account",
     operationId: "getAccount",
@@ -98,4 +98,4 @@ export const accountContracts = [
     responses: { 200: { description: "The account.", schema: account } },
     errors: [],
   }),
-];
+};

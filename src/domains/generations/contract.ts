@@ -285,8 +285,8 @@ const generationExample = {
   ],
 };
 
-export const generationContracts = [
-  route({
+export const generationContracts = {
+  generate: route({
     method: "post",
     path: "/v1/generate",
     operationId: "generate",
@@ -316,7 +316,7 @@ export const generationContracts = [
     },
     errors: SUBMIT_ERRORS,
   }),
-  route({
+  quoteGeneration: route({
     method: "post",
     path: "/v1/generate/quote",
     operationId: "quoteGeneration",
@@ -350,7 +350,7 @@ export const generationContracts = [
     },
     errors: QUOTE_ERRORS,
   }),
-  route({
+  generateBatch: route({
     method: "post",
     path: "/v1/generate/batch",
     operationId: "generateBatch",
@@ -387,7 +387,7 @@ export const generationContracts = [
     },
     errors: SUBMIT_ERRORS,
   }),
-  route({
+  getGenerationStatus: route({
     method: "get",
     path: "/v1/generate/status",
     operationId: "getGenerationStatus",
@@ -409,7 +409,7 @@ export const generationContracts = [
     },
     errors: [],
   }),
-  route({
+  listGenerations: route({
     method: "get",
     path: "/v1/history",
     operationId: "listGenerations",
@@ -428,7 +428,7 @@ export const generationContracts = [
     },
     errors: [],
   }),
-  route({
+  downloadOutput: route({
     method: "get",
     path: "/v1/download",
     operationId: "downloadOutput",
@@ -453,7 +453,7 @@ export const generationContracts = [
     },
     errors: ["not_found"],
   }),
-  route({
+  streamGenerationEvents: route({
     method: "get",
     path: "/v1/generate/:id/events",
     operationId: "streamGenerationEvents",
@@ -475,7 +475,7 @@ export const generationContracts = [
     },
     errors: ["not_found"],
   }),
-  route({
+  createImage: route({
     method: "post",
     path: "/v1/images/generations",
     operationId: "createImage",
@@ -500,7 +500,7 @@ export const generationContracts = [
     },
     errors: [...SUBMIT_ERRORS, "generation_failed"],
   }),
-  route({
+  createVideoJob: route({
     method: "post",
     path: "/v1/videos/jobs",
     operationId: "createVideoJob",
@@ -522,7 +522,7 @@ export const generationContracts = [
     },
     errors: SUBMIT_ERRORS,
   }),
-  route({
+  getVideoJob: route({
     method: "get",
     path: "/v1/videos/jobs/:id",
     operationId: "getVideoJob",
@@ -534,4 +534,4 @@ export const generationContracts = [
     responses: { 200: { description: "The job.", schema: videoJob } },
     errors: ["not_found"],
   }),
-];
+};

@@ -38,8 +38,8 @@ const keyExample = {
   revokedAt: null,
 };
 
-export const keyContracts = [
-  route({
+export const keyContracts = {
+  createApiKey: route({
     method: "post",
     path: "/v1/api-keys",
     operationId: "createApiKey",
@@ -66,7 +66,7 @@ export const keyContracts = [
     },
     errors: ["network_mismatch", "api_key_limit_reached"],
   }),
-  route({
+  listApiKeys: route({
     method: "get",
     path: "/v1/api-keys",
     operationId: "listApiKeys",
@@ -84,7 +84,7 @@ export const keyContracts = [
     },
     errors: [],
   }),
-  route({
+  revokeApiKey: route({
     method: "delete",
     path: "/v1/api-keys/:id",
     operationId: "revokeApiKey",
@@ -96,4 +96,4 @@ export const keyContracts = [
     responses: { 200: { description: "The revoked key.", schema: apiKey } },
     errors: ["not_found"],
   }),
-];
+};

@@ -31,8 +31,8 @@ export const ledgerEntry = z
   })
   .meta({ id: "LedgerEntry" });
 
-export const ledgerContracts = [
-  route({
+export const ledgerContracts = {
+  getBalance: route({
     method: "get",
     path: "/v1/balance",
     operationId: "getBalance",
@@ -54,7 +54,7 @@ export const ledgerContracts = [
     },
     errors: [],
   }),
-  route({
+  listTransactions: route({
     method: "get",
     path: "/v1/transactions",
     operationId: "listTransactions",
@@ -70,4 +70,4 @@ export const ledgerContracts = [
     },
     errors: [],
   }),
-];
+};

@@ -99,8 +99,8 @@ export const analytics = z.object({
   ),
 });
 
-export const passContracts = [
-  route({
+export const passContracts = {
+  createPass: route({
     method: "post",
     path: "/v1/passes",
     operationId: "createPass",
@@ -124,7 +124,7 @@ export const passContracts = [
     responses: { 201: { description: "The pass.", schema: stylePass, example: passExample } },
     errors: ["invalid_reference_image"],
   }),
-  route({
+  listPasses: route({
     method: "get",
     path: "/v1/passes",
     operationId: "listPasses",
@@ -143,7 +143,7 @@ export const passContracts = [
     },
     errors: [],
   }),
-  route({
+  getPass: route({
     method: "get",
     path: "/v1/passes/:id",
     operationId: "getPass",
@@ -155,7 +155,7 @@ export const passContracts = [
     responses: { 200: { description: "The pass.", schema: stylePass, example: passExample } },
     errors: ["not_found"],
   }),
-  route({
+  updatePass: route({
     method: "patch",
     path: "/v1/passes/:id",
     operationId: "updatePass",
@@ -169,7 +169,7 @@ export const passContracts = [
     responses: { 200: { description: "The pass.", schema: stylePass, example: passExample } },
     errors: ["not_found", "not_creator", "pass_archived", "invalid_reference_image"],
   }),
-  route({
+  archivePass: route({
     method: "post",
     path: "/v1/passes/:id/archive",
     operationId: "archivePass",
@@ -188,7 +188,7 @@ export const passContracts = [
     },
     errors: ["not_found", "not_creator"],
   }),
-  route({
+  getEarnings: route({
     method: "get",
     path: "/v1/profile/earnings",
     operationId: "getEarnings",
@@ -221,7 +221,7 @@ export const passContracts = [
     },
     errors: [],
   }),
-  route({
+  getPassAnalytics: route({
     method: "get",
     path: "/v1/profile/analytics",
     operationId: "getPassAnalytics",
@@ -254,4 +254,4 @@ export const passContracts = [
     },
     errors: [],
   }),
-];
+};

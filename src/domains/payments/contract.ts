@@ -81,8 +81,8 @@ const receiptExample = {
   transaction: "0x5e1f…",
 };
 
-export const paymentContracts = [
-  route({
+export const paymentContracts = {
+  buyCreditPack: route({
     method: "post",
     path: "/v1/credits/packs/:pack",
     operationId: "buyCreditPack",
@@ -114,7 +114,7 @@ export const paymentContracts = [
     },
     errors: [],
   }),
-  route({
+  listPayments: route({
     method: "get",
     path: "/v1/payments",
     operationId: "listPayments",
@@ -125,7 +125,7 @@ export const paymentContracts = [
     responses: { 200: { description: "A page of payments.", schema: paymentPage } },
     errors: [],
   }),
-  route({
+  getPaymentByNonce: route({
     method: "get",
     path: "/v1/payments/by-nonce/:nonce",
     operationId: "getPaymentByNonce",
@@ -139,4 +139,4 @@ export const paymentContracts = [
     responses: { 200: { description: "The payment.", schema: payment } },
     errors: ["not_found"],
   }),
-];
+};

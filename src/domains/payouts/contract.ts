@@ -39,8 +39,8 @@ const payoutExample = {
   completedAt: "2026-11-21T19:20:03.456Z",
 };
 
-export const payoutContracts = [
-  route({
+export const payoutContracts = {
+  createPayout: route({
     method: "post",
     path: "/v1/profile/payouts",
     operationId: "createPayout",
@@ -72,7 +72,7 @@ export const payoutContracts = [
       "payouts_unavailable",
     ],
   }),
-  route({
+  listPayouts: route({
     method: "get",
     path: "/v1/profile/payouts",
     operationId: "listPayouts",
@@ -89,4 +89,4 @@ export const payoutContracts = [
     },
     errors: [],
   }),
-];
+};

@@ -22,8 +22,8 @@ export const reservation = z
   })
   .meta({ id: "Reservation" });
 
-export const studioContracts = [
-  route({
+export const studioContracts = {
+  reserveCredits: route({
     method: "post",
     path: "/v1/studio/reserve",
     operationId: "reserveCredits",
@@ -37,7 +37,7 @@ export const studioContracts = [
     responses: { 201: { description: "The reservation.", schema: reservation } },
     errors: ["insufficient_credits"],
   }),
-  route({
+  settleReservation: route({
     method: "post",
     path: "/v1/studio/settle",
     operationId: "settleReservation",
@@ -48,4 +48,4 @@ export const studioContracts = [
     responses: { 200: { description: "The settled reservation.", schema: reservation } },
     errors: ["not_found"],
   }),
-];
+};

@@ -36,8 +36,8 @@ const templateExample = {
   createdAt: "2026-11-21T19:20:01.123Z",
 };
 
-export const templateContracts = [
-  route({
+export const templateContracts = {
+  createTemplate: route({
     method: "post",
     path: "/v1/templates",
     operationId: "createTemplate",
@@ -60,7 +60,7 @@ export const templateContracts = [
     },
     errors: ["invalid_template"],
   }),
-  route({
+  listTemplates: route({
     method: "get",
     path: "/v1/templates",
     operationId: "listTemplates",
@@ -78,7 +78,7 @@ export const templateContracts = [
     },
     errors: [],
   }),
-  route({
+  getTemplate: route({
     method: "get",
     path: "/v1/templates/:id",
     operationId: "getTemplate",
@@ -91,4 +91,4 @@ export const templateContracts = [
     },
     errors: ["not_found"],
   }),
-];
+};

@@ -97,8 +97,8 @@ const workflowExample = {
   ],
 };
 
-export const workflowContracts = [
-  route({
+export const workflowContracts = {
+  createWorkflow: route({
     method: "post",
     path: "/v1/workflows",
     operationId: "createWorkflow",
@@ -112,7 +112,7 @@ export const workflowContracts = [
     responses: { 201: { description: "The saved workflow.", schema: workflow } },
     errors: [...GRAPH_ERRORS, "unsafe_url", "invalid_reference_image"],
   }),
-  route({
+  listWorkflows: route({
     method: "get",
     path: "/v1/workflows",
     operationId: "listWorkflows",
@@ -128,7 +128,7 @@ export const workflowContracts = [
     },
     errors: [],
   }),
-  route({
+  getWorkflow: route({
     method: "get",
     path: "/v1/workflows/:id",
     operationId: "getWorkflow",
@@ -139,7 +139,7 @@ export const workflowContracts = [
     responses: { 200: { description: "The workflow.", schema: workflow } },
     errors: ["not_found"],
   }),
-  route({
+  deleteWorkflow: route({
     method: "delete",
     path: "/v1/workflows/:id",
     operationId: "deleteWorkflow",
@@ -152,7 +152,7 @@ export const workflowContracts = [
     responses: { 204: { description: "Deleted." } },
     errors: ["not_found"],
   }),
-  route({
+  runWorkflow: route({
     method: "post",
     path: "/v1/workflows/:id/run",
     operationId: "runWorkflow",
@@ -173,7 +173,7 @@ export const workflowContracts = [
       "not_found",
     ],
   }),
-  route({
+  getWorkflowRun: route({
     method: "get",
     path: "/v1/workflows/:id/runs/:runId",
     operationId: "getWorkflowRun",
@@ -185,4 +185,4 @@ export const workflowContracts = [
     responses: { 200: { description: "The run.", schema: workflowRun } },
     errors: ["not_found"],
   }),
-];
+};

@@ -92,5 +92,8 @@ export function describeFields<Shape extends Record<string, z.ZodType>>(
   return schema.extend(described);
 }
 
-/** Identity, for inference: `route({...})` is checked against RouteContract where it is written. */
-export const route = (contract: RouteContract): RouteContract => contract;
+/**
+ * Identity, for inference: `route({...})` is checked against RouteContract where it is written,
+ * and keeps its own schemas' types, which `mount` gives the route's handler.
+ */
+export const route = <const C extends RouteContract>(contract: C): C => contract;
