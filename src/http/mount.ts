@@ -121,9 +121,11 @@ function authenticationOf(ctx: ServiceContext, accepted: Credential[]): RequestH
 /** A request opened by a signed URL: it names no caller, and its handler checks the signature. */
 const opensWithSignature = (req: Request) => req.query.signature !== undefined;
 
-export type Mount = <C extends RouteContract>(
+// The handler is its own type parameter, checked against RouteHandler<C> once C is known from
+// the contract: inferred together, TypeScript would widen the reply's `status: 201` to number.
+export type Mount = <C extends RouteContract, H extends RouteHandler<C> = RouteHandler<C>>(
   contract: C,
-  handler: RouteHandler<C>,
+  handler: H,
   options?: MountOptions,
 ) => void;
 
@@ -177,7 +179,9 @@ export function mountOn(router: Router, ctx: ServiceContext): Mount {
       const idempotency =
         contract.idempotent === "required" ? requiredIdempotencyKey(req, body) : undefined;
       const input = { params, query, body, caller: req.caller, idempotency, req, res };
-      const reply = await handler(input as RouteInput<typeof contract>);
+      const reply = await (handler as RouteHandler<typeof contract>)(
+        input as RouteInput<typeof contract>,
+      );
       if (reply === undefined) return;
       res.status(reply.status);
       if (reply.headers) res.set(reply.headers);

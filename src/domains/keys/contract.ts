@@ -1,9 +1,24 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { apiKeyIdParams, createApiKeyRequest, listApiKeysQuery } from "./routes.js";
 
-/** What the API key routes answer, and their entries in the OpenAPI document. */
+/** What the API key routes take and answer, and their entries in the OpenAPI document. */
+
+export const createApiKeyRequest = z
+  .object({
+    name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .regex(/^[^\p{Cc}]*$/u, "must not contain control characters"),
+    network: z.enum(networks).optional(),
+  })
+  .strict();
+
+export const listApiKeysQuery = z.object({ network: z.enum(networks).optional() }).strict();
+
+export const apiKeyIdParams = z.object({ id: z.string().min(1).max(64) });
 
 export const apiKey = z
   .object({
