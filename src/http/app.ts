@@ -74,7 +74,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(paymentRoutes(ctx));
   app.use(payoutRoutes(ctx));
   app.use(studioRoutes(ctx));
-  app.use(catalogRoutes());
+  app.use(catalogRoutes(ctx));
   app.use(generationRoutes(ctx));
   app.use(openaiImagesRoutes(ctx));
   app.use(videoJobRoutes(ctx));

@@ -47,11 +47,15 @@ export interface RouteInput<C extends RouteContract> {
   res: Response;
 }
 
-/** A value as JSON carries it: a Date is written as its ISO string. */
+/**
+ * A value as the handler may hand it to JSON: a Date is written as its ISO string, and a
+ * string field is any string (services read enum columns as text; the schema's enum is what
+ * the document promises, the field names, nullability and number-versus-string are checked).
+ */
 type Wire<T> = T extends string
-  ? T | Date
+  ? string | Date
   : T extends readonly (infer U)[]
-    ? Wire<U>[]
+    ? readonly Wire<U>[]
     : T extends object
       ? { [K in keyof T]: Wire<T[K]> }
       : T;

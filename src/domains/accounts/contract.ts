@@ -1,7 +1,19 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { signInRequest } from "./routes.js";
+
+export const signInRequest = z
+  .object({
+    message: z.string().min(1).max(4096),
+    signature: z
+      .string()
+      .regex(
+        /^0x[0-9a-fA-F]+$/,
+        "expected a 0x-prefixed hex signature",
+      ) as z.ZodType<`0x${string}`>,
+  })
+  .strict();
+
 
 /** What the account and sign-in routes answer, and their entries in the OpenAPI document. */
 

@@ -7,7 +7,6 @@ import { ATTEMPT_OUTCOMES } from "../routing/outcomes.js";
 import { RESULT_FAILURE_CODES } from "./failures.js";
 import { imagesRequest } from "./openai-images.js";
 import { generateRequest } from "./request.js";
-import { batchRequest, downloadQuery, historyQuery, statusQuery } from "./routes.js";
 import { eventsParams } from "./stream.js";
 import { jobParams, videoJobRequest } from "./video-jobs.js";
 

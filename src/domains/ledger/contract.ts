@@ -2,8 +2,16 @@ import { z } from "zod";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { tiers } from "./packs.js";
-import { transactionsQuery } from "./routes.js";
 import { transferKinds } from "./service.js";
+
+export const transactionsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(64).optional(),
+    kind: z.enum(transferKinds).optional(),
+  })
+  .strict();
+
 
 /** What the balance and ledger routes answer, and their entries in the OpenAPI document. */
 

@@ -1,7 +1,29 @@
 import { z } from "zod";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { payoutRequest, payoutsQuery } from "./routes.js";
+
+export const payoutRequest = z
+  .object({
+    credits: z
+      .number()
+      .int()
+      .positive()
+      .max(1_000_000_000_000)
+      .optional()
+      .describe("Credits of earnings to pay out (1 credit = 0.01 USDC); all available if absent."),
+  })
+  .strict();
+
+export const payoutsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z
+      .string()
+      .regex(/^po_[0-9a-z]{26}$/, "not a cursor")
+      .optional(),
+  })
+  .strict();
+
 
 /** What the payout routes answer, and their entries in the OpenAPI document. */
 

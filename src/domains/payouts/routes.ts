@@ -6,28 +6,6 @@ import { authenticate, keyScopeOf } from "../../http/auth.js";
 import { requiredIdempotencyKey } from "../../http/idempotency.js";
 import { createPayout, listPayouts, payoutJson } from "./service.js";
 
-export const payoutRequest = z
-  .object({
-    credits: z
-      .number()
-      .int()
-      .positive()
-      .max(1_000_000_000_000)
-      .optional()
-      .describe("Credits of earnings to pay out (1 credit = 0.01 USDC); all available if absent."),
-  })
-  .strict();
-
-export const payoutsQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z
-      .string()
-      .regex(/^po_[0-9a-z]{26}$/, "not a cursor")
-      .optional(),
-  })
-  .strict();
-
 export function payoutRoutes(ctx: AppContext): Router {
   const router = Router();
   const auth = authenticate(ctx);

@@ -1,7 +1,21 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { reserveRequest, settleRequest } from "./routes.js";
+
+export const reserveRequest = z
+  .object({
+    credits: z.number().int().min(1).max(10_000_000),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 24 * 3600)
+      .default(24 * 3600),
+  })
+  .strict();
+
+export const settleRequest = z.object({ reservationId: z.string().min(1).max(64) }).strict();
+
 
 /** What the batch studio routes answer, and their entries in the OpenAPI document. */
 

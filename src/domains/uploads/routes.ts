@@ -37,10 +37,6 @@ function singleImage(): RequestHandler {
   };
 }
 
-export const uploadIdParam = z.object({
-  id: z.string().refine(isUploadId, "not an upload id"),
-});
-
 export function uploadRoutes(ctx: AppContext): Router {
   const router = Router();
   const auth = authenticate(ctx);

@@ -5,12 +5,28 @@ import { networks } from "../../lib/network.js";
 import { generation, QUOTE_ERRORS } from "../generations/contract.js";
 import { reservation } from "../studio/contract.js";
 import { workflowSteps } from "./graph.js";
-import {
-  createWorkflowRequest,
-  listWorkflowsQuery,
-  workflowParams,
-  workflowRunParams,
-} from "./routes.js";
+
+export const workflowId = z.string().regex(/^wf_[0-9a-z]{26}$/, "not a workflow id");
+
+export const createWorkflowRequest = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    description: z.string().trim().max(2000).optional(),
+    steps: workflowSteps,
+  })
+  .strict();
+
+export const listWorkflowsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: workflowId.optional().describe("nextCursor from the previous page."),
+  })
+  .strict();
+
+// Any other id is simply not found.
+export const workflowParams = z.object({ id: z.string().min(1).max(64) });
+export const workflowRunParams = workflowParams.extend({ runId: z.string().min(1).max(64) });
+
 
 /** What the workflow routes answer, and their entries in the OpenAPI document. */
 

@@ -19,27 +19,6 @@ import {
   type WorkflowView,
 } from "./service.js";
 
-export const workflowId = z.string().regex(/^wf_[0-9a-z]{26}$/, "not a workflow id");
-
-export const createWorkflowRequest = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    description: z.string().trim().max(2000).optional(),
-    steps: workflowSteps,
-  })
-  .strict();
-
-export const listWorkflowsQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: workflowId.optional().describe("nextCursor from the previous page."),
-  })
-  .strict();
-
-// Any other id is simply not found.
-export const workflowParams = z.object({ id: z.string().min(1).max(64) });
-export const workflowRunParams = workflowParams.extend({ runId: z.string().min(1).max(64) });
-
 const workflowJson = (w: WorkflowView) => ({
   ...w,
   cost: w.cost === null ? null : creditsToJson(w.cost),
