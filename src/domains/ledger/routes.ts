@@ -2,6 +2,7 @@ import { Router } from "express";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { keyScopeOf } from "../../http/auth.js";
+import { pageOf } from "../../http/cursor.js";
 import { mountOn } from "../../http/mount.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { ledgerContracts } from "./contract.js";
@@ -37,17 +38,20 @@ export function ledgerRoutes(ctx: ServiceContext): Router {
 
   mount(ledgerContracts.listTransactions, async ({ caller, query }) => {
     const scope = keyScopeOf(caller);
-    const entries = await listEntries(ctx, scope.accountId, scope.network, {
-      limit: query.limit + 1,
-      before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
-      kind: query.kind,
-    });
-    const page = entries.slice(0, query.limit);
-    const last = page.at(-1);
+    const page = await pageOf(
+      query.limit,
+      (limit) =>
+        listEntries(ctx, scope.accountId, scope.network, {
+          limit,
+          before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+          kind: query.kind,
+        }),
+      encodeCursor,
+    );
     return {
       status: 200,
       body: {
-        data: page.map((e) => ({
+        data: page.data.map((e) => ({
           id: e.id,
           kind: e.kind,
           account: e.account,
@@ -58,7 +62,7 @@ export function ledgerRoutes(ctx: ServiceContext): Router {
           metadata: e.metadata,
           createdAt: e.createdAt,
         })),
-        nextCursor: entries.length > query.limit && last ? encodeCursor(last) : null,
+        nextCursor: page.nextCursor,
       },
     };
   });
