@@ -60,6 +60,13 @@ type Wire<T> = T extends string
       ? { [K in keyof T]: Wire<T[K]> }
       : T;
 
+/**
+ * A body whose type TypeScript cannot check against the contract: a view carrying a jsonb
+ * column the service types as a plain record (a result's `routing`). Use only for those; the
+ * contract's schema still says what the body is.
+ */
+export const uncheckedBody = (body: unknown): never => body as never;
+
 type Responses<C extends RouteContract> = C["responses"];
 
 /** One of the contract's success answers, its body typed from that status's schema. */

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { aspectRatios, imageResolutions, videoResolutions } from "../catalog/models.js";
-import { passSorts } from "./service.js";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
+import { aspectRatios, imageResolutions, videoResolutions } from "../catalog/models.js";
+import { passSorts } from "./service.js";
 
 /** The highest per-use fee a pass may ask: $10 a use. */
 export const MAX_PASS_FEE = 1000;
@@ -122,7 +122,6 @@ export const listPassesQuery = z
   .strict();
 
 export const analyticsQuery = z.object({ range: z.enum(["7d", "30d"]).default("7d") }).strict();
-
 
 /** What the style pass and creator profile routes answer, and their OpenAPI entries. */
 

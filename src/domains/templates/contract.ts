@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { MAX_PROMPT_LENGTH } from "../catalog/models.js";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
+import { MAX_PROMPT_LENGTH } from "../catalog/models.js";
 
 const MAX_VARIABLES = 20;
 /** The table's own check (prompt_templates_text_length) holds a template's text to this. */
@@ -55,7 +55,6 @@ export const listTemplatesQuery = z
       .optional(),
   })
   .strict();
-
 
 /** What the prompt template routes answer, and their OpenAPI entries. */
 

@@ -27,7 +27,6 @@ export const listWorkflowsQuery = z
 export const workflowParams = z.object({ id: z.string().min(1).max(64) });
 export const workflowRunParams = workflowParams.extend({ runId: z.string().min(1).max(64) });
 
-
 /** What the workflow routes answer, and their entries in the OpenAPI document. */
 
 const credits = z.number().int().describe("Credits (1 credit = $0.01).");
