@@ -101,6 +101,8 @@ export interface MountOptions {
    * answers its own refusals); the contract's body schema only documents it.
    */
   parseBody?: false;
+  /** Reads a body express.json does not (multipart), once the caller is authenticated. */
+  readBody?: RequestHandler;
 }
 
 const MOUNTED = Symbol("polyforge.mountedContracts");
@@ -176,6 +178,7 @@ export function mountOn(router: Router, ctx: ServiceContext): Mount {
     if (authentication) chain.push(skipIfSigned(authentication));
     if (contract.rateLimit) chain.push(skipIfSigned(rateLimit(ctx, contract.rateLimit)));
     if (contract.idempotent === true) chain.push(idempotent(ctx, { secret: options.secret ?? [] }));
+    if (options.readBody) chain.push(options.readBody);
 
     const run: MountedHandler = async (req, res) => {
       const { params, query } = parsed.get(req) ?? parseLocation(req);

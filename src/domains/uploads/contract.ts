@@ -1,11 +1,10 @@
 import { z } from "zod";
-import { isUploadId } from "./service.js";
 import { route } from "../../http/openapi/contract.js";
+import { isUploadId } from "./service.js";
 
 export const uploadIdParam = z.object({
   id: z.string().refine(isUploadId, "not an upload id"),
 });
-
 
 /** What the upload routes answer, and their entries in the OpenAPI document. */
 
