@@ -24,47 +24,6 @@ import {
   readOutput,
 } from "./service.js";
 
-/**
- * OpenAI-compatible image generation: the OpenAI Images request and response shapes over the
- * same generations, ledger and routing as /v1/generate, so OpenAI's own SDK works unchanged.
- * It waits for the images (IMAGES_WAIT_MS) and answers 202 with the generation id past that.
- * Fields OpenAI defines that have no meaning here (quality, style, user…) are accepted and
- * ignored; Polyforge's own fields are the other doors'; anything else is refused, as on every
- * other route, so a misspelt or unsupported field is never dropped silently.
- */
-const ignoredOpenAiField = z.union([z.string().max(200), z.number(), z.boolean()]).optional();
-
-export const imagesRequest = z.strictObject({
-  model: z.string().min(1).max(100),
-  prompt: z.string().min(1),
-  n: z.number().int().min(1).max(4).default(1),
-  size: z
-    .string()
-    .regex(/^(auto|\d{2,5}x\d{2,5})$/, "size is WIDTHxHEIGHT, such as 1024x1024, or auto")
-    .default("auto"),
-  response_format: z.enum(["url", "b64_json"]).default("url"),
-  steps: z.number().int().min(1).max(200).optional(),
-  seed: seedSchema,
-  // OpenAI defines these; the upstream's own defaults decide them here.
-  quality: ignoredOpenAiField,
-  style: ignoredOpenAiField,
-  user: ignoredOpenAiField,
-  background: ignoredOpenAiField,
-  moderation: ignoredOpenAiField,
-  output_format: ignoredOpenAiField,
-  output_compression: ignoredOpenAiField,
-  // The answer is never streamed: asking for a stream is refused rather than ignored.
-  stream: z
-    .literal(false, "streaming is not supported: send stream false or leave it out")
-    .optional(),
-  partial_images: z.literal(0, "partial images need streaming, which is not supported").optional(),
-  // Polyforge's own fields beside OpenAI's, as the other doors take them.
-  ...creativeFields,
-  stylePassIds: creativeFields.stylePassIds.optional(),
-  webhookUrl: generateRequestFields.shape.webhookUrl,
-  reservationId: generateRequestFields.shape.reservationId,
-});
-
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
 export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: ImageResolution } {
   if (size === "auto") return { aspectRatio: "1:1", resolution: "1K" };

@@ -14,8 +14,6 @@ const FALLBACK_READ_MS = 5_000;
 /** What a stream cut by a shutdown tells the client to wait before reconnecting elsewhere. */
 export const RECONNECT_RETRY_MS = 1_000;
 
-export const eventsParams = z.object({ id: generationId });
-
 /**
  * GET /v1/generate/:id/events: the generation as Server-Sent Events, for callers who would
  * rather wait than poll. A `status` event carries the whole generation object (as the status

@@ -17,28 +17,6 @@ import { creativeFields, generateRequest, MAX_REFERENCE_IMAGES, seedSchema } fro
 import { generationId, submitForCaller } from "./routes.js";
 import { type GenerationView, getGenerations } from "./service.js";
 
-/**
- * Video jobs: one model, one video, as a job to create and poll. The same generations, ledger,
- * routing and webhooks as /v1/generate; a job's id is its generation id.
- */
-export const videoJobRequest = z
-  .object({
-    model: z.string().min(1).max(100),
-    prompt: z.string().optional(),
-    duration: z.number().int().positive().optional(),
-    fps: z.number().int().positive().optional(),
-    resolution: z.string().optional(),
-    aspectRatio: z.string().optional(),
-    referenceImageUrls: z.array(z.string()).max(MAX_REFERENCE_IMAGES).optional(),
-    webhookUrl: z.string().optional(),
-    seed: seedSchema,
-    ...creativeFields,
-    stylePassIds: creativeFields.stylePassIds.optional(),
-  })
-  .strict();
-
-export const jobParams = z.object({ id: generationId });
-
 const JOB_STATUS = {
   pending: "queued",
   processing: "processing",
