@@ -196,7 +196,7 @@ export function mountOn(router: Router, ctx: ServiceContext): Mount {
       const reply = await (handler as RouteHandler<typeof contract>)(
         input as RouteInput<typeof contract>,
       );
-      if (reply === undefined) return;
+      if (!reply) return;
       res.status(reply.status);
       if (reply.headers) res.set(reply.headers);
       if (reply.body === undefined) res.end();

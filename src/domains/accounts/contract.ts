@@ -14,7 +14,6 @@ export const signInRequest = z
   })
   .strict();
 
-
 /** What the account and sign-in routes answer, and their entries in the OpenAPI document. */
 
 export const signInNonce = z.object({

@@ -12,7 +12,6 @@ export const transactionsQuery = z
   })
   .strict();
 
-
 /** What the balance and ledger routes answer, and their entries in the OpenAPI document. */
 
 const credits = z.number().int().describe("Credits (1 credit = $0.01).");

@@ -23,7 +23,6 @@ export const nonceParams = z.object({
   nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "an 0x-prefixed 32-byte nonce"),
 });
 
-
 /** What the payments routes answer, and their entries in the OpenAPI document. */
 
 const packIds = Object.keys(packs) as [PackId, ...PackId[]];

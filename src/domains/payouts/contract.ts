@@ -24,7 +24,6 @@ export const payoutsQuery = z
   })
   .strict();
 
-
 /** What the payout routes answer, and their entries in the OpenAPI document. */
 
 export const payout = z

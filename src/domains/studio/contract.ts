@@ -16,7 +16,6 @@ export const reserveRequest = z
 
 export const settleRequest = z.object({ reservationId: z.string().min(1).max(64) }).strict();
 
-
 /** What the batch studio routes answer, and their entries in the OpenAPI document. */
 
 const credits = z.number().int().describe("Credits (1 credit = $0.01).");
