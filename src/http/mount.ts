@@ -88,8 +88,10 @@ export type RouteHandler<C extends RouteContract> = (
 
 export interface MountOptions {
   /**
-   * The thing a path id names ("Pass"): a path that does not parse is answered 404 as one that
-   * names nothing is (see http/params.ts). Without it, a bad path is a 400 like a bad query.
+   * The thing a path id names ("Pass"). An id that cannot name anything (`/v1/passes/banana`)
+   * is then answered as an id that names nothing is, 404 for that thing, not a 400 about its
+   * format: a client asks for a resource, and either it is there or it is not. Without it, a
+   * bad path is a 400 like a bad query.
    */
   notFound?: string;
   /** Top-level answer fields an Idempotency-Key replay never repeats (see `idempotent`). */
