@@ -122,7 +122,9 @@ const isAppContext = (ctx: ServiceContext): ctx is AppContext => "payments" in c
 
 /** The authentication the contract's credentials ask for, if mount does it at all. */
 function authenticationOf(ctx: ServiceContext, accepted: Credential[]): RequestHandler | undefined {
-  if (!accepted.includes("apiKey")) return undefined;
+  if (!accepted.some((c) => c === "apiKey" || c === "session" || c === "generationToken")) {
+    return undefined;
+  }
   if (accepted.includes("x402")) {
     if (!isAppContext(ctx)) throw new Error("a route paid with x402 needs the app context");
     return authenticateUnlessPaying(ctx);
