@@ -1,7 +1,6 @@
 import express from "express";
 import { pinoHttp } from "pino-http";
 import type { AppContext } from "../context.js";
-import { migrationsApplied } from "../db/migrate.js";
 import { accountRoutes } from "../domains/accounts/routes.js";
 import { catalogRoutes } from "../domains/catalog/routes.js";
 import { openaiImagesRoutes } from "../domains/generations/openai-images.js";
@@ -18,13 +17,13 @@ import { templateRoutes } from "../domains/templates/routes.js";
 import { uploadRoutes } from "../domains/uploads/routes.js";
 import { webhookRoutes } from "../domains/webhooks/routes.js";
 import { workflowRoutes } from "../domains/workflows/routes.js";
-import { AppError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { mcpRoutes } from "../mcp/http.js";
-import { httpRequestMetrics, metricsEndpoint } from "../metrics/http.js";
+import { httpRequestMetrics } from "../metrics/http.js";
 import { docsRoutes } from "./docs.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 import { guardParsedInput } from "./input-guard.js";
+import { opsRoutes } from "./ops.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -55,26 +54,15 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(express.json({ limit: "1mb" }));
   app.use(guardParsedInput);
 
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-  app.get("/readyz", async (_req, res) => {
-    const timeout = new Promise<false>((resolve) => setTimeout(resolve, 3_000, false).unref());
-    const ready = await Promise.race([migrationsApplied(ctx.pool).catch(() => false), timeout]);
-    if (!ready) throw new AppError("not_ready", "The database is unreachable or not migrated.");
-    // Payments report their state without failing readiness: keyed traffic does not need them.
-    res.json({ status: "ready", payments: ctx.payments.states() });
-  });
-  app.get("/metrics", metricsEndpoint(ctx));
-
-  app.use(docsRoutes());
+  app.use(opsRoutes(ctx));
+  app.use(docsRoutes(ctx));
   app.use(accountRoutes(ctx));
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));
   app.use(paymentRoutes(ctx));
   app.use(payoutRoutes(ctx));
   app.use(studioRoutes(ctx));
-  app.use(catalogRoutes());
+  app.use(catalogRoutes(ctx));
   app.use(generationRoutes(ctx));
   app.use(openaiImagesRoutes(ctx));
   app.use(videoJobRoutes(ctx));

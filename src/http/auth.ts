@@ -74,15 +74,13 @@ export function callerOf(req: Request): Caller {
 }
 
 /** The caller of a route mounted with API-key authentication: its account and network. */
-export function keyScopeOf(req: Request): { accountId: string; network: Network } {
-  const caller = callerOf(req);
+export function keyScopeOf(caller: Caller): { accountId: string; network: Network } {
   if (caller.kind === "session") throw new Error("route must not accept sign-in sessions");
   return { accountId: caller.accountId, network: caller.network };
 }
 
 /** Of the generation ids asked for, those the caller may read (a token reads only its own). */
-export function readableGenerationIds(req: Request, ids: string[]): string[] {
-  const caller = callerOf(req);
+export function readableGenerationIds(caller: Caller, ids: string[]): string[] {
   return caller.kind === "generation_token" ? ids.filter((id) => id === caller.generationId) : ids;
 }
 

@@ -4,8 +4,8 @@ import { route } from "./openapi/contract.js";
 
 /** The operational routes (health, readiness, the API's own description) in the document. */
 
-export const opsContracts = [
-  route({
+export const opsContracts = {
+  health: route({
     method: "get",
     path: "/healthz",
     operationId: "health",
@@ -17,7 +17,7 @@ export const opsContracts = [
     },
     errors: [],
   }),
-  route({
+  ready: route({
     method: "get",
     path: "/readyz",
     operationId: "ready",
@@ -39,7 +39,7 @@ export const opsContracts = [
     },
     errors: ["not_ready"],
   }),
-  route({
+  metrics: route({
     method: "get",
     path: "/metrics",
     operationId: "metrics",
@@ -58,7 +58,7 @@ export const opsContracts = [
     },
     errors: [],
   }),
-  route({
+  openApiDocument: route({
     method: "get",
     path: "/openapi.json",
     operationId: "openApiDocument",
@@ -73,7 +73,7 @@ export const opsContracts = [
     },
     errors: [],
   }),
-  route({
+  docs: route({
     method: "get",
     path: "/docs",
     operationId: "docs",
@@ -85,4 +85,4 @@ export const opsContracts = [
     },
     errors: [],
   }),
-];
+};

@@ -17,6 +17,21 @@ export function decodeCursor<T extends z.ZodType>(cursor: string, tuple: T): z.i
 }
 
 /**
+ * One page of a listing: fetches one row more than the page holds, so whether another page
+ * follows is known without a count; the next cursor is the last row's, only then.
+ */
+export async function pageOf<Row>(
+  limit: number,
+  fetch: (limit: number) => Promise<Row[]>,
+  cursorOf: (last: Row) => string,
+): Promise<{ data: Row[]; nextCursor: string | null }> {
+  const rows = await fetch(limit + 1);
+  const data = rows.slice(0, limit);
+  const last = data.at(-1);
+  return { data, nextCursor: rows.length > limit && last ? cursorOf(last) : null };
+}
+
+/**
  * A time as PostgreSQL prints it ("2026-11-21 19:20:01.123456+00"), to the microsecond, which
  * a JS Date would cut to the millisecond; checked to be a real time, so a forged one is a 400.
  */

@@ -1,6 +1,9 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import express, { Router } from "express";
+import type { ServiceContext } from "../context.js";
+import { opsContracts } from "./contract.js";
+import { mountOn, uncheckedBody } from "./mount.js";
 import { openApiDocument } from "./openapi/routes.js";
 
 /**
@@ -50,18 +53,22 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
-export function docsRoutes(): Router {
+export function docsRoutes(ctx: ServiceContext): Router {
   const router = Router();
+  const mount = mountOn(router, ctx);
   const files = express.static(SWAGGER_UI_DIR, { index: false, redirect: false, maxAge: "1d" });
 
-  router.get("/openapi.json", (_req, res) => {
-    res.json(openApiDocument());
-  });
+  mount(opsContracts.openApiDocument, async () => ({
+    status: 200,
+    body: uncheckedBody(openApiDocument()),
+  }));
 
-  router.get("/docs", (_req, res) => {
+  mount(opsContracts.docs, async ({ res }) => {
     res.type("html").send(PAGE);
+    return undefined;
   });
 
+  // Swagger UI's own files: static assets under the page, not API routes.
   router.use("/docs/assets", (req, res, next) => {
     if (req.method !== "GET" && req.method !== "HEAD") return next();
     const name = req.path.slice(1);

@@ -1,11 +1,13 @@
-import type { Request, Response, Router } from "express";
+import type { Response } from "express";
 import type { AppContext } from "../context.js";
 import { enforceRateLimit } from "../domains/ratelimits/service.js";
 import { AppError } from "../errors.js";
 import type { Network } from "../lib/network.js";
 import { signatureQuery, verifyResource } from "../lib/signed-urls.js";
-import { authenticate, keyScopeOf } from "./auth.js";
-import { rateLimit, rateLimitSubjectOf, setRateLimitHeaders } from "./rate-limit.js";
+import { callerOf, keyScopeOf } from "./auth.js";
+import type { Mount, RouteInput } from "./mount.js";
+import type { RouteContract } from "./openapi/contract.js";
+import { rateLimitSubjectOf, setRateLimitHeaders } from "./rate-limit.js";
 
 export interface StoredFile {
   bytes: Buffer;
@@ -15,34 +17,38 @@ export interface StoredFile {
 /**
  * A GET route for a stored file (an output, an upload) that opens two ways: with a signed URL
  * (`expires` and `signature` naming exactly this file), or with the owner's API key. A bad or
- * expired signature is a 404, like a file that is not there.
+ * expired signature is a 404, like a file that is not there. Its contract accepts `signedUrl`,
+ * so mount parses its input first and leaves authentication and the rate limit to a request
+ * without a signature.
  */
-export function storedFileRoute<P>(
+export function storedFileRoute<C extends RouteContract, P>(
   ctx: AppContext,
-  router: Router,
-  path: string,
+  mount: Mount,
+  contract: C,
   file: {
-    parse(req: Request): P;
+    select(input: RouteInput<C>): P;
     resource(params: P): string;
     read(params: P, owner: { accountId: string; network: Network } | "signed"): Promise<StoredFile>;
     what: string;
   },
 ): void {
-  router.get(path, async (req, res, next) => {
-    const params = file.parse(req);
-    if (req.query.signature === undefined) return next();
-    // A download read: the "poll" bucket, per client address (a signed URL names nobody).
-    setRateLimitHeaders(res, await enforceRateLimit(ctx, rateLimitSubjectOf(req), "poll"));
-    const signed = signatureQuery.safeParse(req.query);
-    if (
-      !signed.success ||
-      !verifyResource(ctx.config, file.resource(params), ctx.clock(), signed.data)
-    )
-      throw new AppError("not_found", `${file.what} not found, or the link has expired.`);
-    send(res, await file.read(params, "signed"));
-  });
-  router.get(path, authenticate(ctx), rateLimit(ctx, "poll"), async (req, res) => {
-    send(res, await file.read(file.parse(req), keyScopeOf(req)));
+  mount(contract, async (input: RouteInput<C>) => {
+    const { req, res } = input;
+    const params = file.select(input);
+    if (req.query.signature !== undefined) {
+      // A download read: the "poll" bucket, per client address (a signed URL names nobody).
+      setRateLimitHeaders(res, await enforceRateLimit(ctx, rateLimitSubjectOf(req), "poll"));
+      const signed = signatureQuery.safeParse(req.query);
+      if (
+        !signed.success ||
+        !verifyResource(ctx.config, file.resource(params), ctx.clock(), signed.data)
+      )
+        throw new AppError("not_found", `${file.what} not found, or the link has expired.`);
+      send(res, await file.read(params, "signed"));
+      return undefined;
+    }
+    send(res, await file.read(params, keyScopeOf(callerOf(req))));
+    return undefined;
   });
 }
 

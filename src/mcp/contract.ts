@@ -27,8 +27,8 @@ const notStateful = (method: "get" | "delete") =>
     errors: ["method_not_allowed"],
   });
 
-export const mcpContracts = [
-  route({
+export const mcpContracts = {
+  mcp: route({
     method: "post",
     path: "/mcp",
     operationId: "mcp",
@@ -55,6 +55,6 @@ export const mcpContracts = [
     },
     errors: [],
   }),
-  notStateful("get"),
-  notStateful("delete"),
-];
+  mcpGetNotAllowed: notStateful("get"),
+  mcpDeleteNotAllowed: notStateful("delete"),
+};

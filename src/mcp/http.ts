@@ -1,8 +1,9 @@
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { Router } from "express";
 import type { AppContext } from "../context.js";
-import { AppError } from "../errors.js";
-import { authenticate, keyScopeOf } from "../http/auth.js";
+import { keyScopeOf } from "../http/auth.js";
+import { mountOn, refuseOtherMethods } from "../http/mount.js";
+import { mcpContracts } from "./contract.js";
 import { localApi } from "./local-api.js";
 import { createMcpServer } from "./tools.js";
 
@@ -13,25 +14,27 @@ import { createMcpServer } from "./tools.js";
  */
 export function mcpRoutes(ctx: AppContext): Router {
   const router = Router();
-  router.post("/mcp", authenticate(ctx), async (req, res) => {
-    const server = createMcpServer(localApi(ctx, keyScopeOf(req)));
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    res.on("close", () => {
-      void transport.close();
-      void server.close();
-    });
-    await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
-  });
-  router.all("/mcp", () => {
-    throw new AppError(
-      "method_not_allowed",
-      "The MCP endpoint is stateless: POST only.",
-      undefined,
-      {
-        headers: { allow: "POST" },
-      },
-    );
-  });
+  // The SDK reads the JSON-RPC body itself and answers its own refusals.
+  mountOn(router, ctx)(
+    mcpContracts.mcp,
+    async ({ caller, req, res }) => {
+      const server = createMcpServer(localApi(ctx, keyScopeOf(caller)));
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on("close", () => {
+        void transport.close();
+        void server.close();
+      });
+      await server.connect(transport);
+      await transport.handleRequest(req, res, req.body);
+      return undefined;
+    },
+    { parseBody: false },
+  );
+  refuseOtherMethods(
+    router,
+    [mcpContracts.mcpGetNotAllowed, mcpContracts.mcpDeleteNotAllowed],
+    "POST",
+    "The MCP endpoint is stateless: POST only.",
+  );
   return router;
 }

@@ -1,7 +1,18 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { signInRequest } from "./routes.js";
+
+export const signInRequest = z
+  .object({
+    message: z.string().min(1).max(4096),
+    signature: z
+      .string()
+      .regex(
+        /^0x[0-9a-fA-F]+$/,
+        "expected a 0x-prefixed hex signature",
+      ) as z.ZodType<`0x${string}`>,
+  })
+  .strict();
 
 /** What the account and sign-in routes answer, and their entries in the OpenAPI document. */
 
@@ -33,8 +44,8 @@ export const account = z.object({
   network: z.enum(networks).nullable().describe("The API key's network; null with a session."),
 });
 
-export const accountContracts = [
-  route({
+export const accountContracts = {
+  createSignInNonce: route({
     method: "post",
     path: "/v1/auth/nonce",
     operationId: "createSignInNonce",
@@ -59,7 +70,7 @@ export const accountContracts = [
     },
     errors: [],
   }),
-  route({
+  signIn: route({
     method: "post",
     path: "/v1/auth/verify",
     operationId: "signIn",
@@ -77,7 +88,7 @@ export const accountContracts = [
     responses: { 201: { description: "A session.", schema: signedIn } },
     errors: ["invalid_siwe_message", "invalid_signature", "invalid_nonce"],
   }),
-  route({
+  signOut: route({
     method: "post",
     path: "/v1/auth/logout",
     operationId: "signOut",
@@ -88,7 +99,7 @@ export const accountContracts = [
     responses: { 204: { description: "Signed out." } },
     errors: [],
   }),
-  route({
+  getAccount: route({
     method: "get",
     path: "/v1/account",
     operationId: "getAccount",
@@ -98,4 +109,4 @@ export const accountContracts = [
     responses: { 200: { description: "The account.", schema: account } },
     errors: [],
   }),
-];
+};

@@ -1,53 +1,45 @@
 import { Router } from "express";
-import { z } from "zod";
 import type { ServiceContext } from "../../context.js";
-import { authenticate, callerOf } from "../../http/auth.js";
+import { mountOn } from "../../http/mount.js";
 import { scopeOf } from "./caller.js";
+import { accountContracts } from "./contract.js";
 import { getAccount } from "./service.js";
 import { endSession, issueSignInNonce, signInWithWallet } from "./signin.js";
 
-export const signInRequest = z
-  .object({
-    message: z.string().min(1).max(4096),
-    signature: z
-      .string()
-      .regex(
-        /^0x[0-9a-fA-F]+$/,
-        "expected a 0x-prefixed hex signature",
-      ) as z.ZodType<`0x${string}`>,
-  })
-  .strict();
-
 export function accountRoutes(ctx: ServiceContext): Router {
   const router = Router();
+  const mount = mountOn(router, ctx);
 
-  router.post("/v1/auth/nonce", async (_req, res) => {
-    res.status(201).json(await issueSignInNonce(ctx));
-  });
+  mount(accountContracts.createSignInNonce, async () => ({
+    status: 201,
+    body: await issueSignInNonce(ctx),
+  }));
 
-  router.post("/v1/auth/verify", async (req, res) => {
-    const input = signInRequest.parse(req.body);
-    const { account, sessionToken, expiresAt } = await signInWithWallet(ctx, input);
-    res.status(201).json({
-      sessionToken,
-      expiresAt,
-      account: {
-        id: account.id,
-        walletAddress: account.walletAddress,
-        createdAt: account.createdAt,
+  mount(accountContracts.signIn, async ({ body }) => {
+    const { account, sessionToken, expiresAt } = await signInWithWallet(ctx, body);
+    return {
+      status: 201,
+      body: {
+        sessionToken,
+        expiresAt,
+        account: {
+          id: account.id,
+          walletAddress: account.walletAddress,
+          createdAt: account.createdAt,
+        },
       },
-    });
+    };
   });
 
-  router.post("/v1/auth/logout", authenticate(ctx, { sessions: true }), async (req, res) => {
-    const caller = callerOf(req);
+  mount(accountContracts.signOut, async ({ caller }) => {
     if (caller.kind === "session") await endSession(ctx, caller.sessionId);
-    res.status(204).end();
+    return { status: 204, body: undefined };
   });
 
-  router.get("/v1/account", authenticate(ctx, { sessions: true }), async (req, res) => {
-    res.json(await getAccount(ctx, scopeOf(callerOf(req))));
-  });
+  mount(accountContracts.getAccount, async ({ caller }) => ({
+    status: 200,
+    body: await getAccount(ctx, scopeOf(caller)),
+  }));
 
   return router;
 }

@@ -49,8 +49,8 @@ export const catalogModel = z
   })
   .meta({ id: "CatalogModel" });
 
-export const catalogContracts = [
-  route({
+export const catalogContracts = {
+  listModels: route({
     method: "get",
     path: "/v1/models",
     operationId: "listModels",
@@ -65,4 +65,4 @@ export const catalogContracts = [
     },
     errors: [],
   }),
-];
+};

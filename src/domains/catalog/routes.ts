@@ -1,5 +1,8 @@
 import { Router } from "express";
+import type { ServiceContext } from "../../context.js";
+import { mountOn } from "../../http/mount.js";
 import { MAX_REFERENCE_IMAGES } from "../generations/request.js";
+import { catalogContracts } from "./contract.js";
 import { catalog, priceTable } from "./models.js";
 
 /** The public catalog as GET /v1/models (and MCP's list_models) show it. */
@@ -27,11 +30,13 @@ export function catalogJson() {
 }
 
 /** GET /v1/models: the public catalog, no key needed. */
-export function catalogRoutes(): Router {
+export function catalogRoutes(ctx: ServiceContext): Router {
   const router = Router();
   const body = catalogJson();
-  router.get("/v1/models", (_req, res) => {
-    res.set("cache-control", "public, max-age=300").json(body);
-  });
+  mountOn(router, ctx)(catalogContracts.listModels, async () => ({
+    status: 200,
+    headers: { "cache-control": "public, max-age=300" },
+    body,
+  }));
   return router;
 }

@@ -5,11 +5,129 @@ import { paymentPending, paymentReceipt } from "../payments/contract.js";
 import { upstreamStatusCode } from "../providers/failures.js";
 import { ATTEMPT_OUTCOMES } from "../routing/outcomes.js";
 import { RESULT_FAILURE_CODES } from "./failures.js";
-import { imagesRequest } from "./openai-images.js";
-import { generateRequest } from "./request.js";
-import { batchRequest, downloadQuery, historyQuery, statusQuery } from "./routes.js";
-import { eventsParams } from "./stream.js";
-import { jobParams, videoJobRequest } from "./video-jobs.js";
+import {
+  creativeFields,
+  generateRequest,
+  generateRequestFields,
+  MAX_REFERENCE_IMAGES,
+  seedSchema,
+} from "./request.js";
+import { MAX_BATCH_SIZE } from "./service.js";
+
+/**
+ * Video jobs: one model, one video, as a job to create and poll. The same generations, ledger,
+ * routing and webhooks as /v1/generate; a job's id is its generation id.
+ */
+export const videoJobRequest = z
+  .object({
+    model: z.string().min(1).max(100),
+    prompt: z.string().optional(),
+    duration: z.number().int().positive().optional(),
+    fps: z.number().int().positive().optional(),
+    resolution: z.string().optional(),
+    aspectRatio: z.string().optional(),
+    referenceImageUrls: z.array(z.string()).max(MAX_REFERENCE_IMAGES).optional(),
+    webhookUrl: z.string().optional(),
+    seed: seedSchema,
+    ...creativeFields,
+    stylePassIds: creativeFields.stylePassIds.optional(),
+  })
+  .strict();
+
+/**
+ * OpenAI-compatible image generation: the OpenAI Images request and response shapes over the
+ * same generations, ledger and routing as /v1/generate, so OpenAI's own SDK works unchanged.
+ * It waits for the images (IMAGES_WAIT_MS) and answers 202 with the generation id past that.
+ * Fields OpenAI defines that have no meaning here (quality, style, user…) are accepted and
+ * ignored; Polyforge's own fields are the other doors'; anything else is refused, as on every
+ * other route, so a misspelt or unsupported field is never dropped silently.
+ */
+const ignoredOpenAiField = z.union([z.string().max(200), z.number(), z.boolean()]).optional();
+
+export const imagesRequest = z.strictObject({
+  model: z.string().min(1).max(100),
+  prompt: z.string().min(1),
+  n: z.number().int().min(1).max(4).default(1),
+  size: z
+    .string()
+    .regex(/^(auto|\d{2,5}x\d{2,5})$/, "size is WIDTHxHEIGHT, such as 1024x1024, or auto")
+    .default("auto"),
+  response_format: z.enum(["url", "b64_json"]).default("url"),
+  steps: z.number().int().min(1).max(200).optional(),
+  seed: seedSchema,
+  // OpenAI defines these; the upstream's own defaults decide them here.
+  quality: ignoredOpenAiField,
+  style: ignoredOpenAiField,
+  user: ignoredOpenAiField,
+  background: ignoredOpenAiField,
+  moderation: ignoredOpenAiField,
+  output_format: ignoredOpenAiField,
+  output_compression: ignoredOpenAiField,
+  // The answer is never streamed: asking for a stream is refused rather than ignored.
+  stream: z
+    .literal(false, "streaming is not supported: send stream false or leave it out")
+    .optional(),
+  partial_images: z.literal(0, "partial images need streaming, which is not supported").optional(),
+  // Polyforge's own fields beside OpenAI's, as the other doors take them.
+  ...creativeFields,
+  stylePassIds: creativeFields.stylePassIds.optional(),
+  webhookUrl: generateRequestFields.shape.webhookUrl,
+  reservationId: generateRequestFields.shape.reservationId,
+});
+
+export const generationId = z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id");
+
+export const statusQuery = z
+  .object({
+    ids: z
+      .string({ error: "give 1–50 generation ids, comma-separated" })
+      .min(1, "give 1–50 generation ids, comma-separated")
+      .transform((s) => [
+        ...new Set(
+          s
+            .split(",")
+            .map((id) => id.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .pipe(z.array(z.string().min(1).max(64)).min(1, "at least one id").max(50, "at most 50 ids")),
+  })
+  .strict();
+
+/** POST /v1/generate/batch: up to 20 bodies of POST /v1/generate. */
+export const batchRequest = z
+  .object({
+    requests: z
+      .array(generateRequest)
+      .min(1, "at least one request")
+      .max(MAX_BATCH_SIZE, `at most ${MAX_BATCH_SIZE} requests`),
+  })
+  .strict();
+
+export const historyQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+    mediaType: z.enum(["image", "video"]).optional(),
+    status: z.enum(["pending", "processing", "completed", "failed"]).optional(),
+    model: z.string().min(1).max(100).optional(),
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+export const downloadQuery = z
+  .object({
+    id: generationId,
+    model: z.string().min(1).max(100),
+    expires: z.string().optional(),
+    signature: z.string().optional(),
+  })
+  .strict();
+
+export const jobParams = z.object({ id: generationId });
+
+export const eventsParams = z.object({ id: generationId });
 
 /** What the generation routes answer, and their entries in the OpenAPI document. */
 
@@ -285,8 +403,8 @@ const generationExample = {
   ],
 };
 
-export const generationContracts = [
-  route({
+export const generationContracts = {
+  generate: route({
     method: "post",
     path: "/v1/generate",
     operationId: "generate",
@@ -316,7 +434,7 @@ export const generationContracts = [
     },
     errors: SUBMIT_ERRORS,
   }),
-  route({
+  quoteGeneration: route({
     method: "post",
     path: "/v1/generate/quote",
     operationId: "quoteGeneration",
@@ -350,7 +468,7 @@ export const generationContracts = [
     },
     errors: QUOTE_ERRORS,
   }),
-  route({
+  generateBatch: route({
     method: "post",
     path: "/v1/generate/batch",
     operationId: "generateBatch",
@@ -387,7 +505,7 @@ export const generationContracts = [
     },
     errors: SUBMIT_ERRORS,
   }),
-  route({
+  getGenerationStatus: route({
     method: "get",
     path: "/v1/generate/status",
     operationId: "getGenerationStatus",
@@ -409,7 +527,7 @@ export const generationContracts = [
     },
     errors: [],
   }),
-  route({
+  listGenerations: route({
     method: "get",
     path: "/v1/history",
     operationId: "listGenerations",
@@ -428,7 +546,7 @@ export const generationContracts = [
     },
     errors: [],
   }),
-  route({
+  downloadOutput: route({
     method: "get",
     path: "/v1/download",
     operationId: "downloadOutput",
@@ -453,7 +571,7 @@ export const generationContracts = [
     },
     errors: ["not_found"],
   }),
-  route({
+  streamGenerationEvents: route({
     method: "get",
     path: "/v1/generate/:id/events",
     operationId: "streamGenerationEvents",
@@ -475,7 +593,7 @@ export const generationContracts = [
     },
     errors: ["not_found"],
   }),
-  route({
+  createImage: route({
     method: "post",
     path: "/v1/images/generations",
     operationId: "createImage",
@@ -500,7 +618,7 @@ export const generationContracts = [
     },
     errors: [...SUBMIT_ERRORS, "generation_failed"],
   }),
-  route({
+  createVideoJob: route({
     method: "post",
     path: "/v1/videos/jobs",
     operationId: "createVideoJob",
@@ -522,7 +640,7 @@ export const generationContracts = [
     },
     errors: SUBMIT_ERRORS,
   }),
-  route({
+  getVideoJob: route({
     method: "get",
     path: "/v1/videos/jobs/:id",
     operationId: "getVideoJob",
@@ -534,4 +652,4 @@ export const generationContracts = [
     responses: { 200: { description: "The job.", schema: videoJob } },
     errors: ["not_found"],
   }),
-];
+};

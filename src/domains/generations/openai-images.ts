@@ -1,10 +1,8 @@
-import { type Request, Router } from "express";
-import { z } from "zod";
+import { Router } from "express";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
-import { idempotent } from "../../http/idempotency.js";
-import { rateLimit } from "../../http/rate-limit.js";
+import { keyScopeOf } from "../../http/auth.js";
+import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { payForGenerations, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
 import {
@@ -15,7 +13,8 @@ import {
   ratioOf,
 } from "../catalog/models.js";
 import { receiptJson } from "../payments/accept.js";
-import { creativeFields, generateRequest, generateRequestFields, seedSchema } from "./request.js";
+import { generationContracts } from "./contract.js";
+import { generateRequest } from "./request.js";
 import { submitForCaller } from "./routes.js";
 import {
   type GenerationScope,
@@ -23,47 +22,6 @@ import {
   getGenerations,
   readOutput,
 } from "./service.js";
-
-/**
- * OpenAI-compatible image generation: the OpenAI Images request and response shapes over the
- * same generations, ledger and routing as /v1/generate, so OpenAI's own SDK works unchanged.
- * It waits for the images (IMAGES_WAIT_MS) and answers 202 with the generation id past that.
- * Fields OpenAI defines that have no meaning here (quality, style, user…) are accepted and
- * ignored; Polyforge's own fields are the other doors'; anything else is refused, as on every
- * other route, so a misspelt or unsupported field is never dropped silently.
- */
-const ignoredOpenAiField = z.union([z.string().max(200), z.number(), z.boolean()]).optional();
-
-export const imagesRequest = z.strictObject({
-  model: z.string().min(1).max(100),
-  prompt: z.string().min(1),
-  n: z.number().int().min(1).max(4).default(1),
-  size: z
-    .string()
-    .regex(/^(auto|\d{2,5}x\d{2,5})$/, "size is WIDTHxHEIGHT, such as 1024x1024, or auto")
-    .default("auto"),
-  response_format: z.enum(["url", "b64_json"]).default("url"),
-  steps: z.number().int().min(1).max(200).optional(),
-  seed: seedSchema,
-  // OpenAI defines these; the upstream's own defaults decide them here.
-  quality: ignoredOpenAiField,
-  style: ignoredOpenAiField,
-  user: ignoredOpenAiField,
-  background: ignoredOpenAiField,
-  moderation: ignoredOpenAiField,
-  output_format: ignoredOpenAiField,
-  output_compression: ignoredOpenAiField,
-  // The answer is never streamed: asking for a stream is refused rather than ignored.
-  stream: z
-    .literal(false, "streaming is not supported: send stream false or leave it out")
-    .optional(),
-  partial_images: z.literal(0, "partial images need streaming, which is not supported").optional(),
-  // Polyforge's own fields beside OpenAI's, as the other doors take them.
-  ...creativeFields,
-  stylePassIds: creativeFields.stylePassIds.optional(),
-  webhookUrl: generateRequestFields.shape.webhookUrl,
-  reservationId: generateRequestFields.shape.reservationId,
-});
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
 export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: ImageResolution } {
@@ -123,89 +81,91 @@ async function imageData(
 
 export function openaiImagesRoutes(ctx: AppContext): Router {
   const router = Router();
+  const mount = mountOn(router, ctx);
 
-  router.post(
-    "/v1/images/generations",
-    authenticateUnlessPaying(ctx),
-    rateLimit(ctx, "generate"),
-    idempotent(ctx),
-    async (req: Request, res) => {
-      const body = imagesRequest.parse(req.body);
-      const model = findModel(body.model);
-      if (!model)
-        throw new AppError(
-          "invalid_model",
-          `Unknown model ${body.model}. GET /v1/models lists them.`,
-          { field: "model" },
-        );
-      const { aspectRatio, resolution } = fromSize(body.size);
-      // n images are n generations of one model, each with its own seed.
-      const requests = Array.from({ length: body.n }, (_, i) =>
-        generateRequest.parse({
-          prompt: body.prompt,
-          mediaType: "image",
-          models: [model.id],
-          aspectRatio,
-          resolution,
-          ...(body.seed === undefined ? {} : { seed: body.seed + i }),
-          stylePassIds: body.stylePassIds,
-          templateId: body.templateId,
-          templateVariables: body.templateVariables,
-          webhookUrl: body.webhookUrl,
-          reservationId: body.reservationId,
-        }),
+  mount(generationContracts.createImage, async ({ caller, body, req, res }) => {
+    const model = findModel(body.model);
+    if (!model)
+      throw new AppError(
+        "invalid_model",
+        `Unknown model ${body.model}. GET /v1/models lists them.`,
+        { field: "model" },
       );
-      let scope: GenerationScope;
-      const ids: string[] = [];
-      let credits = 0n;
-      // Paid with x402 (no API key): the extra fields say how to poll and what was paid.
-      let paidWith: Record<string, unknown> = {};
-      if (!req.caller) {
-        const paid = await payForGenerations(ctx, req, res, requests, "generate");
-        if (paid.status === "pending") return respondPending(res, paid.payment);
-        scope = { accountId: paid.payment.accountId, network: paid.payment.network };
-        for (const g of paid.result.generations) {
-          ids.push(g.generationId);
-          credits += g.cost;
-        }
-        paidWith = {
-          accessTokens: paid.result.generations.map((g) => g.accessToken),
-          payment: receiptJson(paid.payment),
-        };
-      } else {
-        scope = keyScopeOf(req);
-        for (const [i, request] of requests.entries()) {
-          const submitted = await submitForCaller(ctx, req, request, `#${i}`);
-          ids.push(submitted.generationId);
-          credits += submitted.cost;
-        }
+    const { aspectRatio, resolution } = fromSize(body.size);
+    // n images are n generations of one model, each with its own seed.
+    const requests = Array.from({ length: body.n }, (_, i) =>
+      generateRequest.parse({
+        prompt: body.prompt,
+        mediaType: "image",
+        models: [model.id],
+        aspectRatio,
+        resolution,
+        ...(body.seed === undefined ? {} : { seed: body.seed + i }),
+        stylePassIds: body.stylePassIds,
+        templateId: body.templateId,
+        templateVariables: body.templateVariables,
+        webhookUrl: body.webhookUrl,
+        reservationId: body.reservationId,
+      }),
+    );
+    let scope: GenerationScope;
+    const ids: string[] = [];
+    let credits = 0n;
+    // Paid with x402 (no API key): the extra fields say how to poll and what was paid.
+    let paidWith: Record<string, unknown> = {};
+    if (!caller) {
+      const paid = await payForGenerations(ctx, req, res, requests, "generate");
+      if (paid.status === "pending") {
+        respondPending(res, paid.payment);
+        return undefined;
       }
+      scope = { accountId: paid.payment.accountId, network: paid.payment.network };
+      for (const g of paid.result.generations) {
+        ids.push(g.generationId);
+        credits += g.cost;
+      }
+      paidWith = {
+        accessTokens: paid.result.generations.map((g) => g.accessToken),
+        payment: receiptJson(paid.payment),
+      };
+    } else {
+      scope = keyScopeOf(caller);
+      for (const [i, request] of requests.entries()) {
+        const submitted = await submitForCaller(ctx, req, request, `#${i}`);
+        ids.push(submitted.generationId);
+        credits += submitted.cost;
+      }
+    }
 
-      const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
-      if (!done) {
-        res.status(202).json({
+    const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
+    if (!done) {
+      return {
+        status: 202,
+        body: uncheckedBody({
           id: ids[0],
           ids,
           status: "processing",
           credits: creditsToJson(credits),
           ...paidWith,
-        });
-        return;
-      }
-      const failed = done.filter((g) => g.status === "failed");
-      if (failed.length === done.length) {
-        const error = failed[0]?.results[0]?.error;
-        throw new AppError(
-          "generation_failed",
-          error?.message ?? "The generation failed; its credits were refunded.",
-          {
-            generationIds: ids,
-            reason: error?.code ?? null,
-          },
-        );
-      }
-      const completed = done.filter((g) => g.status === "completed");
-      res.json({
+        }),
+      };
+    }
+    const failed = done.filter((g) => g.status === "failed");
+    if (failed.length === done.length) {
+      const error = failed[0]?.results[0]?.error;
+      throw new AppError(
+        "generation_failed",
+        error?.message ?? "The generation failed; its credits were refunded.",
+        {
+          generationIds: ids,
+          reason: error?.code ?? null,
+        },
+      );
+    }
+    const completed = done.filter((g) => g.status === "completed");
+    return {
+      status: 200,
+      body: uncheckedBody({
         created: Math.floor(Date.now() / 1000),
         data: await Promise.all(
           completed.map((g) => imageData(ctx, scope, g, body.response_format)),
@@ -214,9 +174,9 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
         routing: completed[0]?.results[0]?.routing ?? null,
         generationIds: ids,
         ...paidWith,
-      });
-    },
-  );
+      }),
+    };
+  });
 
   return router;
 }

@@ -1,11 +1,9 @@
 import { Router } from "express";
-import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
-import { authenticate, keyScopeOf, readableGenerationIds } from "../../http/auth.js";
-import { pathParams } from "../../http/params.js";
-import { rateLimit } from "../../http/rate-limit.js";
-import { generationId } from "./routes.js";
+import { keyScopeOf, readableGenerationIds } from "../../http/auth.js";
+import { mountOn } from "../../http/mount.js";
+import { generationContracts } from "./contract.js";
 import { generationJson, getGenerations } from "./service.js";
 
 const HEARTBEAT_MS = 15_000;
@@ -13,8 +11,6 @@ const HEARTBEAT_MS = 15_000;
 const FALLBACK_READ_MS = 5_000;
 /** What a stream cut by a shutdown tells the client to wait before reconnecting elsewhere. */
 export const RECONNECT_RETRY_MS = 1_000;
-
-export const eventsParams = z.object({ id: generationId });
 
 /**
  * GET /v1/generate/:id/events: the generation as Server-Sent Events, for callers who would
@@ -28,13 +24,10 @@ export const eventsParams = z.object({ id: generationId });
 export function generationStreamRoutes(ctx: AppContext): Router {
   const router = Router();
 
-  router.get(
-    "/v1/generate/:id/events",
-    authenticate(ctx, { generationTokens: true }),
-    rateLimit(ctx, "poll"),
-    async (req, res) => {
-      const { id } = pathParams(eventsParams, req.params, "Generation");
-      const scope = keyScopeOf(req);
+  mountOn(router, ctx)(
+    generationContracts.streamGenerationEvents,
+    async ({ caller, params: { id }, req, res }) => {
+      const scope = keyScopeOf(caller);
       // Listen for the hang-up before any await: a client gone early must leave nothing behind.
       let closed = false;
       let unsubscribe: (() => void) | undefined;
@@ -50,7 +43,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
         res.end();
       };
       res.on("close", finish);
-      const readable = readableGenerationIds(req, [id]);
+      const readable = readableGenerationIds(caller, [id]);
       const read = async () => (await getGenerations(ctx, scope, readable)).data[0];
       const first = await read();
       if (!first) {
@@ -60,7 +53,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
       // Gone during authentication or the first read (its close event may have fired already).
       if (closed || req.socket.destroyed) {
         closed = true;
-        return;
+        return undefined;
       }
 
       res.writeHead(200, {
@@ -83,7 +76,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
       };
       if (stopping.aborted) {
         onStopping();
-        return;
+        return undefined;
       }
       stopping.addEventListener("abort", onStopping, { once: true });
 
@@ -129,12 +122,14 @@ export function generationStreamRoutes(ctx: AppContext): Router {
         });
       if (closed) {
         unsubscribe?.();
-        return;
+        return undefined;
       }
       timers.push(setInterval(() => void publish(), FALLBACK_READ_MS));
       timers.push(setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS));
       await publish();
+      return undefined;
     },
+    { notFound: "Generation" },
   );
 
   return router;

@@ -1,43 +1,14 @@
-import { type Request, Router } from "express";
-import { z } from "zod";
+import { Router } from "express";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
-import {
-  authenticate,
-  authenticateUnlessPaying,
-  keyScopeOf,
-  readableGenerationIds,
-} from "../../http/auth.js";
-import { idempotent } from "../../http/idempotency.js";
-import { pathParams } from "../../http/params.js";
-import { rateLimit } from "../../http/rate-limit.js";
+import { keyScopeOf, readableGenerationIds } from "../../http/auth.js";
+import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { payForGeneration } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { creativeFields, generateRequest, MAX_REFERENCE_IMAGES, seedSchema } from "./request.js";
-import { generationId, submitForCaller } from "./routes.js";
+import { generationContracts } from "./contract.js";
+import { generateRequest } from "./request.js";
+import { submitForCaller } from "./routes.js";
 import { type GenerationView, getGenerations } from "./service.js";
-
-/**
- * Video jobs: one model, one video, as a job to create and poll. The same generations, ledger,
- * routing and webhooks as /v1/generate; a job's id is its generation id.
- */
-export const videoJobRequest = z
-  .object({
-    model: z.string().min(1).max(100),
-    prompt: z.string().optional(),
-    duration: z.number().int().positive().optional(),
-    fps: z.number().int().positive().optional(),
-    resolution: z.string().optional(),
-    aspectRatio: z.string().optional(),
-    referenceImageUrls: z.array(z.string()).max(MAX_REFERENCE_IMAGES).optional(),
-    webhookUrl: z.string().optional(),
-    seed: seedSchema,
-    ...creativeFields,
-    stylePassIds: creativeFields.stylePassIds.optional(),
-  })
-  .strict();
-
-export const jobParams = z.object({ id: generationId });
 
 const JOB_STATUS = {
   pending: "queued",
@@ -71,15 +42,11 @@ export function videoJobJson(g: GenerationView) {
 
 export function videoJobRoutes(ctx: AppContext): Router {
   const router = Router();
-  const auth = authenticate(ctx, { generationTokens: true });
+  const mount = mountOn(router, ctx);
 
-  router.post(
-    "/v1/videos/jobs",
-    authenticateUnlessPaying(ctx),
-    rateLimit(ctx, "generate"),
-    idempotent(ctx),
-    async (req: Request, res) => {
-      const { model, ...job } = videoJobRequest.parse(req.body);
+  mount(
+    generationContracts.createVideoJob,
+    async ({ caller, body: { model, ...job }, req, res }) => {
       const request = generateRequest.parse({ ...job, mediaType: "video", models: [model] });
       const job202 = (generationId: string, cost: bigint) => ({
         id: generationId,
@@ -88,25 +55,30 @@ export function videoJobRoutes(ctx: AppContext): Router {
         model: request.models[0],
         credits: creditsToJson(cost),
       });
-      if (!req.caller) {
+      if (!caller) {
         const submitted = await payForGeneration(ctx, req, res, request);
-        if (!submitted) return;
+        if (!submitted) return undefined;
         const { generation, paid } = submitted;
-        res.status(202).json({ ...job202(generation.generationId, generation.cost), ...paid });
-        return;
+        return {
+          status: 202,
+          body: uncheckedBody({ ...job202(generation.generationId, generation.cost), ...paid }),
+        };
       }
       const submitted = await submitForCaller(ctx, req, request);
-      res.status(202).json(job202(submitted.generationId, submitted.cost));
+      return { status: 202, body: uncheckedBody(job202(submitted.generationId, submitted.cost)) };
     },
   );
 
-  router.get("/v1/videos/jobs/:id", auth, rateLimit(ctx, "poll"), async (req, res) => {
-    const { id } = pathParams(jobParams, req.params, "Video job");
-    const readable = readableGenerationIds(req, [id]);
-    const generation = (await getGenerations(ctx, keyScopeOf(req), readable)).data[0];
-    if (generation?.mediaType !== "video") throw notFound("Video job");
-    res.json(videoJobJson(generation));
-  });
+  mount(
+    generationContracts.getVideoJob,
+    async ({ caller, params: { id } }) => {
+      const readable = readableGenerationIds(caller, [id]);
+      const generation = (await getGenerations(ctx, keyScopeOf(caller), readable)).data[0];
+      if (generation?.mediaType !== "video") throw notFound("Video job");
+      return { status: 200, body: uncheckedBody(videoJobJson(generation)) };
+    },
+    { notFound: "Video job" },
+  );
 
   return router;
 }

@@ -1,9 +1,24 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { apiKeyIdParams, createApiKeyRequest, listApiKeysQuery } from "./routes.js";
 
-/** What the API key routes answer, and their entries in the OpenAPI document. */
+/** What the API key routes take and answer, and their entries in the OpenAPI document. */
+
+export const createApiKeyRequest = z
+  .object({
+    name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .regex(/^[^\p{Cc}]*$/u, "must not contain control characters"),
+    network: z.enum(networks).optional(),
+  })
+  .strict();
+
+export const listApiKeysQuery = z.object({ network: z.enum(networks).optional() }).strict();
+
+export const apiKeyIdParams = z.object({ id: z.string().min(1).max(64) });
 
 export const apiKey = z
   .object({
@@ -38,8 +53,8 @@ const keyExample = {
   revokedAt: null,
 };
 
-export const keyContracts = [
-  route({
+export const keyContracts = {
+  createApiKey: route({
     method: "post",
     path: "/v1/api-keys",
     operationId: "createApiKey",
@@ -66,7 +81,7 @@ export const keyContracts = [
     },
     errors: ["network_mismatch", "api_key_limit_reached"],
   }),
-  route({
+  listApiKeys: route({
     method: "get",
     path: "/v1/api-keys",
     operationId: "listApiKeys",
@@ -84,7 +99,7 @@ export const keyContracts = [
     },
     errors: [],
   }),
-  route({
+  revokeApiKey: route({
     method: "delete",
     path: "/v1/api-keys/:id",
     operationId: "revokeApiKey",
@@ -96,4 +111,4 @@ export const keyContracts = [
     responses: { 200: { description: "The revoked key.", schema: apiKey } },
     errors: ["not_found"],
   }),
-];
+};

@@ -2,8 +2,15 @@ import { z } from "zod";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { tiers } from "./packs.js";
-import { transactionsQuery } from "./routes.js";
 import { transferKinds } from "./service.js";
+
+export const transactionsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(64).optional(),
+    kind: z.enum(transferKinds).optional(),
+  })
+  .strict();
 
 /** What the balance and ledger routes answer, and their entries in the OpenAPI document. */
 
@@ -31,8 +38,8 @@ export const ledgerEntry = z
   })
   .meta({ id: "LedgerEntry" });
 
-export const ledgerContracts = [
-  route({
+export const ledgerContracts = {
+  getBalance: route({
     method: "get",
     path: "/v1/balance",
     operationId: "getBalance",
@@ -54,7 +61,7 @@ export const ledgerContracts = [
     },
     errors: [],
   }),
-  route({
+  listTransactions: route({
     method: "get",
     path: "/v1/transactions",
     operationId: "listTransactions",
@@ -70,4 +77,4 @@ export const ledgerContracts = [
     },
     errors: [],
   }),
-];
+};

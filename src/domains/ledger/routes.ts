@@ -1,18 +1,12 @@
 import { Router } from "express";
-import { z } from "zod";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { keyScopeOf } from "../../http/auth.js";
+import { pageOf } from "../../http/cursor.js";
+import { mountOn } from "../../http/mount.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { type EntryCursor, getBalance, listEntries, transferKinds } from "./service.js";
-
-export const transactionsQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z.string().max(64).optional(),
-    kind: z.enum(transferKinds).optional(),
-  })
-  .strict();
+import { ledgerContracts } from "./contract.js";
+import { type EntryCursor, getBalance, listEntries } from "./service.js";
 
 // Cursors are opaque to clients: the last entry's (seq, side), base64url-encoded.
 const encodeCursor = (entry: EntryCursor) =>
@@ -25,44 +19,52 @@ function decodeCursor(cursor: string): EntryCursor {
 
 export function ledgerRoutes(ctx: ServiceContext): Router {
   const router = Router();
-  const auth = authenticate(ctx);
+  const mount = mountOn(router, ctx);
 
-  router.get("/v1/balance", auth, async (req, res) => {
-    const scope = keyScopeOf(req);
+  mount(ledgerContracts.getBalance, async ({ caller }) => {
+    const scope = keyScopeOf(caller);
     const balance = await getBalance(ctx, scope.accountId, scope.network);
-    res.json({
-      creditBalance: creditsToJson(balance.creditBalance),
-      heldCredits: creditsToJson(balance.heldCredits),
-      earnings: creditsToJson(balance.earnings),
-      membershipTier: balance.membershipTier,
-      network: balance.network,
-    });
+    return {
+      status: 200,
+      body: {
+        creditBalance: creditsToJson(balance.creditBalance),
+        heldCredits: creditsToJson(balance.heldCredits),
+        earnings: creditsToJson(balance.earnings),
+        membershipTier: balance.membershipTier,
+        network: balance.network,
+      },
+    };
   });
 
-  router.get("/v1/transactions", auth, async (req, res) => {
-    const query = transactionsQuery.parse(req.query);
-    const scope = keyScopeOf(req);
-    const entries = await listEntries(ctx, scope.accountId, scope.network, {
-      limit: query.limit + 1,
-      before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
-      kind: query.kind,
-    });
-    const page = entries.slice(0, query.limit);
-    const last = page.at(-1);
-    res.json({
-      data: page.map((e) => ({
-        id: e.id,
-        kind: e.kind,
-        account: e.account,
-        amount: creditsToJson(e.amount),
-        balanceAfter: creditsToJson(e.balanceAfter),
-        reference: e.reference,
-        holdId: e.holdId,
-        metadata: e.metadata,
-        createdAt: e.createdAt,
-      })),
-      nextCursor: entries.length > query.limit && last ? encodeCursor(last) : null,
-    });
+  mount(ledgerContracts.listTransactions, async ({ caller, query }) => {
+    const scope = keyScopeOf(caller);
+    const page = await pageOf(
+      query.limit,
+      (limit) =>
+        listEntries(ctx, scope.accountId, scope.network, {
+          limit,
+          before: query.cursor === undefined ? undefined : decodeCursor(query.cursor),
+          kind: query.kind,
+        }),
+      encodeCursor,
+    );
+    return {
+      status: 200,
+      body: {
+        data: page.data.map((e) => ({
+          id: e.id,
+          kind: e.kind,
+          account: e.account,
+          amount: creditsToJson(e.amount),
+          balanceAfter: creditsToJson(e.balanceAfter),
+          reference: e.reference,
+          holdId: e.holdId,
+          metadata: e.metadata,
+          createdAt: e.createdAt,
+        })),
+        nextCursor: page.nextCursor,
+      },
+    };
   });
 
   return router;

@@ -1,14 +1,127 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import {
-  analyticsQuery,
-  createPassRequest,
-  listPassesQuery,
-  passDefaults,
-  passIdParams,
-  updatePassRequest,
-} from "./routes.js";
+import { aspectRatios, imageResolutions, videoResolutions } from "../catalog/models.js";
+import { passSorts } from "./service.js";
+
+/** The highest per-use fee a pass may ask: $10 a use. */
+export const MAX_PASS_FEE = 1000;
+
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .regex(/^[^\p{Cc}]*$/u, "must not contain control characters");
+const tag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, "a tag is 1–32 letters, digits or dashes");
+const uploadId = z.string().regex(/^img_[0-9a-z]{26}$/, "not an upload id");
+
+export const passDefaults = z
+  .object({
+    aspectRatio: z.enum(aspectRatios).optional(),
+    resolution: z.enum([...imageResolutions, ...videoResolutions]).optional(),
+  })
+  .strict();
+
+const passFields = {
+  name: text(80).min(1),
+  description: text(2000),
+  stylePrompt: z
+    .string()
+    .trim()
+    .min(1)
+    .max(1000)
+    .describe("Appended to the prompt of every generation that applies the pass."),
+  negativePrompt: z.string().trim().min(1).max(1000).nullable(),
+  defaults: passDefaults.describe("Options for generations that leave them out."),
+  previewImageIds: z.array(uploadId).max(8).describe("Your uploads (POST /v1/uploads)."),
+  tags: z.array(tag).max(10),
+  mediaType: z.enum(["image", "video"]),
+  fee: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_PASS_FEE)
+    .describe("Credits per use: each model result that applies the pass."),
+  visibility: z
+    .enum(["public", "unlisted"])
+    .describe("Unlisted passes apply by id but are not listed."),
+};
+
+/** A pass's resolution default must be one its media type has. */
+function matchingResolution(
+  pass: {
+    mediaType?: "image" | "video" | undefined;
+    defaults?: { resolution?: string } | undefined;
+  },
+  issues: z.core.$RefinementCtx,
+) {
+  const resolution = pass.defaults?.resolution;
+  if (!resolution || !pass.mediaType) return;
+  const allowed: readonly string[] =
+    pass.mediaType === "image" ? imageResolutions : videoResolutions;
+  if (!allowed.includes(resolution)) {
+    issues.addIssue({
+      code: "custom",
+      path: ["defaults", "resolution"],
+      message: `a ${pass.mediaType} pass takes one of ${allowed.join(", ")}`,
+    });
+  }
+}
+
+export const createPassRequest = z
+  .object({
+    ...passFields,
+    description: passFields.description.default(""),
+    negativePrompt: passFields.negativePrompt.optional(),
+    defaults: passFields.defaults.default({}),
+    previewImageIds: passFields.previewImageIds.default([]),
+    tags: passFields.tags.default([]),
+    mediaType: passFields.mediaType.default("image"),
+    visibility: passFields.visibility.default("public"),
+  })
+  .strict()
+  .superRefine(matchingResolution);
+
+export const updatePassRequest = z
+  .object(passFields)
+  .partial()
+  .strict()
+  .superRefine((patch, issues) => {
+    if (Object.keys(patch).length === 0) {
+      issues.addIssue({ code: "custom", path: [], message: "nothing to change" });
+    }
+    matchingResolution(patch, issues);
+  });
+
+export const passIdParams = z.object({
+  id: z.string().regex(/^pass_[0-9a-z]{26}$/, "not a pass id"),
+});
+
+export const listPassesQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+    sort: z.enum(passSorts).default("newest"),
+    creator: z
+      .string()
+      .regex(/^(me|acc_[0-9a-z]{26})$/, "an account id, or me")
+      .optional(),
+    tag: tag.optional(),
+    mediaType: z.enum(["image", "video"]).optional(),
+    includeArchived: z
+      .enum(["true", "false"])
+      .transform((v) => v === "true")
+      .optional()
+      .describe("Your own archived passes too."),
+  })
+  .strict();
+
+export const analyticsQuery = z.object({ range: z.enum(["7d", "30d"]).default("7d") }).strict();
 
 /** What the style pass and creator profile routes answer, and their OpenAPI entries. */
 
@@ -99,8 +212,8 @@ export const analytics = z.object({
   ),
 });
 
-export const passContracts = [
-  route({
+export const passContracts = {
+  createPass: route({
     method: "post",
     path: "/v1/passes",
     operationId: "createPass",
@@ -124,7 +237,7 @@ export const passContracts = [
     responses: { 201: { description: "The pass.", schema: stylePass, example: passExample } },
     errors: ["invalid_reference_image"],
   }),
-  route({
+  listPasses: route({
     method: "get",
     path: "/v1/passes",
     operationId: "listPasses",
@@ -143,7 +256,7 @@ export const passContracts = [
     },
     errors: [],
   }),
-  route({
+  getPass: route({
     method: "get",
     path: "/v1/passes/:id",
     operationId: "getPass",
@@ -155,7 +268,7 @@ export const passContracts = [
     responses: { 200: { description: "The pass.", schema: stylePass, example: passExample } },
     errors: ["not_found"],
   }),
-  route({
+  updatePass: route({
     method: "patch",
     path: "/v1/passes/:id",
     operationId: "updatePass",
@@ -169,7 +282,7 @@ export const passContracts = [
     responses: { 200: { description: "The pass.", schema: stylePass, example: passExample } },
     errors: ["not_found", "not_creator", "pass_archived", "invalid_reference_image"],
   }),
-  route({
+  archivePass: route({
     method: "post",
     path: "/v1/passes/:id/archive",
     operationId: "archivePass",
@@ -188,7 +301,7 @@ export const passContracts = [
     },
     errors: ["not_found", "not_creator"],
   }),
-  route({
+  getEarnings: route({
     method: "get",
     path: "/v1/profile/earnings",
     operationId: "getEarnings",
@@ -221,7 +334,7 @@ export const passContracts = [
     },
     errors: [],
   }),
-  route({
+  getPassAnalytics: route({
     method: "get",
     path: "/v1/profile/analytics",
     operationId: "getPassAnalytics",
@@ -254,4 +367,4 @@ export const passContracts = [
     },
     errors: [],
   }),
-];
+};

@@ -2,7 +2,26 @@ import { z } from "zod";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { type PackId, packs, tiers } from "../ledger/packs.js";
-import { nonceParams, packParams, paymentsQuery } from "./routes.js";
+
+export const packParams = z.object({
+  pack: z.enum(Object.keys(packs) as [PackId, ...PackId[]], {
+    error: `Unknown pack; the packs are ${Object.keys(packs).join(", ")}.`,
+  }),
+});
+
+export const paymentsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z
+      .string()
+      .regex(/^pay_[0-9a-z]{26}$/, "not a cursor")
+      .optional(),
+  })
+  .strict();
+
+export const nonceParams = z.object({
+  nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "an 0x-prefixed 32-byte nonce"),
+});
 
 /** What the payments routes answer, and their entries in the OpenAPI document. */
 
@@ -81,8 +100,8 @@ const receiptExample = {
   transaction: "0x5e1f…",
 };
 
-export const paymentContracts = [
-  route({
+export const paymentContracts = {
+  buyCreditPack: route({
     method: "post",
     path: "/v1/credits/packs/:pack",
     operationId: "buyCreditPack",
@@ -114,7 +133,7 @@ export const paymentContracts = [
     },
     errors: [],
   }),
-  route({
+  listPayments: route({
     method: "get",
     path: "/v1/payments",
     operationId: "listPayments",
@@ -125,7 +144,7 @@ export const paymentContracts = [
     responses: { 200: { description: "A page of payments.", schema: paymentPage } },
     errors: [],
   }),
-  route({
+  getPaymentByNonce: route({
     method: "get",
     path: "/v1/payments/by-nonce/:nonce",
     operationId: "getPaymentByNonce",
@@ -139,4 +158,4 @@ export const paymentContracts = [
     responses: { 200: { description: "The payment.", schema: payment } },
     errors: ["not_found"],
   }),
-];
+};

@@ -1,48 +1,27 @@
 import { Router } from "express";
-import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
-import { authenticate, authenticateUnlessPaying, keyScopeOf } from "../../http/auth.js";
-import { pathParams } from "../../http/params.js";
-import { rateLimit } from "../../http/rate-limit.js";
+import { keyScopeOf } from "../../http/auth.js";
+import { pageOf } from "../../http/cursor.js";
+import { mountOn } from "../../http/mount.js";
 import { payOverHttp, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { type PackId, packs } from "../ledger/packs.js";
 import { getBalance } from "../ledger/service.js";
 import { acceptPayment, receiptJson } from "./accept.js";
+import { paymentContracts } from "./contract.js";
 import { keyForPayingWallet, packPrices } from "./packs.js";
 import { findPaymentByNonce, listPayments, paymentJson } from "./service.js";
 
-export const packParams = z.object({
-  pack: z.enum(Object.keys(packs) as [PackId, ...PackId[]], {
-    error: `Unknown pack; the packs are ${Object.keys(packs).join(", ")}.`,
-  }),
-});
-
-export const paymentsQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z
-      .string()
-      .regex(/^pay_[0-9a-z]{26}$/, "not a cursor")
-      .optional(),
-  })
-  .strict();
-
-export const nonceParams = z.object({
-  nonce: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "an 0x-prefixed 32-byte nonce"),
-});
-
 export function paymentRoutes(ctx: AppContext): Router {
   const router = Router();
+  const mount = mountOn(router, ctx);
 
   /**
    * Credit packs, paid in USDC on the caller's network: the API key's, or with no key any
    * network this deployment takes payments on (the credits and a new key go to the wallet).
    */
-  router.post("/v1/credits/packs/:pack", authenticateUnlessPaying(ctx), async (req, res) => {
-    const { pack } = packParams.parse(req.params);
-    const keyScope = req.caller ? keyScopeOf(req) : undefined;
+  mount(paymentContracts.buyCreditPack, async ({ caller, params: { pack }, req, res }) => {
+    const keyScope = caller ? keyScopeOf(caller) : undefined;
     const { prices, description } = packPrices(
       pack,
       keyScope ? [keyScope.network] : ctx.payments.networks(),
@@ -52,40 +31,45 @@ export function paymentRoutes(ctx: AppContext): Router {
       acceptPayment(ctx, { ...paid, prices, description }, async () => undefined),
     );
     const { payment } = outcome;
-    if (outcome.status === "pending") return respondPending(res, payment);
+    if (outcome.status === "pending") {
+      respondPending(res, payment);
+      return undefined;
+    }
     const apiKey = keyScope ? undefined : await keyForPayingWallet(ctx, payment);
     const balance = await getBalance(ctx, payment.accountId, payment.network);
-    res.status(201).json({
-      pack,
-      credits: creditsToJson(payment.credits),
-      creditBalance: creditsToJson(balance.creditBalance),
-      membershipTier: balance.membershipTier,
-      accountId: payment.accountId,
-      payment: receiptJson(payment),
-      ...(apiKey !== undefined && { apiKey }),
-    });
+    return {
+      status: 201,
+      body: {
+        pack,
+        credits: creditsToJson(payment.credits),
+        creditBalance: creditsToJson(balance.creditBalance),
+        membershipTier: balance.membershipTier,
+        accountId: payment.accountId,
+        payment: receiptJson(payment),
+        ...(apiKey !== undefined && { apiKey }),
+      },
+    };
   });
 
-  router.get("/v1/payments", authenticate(ctx), async (req, res) => {
-    const query = paymentsQuery.parse(req.query);
-    const page = await listPayments(ctx, keyScopeOf(req), {
-      limit: query.limit + 1,
-      before: query.cursor,
-    });
-    const data = page.slice(0, query.limit);
-    res.json({
-      data: data.map(paymentJson),
-      nextCursor: page.length > query.limit ? (data.at(-1)?.id ?? null) : null,
-    });
+  mount(paymentContracts.listPayments, async ({ caller, query }) => {
+    const page = await pageOf(
+      query.limit,
+      (limit) => listPayments(ctx, keyScopeOf(caller), { limit, before: query.cursor }),
+      (last) => last.id,
+    );
+    return { status: 200, body: { data: page.data.map(paymentJson), nextCursor: page.nextCursor } };
   });
 
   // No credential: see findPaymentByNonce for why the nonce alone is enough.
-  router.get("/v1/payments/by-nonce/:nonce", rateLimit(ctx, "poll"), async (req, res) => {
-    const { nonce } = pathParams(nonceParams, req.params, "Payment");
-    const payment = await findPaymentByNonce(ctx, nonce);
-    if (!payment) throw notFound("Payment");
-    res.json(paymentJson(payment));
-  });
+  mount(
+    paymentContracts.getPaymentByNonce,
+    async ({ params }) => {
+      const payment = await findPaymentByNonce(ctx, params.nonce);
+      if (!payment) throw notFound("Payment");
+      return { status: 200, body: paymentJson(payment) };
+    },
+    { notFound: "Payment" },
+  );
 
   return router;
 }

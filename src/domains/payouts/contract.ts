@@ -1,7 +1,28 @@
 import { z } from "zod";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { payoutRequest, payoutsQuery } from "./routes.js";
+
+export const payoutRequest = z
+  .object({
+    credits: z
+      .number()
+      .int()
+      .positive()
+      .max(1_000_000_000_000)
+      .optional()
+      .describe("Credits of earnings to pay out (1 credit = 0.01 USDC); all available if absent."),
+  })
+  .strict();
+
+export const payoutsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z
+      .string()
+      .regex(/^po_[0-9a-z]{26}$/, "not a cursor")
+      .optional(),
+  })
+  .strict();
 
 /** What the payout routes answer, and their entries in the OpenAPI document. */
 
@@ -39,8 +60,8 @@ const payoutExample = {
   completedAt: "2026-11-21T19:20:03.456Z",
 };
 
-export const payoutContracts = [
-  route({
+export const payoutContracts = {
+  createPayout: route({
     method: "post",
     path: "/v1/profile/payouts",
     operationId: "createPayout",
@@ -72,7 +93,7 @@ export const payoutContracts = [
       "payouts_unavailable",
     ],
   }),
-  route({
+  listPayouts: route({
     method: "get",
     path: "/v1/profile/payouts",
     operationId: "listPayouts",
@@ -89,4 +110,4 @@ export const payoutContracts = [
     },
     errors: [],
   }),
-];
+};

@@ -1,66 +1,46 @@
 import { Router } from "express";
-import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
-import { requiredIdempotencyKey } from "../../http/idempotency.js";
+import { keyScopeOf } from "../../http/auth.js";
+import { pageOf } from "../../http/cursor.js";
+import { mountOn } from "../../http/mount.js";
+import { payoutContracts } from "./contract.js";
 import { createPayout, listPayouts, payoutJson } from "./service.js";
-
-export const payoutRequest = z
-  .object({
-    credits: z
-      .number()
-      .int()
-      .positive()
-      .max(1_000_000_000_000)
-      .optional()
-      .describe("Credits of earnings to pay out (1 credit = 0.01 USDC); all available if absent."),
-  })
-  .strict();
-
-export const payoutsQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z
-      .string()
-      .regex(/^po_[0-9a-z]{26}$/, "not a cursor")
-      .optional(),
-  })
-  .strict();
 
 export function payoutRoutes(ctx: AppContext): Router {
   const router = Router();
-  const auth = authenticate(ctx);
+  const mount = mountOn(router, ctx);
 
-  router.post("/v1/profile/payouts", auth, async (req, res) => {
-    const input = payoutRequest.parse(req.body ?? {});
-    const idempotency = requiredIdempotencyKey(req, input);
-    const { payout, replayed } = await createPayout(ctx, keyScopeOf(req), {
-      credits: input.credits === undefined ? undefined : BigInt(input.credits),
-      idempotency,
-    });
-    if (payout.status === "failed") {
-      throw new AppError(
-        "payout_failed",
-        `The payout's USDC transfer failed (${payout.failureReason}); no USDC moved and the earnings are available again.`,
-        { payoutId: payout.id, reason: payout.failureReason ?? "unknown" },
-      );
-    }
-    if (replayed) res.set("Idempotent-Replayed", "true");
-    res.status(payout.status === "paid" ? 201 : 202).json(payoutJson(payout));
-  });
+  mount(
+    payoutContracts.createPayout,
+    async ({ caller, body, idempotency }) => {
+      const { payout, replayed } = await createPayout(ctx, keyScopeOf(caller), {
+        credits: body.credits === undefined ? undefined : BigInt(body.credits),
+        idempotency,
+      });
+      if (payout.status === "failed") {
+        throw new AppError(
+          "payout_failed",
+          `The payout's USDC transfer failed (${payout.failureReason}); no USDC moved and the earnings are available again.`,
+          { payoutId: payout.id, reason: payout.failureReason ?? "unknown" },
+        );
+      }
+      const headers: Record<string, string> = replayed ? { "Idempotent-Replayed": "true" } : {};
+      const answer = payoutJson(payout);
+      return payout.status === "paid"
+        ? { status: 201, headers, body: answer }
+        : { status: 202, headers, body: answer };
+    },
+    { emptyBody: {} },
+  );
 
-  router.get("/v1/profile/payouts", auth, async (req, res) => {
-    const query = payoutsQuery.parse(req.query);
-    const page = await listPayouts(ctx, keyScopeOf(req), {
-      limit: query.limit + 1,
-      before: query.cursor,
-    });
-    const data = page.slice(0, query.limit);
-    res.json({
-      data: data.map(payoutJson),
-      nextCursor: page.length > query.limit ? (data.at(-1)?.id ?? null) : null,
-    });
+  mount(payoutContracts.listPayouts, async ({ caller, query }) => {
+    const page = await pageOf(
+      query.limit,
+      (limit) => listPayouts(ctx, keyScopeOf(caller), { limit, before: query.cursor }),
+      (last) => last.id,
+    );
+    return { status: 200, body: { data: page.data.map(payoutJson), nextCursor: page.nextCursor } };
   });
 
   return router;

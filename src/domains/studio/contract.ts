@@ -1,7 +1,20 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import { reserveRequest, settleRequest } from "./routes.js";
+
+export const reserveRequest = z
+  .object({
+    credits: z.number().int().min(1).max(10_000_000),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 24 * 3600)
+      .default(24 * 3600),
+  })
+  .strict();
+
+export const settleRequest = z.object({ reservationId: z.string().min(1).max(64) }).strict();
 
 /** What the batch studio routes answer, and their entries in the OpenAPI document. */
 
@@ -22,8 +35,8 @@ export const reservation = z
   })
   .meta({ id: "Reservation" });
 
-export const studioContracts = [
-  route({
+export const studioContracts = {
+  reserveCredits: route({
     method: "post",
     path: "/v1/studio/reserve",
     operationId: "reserveCredits",
@@ -37,7 +50,7 @@ export const studioContracts = [
     responses: { 201: { description: "The reservation.", schema: reservation } },
     errors: ["insufficient_credits"],
   }),
-  route({
+  settleReservation: route({
     method: "post",
     path: "/v1/studio/settle",
     operationId: "settleReservation",
@@ -48,4 +61,4 @@ export const studioContracts = [
     responses: { 200: { description: "The settled reservation.", schema: reservation } },
     errors: ["not_found"],
   }),
-];
+};

@@ -1,24 +1,10 @@
 import { Router } from "express";
-import { z } from "zod";
 import type { ServiceContext } from "../../context.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
-import { idempotent } from "../../http/idempotency.js";
+import { keyScopeOf } from "../../http/auth.js";
+import { mountOn } from "../../http/mount.js";
 import { creditsToJson } from "../../lib/credits.js";
+import { studioContracts } from "./contract.js";
 import { type ReservationView, reserveCredits, settleReservation } from "./service.js";
-
-export const reserveRequest = z
-  .object({
-    credits: z.number().int().min(1).max(10_000_000),
-    expiresInSeconds: z
-      .number()
-      .int()
-      .min(60)
-      .max(30 * 24 * 3600)
-      .default(24 * 3600),
-  })
-  .strict();
-
-export const settleRequest = z.object({ reservationId: z.string().min(1).max(64) }).strict();
 
 /** A reservation on the wire (credits as JSON numbers). */
 export const reservationJson = (r: ReservationView) => ({
@@ -31,21 +17,20 @@ export const reservationJson = (r: ReservationView) => ({
 
 export function studioRoutes(ctx: ServiceContext): Router {
   const router = Router();
-  const auth = authenticate(ctx);
+  const mount = mountOn(router, ctx);
 
-  router.post("/v1/studio/reserve", auth, idempotent(ctx), async (req, res) => {
-    const input = reserveRequest.parse(req.body);
-    const reservation = await reserveCredits(ctx, keyScopeOf(req), {
-      credits: BigInt(input.credits),
-      expiresInSeconds: input.expiresInSeconds,
+  mount(studioContracts.reserveCredits, async ({ caller, body }) => {
+    const reservation = await reserveCredits(ctx, keyScopeOf(caller), {
+      credits: BigInt(body.credits),
+      expiresInSeconds: body.expiresInSeconds,
     });
-    res.status(201).json(reservationJson(reservation));
+    return { status: 201, body: reservationJson(reservation) };
   });
 
-  router.post("/v1/studio/settle", auth, async (req, res) => {
-    const { reservationId } = settleRequest.parse(req.body);
-    res.json(reservationJson(await settleReservation(ctx, keyScopeOf(req), reservationId)));
-  });
+  mount(studioContracts.settleReservation, async ({ caller, body }) => ({
+    status: 200,
+    body: reservationJson(await settleReservation(ctx, keyScopeOf(caller), body.reservationId)),
+  }));
 
   return router;
 }

@@ -1,12 +1,60 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
-import {
-  createTemplateRequest,
-  listTemplatesQuery,
-  templateIdParams,
-  templateVariable,
-} from "./routes.js";
+import { MAX_PROMPT_LENGTH } from "../catalog/models.js";
+
+const MAX_VARIABLES = 20;
+/** The table's own check (prompt_templates_text_length) holds a template's text to this. */
+const MAX_TEMPLATE_TEXT_LENGTH = 4000;
+const variableName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a variable name is letters, digits and _");
+
+export const templateVariable = z
+  .object({
+    default: z.string().max(MAX_PROMPT_LENGTH).optional(),
+    maxLength: z.number().int().min(1).max(MAX_PROMPT_LENGTH).default(200),
+    allowed: z
+      .array(z.string().min(1).max(MAX_PROMPT_LENGTH))
+      .min(1)
+      .max(50)
+      .optional()
+      .describe("When set, the only values accepted."),
+  })
+  .strict();
+
+export const createTemplateRequest = z
+  .object({
+    name: z.string().trim().min(1).max(80),
+    description: z.string().trim().max(2000).default(""),
+    text: z
+      .string()
+      .trim()
+      .min(1)
+      .max(MAX_TEMPLATE_TEXT_LENGTH)
+      .describe("The prompt, with {{variables}} where each generation fills in its own values."),
+    variables: z
+      .record(variableName, templateVariable)
+      .default({})
+      .refine((v) => Object.keys(v).length <= MAX_VARIABLES, `at most ${MAX_VARIABLES} variables`),
+    visibility: z.enum(["public", "unlisted"]).default("public"),
+  })
+  .strict();
+
+export const templateIdParams = z.object({
+  id: z.string().regex(/^tpl_[0-9a-z]{26}$/, "not a template id"),
+});
+
+export const listTemplatesQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+    creator: z
+      .string()
+      .regex(/^(me|acc_[0-9a-z]{26})$/, "an account id, or me")
+      .optional(),
+  })
+  .strict();
 
 /** What the prompt template routes answer, and their OpenAPI entries. */
 
@@ -36,8 +84,8 @@ const templateExample = {
   createdAt: "2026-11-21T19:20:01.123Z",
 };
 
-export const templateContracts = [
-  route({
+export const templateContracts = {
+  createTemplate: route({
     method: "post",
     path: "/v1/templates",
     operationId: "createTemplate",
@@ -60,7 +108,7 @@ export const templateContracts = [
     },
     errors: ["invalid_template"],
   }),
-  route({
+  listTemplates: route({
     method: "get",
     path: "/v1/templates",
     operationId: "listTemplates",
@@ -78,7 +126,7 @@ export const templateContracts = [
     },
     errors: [],
   }),
-  route({
+  getTemplate: route({
     method: "get",
     path: "/v1/templates/:id",
     operationId: "getTemplate",
@@ -91,4 +139,4 @@ export const templateContracts = [
     },
     errors: ["not_found"],
   }),
-];
+};

@@ -1,6 +1,10 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
-import { uploadIdParam } from "./routes.js";
+import { isUploadId } from "./service.js";
+
+export const uploadIdParam = z.object({
+  id: z.string().refine(isUploadId, "not an upload id"),
+});
 
 /** What the upload routes answer, and their entries in the OpenAPI document. */
 
@@ -24,8 +28,8 @@ export const uploadForm = z.object({
   file: z.file().describe("A PNG, JPEG or WebP image, at most 10 MB and 40 megapixels."),
 });
 
-export const uploadContracts = [
-  route({
+export const uploadContracts = {
+  uploadImage: route({
     method: "post",
     path: "/v1/upload-image",
     operationId: "uploadImage",
@@ -38,7 +42,7 @@ export const uploadContracts = [
     responses: { 201: { description: "The stored image.", schema: upload } },
     errors: ["invalid_image"],
   }),
-  route({
+  getUpload: route({
     method: "get",
     path: "/v1/uploads/:id",
     operationId: "getUpload",
@@ -57,4 +61,4 @@ export const uploadContracts = [
     },
     errors: ["not_found"],
   }),
-];
+};

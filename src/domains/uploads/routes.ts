@@ -1,12 +1,13 @@
 import { type RequestHandler, Router } from "express";
 import multer from "multer";
-import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
+import { keyScopeOf } from "../../http/auth.js";
 import { storedFileRoute } from "../../http/files.js";
+import { mountOn } from "../../http/mount.js";
 import { IMAGE_LIMITS } from "../../lib/safe-image.js";
-import { isUploadId, readUpload, storeImage, uploadResource, uploadView } from "./service.js";
+import { uploadContracts } from "./contract.js";
+import { readUpload, storeImage, uploadResource, uploadView } from "./service.js";
 
 /** One file field, `file` (or `image`), held in memory up to the 10 MB cap. */
 function singleImage(): RequestHandler {
@@ -37,27 +38,33 @@ function singleImage(): RequestHandler {
   };
 }
 
-export const uploadIdParam = z.object({
-  id: z.string().refine(isUploadId, "not an upload id"),
-});
-
 export function uploadRoutes(ctx: AppContext): Router {
   const router = Router();
-  const auth = authenticate(ctx);
+  const mount = mountOn(router, ctx);
 
-  router.post("/v1/upload-image", auth, singleImage(), async (req, res) => {
-    const files = (req.files ?? []) as Express.Multer.File[];
-    const file = files.find((f) => f.fieldname === "file" || f.fieldname === "image");
-    if (!file) {
-      throw new AppError("invalid_request", "No file: send one file field named `file`.");
-    }
-    const upload = await storeImage(ctx, ctx.generations.storage, keyScopeOf(req), file.buffer);
-    res.status(201).json(uploadView(ctx, upload));
-  });
+  // The multipart body is read by multer, not by the contract's schema (which documents it).
+  mount(
+    uploadContracts.uploadImage,
+    async ({ caller, req }) => {
+      const files = (req.files ?? []) as Express.Multer.File[];
+      const file = files.find((f) => f.fieldname === "file" || f.fieldname === "image");
+      if (!file) {
+        throw new AppError("invalid_request", "No file: send one file field named `file`.");
+      }
+      const upload = await storeImage(
+        ctx,
+        ctx.generations.storage,
+        keyScopeOf(caller),
+        file.buffer,
+      );
+      return { status: 201, body: uploadView(ctx, upload) };
+    },
+    { parseBody: false, readBody: singleImage() },
+  );
 
   // The owner with the API key, or anyone with a signed URL (what upstreams are given).
-  storedFileRoute(ctx, router, "/v1/uploads/:id", {
-    parse: (req) => uploadIdParam.parse(req.params).id,
+  storedFileRoute(ctx, mount, uploadContracts.getUpload, {
+    select: ({ params }) => params.id,
     resource: uploadResource,
     read: (id, owner) => readUpload(ctx, ctx.generations.storage, owner, id),
     what: "Upload",

@@ -12,8 +12,8 @@ export const webhookSecret = z.object({
     .describe("After a rotation, messages are signed with the old secret too until then."),
 });
 
-export const webhookContracts = [
-  route({
+export const webhookContracts = {
+  getWebhookSecret: route({
     method: "get",
     path: "/v1/webhooks/secret",
     operationId: "getWebhookSecret",
@@ -23,7 +23,7 @@ export const webhookContracts = [
     responses: { 200: { description: "The secret.", schema: webhookSecret } },
     errors: [],
   }),
-  route({
+  rotateWebhookSecret: route({
     method: "post",
     path: "/v1/webhooks/secret/rotate",
     operationId: "rotateWebhookSecret",
@@ -34,4 +34,4 @@ export const webhookContracts = [
     responses: { 200: { description: "The new secret.", schema: webhookSecret } },
     errors: [],
   }),
-];
+};

@@ -1,21 +1,24 @@
 import { Router } from "express";
 import type { AppContext } from "../../context.js";
-import { authenticate, callerOf } from "../../http/auth.js";
+import { mountOn } from "../../http/mount.js";
+import { webhookContracts } from "./contract.js";
 import { getWebhookSecret, rotateWebhookSecret, secretView } from "./service.js";
+
+const noStore = { "cache-control": "no-store" };
 
 /** The account's webhook signing secret: an API key or a wallet session may read and rotate it. */
 export function webhookRoutes(ctx: AppContext): Router {
   const router = Router();
-  const auth = authenticate(ctx, { sessions: true });
+  const mount = mountOn(router, ctx);
 
-  router.get("/v1/webhooks/secret", auth, async (req, res) => {
-    const row = await getWebhookSecret(ctx, callerOf(req).accountId);
-    res.set("cache-control", "no-store").json(secretView(row, ctx.clock()));
+  mount(webhookContracts.getWebhookSecret, async ({ caller }) => {
+    const row = await getWebhookSecret(ctx, caller.accountId);
+    return { status: 200, headers: noStore, body: secretView(row, ctx.clock()) };
   });
 
-  router.post("/v1/webhooks/secret/rotate", auth, async (req, res) => {
-    const row = await rotateWebhookSecret(ctx, callerOf(req).accountId);
-    res.set("cache-control", "no-store").json(secretView(row, ctx.clock()));
+  mount(webhookContracts.rotateWebhookSecret, async ({ caller }) => {
+    const row = await rotateWebhookSecret(ctx, caller.accountId);
+    return { status: 200, headers: noStore, body: secretView(row, ctx.clock()) };
   });
 
   return router;

@@ -5,12 +5,27 @@ import { networks } from "../../lib/network.js";
 import { generation, QUOTE_ERRORS } from "../generations/contract.js";
 import { reservation } from "../studio/contract.js";
 import { workflowSteps } from "./graph.js";
-import {
-  createWorkflowRequest,
-  listWorkflowsQuery,
-  workflowParams,
-  workflowRunParams,
-} from "./routes.js";
+
+export const workflowId = z.string().regex(/^wf_[0-9a-z]{26}$/, "not a workflow id");
+
+export const createWorkflowRequest = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    description: z.string().trim().max(2000).optional(),
+    steps: workflowSteps,
+  })
+  .strict();
+
+export const listWorkflowsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: workflowId.optional().describe("nextCursor from the previous page."),
+  })
+  .strict();
+
+// Any other id is simply not found.
+export const workflowParams = z.object({ id: z.string().min(1).max(64) });
+export const workflowRunParams = workflowParams.extend({ runId: z.string().min(1).max(64) });
 
 /** What the workflow routes answer, and their entries in the OpenAPI document. */
 
@@ -97,8 +112,8 @@ const workflowExample = {
   ],
 };
 
-export const workflowContracts = [
-  route({
+export const workflowContracts = {
+  createWorkflow: route({
     method: "post",
     path: "/v1/workflows",
     operationId: "createWorkflow",
@@ -112,7 +127,7 @@ export const workflowContracts = [
     responses: { 201: { description: "The saved workflow.", schema: workflow } },
     errors: [...GRAPH_ERRORS, "unsafe_url", "invalid_reference_image"],
   }),
-  route({
+  listWorkflows: route({
     method: "get",
     path: "/v1/workflows",
     operationId: "listWorkflows",
@@ -128,7 +143,7 @@ export const workflowContracts = [
     },
     errors: [],
   }),
-  route({
+  getWorkflow: route({
     method: "get",
     path: "/v1/workflows/:id",
     operationId: "getWorkflow",
@@ -139,7 +154,7 @@ export const workflowContracts = [
     responses: { 200: { description: "The workflow.", schema: workflow } },
     errors: ["not_found"],
   }),
-  route({
+  deleteWorkflow: route({
     method: "delete",
     path: "/v1/workflows/:id",
     operationId: "deleteWorkflow",
@@ -152,7 +167,7 @@ export const workflowContracts = [
     responses: { 204: { description: "Deleted." } },
     errors: ["not_found"],
   }),
-  route({
+  runWorkflow: route({
     method: "post",
     path: "/v1/workflows/:id/run",
     operationId: "runWorkflow",
@@ -173,7 +188,7 @@ export const workflowContracts = [
       "not_found",
     ],
   }),
-  route({
+  getWorkflowRun: route({
     method: "get",
     path: "/v1/workflows/:id/runs/:runId",
     operationId: "getWorkflowRun",
@@ -185,4 +200,4 @@ export const workflowContracts = [
     responses: { 200: { description: "The run.", schema: workflowRun } },
     errors: ["not_found"],
   }),
-];
+};

@@ -1,13 +1,11 @@
 import { Router } from "express";
-import { z } from "zod";
 import type { AppContext } from "../../context.js";
-import { authenticate, keyScopeOf } from "../../http/auth.js";
-import { idempotent } from "../../http/idempotency.js";
-import { rateLimit } from "../../http/rate-limit.js";
+import { keyScopeOf } from "../../http/auth.js";
+import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { generationJson } from "../generations/service.js";
 import { reservationJson } from "../studio/routes.js";
-import { workflowSteps } from "./graph.js";
+import { workflowContracts } from "./contract.js";
 import {
   createWorkflow,
   deleteWorkflow,
@@ -18,27 +16,6 @@ import {
   startWorkflowRun,
   type WorkflowView,
 } from "./service.js";
-
-export const workflowId = z.string().regex(/^wf_[0-9a-z]{26}$/, "not a workflow id");
-
-export const createWorkflowRequest = z
-  .object({
-    name: z.string().trim().min(1).max(200),
-    description: z.string().trim().max(2000).optional(),
-    steps: workflowSteps,
-  })
-  .strict();
-
-export const listWorkflowsQuery = z
-  .object({
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: workflowId.optional().describe("nextCursor from the previous page."),
-  })
-  .strict();
-
-// Any other id is simply not found.
-export const workflowParams = z.object({ id: z.string().min(1).max(64) });
-export const workflowRunParams = workflowParams.extend({ runId: z.string().min(1).max(64) });
 
 const workflowJson = (w: WorkflowView) => ({
   ...w,
@@ -62,52 +39,47 @@ const runJson = (run: RunView) => ({
 
 export function workflowRoutes(ctx: AppContext): Router {
   const router = Router();
-  const auth = authenticate(ctx);
+  const mount = mountOn(router, ctx);
   const channels = ctx.config.channels;
   const deps = { channels, storage: ctx.generations.storage };
 
-  router.post("/v1/workflows", auth, idempotent(ctx), async (req, res) => {
-    const input = createWorkflowRequest.parse(req.body);
-    const workflow = await createWorkflow(ctx, channels, keyScopeOf(req), input);
-    res.status(201).json(workflowJson(workflow));
-  });
+  mount(workflowContracts.createWorkflow, async ({ caller, body }) => ({
+    status: 201,
+    body: workflowJson(await createWorkflow(ctx, channels, keyScopeOf(caller), body)),
+  }));
 
-  router.get("/v1/workflows", auth, async (req, res) => {
-    const query = listWorkflowsQuery.parse(req.query);
-    const page = await listWorkflows(ctx, channels, keyScopeOf(req), {
+  mount(workflowContracts.listWorkflows, async ({ caller, query }) => {
+    const page = await listWorkflows(ctx, channels, keyScopeOf(caller), {
       limit: query.limit,
       before: query.cursor,
     });
-    res.json({ data: page.data.map(workflowJson), nextCursor: page.nextCursor });
+    return {
+      status: 200,
+      body: { data: page.data.map(workflowJson), nextCursor: page.nextCursor },
+    };
   });
 
-  router.get("/v1/workflows/:id", auth, async (req, res) => {
-    const { id } = workflowParams.parse(req.params);
-    res.json(workflowJson(await getWorkflow(ctx, channels, keyScopeOf(req), id)));
+  mount(workflowContracts.getWorkflow, async ({ caller, params }) => ({
+    status: 200,
+    body: workflowJson(await getWorkflow(ctx, channels, keyScopeOf(caller), params.id)),
+  }));
+
+  mount(workflowContracts.deleteWorkflow, async ({ caller, params }) => {
+    await deleteWorkflow(ctx, keyScopeOf(caller), params.id);
+    return { status: 204, body: undefined };
   });
 
-  router.delete("/v1/workflows/:id", auth, async (req, res) => {
-    const { id } = workflowParams.parse(req.params);
-    await deleteWorkflow(ctx, keyScopeOf(req), id);
-    res.status(204).end();
-  });
+  mount(workflowContracts.runWorkflow, async ({ caller, params }) => ({
+    status: 202,
+    body: uncheckedBody(runJson(await startWorkflowRun(ctx, deps, keyScopeOf(caller), params.id))),
+  }));
 
-  router.post(
-    "/v1/workflows/:id/run",
-    auth,
-    rateLimit(ctx, "batch"),
-    idempotent(ctx),
-    async (req, res) => {
-      const { id } = workflowParams.parse(req.params);
-      const run = await startWorkflowRun(ctx, deps, keyScopeOf(req), id);
-      res.status(202).json(runJson(run));
-    },
-  );
-
-  router.get("/v1/workflows/:id/runs/:runId", auth, rateLimit(ctx, "poll"), async (req, res) => {
-    const { id, runId } = workflowRunParams.parse(req.params);
-    res.json(runJson(await getWorkflowRun(ctx, keyScopeOf(req), id, runId)));
-  });
+  mount(workflowContracts.getWorkflowRun, async ({ caller, params }) => ({
+    status: 200,
+    body: uncheckedBody(
+      runJson(await getWorkflowRun(ctx, keyScopeOf(caller), params.id, params.runId)),
+    ),
+  }));
 
   return router;
 }

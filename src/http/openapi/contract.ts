@@ -79,18 +79,22 @@ export const credentialsOf = (route: RouteContract): Credential[] => route.auth.
  * A route's own object schema with descriptions for some of its fields, for the document:
  * the same fields and checks, described where the route file has no words for them.
  */
-export function describeFields<Shape extends Record<string, z.ZodType>>(
-  schema: z.ZodObject<Shape>,
-  descriptions: Partial<Record<keyof Shape & string, string>>,
-): z.ZodObject {
+export function describeFields<Schema extends z.ZodObject>(
+  schema: Schema,
+  descriptions: Partial<Record<keyof Schema["shape"] & string, string>>,
+): Schema {
   const described: Record<string, z.ZodType> = {};
   for (const [field, text] of Object.entries(descriptions)) {
     const fieldSchema = schema.shape[field];
     if (!fieldSchema || text === undefined) throw new Error(`no field ${field} to describe`);
     described[field] = fieldSchema.describe(text);
   }
-  return schema.extend(described);
+  // The same fields with the same types, only described: the schema's own type still holds.
+  return schema.extend(described) as unknown as Schema;
 }
 
-/** Identity, for inference: `route({...})` is checked against RouteContract where it is written. */
-export const route = (contract: RouteContract): RouteContract => contract;
+/**
+ * Identity, for inference: `route({...})` is checked against RouteContract where it is written,
+ * and keeps its own schemas' types, which `mount` gives the route's handler.
+ */
+export const route = <const C extends RouteContract>(contract: C): C => contract;

@@ -18,21 +18,21 @@ import { buildOpenApiDocument, type OpenApiDocument } from "./document.js";
 
 /** Every route the HTTP app serves, each domain's list in the order the app mounts them. */
 export const apiContracts: readonly RouteContract[] = [
-  ...opsContracts,
-  ...accountContracts,
-  ...keyContracts,
-  ...ledgerContracts,
-  ...paymentContracts,
-  ...payoutContracts,
-  ...studioContracts,
-  ...catalogContracts,
-  ...generationContracts,
-  ...uploadContracts,
-  ...webhookContracts,
-  ...passContracts,
-  ...templateContracts,
-  ...workflowContracts,
-  ...mcpContracts,
+  ...Object.values(opsContracts),
+  ...Object.values(accountContracts),
+  ...Object.values(keyContracts),
+  ...Object.values(ledgerContracts),
+  ...Object.values(paymentContracts),
+  ...Object.values(payoutContracts),
+  ...Object.values(studioContracts),
+  ...Object.values(catalogContracts),
+  ...Object.values(generationContracts),
+  ...Object.values(uploadContracts),
+  ...Object.values(webhookContracts),
+  ...Object.values(passContracts),
+  ...Object.values(templateContracts),
+  ...Object.values(workflowContracts),
+  ...Object.values(mcpContracts),
 ];
 
 let built: OpenApiDocument | undefined;
