@@ -15,7 +15,7 @@ import { promisify } from "node:util";
 import { run } from "graphile-worker";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { generateRequest } from "../../src/domains/generations/request.js";
-import { submitGeneration } from "../../src/domains/generations/service.js";
+import { submitGeneration } from "../../src/domains/generations/submit.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
 import { defaultChannels } from "../../src/domains/routing/channels.js";

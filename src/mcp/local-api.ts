@@ -1,8 +1,10 @@
 import { ZodError } from "zod";
 import type { AppContext } from "../context.js";
 import { catalogJson } from "../domains/catalog/routes.js";
+import { getGenerations } from "../domains/generations/history.js";
 import { generateRequest } from "../domains/generations/request.js";
-import { getGenerations, statusJson, submitGeneration } from "../domains/generations/service.js";
+import { submitGeneration } from "../domains/generations/submit.js";
+import { statusJson } from "../domains/generations/wire.js";
 import { getBalance } from "../domains/ledger/service.js";
 import { enforceRateLimit, releaseRateLimit } from "../domains/ratelimits/service.js";
 import { AppError, appErrorFromZod } from "../errors.js";

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { resultIdOf } from "../../src/domains/generations/service.js";
+import { resultIdOf } from "../../src/domains/generations/submit.js";
 import { payRoyalties } from "../../src/domains/passes/royalties.js";
 import { storeImage } from "../../src/domains/uploads/service.js";
 import { startWorker } from "../../src/jobs/worker.js";

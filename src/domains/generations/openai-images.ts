@@ -14,14 +14,11 @@ import {
 } from "../catalog/models.js";
 import { receiptJson } from "../payments/accept.js";
 import { generationContracts } from "./contract.js";
+import { type GenerationView, getGenerations } from "./history.js";
+import { readOutput } from "./outputs.js";
 import { generateRequest } from "./request.js";
 import { submitForCaller } from "./routes.js";
-import {
-  type GenerationScope,
-  type GenerationView,
-  getGenerations,
-  readOutput,
-} from "./service.js";
+import type { GenerationScope } from "./submit.js";
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
 export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: ImageResolution } {

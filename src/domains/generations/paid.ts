@@ -23,7 +23,7 @@ import {
   insertPreparedBatch,
   insertPreparedGeneration,
   type PreparedGeneration,
-} from "./service.js";
+} from "./submit.js";
 
 export interface PaidGeneration {
   generationId: string;

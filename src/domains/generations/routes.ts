@@ -11,18 +11,11 @@ import { creditsToJson } from "../../lib/credits.js";
 import { receiptJson } from "../payments/accept.js";
 import { quoteRequest } from "./compose.js";
 import { generationContracts, generationId } from "./contract.js";
+import { getGenerations, listGenerations } from "./history.js";
+import { outputResource, readOutput } from "./outputs.js";
 import { type GenerateRequest, quoteBreakdown } from "./request.js";
-import {
-  generationJson,
-  getGenerations,
-  listGenerations,
-  outputResource,
-  quoteJson,
-  readOutput,
-  statusJson,
-  submitGeneration,
-  submitGenerationBatch,
-} from "./service.js";
+import { submitGeneration, submitGenerationBatch } from "./submit.js";
+import { generationJson, quoteJson, statusJson } from "./wire.js";
 
 // History cursors: the last generation's (createdAt, id).
 const historyCursor = z.tuple([pgTimestampText, generationId]);

@@ -5,7 +5,7 @@ import { newId } from "../../lib/ids.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
-import type { GenerationScope } from "../generations/service.js";
+import type { GenerationScope } from "../generations/submit.js";
 import { extensionOf, type Storage } from "../storage/local.js";
 import { uploads } from "./schema.js";
 

@@ -3,7 +3,7 @@ import type { AppContext } from "../../context.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { generationJson } from "../generations/service.js";
+import { generationJson } from "../generations/wire.js";
 import { reservationJson } from "../studio/routes.js";
 import { workflowContracts } from "./contract.js";
 import {

@@ -5,13 +5,10 @@ import { AppError, appErrorFromZod, insufficientCredits, notFound } from "../../
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { findModel } from "../catalog/models.js";
+import { type GenerationView, getGenerations } from "../generations/history.js";
+import { readOutput } from "../generations/outputs.js";
 import { generateRequest } from "../generations/request.js";
-import {
-  type GenerationView,
-  getGenerations,
-  readOutput,
-  submitGeneration,
-} from "../generations/service.js";
+import { submitGeneration } from "../generations/submit.js";
 import { getBalance } from "../ledger/service.js";
 import type { Channel } from "../routing/channels.js";
 import type { Storage } from "../storage/local.js";
