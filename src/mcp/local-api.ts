@@ -1,5 +1,6 @@
 import { ZodError } from "zod";
 import type { AppContext } from "../context.js";
+import type { NetworkScope } from "../domains/accounts/caller.js";
 import { catalogJson } from "../domains/catalog/routes.js";
 import { getGenerations } from "../domains/generations/history.js";
 import { generateRequest } from "../domains/generations/request.js";
@@ -9,7 +10,6 @@ import { getBalance } from "../domains/ledger/service.js";
 import { enforceRateLimit, releaseRateLimit } from "../domains/ratelimits/service.js";
 import { AppError, appErrorFromZod } from "../errors.js";
 import { creditsToJson } from "../lib/credits.js";
-import type { Network } from "../lib/network.js";
 import { ApiError, type PolyforgeApi } from "./api.js";
 
 /** Service errors in the shape the HTTP API gives them. */
@@ -26,10 +26,7 @@ async function asApi<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** The API's operations in this process, for one API key's account and network (/mcp). */
-export function localApi(
-  ctx: AppContext,
-  scope: { accountId: string; network: Network },
-): PolyforgeApi {
+export function localApi(ctx: AppContext, scope: NetworkScope): PolyforgeApi {
   return {
     generate: (body) =>
       asApi(async () => {

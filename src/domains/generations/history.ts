@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { outputUrl } from "./outputs.js";
-import type { GenerationScope } from "./submit.js";
 
 export type ResultStatus = "pending" | "processing" | "completed" | "failed";
 
@@ -106,7 +106,7 @@ function group(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">)
 }
 
 /** The caller's generations among `ids`; ids that are unknown or someone else's are reported as not found. */
-export async function getGenerations(ctx: ServiceContext, scope: GenerationScope, ids: string[]) {
+export async function getGenerations(ctx: ServiceContext, scope: NetworkScope, ids: string[]) {
   const { rows } = await ctx.db.execute<ResultRow>(sql`
     select ${resultColumns} from generations g join generation_results r on r.generation_id = g.id
     where g.id = any(${sql.param(ids)}::text[]) and g.account_id = ${scope.accountId} and g.network = ${scope.network}::network`);
@@ -130,7 +130,7 @@ export interface HistoryFilter {
 /** The caller's generations, newest first, filtered; `before` is the last one of the previous page. */
 export async function listGenerations(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   filter: HistoryFilter,
 ) {
   const derived = sql`(select case

@@ -5,6 +5,7 @@ import { keyScopeOf } from "../../http/auth.js";
 import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { payForGenerations, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import {
   type AspectRatio,
   aspectRatios,
@@ -18,7 +19,6 @@ import { type GenerationView, getGenerations } from "./history.js";
 import { readOutput } from "./outputs.js";
 import { generateRequest } from "./request.js";
 import { submitForCaller } from "./routes.js";
-import type { GenerationScope } from "./submit.js";
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
 export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: ImageResolution } {
@@ -41,7 +41,7 @@ export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: 
  * The generations once all are final; undefined past the deadline or when the process starts
  * shutting down, so that a deploy answers the 202 with the ids instead of cutting the request.
  */
-async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], deadline: number) {
+async function waitFor(ctx: AppContext, scope: NetworkScope, ids: string[], deadline: number) {
   const stopping = ctx.shutdown.signal;
   for (;;) {
     const { data } = await getGenerations(ctx, scope, ids);
@@ -59,7 +59,7 @@ async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], d
 
 async function imageData(
   ctx: AppContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   g: GenerationView,
   format: "url" | "b64_json",
 ) {
@@ -105,7 +105,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
         reservationId: body.reservationId,
       }),
     );
-    let scope: GenerationScope;
+    let scope: NetworkScope;
     const ids: string[] = [];
     let credits = 0n;
     // Paid with x402 (no API key): the extra fields say how to poll and what was paid.

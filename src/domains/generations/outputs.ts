@@ -2,8 +2,8 @@ import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { signResource } from "../../lib/signed-urls.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import type { Storage } from "../storage/local.js";
-import type { GenerationScope } from "./submit.js";
 
 export const outputResource = (generationId: string, model: string) =>
   `output:${generationId}:${model}`;
@@ -29,7 +29,7 @@ export function outputUrl(
 export async function readOutput(
   ctx: ServiceContext,
   storage: Storage,
-  owner: GenerationScope | "signed",
+  owner: NetworkScope | "signed",
   generationId: string,
   model: string,
 ): Promise<{ bytes: Buffer; contentType: string }> {

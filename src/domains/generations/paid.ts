@@ -3,6 +3,7 @@ import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import {
   acceptPayment,
   type PaidRequest,
@@ -19,7 +20,6 @@ import { type Composition, composeRequest } from "./compose.js";
 import { assertInFlightCapacity } from "./in-flight.js";
 import { type GenerateRequest, quote } from "./request.js";
 import {
-  type GenerationScope,
   insertPreparedBatch,
   insertPreparedGeneration,
   type PreparedGeneration,
@@ -123,8 +123,8 @@ export async function submitPaidGenerations(
   const credits = prices[0]?.credits ?? 0n;
   const description = `${requests.length > 1 ? `${requests.length} generations` : "a generation"} with ${models}: ${credits} credits`;
 
-  let prepared: { scope: GenerationScope; generations: PreparedGeneration[] } | undefined;
-  const prepare = async (scope: GenerationScope) => {
+  let prepared: { scope: NetworkScope; generations: PreparedGeneration[] } | undefined;
+  const prepare = async (scope: NetworkScope) => {
     const subject = { kind: "account" as const, ...scope };
     const decision = await enforceRateLimit(ctx, subject, options.bucket);
     if (decision) options.onRateLimitCounted?.(decision);
@@ -192,7 +192,7 @@ export async function submitPaidGenerations(
  */
 function quoteForPayer(
   request: GenerateRequest,
-  scope: GenerationScope,
+  scope: NetworkScope,
   channels: readonly Channel[],
   composition: Composition,
 ) {

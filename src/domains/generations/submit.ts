@@ -3,8 +3,8 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, withinPart } from "../../errors.js";
 import { enqueueSql } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
-import type { Network } from "../../lib/network.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { IDEMPOTENCY_TTL_HOURS } from "../idempotency/service.js";
 import {
   BATCH_HOLD_KIND,
@@ -20,11 +20,6 @@ import { rehostReferenceImages } from "../uploads/service.js";
 import { quoteRequest } from "./compose.js";
 import { assertInFlightCapacity, GENERATION_HOLD_KIND } from "./in-flight.js";
 import type { GenerateRequest, Quote } from "./request.js";
-
-export interface GenerationScope {
-  accountId: string;
-  network: Network;
-}
 
 export const resultIdOf = (generationId: string, position: number) => `${generationId}.${position}`;
 export const holdIdOf = (resultId: string) => `hold:${resultId}`;
@@ -45,7 +40,7 @@ export interface PreparedGeneration {
 export async function prepareGeneration(
   ctx: ServiceContext,
   channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   request: GenerateRequest,
   storage: Storage,
 ): Promise<PreparedGeneration> {
@@ -82,7 +77,7 @@ interface NewResult {
  */
 async function insertGeneration(
   tx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   { request, priced, referenceImages }: PreparedGeneration,
   generationId: string,
   idem: { key: string; hash: string } | undefined,
@@ -141,7 +136,7 @@ async function insertGeneration(
  */
 async function fundResults(
   tx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   generationId: string,
   results: NewResult[],
   parentHoldId: string | undefined,
@@ -170,7 +165,7 @@ async function fundResults(
 /** The first generations made with these Idempotency-Keys, when any were. */
 async function findIdempotentGenerations(
   tx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   keys: string[],
   hash: string,
 ): Promise<Array<{ generationId: string; cost: bigint }> | undefined> {
@@ -214,7 +209,7 @@ const isIdempotencyRace = (err: unknown) =>
 export async function submitGeneration(
   ctx: ServiceContext,
   channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   request: GenerateRequest,
   options: {
     idempotency?: { key: string; hash: string } | undefined;
@@ -233,7 +228,7 @@ export async function submitGeneration(
  */
 export async function insertPreparedGeneration(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   prepared: PreparedGeneration,
   options: { idempotency?: { key: string; hash: string } | undefined },
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
@@ -285,7 +280,7 @@ export interface SubmittedBatch {
 export async function submitGenerationBatch(
   ctx: ServiceContext,
   channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   requests: GenerateRequest[],
   options: { idempotency?: { key: string; hash: string } | undefined; storage: Storage },
 ): Promise<SubmittedBatch> {
@@ -297,7 +292,7 @@ export async function submitGenerationBatch(
 export async function prepareGenerationBatch(
   ctx: ServiceContext,
   channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   requests: GenerateRequest[],
   storage: Storage,
 ): Promise<PreparedGeneration[]> {
@@ -326,7 +321,7 @@ export async function prepareGenerationBatch(
  */
 export async function insertPreparedBatch(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   prepared: PreparedGeneration[],
   options: { idempotency?: { key: string; hash: string } | undefined },
 ): Promise<SubmittedBatch> {

@@ -5,7 +5,7 @@ import { newId } from "../../lib/ids.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
-import type { GenerationScope } from "../generations/submit.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { extensionOf, type Storage } from "../storage/local.js";
 import { uploads } from "./schema.js";
 
@@ -44,7 +44,7 @@ export function uploadView(ctx: Pick<ServiceContext, "config">, upload: Upload) 
 export async function storeImage(
   ctx: ServiceContext,
   storage: Storage,
-  scope: GenerationScope,
+  scope: NetworkScope,
   bytes: Buffer,
   sourceUrl?: string,
 ): Promise<Upload> {
@@ -74,7 +74,7 @@ export async function storeImage(
 export async function readUpload(
   ctx: ServiceContext,
   storage: Storage,
-  owner: GenerationScope | "signed",
+  owner: NetworkScope | "signed",
   id: string,
 ): Promise<{ bytes: Buffer; contentType: string }> {
   const [row] = await ctx.db
@@ -102,7 +102,7 @@ export async function readUpload(
 export async function rehostReferenceImages(
   ctx: ServiceContext,
   storage: Storage,
-  scope: GenerationScope,
+  scope: NetworkScope,
   urls: readonly string[],
 ): Promise<string[]> {
   if (urls.length === 0) return [];
@@ -124,7 +124,7 @@ export async function rehostReferenceImages(
  */
 export async function checkReferenceImages(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   urls: readonly string[],
 ): Promise<void> {
   const own = await checkOwnUploads(ctx, scope, urls);
@@ -141,7 +141,7 @@ export async function checkReferenceImages(
 /** Per URL, the upload id when it is one of ours (refused unless the caller's), else undefined. */
 async function checkOwnUploads(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   urls: readonly string[],
 ): Promise<(string | undefined)[]> {
   const ownPrefix = `${ctx.config.http.publicUrl}/v1/uploads/`;
@@ -161,7 +161,7 @@ async function checkOwnUploads(
  */
 export async function assertOwnUploads(
   ctx: ServiceContext,
-  owner: GenerationScope,
+  owner: NetworkScope,
   ids: readonly string[],
   field: string,
 ): Promise<void> {

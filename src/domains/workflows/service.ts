@@ -4,6 +4,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, appErrorFromZod, insufficientCredits, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { findModel } from "../catalog/models.js";
 import { type GenerationView, getGenerations } from "../generations/history.js";
 import { readOutput } from "../generations/outputs.js";
@@ -36,11 +37,6 @@ import { workflowRunSteps, workflowRuns, workflows } from "./schema.js";
  * is done, so what was not spent goes back to the balance. Each generation is charged or
  * refunded by the generations domain as usual; a run can never cost more than its quote.
  */
-
-export interface WorkflowScope {
-  accountId: string;
-  network: Network;
-}
 
 /** What running steps needs beyond the database: the channels to quote on, where images live. */
 export interface WorkflowDeps {
@@ -88,7 +84,7 @@ export type WorkflowView = Awaited<ReturnType<typeof workflowView>>;
 export async function createWorkflow(
   ctx: ServiceContext,
   channels: readonly Channel[],
-  scope: WorkflowScope,
+  scope: NetworkScope,
   input: WorkflowInput,
 ): Promise<WorkflowView> {
   await validateWorkflow(
@@ -118,14 +114,14 @@ export async function createWorkflow(
   return workflowView(ctx, row as WorkflowRow, channels);
 }
 
-const own = (scope: WorkflowScope) =>
+const own = (scope: NetworkScope) =>
   and(
     eq(workflows.accountId, scope.accountId),
     eq(workflows.network, scope.network),
     isNull(workflows.deletedAt),
   );
 
-async function ownWorkflow(ctx: ServiceContext, scope: WorkflowScope, id: string) {
+async function ownWorkflow(ctx: ServiceContext, scope: NetworkScope, id: string) {
   const [row] = await ctx.db
     .select()
     .from(workflows)
@@ -137,7 +133,7 @@ async function ownWorkflow(ctx: ServiceContext, scope: WorkflowScope, id: string
 export async function getWorkflow(
   ctx: ServiceContext,
   channels: readonly Channel[],
-  scope: WorkflowScope,
+  scope: NetworkScope,
   id: string,
 ): Promise<WorkflowView> {
   return workflowView(ctx, await ownWorkflow(ctx, scope, id), channels);
@@ -147,7 +143,7 @@ export async function getWorkflow(
 export async function listWorkflows(
   ctx: ServiceContext,
   channels: readonly Channel[],
-  scope: WorkflowScope,
+  scope: NetworkScope,
   page: { limit: number; before?: string | undefined },
 ): Promise<{ data: WorkflowView[]; nextCursor: string | null }> {
   const rows = await ctx.db
@@ -169,7 +165,7 @@ export async function listWorkflows(
  */
 export async function deleteWorkflow(
   ctx: ServiceContext,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   id: string,
 ): Promise<void> {
   const deleted = await ctx.db
@@ -193,7 +189,7 @@ const reservationSeconds = (ctx: ServiceContext, steps: number) =>
 export async function startWorkflowRun(
   ctx: ServiceContext,
   deps: WorkflowDeps,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   workflowId: string,
 ): Promise<RunView> {
   const workflow = await ownWorkflow(ctx, scope, workflowId);
@@ -431,7 +427,7 @@ function imagesOf(
 async function submitStep(
   tx: ServiceContext,
   deps: WorkflowDeps,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   run: RunRow,
   step: WorkflowStep,
   row: StepRow,
@@ -498,7 +494,7 @@ interface RunRecord {
  */
 export async function getWorkflowRun(
   ctx: ServiceContext,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   workflowId: string,
   runId: string,
 ): Promise<RunView> {
