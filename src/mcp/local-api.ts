@@ -33,16 +33,12 @@ export function localApi(ctx: AppContext, scope: NetworkScope): PolyforgeApi {
         const request = generateRequest.parse(body);
         const decision = await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
         // As over HTTP, only a call that starts work counts against the limit.
-        const { generationId, cost } = await submitGeneration(
-          ctx,
-          ctx.config.channels,
-          scope,
-          request,
-          { storage: ctx.generations.storage },
-        ).catch(async (err: unknown) => {
-          if (decision) await releaseRateLimit(ctx, decision);
-          throw err;
-        });
+        const { generationId, cost } = await submitGeneration(ctx, scope, request).catch(
+          async (err: unknown) => {
+            if (decision) await releaseRateLimit(ctx, decision);
+            throw err;
+          },
+        );
         return { generationId, cost: creditsToJson(cost) };
       }),
     status: (ids) =>

@@ -221,13 +221,13 @@ describe("style passes", () => {
     }
     // Someone else's upload is not a preview of yours; your own is.
     const png = await solidPng(8, 8);
-    const theirs = await storeImage(app.ctx, app.ctx.generations.storage, scope(other), png);
+    const theirs = await storeImage(app.ctx, scope(other), png);
     const refused = await app.request("POST", "/v1/passes", {
       token: creator.key,
       json: { name: "x", stylePrompt: "y", fee: 1, previewImageIds: [theirs.id] },
     });
     expect(refused.body.error.code).toBe("invalid_reference_image");
-    const mine = await storeImage(app.ctx, app.ctx.generations.storage, scope(creator), png);
+    const mine = await storeImage(app.ctx, scope(creator), png);
     const withPreview = await publish(creator, { previewImageIds: [mine.id] });
     expect(withPreview).toMatchObject({ previewImageIds: [mine.id] });
     const preview = await fetch(

@@ -66,13 +66,7 @@ async function imageData(
   const result = g.results[0];
   if (!result) throw new Error("a generation without results");
   if (format === "url") return { url: result.imageUrl as string };
-  const output = await readOutput(
-    ctx,
-    ctx.generations.storage,
-    scope,
-    g.generationId,
-    result.model,
-  );
+  const output = await readOutput(ctx, scope, g.generationId, result.model);
   return { b64_json: output.bytes.toString("base64") };
 }
 

@@ -3,7 +3,6 @@ import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { NetworkScope } from "../accounts/caller.js";
-import type { Storage } from "../storage/local.js";
 
 export const outputResource = (generationId: string, model: string) =>
   `output:${generationId}:${model}`;
@@ -28,7 +27,6 @@ export function outputUrl(
 /** A completed result's stored output (its bytes and type): to its owner, or through a signed URL. */
 export async function readOutput(
   ctx: ServiceContext,
-  storage: Storage,
   owner: NetworkScope | "signed",
   generationId: string,
   model: string,
@@ -45,7 +43,7 @@ export async function readOutput(
   if (row?.status !== "completed" || !row.output_key) {
     throw new AppError("not_found", "No finished output for that generation and model.");
   }
-  const bytes = await storage.get(row.output_key);
+  const bytes = await ctx.storage.get(row.output_key);
   if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
   return { bytes, contentType: row.content_type ?? "application/octet-stream" };
 }

@@ -69,7 +69,7 @@ export async function submitPaidGenerations(
   requests: GenerateRequest[],
   options: PaidGenerationOptions,
 ): Promise<PaymentOutcome<PaidGenerations>> {
-  const channels = ctx.config.channels;
+  const channels = ctx.channels;
   const ownUploads = `${ctx.config.http.publicUrl}/v1/uploads/`;
   for (const request of requests) {
     if (request.reservationId) {
@@ -135,12 +135,7 @@ export async function submitPaidGenerations(
       requests.map(async (request, i) => {
         // Reference images are fetched once the payment is verified and before it settles, so
         // a bad one costs nothing; the generation then uses our copies.
-        const referenceImages = await rehostReferenceImages(
-          ctx,
-          ctx.generations.storage,
-          scope,
-          request.referenceImageUrls,
-        );
+        const referenceImages = await rehostReferenceImages(ctx, scope, request.referenceImageUrls);
         return {
           request: {
             ...request,

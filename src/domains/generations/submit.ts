@@ -14,8 +14,6 @@ import {
   placeNewHolds,
   voidHold,
 } from "../ledger/service.js";
-import type { Channel } from "../routing/channels.js";
-import type { Storage } from "../storage/local.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { quoteRequest } from "./compose.js";
 import { assertInFlightCapacity, GENERATION_HOLD_KIND } from "./in-flight.js";
@@ -39,26 +37,19 @@ export interface PreparedGeneration {
 /** Quotes a request for the caller and does its network work, before any transaction. */
 export async function prepareGeneration(
   ctx: ServiceContext,
-  channels: readonly Channel[],
   scope: NetworkScope,
   request: GenerateRequest,
-  storage: Storage,
 ): Promise<PreparedGeneration> {
   const priced = await quoteRequest(
     ctx,
     request,
     { network: scope.network, userId: scope.accountId },
-    channels,
+    ctx.channels,
   );
   // Network work happens before any transaction, and only for a request that quoted.
   if (request.webhookUrl)
     await checkUrl(request.webhookUrl, { allowHosts: ctx.config.ssrfAllowHosts });
-  const referenceImages = await rehostReferenceImages(
-    ctx,
-    storage,
-    scope,
-    request.referenceImageUrls,
-  );
+  const referenceImages = await rehostReferenceImages(ctx, scope, request.referenceImageUrls);
   return { request, priced, referenceImages };
 }
 
@@ -208,16 +199,11 @@ const isIdempotencyRace = (err: unknown) =>
  */
 export async function submitGeneration(
   ctx: ServiceContext,
-  channels: readonly Channel[],
   scope: NetworkScope,
   request: GenerateRequest,
-  options: {
-    idempotency?: { key: string; hash: string } | undefined;
-    /** Where reference images are re-hosted. */
-    storage: Storage;
-  },
+  options: { idempotency?: { key: string; hash: string } | undefined } = {},
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
-  const prepared = await prepareGeneration(ctx, channels, scope, request, options.storage);
+  const prepared = await prepareGeneration(ctx, scope, request);
   return insertPreparedGeneration(ctx, scope, prepared, options);
 }
 
@@ -279,22 +265,19 @@ export interface SubmittedBatch {
  */
 export async function submitGenerationBatch(
   ctx: ServiceContext,
-  channels: readonly Channel[],
   scope: NetworkScope,
   requests: GenerateRequest[],
-  options: { idempotency?: { key: string; hash: string } | undefined; storage: Storage },
+  options: { idempotency?: { key: string; hash: string } | undefined } = {},
 ): Promise<SubmittedBatch> {
-  const prepared = await prepareGenerationBatch(ctx, channels, scope, requests, options.storage);
+  const prepared = await prepareGenerationBatch(ctx, scope, requests);
   return insertPreparedBatch(ctx, scope, prepared, options);
 }
 
 /** A batch's requests, each prepared; a refusal names its item. */
 export async function prepareGenerationBatch(
   ctx: ServiceContext,
-  channels: readonly Channel[],
   scope: NetworkScope,
   requests: GenerateRequest[],
-  storage: Storage,
 ): Promise<PreparedGeneration[]> {
   const prepared: PreparedGeneration[] = [];
   for (const [i, request] of requests.entries()) {
@@ -306,7 +289,7 @@ export async function prepareGenerationBatch(
           { field: "reservationId" },
         );
       }
-      prepared.push(await prepareGeneration(ctx, channels, scope, request, storage));
+      prepared.push(await prepareGeneration(ctx, scope, request));
     } catch (err) {
       throw err instanceof AppError ? inBatchItem(err, i) : err;
     }
