@@ -46,18 +46,21 @@ export function createAppContext(
   database: DatabaseClient,
   clock: Clock = systemClock,
 ): AppContext {
+  const storage = localStorage(config.storageDir);
   const ctx: AppContext = {
     config,
     logger,
     clock,
     metrics: new Metrics(),
+    channels: config.channels,
+    storage,
     db: database.db,
     pool: database.pool,
     generationEvents: new GenerationEvents(database.pool, logger),
     shutdown: new AbortController(),
     payments: new PaymentGateway(config.payments, logger),
     generations: {
-      storage: localStorage(config.storageDir),
+      storage,
       // In this order, in the settling transaction, as run.ts always called them.
       settlement: settlementHooks(
         webhookSettlementHooks,

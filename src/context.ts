@@ -1,12 +1,16 @@
 import type pg from "pg";
 import type { Config } from "./config.js";
 import type { Database, Executor } from "./db/client.js";
-import type { GenerationEvents } from "./domains/generations/events.js";
-import type { GenerationRuntime } from "./domains/generations/run.js";
-import type { PaymentGateway } from "./domains/payments/gateway.js";
-import type { Clock } from "./lib/clock.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics/metrics.js";
+import type {
+  Channel,
+  Clock,
+  GenerationEvents,
+  GenerationRuntime,
+  Payments,
+  Storage,
+} from "./ports.js";
 
 /**
  * What every service function receives. HTTP routes, CLI commands, MCP tools and jobs all
@@ -19,6 +23,10 @@ export interface ServiceContext {
   clock: Clock;
   /** The application's metrics registry; services record what they did through it. */
   metrics: Metrics;
+  /** The upstream channels, as configured: what quotes and routing choose among. */
+  channels: readonly Channel[];
+  /** Where outputs, uploads and re-hosted reference images are stored. */
+  storage: Storage;
 }
 
 /** Built once at start-up; its `db` is the pool-backed database, never a transaction. */
@@ -28,7 +36,7 @@ export interface AppContext extends ServiceContext {
   /** Outputs storage and upstream routing, for generation jobs and downloads. */
   generations: GenerationRuntime;
   /** x402 on each network that takes payments. */
-  payments: PaymentGateway;
+  payments: Payments;
   /** Wakes requests waiting for generations; close it before the pool. */
   generationEvents: GenerationEvents;
   /**

@@ -15,7 +15,7 @@ import { promisify } from "node:util";
 import { run } from "graphile-worker";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { generateRequest } from "../../src/domains/generations/request.js";
-import { submitGeneration } from "../../src/domains/generations/service.js";
+import { submitGeneration } from "../../src/domains/generations/submit.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
 import { defaultChannels } from "../../src/domains/routing/channels.js";
@@ -117,13 +117,10 @@ async function main() {
   const body = JSON.stringify({ prompt: "bench", models: ["z-image-turbo"] });
   const request = generateRequest.parse(JSON.parse(body));
   const scope = { accountId: account.id, network: "test" as const };
-  const submitOpts = { storage: ctx.generations.storage };
   try {
     // 1. Accepted submits (no worker running: this measures the accept path only).
     for (const clients of [4, 16]) {
-      const direct = await load(clients, () =>
-        submitGeneration(ctx, ctx.config.channels, scope, request, submitOpts),
-      );
+      const direct = await load(clients, () => submitGeneration(ctx, scope, request));
       const viaHttp = await load(clients, async () => {
         const res = await fetch(`${http.url}/v1/generate`, { method: "POST", headers, body });
         await res.arrayBuffer();
@@ -133,13 +130,7 @@ async function main() {
       row("submit", `POST /v1/generate, ${clients} clients, one account`, viaHttp, direct);
     }
     const spreadDirect = await load(16, (c) =>
-      submitGeneration(
-        ctx,
-        ctx.config.channels,
-        (spread[c] as (typeof spread)[number]).scope,
-        request,
-        submitOpts,
-      ),
+      submitGeneration(ctx, (spread[c] as (typeof spread)[number]).scope, request),
     );
     const spreadHttp = await load(16, async (c) => {
       const res = await fetch(`${http.url}/v1/generate`, {

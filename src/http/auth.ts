@@ -1,11 +1,10 @@
 import type { Request, RequestHandler } from "express";
 import type { AppContext, ServiceContext } from "../context.js";
-import type { Caller } from "../domains/accounts/caller.js";
+import type { Caller, NetworkScope } from "../domains/accounts/caller.js";
 import { authenticateSession, isSessionToken } from "../domains/accounts/signin.js";
 import { authenticateAccessToken, isAccessToken } from "../domains/generations/access-tokens.js";
 import { authenticateApiKey } from "../domains/keys/service.js";
 import { AppError } from "../errors.js";
-import type { Network } from "../lib/network.js";
 
 declare module "express-serve-static-core" {
   interface Request {
@@ -74,7 +73,7 @@ export function callerOf(req: Request): Caller {
 }
 
 /** The caller of a route mounted with API-key authentication: its account and network. */
-export function keyScopeOf(caller: Caller): { accountId: string; network: Network } {
+export function keyScopeOf(caller: Caller): NetworkScope {
   if (caller.kind === "session") throw new Error("route must not accept sign-in sessions");
   return { accountId: caller.accountId, network: caller.network };
 }

@@ -1,8 +1,8 @@
 import type { Response } from "express";
 import type { AppContext } from "../context.js";
+import type { NetworkScope } from "../domains/accounts/caller.js";
 import { enforceRateLimit } from "../domains/ratelimits/service.js";
 import { AppError } from "../errors.js";
-import type { Network } from "../lib/network.js";
 import { signatureQuery, verifyResource } from "../lib/signed-urls.js";
 import { callerOf, keyScopeOf } from "./auth.js";
 import type { Mount, RouteInput } from "./mount.js";
@@ -28,7 +28,7 @@ export function storedFileRoute<C extends RouteContract, P>(
   file: {
     select(input: RouteInput<C>): P;
     resource(params: P): string;
-    read(params: P, owner: { accountId: string; network: Network } | "signed"): Promise<StoredFile>;
+    read(params: P, owner: NetworkScope | "signed"): Promise<StoredFile>;
     what: string;
   },
 ): void {

@@ -33,11 +33,7 @@ export function taskList(ctx: AppContext): TaskList {
     },
     advance_workflow_run: async (payload) => {
       const { runId } = parseJobPayload("advance_workflow_run", payload);
-      await advanceWorkflowRun(
-        ctx,
-        { channels: ctx.config.channels, storage: ctx.generations.storage },
-        runId,
-      );
+      await advanceWorkflowRun(ctx, runId);
     },
     deliver_webhook: async (payload) => {
       const { deliveryId } = parseJobPayload("deliver_webhook", payload);

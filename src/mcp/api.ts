@@ -1,5 +1,5 @@
 import type { catalogJson } from "../domains/catalog/routes.js";
-import type { generationJson } from "../domains/generations/service.js";
+import type { generationJson } from "../domains/generations/wire.js";
 
 /** A generation as the API shows it (GET /v1/generate/status). */
 export type GenerationJson = ReturnType<typeof generationJson>;

@@ -1,13 +1,15 @@
 import { ZodError } from "zod";
 import type { AppContext } from "../context.js";
+import type { NetworkScope } from "../domains/accounts/caller.js";
 import { catalogJson } from "../domains/catalog/routes.js";
+import { getGenerations } from "../domains/generations/history.js";
 import { generateRequest } from "../domains/generations/request.js";
-import { getGenerations, statusJson, submitGeneration } from "../domains/generations/service.js";
+import { submitGeneration } from "../domains/generations/submit.js";
+import { statusJson } from "../domains/generations/wire.js";
 import { getBalance } from "../domains/ledger/service.js";
 import { enforceRateLimit, releaseRateLimit } from "../domains/ratelimits/service.js";
 import { AppError, appErrorFromZod } from "../errors.js";
 import { creditsToJson } from "../lib/credits.js";
-import type { Network } from "../lib/network.js";
 import { ApiError, type PolyforgeApi } from "./api.js";
 
 /** Service errors in the shape the HTTP API gives them. */
@@ -24,26 +26,19 @@ async function asApi<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** The API's operations in this process, for one API key's account and network (/mcp). */
-export function localApi(
-  ctx: AppContext,
-  scope: { accountId: string; network: Network },
-): PolyforgeApi {
+export function localApi(ctx: AppContext, scope: NetworkScope): PolyforgeApi {
   return {
     generate: (body) =>
       asApi(async () => {
         const request = generateRequest.parse(body);
         const decision = await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
         // As over HTTP, only a call that starts work counts against the limit.
-        const { generationId, cost } = await submitGeneration(
-          ctx,
-          ctx.config.channels,
-          scope,
-          request,
-          { storage: ctx.generations.storage },
-        ).catch(async (err: unknown) => {
-          if (decision) await releaseRateLimit(ctx, decision);
-          throw err;
-        });
+        const { generationId, cost } = await submitGeneration(ctx, scope, request).catch(
+          async (err: unknown) => {
+            if (decision) await releaseRateLimit(ctx, decision);
+            throw err;
+          },
+        );
         return { generationId, cost: creditsToJson(cost) };
       }),
     status: (ids) =>

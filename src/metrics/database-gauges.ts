@@ -60,7 +60,7 @@ export function registerDatabaseGauges(ctx: ServiceContext) {
     },
     async (gauge) => {
       const current = new Map((await circuitStates(ctx)).map((c) => [c.channel_id, c.state]));
-      for (const { id } of ctx.config.channels) {
+      for (const { id } of ctx.channels) {
         // A channel that never failed has no row: its circuit is closed.
         const state = current.get(id) ?? "closed";
         for (const s of CIRCUIT_STATES) gauge.set({ channel: id, state: s }, s === state ? 1 : 0);

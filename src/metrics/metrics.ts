@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
-import type { Routing } from "../domains/routing/router.js";
 import type { Network } from "../lib/network.js";
+import type { Routing } from "../ports.js";
 
 /**
  * Prometheus metrics of one application context. Each context owns its registry, so several

@@ -1,5 +1,5 @@
 import { runResult } from "../../src/domains/generations/run.js";
-import { resultIdOf } from "../../src/domains/generations/service.js";
+import { resultIdOf } from "../../src/domains/generations/submit.js";
 import { createFundedCaller, type TestApp } from "./app.js";
 
 const MAX_FEE = 1000n;

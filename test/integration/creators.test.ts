@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { resultIdOf } from "../../src/domains/generations/service.js";
+import { resultIdOf } from "../../src/domains/generations/submit.js";
 import { payRoyalties } from "../../src/domains/passes/royalties.js";
 import { storeImage } from "../../src/domains/uploads/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
@@ -221,13 +221,13 @@ describe("style passes", () => {
     }
     // Someone else's upload is not a preview of yours; your own is.
     const png = await solidPng(8, 8);
-    const theirs = await storeImage(app.ctx, app.ctx.generations.storage, scope(other), png);
+    const theirs = await storeImage(app.ctx, scope(other), png);
     const refused = await app.request("POST", "/v1/passes", {
       token: creator.key,
       json: { name: "x", stylePrompt: "y", fee: 1, previewImageIds: [theirs.id] },
     });
     expect(refused.body.error.code).toBe("invalid_reference_image");
-    const mine = await storeImage(app.ctx, app.ctx.generations.storage, scope(creator), png);
+    const mine = await storeImage(app.ctx, scope(creator), png);
     const withPreview = await publish(creator, { previewImageIds: [mine.id] });
     expect(withPreview).toMatchObject({ previewImageIds: [mine.id] });
     const preview = await fetch(

@@ -4,7 +4,7 @@ import { getAddress } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { USDC } from "../../src/chain/networks.js";
 import { runResult } from "../../src/domains/generations/run.js";
-import { resultIdOf } from "../../src/domains/generations/service.js";
+import { resultIdOf } from "../../src/domains/generations/submit.js";
 import { claimPayment, markPaymentPending } from "../../src/domains/payments/service.js";
 import { requeueStalledWebhooks } from "../../src/domains/webhooks/service.js";
 import { type JobPayload, parseJobPayload, type QueuedTask } from "../../src/jobs/definitions.js";

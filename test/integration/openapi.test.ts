@@ -5,7 +5,7 @@ import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { createSiweMessage } from "viem/siwe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalChain, localTreasuryKey } from "../../src/chain/local-chain.js";
-import { getGenerations } from "../../src/domains/generations/service.js";
+import { getGenerations } from "../../src/domains/generations/history.js";
 import { getWorkflowRun } from "../../src/domains/workflows/service.js";
 import { createHttpApp } from "../../src/http/app.js";
 import type { OpenApiDocument } from "../../src/http/openapi/document.js";

@@ -362,7 +362,6 @@ describe("running a workflow", () => {
   it("queues the advance with the step's settlement, and advances each step once however often and concurrently it runs", async () => {
     const { key, account } = await createFundedCaller(app.ctx, 100n);
     const workflowId = await saved(key, sketchThenPaint());
-    const deps = { channels: app.ctx.config.channels, storage: app.ctx.generations.storage };
     const queuedAdvances = async () => {
       const { rows } = await app.ctx.db.execute<{ n: number }>(sql`
         select count(*)::int as n from graphile_worker.jobs where task_identifier = 'advance_workflow_run'`);
@@ -381,7 +380,7 @@ describe("running a workflow", () => {
       expect(await queuedAdvances()).toBe(before + 1);
 
       // Five advances at once: the second step is submitted once.
-      const advance = () => advanceWorkflowRun(app.ctx, deps, runId);
+      const advance = () => advanceWorkflowRun(app.ctx, runId);
       await Promise.all([advance(), advance(), advance(), advance(), advance()]);
       const mid = (
         await app.request("GET", `/v1/workflows/${workflowId}/runs/${runId}`, { token: key })
@@ -393,10 +392,7 @@ describe("running a workflow", () => {
     }
     const run = await waitForRun(key, workflowId, runId);
     expect(run.status).toBe("completed");
-    await Promise.all([
-      advanceWorkflowRun(app.ctx, deps, runId),
-      advanceWorkflowRun(app.ctx, deps, runId),
-    ]);
+    await Promise.all([advanceWorkflowRun(app.ctx, runId), advanceWorkflowRun(app.ctx, runId)]);
 
     // One generation per step, and one upload: the first step's output, for the second.
     const { rows } = await app.ctx.db.execute<{ generations: number; uploads: number }>(sql`

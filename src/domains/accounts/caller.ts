@@ -20,3 +20,8 @@ export const scopeOf = (caller: Caller): Scope =>
   caller.kind === "session"
     ? { accountId: caller.accountId }
     : { accountId: caller.accountId, network: caller.network };
+
+/** A scope that names its network: what every service that moves or reads credits acts in. */
+export interface NetworkScope extends Scope {
+  network: Network;
+}

@@ -1,19 +1,18 @@
 import type { ServiceContext } from "../../context.js";
 import type { Network } from "../../lib/network.js";
 import type { PassDefaults } from "../passes/schema.js";
-import { type AppliedPass, passesForUse } from "../passes/service.js";
+import { passesForUse } from "../passes/service.js";
 import type { Channel } from "../routing/channels.js";
 import { getTemplate, renderTemplate } from "../templates/service.js";
-import { type GenerateRequest, mediaTypeOf, type Quote, quote } from "./request.js";
+import {
+  type Composition,
+  type GenerateRequest,
+  mediaTypeOf,
+  type Quote,
+  quote,
+} from "./request.js";
 
-/** What a request's template and style passes make of it, before it is priced. */
-export interface Composition {
-  prompt: string;
-  negativePrompt: string | null;
-  passes: AppliedPass[];
-  /** Options the passes default, for those the request leaves out (the first pass that sets one wins). */
-  defaults: PassDefaults;
-}
+export type { Composition } from "./request.js";
 
 /** Parts of a prompt are joined in one fixed way, so one request always composes one prompt. */
 const SEPARATOR = ", ";

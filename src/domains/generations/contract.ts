@@ -12,7 +12,7 @@ import {
   MAX_REFERENCE_IMAGES,
   seedSchema,
 } from "./request.js";
-import { MAX_BATCH_SIZE } from "./service.js";
+import { MAX_BATCH_SIZE } from "./submit.js";
 
 /**
  * Video jobs: one model, one video, as a job to create and poll. The same generations, ledger,

@@ -1,6 +1,6 @@
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
-import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { countPendingHoldReferences } from "../ledger/service.js";
 
 /** The kind of a generation result's hold; its reference is the generation's id. */
@@ -18,7 +18,7 @@ const IN_FLIGHT_RETRY_SECONDS = 5;
  */
 export async function assertInFlightCapacity(
   ctx: ServiceContext,
-  owner: { accountId: string; network: Network },
+  owner: NetworkScope,
   adding = 0,
 ): Promise<void> {
   const max = ctx.config.rateLimits.maxInFlightGenerations;

@@ -5,6 +5,7 @@ import { keyScopeOf } from "../../http/auth.js";
 import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { payForGenerations, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import {
   type AspectRatio,
   aspectRatios,
@@ -14,14 +15,10 @@ import {
 } from "../catalog/models.js";
 import { receiptJson } from "../payments/accept.js";
 import { generationContracts } from "./contract.js";
+import { type GenerationView, getGenerations } from "./history.js";
+import { readOutput } from "./outputs.js";
 import { generateRequest } from "./request.js";
 import { submitForCaller } from "./routes.js";
-import {
-  type GenerationScope,
-  type GenerationView,
-  getGenerations,
-  readOutput,
-} from "./service.js";
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
 export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: ImageResolution } {
@@ -44,7 +41,7 @@ export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: 
  * The generations once all are final; undefined past the deadline or when the process starts
  * shutting down, so that a deploy answers the 202 with the ids instead of cutting the request.
  */
-async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], deadline: number) {
+async function waitFor(ctx: AppContext, scope: NetworkScope, ids: string[], deadline: number) {
   const stopping = ctx.shutdown.signal;
   for (;;) {
     const { data } = await getGenerations(ctx, scope, ids);
@@ -62,20 +59,14 @@ async function waitFor(ctx: AppContext, scope: GenerationScope, ids: string[], d
 
 async function imageData(
   ctx: AppContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   g: GenerationView,
   format: "url" | "b64_json",
 ) {
   const result = g.results[0];
   if (!result) throw new Error("a generation without results");
   if (format === "url") return { url: result.imageUrl as string };
-  const output = await readOutput(
-    ctx,
-    ctx.generations.storage,
-    scope,
-    g.generationId,
-    result.model,
-  );
+  const output = await readOutput(ctx, scope, g.generationId, result.model);
   return { b64_json: output.bytes.toString("base64") };
 }
 
@@ -108,7 +99,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
         reservationId: body.reservationId,
       }),
     );
-    let scope: GenerationScope;
+    let scope: NetworkScope;
     const ids: string[] = [];
     let credits = 0n;
     // Paid with x402 (no API key): the extra fields say how to poll and what was paid.

@@ -3,6 +3,7 @@ import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import {
   acceptPayment,
   type PaidRequest,
@@ -19,11 +20,10 @@ import { type Composition, composeRequest } from "./compose.js";
 import { assertInFlightCapacity } from "./in-flight.js";
 import { type GenerateRequest, quote } from "./request.js";
 import {
-  type GenerationScope,
   insertPreparedBatch,
   insertPreparedGeneration,
   type PreparedGeneration,
-} from "./service.js";
+} from "./submit.js";
 
 export interface PaidGeneration {
   generationId: string;
@@ -69,7 +69,7 @@ export async function submitPaidGenerations(
   requests: GenerateRequest[],
   options: PaidGenerationOptions,
 ): Promise<PaymentOutcome<PaidGenerations>> {
-  const channels = ctx.config.channels;
+  const channels = ctx.channels;
   const ownUploads = `${ctx.config.http.publicUrl}/v1/uploads/`;
   for (const request of requests) {
     if (request.reservationId) {
@@ -123,8 +123,8 @@ export async function submitPaidGenerations(
   const credits = prices[0]?.credits ?? 0n;
   const description = `${requests.length > 1 ? `${requests.length} generations` : "a generation"} with ${models}: ${credits} credits`;
 
-  let prepared: { scope: GenerationScope; generations: PreparedGeneration[] } | undefined;
-  const prepare = async (scope: GenerationScope) => {
+  let prepared: { scope: NetworkScope; generations: PreparedGeneration[] } | undefined;
+  const prepare = async (scope: NetworkScope) => {
     const subject = { kind: "account" as const, ...scope };
     const decision = await enforceRateLimit(ctx, subject, options.bucket);
     if (decision) options.onRateLimitCounted?.(decision);
@@ -135,12 +135,7 @@ export async function submitPaidGenerations(
       requests.map(async (request, i) => {
         // Reference images are fetched once the payment is verified and before it settles, so
         // a bad one costs nothing; the generation then uses our copies.
-        const referenceImages = await rehostReferenceImages(
-          ctx,
-          ctx.generations.storage,
-          scope,
-          request.referenceImageUrls,
-        );
+        const referenceImages = await rehostReferenceImages(ctx, scope, request.referenceImageUrls);
         return {
           request: {
             ...request,
@@ -192,7 +187,7 @@ export async function submitPaidGenerations(
  */
 function quoteForPayer(
   request: GenerateRequest,
-  scope: GenerationScope,
+  scope: NetworkScope,
   channels: readonly Channel[],
   composition: Composition,
 ) {

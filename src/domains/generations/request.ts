@@ -11,9 +11,18 @@ import {
   priceOf,
   type Resolution,
 } from "../catalog/models.js";
+import type { PassDefaults } from "../passes/schema.js";
 import type { AppliedPass } from "../passes/service.js";
 import { type Channel, channelsFor } from "../routing/channels.js";
-import type { Composition } from "./compose.js";
+
+/** What a request's template and style passes make of it, before it is priced. */
+export interface Composition {
+  prompt: string;
+  negativePrompt: string | null;
+  passes: AppliedPass[];
+  /** Options the passes default, for those the request leaves out (the first pass that sets one wins). */
+  defaults: PassDefaults;
+}
 
 export const MAX_MODELS = 6;
 export const MAX_REFERENCE_IMAGES = 8;

@@ -11,18 +11,11 @@ import { creditsToJson } from "../../lib/credits.js";
 import { receiptJson } from "../payments/accept.js";
 import { quoteRequest } from "./compose.js";
 import { generationContracts, generationId } from "./contract.js";
+import { getGenerations, listGenerations } from "./history.js";
+import { outputResource, readOutput } from "./outputs.js";
 import { type GenerateRequest, quoteBreakdown } from "./request.js";
-import {
-  generationJson,
-  getGenerations,
-  listGenerations,
-  outputResource,
-  quoteJson,
-  readOutput,
-  statusJson,
-  submitGeneration,
-  submitGenerationBatch,
-} from "./service.js";
+import { submitGeneration, submitGenerationBatch } from "./submit.js";
+import { generationJson, quoteJson, statusJson } from "./wire.js";
 
 // History cursors: the last generation's (createdAt, id).
 const historyCursor = z.tuple([pgTimestampText, generationId]);
@@ -37,9 +30,8 @@ export function submitForCaller(
   keySuffix = "",
 ) {
   const idempotency = idempotencyOf(req);
-  return submitGeneration(ctx, ctx.config.channels, keyScopeOf(callerOf(req)), request, {
+  return submitGeneration(ctx, keyScopeOf(callerOf(req)), request, {
     idempotency: idempotency && { ...idempotency, key: `${idempotency.key}${keySuffix}` },
-    storage: ctx.generations.storage,
   });
 }
 
@@ -72,7 +64,7 @@ export function generationRoutes(ctx: AppContext): Router {
       ctx,
       request,
       { network: scope.network, userId: scope.accountId },
-      ctx.config.channels,
+      ctx.channels,
     );
     return {
       status: 200,
@@ -111,16 +103,9 @@ export function generationRoutes(ctx: AppContext): Router {
         }),
       };
     }
-    const batch = await submitGenerationBatch(
-      ctx,
-      ctx.config.channels,
-      keyScopeOf(caller),
-      requests,
-      {
-        idempotency: idempotencyOf(req),
-        storage: ctx.generations.storage,
-      },
-    );
+    const batch = await submitGenerationBatch(ctx, keyScopeOf(caller), requests, {
+      idempotency: idempotencyOf(req),
+    });
     return {
       status: 202,
       body: uncheckedBody({
@@ -167,7 +152,7 @@ export function generationRoutes(ctx: AppContext): Router {
   storedFileRoute(ctx, mount, generationContracts.downloadOutput, {
     select: ({ query }) => query,
     resource: ({ id, model }) => outputResource(id, model),
-    read: ({ id, model }, owner) => readOutput(ctx, ctx.generations.storage, owner, id, model),
+    read: ({ id, model }, owner) => readOutput(ctx, owner, id, model),
     what: "Output",
   });
 

@@ -2,24 +2,17 @@ import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
+import type { GenerationRuntime } from "../../ports.js";
 import { type AspectRatio, findModel, type Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
-import { type RouteDeps, type Routing, route } from "../routing/router.js";
-import { extensionOf, type Storage } from "../storage/local.js";
+import { type Routing, route } from "../routing/router.js";
+import { extensionOf } from "../storage/local.js";
 import { signedUploadUrl } from "../uploads/service.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
 import type { ResultFailureCode } from "./failures.js";
 import { generationFinished, type SettledResult, type SettlementHooks } from "./settlement.js";
 
-/**
- * What running a generation needs beyond the database: where outputs go, how to route, and
- * what other domains do in the transaction that settles a result (see settlement.ts).
- */
-export interface GenerationRuntime {
-  storage: Storage;
-  routing: RouteDeps;
-  settlement: SettlementHooks;
-}
+export type { GenerationRuntime } from "../../ports.js";
 
 interface OpenResult {
   id: string;

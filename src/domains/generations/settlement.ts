@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import type { Network } from "../../lib/network.js";
-import { type GenerationView, getGenerations } from "./service.js";
+import { type GenerationView, getGenerations } from "./history.js";
 
 /**
  * The settlement seam: what other domains (webhooks, workflows, passes) do when one of a

@@ -4,7 +4,8 @@ import { notFound } from "../../errors.js";
 import { keyScopeOf, readableGenerationIds } from "../../http/auth.js";
 import { mountOn } from "../../http/mount.js";
 import { generationContracts } from "./contract.js";
-import { generationJson, getGenerations } from "./service.js";
+import { getGenerations } from "./history.js";
+import { generationJson } from "./wire.js";
 
 const HEARTBEAT_MS = 15_000;
 /** A re-read even without a notice, so a notice lost while reconnecting costs at most this. */

@@ -6,9 +6,9 @@ import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { payForGeneration } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { generationContracts } from "./contract.js";
+import { type GenerationView, getGenerations } from "./history.js";
 import { generateRequest } from "./request.js";
 import { submitForCaller } from "./routes.js";
-import { type GenerationView, getGenerations } from "./service.js";
 
 const JOB_STATUS = {
   pending: "queued",

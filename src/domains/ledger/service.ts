@@ -2,6 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, notFound } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import {
   ledgerAccountNetwork,
   systemLedgerAccount,
@@ -595,7 +596,7 @@ export async function openHoldTotals(
  */
 export async function countPendingHoldReferences(
   ctx: ServiceContext,
-  owner: { accountId: string; network: Network },
+  owner: NetworkScope,
   kind: string,
 ): Promise<number> {
   const { rows } = await ctx.db.execute<{ n: number }>(sql`

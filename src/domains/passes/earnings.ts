@@ -1,14 +1,14 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { getBalance } from "../ledger/service.js";
 import { payoutTotals } from "../payouts/service.js";
-import type { CreatorScope } from "./service.js";
 
 /**
  * A creator's royalties on one network: what each pass earned (from its uses), what of it is
  * still available in the earnings account, and what payouts have sent or are sending as USDC.
  */
-export async function getEarnings(ctx: ServiceContext, scope: CreatorScope) {
+export async function getEarnings(ctx: ServiceContext, scope: NetworkScope) {
   const { rows } = await ctx.db.execute<{
     pass_id: string;
     name: string;
@@ -52,7 +52,7 @@ const DAY_MS = 24 * 3600 * 1000;
  */
 export async function getPassAnalytics(
   ctx: ServiceContext,
-  scope: CreatorScope,
+  scope: NetworkScope,
   range: AnalyticsRange,
 ) {
   const days = analyticsRanges[range];

@@ -1,6 +1,6 @@
 import { and, eq, or, type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
-import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 
 /** The columns `publishedColumns` and `visibilityColumn` give a table (schema.ts). */
 interface PublishedTable {
@@ -15,10 +15,7 @@ interface PublishedTable {
  * on the caller's network that are public, and the caller's own unlisted ones. An unlisted item
  * is reached only by its id, never by a listing.
  */
-export function listableBy(
-  table: PublishedTable,
-  scope: { accountId: string; network: Network },
-): SQL | undefined {
+export function listableBy(table: PublishedTable, scope: NetworkScope): SQL | undefined {
   return and(
     eq(table.network, scope.network),
     or(eq(table.visibility, "public"), eq(table.creatorId, scope.accountId)),

@@ -3,14 +3,10 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { assertOwnUploads, signedUploadUrl } from "../uploads/service.js";
 import { listableBy, pastCursor } from "./published.js";
 import { type PassDefaults, stylePasses } from "./schema.js";
-
-export interface CreatorScope {
-  accountId: string;
-  network: Network;
-}
 
 export interface PassInput {
   name: string;
@@ -59,7 +55,7 @@ export function passView(ctx: ServiceContext, pass: Pass) {
 
 export async function createPass(
   ctx: ServiceContext,
-  scope: CreatorScope,
+  scope: NetworkScope,
   input: PassInput,
 ): Promise<Pass> {
   await assertOwnUploads(ctx, scope, input.previewImageIds, "previewImageIds");
@@ -89,7 +85,7 @@ export async function getPass(ctx: ServiceContext, network: Network, id: string)
   return pass;
 }
 
-async function ownPass(ctx: ServiceContext, scope: CreatorScope, id: string): Promise<Pass> {
+async function ownPass(ctx: ServiceContext, scope: NetworkScope, id: string): Promise<Pass> {
   const pass = await getPass(ctx, scope.network, id);
   if (pass.creatorId !== scope.accountId) {
     throw new AppError("not_creator", `Only the creator of ${id} can change it.`);
@@ -99,7 +95,7 @@ async function ownPass(ctx: ServiceContext, scope: CreatorScope, id: string): Pr
 
 export async function updatePass(
   ctx: ServiceContext,
-  scope: CreatorScope,
+  scope: NetworkScope,
   id: string,
   patch: Partial<PassInput>,
 ): Promise<Pass> {
@@ -124,7 +120,7 @@ export async function updatePass(
 /** Archives a pass: no generation can apply it any more. Archiving twice reports the same. */
 export async function archivePass(
   ctx: ServiceContext,
-  scope: CreatorScope,
+  scope: NetworkScope,
   id: string,
 ): Promise<Pass> {
   await ownPass(ctx, scope, id);
@@ -172,7 +168,7 @@ export const sortValueOf = (pass: Pass, sort: PassSort): string =>
  */
 export async function listPasses(
   ctx: ServiceContext,
-  scope: CreatorScope,
+  scope: NetworkScope,
   filter: PassFilter,
 ): Promise<Pass[]> {
   const key = SORT_KEYS[filter.sort];

@@ -6,6 +6,7 @@ import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import type { PaymentMetricNetwork, SettleOutcome } from "../../metrics/metrics.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { findOrCreateWalletAccount } from "../accounts/service.js";
 import type { PackId } from "../ledger/packs.js";
 import type { PaymentReason } from "./reasons.js";
@@ -96,7 +97,7 @@ export async function acceptPayment<T>(
   ctx: AppContext,
   paid: PaidRequest & Sale,
   apply: (tx: ServiceContext, payment: Payment) => Promise<T>,
-  prepare?: (payer: { accountId: string; network: Network }) => Promise<void>,
+  prepare?: (payer: NetworkScope) => Promise<void>,
 ): Promise<PaymentOutcome<T>> {
   const { prices, description } = paid;
   const gateway = ctx.payments;

@@ -5,6 +5,7 @@ import { enqueue, enqueueSql } from "../../jobs/definitions.js";
 import { usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
 import type { PackId } from "../ledger/packs.js";
 import { transfer } from "../ledger/service.js";
@@ -213,7 +214,7 @@ export async function linkGeneration(tx: ServiceContext, paymentId: string, gene
 /** The account's payments on one network, newest first; `before` is the last id seen. */
 export async function listPayments(
   ctx: ServiceContext,
-  scope: { accountId: string; network: Network },
+  scope: NetworkScope,
   page: { limit: number; before?: string | undefined },
 ): Promise<Payment[]> {
   return ctx.db

@@ -6,7 +6,7 @@ import type { Database } from "../../db/client.js";
 import { AppError, notFound } from "../../errors.js";
 import { creditsToJson, usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
-import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { findAccount } from "../accounts/service.js";
 import { systemLedgerAccount, userLedgerAccount } from "../ledger/accounts.js";
 import { lockBalance, PAYOUT_HOLD_KIND, placeHold, postHold, voidHold } from "../ledger/service.js";
@@ -47,11 +47,6 @@ import {
 export type Payout = typeof payouts.$inferSelect;
 export type PayoutStatus = Payout["status"];
 
-export interface PayoutScope {
-  accountId: string;
-  network: Network;
-}
-
 /**
  * The payout steps write outside their own lock's transaction (a signed transaction's hash must
  * be committed before it is sent), so they run on the pool, never inside a caller's transaction.
@@ -72,7 +67,7 @@ export async function getPayout(ctx: ServiceContext, id: string): Promise<Payout
   return row;
 }
 
-async function findByKey(ctx: ServiceContext, scope: PayoutScope, key: string) {
+async function findByKey(ctx: ServiceContext, scope: NetworkScope, key: string) {
   const [row] = await ctx.db
     .select()
     .from(payouts)
@@ -104,7 +99,7 @@ export interface PayoutRequest {
  */
 export async function createPayout(
   ctx: PayoutContext,
-  scope: PayoutScope,
+  scope: NetworkScope,
   request: PayoutRequest,
 ): Promise<{ payout: Payout; replayed: boolean }> {
   const reserved = await reservePayout(ctx, scope, request);
@@ -117,7 +112,7 @@ export async function createPayout(
 /** Step 1: the payout row and the hold on the earnings, in one transaction. */
 export async function reservePayout(
   ctx: PayoutContext,
-  scope: PayoutScope,
+  scope: NetworkScope,
   request: PayoutRequest,
 ): Promise<{ payout: Payout; replayed: boolean }> {
   const { key, hash } = request.idempotency;
@@ -565,7 +560,7 @@ export async function reconcilePayouts(
 /** The owner's payouts on one network, newest first; `before` is the last id seen. */
 export async function listPayouts(
   ctx: ServiceContext,
-  scope: PayoutScope,
+  scope: NetworkScope,
   page: { limit: number; before?: string | undefined },
 ): Promise<Payout[]> {
   return ctx.db
@@ -588,7 +583,7 @@ export async function listPayouts(
  */
 export async function payoutTotals(
   ctx: ServiceContext,
-  scope: PayoutScope,
+  scope: NetworkScope,
 ): Promise<{ paidOut: bigint; pending: bigint }> {
   const { rows } = await ctx.db.execute<{ paid: string; pending: string }>(sql`
     select coalesce(sum(credits) filter (where status = 'paid'), 0)::text as paid,

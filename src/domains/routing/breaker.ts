@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
+import type { BreakerSettings } from "../../ports.js";
+
+export type { BreakerSettings } from "../../ports.js";
 
 /**
  * A circuit breaker per channel, its state in PostgreSQL so every worker sees the same one.
@@ -10,13 +13,6 @@ import type { ServiceContext } from "../../context.js";
  * healthy again, so they wait for its outcome (or use another channel) rather than fail.
  */
 export type Admission = "closed" | "probe" | "probing" | "open";
-
-export interface BreakerSettings {
-  failureThreshold: number;
-  cooldownMs: number;
-  /** How long a half-open probe may take before it is presumed dead (≥ one upstream call). */
-  probeTimeoutMs?: number;
-}
 
 export async function admit(
   ctx: ServiceContext,

@@ -1,50 +1,18 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ServiceContext } from "../../context.js";
 import type { Network } from "../../lib/network.js";
+import type { Attempt, RouteDeps, Routing } from "../../ports.js";
 import {
-  type Provider,
   ProviderError,
   type ProviderOutput,
   type ProviderTask,
   type UpstreamJob,
 } from "../providers/types.js";
 import { validateOutput } from "../providers/validate.js";
-import {
-  admit,
-  awaitProbe,
-  type BreakerSettings,
-  recordFailure,
-  recordSuccess,
-} from "./breaker.js";
-import { type Channel, channelsFor, type ProviderName, upstreamModelOf } from "./channels.js";
-import type { AttemptOutcome } from "./outcomes.js";
+import { admit, awaitProbe, recordFailure, recordSuccess } from "./breaker.js";
+import { type Channel, channelsFor, upstreamModelOf } from "./channels.js";
 
-export interface Attempt {
-  channel: string;
-  outcome: AttemptOutcome;
-  ms: number;
-}
-
-/** Recorded on every result: who served it, whether it failed over, and every try. */
-export interface Routing {
-  upstream: string | null;
-  failover: boolean;
-  attempts: Attempt[];
-}
-
-export interface RoutingSettings {
-  maxRetries: number;
-  backoffMs: number;
-  upstreamTimeoutMs: number;
-  circuit: BreakerSettings;
-}
-
-export interface RouteDeps {
-  channels: readonly Channel[];
-  providers: Record<ProviderName, Provider>;
-  settings: RoutingSettings;
-  random?: () => number;
-}
+export type { Attempt, RouteDeps, Routing, RoutingSettings } from "../../ports.js";
 
 /** The upstream job an earlier run of this result submitted, and where to record a new one. */
 export interface UpstreamJobRecord {

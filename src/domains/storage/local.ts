@@ -1,11 +1,9 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 
-/** Where outputs live. Local disk by default; an object store would implement the same port. */
-export interface Storage {
-  put(key: string, bytes: Buffer): Promise<void>;
-  get(key: string): Promise<Buffer | undefined>;
-}
+import type { Storage } from "../../ports.js";
+
+export type { Storage };
 
 const EXTENSIONS: Record<string, string> = {
   "image/png": "png",

@@ -1,7 +1,7 @@
 import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
-import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { userLedgerAccount } from "../ledger/accounts.js";
 import {
   getHold,
@@ -16,11 +16,6 @@ import {
  * hold then takes its credits from the reservation instead of the balance). Settling returns
  * what is left. A generation that fails refunds to the balance, not to the reservation.
  */
-
-export interface ReservationScope {
-  accountId: string;
-  network: Network;
-}
 
 function view(hold: Hold) {
   return {
@@ -40,7 +35,7 @@ export type ReservationView = ReturnType<typeof view>;
 
 export async function reserveCredits(
   ctx: ServiceContext,
-  scope: ReservationScope,
+  scope: NetworkScope,
   input: { credits: bigint; expiresInSeconds: number },
 ): Promise<ReservationView> {
   const { hold } = await placeHold(ctx, {
@@ -55,7 +50,7 @@ export async function reserveCredits(
   return view(hold);
 }
 
-async function ownReservation(ctx: ServiceContext, scope: ReservationScope, reservationId: string) {
+async function ownReservation(ctx: ServiceContext, scope: NetworkScope, reservationId: string) {
   const hold = await getHold(ctx, reservationId);
   if (
     !hold ||
@@ -70,7 +65,7 @@ async function ownReservation(ctx: ServiceContext, scope: ReservationScope, rese
 /** One of the caller's reservations, as it stands. */
 export async function getReservation(
   ctx: ServiceContext,
-  scope: ReservationScope,
+  scope: NetworkScope,
   reservationId: string,
 ): Promise<ReservationView> {
   return view(await ownReservation(ctx, scope, reservationId));
@@ -79,7 +74,7 @@ export async function getReservation(
 /** Ends a reservation and returns its unused credits. Settling twice reports the same result. */
 export async function settleReservation(
   ctx: ServiceContext,
-  scope: ReservationScope,
+  scope: NetworkScope,
   reservationId: string,
 ): Promise<ReservationView> {
   const hold = await ownReservation(ctx, scope, reservationId);

@@ -3,8 +3,8 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { listableBy, pastCursor } from "../passes/published.js";
-import type { CreatorScope } from "../passes/service.js";
 import { promptTemplates, type TemplateVariable } from "./schema.js";
 
 /** `{{name}}`, spaces inside the braces allowed. */
@@ -85,7 +85,7 @@ function valueProblem(name: string, variable: TemplateVariable, value: string): 
 
 export async function createTemplate(
   ctx: ServiceContext,
-  scope: CreatorScope,
+  scope: NetworkScope,
   input: TemplateInput,
 ): Promise<Template> {
   assertConsistent(input);
@@ -124,7 +124,7 @@ export async function getTemplate(
 /** Public templates on the caller's network and the caller's own, newest first. */
 export async function listTemplates(
   ctx: ServiceContext,
-  scope: CreatorScope,
+  scope: NetworkScope,
   filter: {
     limit: number;
     creatorId?: string | undefined;

@@ -51,12 +51,7 @@ export function uploadRoutes(ctx: AppContext): Router {
       if (!file) {
         throw new AppError("invalid_request", "No file: send one file field named `file`.");
       }
-      const upload = await storeImage(
-        ctx,
-        ctx.generations.storage,
-        keyScopeOf(caller),
-        file.buffer,
-      );
+      const upload = await storeImage(ctx, keyScopeOf(caller), file.buffer);
       return { status: 201, body: uploadView(ctx, upload) };
     },
     { parseBody: false, readBody: singleImage() },
@@ -66,7 +61,7 @@ export function uploadRoutes(ctx: AppContext): Router {
   storedFileRoute(ctx, mount, uploadContracts.getUpload, {
     select: ({ params }) => params.id,
     resource: uploadResource,
-    read: (id, owner) => readUpload(ctx, ctx.generations.storage, owner, id),
+    read: (id, owner) => readUpload(ctx, owner, id),
     what: "Upload",
   });
 

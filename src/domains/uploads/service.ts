@@ -5,8 +5,8 @@ import { newId } from "../../lib/ids.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
-import type { GenerationScope } from "../generations/service.js";
-import { extensionOf, type Storage } from "../storage/local.js";
+import type { NetworkScope } from "../accounts/caller.js";
+import { extensionOf } from "../storage/local.js";
 import { uploads } from "./schema.js";
 
 const UPLOAD_ID = /^img_[0-9a-z]{26}$/;
@@ -43,15 +43,14 @@ export function uploadView(ctx: Pick<ServiceContext, "config">, upload: Upload) 
 /** Checks an image by its bytes, stores it and records it as the caller's. */
 export async function storeImage(
   ctx: ServiceContext,
-  storage: Storage,
-  scope: GenerationScope,
+  scope: NetworkScope,
   bytes: Buffer,
   sourceUrl?: string,
 ): Promise<Upload> {
   const image = await checkImage(bytes, { code: sourceUrl ? "unsafe_url" : "invalid_image" });
   const id = newId("img");
   const storageKey = `uploads/${id}.${extensionOf(image.contentType)}`;
-  await storage.put(storageKey, bytes);
+  await ctx.storage.put(storageKey, bytes);
   const [row] = await ctx.db
     .insert(uploads)
     .values({
@@ -73,8 +72,7 @@ export async function storeImage(
 /** An upload's bytes: to its owner, or to anyone whose signature the route has checked. */
 export async function readUpload(
   ctx: ServiceContext,
-  storage: Storage,
-  owner: GenerationScope | "signed",
+  owner: NetworkScope | "signed",
   id: string,
 ): Promise<{ bytes: Buffer; contentType: string }> {
   const [row] = await ctx.db
@@ -89,7 +87,7 @@ export async function readUpload(
             eq(uploads.network, owner.network),
           ),
     );
-  const bytes = row && (await storage.get(row.storageKey));
+  const bytes = row && (await ctx.storage.get(row.storageKey));
   if (!row || !bytes) throw notFound("Upload");
   return { bytes, contentType: row.contentType };
 }
@@ -101,8 +99,7 @@ export async function readUpload(
  */
 export async function rehostReferenceImages(
   ctx: ServiceContext,
-  storage: Storage,
-  scope: GenerationScope,
+  scope: NetworkScope,
   urls: readonly string[],
 ): Promise<string[]> {
   if (urls.length === 0) return [];
@@ -112,7 +109,7 @@ export async function rehostReferenceImages(
       const id = own[i];
       if (id !== undefined) return id;
       const image = await fetchUserImage(url, { allowHosts: ctx.config.ssrfAllowHosts });
-      return (await storeImage(ctx, storage, scope, image.bytes, url)).id;
+      return (await storeImage(ctx, scope, image.bytes, url)).id;
     }),
   );
 }
@@ -124,7 +121,7 @@ export async function rehostReferenceImages(
  */
 export async function checkReferenceImages(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   urls: readonly string[],
 ): Promise<void> {
   const own = await checkOwnUploads(ctx, scope, urls);
@@ -141,7 +138,7 @@ export async function checkReferenceImages(
 /** Per URL, the upload id when it is one of ours (refused unless the caller's), else undefined. */
 async function checkOwnUploads(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   urls: readonly string[],
 ): Promise<(string | undefined)[]> {
   const ownPrefix = `${ctx.config.http.publicUrl}/v1/uploads/`;
@@ -161,7 +158,7 @@ async function checkOwnUploads(
  */
 export async function assertOwnUploads(
   ctx: ServiceContext,
-  owner: GenerationScope,
+  owner: NetworkScope,
   ids: readonly string[],
   field: string,
 ): Promise<void> {

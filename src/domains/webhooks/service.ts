@@ -5,12 +5,12 @@ import { AppError } from "../../errors.js";
 import { enqueue, enqueueSql } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
 import { safeFetch } from "../../lib/safe-fetch.js";
-import { generationJson } from "../generations/service.js";
 import {
   getGenerationForWebhook,
   type SettledResult,
   type SettlementHooks,
 } from "../generations/settlement.js";
+import { generationJson } from "../generations/wire.js";
 import { webhookSecrets } from "./schema.js";
 
 /**

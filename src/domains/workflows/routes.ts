@@ -3,7 +3,7 @@ import type { AppContext } from "../../context.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { creditsToJson } from "../../lib/credits.js";
-import { generationJson } from "../generations/service.js";
+import { generationJson } from "../generations/wire.js";
 import { reservationJson } from "../studio/routes.js";
 import { workflowContracts } from "./contract.js";
 import {
@@ -40,16 +40,14 @@ const runJson = (run: RunView) => ({
 export function workflowRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
-  const channels = ctx.config.channels;
-  const deps = { channels, storage: ctx.generations.storage };
 
   mount(workflowContracts.createWorkflow, async ({ caller, body }) => ({
     status: 201,
-    body: workflowJson(await createWorkflow(ctx, channels, keyScopeOf(caller), body)),
+    body: workflowJson(await createWorkflow(ctx, keyScopeOf(caller), body)),
   }));
 
   mount(workflowContracts.listWorkflows, async ({ caller, query }) => {
-    const page = await listWorkflows(ctx, channels, keyScopeOf(caller), {
+    const page = await listWorkflows(ctx, keyScopeOf(caller), {
       limit: query.limit,
       before: query.cursor,
     });
@@ -61,7 +59,7 @@ export function workflowRoutes(ctx: AppContext): Router {
 
   mount(workflowContracts.getWorkflow, async ({ caller, params }) => ({
     status: 200,
-    body: workflowJson(await getWorkflow(ctx, channels, keyScopeOf(caller), params.id)),
+    body: workflowJson(await getWorkflow(ctx, keyScopeOf(caller), params.id)),
   }));
 
   mount(workflowContracts.deleteWorkflow, async ({ caller, params }) => {
@@ -71,7 +69,7 @@ export function workflowRoutes(ctx: AppContext): Router {
 
   mount(workflowContracts.runWorkflow, async ({ caller, params }) => ({
     status: 202,
-    body: uncheckedBody(runJson(await startWorkflowRun(ctx, deps, keyScopeOf(caller), params.id))),
+    body: uncheckedBody(runJson(await startWorkflowRun(ctx, keyScopeOf(caller), params.id))),
   }));
 
   mount(workflowContracts.getWorkflowRun, async ({ caller, params }) => ({

@@ -4,17 +4,13 @@ import type { ServiceContext } from "../../context.js";
 import { AppError, appErrorFromZod, insufficientCredits, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { findModel } from "../catalog/models.js";
+import { type GenerationView, getGenerations } from "../generations/history.js";
+import { readOutput } from "../generations/outputs.js";
 import { generateRequest } from "../generations/request.js";
-import {
-  type GenerationView,
-  getGenerations,
-  readOutput,
-  submitGeneration,
-} from "../generations/service.js";
+import { submitGeneration } from "../generations/submit.js";
 import { getBalance } from "../ledger/service.js";
-import type { Channel } from "../routing/channels.js";
-import type { Storage } from "../storage/local.js";
 import {
   getReservation,
   type ReservationView,
@@ -40,17 +36,6 @@ import { workflowRunSteps, workflowRuns, workflows } from "./schema.js";
  * refunded by the generations domain as usual; a run can never cost more than its quote.
  */
 
-export interface WorkflowScope {
-  accountId: string;
-  network: Network;
-}
-
-/** What running steps needs beyond the database: the channels to quote on, where images live. */
-export interface WorkflowDeps {
-  channels: readonly Channel[];
-  storage: Storage;
-}
-
 export interface WorkflowInput {
   name: string;
   description?: string | undefined;
@@ -62,12 +47,12 @@ type WorkflowRow = typeof workflows.$inferSelect;
 export type StepStatus = "waiting" | "running" | "completed" | "failed" | "skipped";
 export type RunStatus = "running" | "completed" | "failed";
 
-async function workflowView(ctx: ServiceContext, row: WorkflowRow, channels: readonly Channel[]) {
+async function workflowView(ctx: ServiceContext, row: WorkflowRow) {
   const steps = workflowSteps.parse(row.steps);
   let cost: bigint | null = null;
   try {
     const use = { network: row.network, userId: row.accountId };
-    cost = (await validateWorkflow(ctx, steps, use, channels)).reduce(
+    cost = (await validateWorkflow(ctx, steps, use, ctx.channels)).reduce(
       (sum, q) => sum + q.total,
       0n,
     );
@@ -90,15 +75,14 @@ export type WorkflowView = Awaited<ReturnType<typeof workflowView>>;
 /** Validates the graph, quotes every step (a refusal names the step's field) and saves it. */
 export async function createWorkflow(
   ctx: ServiceContext,
-  channels: readonly Channel[],
-  scope: WorkflowScope,
+  scope: NetworkScope,
   input: WorkflowInput,
 ): Promise<WorkflowView> {
   await validateWorkflow(
     ctx,
     input.steps,
     { network: scope.network, userId: scope.accountId },
-    channels,
+    ctx.channels,
   );
   // Reference images are checked as POST /v1/generate checks them (fetched only when run).
   for (const [i, step] of input.steps.entries()) {
@@ -118,17 +102,17 @@ export async function createWorkflow(
       createdAt: ctx.clock(),
     })
     .returning();
-  return workflowView(ctx, row as WorkflowRow, channels);
+  return workflowView(ctx, row as WorkflowRow);
 }
 
-const own = (scope: WorkflowScope) =>
+const own = (scope: NetworkScope) =>
   and(
     eq(workflows.accountId, scope.accountId),
     eq(workflows.network, scope.network),
     isNull(workflows.deletedAt),
   );
 
-async function ownWorkflow(ctx: ServiceContext, scope: WorkflowScope, id: string) {
+async function ownWorkflow(ctx: ServiceContext, scope: NetworkScope, id: string) {
   const [row] = await ctx.db
     .select()
     .from(workflows)
@@ -139,18 +123,16 @@ async function ownWorkflow(ctx: ServiceContext, scope: WorkflowScope, id: string
 
 export async function getWorkflow(
   ctx: ServiceContext,
-  channels: readonly Channel[],
-  scope: WorkflowScope,
+  scope: NetworkScope,
   id: string,
 ): Promise<WorkflowView> {
-  return workflowView(ctx, await ownWorkflow(ctx, scope, id), channels);
+  return workflowView(ctx, await ownWorkflow(ctx, scope, id));
 }
 
 /** The caller's workflows, newest first; `before` is the last id of the previous page. */
 export async function listWorkflows(
   ctx: ServiceContext,
-  channels: readonly Channel[],
-  scope: WorkflowScope,
+  scope: NetworkScope,
   page: { limit: number; before?: string | undefined },
 ): Promise<{ data: WorkflowView[]; nextCursor: string | null }> {
   const rows = await ctx.db
@@ -161,7 +143,7 @@ export async function listWorkflows(
     .limit(page.limit + 1);
   const data = rows.slice(0, page.limit);
   return {
-    data: await Promise.all(data.map((row) => workflowView(ctx, row, channels))),
+    data: await Promise.all(data.map((row) => workflowView(ctx, row))),
     nextCursor: rows.length > page.limit ? (data.at(-1)?.id ?? null) : null,
   };
 }
@@ -172,7 +154,7 @@ export async function listWorkflows(
  */
 export async function deleteWorkflow(
   ctx: ServiceContext,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   id: string,
 ): Promise<void> {
   const deleted = await ctx.db
@@ -195,8 +177,7 @@ const reservationSeconds = (ctx: ServiceContext, steps: number) =>
  */
 export async function startWorkflowRun(
   ctx: ServiceContext,
-  deps: WorkflowDeps,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   workflowId: string,
 ): Promise<RunView> {
   const workflow = await ownWorkflow(ctx, scope, workflowId);
@@ -205,7 +186,7 @@ export async function startWorkflowRun(
     ctx,
     steps,
     { network: scope.network, userId: scope.accountId },
-    deps.channels,
+    ctx.channels,
   );
   const total = quotes.reduce((sum, q) => sum + q.total, 0n);
   // Refused before any network work; the reservation below is what really decides.
@@ -215,12 +196,7 @@ export async function startWorkflowRun(
   const requests: Array<Record<string, unknown>> = [];
   for (const [i, step] of steps.entries()) {
     try {
-      const ids = await rehostReferenceImages(
-        ctx,
-        deps.storage,
-        scope,
-        step.request.referenceImageUrls,
-      );
+      const ids = await rehostReferenceImages(ctx, scope, step.request.referenceImageUrls);
       requests.push({ ...step.request, referenceImageUrls: ids.map((id) => uploadUrl(ctx, id)) });
     } catch (err) {
       throw err instanceof AppError ? inStep(err, i, step.id) : err;
@@ -264,7 +240,7 @@ export async function startWorkflowRun(
     throw err;
   }
   try {
-    await advanceWorkflowRun(ctx, deps, runId);
+    await advanceWorkflowRun(ctx, runId);
   } catch (err) {
     // The queued advance tries again.
     ctx.logger.warn({ err, runId }, "workflow run not advanced at start");
@@ -296,11 +272,7 @@ const isTerminal = (status: string) => (TERMINAL as readonly string[]).includes(
  * then finds the work recorded (a step's generation id is written in the transaction that
  * submits it).
  */
-export async function advanceWorkflowRun(
-  ctx: ServiceContext,
-  deps: WorkflowDeps,
-  runId: string,
-): Promise<void> {
+export async function advanceWorkflowRun(ctx: ServiceContext, runId: string): Promise<void> {
   await ctx.db.transaction(async (db) => {
     const tx: ServiceContext = { ...ctx, db };
     const { rows } = await db.execute<RunRow>(sql`
@@ -382,7 +354,7 @@ export async function advanceWorkflowRun(
         if (step.referenceSteps.some((ref) => state.get(ref.step)?.status !== "completed")) {
           continue;
         }
-        const submitted = await submitStep(tx, deps, scope, run, step, row, state, views);
+        const submitted = await submitStep(tx, scope, run, step, row, state, views);
         if ("generationId" in submitted) {
           await setStep(row, { status: "running", generationId: submitted.generationId });
         } else {
@@ -433,8 +405,7 @@ function imagesOf(
  */
 async function submitStep(
   tx: ServiceContext,
-  deps: WorkflowDeps,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   run: RunRow,
   step: WorkflowStep,
   row: StepRow,
@@ -448,14 +419,8 @@ async function submitStep(
       for (const ref of step.referenceSteps) {
         const source = state.get(ref.step) as StepRow;
         for (const result of imagesOf(views, source, ref)) {
-          const output = await readOutput(
-            sp,
-            deps.storage,
-            scope,
-            source.generationId as string,
-            result.model,
-          );
-          const upload = await storeImage(sp, deps.storage, scope, output.bytes);
+          const output = await readOutput(sp, scope, source.generationId as string, result.model);
+          const upload = await storeImage(sp, scope, output.bytes);
           references.push(uploadUrl(sp, upload.id));
         }
       }
@@ -465,9 +430,7 @@ async function submitStep(
         referenceImageUrls: [...(stored.referenceImageUrls ?? []), ...references],
         reservationId: run.reservation_id,
       });
-      const { generationId, cost } = await submitGeneration(sp, deps.channels, scope, request, {
-        storage: deps.storage,
-      });
+      const { generationId, cost } = await submitGeneration(sp, scope, request);
       // A pass whose fee rose since the run was quoted: the step is refused (and rolled back)
       // rather than take credits the run reserved for its other steps.
       if (cost > row.quoted) {
@@ -501,7 +464,7 @@ interface RunRecord {
  */
 export async function getWorkflowRun(
   ctx: ServiceContext,
-  scope: WorkflowScope,
+  scope: NetworkScope,
   workflowId: string,
   runId: string,
 ): Promise<RunView> {

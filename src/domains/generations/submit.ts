@@ -2,11 +2,9 @@ import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, withinPart } from "../../errors.js";
 import { enqueueSql } from "../../jobs/definitions.js";
-import { creditsToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
-import type { Network } from "../../lib/network.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
-import { signResource } from "../../lib/signed-urls.js";
+import type { NetworkScope } from "../accounts/caller.js";
 import { IDEMPOTENCY_TTL_HOURS } from "../idempotency/service.js";
 import {
   BATCH_HOLD_KIND,
@@ -16,19 +14,10 @@ import {
   placeNewHolds,
   voidHold,
 } from "../ledger/service.js";
-import type { Channel } from "../routing/channels.js";
-import type { Storage } from "../storage/local.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { quoteRequest } from "./compose.js";
 import { assertInFlightCapacity, GENERATION_HOLD_KIND } from "./in-flight.js";
 import type { GenerateRequest, Quote } from "./request.js";
-
-export interface GenerationScope {
-  accountId: string;
-  network: Network;
-}
-
-export type ResultStatus = "pending" | "processing" | "completed" | "failed";
 
 export const resultIdOf = (generationId: string, position: number) => `${generationId}.${position}`;
 export const holdIdOf = (resultId: string) => `hold:${resultId}`;
@@ -48,26 +37,19 @@ export interface PreparedGeneration {
 /** Quotes a request for the caller and does its network work, before any transaction. */
 export async function prepareGeneration(
   ctx: ServiceContext,
-  channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   request: GenerateRequest,
-  storage: Storage,
 ): Promise<PreparedGeneration> {
   const priced = await quoteRequest(
     ctx,
     request,
     { network: scope.network, userId: scope.accountId },
-    channels,
+    ctx.channels,
   );
   // Network work happens before any transaction, and only for a request that quoted.
   if (request.webhookUrl)
     await checkUrl(request.webhookUrl, { allowHosts: ctx.config.ssrfAllowHosts });
-  const referenceImages = await rehostReferenceImages(
-    ctx,
-    storage,
-    scope,
-    request.referenceImageUrls,
-  );
+  const referenceImages = await rehostReferenceImages(ctx, scope, request.referenceImageUrls);
   return { request, priced, referenceImages };
 }
 
@@ -86,7 +68,7 @@ interface NewResult {
  */
 async function insertGeneration(
   tx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   { request, priced, referenceImages }: PreparedGeneration,
   generationId: string,
   idem: { key: string; hash: string } | undefined,
@@ -145,7 +127,7 @@ async function insertGeneration(
  */
 async function fundResults(
   tx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   generationId: string,
   results: NewResult[],
   parentHoldId: string | undefined,
@@ -174,7 +156,7 @@ async function fundResults(
 /** The first generations made with these Idempotency-Keys, when any were. */
 async function findIdempotentGenerations(
   tx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   keys: string[],
   hash: string,
 ): Promise<Array<{ generationId: string; cost: bigint }> | undefined> {
@@ -217,16 +199,11 @@ const isIdempotencyRace = (err: unknown) =>
  */
 export async function submitGeneration(
   ctx: ServiceContext,
-  channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   request: GenerateRequest,
-  options: {
-    idempotency?: { key: string; hash: string } | undefined;
-    /** Where reference images are re-hosted. */
-    storage: Storage;
-  },
+  options: { idempotency?: { key: string; hash: string } | undefined } = {},
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
-  const prepared = await prepareGeneration(ctx, channels, scope, request, options.storage);
+  const prepared = await prepareGeneration(ctx, scope, request);
   return insertPreparedGeneration(ctx, scope, prepared, options);
 }
 
@@ -237,7 +214,7 @@ export async function submitGeneration(
  */
 export async function insertPreparedGeneration(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   prepared: PreparedGeneration,
   options: { idempotency?: { key: string; hash: string } | undefined },
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
@@ -288,22 +265,19 @@ export interface SubmittedBatch {
  */
 export async function submitGenerationBatch(
   ctx: ServiceContext,
-  channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   requests: GenerateRequest[],
-  options: { idempotency?: { key: string; hash: string } | undefined; storage: Storage },
+  options: { idempotency?: { key: string; hash: string } | undefined } = {},
 ): Promise<SubmittedBatch> {
-  const prepared = await prepareGenerationBatch(ctx, channels, scope, requests, options.storage);
+  const prepared = await prepareGenerationBatch(ctx, scope, requests);
   return insertPreparedBatch(ctx, scope, prepared, options);
 }
 
 /** A batch's requests, each prepared; a refusal names its item. */
 export async function prepareGenerationBatch(
   ctx: ServiceContext,
-  channels: readonly Channel[],
-  scope: GenerationScope,
+  scope: NetworkScope,
   requests: GenerateRequest[],
-  storage: Storage,
 ): Promise<PreparedGeneration[]> {
   const prepared: PreparedGeneration[] = [];
   for (const [i, request] of requests.entries()) {
@@ -315,7 +289,7 @@ export async function prepareGenerationBatch(
           { field: "reservationId" },
         );
       }
-      prepared.push(await prepareGeneration(ctx, channels, scope, request, storage));
+      prepared.push(await prepareGeneration(ctx, scope, request));
     } catch (err) {
       throw err instanceof AppError ? inBatchItem(err, i) : err;
     }
@@ -330,7 +304,7 @@ export async function prepareGenerationBatch(
  */
 export async function insertPreparedBatch(
   ctx: ServiceContext,
-  scope: GenerationScope,
+  scope: NetworkScope,
   prepared: PreparedGeneration[],
   options: { idempotency?: { key: string; hash: string } | undefined },
 ): Promise<SubmittedBatch> {
@@ -401,248 +375,4 @@ function seedOf(generationId: string): number {
   let h = 0;
   for (const ch of generationId) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
   return h % 2 ** 31;
-}
-
-interface ResultRow {
-  generation_id: string;
-  media_type: "image" | "video";
-  prompt: string;
-  /** As PostgreSQL printed it, to the microsecond (drizzle hands timestamps over as text). */
-  created_at: string;
-  quoted: string;
-  reservation_id: string | null;
-  id: string;
-  model: string;
-  position: number;
-  status: ResultStatus;
-  progress: number | null;
-  cost: string;
-  charged: string;
-  refunded: string;
-  routing: Record<string, unknown> | null;
-  error_code: string | null;
-  error_message: string | null;
-  finished_at: string | null;
-  /** A video result's frame rate, as quoted. */
-  fps: number | null;
-  template_id: string | null;
-  /** The passes applied, in order, with the fee each result pays for each. */
-  passes: Array<{ passId: string; fee: string }>;
-  [key: string]: unknown;
-}
-
-export function statusOf(statuses: ResultStatus[]): ResultStatus {
-  const terminal = statuses.every((s) => s === "completed" || s === "failed");
-  if (terminal) return statuses.includes("completed") ? "completed" : "failed";
-  return statuses.some((s) => s !== "pending") ? "processing" : "pending";
-}
-
-export const outputResource = (generationId: string, model: string) =>
-  `output:${generationId}:${model}`;
-/** How long a result's public URL works; each status read hands out a fresh one. */
-export const OUTPUT_URL_TTL_SECONDS = 24 * 3600;
-
-/** A completed result's download URL, signed so it opens without the API key. */
-export function outputUrl(
-  ctx: Pick<ServiceContext, "config" | "clock">,
-  generationId: string,
-  model: string,
-): string {
-  const signature = signResource(
-    ctx.config,
-    outputResource(generationId, model),
-    ctx.clock(),
-    OUTPUT_URL_TTL_SECONDS,
-  );
-  return `${ctx.config.http.publicUrl}/v1/download?id=${encodeURIComponent(generationId)}&model=${encodeURIComponent(model)}&${signature}`;
-}
-
-export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">) {
-  const first = rows[0] as ResultRow;
-  const sum = (f: (r: ResultRow) => string) => rows.reduce((total, r) => total + BigInt(f(r)), 0n);
-  const mediaKey = first.media_type === "image" ? "imageUrl" : "videoUrl";
-  const passes = first.passes.map((p) => ({ passId: p.passId, fee: BigInt(p.fee) }));
-  const passFeesPerResult = passes.reduce((total, p) => total + p.fee, 0n);
-  const ordered = [...rows].sort((a, b) => a.position - b.position);
-  return {
-    generationId: first.generation_id,
-    status: statusOf(rows.map((r) => r.status)),
-    mediaType: first.media_type,
-    prompt: first.prompt,
-    createdAt: new Date(first.created_at),
-    /** The exact creation time, for history cursors. */
-    position: { createdAt: first.created_at, id: first.generation_id },
-    reservationId: first.reservation_id,
-    templateId: first.template_id,
-    stylePassIds: passes.map((p) => p.passId),
-    cost: {
-      quoted: BigInt(first.quoted),
-      charged: sum((r) => r.charged),
-      refunded: sum((r) => r.refunded),
-    },
-    /** What was quoted and held: each model's price, and each pass's fee on every result. */
-    quote: {
-      models: ordered.map((r) => ({ model: r.model, credits: BigInt(r.cost) - passFeesPerResult })),
-      passFees: passes.map((p) => ({
-        passId: p.passId,
-        fee: p.fee,
-        uses: rows.length,
-        credits: p.fee * BigInt(rows.length),
-      })),
-      total: BigInt(first.quoted),
-    },
-    results: ordered.map((r) => ({
-      model: r.model,
-      status: r.status,
-      /** 0–100 where the upstream tells it; null when unknown. */
-      progress: r.progress,
-      [mediaKey]: r.status === "completed" ? outputUrl(ctx, r.generation_id, r.model) : null,
-      // Undefined (left out of the JSON) on an image result.
-      fps: first.media_type === "video" ? r.fps : undefined,
-      cost: BigInt(r.cost),
-      charged: BigInt(r.charged),
-      refunded: BigInt(r.refunded),
-      routing: r.routing,
-      error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
-      finishedAt: r.finished_at ? new Date(r.finished_at) : null,
-    })),
-  };
-}
-export type GenerationView = ReturnType<typeof generationView>;
-
-export interface QuoteBreakdown {
-  models: Array<{ model: string; credits: bigint }>;
-  passFees: Array<{ passId: string; fee: bigint; uses: number; credits: bigint }>;
-  total: bigint;
-}
-
-/** A quote's breakdown on the wire (credits as JSON numbers). */
-export function quoteJson(q: QuoteBreakdown) {
-  return {
-    models: q.models.map((m) => ({ model: m.model, credits: creditsToJson(m.credits) })),
-    passFees: q.passFees.map((p) => ({
-      passId: p.passId,
-      fee: creditsToJson(p.fee),
-      uses: p.uses,
-      credits: creditsToJson(p.credits),
-    })),
-    total: creditsToJson(q.total),
-  };
-}
-
-/** A generation as the API shows it: the status endpoint, history, webhooks and SSE. */
-export function generationJson({ position: _position, ...g }: GenerationView) {
-  return {
-    ...g,
-    cost: {
-      quoted: creditsToJson(g.cost.quoted),
-      charged: creditsToJson(g.cost.charged),
-      refunded: creditsToJson(g.cost.refunded),
-    },
-    quote: quoteJson(g.quote),
-    results: g.results.map((r) => ({
-      ...r,
-      cost: creditsToJson(r.cost),
-      charged: creditsToJson(r.charged),
-      refunded: creditsToJson(r.refunded),
-    })),
-  };
-}
-
-const resultColumns = sql`g.id as generation_id, g.media_type::text, g.prompt, g.created_at, g.quoted, g.reservation_id,
-  r.id, r.model, r.position, r.status::text, r.progress, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at,
-  g.request->>'templateId' as template_id, (g.request->'frameRates'->>r.model)::int as fps,
-  (select coalesce(json_agg(json_build_object('passId', gp.pass_id, 'fee', gp.fee::text) order by gp.position), '[]'::json)
-   from generation_passes gp where gp.generation_id = g.id) as passes`;
-
-function group(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">): GenerationView[] {
-  const byGeneration = new Map<string, ResultRow[]>();
-  for (const row of rows)
-    byGeneration.set(row.generation_id, [...(byGeneration.get(row.generation_id) ?? []), row]);
-  return [...byGeneration.values()].map((r) => generationView(r, ctx));
-}
-
-/** The caller's generations among `ids`; ids that are unknown or someone else's are reported as not found. */
-export async function getGenerations(ctx: ServiceContext, scope: GenerationScope, ids: string[]) {
-  const { rows } = await ctx.db.execute<ResultRow>(sql`
-    select ${resultColumns} from generations g join generation_results r on r.generation_id = g.id
-    where g.id = any(${sql.param(ids)}::text[]) and g.account_id = ${scope.accountId} and g.network = ${scope.network}::network`);
-  const found = group(rows, ctx);
-  const order = new Map(ids.map((id, i) => [id, i]));
-  found.sort((a, b) => (order.get(a.generationId) ?? 0) - (order.get(b.generationId) ?? 0));
-  const seen = new Set(found.map((g) => g.generationId));
-  return { data: found, notFound: ids.filter((id) => !seen.has(id)) };
-}
-
-/**
- * GET /v1/generate/status's answer, as the public docs have it: the generations found, keyed by
- * id in the order asked; every other id asked for (unknown, or not the caller's) in `notFound`.
- */
-export function statusJson(found: GenerationView[], asked: string[]) {
-  const generations: Record<string, ReturnType<typeof generationJson>> = {};
-  for (const g of found) generations[g.generationId] = generationJson(g);
-  const seen = new Set(found.map((g) => g.generationId));
-  return { generations, notFound: asked.filter((id) => !seen.has(id)) };
-}
-
-export interface HistoryFilter {
-  limit: number;
-  before?: { createdAt: string; id: string } | undefined;
-  mediaType?: "image" | "video" | undefined;
-  status?: ResultStatus | undefined;
-  model?: string | undefined;
-  from?: Date | undefined;
-  to?: Date | undefined;
-}
-
-/** The caller's generations, newest first, filtered; `before` is the last one of the previous page. */
-export async function listGenerations(
-  ctx: ServiceContext,
-  scope: GenerationScope,
-  filter: HistoryFilter,
-) {
-  const derived = sql`(select case
-      when bool_and(x.status in ('completed', 'failed')) then
-        case when bool_or(x.status = 'completed') then 'completed' else 'failed' end
-      when bool_or(x.status <> 'pending') then 'processing' else 'pending' end
-    from generation_results x where x.generation_id = g.id)`;
-  const page = sql`
-    select g.id from generations g
-    where g.account_id = ${scope.accountId} and g.network = ${scope.network}::network
-      ${filter.before ? sql`and (g.created_at, g.id) < (${filter.before.createdAt}::timestamptz, ${filter.before.id})` : sql``}
-      ${filter.mediaType ? sql`and g.media_type = ${filter.mediaType}::media_type` : sql``}
-      ${filter.from ? sql`and g.created_at >= ${filter.from}` : sql``}
-      ${filter.to ? sql`and g.created_at < ${filter.to}` : sql``}
-      ${filter.model ? sql`and exists (select 1 from generation_results m where m.generation_id = g.id and m.model = ${filter.model})` : sql``}
-      ${filter.status ? sql`and ${derived} = ${filter.status}` : sql``}
-    order by g.created_at desc, g.id desc limit ${filter.limit}`;
-  const { rows } = await ctx.db.execute<ResultRow>(sql`
-    select ${resultColumns} from generations g join generation_results r on r.generation_id = g.id
-    where g.id in (${page}) order by g.created_at desc, g.id desc, r.position`);
-  return group(rows, ctx);
-}
-
-/** A completed result's stored output (its bytes and type): to its owner, or through a signed URL. */
-export async function readOutput(
-  ctx: ServiceContext,
-  storage: Storage,
-  owner: GenerationScope | "signed",
-  generationId: string,
-  model: string,
-): Promise<{ bytes: Buffer; contentType: string }> {
-  const { rows } = await ctx.db.execute<{
-    output_key: string | null;
-    content_type: string | null;
-    status: string;
-  }>(sql`
-    select r.output_key, r.content_type, r.status::text from generations g join generation_results r on r.generation_id = g.id
-    where g.id = ${generationId} and r.model = ${model}
-      ${owner === "signed" ? sql`` : sql`and g.account_id = ${owner.accountId} and g.network = ${owner.network}::network`}`);
-  const row = rows[0];
-  if (row?.status !== "completed" || !row.output_key) {
-    throw new AppError("not_found", "No finished output for that generation and model.");
-  }
-  const bytes = await storage.get(row.output_key);
-  if (!bytes) throw new AppError("not_found", "The output is no longer stored.");
-  return { bytes, contentType: row.content_type ?? "application/octet-stream" };
 }
