@@ -34,7 +34,7 @@ export interface AppContext extends ServiceContext {
   db: Database;
   pool: pg.Pool;
   /** Outputs storage and upstream routing, for generation jobs and downloads. */
-  generations: GenerationRuntime;
+  generations: GenerationRuntime<ServiceContext>;
   /** x402 on each network that takes payments. */
   payments: Payments;
   /** Wakes requests waiting for generations; close it before the pool. */

@@ -5,11 +5,11 @@
  * This file imports only leaf type modules that never import the context back, so `context.ts`
  * sits at the bottom of the import graph.
  */
-import type { SettlementHooks } from "./domains/generations/settlement.js";
 import type { PaymentGateway } from "./domains/payments/gateway.js";
 import type { Provider } from "./domains/providers/types.js";
 import type { Channel, ProviderName } from "./domains/routing/channels.js";
 import type { AttemptOutcome } from "./domains/routing/outcomes.js";
+import type { Network } from "./lib/network.js";
 
 export type { GenerationEvents } from "./domains/generations/events.js";
 export type { Facilitator } from "./domains/payments/facilitator.js";
@@ -64,8 +64,52 @@ export interface Routing {
  * What running a generation needs beyond the database: where outputs go, how to route, and
  * what other domains do in the transaction that settles a result (see settlement.ts).
  */
-export interface GenerationRuntime {
+export interface GenerationRuntime<Tx> {
   storage: Storage;
   routing: RouteDeps;
-  settlement: SettlementHooks;
+  settlement: SettlementHooks<Tx>;
+}
+
+/* The settlement seam (see domains/generations/settlement.ts): what other domains do when one
+ * of a generation's results settles. */
+
+/** One model result that has just settled, as the settling transaction's hooks see it. */
+export interface SettledResult {
+  resultId: string;
+  generationId: string;
+  /** The account that generated, and pays. */
+  accountId: string;
+  network: Network;
+  status: "completed" | "failed";
+  /** Where the generation asked to be told that it finished (its webhook), if anywhere. */
+  webhookUrl: string | null;
+  /** Whether the generation applied style passes (whose royalties a completed result pays). */
+  hasPasses: boolean;
+  /**
+   * Whether none of the generation's results is open any more. The first call locks the
+   * generation's row, so of two results settling at once the second waits for the first to
+   * commit and then sees it settled: exactly one of them sees the generation finished. Only
+   * hooks that need it ask, so a generation nobody waits on is never locked.
+   */
+  generationFinished(): Promise<boolean>;
+}
+
+/**
+ * Runs inside the settling transaction (`tx.db` is it; `Tx` is the service context, a type
+ * parameter so that this file need not import the context that imports it): what it writes commits with the
+ * settlement, and what it throws rolls the settlement back.
+ */
+export type SettlementHook<Tx> = (tx: Tx, settled: SettledResult) => Promise<void>;
+
+export interface SettlementHooks<Tx> {
+  /**
+   * Right after the result's row settled (completed or failed), before its hold is posted or
+   * voided; in registration order.
+   */
+  onResultSettled: readonly SettlementHook<Tx>[];
+  /**
+   * After a completed result's charge posted, in the same transaction: what the charge pays
+   * for (royalties), so the result is charged with it or not at all.
+   */
+  onResultCharged: readonly SettlementHook<Tx>[];
 }

@@ -2,7 +2,10 @@ import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
-import type { GenerationRuntime } from "../../ports.js";
+import type { GenerationRuntime as RuntimePort } from "../../ports.js";
+
+export type GenerationRuntime = RuntimePort<ServiceContext>;
+
 import { type AspectRatio, findModel, type Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
 import { type Routing, route } from "../routing/router.js";
@@ -11,8 +14,6 @@ import { signedUploadUrl } from "../uploads/service.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
 import type { ResultFailureCode } from "./failures.js";
 import { generationFinished, type SettledResult, type SettlementHooks } from "./settlement.js";
-
-export type { GenerationRuntime } from "../../ports.js";
 
 interface OpenResult {
   id: string;

@@ -1,6 +1,10 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import type { Network } from "../../lib/network.js";
+import type {
+  SettlementHook as PortSettlementHook,
+  SettlementHooks as PortSettlementHooks,
+} from "../../ports.js";
 import { type GenerationView, getGenerations } from "./history.js";
 
 /**
@@ -11,45 +15,11 @@ import { type GenerationView, getGenerations } from "./history.js";
  * the same hooks, in the same order.
  */
 
-/** One model result that has just settled, as the settling transaction's hooks see it. */
-export interface SettledResult {
-  resultId: string;
-  generationId: string;
-  /** The account that generated, and pays. */
-  accountId: string;
-  network: Network;
-  status: "completed" | "failed";
-  /** Where the generation asked to be told that it finished (its webhook), if anywhere. */
-  webhookUrl: string | null;
-  /** Whether the generation applied style passes (whose royalties a completed result pays). */
-  hasPasses: boolean;
-  /**
-   * Whether none of the generation's results is open any more. The first call locks the
-   * generation's row, so of two results settling at once the second waits for the first to
-   * commit and then sees it settled: exactly one of them sees the generation finished. Only
-   * hooks that need it ask, so a generation nobody waits on is never locked.
-   */
-  generationFinished(): Promise<boolean>;
-}
+export type { SettledResult } from "../../ports.js";
 
-/**
- * Runs inside the settling transaction (`tx.db` is it): what it writes commits with the
- * settlement, and what it throws rolls the settlement back.
- */
-export type SettlementHook = (tx: ServiceContext, settled: SettledResult) => Promise<void>;
-
-export interface SettlementHooks {
-  /**
-   * Right after the result's row settled (completed or failed), before its hold is posted or
-   * voided; in registration order.
-   */
-  onResultSettled: readonly SettlementHook[];
-  /**
-   * After a completed result's charge posted, in the same transaction: what the charge pays
-   * for (royalties), so the result is charged with it or not at all.
-   */
-  onResultCharged: readonly SettlementHook[];
-}
+/** The hooks, run with the settling transaction's service context. */
+export type SettlementHook = PortSettlementHook<ServiceContext>;
+export type SettlementHooks = PortSettlementHooks<ServiceContext>;
 
 /** The hooks of several domains, run in the order given. */
 export function settlementHooks(...listeners: Partial<SettlementHooks>[]): SettlementHooks {
