@@ -31,6 +31,13 @@ export async function pageOf<Row>(
   return { data, nextCursor: rows.length > limit && last ? cursorOf(last) : null };
 }
 
+/** The answer of a list route: one page of `item`, and the cursor of the next (as pageOf makes). */
+export const pageSchema = <Item extends z.ZodType>(item: Item) =>
+  z.object({
+    data: z.array(item),
+    nextCursor: z.string().nullable(),
+  });
+
 /**
  * A time as PostgreSQL prints it ("2026-11-21 19:20:01.123456+00"), to the microsecond, which
  * a JS Date would cut to the millisecond; checked to be a real time, so a forged one is a 400.

@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import path from "node:path";
 import express, { Router } from "express";
-import type { ServiceContext } from "../context.js";
+import type { AppContext } from "../context.js";
 import { opsContracts } from "./contract.js";
 import { mountOn, uncheckedBody } from "./mount.js";
 import { openApiDocument } from "./openapi/routes.js";
@@ -53,7 +53,7 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
-export function docsRoutes(ctx: ServiceContext): Router {
+export function docsRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
   const files = express.static(SWAGGER_UI_DIR, { index: false, redirect: false, maxAge: "1d" });

@@ -1,12 +1,13 @@
 import type { Request, RequestHandler, Response, Router } from "express";
 import type { z } from "zod";
-import type { AppContext, ServiceContext } from "../context.js";
+import type { AppContext } from "../context.js";
 import type { Caller } from "../domains/accounts/caller.js";
 import { AppError, notFound } from "../errors.js";
 import { authenticate, authenticateUnlessPaying } from "./auth.js";
 import { idempotent, requiredIdempotencyKey } from "./idempotency.js";
 import { type Credential, credentialsOf, type RouteContract } from "./openapi/contract.js";
 import { rateLimit } from "./rate-limit.js";
+import { type RequestContext, requestContextOf } from "./request-context.js";
 
 /**
  * The one way a route is added to the HTTP app: from its contract, the same object the OpenAPI
@@ -36,6 +37,8 @@ export interface RequiredIdempotency {
 }
 
 export interface RouteInput<C extends RouteContract> {
+  /** The application context with this request's caller and its request-bound logger. */
+  ctx: RequestContext;
   params: Output<C["params"]>;
   query: Output<C["query"]>;
   body: C["body"] extends { schema: infer S } ? Output<S> : undefined;
@@ -118,17 +121,12 @@ type MountedHandler = RequestHandler & { [MOUNTED]?: readonly RouteContract[] };
 export const mountedContracts = (handler: unknown): readonly RouteContract[] =>
   (typeof handler === "function" && (handler as MountedHandler)[MOUNTED]) || [];
 
-const isAppContext = (ctx: ServiceContext): ctx is AppContext => "payments" in ctx;
-
 /** The authentication the contract's credentials ask for, if mount does it at all. */
-function authenticationOf(ctx: ServiceContext, accepted: Credential[]): RequestHandler | undefined {
+function authenticationOf(ctx: AppContext, accepted: Credential[]): RequestHandler | undefined {
   if (!accepted.some((c) => c === "apiKey" || c === "session" || c === "generationToken")) {
     return undefined;
   }
-  if (accepted.includes("x402")) {
-    if (!isAppContext(ctx)) throw new Error("a route paid with x402 needs the app context");
-    return authenticateUnlessPaying(ctx);
-  }
+  if (accepted.includes("x402")) return authenticateUnlessPaying(ctx);
   return authenticate(ctx, {
     sessions: accepted.includes("session"),
     generationTokens: accepted.includes("generationToken"),
@@ -147,7 +145,7 @@ export type Mount = <C extends RouteContract, H extends RouteHandler<C> = RouteH
 ) => void;
 
 /** `mount(contract, handler)` for the routes of one router. */
-export function mountOn(router: Router, ctx: ServiceContext): Mount {
+export function mountOn(router: Router, ctx: AppContext): Mount {
   return (contract, handler, options = {}) => {
     const accepted = credentialsOf(contract);
     const signedUrl = accepted.includes("signedUrl");
@@ -196,7 +194,16 @@ export function mountOn(router: Router, ctx: ServiceContext): Mount {
             );
       const idempotency =
         contract.idempotent === "required" ? requiredIdempotencyKey(req, body) : undefined;
-      const input = { params, query, body, caller: req.caller, idempotency, req, res };
+      const input = {
+        ctx: requestContextOf(ctx, req),
+        params,
+        query,
+        body,
+        caller: req.caller,
+        idempotency,
+        req,
+        res,
+      };
       const reply = await (handler as RouteHandler<typeof contract>)(
         input as RouteInput<typeof contract>,
       );

@@ -1,12 +1,12 @@
 import { Router } from "express";
-import type { ServiceContext } from "../../context.js";
+import type { AppContext } from "../../context.js";
 import { mountOn } from "../../http/mount.js";
 import { scopeOf } from "./caller.js";
 import { accountContracts } from "./contract.js";
 import { getAccount } from "./service.js";
 import { endSession, issueSignInNonce, signInWithWallet } from "./signin.js";
 
-export function accountRoutes(ctx: ServiceContext): Router {
+export function accountRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
@@ -15,7 +15,7 @@ export function accountRoutes(ctx: ServiceContext): Router {
     body: await issueSignInNonce(ctx),
   }));
 
-  mount(accountContracts.signIn, async ({ body }) => {
+  mount(accountContracts.signIn, async ({ ctx, body }) => {
     const { account, sessionToken, expiresAt } = await signInWithWallet(ctx, body);
     return {
       status: 201,
@@ -31,12 +31,12 @@ export function accountRoutes(ctx: ServiceContext): Router {
     };
   });
 
-  mount(accountContracts.signOut, async ({ caller }) => {
+  mount(accountContracts.signOut, async ({ ctx, caller }) => {
     if (caller.kind === "session") await endSession(ctx, caller.sessionId);
     return { status: 204, body: undefined };
   });
 
-  mount(accountContracts.getAccount, async ({ caller }) => ({
+  mount(accountContracts.getAccount, async ({ ctx, caller }) => ({
     status: 200,
     body: await getAccount(ctx, scopeOf(caller)),
   }));

@@ -1,5 +1,5 @@
 import { Router } from "express";
-import type { ServiceContext } from "../../context.js";
+import type { AppContext } from "../../context.js";
 import { mountOn } from "../../http/mount.js";
 import { MAX_REFERENCE_IMAGES } from "../generations/request.js";
 import { catalogContracts } from "./contract.js";
@@ -30,7 +30,7 @@ export function catalogJson() {
 }
 
 /** GET /v1/models: the public catalog, no key needed. */
-export function catalogRoutes(ctx: ServiceContext): Router {
+export function catalogRoutes(ctx: AppContext): Router {
   const router = Router();
   const body = catalogJson();
   mountOn(router, ctx)(catalogContracts.listModels, async () => ({

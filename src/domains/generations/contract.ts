@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
+import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { paymentPending, paymentReceipt } from "../payments/contract.js";
 import { upstreamStatusCode } from "../providers/failures.js";
@@ -272,10 +273,7 @@ export const generationStatus = z.object({
   notFound: z.array(z.string()).describe("Ids that are unknown or not the caller's."),
 });
 
-export const generationPage = z.object({
-  data: z.array(generation),
-  nextCursor: z.string().nullable(),
-});
+export const generationPage = pageSchema(generation);
 
 /** Paid with x402, an OpenAI-compatible answer also says how to poll and what was paid. */
 const paidImages = {

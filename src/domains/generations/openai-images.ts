@@ -74,7 +74,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
-  mount(generationContracts.createImage, async ({ caller, body, req, res }) => {
+  mount(generationContracts.createImage, async ({ ctx, caller, body, req, res }) => {
     const model = findModel(body.model);
     if (!model)
       throw new AppError(

@@ -1,4 +1,4 @@
-import { type Request, Router } from "express";
+import { type Request, type Response, Router } from "express";
 import { z } from "zod";
 import type { AppContext } from "../../context.js";
 import { callerOf, keyScopeOf, readableGenerationIds } from "../../http/auth.js";
@@ -8,6 +8,7 @@ import { idempotencyOf } from "../../http/idempotency.js";
 import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { payForGeneration, payForGenerations, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
+import type { Caller } from "../accounts/caller.js";
 import { receiptJson } from "../payments/accept.js";
 import { quoteRequest } from "./compose.js";
 import { generationContracts, generationId } from "./contract.js";
@@ -35,30 +36,41 @@ export function submitForCaller(
   });
 }
 
+/**
+ * One generation for the doors that make one: with an API key, submitted for its account;
+ * without, paid per call with x402, when `paid` holds what every paid answer adds (the access
+ * token and the receipt). Undefined when the payment is pending: its 202 has been sent.
+ */
+export async function submitOrPay(
+  ctx: AppContext,
+  caller: Caller | undefined,
+  req: Request,
+  res: Response,
+  request: GenerateRequest,
+): Promise<{ generationId: string; cost: bigint; paid: Record<string, unknown> } | undefined> {
+  if (caller) return { ...(await submitForCaller(ctx, req, request)), paid: {} };
+  const submitted = await payForGeneration(ctx, req, res, request);
+  if (!submitted) return undefined;
+  const { generation, paid } = submitted;
+  return { generationId: generation.generationId, cost: generation.cost, paid };
+}
+
 export function generationRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
-  mount(generationContracts.generate, async ({ caller, body: request, req, res }) => {
-    if (!caller) {
-      const submitted = await payForGeneration(ctx, req, res, request);
-      if (!submitted) return undefined;
-      const { generation, paid } = submitted;
-      return {
-        status: 202,
-        body: uncheckedBody({
-          generationId: generation.generationId,
-          cost: creditsToJson(generation.cost),
-          ...paid,
-        }),
-      };
-    }
-    const { generationId: id, cost } = await submitForCaller(ctx, req, request);
-    return { status: 202, body: { generationId: id, cost: creditsToJson(cost) } };
+  mount(generationContracts.generate, async ({ ctx, caller, body: request, req, res }) => {
+    const submitted = await submitOrPay(ctx, caller, req, res, request);
+    if (!submitted) return undefined;
+    const { generationId: id, cost, paid } = submitted;
+    return {
+      status: 202,
+      body: uncheckedBody({ generationId: id, cost: creditsToJson(cost), ...paid }),
+    };
   });
 
   // The price of a request before it is made: the same composition and quote submit uses.
-  mount(generationContracts.quoteGeneration, async ({ caller, body: request }) => {
+  mount(generationContracts.quoteGeneration, async ({ ctx, caller, body: request }) => {
     const scope = keyScopeOf(caller);
     const priced = await quoteRequest(
       ctx,
@@ -79,53 +91,56 @@ export function generationRoutes(ctx: AppContext): Router {
     };
   });
 
-  mount(generationContracts.generateBatch, async ({ caller, body: { requests }, req, res }) => {
-    if (!caller) {
-      const paid = await payForGenerations(ctx, req, res, requests, "batch", {
-        asBatch: true,
-      });
-      if (paid.status === "pending") {
-        respondPending(res, paid.payment);
-        return undefined;
+  mount(
+    generationContracts.generateBatch,
+    async ({ ctx, caller, body: { requests }, req, res }) => {
+      if (!caller) {
+        const paid = await payForGenerations(ctx, req, res, requests, "batch", {
+          asBatch: true,
+        });
+        if (paid.status === "pending") {
+          respondPending(res, paid.payment);
+          return undefined;
+        }
+        const { batchId, generations } = paid.result;
+        return {
+          status: 202,
+          body: uncheckedBody({
+            batchId,
+            cost: creditsToJson(generations.reduce((sum, g) => sum + g.cost, 0n)),
+            generations: generations.map((g) => ({
+              generationId: g.generationId,
+              cost: creditsToJson(g.cost),
+              accessToken: g.accessToken,
+            })),
+            payment: receiptJson(paid.payment),
+          }),
+        };
       }
-      const { batchId, generations } = paid.result;
+      const batch = await submitGenerationBatch(ctx, keyScopeOf(caller), requests, {
+        idempotency: idempotencyOf(req),
+      });
       return {
         status: 202,
         body: uncheckedBody({
-          batchId,
-          cost: creditsToJson(generations.reduce((sum, g) => sum + g.cost, 0n)),
-          generations: generations.map((g) => ({
+          batchId: batch.batchId,
+          cost: creditsToJson(batch.cost),
+          generations: batch.generations.map((g) => ({
             generationId: g.generationId,
             cost: creditsToJson(g.cost),
-            accessToken: g.accessToken,
           })),
-          payment: receiptJson(paid.payment),
         }),
       };
-    }
-    const batch = await submitGenerationBatch(ctx, keyScopeOf(caller), requests, {
-      idempotency: idempotencyOf(req),
-    });
-    return {
-      status: 202,
-      body: uncheckedBody({
-        batchId: batch.batchId,
-        cost: creditsToJson(batch.cost),
-        generations: batch.generations.map((g) => ({
-          generationId: g.generationId,
-          cost: creditsToJson(g.cost),
-        })),
-      }),
-    };
-  });
+    },
+  );
 
-  mount(generationContracts.getGenerationStatus, async ({ caller, query: { ids } }) => {
+  mount(generationContracts.getGenerationStatus, async ({ ctx, caller, query: { ids } }) => {
     const readable = readableGenerationIds(caller, ids);
     const found = await getGenerations(ctx, keyScopeOf(caller), readable);
     return { status: 200, body: uncheckedBody(statusJson(found.data, ids)) };
   });
 
-  mount(generationContracts.listGenerations, async ({ caller, query: q }) => {
+  mount(generationContracts.listGenerations, async ({ ctx, caller, query: q }) => {
     const page = await pageOf(
       q.limit,
       (limit) =>

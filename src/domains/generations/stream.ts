@@ -27,7 +27,7 @@ export function generationStreamRoutes(ctx: AppContext): Router {
 
   mountOn(router, ctx)(
     generationContracts.streamGenerationEvents,
-    async ({ caller, params: { id }, req, res }) => {
+    async ({ ctx, caller, params: { id }, req, res }) => {
       const scope = keyScopeOf(caller);
       // Listen for the hang-up before any await: a client gone early must leave nothing behind.
       let closed = false;

@@ -3,12 +3,11 @@ import type { AppContext } from "../../context.js";
 import { notFound } from "../../errors.js";
 import { keyScopeOf, readableGenerationIds } from "../../http/auth.js";
 import { mountOn, uncheckedBody } from "../../http/mount.js";
-import { payForGeneration } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
 import { generationContracts } from "./contract.js";
 import { type GenerationView, getGenerations } from "./history.js";
 import { generateRequest } from "./request.js";
-import { submitForCaller } from "./routes.js";
+import { submitOrPay } from "./routes.js";
 
 const JOB_STATUS = {
   pending: "queued",
@@ -46,7 +45,7 @@ export function videoJobRoutes(ctx: AppContext): Router {
 
   mount(
     generationContracts.createVideoJob,
-    async ({ caller, body: { model, ...job }, req, res }) => {
+    async ({ ctx, caller, body: { model, ...job }, req, res }) => {
       const request = generateRequest.parse({ ...job, mediaType: "video", models: [model] });
       const job202 = (generationId: string, cost: bigint) => ({
         id: generationId,
@@ -55,23 +54,16 @@ export function videoJobRoutes(ctx: AppContext): Router {
         model: request.models[0],
         credits: creditsToJson(cost),
       });
-      if (!caller) {
-        const submitted = await payForGeneration(ctx, req, res, request);
-        if (!submitted) return undefined;
-        const { generation, paid } = submitted;
-        return {
-          status: 202,
-          body: uncheckedBody({ ...job202(generation.generationId, generation.cost), ...paid }),
-        };
-      }
-      const submitted = await submitForCaller(ctx, req, request);
-      return { status: 202, body: uncheckedBody(job202(submitted.generationId, submitted.cost)) };
+      const submitted = await submitOrPay(ctx, caller, req, res, request);
+      if (!submitted) return undefined;
+      const { generationId: id, cost, paid } = submitted;
+      return { status: 202, body: uncheckedBody({ ...job202(id, cost), ...paid }) };
     },
   );
 
   mount(
     generationContracts.getVideoJob,
-    async ({ caller, params: { id } }) => {
+    async ({ ctx, caller, params: { id } }) => {
       const readable = readableGenerationIds(caller, [id]);
       const generation = (await getGenerations(ctx, keyScopeOf(caller), readable)).data[0];
       if (generation?.mediaType !== "video") throw notFound("Video job");

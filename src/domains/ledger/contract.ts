@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { tiers } from "./packs.js";
@@ -72,7 +73,7 @@ export const ledgerContracts = {
     responses: {
       200: {
         description: "A page of entries.",
-        schema: z.object({ data: z.array(ledgerEntry), nextCursor: z.string().nullable() }),
+        schema: pageSchema(ledgerEntry),
       },
     },
     errors: [],

@@ -1,5 +1,5 @@
 import { Router } from "express";
-import type { ServiceContext } from "../../context.js";
+import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { pageOf } from "../../http/cursor.js";
@@ -17,11 +17,11 @@ function decodeCursor(cursor: string): EntryCursor {
   return { seq: BigInt(match[1] as string), side: match[2] === "1" ? 1 : 0 };
 }
 
-export function ledgerRoutes(ctx: ServiceContext): Router {
+export function ledgerRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
-  mount(ledgerContracts.getBalance, async ({ caller }) => {
+  mount(ledgerContracts.getBalance, async ({ ctx, caller }) => {
     const scope = keyScopeOf(caller);
     const balance = await getBalance(ctx, scope.accountId, scope.network);
     return {
@@ -36,7 +36,7 @@ export function ledgerRoutes(ctx: ServiceContext): Router {
     };
   });
 
-  mount(ledgerContracts.listTransactions, async ({ caller, query }) => {
+  mount(ledgerContracts.listTransactions, async ({ ctx, caller, query }) => {
     const scope = keyScopeOf(caller);
     const page = await pageOf(
       query.limit,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageSchema } from "../../http/cursor.js";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { aspectRatios, imageResolutions, videoResolutions } from "../catalog/models.js";
@@ -250,7 +251,7 @@ export const passContracts = {
     responses: {
       200: {
         description: "A page of passes.",
-        schema: z.object({ data: z.array(stylePass), nextCursor: z.string().nullable() }),
+        schema: pageSchema(stylePass),
         example: { data: [passExample], nextCursor: null },
       },
     },

@@ -1,6 +1,6 @@
 import { Router } from "express";
 import { z } from "zod";
-import type { ServiceContext } from "../../context.js";
+import type { AppContext, ServiceContext } from "../../context.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { decodeCursor, encodeCursor, pageOf, pgTimestampText } from "../../http/cursor.js";
 import { mountOn } from "../../http/mount.js";
@@ -32,17 +32,17 @@ const passCursor = (sort: PassSort) =>
     passIdParams.shape.id,
   ]);
 
-export function passRoutes(ctx: ServiceContext): Router {
+export function passRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
   const pass = (answer: Pass) => ({ status: 200 as const, body: passJson(ctx, answer) });
 
-  mount(passContracts.createPass, async ({ caller, body }) => {
+  mount(passContracts.createPass, async ({ ctx, caller, body }) => {
     const created = await createPass(ctx, keyScopeOf(caller), { ...body, fee: BigInt(body.fee) });
     return { status: 201, body: passJson(ctx, created) };
   });
 
-  mount(passContracts.listPasses, async ({ caller, query: q }) => {
+  mount(passContracts.listPasses, async ({ ctx, caller, query: q }) => {
     const scope = keyScopeOf(caller);
     const page = await pageOf(
       q.limit,
@@ -69,13 +69,14 @@ export function passRoutes(ctx: ServiceContext): Router {
   const byId = { notFound: "Pass" };
   mount(
     passContracts.getPass,
-    async ({ caller, params }) => pass(await getPass(ctx, keyScopeOf(caller).network, params.id)),
+    async ({ ctx, caller, params }) =>
+      pass(await getPass(ctx, keyScopeOf(caller).network, params.id)),
     byId,
   );
 
   mount(
     passContracts.updatePass,
-    async ({ caller, params, body: { fee, ...patch } }) =>
+    async ({ ctx, caller, params, body: { fee, ...patch } }) =>
       pass(
         await updatePass(ctx, keyScopeOf(caller), params.id, {
           ...patch,
@@ -87,11 +88,11 @@ export function passRoutes(ctx: ServiceContext): Router {
 
   mount(
     passContracts.archivePass,
-    async ({ caller, params }) => pass(await archivePass(ctx, keyScopeOf(caller), params.id)),
+    async ({ ctx, caller, params }) => pass(await archivePass(ctx, keyScopeOf(caller), params.id)),
     byId,
   );
 
-  mount(passContracts.getEarnings, async ({ caller }) => {
+  mount(passContracts.getEarnings, async ({ ctx, caller }) => {
     const earnings = await getEarnings(ctx, keyScopeOf(caller));
     return {
       status: 200,
@@ -112,7 +113,7 @@ export function passRoutes(ctx: ServiceContext): Router {
     };
   });
 
-  mount(passContracts.getPassAnalytics, async ({ caller, query }) => {
+  mount(passContracts.getPassAnalytics, async ({ ctx, caller, query }) => {
     const analytics = await getPassAnalytics(ctx, keyScopeOf(caller), query.range);
     return {
       status: 200,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { type PackId, packs, tiers } from "../ledger/packs.js";
@@ -87,10 +88,7 @@ export const payment = z
   })
   .meta({ id: "Payment" });
 
-export const paymentPage = z.object({
-  data: z.array(payment),
-  nextCursor: z.string().nullable(),
-});
+export const paymentPage = pageSchema(payment);
 
 const receiptExample = {
   id: "pay_01kaxyz0000000000000000000",

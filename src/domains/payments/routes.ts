@@ -20,7 +20,7 @@ export function paymentRoutes(ctx: AppContext): Router {
    * Credit packs, paid in USDC on the caller's network: the API key's, or with no key any
    * network this deployment takes payments on (the credits and a new key go to the wallet).
    */
-  mount(paymentContracts.buyCreditPack, async ({ caller, params: { pack }, req, res }) => {
+  mount(paymentContracts.buyCreditPack, async ({ ctx, caller, params: { pack }, req, res }) => {
     const keyScope = caller ? keyScopeOf(caller) : undefined;
     const { prices, description } = packPrices(
       pack,
@@ -51,7 +51,7 @@ export function paymentRoutes(ctx: AppContext): Router {
     };
   });
 
-  mount(paymentContracts.listPayments, async ({ caller, query }) => {
+  mount(paymentContracts.listPayments, async ({ ctx, caller, query }) => {
     const page = await pageOf(
       query.limit,
       (limit) => listPayments(ctx, keyScopeOf(caller), { limit, before: query.cursor }),
@@ -63,7 +63,7 @@ export function paymentRoutes(ctx: AppContext): Router {
   // No credential: see findPaymentByNonce for why the nonce alone is enough.
   mount(
     paymentContracts.getPaymentByNonce,
-    async ({ params }) => {
+    async ({ ctx, params }) => {
       const payment = await findPaymentByNonce(ctx, params.nonce);
       if (!payment) throw notFound("Payment");
       return { status: 200, body: paymentJson(payment) };

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 
@@ -104,7 +105,7 @@ export const payoutContracts = {
     responses: {
       200: {
         description: "A page of payouts.",
-        schema: z.object({ data: z.array(payout), nextCursor: z.string().nullable() }),
+        schema: pageSchema(payout),
         example: { data: [payoutExample], nextCursor: null },
       },
     },

@@ -13,7 +13,7 @@ export function payoutRoutes(ctx: AppContext): Router {
 
   mount(
     payoutContracts.createPayout,
-    async ({ caller, body, idempotency }) => {
+    async ({ ctx, caller, body, idempotency }) => {
       const { payout, replayed } = await createPayout(ctx, keyScopeOf(caller), {
         credits: body.credits === undefined ? undefined : BigInt(body.credits),
         idempotency,
@@ -34,7 +34,7 @@ export function payoutRoutes(ctx: AppContext): Router {
     { emptyBody: {} },
   );
 
-  mount(payoutContracts.listPayouts, async ({ caller, query }) => {
+  mount(payoutContracts.listPayouts, async ({ ctx, caller, query }) => {
     const page = await pageOf(
       query.limit,
       (limit) => listPayouts(ctx, keyScopeOf(caller), { limit, before: query.cursor }),

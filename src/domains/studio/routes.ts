@@ -1,5 +1,5 @@
 import { Router } from "express";
-import type { ServiceContext } from "../../context.js";
+import type { AppContext } from "../../context.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { mountOn } from "../../http/mount.js";
 import { creditsToJson } from "../../lib/credits.js";
@@ -15,11 +15,11 @@ export const reservationJson = (r: ReservationView) => ({
   returnedCredits: creditsToJson(r.returnedCredits),
 });
 
-export function studioRoutes(ctx: ServiceContext): Router {
+export function studioRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
-  mount(studioContracts.reserveCredits, async ({ caller, body }) => {
+  mount(studioContracts.reserveCredits, async ({ ctx, caller, body }) => {
     const reservation = await reserveCredits(ctx, keyScopeOf(caller), {
       credits: BigInt(body.credits),
       expiresInSeconds: body.expiresInSeconds,
@@ -27,7 +27,7 @@ export function studioRoutes(ctx: ServiceContext): Router {
     return { status: 201, body: reservationJson(reservation) };
   });
 
-  mount(studioContracts.settleReservation, async ({ caller, body }) => ({
+  mount(studioContracts.settleReservation, async ({ ctx, caller, body }) => ({
     status: 200,
     body: reservationJson(await settleReservation(ctx, keyScopeOf(caller), body.reservationId)),
   }));

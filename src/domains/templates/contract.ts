@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { pageSchema } from "../../http/cursor.js";
 import { route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { MAX_PROMPT_LENGTH } from "../catalog/models.js";
@@ -120,7 +121,7 @@ export const templateContracts = {
     responses: {
       200: {
         description: "A page of templates.",
-        schema: z.object({ data: z.array(promptTemplate), nextCursor: z.string().nullable() }),
+        schema: pageSchema(promptTemplate),
         example: { data: [templateExample], nextCursor: null },
       },
     },

@@ -1,6 +1,6 @@
 import { Router } from "express";
 import { z } from "zod";
-import type { ServiceContext } from "../../context.js";
+import type { AppContext } from "../../context.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { decodeCursor, encodeCursor, pageOf, pgTimestampText } from "../../http/cursor.js";
 import { mountOn } from "../../http/mount.js";
@@ -9,16 +9,16 @@ import { createTemplate, getTemplate, listTemplates, templateView } from "./serv
 
 const templateCursor = z.tuple([pgTimestampText, templateIdParams.shape.id]);
 
-export function templateRoutes(ctx: ServiceContext): Router {
+export function templateRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
-  mount(templateContracts.createTemplate, async ({ caller, body }) => ({
+  mount(templateContracts.createTemplate, async ({ ctx, caller, body }) => ({
     status: 201,
     body: templateView(await createTemplate(ctx, keyScopeOf(caller), body)),
   }));
 
-  mount(templateContracts.listTemplates, async ({ caller, query: q }) => {
+  mount(templateContracts.listTemplates, async ({ ctx, caller, query: q }) => {
     const scope = keyScopeOf(caller);
     const page = await pageOf(
       q.limit,
@@ -40,7 +40,7 @@ export function templateRoutes(ctx: ServiceContext): Router {
 
   mount(
     templateContracts.getTemplate,
-    async ({ caller, params }) => ({
+    async ({ ctx, caller, params }) => ({
       status: 200,
       body: templateView(await getTemplate(ctx, keyScopeOf(caller).network, params.id)),
     }),

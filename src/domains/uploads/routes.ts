@@ -45,7 +45,7 @@ export function uploadRoutes(ctx: AppContext): Router {
   // The multipart body is read by multer, not by the contract's schema (which documents it).
   mount(
     uploadContracts.uploadImage,
-    async ({ caller, req }) => {
+    async ({ ctx, caller, req }) => {
       const files = (req.files ?? []) as Express.Multer.File[];
       const file = files.find((f) => f.fieldname === "file" || f.fieldname === "image");
       if (!file) {

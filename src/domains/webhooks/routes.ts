@@ -11,12 +11,12 @@ export function webhookRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
-  mount(webhookContracts.getWebhookSecret, async ({ caller }) => {
+  mount(webhookContracts.getWebhookSecret, async ({ ctx, caller }) => {
     const row = await getWebhookSecret(ctx, caller.accountId);
     return { status: 200, headers: noStore, body: secretView(row, ctx.clock()) };
   });
 
-  mount(webhookContracts.rotateWebhookSecret, async ({ caller }) => {
+  mount(webhookContracts.rotateWebhookSecret, async ({ ctx, caller }) => {
     const row = await rotateWebhookSecret(ctx, caller.accountId);
     return { status: 200, headers: noStore, body: secretView(row, ctx.clock()) };
   });

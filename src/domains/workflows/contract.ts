@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
+import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
 import { networks } from "../../lib/network.js";
 import { generation, QUOTE_ERRORS } from "../generations/contract.js";
@@ -138,7 +139,7 @@ export const workflowContracts = {
     responses: {
       200: {
         description: "A page of workflows.",
-        schema: z.object({ data: z.array(workflow), nextCursor: z.string().nullable() }),
+        schema: pageSchema(workflow),
       },
     },
     errors: [],

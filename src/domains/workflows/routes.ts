@@ -41,12 +41,12 @@ export function workflowRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
 
-  mount(workflowContracts.createWorkflow, async ({ caller, body }) => ({
+  mount(workflowContracts.createWorkflow, async ({ ctx, caller, body }) => ({
     status: 201,
     body: workflowJson(await createWorkflow(ctx, keyScopeOf(caller), body)),
   }));
 
-  mount(workflowContracts.listWorkflows, async ({ caller, query }) => {
+  mount(workflowContracts.listWorkflows, async ({ ctx, caller, query }) => {
     const page = await listWorkflows(ctx, keyScopeOf(caller), {
       limit: query.limit,
       before: query.cursor,
@@ -57,22 +57,22 @@ export function workflowRoutes(ctx: AppContext): Router {
     };
   });
 
-  mount(workflowContracts.getWorkflow, async ({ caller, params }) => ({
+  mount(workflowContracts.getWorkflow, async ({ ctx, caller, params }) => ({
     status: 200,
     body: workflowJson(await getWorkflow(ctx, keyScopeOf(caller), params.id)),
   }));
 
-  mount(workflowContracts.deleteWorkflow, async ({ caller, params }) => {
+  mount(workflowContracts.deleteWorkflow, async ({ ctx, caller, params }) => {
     await deleteWorkflow(ctx, keyScopeOf(caller), params.id);
     return { status: 204, body: undefined };
   });
 
-  mount(workflowContracts.runWorkflow, async ({ caller, params }) => ({
+  mount(workflowContracts.runWorkflow, async ({ ctx, caller, params }) => ({
     status: 202,
     body: uncheckedBody(runJson(await startWorkflowRun(ctx, keyScopeOf(caller), params.id))),
   }));
 
-  mount(workflowContracts.getWorkflowRun, async ({ caller, params }) => ({
+  mount(workflowContracts.getWorkflowRun, async ({ ctx, caller, params }) => ({
     status: 200,
     body: uncheckedBody(
       runJson(await getWorkflowRun(ctx, keyScopeOf(caller), params.id, params.runId)),
