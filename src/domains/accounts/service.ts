@@ -48,6 +48,19 @@ export async function findAccount(ctx: ServiceContext, idOrAddress: string): Pro
   return account;
 }
 
+/**
+ * Locks the account's row until the caller's transaction ends, so that changes to what the
+ * account owns (its active keys) queue behind each other. 404 when there is no such account.
+ */
+export async function lockAccount(ctx: ServiceContext, accountId: string): Promise<void> {
+  const [account] = await ctx.db
+    .select({ id: accounts.id })
+    .from(accounts)
+    .where(eq(accounts.id, accountId))
+    .for("update");
+  if (!account) throw notFound("Account");
+}
+
 /** The caller's own account, as seen from its scope. */
 export async function getAccount(ctx: ServiceContext, scope: Scope) {
   const account = await findAccount(ctx, scope.accountId);

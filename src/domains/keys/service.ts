@@ -5,7 +5,7 @@ import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { sha256Hex } from "../../lib/secrets.js";
 import type { Caller, Scope } from "../accounts/caller.js";
-import { accounts } from "../accounts/schema.js";
+import { lockAccount } from "../accounts/service.js";
 import { apiKeyNetwork, apiKeyPrefix, generateApiKey } from "./format.js";
 import { apiKeys } from "./schema.js";
 
@@ -63,12 +63,7 @@ export async function createApiKey(
   const network = networkFor(scope, input.network);
   const key = generateApiKey(network);
   const apiKey = await ctx.db.transaction(async (tx) => {
-    const [account] = await tx
-      .select({ id: accounts.id })
-      .from(accounts)
-      .where(eq(accounts.id, scope.accountId))
-      .for("update");
-    if (!account) throw notFound("Account");
+    await lockAccount({ ...ctx, db: tx }, scope.accountId);
 
     const [active] = await tx
       .select({ n: count() })

@@ -653,6 +653,18 @@ export async function lockBalance(ctx: ServiceContext, ledgerAccountId: string):
   return BigInt(rows[0]?.balance ?? 0);
 }
 
+/** The amounts of the transfers with these ids (an id with no transfer is absent). */
+export async function transferAmounts(
+  ctx: ServiceContext,
+  ids: readonly string[],
+): Promise<Map<string, bigint>> {
+  if (ids.length === 0) return new Map();
+  const { rows } = await ctx.db.execute<{ id: string; amount: string }>(
+    sql`select id, amount from ledger_transfers where id = any(${sql.param([...ids])}::text[])`,
+  );
+  return new Map(rows.map((r) => [r.id, BigInt(r.amount)]));
+}
+
 export interface LedgerEntry {
   id: string;
   seq: bigint;

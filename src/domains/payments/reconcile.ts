@@ -10,10 +10,12 @@ import {
 } from "viem";
 import type { AppContext } from "../../context.js";
 import type { Network } from "../../lib/network.js";
+import { transferAmounts } from "../ledger/service.js";
 import {
   applySettledPayment,
   getPayment,
   markPaymentFailed,
+  mintTransferId,
   type Payment,
   unresolvedPayments,
 } from "./service.js";
@@ -201,17 +203,24 @@ export async function reconcilePayments(
     }
   }
 
-  const { rows } = await ctx.db.execute<{
+  const { rows: settled } = await ctx.db.execute<{
     id: string;
     transaction: string | null;
     amount: string;
     credits: string;
-    minted: string | null;
   }>(sql`
-    select p.id, p.transaction, p.amount, p.credits,
-           (select sum(t.amount) from ledger_transfers t where t.id = 'payment:' || p.id) as minted
+    select p.id, p.transaction, p.amount, p.credits
     from payments p
     where p.network = ${network}::network and p.status = 'settled' and p.pay_to = ${getAddress(config.payTo)}`);
+  // What the ledger minted for each, read through the ledger's own verb.
+  const mints = await transferAmounts(
+    ctx,
+    settled.map((p) => mintTransferId(p.id)),
+  );
+  const rows = settled.map((p) => ({
+    ...p,
+    minted: mints.get(mintTransferId(p.id))?.toString() ?? null,
+  }));
   const recorded = new Set<string>();
   let recordedTotal = 0n;
   const missingTransfers: ReconciliationReport["missingTransfers"] = [];
