@@ -60,7 +60,6 @@ export function createAppContext(
     shutdown: new AbortController(),
     payments: new PaymentGateway(config.payments, logger),
     generations: {
-      storage,
       // In this order, in the settling transaction, as run.ts always called them.
       settlement: settlementHooks(
         webhookSettlementHooks,

@@ -61,11 +61,10 @@ export interface Routing {
 }
 
 /**
- * What running a generation needs beyond the database: where outputs go, how to route, and
- * what other domains do in the transaction that settles a result (see settlement.ts).
+ * What running a generation needs beyond the service context (which carries the storage): how
+ * to route, and what other domains do in the transaction that settles a result (settlement.ts).
  */
 export interface GenerationRuntime<Tx> {
-  storage: Storage;
   routing: RouteDeps;
   settlement: SettlementHooks<Tx>;
 }

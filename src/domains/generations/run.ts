@@ -116,7 +116,7 @@ export async function runResult(
   const extension = extensionOf(routed.output.contentType);
   // One file per run: a second run of the same result never overwrites what the first delivered.
   const key = `${result.generation_id}/${result.position}-${result.runs}.${extension}`;
-  await runtime.storage.put(key, routed.output.bytes);
+  await ctx.storage.put(key, routed.output.bytes);
   const settled = await completeResult(ctx, runtime.settlement, result, {
     key,
     contentType: routed.output.contentType,
