@@ -26,6 +26,8 @@ let chain: LocalChain;
 let app: TestApp;
 let server: FacilitatorServer;
 const calls: string[] = [];
+/** Set by a test: the next settle is broadcast and mined, then its answer is lost (a 500). */
+let loseNextSettleAnswer = false;
 
 beforeAll(async () => {
   chain = await startTestChain("test");
@@ -47,9 +49,14 @@ beforeAll(async () => {
         calls.push("POST /verify");
         return facilitator.verify(...args);
       },
-      settle: (...args) => {
+      settle: async (...args) => {
         calls.push("POST /settle");
-        return facilitator.settle(...args);
+        const settled = await facilitator.settle(...args);
+        if (loseNextSettleAnswer) {
+          loseNextSettleAnswer = false;
+          throw new Error("the facilitator fell over after broadcasting");
+        }
+        return settled;
       },
     },
     { host: "127.0.0.1", port: 0 },
@@ -82,5 +89,26 @@ describe("an HTTP facilitator", () => {
     expect(calls).toEqual(["GET /supported", "POST /verify", "POST /settle"]);
     const balance = await app.request("GET", "/v1/balance", { token: key });
     expect(balance.body.creditBalance).toBe(1000);
+  });
+
+  it("keeps a payment whose settle call failed pending with a stable code, and never asks to pay again", async () => {
+    const { key } = await createAccountWithKey(app.ctx, "test");
+    const payer = await fundedPayer(chain, 10_000_000n);
+    loseNextSettleAnswer = true;
+    const res = await payingFetch(payer, "test")(`${app.url}/v1/credits/packs/starter`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { status: string; payment: { id: string; status: string } };
+    expect(body.status).toBe("payment_pending");
+    expect(body.payment.status).toBe("pending");
+    const { rows } = await app.ctx.pool.query<{ status: string; error: string | null }>(
+      "select status, error from payments where id = $1",
+      [body.payment.id],
+    );
+    // The code is stored, not the exception's text; the text went to the log.
+    expect(rows[0]).toEqual({ status: "pending", error: "settlement_error" });
+    expect(app.logs.some((line) => line.includes("the facilitator fell over"))).toBe(true);
   });
 });
