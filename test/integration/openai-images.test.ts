@@ -58,7 +58,7 @@ describe("POST /v1/images/generations with the official openai client", () => {
     const extra = result as unknown as { credits: number; routing: { upstream: string } };
     expect(extra.credits).toBe(12); // nano-banana-2 at 2K (1536 px long side)
     expect(extra.routing.upstream).toBe("sandbox-primary");
-    expect((await app.request("GET", "/v1/balance", { token: key })).body.creditBalance).toBe(88);
+    expect((await app.call("getBalance", { token: key })).body.creditBalance).toBe(88);
   });
 
   it("returns signed URLs that open without the key, n at a time", async () => {
@@ -124,7 +124,7 @@ describe("POST /v1/images/generations with the official openai client", () => {
         credits: 10n,
         reason: "t",
       });
-      const res = await quick.request("POST", "/v1/images/generations", {
+      const res = await quick.call("createImage", {
         token: other.key,
         json: { model: "z-image-turbo", prompt: "later" },
       });
@@ -144,7 +144,7 @@ describe("the images endpoint's fields", () => {
   it("refuses a field it does not know instead of dropping it, and holds nothing", async () => {
     const { key } = await client();
     for (const extra of [{ webhook_url: "http://x.test/h" }, { colour: "red" }, { stream: true }]) {
-      const res = await app.request("POST", "/v1/images/generations", {
+      const res = await app.call("createImage", {
         token: key,
         json: { model: "z-image-turbo", prompt: "a red kite", ...extra },
       });
@@ -153,7 +153,7 @@ describe("the images endpoint's fields", () => {
       const [name] = Object.keys(extra);
       expect(res.body.error.message).toContain(name);
     }
-    const balance = await app.request("GET", "/v1/balance", { token: key });
+    const balance = await app.call("getBalance", { token: key });
     expect(balance.body).toMatchObject({ creditBalance: 100, heldCredits: 0 });
   });
 
@@ -196,7 +196,7 @@ describe("money on the images endpoint", () => {
     expect(first.status).toBe(200);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
     expect(again.body.generationIds).toEqual(first.body.generationIds);
-    expect((await app.request("GET", "/v1/balance", { token: key })).body).toMatchObject({
+    expect((await app.call("getBalance", { token: key })).body).toMatchObject({
       creditBalance: 97,
       heldCredits: 0,
     });
@@ -225,15 +225,13 @@ describe("money on the images endpoint", () => {
     const failingWorker = await startWorker(failing.ctx);
     try {
       const caller = await createFundedCaller(failing.ctx, 20n);
-      const res = await failing.request("POST", "/v1/images/generations", {
+      const res = await failing.call("createImage", {
         token: caller.key,
         json: { model: "gpt-image-2", prompt: "nobody answers" },
       });
       expect(res.status).toBe(502);
       expect(res.body.error.code).toBe("generation_failed");
-      expect(
-        (await failing.request("GET", "/v1/balance", { token: caller.key })).body,
-      ).toMatchObject({
+      expect((await failing.call("getBalance", { token: caller.key })).body).toMatchObject({
         creditBalance: 20,
         heldCredits: 0,
       });

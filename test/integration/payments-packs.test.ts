@@ -33,7 +33,7 @@ const newPayer = (usdc = 100n * 10n ** 6n) => fundedPayer(chain, usdc);
 describe("credit packs over x402", () => {
   it("answers 402 with the pack's exact price on the key's network", async () => {
     const { key } = await createAccountWithKey(app.ctx, "test");
-    const res = await app.request("POST", "/v1/credits/packs/creator", { token: key });
+    const res = await app.call("buyCreditPack", { params: { pack: "creator" }, token: key });
     expect(res.status).toBe(402);
     expect(res.body.error.code).toBe("payment_required");
     // A key was sent: the message does not ask for one.
@@ -53,14 +53,14 @@ describe("credit packs over x402", () => {
   });
 
   it("an unknown pack is a 400 before any 402", async () => {
-    const res = await app.request("POST", "/v1/credits/packs/mega");
+    const res = await app.call("buyCreditPack", { params: { pack: "mega" } });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe("invalid_request");
     expect(res.body.error.message).toBe(
       "Invalid request: pack: Unknown pack; the packs are starter, creator, pro.",
     );
     // Without a key the 402 says a key is the other way to pay.
-    const keyless = await app.request("POST", "/v1/credits/packs/starter");
+    const keyless = await app.call("buyCreditPack", { params: { pack: "starter" } });
     expect(keyless.status).toBe(402);
     expect(keyless.body.error.message).toContain("or send an API key");
   });
@@ -91,9 +91,9 @@ describe("credit packs over x402", () => {
     expect((await usdcBalance(chain, treasury)) - before).toBe(40_000_000n);
     expect(await usdcBalance(chain, payer.address)).toBe(60_000_000n);
 
-    const balance = await app.request("GET", "/v1/balance", { token: key });
+    const balance = await app.call("getBalance", { token: key });
     expect(balance.body).toMatchObject({ creditBalance: 6000, membershipTier: "pro" });
-    const listed = await app.request("GET", "/v1/payments", { token: key });
+    const listed = await app.call("listPayments", { token: key });
     expect(listed.body.data).toEqual([
       expect.objectContaining({
         id: body.payment.id,
@@ -117,10 +117,10 @@ describe("credit packs over x402", () => {
     expect(res.status).toBe(201);
     expect(body.apiKey).toMatch(/^sk_test_/);
     expect(body).toMatchObject({ credits: 1000, creditBalance: 1000, membershipTier: "free" });
-    const balance = await app.request("GET", "/v1/balance", { token: body.apiKey });
+    const balance = await app.call("getBalance", { token: body.apiKey });
     expect(balance.status).toBe(200);
     expect(balance.body.creditBalance).toBe(1000);
-    const account = await app.request("GET", "/v1/account", { token: body.apiKey });
+    const account = await app.call("getAccount", { token: body.apiKey });
     expect(account.body.walletAddress).toBe(payer.address);
 
     // A second purchase by the same wallet lands on the same account.
@@ -141,7 +141,7 @@ describe("credit packs over x402", () => {
     });
     expect(next.body.data.map((p: { pack: string }) => p.pack)).toEqual(["starter"]);
     expect(next.body.nextCursor).toBeNull();
-    const bad = await app.request("GET", "/v1/payments?cursor=nope", { token: body.apiKey });
+    const bad = await app.call("listPayments", { query: { cursor: "nope" }, token: body.apiKey });
     expect(bad.status).toBe(400);
   });
 
@@ -157,7 +157,7 @@ describe("credit packs over x402", () => {
     expect(res.status).toBe(402);
     expect(body.error.reason).toBe("invalid_exact_evm_insufficient_balance");
     expect(await usdcBalance(chain, payer.address)).toBe(1_000_000n);
-    const balance = await app.request("GET", "/v1/balance", { token: key });
+    const balance = await app.call("getBalance", { token: key });
     expect(balance.body.creditBalance).toBe(0);
     expect(account.id).toBeTruthy();
   });

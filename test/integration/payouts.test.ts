@@ -93,7 +93,7 @@ const requestPayout = (target: TestApp, key: string, body: unknown, idempotencyK
   });
 
 const earnings = async (target: TestApp, key: string) =>
-  (await target.request("GET", "/v1/balance", { token: key })).body.earnings as number;
+  (await target.call("getBalance", { token: key })).body.earnings as number;
 
 async function postTransferOf(target: TestApp, payoutId: string) {
   const { rows } = await target.ctx.db.execute<{
@@ -165,7 +165,7 @@ describe("POST /v1/profile/payouts", () => {
       pending: 0n,
     });
     // The creator's earnings page: earned from the passes' uses, what is left, what was sent.
-    const profile = await app.request("GET", "/v1/profile/earnings", { token: c.key });
+    const profile = await app.call("getEarnings", { token: c.key });
     expect(profile.body).toMatchObject({
       totalEarned: 1500,
       available: 300,
@@ -173,7 +173,7 @@ describe("POST /v1/profile/payouts", () => {
       paidOut: 1200,
     });
 
-    const listed = await app.request("GET", "/v1/profile/payouts", { token: c.key });
+    const listed = await app.call("listPayouts", { token: c.key });
     expect(listed.status).toBe(200);
     expect(listed.body.data).toEqual([res.body]);
     expect(listed.body.nextCursor).toBeNull();
@@ -255,7 +255,7 @@ describe("POST /v1/profile/payouts", () => {
     expect(noKey.status).toBe(400);
     expect(noKey.body.error.code).toBe("idempotency_key_required");
     await refused({ credits: 150 }, 400, "invalid_request", "has spaces in it");
-    expect((await app.request("POST", "/v1/profile/payouts", { json: {} })).status).toBe(401);
+    expect((await app.call("createPayout", { json: {} })).status).toBe(401);
 
     // A live key: this deployment has no treasury on live.
     const live = await createAccountWithKey(app.ctx, "live");
@@ -330,7 +330,7 @@ describe("POST /v1/profile/payouts", () => {
       expect(res.status).toBe(201);
       ids.push(res.body.id);
     }
-    const first = await app.request("GET", "/v1/profile/payouts?limit=2", { token: c.key });
+    const first = await app.call("listPayouts", { query: { limit: 2 }, token: c.key });
     expect(first.body.data.map((p: { id: string }) => p.id)).toEqual([ids[2], ids[1]]);
     const next = await app.request(
       "GET",
@@ -339,11 +339,11 @@ describe("POST /v1/profile/payouts", () => {
     );
     expect(next.body.data.map((p: { id: string }) => p.id)).toEqual([ids[0]]);
     expect(next.body.nextCursor).toBeNull();
-    const bad = await app.request("GET", "/v1/profile/payouts?cursor=nope", { token: c.key });
+    const bad = await app.call("listPayouts", { query: { cursor: "nope" }, token: c.key });
     expect(bad.status).toBe(400);
     // Someone else sees none of them.
     const other = await creator(app, 0n);
-    const theirs = await app.request("GET", "/v1/profile/payouts", { token: other.key });
+    const theirs = await app.call("listPayouts", { token: other.key });
     expect(theirs.body.data).toEqual([]);
   });
 });

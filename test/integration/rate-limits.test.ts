@@ -52,7 +52,7 @@ async function callerOnTier(ctx: AppContext, tier: MembershipTier) {
  */
 const requestIn = (app: TestApp, bucket: RateLimitBucket, token: string) =>
   bucket === "poll"
-    ? app.request("GET", "/v1/history?limit=1", { token })
+    ? app.call("listGenerations", { query: { limit: 1 }, token })
     : app.request("POST", bucket === "batch" ? "/v1/generate/batch" : "/v1/generate", {
         token,
         json: bucket === "batch" ? { requests: [image] } : image,
@@ -156,7 +156,7 @@ describe("tier limits per bucket", () => {
     app.clock.freeze(new Date(windowStart + 5_000));
     const { key, account } = await callerOnTier(app.ctx, "free");
     const post = (json: unknown, headers: Record<string, string> = {}) =>
-      app.request("POST", "/v1/generate", { token: key, json, headers });
+      app.call("generate", { token: key, json, headers });
     // More refusals than the limit: a validation 400 and a 402 each.
     for (let i = 0; i < 4; i++) expect((await post({})).status).toBe(400);
     for (let i = 0; i < 3; i++) {
@@ -246,7 +246,7 @@ describe("limits shared by several API processes", () => {
     for (let i = 0; i < limit; i++) {
       const res =
         i % 2 === 0
-          ? await app.request("GET", "/v1/history?limit=1", { token: key })
+          ? await app.call("listGenerations", { query: { limit: 1 }, token: key })
           : await fetch(`${secondUrl}/v1/history?limit=1`, {
               headers: { authorization: `Bearer ${key}` },
             }).then((r) => ({ status: r.status, headers: r.headers, body: null }));
@@ -259,7 +259,7 @@ describe("limits shared by several API processes", () => {
     });
     expect(fromSecond.status).toBe(429);
     expect(Number(fromSecond.headers.get("retry-after"))).toBeGreaterThan(0);
-    const fromFirst = await app.request("GET", "/v1/history?limit=1", { token: key });
+    const fromFirst = await app.call("listGenerations", { query: { limit: 1 }, token: key });
     expect(fromFirst.status).toBe(429);
   });
 });
@@ -342,27 +342,27 @@ describe("the in-flight cap", () => {
     const { key } = await createFundedCaller(app.ctx, 1_000n);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await app.request("POST", "/v1/generate", { token: key, json: image });
+      const res = await app.call("generate", { token: key, json: image });
       expect(res.status).toBe(202);
       ids.push(res.body.generationId);
     }
-    const balance = (await app.request("GET", "/v1/balance", { token: key })).body;
-    const refused = await app.request("POST", "/v1/generate", { token: key, json: image });
+    const balance = (await app.call("getBalance", { token: key })).body;
+    const refused = await app.call("generate", { token: key, json: image });
     expect(refused.status).toBe(429);
     expect(refused.body.error).toMatchObject({ code: "too_many_in_flight", max: 3, inFlight: 4 });
     expect(refused.headers.get("retry-after")).toBe("5");
-    const batch = await app.request("POST", "/v1/generate/batch", {
+    const batch = await app.call("generateBatch", {
       token: key,
       json: { requests: [image, image] },
     });
     expect(batch.status).toBe(429);
     expect(batch.body.error.code).toBe("too_many_in_flight");
     // Nothing was held or charged for the refused work.
-    expect((await app.request("GET", "/v1/balance", { token: key })).body).toEqual(balance);
+    expect((await app.call("getBalance", { token: key })).body).toEqual(balance);
 
     worker = await startWorker(app.ctx);
     for (const id of ids) expect((await waitForGeneration(app, key, id)).status).toBe("completed");
-    const after = await app.request("POST", "/v1/generate", { token: key, json: image });
+    const after = await app.call("generate", { token: key, json: image });
     expect(after.status).toBe(202);
   });
 });

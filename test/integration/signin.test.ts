@@ -19,7 +19,7 @@ async function signedMessage(
   wallet: PrivateKeyAccount,
   overrides: Partial<Parameters<typeof createSiweMessage>[0]> = {},
 ): Promise<{ message: string; signature: Hex; nonce: string }> {
-  const issued = await app.request("POST", "/v1/auth/nonce");
+  const issued = await app.call("createSignInNonce");
   expect(issued.status).toBe(201);
   const message = createSiweMessage({
     address: wallet.address,
@@ -39,7 +39,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
   it("creates the wallet's account on first sign-in and returns a session that manages keys", async () => {
     const wallet = newWallet();
     const { message, signature } = await signedMessage(wallet);
-    const res = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
+    const res = await app.call("signIn", { json: { message, signature } });
     expect(res.status).toBe(201);
     expect(res.body.sessionToken).toMatch(/^sess_[0-9A-Za-z]{48}$/);
     expect(res.body.account.walletAddress).toBe(wallet.address);
@@ -49,22 +49,22 @@ describe("sign-in with a wallet (EIP-4361)", () => {
     const session = res.body.sessionToken;
 
     // The session manages keys on both networks.
-    const live = await app.request("POST", "/v1/api-keys", {
+    const live = await app.call("createApiKey", {
       token: session,
       json: { name: "l", network: "live" },
     });
-    const test = await app.request("POST", "/v1/api-keys", {
+    const test = await app.call("createApiKey", {
       token: session,
       json: { name: "t", network: "test" },
     });
     expect([live.status, test.status]).toEqual([201, 201]);
-    const listed = await app.request("GET", "/v1/api-keys", { token: session });
+    const listed = await app.call("listApiKeys", { token: session });
     expect(listed.body.data.map((k: { network: string }) => k.network).sort()).toEqual([
       "live",
       "test",
     ]);
     // A session must say which network a key is for.
-    const noNetwork = await app.request("POST", "/v1/api-keys", {
+    const noNetwork = await app.call("createApiKey", {
       token: session,
       json: { name: "n" },
     });
@@ -72,7 +72,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
 
     // Signing in again reaches the same account.
     const again = await signedMessage(wallet);
-    const second = await app.request("POST", "/v1/auth/verify", {
+    const second = await app.call("signIn", {
       json: { message: again.message, signature: again.signature },
     });
     expect(second.body.account.id).toBe(res.body.account.id);
@@ -83,17 +83,17 @@ describe("sign-in with a wallet (EIP-4361)", () => {
     expect(rows).toHaveLength(1);
 
     // Logging out ends the session.
-    expect((await app.request("POST", "/v1/auth/logout", { token: session })).status).toBe(204);
-    const after = await app.request("GET", "/v1/api-keys", { token: session });
+    expect((await app.call("signOut", { token: session })).status).toBe(204);
+    const after = await app.call("listApiKeys", { token: session });
     expect(after.status).toBe(401);
     expect(after.body.error.code).toBe("invalid_session");
   });
 
   it("refuses a replayed nonce", async () => {
     const { message, signature } = await signedMessage(newWallet());
-    const first = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
+    const first = await app.call("signIn", { json: { message, signature } });
     expect(first.status).toBe(201);
-    const replay = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
+    const replay = await app.call("signIn", { json: { message, signature } });
     expect(replay.status).toBe(401);
     expect(replay.body.error.code).toBe("invalid_nonce");
     expect(replay.body.error.message).toMatch(/already been used/);
@@ -102,9 +102,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
   it("lets exactly one of two concurrent uses of a nonce through", async () => {
     const { message, signature } = await signedMessage(newWallet());
     const results = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        app.request("POST", "/v1/auth/verify", { json: { message, signature } }),
-      ),
+      Array.from({ length: 5 }, () => app.call("signIn", { json: { message, signature } })),
     );
     expect(results.map((r) => r.status).sort()).toEqual([201, 401, 401, 401, 401]);
   });
@@ -123,7 +121,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
         version: "1",
         issuedAt: app.clock.now(),
       });
-      const res = await app.request("POST", "/v1/auth/verify", {
+      const res = await app.call("signIn", {
         json: { message, signature: await wallet.signMessage({ message }) },
       });
       expect(res.status).toBe(401);
@@ -145,7 +143,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
       version: "1",
       issuedAt: app.clock.now(),
     });
-    const res = await app.request("POST", "/v1/auth/verify", {
+    const res = await app.call("signIn", {
       json: { message, signature: await wallet.signMessage({ message }) },
     });
     expect(res.status).toBe(401);
@@ -156,12 +154,12 @@ describe("sign-in with a wallet (EIP-4361)", () => {
     const wallet = newWallet();
     const { message, signature } = await signedMessage(wallet);
     const forged = await newWallet().signMessage({ message });
-    const res = await app.request("POST", "/v1/auth/verify", {
+    const res = await app.call("signIn", {
       json: { message, signature: forged },
     });
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe("invalid_signature");
-    const real = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
+    const real = await app.call("signIn", { json: { message, signature } });
     expect(real.status).toBe(201);
   });
 
@@ -174,7 +172,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
       { notBefore: new Date(Date.now() + 3600_000) },
     ]) {
       const { message, signature } = await signedMessage(wallet, overrides);
-      const res = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
+      const res = await app.call("signIn", { json: { message, signature } });
       expect(res.status, JSON.stringify(overrides)).toBe(400);
       expect(res.body.error.code).toBe("invalid_siwe_message");
     }
@@ -183,7 +181,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
   it("refuses a URI on another origin, a bad date and an unchecksummed address", async () => {
     const wallet = newWallet();
     const uri = await signedMessage(wallet, { uri: "https://evil.example/login" });
-    const res = await app.request("POST", "/v1/auth/verify", {
+    const res = await app.call("signIn", {
       json: { message: uri.message, signature: uri.signature },
     });
     expect(res.status).toBe(400);
@@ -191,14 +189,14 @@ describe("sign-in with a wallet (EIP-4361)", () => {
 
     const good = await signedMessage(wallet, { expirationTime: new Date(Date.now() + 600_000) });
     const badDate = good.message.replace(/Expiration Time: .*/, "Expiration Time: yesterday");
-    const dated = await app.request("POST", "/v1/auth/verify", {
+    const dated = await app.call("signIn", {
       json: { message: badDate, signature: await wallet.signMessage({ message: badDate }) },
     });
     expect(dated.status).toBe(400);
     expect(dated.body.error.message).toMatch(/Expiration Time/);
 
     const lower = good.message.replace(wallet.address, wallet.address.toLowerCase());
-    const unchecksummed = await app.request("POST", "/v1/auth/verify", {
+    const unchecksummed = await app.call("signIn", {
       json: { message: lower, signature: await wallet.signMessage({ message: lower }) },
     });
     expect(unchecksummed.status).toBe(400);
@@ -211,7 +209,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
       { message: "hello", signature: "nothex" },
       { message: "not siwe", signature: "0x00" },
     ]) {
-      const res = await app.request("POST", "/v1/auth/verify", { json });
+      const res = await app.call("signIn", { json });
       expect(res.status, JSON.stringify(json)).toBe(400);
       expect(["invalid_request", "invalid_siwe_message"]).toContain(res.body.error.code);
     }
@@ -219,13 +217,11 @@ describe("sign-in with a wallet (EIP-4361)", () => {
 
   it("expires sessions", async () => {
     const { message, signature } = await signedMessage(newWallet());
-    const { body } = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
-    expect((await app.request("GET", "/v1/account", { token: body.sessionToken })).status).toBe(
-      200,
-    );
+    const { body } = await app.call("signIn", { json: { message, signature } });
+    expect((await app.call("getAccount", { token: body.sessionToken })).status).toBe(200);
     app.clock.advance(3601_000);
     try {
-      const res = await app.request("GET", "/v1/account", { token: body.sessionToken });
+      const res = await app.call("getAccount", { token: body.sessionToken });
       expect(res.status).toBe(401);
       expect(res.body.error.code).toBe("invalid_session");
       // The worker's cleanup removes what expired.
@@ -241,7 +237,7 @@ describe("sign-in with a wallet (EIP-4361)", () => {
     // No such endpoint exists yet besides key management; the middleware rule is covered here.
     const { authenticate } = await import("../../src/http/auth.js");
     const { message, signature } = await signedMessage(newWallet());
-    const { body } = await app.request("POST", "/v1/auth/verify", { json: { message, signature } });
+    const { body } = await app.call("signIn", { json: { message, signature } });
     const middleware = authenticate(app.ctx);
     const req = { headers: { authorization: `Bearer ${body.sessionToken}` } } as never;
     await expect(middleware(req, {} as never, () => {})).rejects.toMatchObject({

@@ -166,7 +166,7 @@ describe("POST /v1/upload-image", () => {
     const wrongField = await upload(me.key, await solidPng(8, 8), "a.png", "photo");
     expect(wrongField.body.error.code).toBe("invalid_request");
 
-    const json = await app.request("POST", "/v1/upload-image", { token: me.key, json: {} });
+    const json = await app.call("uploadImage", { token: me.key, json: {} });
     expect(json.status).toBe(400);
     expect(json.body.error.code).toBe("invalid_request");
 
@@ -182,7 +182,7 @@ describe("referenceImageUrls", () => {
     const mine = (await upload(me.key, await solidPng(16, 16))).body;
     const theirs = (await upload(stranger.key, await solidPng(16, 16))).body;
 
-    const refused = await app.request("POST", "/v1/generate", {
+    const refused = await app.call("generate", {
       token: me.key,
       json: { prompt: "p", models: ["z-image-turbo"], referenceImageUrls: [mine.url, theirs.url] },
     });
@@ -193,7 +193,7 @@ describe("referenceImageUrls", () => {
     });
     expect((await getBalance(app.ctx, me.account.id, "test")).creditBalance).toBe(100n);
 
-    const ok = await app.request("POST", "/v1/generate", {
+    const ok = await app.call("generate", {
       token: me.key,
       json: { prompt: "p", models: ["z-image-turbo"], referenceImageUrls: [mine.url] },
     });
@@ -207,7 +207,7 @@ describe("referenceImageUrls", () => {
     const remote = `http://127.0.0.1:${fixturePort}/ref.png`;
     const hitsBefore = fixtureHits;
     sim.calls.length = 0;
-    const res = await app.request("POST", "/v1/generate", {
+    const res = await app.call("generate", {
       token: me.key,
       json: {
         prompt: "with a reference",
@@ -243,7 +243,7 @@ describe("referenceImageUrls", () => {
       [`http://127.0.0.1:${fixturePort}/page.html`, /not a PNG, JPEG or WebP/],
     ] as const;
     for (const [url, reason] of hostile) {
-      const res = await app.request("POST", "/v1/generate", {
+      const res = await app.call("generate", {
         token: me.key,
         json: { prompt: "p", models: ["z-image-turbo"], referenceImageUrls: [url] },
       });
@@ -251,12 +251,12 @@ describe("referenceImageUrls", () => {
       expect(res.body.error.code, url).toBe("unsafe_url");
       expect(res.body.error.message, url).toMatch(reason);
     }
-    const scheme = await app.request("POST", "/v1/generate", {
+    const scheme = await app.call("generate", {
       token: me.key,
       json: { prompt: "p", models: ["z-image-turbo"], referenceImageUrls: ["file:///etc/passwd"] },
     });
     expect(scheme.status).toBe(400);
-    const hook = await app.request("POST", "/v1/generate", {
+    const hook = await app.call("generate", {
       token: me.key,
       json: {
         prompt: "p",

@@ -102,8 +102,8 @@ async function readEvents(
 describe("video jobs", () => {
   it("runs a job to a video with progress, credits, routing and a signed webhook", async () => {
     const { key, account } = await createFundedCaller(app.ctx, 100n);
-    const { secret } = (await app.request("GET", "/v1/webhooks/secret", { token: key })).body;
-    const created = await app.request("POST", "/v1/videos/jobs", {
+    const { secret } = (await app.call("getWebhookSecret", { token: key })).body;
+    const created = await app.call("createVideoJob", {
       token: key,
       json: {
         model: "sora-2-preview",
@@ -173,30 +173,30 @@ describe("video jobs", () => {
     const job = { model: "sora-2-preview", prompt: "once", duration: 4 };
     const headers = { "idempotency-key": "video-once" };
     const [first, second] = await Promise.all([
-      app.request("POST", "/v1/videos/jobs", { token: key, json: job, headers }),
-      app.request("POST", "/v1/videos/jobs", { token: key, json: job, headers }),
+      app.call("createVideoJob", { token: key, json: job, headers }),
+      app.call("createVideoJob", { token: key, json: job, headers }),
     ]);
     const accepted = [first, second].filter((r) => r.status === 202);
     expect(accepted.length).toBeGreaterThanOrEqual(1);
     for (const r of [first, second]) expect([202, 409]).toContain(r.status);
-    const again = await app.request("POST", "/v1/videos/jobs", { token: key, json: job, headers });
+    const again = await app.call("createVideoJob", { token: key, json: job, headers });
     expect(again.status).toBe(202);
     expect(again.body.id).toBe(accepted[0]?.body.id);
     await until("the job to finish", async () => {
-      const r = await app.request("GET", `/v1/videos/jobs/${again.body.id}`, { token: key });
+      const r = await app.call("getVideoJob", { params: { id: again.body.id }, token: key });
       return r.body.status === "succeeded" ? r.body : undefined;
     });
     expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(92n);
 
     // Every channel of this model is down: the job fails and its 12 credits come back.
-    const doomed = await app.request("POST", "/v1/videos/jobs", {
+    const doomed = await app.call("createVideoJob", {
       token: key,
       json: { model: "veo3.1-lite", prompt: "no upstream answers", duration: 8 },
     });
     expect(doomed.status).toBe(202);
     expect(doomed.body.credits).toBe(12);
     const failed = await until("the job to fail", async () => {
-      const r = await app.request("GET", `/v1/videos/jobs/${doomed.body.id}`, { token: key });
+      const r = await app.call("getVideoJob", { params: { id: doomed.body.id }, token: key });
       return r.body.status === "failed" ? r.body : undefined;
     });
     expect(failed).toMatchObject({
@@ -225,25 +225,25 @@ describe("video jobs", () => {
       ],
     ] as const;
     for (const [json, code] of cases) {
-      const res = await app.request("POST", "/v1/videos/jobs", { token: key, json });
+      const res = await app.call("createVideoJob", { token: key, json });
       expect(res.status, code).toBe(400);
       expect(res.body.error.code).toBe(code);
     }
-    const image = await app.request("POST", "/v1/generate", {
+    const image = await app.call("generate", {
       token: key,
       json: { prompt: "an image", models: ["z-image-turbo"] },
     });
     const other = await createFundedCaller(app.ctx, 100n);
-    const job = await app.request("POST", "/v1/videos/jobs", {
+    const job = await app.call("createVideoJob", {
       token: other.key,
       json: { model: "sora-2-preview", prompt: "theirs", duration: 4 },
     });
     for (const id of [image.body.generationId, job.body.id, "gen_00000000000000000000000000"]) {
-      const res = await app.request("GET", `/v1/videos/jobs/${id}`, { token: key });
+      const res = await app.call("getVideoJob", { params: { id }, token: key });
       expect(res.status).toBe(404);
     }
     // An id that cannot be one is not found either, as a client asking for it expects.
-    const malformed = await app.request("GET", "/v1/videos/jobs/nope", { token: key });
+    const malformed = await app.call("getVideoJob", { params: { id: "nope" }, token: key });
     expect(malformed.status).toBe(404);
     expect(malformed.body.error).toMatchObject({
       code: "not_found",
@@ -259,14 +259,14 @@ describe("video jobs", () => {
 describe("frame rates", () => {
   const job = async (key: string, id: string) =>
     until("the job to finish", async () => {
-      const r = await app.request("GET", `/v1/videos/jobs/${id}`, { token: key });
+      const r = await app.call("getVideoJob", { params: { id }, token: key });
       return r.body.status === "succeeded" || r.body.status === "failed" ? r.body : undefined;
     });
 
   it("hands the fps a model offers to fal and Replicate, or the model's default unasked", async () => {
     const { key, account } = await createFundedCaller(app.ctx, 1000n);
     sim.calls.length = 0;
-    const created = await app.request("POST", "/v1/videos/jobs", {
+    const created = await app.call("createVideoJob", {
       token: key,
       json: { model: "kling-v2-6", prompt: "a kite", duration: 5, fps: 30 },
     });
@@ -288,7 +288,7 @@ describe("frame rates", () => {
 
     // Through /v1/generate, without mediaType: Wan 2.7 offers 16, 24 and 30 fps.
     sim.calls.length = 0;
-    const generated = await app.request("POST", "/v1/generate", {
+    const generated = await app.call("generate", {
       token: key,
       json: { prompt: "a heron", models: ["wan2.7"], duration: 5, fps: 16 },
     });
@@ -303,7 +303,7 @@ describe("frame rates", () => {
     ]);
 
     sim.calls.length = 0;
-    const unasked = await app.request("POST", "/v1/videos/jobs", {
+    const unasked = await app.call("createVideoJob", {
       token: key,
       json: { model: "kling-v2-6", prompt: "a kite", duration: 5 },
     });
@@ -317,7 +317,7 @@ describe("frame rates", () => {
   it("refuses an fps the model does not offer before anything is held or sent upstream", async () => {
     const { key, account } = await createFundedCaller(app.ctx, 1000n);
     sim.calls.length = 0;
-    const refused = await app.request("POST", "/v1/videos/jobs", {
+    const refused = await app.call("createVideoJob", {
       token: key,
       json: { model: "kling-v2-6", prompt: "a kite", duration: 5, fps: 25 },
     });
@@ -328,12 +328,12 @@ describe("frame rates", () => {
       message: "kling-v2-6 renders at 24, 30 fps, not 25.",
     });
     // Two models: the fps must be one each offers (Kling has 30, Wan 2.7 too; Wan 2.5 has not).
-    const both = await app.request("POST", "/v1/generate/quote", {
+    const both = await app.call("quoteGeneration", {
       token: key,
       json: { prompt: "p", models: ["kling-v2-6", "wan2.7"], duration: 5, fps: 30 },
     });
     expect(both.status).toBe(200);
-    const notBoth = await app.request("POST", "/v1/generate/quote", {
+    const notBoth = await app.call("quoteGeneration", {
       token: key,
       json: { prompt: "p", models: ["kling-v2-6", "wan2.5-preview"], duration: 5, fps: 30 },
     });
@@ -348,7 +348,7 @@ describe("frame rates", () => {
 describe("GET /v1/generate/:id/events", () => {
   it("streams status changes and ends with the final object", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: { prompt: "streamed", mediaType: "video", models: ["sora-2-preview"], duration: 8 },
     });
@@ -374,7 +374,7 @@ describe("GET /v1/generate/:id/events", () => {
 
   it("ends with a failed generation too, and shows nothing to others", async () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: key,
       json: { prompt: "no upstream answers", models: ["gpt-image-2"] },
     });
