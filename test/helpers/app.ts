@@ -57,7 +57,7 @@ export interface CallOptions extends RequestOptions {
   /** The path's parameters, put in as given (tests send odd ids on purpose). */
   params?: Record<string, string>;
   /** Query fields, or a query string as given. */
-  query?: string | Record<string, string | number | boolean | undefined>;
+  query?: string | Record<string, string | number | boolean | null | undefined>;
 }
 
 export interface TestApp {
@@ -138,7 +138,7 @@ export async function startTestApp(
         ? query
         : new URLSearchParams(
             Object.entries(query ?? {}).flatMap(([k, v]): [string, string][] =>
-              v === undefined ? [] : [[k, String(v)]],
+              v === undefined || v === null ? [] : [[k, String(v)]],
             ),
           ).toString();
     return request(contract.method.toUpperCase(), search ? `${path}?${search}` : path, opts);
