@@ -53,14 +53,13 @@ const pair = { prompt: "a red kite", models: ["z-image-turbo", "qwen-image-2.0"]
 
 /** What one request costs on its own, from the single-generation endpoint's quote. */
 async function quoteOf(key: string, body: unknown): Promise<number> {
-  const res = await app.request("POST", "/v1/generate", { token: key, json: body });
+  const res = await app.call("generate", { token: key, json: body });
   expect(res.status).toBe(202);
   await waitForGeneration(app, key, res.body.generationId);
   return res.body.cost;
 }
 
-const balanceOf = async (key: string) =>
-  (await app.request("GET", "/v1/balance", { token: key })).body;
+const balanceOf = async (key: string) => (await app.call("getBalance", { token: key })).body;
 
 describe("POST /v1/generate/batch", () => {
   it("takes the whole quote in one hold, gives each generation its own id, and charges each once", async () => {
@@ -69,7 +68,7 @@ describe("POST /v1/generate/batch", () => {
     const double = await quoteOf(key, pair);
     const start = (await balanceOf(key)).creditBalance;
 
-    const res = await app.request("POST", "/v1/generate/batch", {
+    const res = await app.call("generateBatch", {
       token: key,
       json: { requests: [cheap, pair, cheap] },
     });
@@ -82,7 +81,7 @@ describe("POST /v1/generate/batch", () => {
     expect(new Set(generations.map((g) => g.generationId)).size).toBe(3);
 
     // One hold entry on the ledger for the whole batch.
-    const entries = (await app.request("GET", "/v1/transactions?limit=5", { token: key })).body
+    const entries = (await app.call("listTransactions", { token: key, query: { limit: 5 } })).body
       .data as Array<{ kind: string; amount: number; holdId: string | null }>;
     expect(entries[0]).toMatchObject({ kind: "hold", amount: -total, holdId: res.body.batchId });
 
@@ -124,7 +123,7 @@ describe("POST /v1/generate/batch", () => {
     const { key } = await createFundedCaller(app.ctx, 1_000n);
     const cost = await quoteOf(key, cheap);
     const poor = await createFundedCaller(app.ctx, BigInt(cost * 3 - 1));
-    const res = await app.request("POST", "/v1/generate/batch", {
+    const res = await app.call("generateBatch", {
       token: poor.key,
       json: { requests: [cheap, cheap, cheap] },
     });
@@ -138,14 +137,14 @@ describe("POST /v1/generate/batch", () => {
       creditBalance: cost * 3 - 1,
       heldCredits: 0,
     });
-    const history = await app.request("GET", "/v1/history", { token: poor.key });
+    const history = await app.call("listGenerations", { token: poor.key });
     expect(history.body.data).toEqual([]);
     await expectMoneyInvariants(app.ctx);
   });
 
   it("names the request of the batch that is wrong, and creates none of them", async () => {
     const { key } = await createFundedCaller(app.ctx, 1_000n);
-    const res = await app.request("POST", "/v1/generate/batch", {
+    const res = await app.call("generateBatch", {
       token: key,
       json: { requests: [cheap, { prompt: "x", models: ["no-such-model"] }] },
     });
@@ -153,21 +152,21 @@ describe("POST /v1/generate/batch", () => {
     expect(res.body.error.code).toBe("invalid_model");
     expect(res.body.error.message).toMatch(/^requests\[1\]: Unknown model no-such-model/);
     expect(res.body.error.field).toBe("requests.1.models");
-    const reservation = await app.request("POST", "/v1/generate/batch", {
+    const reservation = await app.call("generateBatch", {
       token: key,
       json: { requests: [{ ...cheap, reservationId: "res_x" }] },
     });
     expect(reservation.status).toBe(400);
     expect(reservation.body.error.field).toBe("requests.0.reservationId");
     for (const requests of [[], Array.from({ length: 21 }, () => cheap)]) {
-      const bad = await app.request("POST", "/v1/generate/batch", {
+      const bad = await app.call("generateBatch", {
         token: key,
         json: { requests },
       });
       expect(bad.status).toBe(400);
       expect(bad.body.error.code).toBe("invalid_request");
     }
-    expect((await app.request("GET", "/v1/history", { token: key })).body.data).toEqual([]);
+    expect((await app.call("listGenerations", { token: key })).body.data).toEqual([]);
     expect(await balanceOf(key)).toMatchObject({ creditBalance: 1_000, heldCredits: 0 });
   });
 
@@ -175,12 +174,12 @@ describe("POST /v1/generate/batch", () => {
     const { key } = await createFundedCaller(app.ctx, 1_000n);
     const body = { requests: [cheap, cheap] };
     const headers = { "idempotency-key": "batch-once" };
-    const first = await app.request("POST", "/v1/generate/batch", {
+    const first = await app.call("generateBatch", {
       token: key,
       json: body,
       headers,
     });
-    const again = await app.request("POST", "/v1/generate/batch", {
+    const again = await app.call("generateBatch", {
       token: key,
       json: body,
       headers,
@@ -190,7 +189,7 @@ describe("POST /v1/generate/batch", () => {
     expect(again.body).toEqual(first.body);
     for (const g of first.body.generations) await waitForGeneration(app, key, g.generationId);
     expect((await balanceOf(key)).creditBalance).toBe(1_000 - first.body.cost);
-    const other = await app.request("POST", "/v1/generate/batch", {
+    const other = await app.call("generateBatch", {
       token: key,
       json: { requests: [cheap] },
       headers,
@@ -205,8 +204,8 @@ describe("POST /v1/generate/batch", () => {
     const caller = await createFundedCaller(app.ctx, BigInt(cost * 2));
     const body = { requests: [cheap, cheap] };
     const [a, b] = await Promise.all([
-      app.request("POST", "/v1/generate/batch", { token: caller.key, json: body }),
-      app.request("POST", "/v1/generate/batch", { token: caller.key, json: body }),
+      app.call("generateBatch", { token: caller.key, json: body }),
+      app.call("generateBatch", { token: caller.key, json: body }),
     ]);
     expect([a.status, b.status].sort()).toEqual([202, 402]);
     const accepted = a.status === 202 ? a : b;

@@ -82,7 +82,7 @@ const newCaller = (credits = 1_000n) =>
 const scope = (caller: Caller) => ({ accountId: caller.account.id, network: "test" as const });
 
 async function publish(creator: Caller, fields: Record<string, unknown> = {}) {
-  const res = await app.request("POST", "/v1/passes", {
+  const res = await app.call("createPass", {
     token: creator.key,
     json: { name: "Ink wash", stylePrompt: "ink wash painting", fee: 5, ...fields },
   });
@@ -91,7 +91,7 @@ async function publish(creator: Caller, fields: Record<string, unknown> = {}) {
 }
 
 async function generate(caller: Caller, body: Record<string, unknown>) {
-  const res = await app.request("POST", "/v1/generate", {
+  const res = await app.call("generate", {
     token: caller.key,
     json: { prompt: "a heron", models: ["z-image-turbo"], ...body },
   });
@@ -111,16 +111,16 @@ async function generate(caller: Caller, body: Record<string, unknown>) {
 }
 
 const balanceOf = async (caller: Caller) =>
-  (await app.request("GET", "/v1/balance", { token: caller.key })).body as {
+  (await app.call("getBalance", { token: caller.key })).body as {
     creditBalance: number;
     earnings: number;
   };
 
 const earningsOf = async (caller: Caller) =>
-  (await app.request("GET", "/v1/profile/earnings", { token: caller.key })).body;
+  (await app.call("getEarnings", { token: caller.key })).body;
 
 async function modelPrice(caller: Caller, model: string): Promise<number> {
-  const res = await app.request("POST", "/v1/generate/quote", {
+  const res = await app.call("quoteGeneration", {
     token: caller.key,
     json: { prompt: "x", models: [model] },
   });
@@ -154,43 +154,43 @@ describe("style passes", () => {
       status: "active",
       uses: 0,
     });
-    const read = await app.request("GET", `/v1/passes/${pass.id}`, { token: other.key });
+    const read = await app.call("getPass", { params: { id: pass.id }, token: other.key });
     expect(read.body).toEqual(expect.objectContaining({ id: pass.id, fee: 5 }));
 
-    const notYours = await app.request("PATCH", `/v1/passes/${pass.id}`, {
+    const notYours = await app.call("updatePass", {
+      params: { id: pass.id },
       token: other.key,
       json: { fee: 0 },
     });
     expect(notYours.status).toBe(403);
     expect(notYours.body.error.code).toBe("not_creator");
-    const changed = await app.request("PATCH", `/v1/passes/${pass.id}`, {
+    const changed = await app.call("updatePass", {
+      params: { id: pass.id },
       token: creator.key,
       json: { fee: 7, negativePrompt: null, tags: ["ink"] },
     });
     expect(changed.status).toBe(200);
     expect(changed.body).toMatchObject({ fee: 7, negativePrompt: null, tags: ["ink"] });
-    const empty = await app.request("PATCH", `/v1/passes/${pass.id}`, {
+    const empty = await app.call("updatePass", {
+      params: { id: pass.id },
       token: creator.key,
       json: {},
     });
     expect(empty.status).toBe(400);
 
-    const archived = await app.request("POST", `/v1/passes/${pass.id}/archive`, {
-      token: creator.key,
-    });
+    const archived = await app.call("archivePass", { params: { id: pass.id }, token: creator.key });
     expect(archived.body).toMatchObject({ status: "archived" });
     expect(archived.body.archivedAt).not.toBeNull();
-    const again = await app.request("POST", `/v1/passes/${pass.id}/archive`, {
-      token: creator.key,
-    });
+    const again = await app.call("archivePass", { params: { id: pass.id }, token: creator.key });
     expect(again.body.archivedAt).toBe(archived.body.archivedAt);
-    const use = await app.request("POST", "/v1/generate", {
+    const use = await app.call("generate", {
       token: other.key,
       json: { prompt: "a heron", models: ["z-image-turbo"], stylePassIds: [pass.id] },
     });
     expect(use.status).toBe(400);
     expect(use.body.error).toMatchObject({ code: "pass_archived", field: "stylePassIds" });
-    const frozen = await app.request("PATCH", `/v1/passes/${pass.id}`, {
+    const frozen = await app.call("updatePass", {
+      params: { id: pass.id },
       token: creator.key,
       json: { fee: 1 },
     });
@@ -211,7 +211,7 @@ describe("style passes", () => {
       [{ previewImageIds: ["img_01arz3ndektsv4rrffq69g5fav"] }, "invalid_reference_image", ""],
     ];
     for (const [fields, code, path] of cases) {
-      const res = await app.request("POST", "/v1/passes", {
+      const res = await app.call("createPass", {
         token: creator.key,
         json: { name: "x", stylePrompt: "y", fee: 1, ...fields },
       });
@@ -222,7 +222,7 @@ describe("style passes", () => {
     // Someone else's upload is not a preview of yours; your own is.
     const png = await solidPng(8, 8);
     const theirs = await storeImage(app.ctx, scope(other), png);
-    const refused = await app.request("POST", "/v1/passes", {
+    const refused = await app.call("createPass", {
       token: creator.key,
       json: { name: "x", stylePrompt: "y", fee: 1, previewImageIds: [theirs.id] },
     });
@@ -234,7 +234,7 @@ describe("style passes", () => {
       `${app.url}${new URL((withPreview as unknown as { previewImageUrls: string[] }).previewImageUrls[0] as string).pathname}${new URL((withPreview as unknown as { previewImageUrls: string[] }).previewImageUrls[0] as string).search}`,
     );
     expect(preview.status).toBe(200);
-    const unknown = await app.request("POST", "/v1/generate", {
+    const unknown = await app.call("generate", {
       token: other.key,
       json: {
         prompt: "a heron",
@@ -244,7 +244,7 @@ describe("style passes", () => {
     });
     expect(unknown.body.error).toMatchObject({ code: "pass_not_found", field: "stylePassIds" });
     const video = await publish(creator, { mediaType: "video" });
-    const mismatch = await app.request("POST", "/v1/generate", {
+    const mismatch = await app.call("generate", {
       token: other.key,
       json: { prompt: "a heron", models: ["z-image-turbo"], stylePassIds: [video.id] },
     });
@@ -255,7 +255,7 @@ describe("style passes", () => {
     const creator = await newCaller();
     const pass = await publish(creator);
     const live = await createFundedCaller(app.ctx, 100n, "live");
-    const read = await app.request("GET", `/v1/passes/${pass.id}`, { token: live.key });
+    const read = await app.call("getPass", { params: { id: pass.id }, token: live.key });
     expect(read.status).toBe(404);
     // An id that cannot name a pass or a template is their 404 too, not a 400 about its form.
     for (const path of ["/v1/passes/banana", "/v1/templates/banana"]) {
@@ -263,12 +263,12 @@ describe("style passes", () => {
       expect(malformed.status, path).toBe(404);
       expect(malformed.body.error.code).toBe("not_found");
     }
-    const use = await app.request("POST", "/v1/generate/quote", {
+    const use = await app.call("quoteGeneration", {
       token: live.key,
       json: { prompt: "a heron", models: ["z-image-turbo"], stylePassIds: [pass.id] },
     });
     expect(use.body.error.code).toBe("pass_not_found");
-    const listed = await app.request("GET", "/v1/passes?limit=100", { token: live.key });
+    const listed = await app.call("listPasses", { query: { limit: 100 }, token: live.key });
     expect(listed.body.data.map((p: { id: string }) => p.id)).not.toContain(pass.id);
   });
 
@@ -281,7 +281,7 @@ describe("style passes", () => {
     for (const fee of fees) passes.push(await publish(creator, { fee, tags: [tag] }));
     const hidden = await publish(creator, { fee: 3, tags: [tag], visibility: "unlisted" });
     const gone = await publish(creator, { fee: 8, tags: [tag] });
-    await app.request("POST", `/v1/passes/${gone.id}/archive`, { token: creator.key });
+    await app.call("archivePass", { params: { id: gone.id }, token: creator.key });
     await publish(creator, { fee: 5, tags: [tag], mediaType: "video" });
 
     // Two uses of the fee-1 pass and one of the fee-9 one, for most_used.
@@ -321,17 +321,20 @@ describe("style passes", () => {
     expect((await all("includeArchived=true")).map((p) => p.fee)).not.toContain(8);
     // The unlisted pass still opens and applies by its id.
     expect(
-      (await app.request("GET", `/v1/passes/${hidden.id}`, { token: viewer.key })).status,
+      (await app.call("getPass", { params: { id: hidden.id }, token: viewer.key })).status,
     ).toBe(200);
-    const other = await app.request("GET", `/v1/passes?creator=${viewer.account.id}&tag=${tag}`, {
+    const other = await app.call("listPasses", {
+      query: { creator: viewer.account.id, tag },
       token: viewer.key,
     });
     expect(other.body.data).toEqual([]);
-    const mixed = await app.request(
-      "GET",
-      `/v1/passes?sort=fee_desc&cursor=${Buffer.from(JSON.stringify(["fee_asc", "1", passes[0]?.id])).toString("base64url")}`,
-      { token: viewer.key },
-    );
+    const mixed = await app.call("listPasses", {
+      query: {
+        sort: "fee_desc",
+        cursor: Buffer.from(JSON.stringify(["fee_asc", "1", passes[0]?.id])).toString("base64url"),
+      },
+      token: viewer.key,
+    });
     expect(mixed.status).toBe(400);
   });
 });
@@ -379,9 +382,9 @@ describe("prompt templates", () => {
     expect(saved.status).toBe(201);
     expect(saved.body.variables.mood.maxLength).toBe(200);
     const other = await newCaller();
-    const listed = await app.request("GET", "/v1/templates?limit=100", { token: other.key });
+    const listed = await app.call("listTemplates", { query: { limit: 100 }, token: other.key });
     expect(listed.body.data.map((t: { id: string }) => t.id)).not.toContain(saved.body.id);
-    const mine = await app.request("GET", "/v1/templates?creator=me", { token: creator.key });
+    const mine = await app.call("listTemplates", { query: { creator: "me" }, token: creator.key });
     expect(mine.body.data.map((t: { id: string }) => t.id)).toEqual([saved.body.id]);
   });
 
@@ -398,7 +401,7 @@ describe("prompt templates", () => {
     });
     const templateId = template.body.id as string;
     const attempt = (templateVariables?: Record<string, string>, extra = {}) =>
-      app.request("POST", "/v1/generate", {
+      app.call("generate", {
         token: user.key,
         json: { templateId, templateVariables, models: ["z-image-turbo"], ...extra },
       });
@@ -426,12 +429,12 @@ describe("prompt templates", () => {
       code: "invalid_template_variable",
       variable: "sky",
     });
-    const noTemplate = await app.request("POST", "/v1/generate", {
+    const noTemplate = await app.call("generate", {
       token: user.key,
       json: { prompt: "x", templateVariables: { a: "b" }, models: ["z-image-turbo"] },
     });
     expect(noTemplate.status).toBe(400);
-    const unknownTemplate = await app.request("POST", "/v1/generate", {
+    const unknownTemplate = await app.call("generate", {
       token: user.key,
       json: { templateId: "tpl_01arz3ndektsv4rrffq69g5fav", models: ["z-image-turbo"] },
     });
@@ -440,7 +443,7 @@ describe("prompt templates", () => {
       field: "templateId",
     });
     // The batch names the item too.
-    const batch = await app.request("POST", "/v1/generate/batch", {
+    const batch = await app.call("generateBatch", {
       token: user.key,
       json: {
         requests: [
@@ -461,7 +464,7 @@ describe("applying templates and passes", () => {
   it("composes one prompt (template, prompt, passes in order), stores it, and sends it upstream", async () => {
     const creator = await newCaller();
     const user = await newCaller();
-    const template = await app.request("POST", "/v1/templates", {
+    const template = await app.call("createTemplate", {
       token: creator.key,
       json: {
         name: "Seascape",
@@ -488,7 +491,7 @@ describe("applying templates and passes", () => {
       stylePassIds: [first.id, second.id],
     };
     const expected = "a stormy sea under a red sky, with a lighthouse, ink wash, gold leaf";
-    const quoted = await app.request("POST", "/v1/generate/quote", {
+    const quoted = await app.call("quoteGeneration", {
       token: user.key,
       json: { ...body, models: ["qwen-image-2.0"] },
     });
@@ -510,7 +513,7 @@ describe("applying templates and passes", () => {
       aspect_ratio: "3:4",
     });
     // The request's own option wins over a pass default; the order of passes is the order given.
-    const reversed = await app.request("POST", "/v1/generate/quote", {
+    const reversed = await app.call("quoteGeneration", {
       token: user.key,
       json: {
         ...body,
@@ -526,7 +529,7 @@ describe("applying templates and passes", () => {
 
     // The OpenAI-compatible door takes the same fields.
     sim.calls.length = 0;
-    const images = await app.request("POST", "/v1/images/generations", {
+    const images = await app.call("createImage", {
       token: user.key,
       json: {
         model: "gpt-image-2",
@@ -538,7 +541,7 @@ describe("applying templates and passes", () => {
     });
     expect(images.status).toBe(200);
     expect(sim.calls[0]?.prompt).toBe("a calm sea under a red sky, in oils, ink wash");
-    const missing = await app.request("POST", "/v1/videos/jobs", {
+    const missing = await app.call("createVideoJob", {
       token: user.key,
       json: { model: "veo-3.1", duration: 4, templateId: template.body.id },
     });
@@ -555,7 +558,7 @@ describe("applying templates and passes", () => {
       await modelPrice(user, models[0] as string),
       await modelPrice(user, models[1] as string),
     ];
-    const quoted = await app.request("POST", "/v1/generate/quote", {
+    const quoted = await app.call("quoteGeneration", {
       token: user.key,
       json: { prompt: "a heron", models, stylePassIds: [a.id, b.id] },
     });
@@ -571,7 +574,7 @@ describe("applying templates and passes", () => {
       ],
       total,
     });
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: user.key,
       json: { prompt: "a heron", models, stylePassIds: [a.id, b.id] },
     });
@@ -621,7 +624,8 @@ describe("royalties", () => {
         { passId: cheap.id, name: "Ink wash", uses: 2, feesCharged: 6, earned: 4 },
       ],
     });
-    const entries = await app.request("GET", "/v1/transactions?kind=royalty", {
+    const entries = await app.call("listTransactions", {
+      query: { kind: "royalty" },
       token: creator.key,
     });
     expect(entries.body.data).toHaveLength(4);
@@ -659,7 +663,7 @@ describe("royalties", () => {
     const creator = await newCaller();
     const pass = await publish(creator, { fee: 5 });
     const price = await modelPrice(creator, "z-image-turbo");
-    const quoted = await app.request("POST", "/v1/generate/quote", {
+    const quoted = await app.call("quoteGeneration", {
       token: creator.key,
       json: { prompt: "a heron", models: ["z-image-turbo"], stylePassIds: [pass.id] },
     });
@@ -682,7 +686,7 @@ describe("royalties", () => {
     const pass = await publish(creator, { fee: 5 });
     const submissions = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        app.request("POST", "/v1/generate", {
+        app.call("generate", {
           token: users[i % 3]?.key as string,
           json: {
             prompt: `a heron ${i}`,
@@ -701,7 +705,7 @@ describe("royalties", () => {
     expect(done.every((g) => g.status === "completed")).toBe(true);
     expect((await balanceOf(creator)).earnings).toBe(16 * 4);
     expect(await royaltyTransfers(pass.id)).toHaveLength(16);
-    const read = await app.request("GET", `/v1/passes/${pass.id}`, { token: creator.key });
+    const read = await app.call("getPass", { params: { id: pass.id }, token: creator.key });
     expect(read.body.uses).toBe(16);
 
     // The charge's transaction run again for a result (a retried job, a second worker): the
@@ -728,12 +732,16 @@ describe("royalties", () => {
     const pass = await publish(creator, { fee: 5 });
     sim.latencyMs = 300;
     sim.always = "slow";
-    const submitted = await app.request("POST", "/v1/generate", {
+    const submitted = await app.call("generate", {
       token: user.key,
       json: { prompt: "a heron", models: ["gpt-image-2"], stylePassIds: [pass.id] },
     });
-    await app.request("PATCH", `/v1/passes/${pass.id}`, { token: creator.key, json: { fee: 50 } });
-    await app.request("POST", `/v1/passes/${pass.id}/archive`, { token: creator.key });
+    await app.call("updatePass", {
+      params: { id: pass.id },
+      token: creator.key,
+      json: { fee: 50 },
+    });
+    await app.call("archivePass", { params: { id: pass.id }, token: creator.key });
     const done = await waitForGeneration(app, user.key, submitted.body.generationId);
     sim.latencyMs = 0;
     expect(done.status).toBe("completed");
@@ -772,9 +780,9 @@ describe("analytics", () => {
     expect(month.body.passes[0].days).toHaveLength(30);
     // A week later the first day has left the 7-day range.
     app.clock.advance(6 * 24 * 3600 * 1000);
-    const later = await app.request("GET", "/v1/profile/analytics", { token: creator.key });
+    const later = await app.call("getPassAnalytics", { token: creator.key });
     expect(later.body.passes[0]).toMatchObject({ uses: 2, uniqueUsers: 1, earned: 8 });
-    const bad = await app.request("GET", "/v1/profile/analytics?range=90d", { token: creator.key });
+    const bad = await app.call("getPassAnalytics", { query: { range: "90d" }, token: creator.key });
     expect(bad.status).toBe(400);
   });
 });

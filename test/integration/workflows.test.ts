@@ -81,8 +81,7 @@ const QWEN = 6;
 const WAN = 7;
 const GPT_2K = 4;
 
-const balanceOf = async (key: string) =>
-  (await app.request("GET", "/v1/balance", { token: key })).body;
+const balanceOf = async (key: string) => (await app.call("getBalance", { token: key })).body;
 
 async function save(key: string, body: unknown) {
   return app.request("POST", "/v1/workflows", { token: key, json: body });
@@ -245,7 +244,7 @@ describe("running a workflow", () => {
     const total = GPT_2K + Z + WAN;
     // The upstream refuses the prompt: a caller error, failed at once and refunded.
     sim.always = "contentPolicy";
-    const started = await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key });
+    const started = await app.call("runWorkflow", { params: { id: workflowId }, token: key });
     expect(started.status).toBe(202);
     expect(started.body.cost.quoted).toBe(total);
 
@@ -280,7 +279,7 @@ describe("running a workflow", () => {
 
   it("refuses a step whose pass fee rose after the run was quoted, not the share of another step", async () => {
     const creator = await createFundedCaller(app.ctx, 1n);
-    const pass = await app.request("POST", "/v1/passes", {
+    const pass = await app.call("createPass", {
       token: creator.key,
       json: { name: "Ink", stylePrompt: "ink wash", fee: 2 },
     });
@@ -304,10 +303,11 @@ describe("running a workflow", () => {
     const total = GPT_2K + Z + 2 + Z;
     sim.latencyMs = 300;
     sim.always = "slow";
-    const started = await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key });
+    const started = await app.call("runWorkflow", { params: { id: workflowId }, token: key });
     expect(started.body.cost.quoted).toBe(total);
     // While a runs, the creator raises the fee b was quoted at.
-    await app.request("PATCH", `/v1/passes/${pass.body.id}`, {
+    await app.call("updatePass", {
+      params: { id: pass.body.id },
       token: creator.key,
       json: { fee: 4 },
     });
@@ -351,7 +351,7 @@ describe("running a workflow", () => {
       ],
     });
     sim.always = "contentPolicy";
-    const started = await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key });
+    const started = await app.call("runWorkflow", { params: { id: workflowId }, token: key });
     const run = await waitForRun(key, workflowId, started.body.runId);
     expect(run.steps.map((s: { status: string }) => s.status)).toEqual(["completed", "skipped"]);
     expect(run.reservation).toMatchObject({ usedCredits: Z + 3, returnedCredits: WAN });
@@ -383,7 +383,7 @@ describe("running a workflow", () => {
       const advance = () => advanceWorkflowRun(app.ctx, runId);
       await Promise.all([advance(), advance(), advance(), advance(), advance()]);
       const mid = (
-        await app.request("GET", `/v1/workflows/${workflowId}/runs/${runId}`, { token: key })
+        await app.call("getWorkflowRun", { params: { id: workflowId, runId }, token: key })
       ).body;
       expect(mid.steps.map((s: { status: string }) => s.status)).toEqual(["completed", "running"]);
       expect(mid.reservation).toMatchObject({ usedCredits: Z + QWEN, availableCredits: 0 });
@@ -400,7 +400,7 @@ describe("running a workflow", () => {
              (select count(*)::int from uploads where account_id = ${account.id}) as uploads`);
     expect(rows[0]).toEqual({ generations: 2, uploads: 1 });
     const again = (
-      await app.request("GET", `/v1/workflows/${workflowId}/runs/${runId}`, { token: key })
+      await app.call("getWorkflowRun", { params: { id: workflowId, runId }, token: key })
     ).body;
     expect(again).toEqual(run);
     expect(again.reservation).toMatchObject({ usedCredits: Z + QWEN, returnedCredits: 0 });
@@ -413,7 +413,7 @@ describe("running a workflow", () => {
   it("refuses a run the balance cannot fund with 402, holding and recording nothing", async () => {
     const { key, account } = await createFundedCaller(app.ctx, 5n);
     const workflowId = await saved(key, sketchThenPaint());
-    const res = await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key });
+    const res = await app.call("runWorkflow", { params: { id: workflowId }, token: key });
     expect(res.status).toBe(402);
     expect(res.body.error).toMatchObject({
       code: "insufficient_credits",
@@ -534,7 +534,7 @@ describe("validating a workflow", () => {
     expect(tooLong.issues[0].path).toBe("steps");
 
     // Nothing was saved.
-    const list = await app.request("GET", "/v1/workflows", { token: key });
+    const list = await app.call("listWorkflows", { token: key });
     expect(list.body).toEqual({ data: [], nextCursor: null });
   });
 
@@ -617,7 +617,7 @@ describe("validating a workflow", () => {
       ],
     });
     expect(saved.status).toBe(201);
-    const listed = await app.request("GET", "/v1/workflows", { token: key });
+    const listed = await app.call("listWorkflows", { token: key });
     expect(listed.body.data.map((w: { name: string }) => w.name)).toEqual(["my upload"]);
   });
 });
@@ -627,10 +627,13 @@ describe("reading and deleting workflows", () => {
     const { key } = await createFundedCaller(app.ctx, 100n);
     const first = await saved(key, sketchThenPaint());
     const second = await saved(key, { ...sketchThenPaint(), name: "second" });
-    const page = await app.request("GET", "/v1/workflows?limit=1", { token: key });
+    const page = await app.call("listWorkflows", { token: key, query: { limit: 1 } });
     expect(page.body.data.map((w: { id: string }) => w.id)).toEqual([second]);
     expect(page.body.nextCursor).toBe(second);
-    const next = await app.request("GET", `/v1/workflows?limit=1&cursor=${second}`, { token: key });
+    const next = await app.call("listWorkflows", {
+      token: key,
+      query: { limit: 1, cursor: second },
+    });
     expect(next.body).toMatchObject({ data: [{ id: first }], nextCursor: null });
   });
 
@@ -639,48 +642,49 @@ describe("reading and deleting workflows", () => {
     const stranger = await createFundedCaller(app.ctx, 100n);
     const live = await createAccountWithKey(app.ctx, "live");
     const workflowId = await saved(key, sketchThenPaint());
-    const started = await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key });
+    const started = await app.call("runWorkflow", { params: { id: workflowId }, token: key });
     const runPath = `/v1/workflows/${workflowId}/runs/${started.body.runId}`;
 
     for (const token of [stranger.key, live.key]) {
-      expect((await app.request("GET", `/v1/workflows/${workflowId}`, { token })).status).toBe(404);
-      expect((await app.request("GET", runPath, { token })).status).toBe(404);
-      expect((await app.request("POST", `/v1/workflows/${workflowId}/run`, { token })).status).toBe(
+      expect((await app.call("getWorkflow", { params: { id: workflowId }, token })).status).toBe(
         404,
       );
-      expect((await app.request("DELETE", `/v1/workflows/${workflowId}`, { token })).status).toBe(
+      expect((await app.request("GET", runPath, { token })).status).toBe(404);
+      expect((await app.call("runWorkflow", { params: { id: workflowId }, token })).status).toBe(
+        404,
+      );
+      expect((await app.call("deleteWorkflow", { params: { id: workflowId }, token })).status).toBe(
         404,
       );
     }
-    expect((await app.request("GET", "/v1/workflows", { token: stranger.key })).body.data).toEqual(
-      [],
-    );
+    expect((await app.call("listWorkflows", { token: stranger.key })).body.data).toEqual([]);
     const unknown = "wf_01arz3ndektsv4rrffq69g5fav";
-    const missing = await app.request("GET", `/v1/workflows/${unknown}`, { token: key });
+    const missing = await app.call("getWorkflow", { params: { id: unknown }, token: key });
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe("not_found");
     // A run is read under its own workflow only.
     const other = await saved(key, sketchThenPaint());
     expect(
       (
-        await app.request("GET", `/v1/workflows/${other}/runs/${started.body.runId}`, {
+        await app.call("getWorkflowRun", {
+          params: { id: other, runId: started.body.runId },
           token: key,
         })
       ).status,
     ).toBe(404);
 
-    const deleted = await app.request("DELETE", `/v1/workflows/${workflowId}`, { token: key });
+    const deleted = await app.call("deleteWorkflow", { params: { id: workflowId }, token: key });
     expect(deleted.status).toBe(204);
-    expect((await app.request("GET", `/v1/workflows/${workflowId}`, { token: key })).status).toBe(
+    expect((await app.call("getWorkflow", { params: { id: workflowId }, token: key })).status).toBe(
+      404,
+    );
+    expect((await app.call("runWorkflow", { params: { id: workflowId }, token: key })).status).toBe(
       404,
     );
     expect(
-      (await app.request("POST", `/v1/workflows/${workflowId}/run`, { token: key })).status,
+      (await app.call("deleteWorkflow", { params: { id: workflowId }, token: key })).status,
     ).toBe(404);
-    expect(
-      (await app.request("DELETE", `/v1/workflows/${workflowId}`, { token: key })).status,
-    ).toBe(404);
-    const list = await app.request("GET", "/v1/workflows", { token: key });
+    const list = await app.call("listWorkflows", { token: key });
     expect(list.body.data.map((w: { id: string }) => w.id)).toEqual([other]);
     // The run started before the delete goes on to the end, and stays readable.
     const run = await waitForRun(key, workflowId, started.body.runId);
