@@ -234,6 +234,7 @@ describe("money on the images endpoint", () => {
       });
       expect(res.status).toBe(502);
       expect(res.body.error.code).toBe("generation_failed");
+      expect(res.headers.get("x-generation-id")).toMatch(/^gen_[^,]+$/);
       expect((await failing.call("getBalance", { token: caller.key })).body).toMatchObject({
         creditBalance: 20,
         heldCredits: 0,

@@ -278,7 +278,7 @@ export const generationPage = pageSchema(generation);
 /** The OpenAI images answer's ids, also sent before the wait (103 Early Hints). */
 const GENERATION_ID_HEADER = {
   description:
-    "The generation ids this call started, comma-separated in the order of the images (absent while the payment is still confirming). Sent first in a `103 Early Hints` answer before the wait, so a client that gives up can still poll them.",
+    "The generation ids this call started, comma-separated in the order of the images (absent while the payment is still confirming, and on an Idempotency-Key replay, whose body names them). Sent first in a `103 Early Hints` answer before the wait, so a client that gives up can still poll them.",
 };
 
 /** Paid with x402, an OpenAI-compatible answer also says how to poll and what was paid. */
