@@ -1,3 +1,4 @@
+import http from "node:http";
 import type { Runner } from "graphile-worker";
 import OpenAI from "openai";
 import sharp from "sharp";
@@ -134,6 +135,8 @@ describe("POST /v1/images/generations with the official openai client", () => {
         status: "processing",
         credits: 3,
       });
+      const ids = "ids" in res.body ? res.body.ids : [];
+      expect(res.headers.get("x-generation-id")).toBe(ids.join(","));
     } finally {
       await quick.close();
     }
@@ -231,6 +234,7 @@ describe("money on the images endpoint", () => {
       });
       expect(res.status).toBe(502);
       expect(res.body.error.code).toBe("generation_failed");
+      expect(res.headers.get("x-generation-id")).toMatch(/^gen_[^,]+$/);
       expect((await failing.call("getBalance", { token: caller.key })).body).toMatchObject({
         creditBalance: 20,
         heldCredits: 0,
@@ -241,6 +245,70 @@ describe("money on the images endpoint", () => {
       await failing.close();
       await sim.close();
     }
+  });
+});
+
+/** Sends the request, takes the ids from its 103 Early Hints, then gives up on the answer. */
+function abandonAfterEarlyHints(key: string, json: unknown) {
+  return new Promise<{ ids: string; link: string }>((resolve, reject) => {
+    const body = JSON.stringify(json);
+    const req = http.request(`${app.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    });
+    req.on("information", (info) => {
+      if (info.statusCode !== 103) return;
+      resolve({
+        ids: String(info.headers["x-generation-id"]),
+        link: String(info.headers.link),
+      });
+      req.destroy();
+    });
+    req.on("response", () => reject(new Error("the final answer came before the early hints")));
+    req.on("error", (err) => {
+      if (!req.destroyed) reject(err);
+    });
+    req.end(body);
+  });
+}
+
+describe("a call the client abandons", () => {
+  it("keeps and charges the generations once, and makes them findable by the early ids", async () => {
+    const { key } = await client();
+    const { ids, link } = await abandonAfterEarlyHints(key, {
+      model: "z-image-turbo",
+      prompt: "given up on",
+      n: 2,
+    });
+    const generationIds = ids.split(",");
+    expect(generationIds).toEqual([expect.stringMatching(/^gen_/), expect.stringMatching(/^gen_/)]);
+    expect(link).toBe(`</v1/generate/status?ids=${encodeURIComponent(ids)}>; rel="monitor"`);
+    const status = await until("the abandoned generations to complete", async () => {
+      const res = await app.call("getGenerationStatus", { token: key, query: { ids } });
+      const all = Object.values(res.body.generations);
+      return all.length === 2 && all.every((g) => g.status === "completed") ? res.body : undefined;
+    });
+    expect(Object.keys(status.generations)).toEqual(generationIds);
+    expect(status.notFound).toEqual([]);
+    const history = await app.call("listGenerations", { token: key });
+    expect(history.body.data.map((g) => g.generationId).sort()).toEqual([...generationIds].sort());
+    // Two z-image-turbo images at 3 credits each, charged once, nothing left held.
+    expect((await app.call("getBalance", { token: key })).body).toMatchObject({
+      creditBalance: 94,
+      heldCredits: 0,
+    });
+  });
+
+  it("names the generation ids in the X-Generation-Id header of the normal answer", async () => {
+    const { key } = await client();
+    const res = await app.call("createImage", {
+      token: key,
+      json: { model: "z-image-turbo", prompt: "with a header", n: 2, response_format: "url" },
+    });
+    expect(res.status).toBe(200);
+    const ids = "generationIds" in res.body ? res.body.generationIds : [];
+    expect(ids).toHaveLength(2);
+    expect(res.headers.get("x-generation-id")).toBe(ids.join(","));
   });
 });
 

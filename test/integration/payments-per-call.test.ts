@@ -290,6 +290,13 @@ describe("pay per call", () => {
     expect(body.accessTokens).toHaveLength(2);
     expect(body.payment.status).toBe("settled");
     expect((await fetch(local(body.data[0].url))).status).toBe(200);
+    // The ids are announced only once the payment settled: the unpaid 402 names none.
+    expect(res.headers.get("x-generation-id")).toBe(body.generationIds.join(","));
+    const unpaid = await app.request("POST", "/v1/images/generations", {
+      json: { model: "z-image-turbo", prompt: "unpaid" },
+    });
+    expect(unpaid.status).toBe(402);
+    expect(unpaid.headers.get("x-generation-id")).toBeNull();
   });
 
   it("refunds a failed paid generation to the wallet's account, usable by a key made for it", async () => {

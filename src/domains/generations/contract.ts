@@ -275,6 +275,12 @@ export const generationStatus = z.object({
 
 export const generationPage = pageSchema(generation);
 
+/** The OpenAI images answer's ids, also sent before the wait (103 Early Hints). */
+const GENERATION_ID_HEADER = {
+  description:
+    "The generation ids this call started, comma-separated in the order of the images (absent while the payment is still confirming, and on an Idempotency-Key replay, whose body names them). Sent first in a `103 Early Hints` answer before the wait, so a client that gives up can still poll them.",
+};
+
 /** Paid with x402, an OpenAI-compatible answer also says how to poll and what was paid. */
 const paidImages = {
   accessTokens: z.array(accessToken).optional(),
@@ -597,7 +603,7 @@ export const generationContracts = {
     operationId: "createImage",
     summary: "OpenAI-compatible image generation",
     description:
-      "The OpenAI Images request and response over the same generations, ledger and routing, so OpenAI's SDK works unchanged (baseURL …/v1). Waits for the images; past the wait, or when the serving instance shuts down (a deploy) before they are ready, it answers 202 with the generation ids to poll (with `Connection: close`). Without an API key it is paid per call with x402.",
+      "The OpenAI Images request and response over the same generations, ledger and routing, so OpenAI's SDK works unchanged (baseURL …/v1). Waits for the images; past the wait, or when the serving instance shuts down (a deploy) before they are ready, it answers 202 with the generation ids to poll (with `Connection: close`). Without an API key it is paid per call with x402. A client that stops waiting still gets its images, and is charged for them: the generation ids go out before the wait in a `103 Early Hints` answer (`X-Generation-Id`, and a `Link` to `GET /v1/generate/status`; paid with x402, only once the payment settled), the final answer (200, 202 or 502) carries the same `X-Generation-Id`, and `GET /v1/history` lists the generations.",
     tag: "OpenAI-compatible",
     auth: ["apiKey", "x402"],
     body: {
@@ -607,11 +613,16 @@ export const generationContracts = {
     idempotent: true,
     rateLimit: "generate",
     responses: {
-      200: { description: "The images.", schema: imagesResponse },
+      200: {
+        description: "The images.",
+        schema: imagesResponse,
+        headers: { "X-Generation-Id": GENERATION_ID_HEADER },
+      },
       202: {
         description:
           "Still processing past the wait or at a shutdown of the instance, or the payment is still confirming.",
         schema: z.union([imagesProcessing, paymentPending]),
+        headers: { "X-Generation-Id": GENERATION_ID_HEADER },
       },
     },
     errors: [...SUBMIT_ERRORS, "generation_failed"],

@@ -1,4 +1,4 @@
-import { Router } from "express";
+import { type Request, type Response, Router } from "express";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { keyScopeOf } from "../../http/auth.js";
@@ -55,6 +55,26 @@ async function waitFor(ctx: AppContext, scope: NetworkScope, ids: string[], dead
     // Woken by the result's NOTIFY; the 1 s cap only bounds the cost of a missed one.
     await ctx.generationEvents.next(ids, Math.min(1000, left), stopping);
   }
+}
+
+/**
+ * The rule for a call the client abandons: the generations it started are kept (and charged)
+ * and made findable, never cancelled. Their ids go out before the wait as an HTTP `103 Early
+ * Hints` (`X-Generation-Id`, comma-separated in request order, and a `Link` to their status),
+ * because the final status (200, 202 or 502) is not known yet and flushing the final headers
+ * would fix it at 200. The final answer carries the same header. Called only once the
+ * generations exist, so for x402 only after the payment settled.
+ */
+function announceGenerationIds(req: Request, res: Response, ids: string[]) {
+  const value = ids.join(",");
+  res.setHeader("X-Generation-Id", value);
+  // HTTP/1.0 clients may not be sent a 1xx answer.
+  const informational = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
+  if (!informational || res.headersSent || res.writableEnded) return;
+  res.writeEarlyHints({
+    link: `</v1/generate/status?ids=${encodeURIComponent(value)}>; rel="monitor"`,
+    "X-Generation-Id": value,
+  });
 }
 
 async function imageData(
@@ -128,6 +148,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
       }
     }
 
+    announceGenerationIds(req, res, ids);
     const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
     if (!done) {
       return {
