@@ -50,6 +50,12 @@ export function addDevCommand(program: Command) {
       });
       const { ctx, config, logger } = opened;
       logUnhandledRejections(logger);
+      // An uncaught exception skips the ordered shutdown below; the children this process
+      // started must not outlive it. After a clean shutdown both are stopped already.
+      process.once("exit", () => {
+        chain?.anvil.process.kill("SIGTERM"); // does nothing once it has exited
+        opened.stopNow();
+      });
       await migrateDatabase(ctx.pool, logger);
       const demo = await ensureDemoAccess(ctx, config.dataDir);
       const balance = await getBalance(ctx, demo.account.id, "test");

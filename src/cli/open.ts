@@ -18,6 +18,8 @@ export interface Opened {
   logger: Logger;
   /** Closes the pool, then stops the embedded PostgreSQL if this process owns it. */
   close(): Promise<void>;
+  /** Tells an embedded PostgreSQL this process owns to stop, without waiting (see stopNow). */
+  stopNow(): void;
   databaseLabel: string;
   /** Whether the test network came from a running `polyforge dev`'s record (see `useDevChain`). */
   devChain: DevChainAttachment;
@@ -70,6 +72,7 @@ export async function open(options: {
       await database.close();
       await target.embedded?.stop();
     },
+    stopNow: () => target.embedded?.stopNow(),
   };
 }
 

@@ -17,6 +17,12 @@ export interface EmbeddedPostgres {
   port: number;
   /** Stops the server if this handle owns it; otherwise does nothing. */
   stop(): Promise<void>;
+  /**
+   * Tells the server to stop (a fast shutdown) without waiting for it, if this handle owns it:
+   * for a process `exit` handler, where nothing asynchronous runs, so that a crash does not
+   * leave the server running as an orphan.
+   */
+  stopNow(): void;
 }
 
 export interface EmbeddedPostgresOptions {
@@ -60,7 +66,7 @@ export async function startEmbeddedPostgres(
       "using the embedded PostgreSQL already running",
     );
     await ensureDatabase(running.port);
-    return handle(running.port, async () => {
+    return handle(running.port, options.adopt ? dataDir : undefined, async () => {
       if (options.adopt) await stopPid(running.pid);
     });
   }
@@ -109,10 +115,15 @@ export async function startEmbeddedPostgres(
   }
   await ensureDatabase(options.port);
   logger.info({ port: options.port, dataDir }, "embedded PostgreSQL started");
-  return handle(options.port, () => server.stop());
+  return handle(options.port, dataDir, () => server.stop());
 }
 
-function handle(port: number, stop: () => Promise<void>): EmbeddedPostgres {
+/** `ownedDataDir`: the data directory of a server this handle owns (stops), if it owns one. */
+function handle(
+  port: number,
+  ownedDataDir: string | undefined,
+  stop: () => Promise<void>,
+): EmbeddedPostgres {
   let stopped: Promise<void> | undefined;
   return {
     url: urlFor(port, APP_DATABASE),
@@ -121,6 +132,16 @@ function handle(port: number, stop: () => Promise<void>): EmbeddedPostgres {
     stop: () => {
       stopped ??= stop();
       return stopped;
+    },
+    stopNow: () => {
+      const running = ownedDataDir ? runningServer(ownedDataDir) : undefined;
+      if (!running) return;
+      try {
+        // SIGINT: PostgreSQL's fast shutdown, which it carries out on its own.
+        process.kill(running.pid, "SIGINT");
+      } catch {
+        // Gone already.
+      }
     },
   };
 }

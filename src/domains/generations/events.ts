@@ -20,6 +20,7 @@ export interface GenerationEvent {
  */
 export class GenerationEvents {
   private client: pg.PoolClient | undefined;
+  private releaseClient: (() => void) | undefined;
   private connecting: Promise<void> | undefined;
   private readonly emitter = new EventEmitter();
   private closed = false;
@@ -32,8 +33,22 @@ export class GenerationEvents {
   }
 
   private listen(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("generation events are closed"));
     this.connecting ??= (async () => {
       const client = await this.pool.connect();
+      // The client goes back to the pool exactly once, whichever comes first: its connection
+      // failing or close(). pg-pool throws on a second release, and the error handler stays
+      // on the client after close() released it, so without the guard a connection error at
+      // shutdown (the pool ending) released it again and crashed the process.
+      let released = false;
+      const release = (err?: Error) => {
+        if (released) return;
+        released = true;
+        client.removeAllListeners("notification");
+        if (this.client === client) this.client = undefined;
+        // Destroyed rather than reused: its session is the one that LISTENs.
+        client.release(err ?? true);
+      };
       client.on("notification", (message) => {
         try {
           const event = JSON.parse(message.payload ?? "{}") as Partial<GenerationEvent>;
@@ -43,14 +58,25 @@ export class GenerationEvents {
         }
       });
       client.on("error", (err) => {
+        if (released) return;
         // Reconnect on next use; waiters fall back to their interval meanwhile.
         this.logger.warn({ err }, "generation event listener lost its connection");
-        this.client = undefined;
         this.connecting = undefined;
-        client.release(err);
+        release(err);
       });
-      await client.query(`LISTEN ${GENERATION_EVENTS_CHANNEL}`);
+      try {
+        await client.query(`LISTEN ${GENERATION_EVENTS_CHANNEL}`);
+      } catch (err) {
+        release(err as Error);
+        throw err;
+      }
+      // Closed while connecting: nothing will release it later.
+      if (this.closed) {
+        release();
+        return;
+      }
       this.client = client;
+      this.releaseClient = release;
     })().catch((err: unknown) => {
       this.connecting = undefined;
       throw err;
@@ -95,10 +121,11 @@ export class GenerationEvents {
   async close(): Promise<void> {
     this.closed = true;
     const client = this.client;
-    this.client = undefined;
-    if (client) {
+    const release = this.releaseClient;
+    this.releaseClient = undefined;
+    if (client && release) {
       await client.query(`UNLISTEN ${GENERATION_EVENTS_CHANNEL}`).catch(() => {});
-      client.release();
+      release();
     }
   }
 }
