@@ -9,7 +9,7 @@ import { freePort } from "../helpers/ports.js";
  * it exits 0 and prints its table. The figures are not checked (speed is what the benchmarks
  * are for); that each phase passed is, since a benchmark exits 1 when one fails, passes its
  * deadline or has most of its requests fail. Each run has its own embedded PostgreSQL on a
- * free port. Two run at a time: each is about one core's work, and its rows last a fixed time.
+ * free port. Three run at a time: each is about one core's work, and its rows last a fixed time.
  */
 const RUNS_AT_ONCE = 3;
 /** A smoke run takes 5–35 s alone; past this it is killed and fails. */
