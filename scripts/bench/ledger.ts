@@ -3,7 +3,7 @@
  * a raw driver loop (the ceiling), and pgbench when it is installed, in one run on one fresh
  * embedded PostgreSQL with default durability. Prints a markdown table; BENCHMARKS.md keeps it.
  *
- *   npx tsx scripts/bench/ledger.ts [--seconds 4]
+ *   npx tsx scripts/bench/ledger.ts [--seconds 4] [--smoke] [--pg-port 54399]
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -22,8 +22,10 @@ import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
 import { grantCredits, type TransferInput, transfer } from "../../src/domains/ledger/service.js";
 import { AppError } from "../../src/errors.js";
 import { createLogger } from "../../src/logger.js";
+import { benchOptions, load, runBench } from "./harness.js";
 
-const SECONDS = Number(process.argv[process.argv.indexOf("--seconds") + 1]) || 4;
+const options = benchOptions({ seconds: { full: 4, smoke: 1 } }, 54_399);
+const SECONDS = options.seconds;
 const CONCURRENCY = [1, 4, 16];
 const SPREAD_ACCOUNTS = 10_000;
 const logger = createLogger({ logLevel: "warn" });
@@ -34,60 +36,34 @@ interface Cell {
   runner: string;
   ops: number;
   refused: number;
+  errors: number;
   perSecond: number;
   p50: number;
   p99: number;
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-
-/** Runs `op` from `clients` concurrent loops for SECONDS and measures each call. */
-async function measure(clients: number, op: (client: number, i: number) => Promise<boolean>) {
-  const latencies: number[] = [];
-  let refused = 0;
-  const deadline = performance.now() + SECONDS * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async (_, client) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        const t = performance.now();
-        if (!(await op(client, i))) refused++;
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return {
-    ops: latencies.length,
-    refused,
-    perSecond: latencies.length / elapsed,
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-  };
-}
-
-async function main() {
-  const dir = await mkdtemp(path.join(tmpdir(), "polyforge-bench-"));
-  await chmod(dir, 0o755);
-  const server = await startEmbeddedPostgres({
-    dataDir: path.join(dir, "postgres"),
-    port: 54_399,
-    logger,
-  });
-  const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: server.url, LOG_LEVEL: "warn" });
-  const client = createDatabaseClient(server.url, { poolMax: 20, logger });
-  const ctx = createAppContext(config, logger, client);
-  const cells: Cell[] = [];
-  try {
+await runBench(async (bench) => {
+  const { server, client, ctx, dir } = await bench.phase("setup", 120_000, async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "polyforge-bench-"));
+    bench.defer("remove the data directory", () => rm(dir, { recursive: true, force: true }));
+    await chmod(dir, 0o755);
+    const server = await startEmbeddedPostgres({
+      dataDir: path.join(dir, "postgres"),
+      port: options.pgPort,
+      logger,
+    });
+    bench.defer("stop PostgreSQL", () => server.stop());
+    // No HTTP and no generations here: the rate limits and the in-flight cap play no part.
+    const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: server.url, LOG_LEVEL: "warn" });
+    const client = createDatabaseClient(server.url, { poolMax: 20, logger });
+    bench.defer("close the database pool", () => client.close());
+    const ctx = createAppContext(config, logger, client);
     await migrateDatabase(client.pool, logger);
     // Owners: one hot account, and SPREAD_ACCOUNTS accounts for the spread scenario.
     await client.pool.query(
       `insert into accounts (id) select 'acc_bench_' || g from generate_series(0, $1) g`,
       [SPREAD_ACCOUNTS],
     );
-    const owner = (i: number) => `acc_bench_${i}`;
     await grantCredits(ctx, {
       id: "bench-hot",
       ownerId: owner(0),
@@ -101,67 +77,79 @@ async function main() {
        from generate_series(1, $1) g`,
       [SPREAD_ACCOUNTS],
     );
+    return { server, client, ctx, dir };
+  });
+  const cells: Cell[] = [];
+  const revenue = systemLedgerAccount("test", "revenue");
+  const accountFor = (scenario: string) =>
+    scenario === "hot" ? () => 0 : () => 1 + Math.floor(Math.random() * SPREAD_ACCOUNTS);
+  const raw = new pg.Pool({ connectionString: server.url, max: 20 });
+  bench.defer("close the raw pool", () => raw.end());
 
-    const revenue = systemLedgerAccount("test", "revenue");
-    const accountFor = (scenario: string) =>
-      scenario === "hot" ? () => 0 : () => 1 + Math.floor(Math.random() * SPREAD_ACCOUNTS);
-    const raw = new pg.Pool({ connectionString: server.url, max: 20 });
-
-    for (const scenario of ["hot", "spread"]) {
-      const pickOwner = accountFor(scenario);
-      for (const clients of CONCURRENCY) {
-        const tag = `${scenario}-${clients}`;
-        // A debit through the service: true when it went through, false when refused.
-        const debitWith =
-          (submit: (input: TransferInput) => Promise<unknown>, prefix: string) =>
-          async (c: number, i: number) => {
-            try {
-              await submit({
-                id: `${prefix}-${tag}-${c}-${i}`,
-                network: "test",
-                debit: userLedgerAccount(owner(pickOwner()), "test"),
-                credit: revenue,
-                amount: 1n,
-                kind: "spend",
-              });
-              return true;
-            } catch (err) {
-              if (err instanceof AppError && err.code === "insufficient_credits") return false;
-              throw err;
-            }
-          };
-        const service = await measure(
-          clients,
-          debitWith((input) => transfer(ctx, input), "svc"),
+  for (const scenario of ["hot", "spread"]) {
+    const pickOwner = accountFor(scenario);
+    for (const clients of CONCURRENCY) {
+      const tag = `${scenario}-${clients}`;
+      // A debit through the service: true when it went through, false when refused.
+      const debitWith =
+        (submit: (input: TransferInput) => Promise<unknown>, prefix: string) =>
+        async (c: number, i: number) => {
+          try {
+            await submit({
+              id: `${prefix}-${tag}-${c}-${i}`,
+              network: "test",
+              debit: userLedgerAccount(owner(pickOwner()), "test"),
+              credit: revenue,
+              amount: 1n,
+              kind: "spend",
+            });
+            return true;
+          } catch (err) {
+            if (err instanceof AppError && err.code === "insufficient_credits") return false;
+            throw err;
+          }
+        };
+      const measure = async (runner: string, op: (c: number, i: number) => Promise<boolean>) => {
+        const name = `${tag}, ${runner}`;
+        const result = await bench.phase(name, SECONDS * 1000 + 30_000, (signal) =>
+          load({ clients, seconds: SECONDS, signal }, op),
         );
-        cells.push({ scenario, clients, runner: "service transfer()", ...service });
-        const batcher = new TransferBatcher(ctx);
-        const batched = await measure(
-          clients,
-          debitWith((input) => batcher.submit(input), "bat"),
+        bench.check(name, result);
+        cells.push({ scenario, clients, runner, ...result });
+      };
+      await measure(
+        "service transfer()",
+        debitWith((input) => transfer(ctx, input), "svc"),
+      );
+      const batcher = new TransferBatcher(ctx);
+      await measure(
+        "service, batched",
+        debitWith((input) => batcher.submit(input), "bat"),
+      );
+      await measure("raw driver loop", async (c, i) => {
+        const { rows } = await raw.query(
+          "select outcome from ledger_transfer($1, 'test', $2, $3, 1, 'spend', null, '{}', null, null)",
+          [`raw-${tag}-${c}-${i}`, userLedgerAccount(owner(pickOwner()), "test"), revenue],
         );
-        cells.push({ scenario, clients, runner: "service, batched", ...batched });
-        const driver = await measure(clients, async (c, i) => {
-          const { rows } = await raw.query(
-            "select outcome from ledger_transfer($1, 'test', $2, $3, 1, 'spend', null, '{}', null, null)",
-            [`raw-${tag}-${c}-${i}`, userLedgerAccount(owner(pickOwner()), "test"), revenue],
-          );
-          return rows[0]?.outcome === "created";
-        });
-        cells.push({ scenario, clients, runner: "raw driver loop", ...driver });
-        const bench = pgbench(server.port, scenario, clients, dir);
-        if (bench) cells.push({ scenario, clients, runner: "pgbench", ...bench });
-      }
+        return rows[0]?.outcome === "created";
+      });
+      const result = await bench.phase(`${tag}, pgbench`, SECONDS * 1000 + 30_000, async () =>
+        pgbench(server.port, scenario, clients, dir),
+      );
+      if (result) cells.push({ scenario, clients, runner: "pgbench", ...result });
     }
-    await raw.end();
+  }
+  const { violations, transfers } = await bench.phase("invariants", 120_000, async () => {
     const violations = await checkLedgerInvariants(ctx);
     const { rows } = await client.pool.query("select count(*)::int as n from ledger_transfers");
-    print(cells, violations, rows[0].n);
-  } finally {
-    await client.close();
-    await server.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+    return { violations, transfers: rows[0].n as number };
+  });
+  print(cells, violations, transfers);
+  if (violations.length) bench.failures.push(`${violations.length} ledger invariant violations`);
+});
+
+function owner(i: number) {
+  return `acc_bench_${i}`;
 }
 
 /** pgbench running the same SQL, when the machine has it (Debian: postgresql-client). */
@@ -192,17 +180,24 @@ function pgbench(port: number, scenario: string, clients: number, dir: string) {
       "-j",
       String(Math.min(clients, 2)),
       "-T",
-      String(SECONDS),
+      String(Math.max(1, Math.round(SECONDS))),
       "-f",
       script,
       "polyforge",
     ],
-    { env: { ...process.env, PGPASSWORD: "postgres" }, encoding: "utf8" },
+    {
+      env: { ...process.env, PGPASSWORD: "postgres" },
+      encoding: "utf8",
+      // Synchronous (nothing else runs meanwhile), so bounded here rather than by the phase.
+      timeout: SECONDS * 1000 + 30_000,
+    },
   );
   const tps = Number(/tps = ([\d.]+)/.exec(out)?.[1] ?? 0);
   const ops = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? 0);
   const avg = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? 0);
-  return { ops, refused: 0, perSecond: tps, p50: avg, p99: Number.NaN };
+  // A failed transaction aborts its pgbench client, and pgbench then exits non-zero: execFileSync
+  // throws and the phase fails.
+  return { ops, refused: 0, errors: 0, perSecond: tps, p50: avg, p99: Number.NaN };
 }
 
 function print(cells: Cell[], violations: string[], transfers: number) {
@@ -210,8 +205,8 @@ function print(cells: Cell[], violations: string[], transfers: number) {
   const lines = [
     `Machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB; PostgreSQL ${"18 (embedded, default durability)"}; ${SECONDS} s per cell.`,
     "",
-    "| scenario | clients | runner | debits/s | vs ceiling | p50 ms (pgbench: mean) | p99 ms | refused |",
-    "|---|---|---|---|---|---|---|---|",
+    "| scenario | clients | runner | debits/s | vs ceiling | p50 ms (pgbench: mean) | p99 ms | refused | errors |",
+    "|---|---|---|---|---|---|---|---|---|",
   ];
   for (const cell of cells) {
     const ceiling = cells.find(
@@ -222,7 +217,7 @@ function print(cells: Cell[], violations: string[], transfers: number) {
     );
     const ratio = ceiling ? cell.perSecond / ceiling.perSecond : Number.NaN;
     lines.push(
-      `| ${cell.scenario} | ${cell.clients} | ${cell.runner} | ${fmt(cell.perSecond)} | ${fmt(ratio, 2)} | ${fmt(cell.p50, 2)} | ${fmt(cell.p99, 2)} | ${cell.refused} |`,
+      `| ${cell.scenario} | ${cell.clients} | ${cell.runner} | ${fmt(cell.perSecond)} | ${fmt(ratio, 2)} | ${fmt(cell.p50, 2)} | ${fmt(cell.p99, 2)} | ${cell.refused} | ${cell.errors} |`,
     );
   }
   lines.push(
@@ -231,7 +226,4 @@ function print(cells: Cell[], violations: string[], transfers: number) {
   );
   for (const v of violations) lines.push(`- ${v}`);
   console.log(lines.join("\n"));
-  if (violations.length) process.exitCode = 1;
 }
-
-await main();

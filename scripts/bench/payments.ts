@@ -6,7 +6,7 @@
  * and simulation), settle (broadcast and receipt) and our own work (the rest: quote, offers,
  * the nonce claim, the record, mint, hold and enqueue).
  *
- *   npx tsx scripts/bench/payments.ts [--calls 100]
+ *   npx tsx scripts/bench/payments.ts [--calls 100] [--smoke] [--pg-port 54397]
  */
 import { ExactEvmScheme } from "@x402/evm/exact/client";
 import { wrapFetchWithPaymentFromConfig } from "@x402/fetch";
@@ -17,19 +17,30 @@ import {
   startLocalChain,
 } from "../../src/chain/local-chain.js";
 import { startHttpServer } from "../../src/http/server.js";
+import { benchOptions, percentile, requestSignal, runBench } from "./harness.js";
 import { startBench } from "./setup.js";
 
-const CALLS = Number(process.argv[process.argv.indexOf("--calls") + 1]) || 100;
-const pct = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
-};
+const options = benchOptions(
+  { calls: { full: 100, smoke: 10 }, warmup: { full: 10, smoke: 2 } },
+  54_397,
+);
+const CALLS = options.calls;
+const pct = (values: number[], p: number) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
 
-async function main() {
-  const chain = await startLocalChain({ network: "test" });
+await runBench(async (bench) => {
+  const chain = await bench.phase("chain", 120_000, () => startLocalChain({ network: "test" }));
+  bench.defer("stop the chain", () => chain.stop());
   const local = localPaymentConfig(chain.rpcUrl, "test");
-  const bench = await startBench({
-    port: 54_397,
+  const { ctx, key } = await startBench(bench, {
+    port: options.pgPort,
+    // Every call is a generate call, from two accounts; no worker runs, so every submit stays
+    // in flight: one account holds at most warmup + calls of them.
+    rateLimits: "off",
+    maxInFlightGenerations: options.warmup + CALLS,
     env: {
       X402_TEST_RPC_URL: chain.rpcUrl,
       X402_TEST_PAY_TO: local.payTo,
@@ -39,7 +50,6 @@ async function main() {
     wallet: anvilAccount(2).address,
     credits: 10n ** 9n,
   });
-  const { ctx, key } = bench;
 
   // Time the facilitator's two steps inside each paid request.
   const timings = { verify: [] as number[], settle: [] as number[] };
@@ -63,7 +73,8 @@ async function main() {
     }
   };
 
-  const http = await startHttpServer(ctx);
+  const http = await bench.phase("http", 30_000, () => startHttpServer(ctx));
+  bench.defer("close the HTTP server", () => http.close());
   const url = `${http.url}/v1/generate`;
   const body = JSON.stringify({ prompt: "bench", models: ["z-image-turbo"] });
   const paidRequests: number[] = [];
@@ -86,72 +97,81 @@ async function main() {
     ],
     spendControls: { maxAmountPerPayment: "$5" },
   });
+  const keyCall = async (signal: AbortSignal) => {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body,
+      signal: requestSignal(signal),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const paidCall = async (signal: AbortSignal) => {
+    const res = await pay(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+      signal: requestSignal(signal, 30_000),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+
+  await bench.phase("warm-up", 120_000, async (signal) => {
+    for (let i = 0; i < options.warmup; i++) {
+      const a = await keyCall(signal);
+      if (a !== 202) throw new Error(`key call answered ${a}`);
+      const b = await paidCall(signal);
+      if (b !== 202) throw new Error(`paid call answered ${b}`);
+    }
+  });
+  paidRequests.length = 0;
+  challenges.length = 0;
+  timings.verify.length = 0;
+  timings.settle.length = 0;
 
   const keyed: number[] = [];
   const paidTotal: number[] = [];
-  try {
-    for (let i = 0; i < 10; i++) {
-      await fetch(url, {
-        method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        body,
-      });
-      await pay(url, { method: "POST", headers: { "content-type": "application/json" }, body });
-    }
-    paidRequests.length = 0;
-    challenges.length = 0;
-    timings.verify.length = 0;
-    timings.settle.length = 0;
-    // Alternated, so both see the same database and chain state.
-    for (let i = 0; i < CALLS; i++) {
+  const errors = { keyed: 0, paid: 0 };
+  // Alternated, so both see the same database and chain state. Up to 1 s a call pair, at least.
+  await bench.phase("calls", 60_000 + CALLS * 1_000, async (signal) => {
+    for (let i = 0; i < CALLS && !signal.aborted; i++) {
       let t = performance.now();
-      const a = await fetch(url, {
-        method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        body,
-      });
-      await a.arrayBuffer();
+      const a = await keyCall(signal).catch(() => 0);
       keyed.push(performance.now() - t);
-      if (a.status !== 202) throw new Error(`key call: ${a.status}`);
+      if (a !== 202) errors.keyed++;
       t = performance.now();
-      const b = await pay(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      });
-      await b.arrayBuffer();
+      const b = await paidCall(signal).catch(() => 0);
       paidTotal.push(performance.now() - t);
-      if (b.status !== 202) throw new Error(`paid call: ${b.status}`);
+      if (b !== 202) errors.paid++;
     }
-    const own = paidRequests.map(
-      (total, i) => total - (timings.verify[i] ?? 0) - (timings.settle[i] ?? 0),
-    );
-    const rows: Array<[string, number[]]> = [
-      ["POST /v1/generate with an API key (baseline)", keyed],
-      ["paid: the unpaid request and its 402", challenges],
-      ["paid: the request carrying the payment", paidRequests],
-      ["  of which verify (facilitator)", timings.verify],
-      ["  of which settle (broadcast + receipt)", timings.settle],
-      ["  of which our own work", own],
-      ["paid, whole client flow (402, sign, pay)", paidTotal],
-    ];
-    const base = pct(keyed, 0.5);
-    console.log(`${CALLS} calls each, alternating; anvil automine; one model (z-image-turbo).\n`);
-    console.log("| what | p50 ms | p99 ms | p50 vs baseline |");
-    console.log("|---|---|---|---|");
-    for (const [what, values] of rows) {
-      console.log(
-        `| ${what} | ${pct(values, 0.5).toFixed(2)} | ${pct(values, 0.99).toFixed(2)} | ${(pct(values, 0.5) / base).toFixed(2)} |`,
-      );
-    }
-    console.log(
-      `\nOur own work added over the key call, p50: ${(pct(own, 0.5) - base).toFixed(2)} ms`,
-    );
-  } finally {
-    await http.close();
-    await bench.close();
-    await chain.stop();
-  }
-}
+  });
+  bench.check("calls with an API key", { ops: keyed.length, errors: errors.keyed });
+  bench.check("paid calls", { ops: paidTotal.length, errors: errors.paid });
 
-await main();
+  const own = paidRequests.map(
+    (total, i) => total - (timings.verify[i] ?? 0) - (timings.settle[i] ?? 0),
+  );
+  const rows: Array<[string, number[], number | string]> = [
+    ["POST /v1/generate with an API key (baseline)", keyed, errors.keyed],
+    ["paid: the unpaid request and its 402", challenges, "—"],
+    ["paid: the request carrying the payment", paidRequests, "—"],
+    ["  of which verify (facilitator)", timings.verify, "—"],
+    ["  of which settle (broadcast + receipt)", timings.settle, "—"],
+    ["  of which our own work", own, "—"],
+    ["paid, whole client flow (402, sign, pay)", paidTotal, errors.paid],
+  ];
+  const base = pct(keyed, 0.5);
+  console.log(`${CALLS} calls each, alternating; anvil automine; one model (z-image-turbo).\n`);
+  console.log("| what | p50 ms | p99 ms | p50 vs baseline | errors |");
+  console.log("|---|---|---|---|---|");
+  for (const [what, values, errorCount] of rows) {
+    console.log(
+      `| ${what} | ${pct(values, 0.5).toFixed(2)} | ${pct(values, 0.99).toFixed(2)} | ${(pct(values, 0.5) / base).toFixed(2)} | ${errorCount} |`,
+    );
+  }
+  console.log(
+    `\nOur own work added over the key call, p50: ${(pct(own, 0.5) - base).toFixed(2)} ms`,
+  );
+});

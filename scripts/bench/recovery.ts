@@ -7,7 +7,9 @@
  * replacement, and lets the replacement run for a whole dead-after period before the next round
  * (so the surviving worker is the steady-state one that releases the dead worker's jobs).
  *
- *   npx tsx scripts/bench/recovery.ts [--rounds 3]
+ *   npx tsx scripts/bench/recovery.ts [--rounds 3] [--smoke] [--pg-port 54395]
+ *
+ * --smoke runs one round with a 1 s heartbeat, dead after 2 s, and 0.5 s upstream jobs.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { checkGenerationInvariants } from "../../src/domains/generations/invariants.js";
@@ -15,13 +17,24 @@ import { checkLedgerInvariants } from "../../src/domains/ledger/invariants.js";
 import { startHttpServer } from "../../src/http/server.js";
 import { startCli } from "../../test/helpers/cli.js";
 import { startSimulator } from "../../test/simulator/upstream.js";
+import { benchOptions, requestSignal, runBench } from "./harness.js";
 import { startBench } from "./setup.js";
 
-const ROUNDS = Number(process.argv[process.argv.indexOf("--rounds") + 1]) || 3;
-const UPSTREAM_MS = 3_000;
+const options = benchOptions(
+  {
+    rounds: { full: 3, smoke: 1 },
+    "heartbeat-seconds": { full: 5, smoke: 1 },
+    "dead-after-seconds": { full: 20, smoke: 2 },
+    "upstream-ms": { full: 3_000, smoke: 500 },
+  },
+  54_395,
+);
+const ROUNDS = options.rounds;
+const UPSTREAM_MS = options["upstream-ms"];
 
-async function main() {
-  const sim = await startSimulator();
+await runBench(async (bench) => {
+  const sim = await bench.phase("simulator", 30_000, () => startSimulator());
+  bench.defer("close the simulator", () => sim.close());
   sim.jobMs = UPSTREAM_MS;
   const channels = JSON.stringify([
     {
@@ -33,33 +46,54 @@ async function main() {
       models: { "qwen-image-2.0": "fal-ai/qwen-image" },
     },
   ]);
-  const bench = await startBench({
-    port: 54_395,
-    env: { CHANNELS: channels, MAX_IN_FLIGHT_GENERATIONS: "100000" },
+  // The same on the API (this process) and every worker.
+  const workerEnv = {
+    CHANNELS: channels,
+    WORKER_HEARTBEAT_SECONDS: String(options["heartbeat-seconds"]),
+    WORKER_DEAD_AFTER_SECONDS: String(options["dead-after-seconds"]),
+  };
+  const { ctx, key } = await startBench(bench, {
+    port: options.pgPort,
+    // Few submits, one at a time, but more than the free tier's 5 a minute with more rounds.
+    rateLimits: "off",
+    maxInFlightGenerations: 10,
+    env: workerEnv,
     wallet: "0x00000000000000000000000000000000000b3ec5",
     credits: 10n ** 6n,
   });
-  const { ctx } = bench;
   const { deadAfterMs, heartbeatMs } = ctx.config.worker;
-  const http = await startHttpServer(ctx);
+  const http = await bench.phase("http", 30_000, () => startHttpServer(ctx));
+  bench.defer("close the HTTP server", () => http.close());
+  const workers: Array<ReturnType<typeof startCli>> = [];
+  bench.defer("stop the workers", async () => {
+    for (const w of workers.splice(0)) {
+      w.child.kill("SIGKILL");
+      await w.exited;
+    }
+  });
   const startWorker = async () => {
     const worker = startCli(["worker"], {
+      ...workerEnv,
       DATABASE_URL: ctx.config.database.url ?? "",
-      CHANNELS: channels,
       LOG_LEVEL: "info",
       STORAGE_DIR: ctx.config.storageDir,
     });
-    await worker.waitFor("Worker connected");
+    workers.push(worker);
+    await worker.waitFor("Worker connected", 60_000);
     return worker;
   };
-  const workers = [await startWorker(), await startWorker()];
-  await sleep(deadAfterMs); // both in the steady state
+  await bench.phase("start two workers", 130_000, async () => {
+    await startWorker();
+    await startWorker();
+  });
+  await bench.phase("steady state", deadAfterMs + 30_000, () => sleep(deadAfterMs));
 
-  const submit = async () => {
+  const submit = async (signal: AbortSignal) => {
     const res = await fetch(`${http.url}/v1/generate`, {
       method: "POST",
-      headers: { authorization: `Bearer ${bench.key}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: JSON.stringify({ prompt: `bench ${Math.random()}`, models: ["qwen-image-2.0"] }),
+      signal: requestSignal(signal),
     });
     if (res.status !== 202) throw new Error(`submit answered ${res.status}`);
     return `${((await res.json()) as { generationId: string }).generationId}.0`;
@@ -74,12 +108,11 @@ async function main() {
         [resultId],
       )
     ).rows[0];
-  const until = async <T>(check: () => Promise<T | undefined>, ms: number): Promise<T> => {
-    const deadline = Date.now() + ms;
+  const until = async <T>(signal: AbortSignal, check: () => Promise<T | undefined>) => {
     for (;;) {
       const value = await check();
       if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error("timed out");
+      signal.throwIfAborted();
       await sleep(20);
     }
   };
@@ -92,31 +125,44 @@ async function main() {
   const baseline: number[] = [];
   const killed: Array<{ total: number; afterKill: number }> = [];
   for (let round = 0; round < ROUNDS; round++) {
-    const started = Date.now();
-    const id = await submit();
-    baseline.push((await until(() => completed(id), 120_000)) - started);
+    await bench.phase(`uninterrupted round ${round + 1}`, UPSTREAM_MS + 60_000, async (signal) => {
+      const started = Date.now();
+      const id = await submit(signal);
+      baseline.push((await until(signal, () => completed(id))) - started);
+    });
   }
   for (let round = 0; round < ROUNDS; round++) {
-    const started = Date.now();
-    const id = await submit();
-    const held = await until(async () => {
-      const r = await row(id);
-      return r?.pid ? r : undefined;
-    }, 60_000);
-    const victim = workers.find((w) => w.child.pid === held.pid);
-    if (!victim) throw new Error("no worker process holds the job");
-    victim.child.kill("SIGKILL");
-    await victim.exited;
-    const killedAt = Date.now();
-    const done = await until(() => completed(id), 120_000);
-    killed.push({ total: done - started, afterKill: done - killedAt });
-    workers.splice(workers.indexOf(victim), 1, await startWorker());
-    await sleep(deadAfterMs);
+    // The kill is noticed within dead-after plus one heartbeat; then the job runs again.
+    const ms = UPSTREAM_MS * 2 + deadAfterMs + heartbeatMs + 60_000;
+    await bench.phase(`killed round ${round + 1}`, ms, async (signal) => {
+      const started = Date.now();
+      const id = await submit(signal);
+      const held = await until(signal, async () => {
+        const r = await row(id);
+        return r?.pid ? r : undefined;
+      });
+      const victim = workers.find((w) => w.child.pid === held.pid);
+      if (!victim) throw new Error("no worker process holds the job");
+      victim.child.kill("SIGKILL");
+      await victim.exited;
+      workers.splice(workers.indexOf(victim), 1);
+      const killedAt = Date.now();
+      const done = await until(signal, () => completed(id));
+      killed.push({ total: done - started, afterKill: done - killedAt });
+    });
+    await bench.phase(`replacement worker ${round + 1}`, deadAfterMs + 90_000, async () => {
+      await startWorker();
+      await sleep(deadAfterMs);
+    });
   }
 
   const submissions = sim.calls.length;
-  const ledger = await checkLedgerInvariants(ctx);
-  const generations = await checkGenerationInvariants(ctx);
+  const { ledger, generations } = await bench.phase("invariants", 60_000, async () => ({
+    ledger: await checkLedgerInvariants(ctx),
+    generations: await checkGenerationInvariants(ctx),
+  }));
+  const violations = ledger.length + generations.length;
+  if (violations) bench.failures.push(`${violations} ledger or generation invariant violations`);
   const s = (ms: number) => (ms / 1000).toFixed(1);
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? 0;
   console.log(
@@ -134,16 +180,6 @@ async function main() {
     `| worker killed after submitting upstream | ${s(median(killed.map((k) => k.total)))}; ${killed.map((k) => s(k.total)).join(", ")} | ${s(median(after))}; ${s(Math.max(...after))}; ${after.map(s).join(", ")} |`,
   );
   console.log(
-    `\nupstream submissions: ${submissions} for ${2 * ROUNDS} results; ledger invariant violations: ${ledger.length + generations.length}`,
+    `\nupstream submissions: ${submissions} for ${2 * ROUNDS} results; ledger invariant violations: ${violations}`,
   );
-
-  for (const w of workers) {
-    w.child.kill("SIGKILL");
-    await w.exited;
-  }
-  await http.close();
-  await bench.close();
-  await sim.close();
-}
-
-await main();
+});

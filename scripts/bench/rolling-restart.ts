@@ -10,23 +10,47 @@
  * or a hang-up) or a 5xx. The baseline, in the same run, restarts with SIGKILL instead of
  * SIGTERM: what a restart without a graceful drain costs.
  *
- *   npx tsx scripts/bench/rolling-restart.ts [--clients 16] [--rounds 2]
+ *   npx tsx scripts/bench/rolling-restart.ts [--clients 16] [--rounds 2] [--smoke]
+ *                                            [--pg-port 54394]
+ *
+ * --smoke restarts each instance once per signal, with 1 s of load before and after each.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { freePort } from "../../test/helpers/ports.js";
+import { type Bench, benchOptions, runBench } from "./harness.js";
 import { startBench } from "./setup.js";
 
-const arg = (name: string, fallback: number) =>
-  Number(process.argv[process.argv.indexOf(`--${name}`) + 1]) || fallback;
-const CLIENTS = arg("clients", 16);
-const ROUNDS = arg("rounds", 2);
+const options = benchOptions(
+  {
+    clients: { full: 16, smoke: 16 },
+    rounds: { full: 2, smoke: 1 },
+    "warm-seconds": { full: 3, smoke: 1 },
+    "settle-seconds": { full: 2, smoke: 1 },
+  },
+  54_394,
+);
+const CLIENTS = options.clients;
+const ROUNDS = options.rounds;
+const IMAGES_WAIT_MS = 20_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 const bin = path.resolve(import.meta.dirname, "../../bin/polyforge.js");
 
 interface Instance {
   port: number;
   up: boolean;
   child?: ChildProcess;
+}
+
+/** Ends the instance's process (if any) with `signal`, and waits for it to exit. */
+async function stopServe(instance: Instance, signal: NodeJS.Signals) {
+  const child = instance.child;
+  instance.up = false;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill(signal);
+  await exited;
 }
 
 async function startServe(instance: Instance, databaseUrl: string, storageDir: string) {
@@ -38,10 +62,12 @@ async function startServe(instance: Instance, databaseUrl: string, storageDir: s
       HOST: "127.0.0.1",
       PUBLIC_URL: `http://127.0.0.1:${instance.port}`,
       STORAGE_DIR: storageDir,
+      // Every client shares one account: no per-minute limit, and room for every waiting
+      // images request (each a generation in flight, none finishing with no worker).
       RATE_LIMITS: "off",
       MAX_IN_FLIGHT_GENERATIONS: "100000",
-      IMAGES_WAIT_MS: "20000",
-      SHUTDOWN_TIMEOUT_MS: "10000",
+      IMAGES_WAIT_MS: String(IMAGES_WAIT_MS),
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
       LOG_LEVEL: "warn",
     },
     stdio: "ignore",
@@ -49,7 +75,9 @@ async function startServe(instance: Instance, databaseUrl: string, storageDir: s
   instance.child = child;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${instance.port}/readyz`)
+    const ok = await fetch(`http://127.0.0.1:${instance.port}/readyz`, {
+      signal: AbortSignal.timeout(5_000),
+    })
       .then((r) => r.ok)
       .catch(() => false);
     if (ok) break;
@@ -59,19 +87,27 @@ async function startServe(instance: Instance, databaseUrl: string, storageDir: s
   instance.up = true;
 }
 
-async function run(signal: "SIGTERM" | "SIGKILL", bench: Awaited<ReturnType<typeof startBench>>) {
-  const databaseUrl = bench.ctx.config.database.url as string;
-  const storageDir = bench.ctx.config.storageDir;
+async function run(
+  bench: Bench,
+  signal: "SIGTERM" | "SIGKILL",
+  setup: { key: string; databaseUrl: string; storageDir: string },
+) {
+  const { key, databaseUrl, storageDir } = setup;
   const instances: Instance[] = [
-    { port: 54_411, up: false },
-    { port: 54_412, up: false },
+    { port: await freePort(), up: false },
+    { port: await freePort(), up: false },
   ];
-  for (const i of instances) await startServe(i, databaseUrl, storageDir);
+  bench.defer(`kill the ${signal} run's instances`, async () => {
+    for (const i of instances) await stopServe(i, "SIGKILL");
+  });
+  await bench.phase(`${signal}: start two instances`, 90_000, () =>
+    Promise.all(instances.map((i) => startServe(i, databaseUrl, storageDir))),
+  );
   const counts = { sent: 0, ok: 0, accepted: 0, dropped: 0, waitingSent: 0 };
-  let stop = false;
+  const load = new AbortController();
   let next = 0;
   const client = async (n: number) => {
-    while (!stop) {
+    while (!load.signal.aborted) {
       const live = instances.filter((i) => i.up);
       const target = live[next++ % live.length];
       if (!target) {
@@ -83,14 +119,17 @@ async function run(signal: "SIGTERM" | "SIGKILL", bench: Awaited<ReturnType<type
       counts.sent++;
       if (waiting) counts.waitingSent++;
       try {
+        // Not aborted with the load: a request in flight when the load stops gets its answer.
         const res = waiting
           ? await fetch(`${base}/v1/images/generations`, {
               method: "POST",
-              headers: { authorization: `Bearer ${bench.key}`, "content-type": "application/json" },
+              headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
               body: JSON.stringify({ model: "gpt-image-2", prompt: "rolling", size: "1024x1024" }),
+              signal: AbortSignal.timeout(IMAGES_WAIT_MS + 10_000),
             })
           : await fetch(`${base}/v1/balance`, {
-              headers: { authorization: `Bearer ${bench.key}` },
+              headers: { authorization: `Bearer ${key}` },
+              signal: AbortSignal.timeout(10_000),
             });
         await res.arrayBuffer();
         if (res.status >= 500) counts.dropped++;
@@ -101,52 +140,60 @@ async function run(signal: "SIGTERM" | "SIGKILL", bench: Awaited<ReturnType<type
       }
     }
   };
-  const clients = Array.from({ length: CLIENTS }, (_, n) => client(n));
+  const clients = Promise.all(Array.from({ length: CLIENTS }, (_, n) => client(n)));
+  bench.defer(`stop the ${signal} run's clients`, () => load.abort());
   const started = Date.now();
-  await sleep(3_000);
+  await bench.phase(`${signal}: load before the restarts`, 30_000, () =>
+    sleep(options["warm-seconds"] * 1000),
+  );
   for (let round = 0; round < ROUNDS; round++) {
-    for (const instance of instances) {
-      // Taken out of rotation and signalled at once, as an orchestrator does.
-      instance.up = false;
-      const exited = new Promise((r) => instance.child?.once("exit", r));
-      instance.child?.kill(signal);
-      await exited;
-      await startServe(instance, databaseUrl, storageDir);
-      await sleep(2_000);
+    for (const [n, instance] of instances.entries()) {
+      // Taken out of rotation and signalled at once, as an orchestrator does; a drain takes
+      // at most SHUTDOWN_TIMEOUT_MS and a start well under a minute.
+      const name = `${signal}: restart ${round + 1} of instance ${n + 1}`;
+      await bench.phase(name, SHUTDOWN_TIMEOUT_MS + 90_000, async () => {
+        await stopServe(instance, signal);
+        await startServe(instance, databaseUrl, storageDir);
+        await sleep(options["settle-seconds"] * 1000);
+      });
     }
   }
-  stop = true;
-  await Promise.all(clients);
-  for (const i of instances) {
-    const exited = new Promise((r) => i.child?.once("exit", r));
-    i.child?.kill("SIGTERM");
-    await exited;
-  }
+  // No new requests; the instances stop gracefully, so waiting requests answer their 202 now
+  // rather than at the end of IMAGES_WAIT_MS; then the clients end.
+  load.abort();
+  await bench.phase(`${signal}: stop the instances`, SHUTDOWN_TIMEOUT_MS + 30_000, () =>
+    Promise.all(instances.map((i) => stopServe(i, "SIGTERM"))),
+  );
+  await bench.phase(`${signal}: last requests`, 30_000, () => clients);
+  bench.check(`${signal} run`, { ops: counts.sent, errors: counts.dropped });
   return { signal, seconds: Math.round((Date.now() - started) / 1000), ...counts };
 }
 
-async function main() {
-  const bench = await startBench({
-    port: 54_399,
-    env: { MAX_IN_FLIGHT_GENERATIONS: "100000" },
+await runBench(async (bench) => {
+  const { ctx, key } = await startBench(bench, {
+    port: options.pgPort,
+    // This context only prepares the account; the serve processes have their own settings.
+    rateLimits: "off",
+    maxInFlightGenerations: 100_000,
     wallet: "0x00000000000000000000000000000000000b3ec5",
     credits: 10n ** 9n,
   });
-  try {
-    const results = [];
-    for (const signal of ["SIGTERM", "SIGKILL"] as const) results.push(await run(signal, bench));
-    console.log(
-      `| restart signal | clients | restarts | seconds | requests | 200 | 202 (waiting, answered with id) | dropped |`,
-    );
-    console.log("|---|---|---|---|---|---|---|---|");
-    for (const r of results) {
-      console.log(
-        `| ${r.signal} | ${CLIENTS} | ${ROUNDS * 2} | ${r.seconds} | ${r.sent} | ${r.ok} | ${r.accepted} | ${r.dropped} |`,
-      );
-    }
-  } finally {
-    await bench.close();
+  const setup = {
+    key,
+    databaseUrl: ctx.config.database.url as string,
+    storageDir: ctx.config.storageDir,
+  };
+  const results = [];
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    results.push(await run(bench, signal, setup));
   }
-}
-
-await main();
+  console.log(
+    `| restart signal | clients | restarts | seconds | requests | 200 | 202 (waiting, answered with id) | dropped |`,
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
+  for (const r of results) {
+    console.log(
+      `| ${r.signal} | ${CLIENTS} | ${ROUNDS * 2} | ${r.seconds} | ${r.sent} | ${r.ok} | ${r.accepted} | ${r.dropped} |`,
+    );
+  }
+});
