@@ -3,6 +3,7 @@ import type { AppContext } from "./context.js";
 import type { DatabaseClient } from "./db/client.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./db/embedded.js";
 import { GenerationEvents } from "./domains/generations/events.js";
+import { InlineRuns } from "./domains/generations/inline.js";
 import { settlementHooks } from "./domains/generations/settlement.js";
 import { royaltySettlementHooks } from "./domains/passes/royalties.js";
 import { PaymentGateway } from "./domains/payments/gateway.js";
@@ -47,7 +48,7 @@ export function createAppContext(
   clock: Clock = systemClock,
 ): AppContext {
   const storage = localStorage(config.storageDir);
-  const ctx: AppContext = {
+  const ctx: Omit<AppContext, "inlineRuns"> = {
     config,
     logger,
     clock,
@@ -81,6 +82,7 @@ export function createAppContext(
       },
     },
   };
-  registerDatabaseGauges(ctx);
-  return ctx;
+  const app: AppContext = { ...ctx, inlineRuns: new InlineRuns(ctx, ctx.generations) };
+  registerDatabaseGauges(app);
+  return app;
 }

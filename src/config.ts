@@ -186,6 +186,9 @@ export const configSchema = z
       .max(600_000)
       .default(60_000)
       .describe("How long POST /v1/images/generations waits for its images before answering 202."),
+    INLINE_LEASE_SECONDS: positiveInt(15, 600).describe(
+      "A generation the API process runs itself (the synchronous doors) keeps its queued job from the workers for this long, renewed while it runs: if the process dies, a worker resumes the generation after at most this.",
+    ),
     ROUTING_MAX_RETRIES: z.coerce
       .number()
       .int()
@@ -359,6 +362,7 @@ export interface Config {
     timeoutSeconds: number;
     upstreamTimeoutMs: number;
     imagesWaitMs: number;
+    inlineLeaseMs: number;
     maxRetries: number;
     backoffMs: number;
     circuit: { failureThreshold: number; cooldownMs: number };
@@ -503,6 +507,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       timeoutSeconds: e.GENERATION_TIMEOUT_SECONDS,
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
       imagesWaitMs: e.IMAGES_WAIT_MS,
+      inlineLeaseMs: e.INLINE_LEASE_SECONDS * 1000,
       maxRetries: e.ROUTING_MAX_RETRIES,
       backoffMs: e.ROUTING_BACKOFF_MS,
       circuit: {

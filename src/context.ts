@@ -8,6 +8,7 @@ import type {
   Clock,
   GenerationEvents,
   GenerationRuntime,
+  InlineRuns,
   Payments,
   Storage,
 } from "./ports.js";
@@ -39,6 +40,8 @@ export interface AppContext extends ServiceContext {
   payments: Payments;
   /** Wakes requests waiting for generations; close it before the pool. */
   generationEvents: GenerationEvents;
+  /** Generations this process runs itself, for the doors that wait; release it before the pool. */
+  inlineRuns: InlineRuns;
   /**
    * Aborted when the process starts shutting down (the HTTP server's close does it first):
    * requests that wait (OpenAI images, event streams) stop waiting and answer what they have,

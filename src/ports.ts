@@ -12,6 +12,7 @@ import type { AttemptOutcome } from "./domains/routing/outcomes.js";
 import type { Network } from "./lib/network.js";
 
 export type { GenerationEvents } from "./domains/generations/events.js";
+export type { InlineRuns } from "./domains/generations/inline.js";
 export type { Facilitator } from "./domains/payments/facilitator.js";
 export type { Clock } from "./lib/clock.js";
 export type { Channel, Provider, ProviderName };

@@ -68,6 +68,7 @@ export async function open(options: {
       ? `embedded PostgreSQL on 127.0.0.1:${target.embedded.port} (data in ${config.embeddedPostgres.dataDir})`
       : "PostgreSQL at DATABASE_URL",
     close: async () => {
+      await ctx.inlineRuns.release();
       await ctx.generationEvents.close();
       await database.close();
       await target.embedded?.stop();

@@ -81,7 +81,7 @@ export function payForGenerations(
   res: Response,
   requests: GenerateRequest[],
   bucket: PaidGenerationOptions["bucket"],
-  options: { asBatch?: boolean } = {},
+  options: Pick<PaidGenerationOptions, "asBatch" | "runInline"> = {},
 ): Promise<PaymentOutcome<PaidGenerations>> {
   return payOverHttp(ctx, req, res, (paid) =>
     submitPaidGenerations(ctx, paid, requests, {

@@ -36,3 +36,26 @@ export async function oldestRunnableJobAgeSeconds(ctx: ServiceContext): Promise<
     from graphile_worker.jobs where ${state(ctx.config.worker.deadAfterMs)} = 'runnable'`);
   return Math.max(0, rows[0]?.age ?? 0);
 }
+
+/**
+ * The lease of jobs run outside the worker (see domains/generations/inline.ts), in one
+ * statement: the jobs of `running` keys are kept from the workers for `leaseMs` more (0: handed
+ * to them now), those of `finished` keys are removed. A job a worker has locked meanwhile is
+ * left to it. Times are the database's, as the workers' are.
+ */
+export async function leaseJobs(
+  ctx: ServiceContext,
+  running: string[],
+  finished: string[],
+  leaseMs: number,
+): Promise<void> {
+  await ctx.db.execute(sql`
+    with renewed as (
+      update graphile_worker._private_jobs set run_at = ${leaseUntil(leaseMs)}
+      where key = any(${sql.param(running)}::text[]) and locked_at is null)
+    delete from graphile_worker._private_jobs
+    where key = any(${sql.param(finished)}::text[]) and locked_at is null`);
+}
+
+/** The end of a lease of `leaseMs` from now, in the database's time. */
+export const leaseUntil = (leaseMs: number) => sql`now() + ${leaseMs} * interval '1 millisecond'`;

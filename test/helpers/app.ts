@@ -154,6 +154,7 @@ export async function startTestApp(
     call: call as TestApp["call"],
     close: async () => {
       await server.close();
+      await ctx.inlineRuns.release();
       await ctx.generationEvents.close();
       await client.close();
       await database.drop();

@@ -4,15 +4,8 @@ import OpenAI from "openai";
 import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fromSize } from "../../src/domains/generations/openai-images.js";
-import { grantCredits } from "../../src/domains/ledger/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
-import { newId } from "../../src/lib/ids.js";
-import {
-  createAccountWithKey,
-  createFundedCaller,
-  startTestApp,
-  type TestApp,
-} from "../helpers/app.js";
+import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { startReceiver, until } from "../helpers/receiver.js";
 import { startSimulator } from "../simulator/upstream.js";
@@ -105,29 +98,34 @@ describe("POST /v1/images/generations with the official openai client", () => {
     ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
   });
 
-  it("answers 202 with the generation id when the images take longer than the wait", async () => {
-    const caller = await createAccountWithKey(app.ctx, "test");
-    await grantCredits(app.ctx, {
-      id: newId("grant"),
-      ownerId: caller.account.id,
-      network: "test",
-      credits: 10n,
-      reason: "t",
+  it("answers 202 with the generation id when the images take longer than the wait, and finishes them in the background", async () => {
+    const sim = await startSimulator();
+    let letGo = () => {};
+    sim.held = new Promise<void>((resolve) => {
+      letGo = resolve;
     });
-    const quick = await startTestApp({ env: { LOG_LEVEL: "error", IMAGES_WAIT_MS: "0" } });
+    const slow = await startTestApp({
+      env: {
+        LOG_LEVEL: "error",
+        IMAGES_WAIT_MS: "300",
+        CHANNELS: JSON.stringify([
+          {
+            id: "slow",
+            provider: "openai",
+            baseUrl: `${sim.url}/openai`,
+            apiKey: "k",
+            networks: ["test"],
+            models: { "gpt-image-2": "gpt-image-1" },
+          },
+        ]),
+      },
+    });
     try {
-      // This second app has no worker: nothing finishes, so the answer is 202 at once.
-      const other = await createAccountWithKey(quick.ctx, "test");
-      await grantCredits(quick.ctx, {
-        id: newId("grant"),
-        ownerId: other.account.id,
-        network: "test",
-        credits: 10n,
-        reason: "t",
-      });
-      const res = await quick.call("createImage", {
-        token: other.key,
-        json: { model: "z-image-turbo", prompt: "later" },
+      // No worker runs: the API process runs the image itself, past its answer.
+      const caller = await createFundedCaller(slow.ctx, 10n);
+      const res = await slow.call("createImage", {
+        token: caller.key,
+        json: { model: "gpt-image-2", prompt: "later" },
       });
       expect(res.status).toBe(202);
       expect(res.body).toMatchObject({
@@ -137,8 +135,27 @@ describe("POST /v1/images/generations with the official openai client", () => {
       });
       const ids = "ids" in res.body ? res.body.ids : [];
       expect(res.headers.get("x-generation-id")).toBe(ids.join(","));
+      letGo();
+      const deadline = Date.now() + 10_000;
+      let status = "processing";
+      while (status === "processing" && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        const read = await slow.call("getGenerationStatus", {
+          token: caller.key,
+          query: { ids: ids.join(",") },
+        });
+        status = read.body.generations[ids[0] as string]?.status ?? "missing";
+      }
+      expect(status).toBe("completed");
+      expect((await slow.call("getBalance", { token: caller.key })).body).toMatchObject({
+        creditBalance: 7,
+        heldCredits: 0,
+      });
+      await expectMoneyInvariants(slow.ctx);
     } finally {
-      await quick.close();
+      letGo();
+      await slow.close();
+      await sim.close();
     }
   });
 });

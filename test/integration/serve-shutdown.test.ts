@@ -7,21 +7,25 @@ import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.j
 import { startCli } from "../helpers/cli.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { freePort } from "../helpers/ports.js";
+import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
  * A deploy: SIGTERM to a real `polyforge serve` while OpenAI-images requests wait for their
- * images and event streams are open. No worker runs yet, so every request is still waiting
- * when the signal lands. Each waiting request must get its 202 with the generation id, each
+ * images and event streams are open. The upstream holds every call and no worker runs, so
+ * every request is still waiting when the signal lands. Each waiting request must get its 202 with the generation id, each
  * stream a last `reconnect` event, each answer `Connection: close`, no connection a reset;
  * and what is charged afterwards is exactly the generations the callers were told about.
  */
 let app: TestApp;
+let upstream: Simulator;
 
 beforeAll(async () => {
   app = await startTestApp({ env: { LOG_LEVEL: "error" } });
+  upstream = await startSimulator();
 });
 afterAll(async () => {
   await app.close();
+  await upstream.close();
 });
 
 interface Answer {
@@ -75,6 +79,10 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30
 
 it("answers waiting image requests 202 with their ids and ends streams with a reconnect event on SIGTERM, charging only what callers were told", async () => {
   const caller = await createFundedCaller(app.ctx, 1_000n);
+  let letGo = () => {};
+  upstream.held = new Promise<void>((resolve) => {
+    letGo = resolve;
+  });
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const serve = startCli(["serve"], {
@@ -89,6 +97,17 @@ it("answers waiting image requests 202 with their ids and ends streams with a re
     // still be waiting when the forced close cuts them.
     IMAGES_WAIT_MS: "300000",
     SHUTDOWN_TIMEOUT_MS: "10000",
+    // The images run in the serve process itself, on an upstream that holds them.
+    CHANNELS: JSON.stringify([
+      {
+        id: "held",
+        provider: "openai",
+        baseUrl: `${upstream.url}/openai`,
+        apiKey: "k",
+        networks: ["test"],
+        models: { "gpt-image-2": "gpt-image-1" },
+      },
+    ]),
   });
   try {
     await serve.waitFor("API listening");
@@ -158,7 +177,9 @@ it("answers waiting image requests 202 with their ids and ends streams with a re
     }
     expect(told.size).toBe(10);
 
-    // The work goes on after the deploy; what is charged is exactly what callers were told of.
+    // The work goes on after the deploy (what serve still ran it handed to the workers as it
+    // stopped); what is charged is exactly what callers were told of.
+    letGo();
     await runOnce({
       pgPool: app.ctx.pool,
       taskList: taskList(app.ctx),
@@ -176,6 +197,8 @@ it("answers waiting image requests 202 with their ids and ends streams with a re
     expect(balance.body).toMatchObject({ creditBalance: 1_000 - 30, heldCredits: 0 });
     await expectMoneyInvariants(app.ctx);
   } finally {
+    letGo();
+    upstream.held = undefined;
     if (serve.child.exitCode === null) serve.child.kill("SIGKILL");
     await serve.exited;
   }

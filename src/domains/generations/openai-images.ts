@@ -19,6 +19,7 @@ import { type GenerationView, getGenerations } from "./history.js";
 import { readOutput } from "./outputs.js";
 import { generateRequest } from "./request.js";
 import { submitForCaller } from "./routes.js";
+import { resultIdOf } from "./submit.js";
 
 /** WIDTHxHEIGHT → the nearest offered aspect ratio, and a resolution class by the long side. */
 export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: ImageResolution } {
@@ -40,9 +41,19 @@ export function fromSize(size: string): { aspectRatio: AspectRatio; resolution: 
 /**
  * The generations once all are final; undefined past the deadline or when the process starts
  * shutting down, so that a deploy answers the 202 with the ids instead of cutting the request.
+ * `running` is this process's own run of them (see inline.ts): its end is the first moment to
+ * look. The events then wake the wait for what another process settles (an Idempotency-Key
+ * replay, a run handed to the workers).
  */
-async function waitFor(ctx: AppContext, scope: NetworkScope, ids: string[], deadline: number) {
+async function waitFor(
+  ctx: AppContext,
+  scope: NetworkScope,
+  ids: string[],
+  deadline: number,
+  running: Promise<void>,
+) {
   const stopping = ctx.shutdown.signal;
+  await untilSettled(running, deadline - Date.now(), stopping);
   for (;;) {
     const { data } = await getGenerations(ctx, scope, ids);
     if (
@@ -55,6 +66,21 @@ async function waitFor(ctx: AppContext, scope: NetworkScope, ids: string[], dead
     // Woken by the result's NOTIFY; the 1 s cap only bounds the cost of a missed one.
     await ctx.generationEvents.next(ids, Math.min(1000, left), stopping);
   }
+}
+
+/** Resolves when `running` ends, after `ms`, or when `signal` aborts, whichever is first. */
+function untilSettled(running: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    void running.then(done);
+  });
 }
 
 /**
@@ -122,10 +148,14 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
     let scope: NetworkScope;
     const ids: string[] = [];
     let credits = 0n;
+    // The generations this process runs itself (not a replay's, which run already).
+    const runHere: string[] = [];
     // Paid with x402 (no API key): the extra fields say how to poll and what was paid.
     let paidWith: Record<string, unknown> = {};
     if (!caller) {
-      const paid = await payForGenerations(ctx, req, res, requests, "generate");
+      const paid = await payForGenerations(ctx, req, res, requests, "generate", {
+        runInline: true,
+      });
       if (paid.status === "pending") {
         respondPending(res, paid.payment);
         return undefined;
@@ -133,6 +163,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
       scope = { accountId: paid.payment.accountId, network: paid.payment.network };
       for (const g of paid.result.generations) {
         ids.push(g.generationId);
+        runHere.push(g.generationId);
         credits += g.cost;
       }
       paidWith = {
@@ -142,14 +173,18 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
     } else {
       scope = keyScopeOf(caller);
       for (const [i, request] of requests.entries()) {
-        const submitted = await submitForCaller(ctx, req, request, `#${i}`);
+        const submitted = await submitForCaller(ctx, req, request, `#${i}`, { runInline: true });
         ids.push(submitted.generationId);
+        if (!submitted.replayed) runHere.push(submitted.generationId);
         credits += submitted.cost;
       }
     }
 
     announceGenerationIds(req, res, ids);
-    const done = await waitFor(ctx, scope, ids, Date.now() + ctx.config.generation.imagesWaitMs);
+    // One model per generation: its result is the first. Past the wait, the run goes on here.
+    const running = ctx.inlineRuns.run(runHere.map((id) => resultIdOf(id, 0)));
+    const deadline = Date.now() + ctx.config.generation.imagesWaitMs;
+    const done = await waitFor(ctx, scope, ids, deadline, running);
     if (!done) {
       return {
         status: 202,

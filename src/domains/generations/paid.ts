@@ -43,6 +43,8 @@ export interface PaidGenerationOptions {
   bucket: RateLimitBucket;
   /** Submit the requests as one batch, under one hold. */
   asBatch?: boolean;
+  /** The caller runs the generations itself (see SubmitOptions); not with asBatch. */
+  runInline?: boolean;
   /**
    * Told the wallet's rate-limit count once it is taken (a refusal throws 429 instead), before
    * anything else can fail: the transport shows it and gives it back if the call then fails.
@@ -163,7 +165,11 @@ export async function submitPaidGenerations(
       made.push(...batch.generations);
     } else {
       for (const generation of prepared.generations) {
-        made.push(await insertPreparedGeneration(tx, scope, generation, {}));
+        made.push(
+          await insertPreparedGeneration(tx, scope, generation, {
+            runInline: options.runInline ?? false,
+          }),
+        );
       }
     }
     const first = made[0];

@@ -15,7 +15,7 @@ import { generationContracts, generationId } from "./contract.js";
 import { getGenerations, listGenerations } from "./history.js";
 import { outputResource, readOutput } from "./outputs.js";
 import { type GenerateRequest, quoteBreakdown } from "./request.js";
-import { submitGeneration, submitGenerationBatch } from "./submit.js";
+import { type SubmitOptions, submitGeneration, submitGenerationBatch } from "./submit.js";
 import { generationJson, quoteJson, statusJson } from "./wire.js";
 
 // History cursors: the last generation's (createdAt, id).
@@ -29,9 +29,11 @@ export function submitForCaller(
   req: Request,
   request: GenerateRequest,
   keySuffix = "",
+  options: Pick<SubmitOptions, "runInline"> = {},
 ) {
   const idempotency = idempotencyOf(req);
   return submitGeneration(ctx, keyScopeOf(callerOf(req)), request, {
+    ...options,
     idempotency: idempotency && { ...idempotency, key: `${idempotency.key}${keySuffix}` },
   });
 }

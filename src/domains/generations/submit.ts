@@ -2,6 +2,7 @@ import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, withinPart } from "../../errors.js";
 import { enqueueSql } from "../../jobs/definitions.js";
+import { leaseUntil } from "../../jobs/queue.js";
 import { newId } from "../../lib/ids.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import type { NetworkScope } from "../accounts/caller.js";
@@ -72,6 +73,7 @@ async function insertGeneration(
   { request, priced, referenceImages }: PreparedGeneration,
   generationId: string,
   idem: { key: string; hash: string } | undefined,
+  runInline: boolean,
 ): Promise<NewResult[]> {
   const results = priced.models.map(({ model, cost }, position) => {
     const id = resultIdOf(generationId, position);
@@ -115,7 +117,15 @@ async function insertGeneration(
                   ${column((r) => r.credits.toString())}::bigint[], ${column((r) => r.holdId)}::text[])
            as r(id, position, model, cost, hold_id)
       returning id)
-    select ${enqueueSql("run_generation", { resultId: sql`id` }, { jobKey: sql`id` })}
+    select ${enqueueSql(
+      "run_generation",
+      { resultId: sql`id` },
+      // Run by this process (see inline.ts): the workers leave it alone for the lease.
+      {
+        jobKey: sql`id`,
+        ...(runInline && { runAt: leaseUntil(tx.config.generation.inlineLeaseMs) }),
+      },
+    )}
     from results`);
   return results;
 }
@@ -188,6 +198,15 @@ async function findIdempotentGenerations(
   });
 }
 
+export interface SubmitOptions {
+  idempotency?: { key: string; hash: string } | undefined;
+  /**
+   * The caller runs the generation itself, at once (InlineRuns), unless this is a replay: its
+   * jobs wait a lease before a worker may take them.
+   */
+  runInline?: boolean;
+}
+
 const isIdempotencyRace = (err: unknown) =>
   (err as { cause?: { constraint?: string } }).cause?.constraint ===
   "generations_account_idempotency_key";
@@ -201,7 +220,7 @@ export async function submitGeneration(
   ctx: ServiceContext,
   scope: NetworkScope,
   request: GenerateRequest,
-  options: { idempotency?: { key: string; hash: string } | undefined } = {},
+  options: SubmitOptions = {},
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
   const prepared = await prepareGeneration(ctx, scope, request);
   return insertPreparedGeneration(ctx, scope, prepared, options);
@@ -216,7 +235,7 @@ export async function insertPreparedGeneration(
   ctx: ServiceContext,
   scope: NetworkScope,
   prepared: PreparedGeneration,
-  options: { idempotency?: { key: string; hash: string } | undefined },
+  options: SubmitOptions,
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
   const { request } = prepared;
   const generationId = newId("gen");
@@ -226,7 +245,14 @@ export async function insertPreparedGeneration(
       const tx = { ...ctx, db };
       const first = idem && (await findIdempotentGenerations(tx, scope, [idem.key], idem.hash));
       if (first?.[0]) return { ...first[0], replayed: true };
-      const results = await insertGeneration(tx, scope, prepared, generationId, idem);
+      const results = await insertGeneration(
+        tx,
+        scope,
+        prepared,
+        generationId,
+        idem,
+        options.runInline ?? false,
+      );
       await fundResults(tx, scope, generationId, results, request.reservationId);
       await assertInFlightCapacity(tx, scope);
       return { generationId, cost: prepared.priced.total, replayed: false };
@@ -346,6 +372,7 @@ export async function insertPreparedBatch(
           item,
           generationId,
           idem && key ? { key, hash: idem.hash } : undefined,
+          false,
         );
         await fundResults(tx, scope, generationId, results, batchId);
         generations.push({ generationId, cost: item.priced.total });
