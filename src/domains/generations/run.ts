@@ -66,11 +66,13 @@ export async function runResult(
     from generations g
     where r.id = ${resultId} and g.id = r.generation_id and r.status in ('pending', 'processing')
     returning r.id, r.generation_id, r.position, r.runs, r.model, r.status::text, r.cost, r.hold_id, r.upstream_job,
-              g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request`);
+              g.network::text as network, g.media_type::text as media_type, g.prompt, g.account_id, g.request,
+              -- Listeners hear it started in the same round trip (delivered as the update commits).
+              pg_notify(${GENERATION_EVENTS_CHANNEL},
+                        json_build_object('generationId', r.generation_id, 'resultId', r.id, 'status', 'processing')::text)`);
   const result = rows[0];
   if (!result) return; // already settled (or unknown): nothing to do
   const log = ctx.logger.child({ resultId, model: result.model });
-  await notifyEvent(ctx.db, result.generation_id, resultId, "processing");
   const onProgress = progressReporter(ctx, result.generation_id, resultId);
 
   const routed = await route(ctx, runtime.routing, {

@@ -12,7 +12,8 @@ export type { BreakerSettings } from "../../ports.js";
  * While that probe is in flight everyone else is told `probing`: the upstream may well be
  * healthy again, so they wait for its outcome (or use another channel) rather than fail.
  */
-export type Admission = "closed" | "probe" | "probing" | "open";
+export type Admission = "healthy" | "closed" | "probe" | "probing" | "open";
+// healthy: closed with no failure counted, so a success has nothing to record (see router).
 
 export async function admit(
   ctx: ServiceContext,
@@ -25,19 +26,21 @@ export async function admit(
     now.getTime() - Math.max(settings.cooldownMs, settings.probeTimeoutMs ?? 0),
   );
   // A half-open probe older than its time limit is presumed dead, and may be taken again.
-  const { rows } = await ctx.db.execute<{ state: string; probe: boolean }>(sql`
-    with current as (select state, opened_at, updated_at from channel_health where channel_id = ${channelId}),
+  const { rows } = await ctx.db.execute<{ state: string; probe: boolean; failures: number }>(sql`
+    with current as (select state, opened_at, updated_at, consecutive_failures from channel_health where channel_id = ${channelId}),
     taken as (
       update channel_health set state = 'half_open', updated_at = ${now}
       where channel_id = ${channelId}
         and ((state = 'open' and opened_at <= ${cutoff}) or (state = 'half_open' and updated_at <= ${probeCutoff}))
       returning true as probe)
     select coalesce((select state::text from current), 'closed') as state,
-           coalesce((select probe from taken), false) as probe`);
+           coalesce((select probe from taken), false) as probe,
+           coalesce((select consecutive_failures from current), 0)::int as failures`);
   const row = rows[0];
   if (row?.probe) return "probe";
   if (row?.state === "half_open") return "probing";
-  return row?.state === "closed" || !row ? "closed" : "open";
+  if (!row || row.state === "closed") return row?.failures ? "closed" : "healthy";
+  return "open";
 }
 
 /**

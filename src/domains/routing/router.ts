@@ -79,13 +79,15 @@ export async function route(
   /** Tries one admitted channel; undefined means go on to the next one. */
   async function tryChannel(
     channel: Channel,
-    admission: "closed" | "probe",
+    admission: "healthy" | "closed" | "probe",
   ): Promise<RouteResult | undefined> {
     const tries = admission === "probe" ? 1 : settings.maxRetries + 1;
     const task: ProviderTask = {
       ...request.task,
       upstreamModel: upstreamModelOf(channel, request.model) as string,
     };
+    // Whether a success must be written: not when the channel was healthy and stayed so.
+    let healthWritten = admission !== "healthy";
     for (let attempt = 0; attempt < tries; attempt++) {
       const started = performance.now();
       let output: ProviderOutput;
@@ -116,6 +118,7 @@ export async function route(
         });
         if (error.kind === "caller") return { ok: false, error, routing: routingOf(channel) };
         lastError = error;
+        healthWritten = true;
         const opened = await recordFailure(ctx, channel.id, settings.circuit);
         if (opened || error.kind === "channel" || attempt + 1 >= tries) return undefined;
         const backoff = settings.backoffMs * 2 ** attempt;
@@ -132,10 +135,14 @@ export async function route(
       });
       // The upstream answered and billed us: failing to note its health must neither count
       // against the channel nor call it again. A probe not recorded lapses after its time limit.
-      try {
-        await recordSuccess(ctx, channel.id);
-      } catch (err) {
-        ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
+      // A channel healthy at admission costs no write (a failure counted meanwhile by another
+      // call is cleared by the next success that saw it).
+      if (healthWritten) {
+        try {
+          await recordSuccess(ctx, channel.id);
+        } catch (err) {
+          ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
+        }
       }
       return { ok: true, output, routing: routingOf(channel) };
     }
