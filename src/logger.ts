@@ -37,5 +37,7 @@ export function createLogger(
     redact: { paths: redactedPaths, censor: "[redacted]" },
     hooks: { streamWrite: redactSignedUrls },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Written asynchronously: a log line must not block the event loop that serves requests.
+  // pino flushes what is pending when the process exits.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
