@@ -22,6 +22,13 @@ const CHANNEL_NAME = /^[a-z_][a-z0-9_]*$/;
 
 /** How long after a failed connection attempt the next one may be made. */
 const DEFAULT_RETRY_DELAY_MS = 1_000;
+/**
+ * How often the connection is checked, and how long the check may take. A connection that died
+ * without an error (a peer or a NAT that dropped it silently) would otherwise look alive while
+ * every notice is lost; the check also keeps an idle connection's path open.
+ */
+const DEFAULT_HEARTBEAT_MS = 5_000;
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 2_000;
 
 interface Session {
   client: pg.PoolClient;
@@ -31,6 +38,7 @@ interface Session {
   pending: Map<string, Promise<void>>;
   /** Whether its client went back to the pool (once, whatever comes first). */
   released: boolean;
+  heartbeat?: NodeJS.Timeout;
   release(err?: Error): void;
 }
 
@@ -38,9 +46,10 @@ interface Session {
  * The process's one LISTEN connection, shared by every feature that waits for NOTIFYs
  * (generation events, API key revocations), one channel each. It connects on first use and,
  * after losing its connection, again on the next use (at most once a second while the database
- * does not answer). Subscribers are told when it loses the connection and when a channel is
- * listened on again, so one that must not miss a notice (a cache) knows when to stop trusting
- * what it holds.
+ * does not answer). A connection that errors is lost at once; one that stops answering is found
+ * out by a heartbeat within seconds. Subscribers are told when it loses the connection and when
+ * a channel is listened on again, so one that must not miss a notice (a cache) knows when to
+ * stop trusting what it holds.
  */
 export class Notifications {
   private readonly channels = new Map<string, Set<NotificationSubscriber>>();
@@ -53,7 +62,11 @@ export class Notifications {
   constructor(
     private readonly pool: pg.Pool,
     private readonly logger: Logger,
-    private readonly options: { retryDelayMs?: number } = {},
+    private readonly options: {
+      retryDelayMs?: number;
+      heartbeatMs?: number;
+      heartbeatTimeoutMs?: number;
+    } = {},
   ) {}
 
   /** Whether `channel` is LISTENed on now: no notice of it can be missed while this holds. */
@@ -137,6 +150,7 @@ export class Notifications {
         release: (err?: Error) => {
           if (session.released) return;
           session.released = true;
+          clearInterval(session.heartbeat);
           client.removeAllListeners("notification");
           // Destroyed rather than reused: its session is the one that LISTENs.
           client.release(err ?? true);
@@ -176,6 +190,7 @@ export class Notifications {
         throw new Error("the notification listener is closed");
       }
       this.session = session;
+      this.startHeartbeat(session);
       for (const channel of session.listened) this.announceListening(channel);
       return session;
     })();
@@ -191,6 +206,32 @@ export class Notifications {
       },
     );
     return connecting;
+  }
+
+  private startHeartbeat(session: Session) {
+    let checking = false;
+    session.heartbeat = setInterval(() => {
+      if (checking || session.released) return;
+      checking = true;
+      session.client
+        // node-postgres takes a per-query read timeout its types do not declare.
+        .query({
+          text: "select 1",
+          query_timeout: this.options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS,
+        } as pg.QueryConfig)
+        .then(
+          () => {
+            checking = false;
+          },
+          (err: Error) => {
+            checking = false;
+            if (session.released) return;
+            this.logger.warn({ err }, "the notification listener's connection stopped answering");
+            this.lose(session, err);
+          },
+        );
+    }, this.options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    session.heartbeat.unref();
   }
 
   private announceListening(channel: string) {
@@ -218,7 +259,19 @@ export class Notifications {
     this.session = undefined;
     if (session && !session.released) {
       await session.client.query("UNLISTEN *").catch(() => {});
+      const client = session.client as pg.PoolClient & { _ended?: boolean };
+      // Resolved once the connection is closed (bounded): after that its server process can
+      // send nothing more (such as a shutdown's error) to a client the pool no longer has.
+      const ended = new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2_000);
+        timer.unref();
+        client.once("end", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
       session.release();
+      if (!client._ended) await ended;
     }
     this.announceLost();
   }
