@@ -15,7 +15,7 @@ import {
 import { apiKeyNetwork, apiKeyPrefix, generateApiKey } from "./format.js";
 import { apiKeys } from "./schema.js";
 
-/** The keys' verbs run with or without this process's key cache (one-shot commands have none). */
+/** The keys' verbs use this process's key cache when the context carries one (an app context does). */
 export type KeysContext = ServiceContext & { apiKeyCache?: ApiKeyCache };
 
 export const MAX_ACTIVE_API_KEYS = 3;
