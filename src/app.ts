@@ -2,9 +2,11 @@ import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import type { DatabaseClient } from "./db/client.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "./db/embedded.js";
+import { Notifications } from "./db/notifications.js";
 import { GenerationEvents } from "./domains/generations/events.js";
 import { InlineRuns } from "./domains/generations/inline.js";
 import { settlementHooks } from "./domains/generations/settlement.js";
+import { ApiKeyCache } from "./domains/keys/cache.js";
 import { royaltySettlementHooks } from "./domains/passes/royalties.js";
 import { PaymentGateway } from "./domains/payments/gateway.js";
 import { providers } from "./domains/providers/index.js";
@@ -48,6 +50,7 @@ export function createAppContext(
   clock: Clock = systemClock,
 ): AppContext {
   const storage = localStorage(config.storageDir);
+  const notifications = new Notifications(database.pool, logger);
   const ctx: Omit<AppContext, "inlineRuns"> = {
     config,
     logger,
@@ -57,7 +60,9 @@ export function createAppContext(
     storage,
     db: database.db,
     pool: database.pool,
-    generationEvents: new GenerationEvents(database.pool, logger),
+    notifications,
+    generationEvents: new GenerationEvents(notifications, logger),
+    apiKeyCache: new ApiKeyCache(notifications, config.auth.apiKeyCache, logger),
     shutdown: new AbortController(),
     payments: new PaymentGateway(config.payments, logger),
     generations: {

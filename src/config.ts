@@ -107,6 +107,18 @@ export const configSchema = z
     SIWE_NONCE_TTL_SECONDS: positiveInt(300, 3600).describe(
       "Lifetime of a sign-in nonce; each nonce is single use.",
     ),
+    API_KEY_CACHE_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(300)
+      .default(30)
+      .describe(
+        "How long an API process may reuse an API key it has looked up, without reading it again (a backstop: a revoked key is refused at once on the revoking process and within a second on the others, through LISTEN/NOTIFY). 0 reads every key from PostgreSQL on every request.",
+      ),
+    API_KEY_CACHE_SIZE: positiveInt(10_000, 1_000_000).describe(
+      "How many API keys one API process keeps cached at most; the least recently used go first.",
+    ),
     WORKER_CONCURRENCY: positiveInt(4, 100).describe("Jobs one worker process runs at once."),
     WORKER_HEARTBEAT_SECONDS: positiveInt(5, 300).describe(
       "How often each worker process records that it is alive, in PostgreSQL.",
@@ -348,7 +360,13 @@ export interface Config {
   localChain: { port: number; statePath: string; devRecordPath: string };
   dataDir: string;
   logLevel: ConfigEnv["LOG_LEVEL"];
-  auth: { sessionTtlSeconds: number; siweNonceTtlSeconds: number; siweDomain: string };
+  auth: {
+    sessionTtlSeconds: number;
+    siweNonceTtlSeconds: number;
+    siweDomain: string;
+    /** The API key cache of each API process (src/domains/keys/cache.ts); ttlMs 0 turns it off. */
+    apiKeyCache: { ttlMs: number; maxEntries: number };
+  };
   /**
    * Jobs one process runs at once; how often it records its heartbeat, and how old another's
    * may get before that worker is presumed dead and its jobs are released.
@@ -469,6 +487,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       sessionTtlSeconds: e.SESSION_TTL_SECONDS,
       siweNonceTtlSeconds: e.SIWE_NONCE_TTL_SECONDS,
       siweDomain: new URL(publicUrl).host,
+      apiKeyCache: { ttlMs: e.API_KEY_CACHE_SECONDS * 1000, maxEntries: e.API_KEY_CACHE_SIZE },
     },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,

@@ -4,11 +4,13 @@ import type { Database, Executor } from "./db/client.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics/metrics.js";
 import type {
+  ApiKeyCache,
   Channel,
   Clock,
   GenerationEvents,
   GenerationRuntime,
   InlineRuns,
+  Notifications,
   Payments,
   Storage,
 } from "./ports.js";
@@ -38,10 +40,17 @@ export interface AppContext extends ServiceContext {
   generations: GenerationRuntime<ServiceContext>;
   /** x402 on each network that takes payments. */
   payments: Payments;
-  /** Wakes requests waiting for generations; close it before the pool. */
+  /**
+   * The process's one LISTEN connection, which generation events and the key cache share.
+   * Closing generationEvents closes it.
+   */
+  notifications: Notifications;
+  /** Wakes requests waiting for generations; close it before the pool (it closes notifications). */
   generationEvents: GenerationEvents;
   /** Generations this process runs itself, for the doors that wait; release it before the pool. */
   inlineRuns: InlineRuns;
+  /** Callers of recently used API keys, evicted on revocation by any process. */
+  apiKeyCache: ApiKeyCache;
   /**
    * Aborted when the process starts shutting down (the HTTP server's close does it first):
    * requests that wait (OpenAI images, event streams) stop waiting and answer what they have,

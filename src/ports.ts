@@ -11,8 +11,10 @@ import type { Channel, ProviderName } from "./domains/routing/channels.js";
 import type { AttemptOutcome } from "./domains/routing/outcomes.js";
 import type { Network } from "./lib/network.js";
 
+export type { Notifications } from "./db/notifications.js";
 export type { GenerationEvents } from "./domains/generations/events.js";
 export type { InlineRuns } from "./domains/generations/inline.js";
+export type { ApiKeyCache } from "./domains/keys/cache.js";
 export type { Facilitator } from "./domains/payments/facilitator.js";
 export type { Clock } from "./lib/clock.js";
 export type { Channel, Provider, ProviderName };

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from "express";
-import type { AppContext, ServiceContext } from "../context.js";
+import type { AppContext } from "../context.js";
 import type { Caller, NetworkScope } from "../domains/accounts/caller.js";
 import { authenticateSession, isSessionToken } from "../domains/accounts/signin.js";
 import { authenticateAccessToken, isAccessToken } from "../domains/generations/access-tokens.js";
@@ -25,7 +25,7 @@ export const sendsNoAuthorization = (req: Request) => !req.headers.authorization
  * a route allows them (account and key management). The caller bounds what the request sees.
  */
 export function authenticate(
-  ctx: ServiceContext,
+  ctx: AppContext,
   options: { sessions?: boolean; generationTokens?: boolean } = {},
 ): RequestHandler {
   return async (req, _res, next) => {

@@ -83,11 +83,16 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** The real HTTP app on a free port, over a database of its own. */
+/**
+ * The real HTTP app on a free port, over a database of its own; or, given another app's
+ * `database`, a second process of the same deployment (its own pool, listener, caches and
+ * clock), which leaves the database to the app that made it.
+ */
 export async function startTestApp(
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; database?: TestDatabase } = {},
 ): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const ownsDatabase = options.database === undefined;
+  const database = options.database ?? (await createTestDatabase());
   const storageDir = await mkdtemp(path.join(tmpdir(), "polyforge-outputs-"));
   const config = loadConfig({
     NODE_ENV: "test",
@@ -157,7 +162,7 @@ export async function startTestApp(
       await ctx.inlineRuns.release();
       await ctx.generationEvents.close();
       await client.close();
-      await database.drop();
+      if (ownsDatabase) await database.drop();
       await rm(storageDir, { recursive: true, force: true });
     },
   };

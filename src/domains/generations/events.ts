@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type pg from "pg";
+import { Notifications } from "../../db/notifications.js";
 import type { Logger } from "../../logger.js";
 
 export const GENERATION_EVENTS_CHANNEL = "generation_events";
@@ -15,73 +16,43 @@ export interface GenerationEvent {
 /**
  * Wakes requests that wait for a generation (the synchronous images endpoint) the moment a
  * result settles, whichever process settled it: results NOTIFY in the transaction that settles
- * them, and each API process LISTENs on one dedicated connection, opened on first use.
- * Waiters still re-read the database, so a missed notice only costs the fallback interval.
+ * them, and each API process LISTENs on its one notification connection (src/db/notifications.ts),
+ * opened on first use. Waiters still re-read the database, so a missed notice only costs the
+ * fallback interval.
+ *
+ * Built over the process's shared listener, or over a pool (a listener of its own). Either way
+ * close() closes that listener too: every process closes its generation events before its pool.
  */
 export class GenerationEvents {
-  private client: pg.PoolClient | undefined;
-  private releaseClient: (() => void) | undefined;
-  private connecting: Promise<void> | undefined;
+  private readonly notifications: Notifications;
+  private unsubscribe: (() => void) | undefined;
   private readonly emitter = new EventEmitter();
   private closed = false;
 
   constructor(
-    private readonly pool: pg.Pool,
+    source: pg.Pool | Notifications,
     private readonly logger: Logger,
   ) {
     this.emitter.setMaxListeners(0);
+    this.notifications =
+      source instanceof Notifications ? source : new Notifications(source, logger);
   }
 
   private listen(): Promise<void> {
-    if (this.closed) return Promise.reject(new Error("generation events are closed"));
-    this.connecting ??= (async () => {
-      const client = await this.pool.connect();
-      // The client goes back to the pool exactly once, whichever comes first: its connection
-      // failing or close(). pg-pool throws on a second release, and the error handler stays
-      // on the client after close() released it, so without the guard a connection error at
-      // shutdown (the pool ending) released it again and crashed the process.
-      let released = false;
-      const release = (err?: Error) => {
-        if (released) return;
-        released = true;
-        client.removeAllListeners("notification");
-        if (this.client === client) this.client = undefined;
-        // Destroyed rather than reused: its session is the one that LISTENs.
-        client.release(err ?? true);
-      };
-      client.on("notification", (message) => {
+    if (this.closed || this.notifications.isClosed) {
+      return Promise.reject(new Error("generation events are closed"));
+    }
+    this.unsubscribe ??= this.notifications.subscribe(GENERATION_EVENTS_CHANNEL, {
+      notice: (payload) => {
         try {
-          const event = JSON.parse(message.payload ?? "{}") as Partial<GenerationEvent>;
+          const event = JSON.parse(payload || "{}") as Partial<GenerationEvent>;
           if (event.generationId) this.emitter.emit(event.generationId, event);
         } catch {
-          this.logger.warn({ payload: message.payload }, "unreadable generation event");
+          this.logger.warn({ payload }, "unreadable generation event");
         }
-      });
-      client.on("error", (err) => {
-        if (released) return;
-        // Reconnect on next use; waiters fall back to their interval meanwhile.
-        this.logger.warn({ err }, "generation event listener lost its connection");
-        this.connecting = undefined;
-        release(err);
-      });
-      try {
-        await client.query(`LISTEN ${GENERATION_EVENTS_CHANNEL}`);
-      } catch (err) {
-        release(err as Error);
-        throw err;
-      }
-      // Closed while connecting: nothing will release it later.
-      if (this.closed) {
-        release();
-        return;
-      }
-      this.client = client;
-      this.releaseClient = release;
-    })().catch((err: unknown) => {
-      this.connecting = undefined;
-      throw err;
+      },
     });
-    return this.connecting;
+    return this.notifications.listen(GENERATION_EVENTS_CHANNEL);
   }
 
   /**
@@ -120,12 +91,7 @@ export class GenerationEvents {
 
   async close(): Promise<void> {
     this.closed = true;
-    const client = this.client;
-    const release = this.releaseClient;
-    this.releaseClient = undefined;
-    if (client && release) {
-      await client.query(`UNLISTEN ${GENERATION_EVENTS_CHANNEL}`).catch(() => {});
-      release();
-    }
+    this.unsubscribe?.();
+    await this.notifications.close();
   }
 }

@@ -4,10 +4,19 @@ import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { sha256Hex } from "../../lib/secrets.js";
-import type { Caller, Scope } from "../accounts/caller.js";
+import type { Scope } from "../accounts/caller.js";
 import { lockAccount } from "../accounts/service.js";
+import {
+  API_KEY_REVOCATIONS_CHANNEL,
+  type ApiKeyCache,
+  type ApiKeyCaller,
+  type CachedApiKey,
+} from "./cache.js";
 import { apiKeyNetwork, apiKeyPrefix, generateApiKey } from "./format.js";
 import { apiKeys } from "./schema.js";
+
+/** The keys' verbs use this process's key cache when the context carries one (an app context does). */
+export type KeysContext = ServiceContext & { apiKeyCache?: ApiKeyCache };
 
 export const MAX_ACTIVE_API_KEYS = 3;
 
@@ -118,11 +127,13 @@ export async function listApiKeys(
 }
 
 /**
- * Revokes a key of the scope; it fails authentication from the next request on. Revoking a
- * revoked key returns it unchanged; a key outside the scope does not exist for this caller.
+ * Revokes a key of the scope; it fails authentication from the next request on, on every
+ * process: the revocation NOTIFYs the key's id in its own transaction (every process's key
+ * cache evicts it on the notice), and this process evicts it as soon as that commits. Revoking
+ * a revoked key returns it unchanged; a key outside the scope does not exist for this caller.
  */
 export async function revokeApiKey(
-  ctx: ServiceContext,
+  ctx: KeysContext,
   scope: Scope,
   apiKeyId: string,
 ): Promise<ApiKeyView> {
@@ -131,12 +142,17 @@ export async function revokeApiKey(
     eq(apiKeys.accountId, scope.accountId),
     scope.network ? eq(apiKeys.network, scope.network) : undefined,
   );
-  const [revoked] = await ctx.db
-    .update(apiKeys)
-    .set({ revokedAt: ctx.clock() })
-    .where(and(inScope, isNull(apiKeys.revokedAt)))
-    .returning(view);
+  const revoked = await ctx.db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(apiKeys)
+      .set({ revokedAt: ctx.clock() })
+      .where(and(inScope, isNull(apiKeys.revokedAt)))
+      .returning(view);
+    if (row) await tx.execute(sql`select pg_notify(${API_KEY_REVOCATIONS_CHANNEL}, ${row.id})`);
+    return row;
+  });
   if (revoked) {
+    ctx.apiKeyCache?.forget(revoked.id);
     ctx.logger.info({ apiKeyId, accountId: scope.accountId }, "api key revoked");
     return revoked;
   }
@@ -147,24 +163,40 @@ export async function revokeApiKey(
 
 // Recording every use would write on every request; a minute's precision is enough.
 const LAST_USED_PRECISION_SECONDS = 60;
+const LAST_USED_PRECISION_MS = LAST_USED_PRECISION_SECONDS * 1000;
 
-/** Resolves a presented API key to its caller, or fails with 401 `invalid_api_key`. */
-export async function authenticateApiKey(
-  ctx: ServiceContext,
-  token: string,
-): Promise<Extract<Caller, { kind: "api_key" }>> {
+/**
+ * Resolves a presented API key to its caller, or fails with 401 `invalid_api_key`. A key this
+ * process's cache holds costs no round trip (its use is recorded at most once a minute, off the
+ * request's path); any other is read, and its use recorded, in one statement. Unknown and
+ * revoked keys are never cached.
+ */
+export async function authenticateApiKey(ctx: KeysContext, token: string): Promise<ApiKeyCaller> {
   if (!apiKeyNetwork(token)) {
     throw new AppError(
       "invalid_api_key",
       "Malformed API key: expected sk_live_ or sk_test_ followed by 64 letters and digits.",
     );
   }
+  const keyHash = sha256Hex(token);
   const now = ctx.clock();
+  const cache = ctx.apiKeyCache;
+  const cached = cache?.get(keyHash);
+  if (cached) {
+    recordUse(ctx, cached, now);
+    return cached.caller;
+  }
+  const ticket = cache?.ticket();
   // One round trip: find the active key and, at most once a minute, record its use.
-  const { rows } = await ctx.db.execute<{ id: string; account_id: string; network: Network }>(sql`
+  const { rows } = await ctx.db.execute<{
+    id: string;
+    account_id: string;
+    network: Network;
+    last_used_at: Date | string | null;
+  }>(sql`
     with found as (
       select id, account_id, network, last_used_at from ${apiKeys}
-      where key_hash = ${sha256Hex(token)} and revoked_at is null
+      where key_hash = ${keyHash} and revoked_at is null
     ), touched as (
       update ${apiKeys} set last_used_at = ${now}
       from found
@@ -172,8 +204,37 @@ export async function authenticateApiKey(
         and (found.last_used_at is null
              or found.last_used_at < ${now}::timestamptz - make_interval(secs => ${LAST_USED_PRECISION_SECONDS}))
     )
-    select id, account_id, network from found`);
+    select id, account_id, network, last_used_at from found`);
   const row = rows[0];
   if (!row) throw new AppError("invalid_api_key", "Unknown or revoked API key.");
-  return { kind: "api_key", accountId: row.account_id, network: row.network, apiKeyId: row.id };
+  const caller: ApiKeyCaller = {
+    kind: "api_key",
+    accountId: row.account_id,
+    network: row.network,
+    apiKeyId: row.id,
+  };
+  const lastUsedAt = row.last_used_at === null ? null : new Date(row.last_used_at);
+  const recorded =
+    lastUsedAt && now.getTime() - lastUsedAt.getTime() < LAST_USED_PRECISION_MS ? lastUsedAt : now;
+  cache?.put(ticket, keyHash, caller, recorded);
+  return caller;
+}
+
+/**
+ * Records a cached key's use, at most once a minute per key and process, without holding the
+ * request: a lost write only makes last_used_at a minute less precise. Another process that
+ * recorded the use within the minute makes it a no-op.
+ */
+function recordUse(ctx: ServiceContext, cached: CachedApiKey, now: Date) {
+  if (cached.lastUsedAt && now.getTime() - cached.lastUsedAt.getTime() < LAST_USED_PRECISION_MS) {
+    return;
+  }
+  cached.lastUsedAt = now;
+  ctx.db
+    .execute(sql`
+      update ${apiKeys} set last_used_at = ${now}
+      where ${apiKeys.id} = ${cached.caller.apiKeyId}
+        and (${apiKeys.lastUsedAt} is null
+             or ${apiKeys.lastUsedAt} < ${now}::timestamptz - make_interval(secs => ${LAST_USED_PRECISION_SECONDS}))`)
+    .catch((err: unknown) => ctx.logger.warn({ err }, "could not record an API key's use"));
 }
