@@ -6,30 +6,26 @@
  * /v1/account (authentication and one read of the account). Statements per request count every
  * query the pool ran during the run.
  *
- *   npx tsx scripts/bench/auth.ts [--seconds 5] [--rounds 3] [--connections 16] [--smoke]
+ *   npx tsx scripts/bench/auth.ts [--seconds 5] [--rounds 3] [--connections 16] [--smoke] [--pg-port 54387]
  *
- * --smoke: a short run that only checks the bench works. Exits 1 on any failed request, when
- * the cache served nothing, or when the whole run takes longer than its time limit.
+ * Exits 1 on any failed request, when the cache served nothing, or when a phase passes its
+ * deadline (see harness.ts).
  */
 import { cpus } from "node:os";
 import { ApiKeyCache } from "../../src/domains/keys/cache.js";
 import { startHttpServer } from "../../src/http/server.js";
+import { benchOptions, percentile, requestSignal, runBench } from "./harness.js";
 import { benchLogger, startBench } from "./setup.js";
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : undefined;
-};
-const SMOKE = process.argv.includes("--smoke");
-const SECONDS = arg("seconds") ?? (SMOKE ? 0.5 : 5);
-const ROUNDS = arg("rounds") ?? (SMOKE ? 1 : 3);
-const CONNECTIONS = arg("connections") ?? (SMOKE ? 4 : 16);
-const PORT = arg("port") ?? 54_387;
-// Set-up (PostgreSQL start, migrations) plus the load itself, with room to spare.
-const TIME_LIMIT_MS = 120_000 + 2 * ROUNDS * SECONDS * 1000 * 1.5;
-
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+const options = benchOptions(
+  {
+    seconds: { full: 5, smoke: 0.5 },
+    rounds: { full: 3, smoke: 1 },
+    connections: { full: 16, smoke: 4 },
+  },
+  54_387,
+);
+const { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS } = options;
 
 interface Totals {
   requests: number;
@@ -39,15 +35,15 @@ interface Totals {
   errors: number;
 }
 
-async function main() {
-  const bench = await startBench({
-    port: PORT,
-    env: { RATE_LIMITS: "off" },
+await runBench(async (bench) => {
+  const { ctx, key } = await startBench(bench, {
+    port: options.pgPort,
+    rateLimits: "off",
+    maxInFlightGenerations: 10,
     poolMax: 10,
     wallet: "0x00000000000000000000000000000000000a07c4",
     credits: 1_000n,
   });
-  const { ctx, key } = bench;
   // Every statement of either server goes through the pool's query (drizzle calls it).
   let statements = 0;
   const query = ctx.pool.query.bind(ctx.pool);
@@ -61,16 +57,24 @@ async function main() {
     { ...ctx.config.auth.apiKeyCache, ttlMs: 0 },
     benchLogger,
   );
-  const servers = {
-    cached: await startHttpServer(ctx),
-    uncached: await startHttpServer({ ...ctx, apiKeyCache: uncachedCache }),
-  };
+  const servers = await bench.phase("http", 30_000, async () => {
+    const cached = await startHttpServer(ctx);
+    bench.defer("close the cached server", () => cached.close());
+    const uncached = await startHttpServer({ ...ctx, apiKeyCache: uncachedCache });
+    bench.defer("close the uncached server", () => uncached.close());
+    return { cached, uncached };
+  });
   const headers = { authorization: `Bearer ${key}` };
   const totals: Record<keyof typeof servers, Totals> = {
     cached: { requests: 0, seconds: 0, statements: 0, latencies: [], errors: 0 },
     uncached: { requests: 0, seconds: 0, statements: 0, latencies: [], errors: 0 },
   };
-  const load = async (which: keyof typeof servers, seconds: number, record: boolean) => {
+  const load = async (
+    which: keyof typeof servers,
+    seconds: number,
+    record: boolean,
+    signal: AbortSignal,
+  ) => {
     const url = `${servers[which].url}/v1/account`;
     const before = statements;
     const start = performance.now();
@@ -79,10 +83,10 @@ async function main() {
     let errors = 0;
     await Promise.all(
       Array.from({ length: CONNECTIONS }, async () => {
-        while (performance.now() < end) {
+        while (performance.now() < end && !signal.aborted) {
           const t = performance.now();
           try {
-            const res = await fetch(url, { headers });
+            const res = await fetch(url, { headers, signal: requestSignal(signal) });
             await res.arrayBuffer();
             if (res.status !== 200) errors++;
           } catch {
@@ -101,28 +105,24 @@ async function main() {
     t.errors += errors;
   };
 
-  try {
+  await bench.phase("load", 60_000 + 2 * ROUNDS * SECONDS * 1500, async (signal) => {
     // Warm-up: connections, the listener, the cache's entry.
-    await load("cached", Math.min(1, SECONDS), false);
-    await load("uncached", Math.min(1, SECONDS), false);
+    await load("cached", Math.min(1, SECONDS), false, signal);
+    await load("uncached", Math.min(1, SECONDS), false, signal);
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which goes first, so neither always follows the other.
       const order: Array<keyof typeof servers> =
         round % 2 === 0 ? ["uncached", "cached"] : ["cached", "uncached"];
-      for (const which of order) await load(which, SECONDS, true);
+      for (const which of order) await load(which, SECONDS, true, signal);
     }
-  } finally {
-    await servers.cached.close();
-    await servers.uncached.close();
-    await bench.close();
-  }
+  });
 
   const summary = (t: Totals) => {
     const sorted = [...t.latencies].sort((a, b) => a - b);
     return {
       perSecond: t.requests / t.seconds,
-      p50: pct(sorted, 0.5),
-      p99: pct(sorted, 0.99),
+      p50: percentile(sorted, 0.5),
+      p99: percentile(sorted, 0.99),
       statements: t.statements / Math.max(1, t.requests),
       errors: t.errors,
     };
@@ -147,22 +147,9 @@ async function main() {
   console.log(
     `\np50 saved: ${(off.p50 - on.p50).toFixed(2)} ms; cache hits ${ctx.apiKeyCache.hits}, misses ${ctx.apiKeyCache.misses}.`,
   );
-  const failures = [
-    ...(off.errors + on.errors > 0 ? [`${off.errors + on.errors} requests failed`] : []),
-    ...(ctx.apiKeyCache.hits === 0 ? ["the cache served no request"] : []),
-    ...(uncachedCache.hits > 0 ? ["the uncached server used a cache"] : []),
-  ];
-  if (failures.length > 0) throw new Error(failures.join("; "));
-}
-
-const limit = setTimeout(() => {
-  console.error(`auth bench: still running after ${TIME_LIMIT_MS / 1000} s, giving up`);
-  process.exit(1);
-}, TIME_LIMIT_MS);
-try {
-  await main();
-  clearTimeout(limit);
-} catch (err) {
-  console.error("auth bench failed:", err);
-  process.exit(1);
-}
+  bench.check("cached", { ops: totals.cached.requests, errors: on.errors });
+  bench.check("uncached", { ops: totals.uncached.requests, errors: off.errors });
+  if (on.errors + off.errors > 0) bench.failures.push(`${on.errors + off.errors} requests failed`);
+  if (ctx.apiKeyCache.hits === 0) bench.failures.push("the cache served no request");
+  if (uncachedCache.hits > 0) bench.failures.push("the uncached server used a cache");
+});

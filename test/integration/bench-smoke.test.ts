@@ -63,6 +63,7 @@ const benchmarks = [
   { script: "recovery.ts", header: "| run | submit → completed, s", rows: 2 },
   { script: "payments.ts", header: "| what | p50 ms | p99 ms | p50 vs baseline |", rows: 7 },
   { script: "rate-limits.ts", header: "| route | limits off p50 ms |", rows: 2 },
+  { script: "auth.ts", header: "| key lookup | req/s | vs uncached |", rows: 2 },
 ];
 
 describe.concurrent("benchmarks in smoke mode", () => {
