@@ -31,7 +31,14 @@ export class ApiError extends Error {
  * functions the routes call, with the caller's key.
  */
 export interface PolyforgeApi {
-  generate(body: Record<string, unknown>): Promise<{ generationId: string; cost: number }>;
+  /**
+   * POST /v1/generate. With `wait`, the caller is about to wait for the results: the API in
+   * this process runs them itself (no queue hop) and `running` ends when they have settled.
+   */
+  generate(
+    body: Record<string, unknown>,
+    options?: { wait?: boolean },
+  ): Promise<{ generationId: string; cost: number; running?: Promise<void> }>;
   /** GET /v1/generate/status: the generations found, keyed by id; the other ids in notFound. */
   status(
     ids: string[],

@@ -1,6 +1,7 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { aspectRatios, imageResolutions, videoResolutions } from "../domains/catalog/models.js";
+import { untilSettled } from "../domains/generations/inline.js";
 import { generateRequestFields, MAX_MODELS } from "../domains/generations/request.js";
 import { ApiError, type GenerationJson, type PolyforgeApi } from "./api.js";
 import { answer, generating, reading, type ToolExtra } from "./tool-answer.js";
@@ -119,9 +120,11 @@ export function registerGenerationTools(
       });
     };
     return answer(async () => {
-      const { generationId } = await api.generate(body);
+      const { generationId, running } = await api.generate(body, { wait: waitSeconds > 0 });
       await report(0, `submitted ${generationId}`);
       const deadline = Date.now() + waitSeconds * 1000;
+      // Run in this process: its end is the first moment to look, so no poll waits on a timer.
+      if (running) await untilSettled(running, deadline - Date.now(), extra.signal);
       let delay = firstPoll;
       let last: GenerationJson | undefined;
       for (;;) {

@@ -28,18 +28,25 @@ async function asApi<T>(work: () => Promise<T>): Promise<T> {
 /** The API's operations in this process, for one API key's account and network (/mcp). */
 export function localApi(ctx: AppContext, scope: NetworkScope): PolyforgeApi {
   return {
-    generate: (body) =>
+    generate: (body, options = {}) =>
       asApi(async () => {
         const request = generateRequest.parse(body);
         const decision = await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
+        const runInline = options.wait === true;
         // As over HTTP, only a call that starts work counts against the limit.
-        const { generationId, cost } = await submitGeneration(ctx, scope, request).catch(
+        const submitted = await submitGeneration(ctx, scope, request, { runInline }).catch(
           async (err: unknown) => {
             if (decision) await releaseRateLimit(ctx, decision);
             throw err;
           },
         );
-        return { generationId, cost: creditsToJson(cost) };
+        // Run here, as the images door does (inline.ts); past the wait the run goes on here.
+        const running = runInline ? ctx.inlineRuns.run(submitted.resultIds) : undefined;
+        return {
+          generationId: submitted.generationId,
+          cost: creditsToJson(submitted.cost),
+          ...(running && { running }),
+        };
       }),
     status: (ids) =>
       asApi(async () => {

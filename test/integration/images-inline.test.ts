@@ -1,3 +1,5 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { runOnce } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { graphileLogger } from "../../src/jobs/logger.js";
@@ -131,6 +133,72 @@ describe("the synchronous images door, with no worker running", () => {
       await expectMoneyInvariants(app.ctx);
     } finally {
       sim.always = "ok";
+    }
+  });
+});
+
+describe("the MCP generate tools over /mcp, with no worker running", () => {
+  const connect = async (key: string) => {
+    const client = new Client({ name: "polyforge-test", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${app.url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${key}` } },
+      }),
+    );
+    return client;
+  };
+
+  it("run a waiting call in the API process: completed, charged once, its job removed", async () => {
+    sim.always = "ok";
+    const caller = await createFundedCaller(app.ctx, 10n);
+    const client = await connect(caller.key);
+    try {
+      const result = await client.callTool({
+        name: "generate_image",
+        arguments: { prompt: "mcp in process", models: ["gpt-image-2"], waitSeconds: 30 },
+      });
+      expect(result.isError).toBeFalsy();
+      // biome-ignore lint/suspicious/noExplicitAny: the tool's structured content, read field by field.
+      const out = result.structuredContent as any;
+      expect(out).toMatchObject({ status: "completed", done: true, cost: { charged: 3 } });
+      expect(out.results[0]).toMatchObject({ status: "completed", routing: { upstream: "sim" } });
+      expect(sim.calls.filter((c) => c.prompt === "mcp in process")).toHaveLength(1);
+      expect((await app.call("getBalance", { token: caller.key })).body).toMatchObject({
+        creditBalance: 7,
+        heldCredits: 0,
+      });
+      await app.ctx.inlineRuns.renew();
+      expect(await jobsOf(out.generationId)).toHaveLength(0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("leave a call that does not wait to the queue", async () => {
+    sim.always = "ok";
+    const caller = await createFundedCaller(app.ctx, 10n);
+    const client = await connect(caller.key);
+    try {
+      const result = await client.callTool({
+        name: "generate_image",
+        arguments: { prompt: "mcp queued", models: ["gpt-image-2"], waitSeconds: 0 },
+      });
+      // biome-ignore lint/suspicious/noExplicitAny: the tool's structured content, read field by field.
+      const out = result.structuredContent as any;
+      expect(out).toMatchObject({ done: false, status: "pending" });
+      // Runnable by a worker now, not leased to this process.
+      const jobs = await jobsOf(out.generationId);
+      expect(jobs).toHaveLength(1);
+      expect(jobs[0]?.run_at.getTime()).toBeLessThanOrEqual(Date.now() + 1_000);
+      await drainQueue();
+      expect(sim.calls.filter((c) => c.prompt === "mcp queued")).toHaveLength(1);
+      expect((await app.call("getBalance", { token: caller.key })).body).toMatchObject({
+        creditBalance: 7,
+        heldCredits: 0,
+      });
+      await expectMoneyInvariants(app.ctx);
+    } finally {
+      await client.close();
     }
   });
 });

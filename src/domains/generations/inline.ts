@@ -113,3 +113,25 @@ export class InlineRuns {
     this.timer = undefined;
   }
 }
+
+/**
+ * Resolves when `running` (an InlineRuns run) ends, after `ms`, or when a signal aborts,
+ * whichever is first: how a door that waits gives up waiting without stopping the run.
+ */
+export function untilSettled(
+  running: Promise<void>,
+  ms: number,
+  ...signals: AbortSignal[]
+): Promise<void> {
+  if (ms <= 0 || signals.some((s) => s.aborted)) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of signals) s.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    for (const s of signals) s.addEventListener("abort", done, { once: true });
+    void running.then(done);
+  });
+}

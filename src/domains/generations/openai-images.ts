@@ -16,6 +16,7 @@ import {
 import { receiptJson } from "../payments/accept.js";
 import { generationContracts } from "./contract.js";
 import { type GenerationView, getGenerations } from "./history.js";
+import { untilSettled } from "./inline.js";
 import { readOutput } from "./outputs.js";
 import { generateRequest } from "./request.js";
 import { submitForCaller } from "./routes.js";
@@ -66,21 +67,6 @@ async function waitFor(
     // Woken by the result's NOTIFY; the 1 s cap only bounds the cost of a missed one.
     await ctx.generationEvents.next(ids, Math.min(1000, left), stopping);
   }
-}
-
-/** Resolves when `running` ends, after `ms`, or when `signal` aborts, whichever is first. */
-function untilSettled(running: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    void running.then(done);
-  });
 }
 
 /**
@@ -148,7 +134,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
     let scope: NetworkScope;
     const ids: string[] = [];
     let credits = 0n;
-    // The generations this process runs itself (not a replay's, which run already).
+    // The results this process runs itself (not a replay's, which run already).
     const runHere: string[] = [];
     // Paid with x402 (no API key): the extra fields say how to poll and what was paid.
     let paidWith: Record<string, unknown> = {};
@@ -163,7 +149,8 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
       scope = { accountId: paid.payment.accountId, network: paid.payment.network };
       for (const g of paid.result.generations) {
         ids.push(g.generationId);
-        runHere.push(g.generationId);
+        // One model per generation: its result is the first.
+        runHere.push(resultIdOf(g.generationId, 0));
         credits += g.cost;
       }
       paidWith = {
@@ -175,14 +162,14 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
       for (const [i, request] of requests.entries()) {
         const submitted = await submitForCaller(ctx, req, request, `#${i}`, { runInline: true });
         ids.push(submitted.generationId);
-        if (!submitted.replayed) runHere.push(submitted.generationId);
+        if (!submitted.replayed) runHere.push(...submitted.resultIds);
         credits += submitted.cost;
       }
     }
 
     announceGenerationIds(req, res, ids);
-    // One model per generation: its result is the first. Past the wait, the run goes on here.
-    const running = ctx.inlineRuns.run(runHere.map((id) => resultIdOf(id, 0)));
+    // Past the wait, the run goes on here.
+    const running = ctx.inlineRuns.run(runHere);
     const deadline = Date.now() + ctx.config.generation.imagesWaitMs;
     const done = await waitFor(ctx, scope, ids, deadline, running);
     if (!done) {

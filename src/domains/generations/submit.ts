@@ -207,7 +207,7 @@ function submitResult(
   row: SubmitRow | undefined,
   prepared: PreparedGeneration,
   parentHoldId: string | undefined,
-): { generationId: string; cost: bigint; replayed: boolean } {
+): SubmittedGeneration {
   if (!row) throw new Error("generation_submit returned nothing");
   const have = BigInt(row.have ?? 0);
   switch (row.outcome) {
@@ -217,6 +217,7 @@ function submitResult(
         generationId: row.generation_id as string,
         cost: BigInt(row.cost as string),
         replayed: row.outcome === "replayed",
+        resultIds: prepared.priced.models.map((_, i) => resultIdOf(row.generation_id as string, i)),
       };
     case "insufficient":
       return throwing(insufficientCredits(prepared.priced.total, have));
@@ -329,6 +330,15 @@ async function findIdempotentGenerations(
   });
 }
 
+export interface SubmittedGeneration {
+  generationId: string;
+  cost: bigint;
+  /** An Idempotency-Key's earlier generation: it runs (or ran) already. */
+  replayed: boolean;
+  /** One result per model, in the request's order: what InlineRuns runs. */
+  resultIds: string[];
+}
+
 export interface SubmitOptions {
   idempotency?: { key: string; hash: string } | undefined;
   /**
@@ -348,7 +358,7 @@ export async function submitGeneration(
   scope: NetworkScope,
   request: GenerateRequest,
   options: SubmitOptions = {},
-): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
+): Promise<SubmittedGeneration> {
   const prepared = await prepareGeneration(ctx, scope, request);
   return insertPreparedGeneration(ctx, scope, prepared, options);
 }
@@ -363,7 +373,7 @@ export async function insertPreparedGeneration(
   scope: NetworkScope,
   prepared: PreparedGeneration,
   options: SubmitOptions,
-): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
+): Promise<SubmittedGeneration> {
   const parentHoldId = prepared.request.reservationId;
   const doc = submitDocument(ctx, scope, prepared, newId("gen"), {
     idempotency: options.idempotency,
