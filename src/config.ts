@@ -87,7 +87,9 @@ export const configSchema = z
       .describe(
         "PostgreSQL connection string. When unset (development only), an embedded PostgreSQL is started with its data under POLYFORGE_DATA_DIR.",
       ),
-    DATABASE_POOL_MAX: positiveInt(10, 500).describe("Connections per process in the pool."),
+    DATABASE_POOL_MAX: positiveInt(10, 500).describe(
+      "Connections per process in the pool, the ones kept for LISTEN and a worker's heartbeat included (a worker needs at least 3).",
+    ),
     POLYFORGE_DATA_DIR: z
       .string()
       .min(1)
@@ -107,7 +109,9 @@ export const configSchema = z
     SIWE_NONCE_TTL_SECONDS: positiveInt(300, 3600).describe(
       "Lifetime of a sign-in nonce; each nonce is single use.",
     ),
-    WORKER_CONCURRENCY: positiveInt(4, 100).describe("Jobs one worker process runs at once."),
+    WORKER_CONCURRENCY: positiveInt(1000, 10_000).describe(
+      "Jobs one worker process runs at once. A job waiting on its upstream holds no database connection, so this is far above DATABASE_POOL_MAX: the pool bounds the connections, and each job takes one only for its short statements.",
+    ),
     WORKER_HEARTBEAT_SECONDS: positiveInt(5, 300).describe(
       "How often each worker process records that it is alive, in PostgreSQL.",
     ),

@@ -45,6 +45,48 @@ export function createDatabaseClient(
   };
 }
 
+/**
+ * One of the pool's connections kept checked out for one user, so that what it runs never
+ * waits behind the pool's other users: the worker's heartbeat and its release of jobs, behind a
+ * thousand jobs' statements. Taken on first use and again after a failure (a failed
+ * connection is destroyed, not reused); `close` gives it back. One use at a time.
+ */
+export function dedicatedConnection(pool: pg.Pool) {
+  let held: Promise<{ client: pg.PoolClient; db: Database }> | undefined;
+  let closed = false;
+  return {
+    async run<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+      if (closed) throw new Error("this connection has been given back");
+      const taking = (held ??= pool
+        .connect()
+        .then((client) => ({ client, db: drizzle(client, { schema }) })));
+      let connection: { client: pg.PoolClient; db: Database };
+      try {
+        connection = await taking;
+      } catch (err) {
+        if (held === taking) held = undefined;
+        throw err;
+      }
+      try {
+        return await fn(connection.db);
+      } catch (err) {
+        if (held === taking) {
+          held = undefined;
+          connection.client.release(err instanceof Error ? err : true);
+        }
+        throw err;
+      }
+    },
+    async close(): Promise<void> {
+      closed = true;
+      const taking = held;
+      held = undefined;
+      const connection = await taking?.catch(() => undefined);
+      connection?.client.release();
+    },
+  };
+}
+
 /** PostgreSQL error code of a failed query (drizzle wraps the driver's error as `cause`). */
 export function pgErrorCode(err: unknown): string | undefined {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
