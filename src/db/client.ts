@@ -57,9 +57,8 @@ export function dedicatedConnection(pool: pg.Pool) {
   return {
     async run<T>(fn: (db: Database) => Promise<T>): Promise<T> {
       if (closed) throw new Error("this connection has been given back");
-      const taking = (held ??= pool
-        .connect()
-        .then((client) => ({ client, db: drizzle(client, { schema }) })));
+      held ??= pool.connect().then((client) => ({ client, db: drizzle(client, { schema }) }));
+      const taking = held;
       let connection: { client: pg.PoolClient; db: Database };
       try {
         connection = await taking;
