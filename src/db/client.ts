@@ -14,15 +14,20 @@ export interface DatabaseClient {
   close(): Promise<void>;
 }
 
+/**
+ * The pool. Callers wait for a connection in turn (first come, first served) for at most
+ * `waitMs` (default 5 s), which also bounds opening one: a database that does not answer must
+ * fail requests (and /readyz) rather than hang them. A worker waits longer (see
+ * WORKER_DATABASE_WAIT_MS): its thousand jobs queue for a few connections on a healthy one.
+ */
 export function createDatabaseClient(
   url: string,
-  options: { poolMax: number; logger: Logger },
+  options: { poolMax: number; logger: Logger; waitMs?: number },
 ): DatabaseClient {
-  // A database that does not answer must fail requests (and /readyz) rather than hang them.
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolMax,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.waitMs ?? 5_000,
   });
   // An idle client losing its server (restart, failover) must not crash the process.
   const onError = (err: Error) => {
