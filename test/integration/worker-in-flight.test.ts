@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { generateRequest } from "../../src/domains/generations/request.js";
 import { submitGenerationBatch } from "../../src/domains/generations/submit.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
-import { startCli } from "../helpers/cli.js";
+import { runCli, startCli } from "../helpers/cli.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
@@ -280,3 +280,14 @@ it(`stopped with ${COUNT} calls in flight, releases them all at once, and anothe
   second.child.kill("SIGTERM");
   expect(await second.exited, second.output()).toBe(0);
 }, 240_000);
+
+it("refuses to start a worker on a pool that would leave its jobs no connection", async () => {
+  // Two connections are the worker's own (LISTEN for new jobs, the heartbeat).
+  const run = await runCli(["worker"], {
+    DATABASE_URL: app.database.url,
+    DATABASE_POOL_MAX: "2",
+    CHANNELS: channels,
+  });
+  expect(run.code, run.stdout + run.stderr).not.toBe(0);
+  expect(run.stdout + run.stderr).toContain("a worker needs a pool of at least 3 connections");
+});
