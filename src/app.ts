@@ -82,5 +82,6 @@ export function createAppContext(
     },
   };
   registerDatabaseGauges(ctx);
+  ctx.metrics.watchPool(database.pool);
   return ctx;
 }

@@ -47,6 +47,7 @@ export async function startWorker(ctx: AppContext): Promise<Runner> {
   events.on("job:start", ({ job }) => {
     ctx.metrics.jobStarted(job.task_identifier, job.run_at, new Date());
   });
+  events.on("job:complete", ({ job }) => ctx.metrics.jobFinished(job.task_identifier));
   // A job's locked_by is its pool's id: the heartbeat vouches for the pools alive now.
   const pools = new Set<string>();
   events.on("pool:create", ({ workerPool }) => void pools.add(workerPool.id));

@@ -111,6 +111,17 @@ function sampleConnections(application: string): () => Promise<number> {
   return stop;
 }
 
+/** A /metrics answer's samples, by name and labels as written (`name{label="value"}`). */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(url)).text();
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const match = /^(\S+) (\S+)$/.exec(line);
+    if (match && !line.startsWith("#")) samples.set(match[1] as string, Number(match[2]));
+  }
+  return samples;
+}
+
 async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -184,7 +195,13 @@ const runGenerationJobs = async () =>
 
 it(`holds ${COUNT} upstream calls in flight at once on one worker, within its pool of ${POOL} connections, and charges each result once`, async () => {
   sim.calls.length = 0;
-  const worker = await startWorker("in-flight-one", { WORKER_HEARTBEAT_SECONDS: "1" });
+  const worker = await startWorker("in-flight-one", {
+    WORKER_HEARTBEAT_SECONDS: "1",
+    WORKER_METRICS_PORT: "0",
+  });
+  const metricsUrl = /"url":"([^"]+\/metrics)"/.exec(
+    await worker.waitFor("worker metrics listening"),
+  )?.[1] as string;
   const connections = sampleConnections("in-flight-one");
   const release = holdUpstream();
   const { caller, cost, generationIds } = await submitMany(CREDITS);
@@ -206,12 +223,22 @@ it(`holds ${COUNT} upstream calls in flight at once on one worker, within its po
   await until("a heartbeat while the calls are in flight", 30_000, async () =>
     ((await beat()) ?? 0) > (before ?? 0) ? true : undefined,
   );
+  // The worker's own account of it: every job running, the pool within its bound.
+  const during = await scrape(metricsUrl);
+  expect(during.get('polyforge_worker_jobs_running{task="run_generation"}')).toBe(COUNT);
+  const inUse = during.get('polyforge_db_pool_connections{state="in_use"}') ?? Number.NaN;
+  const idle = during.get('polyforge_db_pool_connections{state="idle"}') ?? Number.NaN;
+  expect(inUse).toBeGreaterThanOrEqual(2); // LISTEN and the heartbeat
+  expect(inUse + idle).toBeLessThanOrEqual(POOL);
 
   release();
   await until("every result to settle", 120_000, async () =>
     (await settledCount(generationIds)) === COUNT ? true : undefined,
   );
   const peakConnections = await connections();
+  expect(
+    (await scrape(metricsUrl)).get('polyforge_worker_jobs_running{task="run_generation"}'),
+  ).toBe(0);
 
   // At most the pool's connections, LISTEN and heartbeat included, all along.
   expect(peakConnections).toBeGreaterThanOrEqual(3);
