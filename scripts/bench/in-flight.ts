@@ -8,7 +8,8 @@
  *   - each result's time from the worker's first job start to its settlement, beside DELAY (the
  *     floor: a worker holding only N calls at once would need COUNT / N rounds of it);
  *   - the results running at once (peak, sampled), beside COUNT;
- *   - the worker's database connections (peak, pg_stat_activity), beside DATABASE_POOL_MAX;
+ *   - the worker's database connections (peak, pg_stat_activity), beside DATABASE_POOL_MAX,
+ *     and the statements waiting for one (peak of its polyforge_db_pool_waiting);
  *   - the worker's peak RSS, beside the same worker idle (started once before the load).
  * Exits non-zero when a result does not complete within DELAY + 2 minutes, is charged other
  * than once, the invariants fail, or the connections exceed the pool.
@@ -124,9 +125,12 @@ async function main(): Promise<boolean> {
       STORAGE_DIR: ctx.config.storageDir,
       LOG_LEVEL: "info",
       UPSTREAM_TIMEOUT_MS: String(DELAY_MS + 60_000),
+      WORKER_METRICS_PORT: "0",
     });
+    const output = await worker.waitFor("worker metrics listening");
     await worker.waitFor("Worker connected");
-    return worker;
+    const metricsUrl = /"url":"([^"]+\/metrics)"/.exec(output)?.[1] as string;
+    return Object.assign(worker, { metricsUrl });
   };
   const stop = async (worker: Awaited<ReturnType<typeof startWorker>>) => {
     if (worker.child.exitCode !== null || worker.child.signalCode !== null) return worker.exited;
@@ -157,7 +161,19 @@ async function main(): Promise<boolean> {
 
     worker = await startWorker();
     const pid = worker.child.pid as number;
-    // Sampled every 50 ms: the worker's connections, and the results it is running.
+    // The worker's own gauge of the statements waiting for a connection, every 250 ms.
+    let peakWaiting = 0;
+    let sampling = true;
+    const { metricsUrl } = worker;
+    const waiting = (async () => {
+      while (sampling) {
+        const text = await (await fetch(metricsUrl)).text().catch(() => "");
+        const value = Number(/^polyforge_db_pool_waiting (\d+)$/m.exec(text)?.[1] ?? 0);
+        peakWaiting = Math.max(peakWaiting, value);
+        await sleep(250);
+      }
+    })();
+    // Every 50 ms: the worker's connections, and the results it is running.
     let peakConnections = 0;
     let peakRunning = 0;
     let open = COUNT;
@@ -175,6 +191,8 @@ async function main(): Promise<boolean> {
       open = rows[0]?.open ?? open;
       await sleep(50);
     }
+    sampling = false;
+    await waiting;
     const peakRss = await rssMiB(pid, "VmHWM");
     const cpu = await cpuSeconds(pid);
     const exitCode = await stop(worker);
@@ -225,6 +243,9 @@ async function main(): Promise<boolean> {
     );
     console.log(
       `| database connections (peak) | ${peakConnections} | ${POOL} (DATABASE_POOL_MAX) | ${(peakConnections / POOL).toFixed(2)} |`,
+    );
+    console.log(
+      `| statements waiting for a connection (peak) | ${peakWaiting} | ${COUNT} jobs | ${(peakWaiting / COUNT).toFixed(2)} |`,
     );
     console.log(
       `| RSS, MiB (peak) | ${peakRss.toFixed(0)} | ${idleRss.toFixed(0)} (the same worker, idle) | ${(peakRss / idleRss).toFixed(2)} |`,
