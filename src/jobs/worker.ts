@@ -13,9 +13,10 @@ import { taskList } from "./tasks.js";
  * database connection; it takes one from the pool only for each short statement or settling
  * transaction, and never asks for a second while holding one, so the pool cannot deadlock.
  * The pool serves waiters in order (first come, first served: none starves), and a wait is
- * bounded by the client's connection timeout (src/db/client.ts): past it the statement fails
- * and the job is retried later, as on a database outage. Two connections stay out of the
- * jobs' reach: graphile-worker's LISTEN for new jobs, and the heartbeat's (heartbeat.ts).
+ * bounded (WORKER_DATABASE_WAIT_MS in `polyforge worker`, the API's 5 s in `polyforge dev`):
+ * past it the statement fails and the job is retried later, as on a database outage. Two
+ * connections stay out of the jobs' reach: graphile-worker's LISTEN for new jobs, and the
+ * heartbeat's (heartbeat.ts).
  *
  * Jobs are fetched for the whole pool, up to FETCH_BATCH per statement, rather than by each
  * idle slot on its own (at a thousand slots, hundreds of polls a second). A fetch locks what it
@@ -32,8 +33,8 @@ const MIN_POOL = 3;
  * A graphile-worker runner on the shared pool, restarted whenever it stops on its own (a
  * database restart: see superviseRunner), with its heartbeat (see heartbeat.ts). Stopping it
  * lets running jobs finish for up to SHUTDOWN_TIMEOUT_MS, their completions written; the ones
- * still running then are released, all in one statement, so another worker takes them at once
- * and resumes their upstream jobs.
+ * still running then are released, all of them by one force_unlock_workers call, so another
+ * worker takes them at once and resumes their upstream jobs.
  */
 export async function startWorker(ctx: AppContext): Promise<Runner> {
   const { concurrency } = ctx.config.worker;
