@@ -10,7 +10,6 @@ import { writeFileSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { cpus, tmpdir, totalmem } from "node:os";
 import path from "node:path";
-import pg from "pg";
 import { createAppContext } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createDatabaseClient } from "../../src/db/client.js";
@@ -83,8 +82,11 @@ await runBench(async (bench) => {
   const revenue = systemLedgerAccount("test", "revenue");
   const accountFor = (scenario: string) =>
     scenario === "hot" ? () => 0 : () => 1 + Math.floor(Math.random() * SPREAD_ACCOUNTS);
-  const raw = new pg.Pool({ connectionString: server.url, max: 20 });
-  bench.defer("close the raw pool", () => raw.end());
+  // The raw loop still gets its pool from the one database client: its error listener keeps a
+  // connection that PostgreSQL's shutdown terminates while the pool is closing from crashing.
+  const rawClient = createDatabaseClient(server.url, { poolMax: 20, logger });
+  bench.defer("close the raw pool", () => rawClient.close());
+  const raw = rawClient.pool;
 
   for (const scenario of ["hot", "spread"]) {
     const pickOwner = accountFor(scenario);

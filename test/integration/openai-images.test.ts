@@ -5,7 +5,12 @@ import sharp from "sharp";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { fromSize } from "../../src/domains/generations/openai-images.js";
 import { startWorker } from "../../src/jobs/worker.js";
-import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
+import {
+  createFundedCaller,
+  startTestApp,
+  type TestApp,
+  waitForGeneration,
+} from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { startReceiver, until } from "../helpers/receiver.js";
 import { startSimulator } from "../simulator/upstream.js";
@@ -136,17 +141,8 @@ describe("POST /v1/images/generations with the official openai client", () => {
       const ids = "ids" in res.body ? res.body.ids : [];
       expect(res.headers.get("x-generation-id")).toBe(ids.join(","));
       letGo();
-      const deadline = Date.now() + 10_000;
-      let status = "processing";
-      while (status === "processing" && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-        const read = await slow.call("getGenerationStatus", {
-          token: caller.key,
-          query: { ids: ids.join(",") },
-        });
-        status = read.body.generations[ids[0] as string]?.status ?? "missing";
-      }
-      expect(status).toBe("completed");
+      const done = await waitForGeneration(slow, caller.key, ids[0] as string, 10_000);
+      expect(done.status).toBe("completed");
       expect((await slow.call("getBalance", { token: caller.key })).body).toMatchObject({
         creditBalance: 7,
         heldCredits: 0,

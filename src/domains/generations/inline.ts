@@ -31,11 +31,6 @@ export class InlineRuns {
     private readonly runtime: GenerationRuntime,
   ) {}
 
-  /** Whether a new generation may be run here: false once the process is shutting down. */
-  get accepting(): boolean {
-    return !this.released;
-  }
-
   /**
    * Runs these results now, in this process; resolves when every one has settled or given up
    * (a run that throws is left to the workers, which retry it). Never rejects.
