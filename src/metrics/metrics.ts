@@ -82,6 +82,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly groupCommitSize = new Histogram({
+    name: "polyforge_group_commit_size",
+    help: "Calls carried by one group-committed statement (one commit), by what it writes.",
+    labelNames: ["statement"] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+
   constructor() {
     // Process and Node.js metrics under their standard names (process_*, nodejs_*), so common
     // dashboards work unchanged.
@@ -107,6 +115,11 @@ export class Metrics {
       if (from !== undefined && channel !== from) this.failovers.inc({ model, from, to: channel });
       from = channel;
     }
+  }
+
+  /** One group-committed statement (see GroupCommit) and how many calls it carried. */
+  groupCommitted(statement: "generation_submit", size: number) {
+    this.groupCommitSize.observe({ statement }, size);
   }
 
   jobStarted(task: string, runAt: Date, now: Date) {

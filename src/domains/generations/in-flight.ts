@@ -23,12 +23,14 @@ export async function assertInFlightCapacity(
 ): Promise<void> {
   const max = ctx.config.rateLimits.maxInFlightGenerations;
   const total = (await countPendingHoldReferences(ctx, owner, GENERATION_HOLD_KIND)) + adding;
-  if (total > max) {
-    throw new AppError(
-      "too_many_in_flight",
-      `Too many generations in flight: this request would make ${total}, and at most ${max} may wait or run at once. Retry when some finish.`,
-      { inFlight: total, max },
-      { headers: { "Retry-After": String(IN_FLIGHT_RETRY_SECONDS) } },
-    );
-  }
+  if (total > max) throw tooManyInFlight(total, max);
 }
+
+/** The refusal of a request that would make `total` generations in flight, over `max`. */
+export const tooManyInFlight = (total: number, max: number) =>
+  new AppError(
+    "too_many_in_flight",
+    `Too many generations in flight: this request would make ${total}, and at most ${max} may wait or run at once. Retry when some finish.`,
+    { inFlight: total, max },
+    { headers: { "Retry-After": String(IN_FLIGHT_RETRY_SECONDS) } },
+  );

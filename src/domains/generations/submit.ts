@@ -1,8 +1,10 @@
 import { sql } from "drizzle-orm";
+import { PgTransaction } from "drizzle-orm/pg-core";
 import type { ServiceContext } from "../../context.js";
-import { AppError, insufficientCredits, withinPart } from "../../errors.js";
-import { enqueueSql } from "../../jobs/definitions.js";
-import { leaseUntil } from "../../jobs/queue.js";
+import type { Executor } from "../../db/client.js";
+import { GroupCommit } from "../../db/group-commit.js";
+import { AppError, insufficientCredits, notFound, withinPart } from "../../errors.js";
+import { type JobPayload, parseJobPayload, queuedTasks } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import type { NetworkScope } from "../accounts/caller.js";
@@ -11,13 +13,14 @@ import {
   BATCH_HOLD_KIND,
   getBalance,
   getHold,
+  holdPlacement,
+  holdTransferId,
   placeHold,
-  placeNewHolds,
   voidHold,
 } from "../ledger/service.js";
 import { rehostReferenceImages } from "../uploads/service.js";
 import { quoteRequest } from "./compose.js";
-import { assertInFlightCapacity, GENERATION_HOLD_KIND } from "./in-flight.js";
+import { assertInFlightCapacity, GENERATION_HOLD_KIND, tooManyInFlight } from "./in-flight.js";
 import type { GenerateRequest, Quote } from "./request.js";
 
 export const resultIdOf = (generationId: string, position: number) => `${generationId}.${position}`;
@@ -54,33 +57,77 @@ export async function prepareGeneration(
   return { request, priced, referenceImages };
 }
 
-interface NewResult {
+/** The document generation_submit takes (drizzle/0015_generation_submit.sql). */
+interface SubmitDocument {
   id: string;
-  position: number;
-  model: string;
-  credits: bigint;
-  holdId: string;
+  accountId: string;
+  network: string;
+  mediaType: string;
+  prompt: string;
+  request: Record<string, unknown>;
+  quoted: string;
+  reservationId: string | null;
+  webhookUrl: string | null;
+  idempotencyKey: string | null;
+  idempotencyHash: string | null;
+  idempotencyExpiredBefore: string;
+  now: string;
+  passes: Array<{ passId: string; creatorId: string; fee: string }>;
+  results: Array<{
+    id: string;
+    position: number;
+    model: string;
+    cost: string;
+    holdId: string;
+    payload: JobPayload<"run_generation">;
+  }>;
+  job: { task: "run_generation"; maxAttempts: number; leaseMs: number | null };
+  /** What ledger_place_holds takes. */
+  holds: {
+    network: string;
+    account: string;
+    holdsAccount: string;
+    kind: string;
+    reference: string;
+    expiresAt: string;
+    now: string;
+    parentHoldId: string | null;
+    drawableKinds: string[];
+    holds: Array<{ id: string; amount: string; fundId: string }>;
+  };
+  /** The cap on generations in flight, or null when the caller checks it itself (a batch). */
+  maxInFlight: number | null;
 }
 
+type SubmitRow = {
+  outcome: string;
+  generation_id: string | null;
+  cost: string | null;
+  have: string | null;
+  detail: string | null;
+};
+
 /**
- * The generation, its results and their jobs in one statement, inside the caller's transaction.
- * Enqueued in the same transaction as the holds the caller places next: charged but never
- * queued cannot happen.
+ * generation_submit's document for one prepared generation: the generation, its results and
+ * their jobs, and a hold per result, from the balance or drawn from `parentHoldId`.
  */
-async function insertGeneration(
-  tx: ServiceContext,
+function submitDocument(
+  ctx: ServiceContext,
   scope: NetworkScope,
   { request, priced, referenceImages }: PreparedGeneration,
   generationId: string,
-  idem: { key: string; hash: string } | undefined,
-  runInline: boolean,
-): Promise<NewResult[]> {
+  options: {
+    idempotency: { key: string; hash: string } | undefined;
+    runInline: boolean;
+    parentHoldId: string | undefined;
+    checkInFlight: boolean;
+  },
+): SubmitDocument {
+  const now = ctx.clock();
   const results = priced.models.map(({ model, cost }, position) => {
     const id = resultIdOf(generationId, position);
-    return { id, position, model: model.id, credits: cost, holdId: holdIdOf(id) };
+    return { id, position, model: model.id, cost: cost.toString(), holdId: holdIdOf(id) };
   });
-  const column = <T>(f: (r: NewResult) => T) => sql.param(results.map(f));
-  const passColumn = <T>(f: (p: Quote["passes"][number]) => T) => sql.param(priced.passes.map(f));
   // The stored request is what the job runs: options resolved, the final prompt in `prompt`.
   const stored = {
     ...request,
@@ -96,71 +143,158 @@ async function insertGeneration(
       frameRates: Object.fromEntries(priced.models.map((m) => [m.model.id, m.fps])),
     }),
   };
-  await tx.db.execute(sql`
-    with generation as (
-      insert into generations (id, account_id, network, media_type, prompt, request, quoted, reservation_id,
-                               webhook_url, idempotency_key, idempotency_hash, created_at)
-      values (${generationId}, ${scope.accountId}, ${scope.network}::network, ${priced.mediaType}::media_type, ${priced.prompt},
-              ${JSON.stringify(stored)}::jsonb,
-              ${priced.total.toString()}::bigint, ${request.reservationId ?? null}, ${request.webhookUrl ?? null},
-              ${idem?.key ?? null}, ${idem?.hash ?? null}, ${tx.clock()})
-      returning id),
-    passes as (
-      insert into generation_passes (generation_id, pass_id, position, creator_id, fee)
-      select (select id from generation), p.pass_id, p.position - 1, p.creator_id, p.fee
-      from unnest(${passColumn((p) => p.id)}::text[], ${passColumn((p) => p.creatorId)}::text[],
-                  ${passColumn((p) => p.fee.toString())}::bigint[]) with ordinality as p(pass_id, creator_id, fee, position)),
-    results as (
-      insert into generation_results (id, generation_id, position, model, cost, hold_id)
-      select r.id, (select id from generation), r.position, r.model, r.cost, r.hold_id
-      from unnest(${column((r) => r.id)}::text[], ${column((r) => r.position)}::int[], ${column((r) => r.model)}::text[],
-                  ${column((r) => r.credits.toString())}::bigint[], ${column((r) => r.holdId)}::text[])
-           as r(id, position, model, cost, hold_id)
-      returning id)
-    select ${enqueueSql(
-      "run_generation",
-      { resultId: sql`id` },
+  const idem = options.idempotency;
+  return {
+    id: generationId,
+    accountId: scope.accountId,
+    network: scope.network,
+    mediaType: priced.mediaType,
+    prompt: priced.prompt,
+    request: stored,
+    quoted: priced.total.toString(),
+    reservationId: request.reservationId ?? null,
+    webhookUrl: request.webhookUrl ?? null,
+    idempotencyKey: idem?.key ?? null,
+    idempotencyHash: idem?.hash ?? null,
+    idempotencyExpiredBefore: new Date(
+      now.getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000,
+    ).toISOString(),
+    now: now.toISOString(),
+    passes: priced.passes.map((p) => ({
+      passId: p.id,
+      creatorId: p.creatorId,
+      fee: p.fee.toString(),
+    })),
+    results: results.map((r) => ({
+      ...r,
+      payload: parseJobPayload("run_generation", { resultId: r.id }),
+    })),
+    job: {
+      task: "run_generation",
+      maxAttempts: queuedTasks.run_generation.maxAttempts,
       // Run by this process (see inline.ts): the workers leave it alone for the lease.
-      {
-        jobKey: sql`id`,
-        ...(runInline && { runAt: leaseUntil(tx.config.generation.inlineLeaseMs) }),
-      },
-    )}
-    from results`);
-  return results;
+      leaseMs: options.runInline ? ctx.config.generation.inlineLeaseMs : null,
+    },
+    holds: {
+      ...holdPlacement({
+        network: scope.network,
+        ownerId: scope.accountId,
+        kind: GENERATION_HOLD_KIND,
+        reference: generationId,
+        expiresAt: new Date(now.getTime() + ctx.config.generation.timeoutSeconds * 1000),
+        now,
+        parentHoldId: options.parentHoldId ?? null,
+      }),
+      holds: results.map((r) => ({
+        id: r.holdId,
+        amount: r.cost,
+        fundId: holdTransferId(r.holdId, "fund"),
+      })),
+    },
+    maxInFlight: options.checkInFlight ? ctx.config.rateLimits.maxInFlightGenerations : null,
+  };
 }
 
-/**
- * A hold per result: from the balance, or drawn from a parent hold (a studio reservation, a
- * batch's hold). Placed last in the transaction: funding from the balance locks the account's
- * balance row until commit, so the lock is held for as short a time as possible.
- */
-async function fundResults(
-  tx: ServiceContext,
-  scope: NetworkScope,
-  generationId: string,
-  results: NewResult[],
+const idempotencyKeyReused = () =>
+  new AppError("idempotency_key_reused", "That Idempotency-Key was used with a different request.");
+
+/** A concurrent submit took the Idempotency-Key first: submitting again replays its work. */
+class IdempotencyRace extends Error {}
+
+/** A submit's outcome: the generation, or the refusal as the AppError the caller sees. */
+function submitResult(
+  ctx: ServiceContext,
+  row: SubmitRow | undefined,
+  prepared: PreparedGeneration,
   parentHoldId: string | undefined,
-): Promise<void> {
-  const expiresAt = new Date(tx.clock().getTime() + tx.config.generation.timeoutSeconds * 1000);
-  const hold = {
-    network: scope.network,
-    ownerId: scope.accountId,
-    expiresAt,
-    kind: GENERATION_HOLD_KIND,
-    reference: generationId,
-  };
-  if (parentHoldId) {
-    for (const r of results) {
-      await placeHold(tx, { ...hold, id: r.holdId, amount: r.credits, parentHoldId });
-    }
-  } else {
-    await placeNewHolds(
-      tx,
-      hold,
-      results.map((r) => ({ id: r.holdId, amount: r.credits })),
-    );
+): { generationId: string; cost: bigint; replayed: boolean } {
+  if (!row) throw new Error("generation_submit returned nothing");
+  const have = BigInt(row.have ?? 0);
+  switch (row.outcome) {
+    case "created":
+    case "replayed":
+      return {
+        generationId: row.generation_id as string,
+        cost: BigInt(row.cost as string),
+        replayed: row.outcome === "replayed",
+      };
+    case "insufficient":
+      return throwing(insufficientCredits(prepared.priced.total, have));
+    case "too_many_in_flight":
+      return throwing(tooManyInFlight(Number(have), ctx.config.rateLimits.maxInFlightGenerations));
+    case "reservation_not_found":
+      return throwing(notFound("Reservation"));
+    case "reservation_closed":
+      return throwing(
+        new AppError(
+          "reservation_closed",
+          `Reservation ${parentHoldId} is ${row.detail === "expired" ? "expired" : "settled"}.`,
+        ),
+      );
+    case "idempotency_key_reused":
+      return throwing(idempotencyKeyReused());
+    case "idempotency_race":
+      throw new IdempotencyRace();
+    default:
+      throw new Error(`generation_submit answered ${row.outcome}`);
   }
+}
+
+const throwing = (err: Error): never => {
+  throw err;
+};
+
+/**
+ * Submits in one statement (see generation_submit), ordered by the account each one locks so
+ * that two statements over the same accounts take their locks in one order; answered in input
+ * order.
+ */
+async function runSubmits(db: Executor, docs: SubmitDocument[]): Promise<SubmitRow[]> {
+  const order = docs
+    .map((doc, index) => ({ doc, index }))
+    .sort((a, b) =>
+      a.doc.holds.account < b.doc.holds.account
+        ? -1
+        : a.doc.holds.account > b.doc.holds.account
+          ? 1
+          : a.index - b.index,
+    );
+  const { rows } = await db.execute<SubmitRow>(sql`
+    select s.* from jsonb_array_elements(${JSON.stringify(order.map((o) => o.doc))}::jsonb)
+      with ordinality as d(doc, ord)
+    cross join lateral generation_submit(d.doc) s
+    order by d.ord`);
+  const answers: SubmitRow[] = new Array(docs.length);
+  order.forEach(({ index }, position) => {
+    answers[index] = rows[position] as SubmitRow;
+  });
+  return answers;
+}
+
+/** The group commit of standalone submits, one per database (see GroupCommit). */
+const groupedSubmits = new WeakMap<object, GroupCommit<SubmitDocument, SubmitRow>>();
+
+/**
+ * One submit: inside the caller's transaction when `db` is one (the paid path records its
+ * payment in it), else grouped with the submits arriving meanwhile, one commit for all.
+ */
+async function runSubmit(ctx: ServiceContext, doc: SubmitDocument): Promise<SubmitRow | undefined> {
+  const { db, metrics } = ctx;
+  if (db instanceof PgTransaction) return (await runSubmits(db, [doc]))[0];
+  let group = groupedSubmits.get(db);
+  if (!group) {
+    group = new GroupCommit(
+      (docs) => runSubmits(db, docs),
+      async (one) => (await runSubmits(db, [one]))[0] as SubmitRow,
+      {
+        maxBatch: 256,
+        maxInFlight: 2,
+        onGroup: (size) => metrics.groupCommitted("generation_submit", size),
+      },
+    );
+    groupedSubmits.set(db, group);
+  }
+  return group.submit(doc);
 }
 
 /** The first generations made with these Idempotency-Keys, when any were. */
@@ -186,10 +320,7 @@ async function findIdempotentGenerations(
       and idempotency_key = any(${sql.param(keys)}::text[])`);
   if (rows.length === 0) return undefined;
   if (rows.length !== keys.length || rows.some((r) => r.idempotency_hash !== hash)) {
-    throw new AppError(
-      "idempotency_key_reused",
-      "That Idempotency-Key was used with a different request.",
-    );
+    throw idempotencyKeyReused();
   }
   const byKey = new Map(rows.map((r) => [r.idempotency_key, r]));
   return keys.map((key) => {
@@ -206,10 +337,6 @@ export interface SubmitOptions {
    */
   runInline?: boolean;
 }
-
-const isIdempotencyRace = (err: unknown) =>
-  (err as { cause?: { constraint?: string } }).cause?.constraint ===
-  "generations_account_idempotency_key";
 
 /**
  * Quotes the request, then in ONE transaction: a hold per model (from the balance or from a
@@ -237,37 +364,19 @@ export async function insertPreparedGeneration(
   prepared: PreparedGeneration,
   options: SubmitOptions,
 ): Promise<{ generationId: string; cost: bigint; replayed: boolean }> {
-  const { request } = prepared;
-  const generationId = newId("gen");
-  const idem = options.idempotency;
+  const parentHoldId = prepared.request.reservationId;
+  const doc = submitDocument(ctx, scope, prepared, newId("gen"), {
+    idempotency: options.idempotency,
+    runInline: options.runInline ?? false,
+    parentHoldId,
+    checkInFlight: true,
+  });
   try {
-    return await ctx.db.transaction(async (db) => {
-      const tx = { ...ctx, db };
-      const first = idem && (await findIdempotentGenerations(tx, scope, [idem.key], idem.hash));
-      if (first?.[0]) return { ...first[0], replayed: true };
-      const results = await insertGeneration(
-        tx,
-        scope,
-        prepared,
-        generationId,
-        idem,
-        options.runInline ?? false,
-      );
-      await fundResults(tx, scope, generationId, results, request.reservationId);
-      await assertInFlightCapacity(tx, scope);
-      return { generationId, cost: prepared.priced.total, replayed: false };
-    });
+    return submitResult(ctx, await runSubmit(ctx, doc), prepared, parentHoldId);
   } catch (err) {
-    if (err instanceof AppError && err.code === "insufficient_credits") {
-      // Report the whole request's need, against what the caller has to draw from.
-      const have = request.reservationId
-        ? ((await getHold(ctx, request.reservationId))?.available ?? 0n)
-        : (await getBalance(ctx, scope.accountId, scope.network)).creditBalance;
-      throw insufficientCredits(prepared.priced.total, have);
-    }
     // Two concurrent requests with one Idempotency-Key: the loser returns the winner's work.
-    if (idem && isIdempotencyRace(err)) {
-      return insertPreparedGeneration(ctx, scope, prepared, options);
+    if (err instanceof IdempotencyRace) {
+      return submitResult(ctx, await runSubmit(ctx, doc), prepared, parentHoldId);
     }
     throw err;
   }
@@ -362,21 +471,26 @@ export async function insertPreparedBatch(
         kind: BATCH_HOLD_KIND,
         reference: `batch of ${prepared.length}`,
       });
-      const generations = [];
-      for (const [i, item] of prepared.entries()) {
-        const generationId = newId("gen");
+      // Every generation in one statement, each drawing its holds from the batch's hold.
+      const docs = prepared.map((item, i) => {
         const key = keys[i];
-        const results = await insertGeneration(
+        return submitDocument(tx, scope, item, newId("gen"), {
+          idempotency: idem && key ? { key, hash: idem.hash } : undefined,
+          runInline: false,
+          parentHoldId: batchId,
+          checkInFlight: false,
+        });
+      });
+      const rows = await runSubmits(tx.db, docs);
+      const generations = rows.map((row, i) => {
+        const { generationId, cost } = submitResult(
           tx,
-          scope,
-          item,
-          generationId,
-          idem && key ? { key, hash: idem.hash } : undefined,
-          false,
+          row,
+          prepared[i] as PreparedGeneration,
+          batchId,
         );
-        await fundResults(tx, scope, generationId, results, batchId);
-        generations.push({ generationId, cost: item.priced.total });
-      }
+        return { generationId, cost };
+      });
       await voidHold(tx, { holdId: batchId, id: `close:${batchId}`, reference: "batch drawn" });
       await assertInFlightCapacity(tx, scope);
       return { batchId, cost: total, generations, replayed: false };
@@ -386,7 +500,7 @@ export async function insertPreparedBatch(
       const { creditBalance } = await getBalance(ctx, scope.accountId, scope.network);
       throw insufficientCredits(total, creditBalance);
     }
-    if (idem && isIdempotencyRace(err)) {
+    if (err instanceof IdempotencyRace) {
       return insertPreparedBatch(ctx, scope, prepared, options);
     }
     throw err;

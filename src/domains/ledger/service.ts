@@ -340,45 +340,31 @@ export async function placeHold(
 }
 
 /**
- * Several new holds on one owner's balance, for a caller that is creating them inside its own
- * transaction (a generation's submit): three statements however many holds, and no savepoint,
- * since any failure rolls the caller's whole transaction back. Ids must be new; there is no
- * replay path here (use placeHold for that).
+ * The terms of new holds placed by ledger_place_holds (drizzle/0015_generation_submit.sql)
+ * inside a caller's statement (a generation's submit): funded from the owner's balance, or
+ * drawn from `parentHoldId` (a reservation or a batch's hold of the owner's). The caller adds
+ * the holds themselves: `[{ id, amount, fundId: holdTransferId(id, "fund") }]`.
  */
-export async function placeNewHolds(
-  tx: ServiceContext,
-  input: {
-    network: Network;
-    ownerId: string;
-    expiresAt: Date;
-    kind: string;
-    reference: string | null;
-  },
-  holds: Array<{ id: string; amount: bigint }>,
-): Promise<void> {
-  for (const h of holds) assertAmount(h.amount, false);
-  const account = userLedgerAccount(input.ownerId, input.network);
-  await tx.db.execute(sql`
-    with ensured as (select ledger_ensure_account(${account}))
-    insert into ledger_holds (id, network, account_id, kind, reference, amount, available, expires_at, created_at)
-    select h.id, ${input.network}::network, ${account}, ${input.kind}, ${input.reference}, h.amount, h.amount,
-           ${input.expiresAt}, ${tx.clock()}
-    from ensured, unnest(${sql.param(holds.map((h) => h.id))}::text[], ${sql.param(holds.map((h) => h.amount.toString()))}::bigint[]) as h(id, amount)`);
-  const funded = await transferMany(
-    tx,
-    holds.map((h) => ({
-      id: holdTransferId(h.id, "fund"),
-      network: input.network,
-      debit: account,
-      credit: systemLedgerAccount(input.network, "holds"),
-      amount: h.amount,
-      kind: "hold" as const,
-      reference: input.reference,
-      holdId: h.id,
-    })),
-  );
-  const failure = funded.find((r) => r instanceof AppError);
-  if (failure) throw failure;
+export function holdPlacement(input: {
+  network: Network;
+  ownerId: string;
+  kind: string;
+  reference: string;
+  expiresAt: Date;
+  now: Date;
+  parentHoldId: string | null;
+}) {
+  return {
+    network: input.network,
+    account: userLedgerAccount(input.ownerId, input.network),
+    holdsAccount: systemLedgerAccount(input.network, "holds"),
+    kind: input.kind,
+    reference: input.reference,
+    expiresAt: input.expiresAt.toISOString(),
+    now: input.now.toISOString(),
+    parentHoldId: input.parentHoldId,
+    drawableKinds: DRAWABLE_HOLD_KINDS,
+  };
 }
 
 /** A hold `account` may draw from on `network` (a reservation of its own), else 404. */
@@ -600,9 +586,7 @@ export async function countPendingHoldReferences(
   kind: string,
 ): Promise<number> {
   const { rows } = await ctx.db.execute<{ n: number }>(sql`
-    select count(distinct reference)::int as n from ledger_holds
-    where account_id = ${userLedgerAccount(owner.accountId, owner.network)}
-      and status = 'pending' and kind = ${kind}`);
+    select ledger_pending_references(${userLedgerAccount(owner.accountId, owner.network)}, ${kind}) as n`);
   return rows[0]?.n ?? 0;
 }
 
