@@ -89,5 +89,6 @@ export function createAppContext(
   };
   const app: AppContext = { ...ctx, inlineRuns: new InlineRuns(ctx, ctx.generations) };
   registerDatabaseGauges(app);
+  app.metrics.watchPool(database.pool);
   return app;
 }

@@ -87,7 +87,9 @@ export const configSchema = z
       .describe(
         "PostgreSQL connection string. When unset (development only), an embedded PostgreSQL is started with its data under POLYFORGE_DATA_DIR.",
       ),
-    DATABASE_POOL_MAX: positiveInt(10, 500).describe("Connections per process in the pool."),
+    DATABASE_POOL_MAX: positiveInt(10, 500).describe(
+      "Connections per process in the pool, the ones kept for LISTEN and a worker's heartbeat included (a worker needs at least 3).",
+    ),
     POLYFORGE_DATA_DIR: z
       .string()
       .min(1)
@@ -119,7 +121,12 @@ export const configSchema = z
     API_KEY_CACHE_SIZE: positiveInt(10_000, 1_000_000).describe(
       "How many API keys one API process keeps cached at most; the least recently used go first.",
     ),
-    WORKER_CONCURRENCY: positiveInt(4, 100).describe("Jobs one worker process runs at once."),
+    WORKER_CONCURRENCY: positiveInt(1000, 10_000).describe(
+      "Jobs one worker process runs at once. A job waiting on its upstream holds no database connection, so this is far above DATABASE_POOL_MAX: the pool bounds the connections, and each job takes one only for its short statements.",
+    ),
+    WORKER_DATABASE_WAIT_MS: positiveInt(30_000, 600_000).describe(
+      "How long a statement of `polyforge worker` waits for one of the pool's connections (or for a new one to open) before it fails and its job is retried later. The API waits 5 s, so a database that does not answer fails requests fast; a worker's jobs take turns on the pool, at most WORKER_CONCURRENCY of them, so on a busy but healthy database they wait longer rather than fail and call their upstream again.",
+    ),
     WORKER_HEARTBEAT_SECONDS: positiveInt(5, 300).describe(
       "How often each worker process records that it is alive, in PostgreSQL.",
     ),
@@ -368,10 +375,11 @@ export interface Config {
     apiKeyCache: { ttlMs: number; maxEntries: number };
   };
   /**
-   * Jobs one process runs at once; how often it records its heartbeat, and how old another's
-   * may get before that worker is presumed dead and its jobs are released.
+   * Jobs one process runs at once; how long `polyforge worker` waits for a pool connection;
+   * how often it records its heartbeat, and how old another's may get before that worker is
+   * presumed dead and its jobs are released.
    */
-  worker: { concurrency: number; heartbeatMs: number; deadAfterMs: number };
+  worker: { concurrency: number; databaseWaitMs: number; heartbeatMs: number; deadAfterMs: number };
   /** Prometheus metrics: the worker's own listener (undefined: none) and the scrape token. */
   metrics: { workerPort: number | undefined; token: string | undefined };
   storageDir: string;
@@ -491,6 +499,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,
+      databaseWaitMs: e.WORKER_DATABASE_WAIT_MS,
       heartbeatMs: e.WORKER_HEARTBEAT_SECONDS * 1000,
       deadAfterMs: e.WORKER_DEAD_AFTER_SECONDS * 1000,
     },

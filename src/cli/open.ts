@@ -39,6 +39,8 @@ export async function open(options: {
   config?: Config;
   checkChains?: boolean;
   useDevChain?: boolean;
+  /** The process is `polyforge worker`: its pool waits WORKER_DATABASE_WAIT_MS. */
+  worker?: boolean;
 }): Promise<Opened> {
   const loaded = options.config ?? loadConfig(processEnv());
   const { config, devChain } = options.useDevChain
@@ -50,7 +52,11 @@ export async function open(options: {
     logger.info({ rpcUrl: devChain.rpcUrl }, "test payments on the running dev stack's chain");
   }
   const target = await resolveDatabase(config, logger, { adopt: options.adoptEmbedded });
-  const database = createDatabaseClient(target.url, { poolMax: config.database.poolMax, logger });
+  const database = createDatabaseClient(target.url, {
+    poolMax: config.database.poolMax,
+    logger,
+    ...(options.worker && { waitMs: config.worker.databaseWaitMs }),
+  });
   const ctx = createAppContext(config, logger, database);
   for (const network of unreachable) {
     logger.warn(
@@ -96,12 +102,13 @@ export async function oneShot<T>(
  * chain taken when no test network is configured. They go on without test payments when the
  * dev stack they were pointed at is gone.
  */
-export async function openLongRunning(): Promise<Opened> {
+export async function openLongRunning(options: { worker?: boolean } = {}): Promise<Opened> {
   const opened = await open({
     adoptEmbedded: false,
     logToStderr: false,
     checkChains: true,
     useDevChain: true,
+    ...options,
   });
   const { config, devChain, logger } = opened;
   if (devChain.state === "unreachable") {

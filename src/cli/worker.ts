@@ -9,7 +9,7 @@ export function addWorkerCommand(program: Command) {
     .command("worker")
     .description("Background jobs (production: run several against one PostgreSQL)")
     .action(async () => {
-      const opened = await openLongRunning();
+      const opened = await openLongRunning({ worker: true });
       const worker = await startWorker(opened.ctx);
       const { workerPort } = opened.config.metrics;
       const metrics =

@@ -14,15 +14,20 @@ export interface DatabaseClient {
   close(): Promise<void>;
 }
 
+/**
+ * The pool. Callers wait for a connection in turn (first come, first served) for at most
+ * `waitMs` (default 5 s), which also bounds opening one: a database that does not answer must
+ * fail requests (and /readyz) rather than hang them. A worker waits longer (see
+ * WORKER_DATABASE_WAIT_MS): its thousand jobs queue for a few connections on a healthy one.
+ */
 export function createDatabaseClient(
   url: string,
-  options: { poolMax: number; logger: Logger },
+  options: { poolMax: number; logger: Logger; waitMs?: number },
 ): DatabaseClient {
-  // A database that does not answer must fail requests (and /readyz) rather than hang them.
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolMax,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.waitMs ?? 5_000,
   });
   // An idle client losing its server (restart, failover) must not crash the process.
   const onError = (err: Error) => {
@@ -41,6 +46,47 @@ export function createDatabaseClient(
     close: () => {
       closed ??= pool.end();
       return closed;
+    },
+  };
+}
+
+/**
+ * One of the pool's connections kept checked out for one user, so that what it runs never
+ * waits behind the pool's other users: the worker's heartbeat and its release of jobs, behind a
+ * thousand jobs' statements. Taken on first use and again after a failure (a failed
+ * connection is destroyed, not reused); `close` gives it back. One use at a time.
+ */
+export function dedicatedConnection(pool: pg.Pool) {
+  let held: Promise<{ client: pg.PoolClient; db: Database }> | undefined;
+  let closed = false;
+  return {
+    async run<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+      if (closed) throw new Error("this connection has been given back");
+      held ??= pool.connect().then((client) => ({ client, db: drizzle(client, { schema }) }));
+      const taking = held;
+      let connection: { client: pg.PoolClient; db: Database };
+      try {
+        connection = await taking;
+      } catch (err) {
+        if (held === taking) held = undefined;
+        throw err;
+      }
+      try {
+        return await fn(connection.db);
+      } catch (err) {
+        if (held === taking) {
+          held = undefined;
+          connection.client.release(err instanceof Error ? err : true);
+        }
+        throw err;
+      }
+    },
+    async close(): Promise<void> {
+      closed = true;
+      const taking = held;
+      held = undefined;
+      const connection = await taking?.catch(() => undefined);
+      connection?.client.release();
     },
   };
 }

@@ -8,10 +8,19 @@ const levels: Record<LogLevel, "error" | "warn" | "info" | "debug"> = {
   debug: "debug",
 };
 
+/**
+ * graphile-worker's start-up advice that assumes a running job holds a database connection or
+ * finishes in milliseconds: ours wait on their upstream holding none, so far more run at once
+ * than the pool has connections or a fetch brings jobs (see worker.ts). Said at debug level.
+ */
+const ADVICE =
+  /^(WARNING: having maxPoolSize \(\d+\) smaller than concurrency|Your job batch size \(\d+\) is smaller than your concurrency setting)/;
+
 /** graphile-worker's own logging, routed into the service's pino logger. */
 export function graphileLogger(logger: Logger): GraphileLogger {
   const log = logger.child({ component: "worker" });
   return new GraphileLogger((scope) => (level, message, meta) => {
-    log[levels[level]]({ ...scope, ...meta }, message);
+    const to = level === "warning" && ADVICE.test(message) ? "debug" : levels[level];
+    log[to]({ ...scope, ...meta }, message);
   });
 }

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { Network } from "../lib/network.js";
 import type { Routing } from "../ports.js";
 
@@ -60,6 +60,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private readonly jobsRunning = new Gauge({
+    name: "polyforge_worker_jobs_running",
+    help: "Jobs this process's worker is running now, by task: each holds one of WORKER_CONCURRENCY's slots, and one waiting on its upstream holds no database connection.",
+    labelNames: ["task"] as const,
+    registers: [this.registry],
+  });
+
   private readonly payments = new Counter({
     name: "polyforge_payments_total",
     help: "x402 payments presented to this process: refused before settling (malformed, not matching the offer, failed verification, reused), or the settle call's outcome (settled, pending, failed).",
@@ -118,6 +125,36 @@ export class Metrics {
   jobStarted(task: string, runAt: Date, now: Date) {
     // Clocks of the worker and the database may differ a little: never a negative wait.
     this.jobStartLag.observe({ task }, Math.max(0, now.getTime() - runAt.getTime()) / 1000);
+    this.jobsRunning.inc({ task });
+  }
+
+  jobFinished(task: string) {
+    this.jobsRunning.dec({ task });
+  }
+
+  /**
+   * The database pool as it is when scraped: its connections in use and idle (together at
+   * most DATABASE_POOL_MAX), and the callers waiting for one, served first come first served.
+   */
+  watchPool(pool: { totalCount: number; idleCount: number; waitingCount: number }) {
+    new Gauge({
+      name: "polyforge_db_pool_connections",
+      help: "This process's database connections, by state: in_use (a statement, a transaction, or held for LISTEN or the worker's heartbeat) and idle. At most DATABASE_POOL_MAX.",
+      labelNames: ["state"] as const,
+      registers: [this.registry],
+      collect() {
+        this.set({ state: "in_use" }, pool.totalCount - pool.idleCount);
+        this.set({ state: "idle" }, pool.idleCount);
+      },
+    });
+    new Gauge({
+      name: "polyforge_db_pool_waiting",
+      help: "Statements and transactions of this process waiting for one of the pool's connections.",
+      registers: [this.registry],
+      collect() {
+        this.set(pool.waitingCount);
+      },
+    });
   }
 
   /** A payment refused before settlement: nothing was broadcast. */

@@ -726,6 +726,26 @@ describe("royalties", () => {
     expect((await earningsOf(creator)).passes[0]).toMatchObject({ uses: 16, earned: 64 });
   }, 90_000);
 
+  it("are paid while another charge of the same pass has recorded its use and not yet committed", async () => {
+    const creator = await newCaller(0n);
+    const user = await newCaller();
+    const pass = await publish(creator, { fee: 5 });
+    // The lock another charge's use row holds on its pass (its foreign key) until it commits.
+    // A charge that waited for it would wait for ever when that one waits for it in turn.
+    const other = await app.ctx.pool.connect();
+    try {
+      await other.query("begin");
+      await other.query("select 1 from style_passes where id = $1 for key share", [pass.id]);
+      const done = await generate(user, { stylePassIds: [pass.id] });
+      expect(done.status).toBe("completed");
+      expect((await balanceOf(creator)).earnings).toBe(4);
+      expect(await royaltyTransfers(pass.id)).toHaveLength(1);
+    } finally {
+      await other.query("rollback");
+      other.release();
+    }
+  });
+
   it("are paid at the fee that was quoted, even if the creator changes or archives the pass meanwhile", async () => {
     const creator = await newCaller(0n);
     const user = await newCaller();

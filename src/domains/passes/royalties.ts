@@ -41,10 +41,13 @@ export async function payRoyalties(
   );
   if (rows.length === 0) return;
   // The popularity counter, its rows locked in id order so concurrent charges cannot deadlock.
+  // FOR NO KEY UPDATE, the lock the update itself takes, not FOR UPDATE: the use rows inserted
+  // above hold FOR KEY SHARE on their passes (their foreign key), which FOR UPDATE waits for.
+  // Two charges of one pass that had both inserted their use would each wait for the other's.
   await tx.db.execute(sql`
     update style_passes set uses = uses + 1
     where id in (select id from style_passes where id = any(${sql.param(rows.map((r) => r.pass_id))}::text[])
-                 order by id for update)`);
+                 order by id for no key update)`);
   const royalties = rows.filter((r) => BigInt(r.royalty) > 0n);
   if (royalties.length === 0) return;
   const paid = await transferMany(

@@ -119,15 +119,20 @@ export async function download(
   };
 }
 
-/** Polls until `done` returns a value; the signal bounds the whole wait. */
+/**
+ * Polls until `check` returns a value; the signal bounds the whole wait. The interval starts
+ * at 250 ms and grows by half each time up to 1 s: a job done in seconds is seen within a
+ * fraction of that, and a thousand jobs of a minute each cost a thousand polls a second, not
+ * four thousand.
+ */
 export async function poll<T>(
   check: () => Promise<T | undefined>,
   signal: AbortSignal,
-  intervalMs = 250,
+  intervalMs = { first: 250, max: 1_000 },
 ): Promise<T> {
-  for (;;) {
+  for (let wait = intervalMs.first; ; wait = Math.min(intervalMs.max, wait * 1.5)) {
     const value = await check();
     if (value !== undefined) return value;
-    await sleep(intervalMs, undefined, { signal });
+    await sleep(wait, undefined, { signal });
   }
 }
