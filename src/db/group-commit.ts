@@ -64,3 +64,27 @@ export class GroupCommit<In, Out> {
     });
   }
 }
+
+const groupsByOwner = new WeakMap<object, Map<string, GroupCommit<never, unknown>>>();
+
+/**
+ * The one group commit named `name` for `owner` (a database handle): made on first use, so
+ * that every caller of one statement on one database shares its groups.
+ */
+export function groupCommitFor<In, Out>(
+  owner: object,
+  name: string,
+  make: () => GroupCommit<In, Out>,
+): GroupCommit<In, Out> {
+  let groups = groupsByOwner.get(owner);
+  if (!groups) {
+    groups = new Map();
+    groupsByOwner.set(owner, groups);
+  }
+  let group = groups.get(name) as GroupCommit<In, Out> | undefined;
+  if (!group) {
+    group = make();
+    groups.set(name, group as unknown as GroupCommit<never, unknown>);
+  }
+  return group;
+}

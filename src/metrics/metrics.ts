@@ -118,7 +118,7 @@ export class Metrics {
   }
 
   /** One group-committed statement (see GroupCommit) and how many calls it carried. */
-  groupCommitted(statement: "generation_submit", size: number) {
+  groupCommitted(statement: "generation_submit" | "rate_limit_consume", size: number) {
     this.groupCommitSize.observe({ statement }, size);
   }
 

@@ -25,6 +25,7 @@ import {
   usdcBalance,
 } from "../helpers/chain.js";
 import { startCli } from "../helpers/cli.js";
+import { groupsOfMany } from "../helpers/metrics.js";
 import { freePort } from "../helpers/ports.js";
 import { until } from "../helpers/receiver.js";
 
@@ -138,6 +139,34 @@ describe("tier limits per bucket", () => {
       expect(header(next, "ratelimit-reset")).toBe("60");
     },
   );
+
+  it("counts concurrent requests as if one by one: two accounts, 70 polls each at once, 50 each allowed", async () => {
+    const windowStart = minute++ * 60_000;
+    app.clock.freeze(new Date(windowStart + 1_000));
+    const limit = requestsPerMinute.free.poll;
+    const callers = [await callerOnTier(app.ctx, "free"), await callerOnTier(app.ctx, "free")];
+    const before = await groupsOfMany(app.ctx, "rate_limit_consume");
+    const answers = await Promise.all(
+      Array.from({ length: 140 }, (_, i) =>
+        requestIn(app, "poll", (callers[i % 2] as { key: string }).key).then((res) => ({
+          caller: i % 2,
+          res,
+        })),
+      ),
+    );
+    for (const caller of [0, 1]) {
+      const mine = answers.filter((a) => a.caller === caller).map((a) => a.res);
+      const allowed = mine.filter((r) => r.status === 200);
+      expect(allowed).toHaveLength(limit);
+      expect(mine.filter((r) => r.status === 429)).toHaveLength(70 - limit);
+      // Each allowed request had its own place in the count.
+      expect(
+        allowed.map((r) => Number(header(r, "ratelimit-remaining"))).sort((a, b) => b - a),
+      ).toEqual(Array.from({ length: limit }, (_, i) => limit - 1 - i));
+    }
+    // The burst shared statements (the group commit), and still no request passed the limit.
+    expect(await groupsOfMany(app.ctx, "rate_limit_consume")).toBeGreaterThan(before);
+  });
 
   it("limits each account on its own: one caller's refusals leave another's limit whole", async () => {
     const windowStart = minute++ * 60_000;

@@ -1,7 +1,7 @@
-import type { MetricValueWithName } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
+import { groupsOfMany } from "../helpers/metrics.js";
 
 // Concurrent submits with no transaction of their own share one statement and one commit
 // (generation_submit through GroupCommit). No worker runs here: every accepted generation
@@ -23,26 +23,10 @@ const submit = (key: string) =>
   });
 const balance = async (key: string) => (await app.call("getBalance", { token: key })).body;
 
-/** How many group-committed submit statements carried more than one submit, from /metrics. */
-async function groupsOfMany(): Promise<number> {
-  const metric = await app.ctx.metrics.registry
-    .getSingleMetric("polyforge_group_commit_size")
-    ?.get();
-  const values = (metric?.values ?? []) as Array<MetricValueWithName<string>>;
-  const buckets = values.filter(
-    (v) =>
-      v.metricName === "polyforge_group_commit_size_bucket" &&
-      v.labels.statement === "generation_submit",
-  );
-  const upTo1 = buckets.find((v) => v.labels.le === 1)?.value ?? 0;
-  const all = buckets.find((v) => v.labels.le === "+Inf")?.value ?? 0;
-  return all - upTo1;
-}
-
 describe("group-committed submits", () => {
   it(`never overdraw: ${CONCURRENT} at once on credits for 50 accept exactly 50`, async () => {
     const { key } = await createFundedCaller(app.ctx, BigInt(50 * COST));
-    const before = await groupsOfMany();
+    const before = await groupsOfMany(app.ctx, "generation_submit");
     const answers = await Promise.all(Array.from({ length: CONCURRENT }, () => submit(key)));
     const accepted = answers.filter((a) => a.status === 202);
     const refused = answers.filter((a) => a.status === 402);
@@ -54,7 +38,7 @@ describe("group-committed submits", () => {
     expect(new Set(accepted.map((a) => a.body.generationId)).size).toBe(50);
     expect(await balance(key)).toMatchObject({ creditBalance: 0, heldCredits: 50 * COST });
     // They did go together: some statements carried several submits.
-    expect(await groupsOfMany()).toBeGreaterThan(before);
+    expect(await groupsOfMany(app.ctx, "generation_submit")).toBeGreaterThan(before);
     await expectMoneyInvariants(app.ctx);
   });
 

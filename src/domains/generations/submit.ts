@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { PgTransaction } from "drizzle-orm/pg-core";
 import type { ServiceContext } from "../../context.js";
 import type { Executor } from "../../db/client.js";
-import { GroupCommit } from "../../db/group-commit.js";
+import { GroupCommit, groupCommitFor } from "../../db/group-commit.js";
 import { AppError, insufficientCredits, notFound, withinPart } from "../../errors.js";
 import { type JobPayload, parseJobPayload, queuedTasks } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
@@ -272,9 +272,6 @@ async function runSubmits(db: Executor, docs: SubmitDocument[]): Promise<SubmitR
   return answers;
 }
 
-/** The group commit of standalone submits, one per database (see GroupCommit). */
-const groupedSubmits = new WeakMap<object, GroupCommit<SubmitDocument, SubmitRow>>();
-
 /**
  * One submit: inside the caller's transaction when `db` is one (the paid path records its
  * payment in it), else grouped with the submits arriving meanwhile, one commit for all.
@@ -282,19 +279,20 @@ const groupedSubmits = new WeakMap<object, GroupCommit<SubmitDocument, SubmitRow
 async function runSubmit(ctx: ServiceContext, doc: SubmitDocument): Promise<SubmitRow | undefined> {
   const { db, metrics } = ctx;
   if (db instanceof PgTransaction) return (await runSubmits(db, [doc]))[0];
-  let group = groupedSubmits.get(db);
-  if (!group) {
-    group = new GroupCommit(
-      (docs) => runSubmits(db, docs),
-      async (one) => (await runSubmits(db, [one]))[0] as SubmitRow,
-      {
-        maxBatch: 256,
-        maxInFlight: 2,
-        onGroup: (size) => metrics.groupCommitted("generation_submit", size),
-      },
-    );
-    groupedSubmits.set(db, group);
-  }
+  const group = groupCommitFor(
+    db,
+    "generation_submit",
+    () =>
+      new GroupCommit<SubmitDocument, SubmitRow>(
+        (docs) => runSubmits(db, docs),
+        async (one) => (await runSubmits(db, [one]))[0] as SubmitRow,
+        {
+          maxBatch: 256,
+          maxInFlight: 2,
+          onGroup: (size) => metrics.groupCommitted("generation_submit", size),
+        },
+      ),
+  );
   return group.submit(doc);
 }
 

@@ -20,9 +20,10 @@ const packRanks = Object.values(packs).map((p) => tiers.indexOf(p.tier));
 /**
  * A credits account's membership tier as one scalar SQL expression: the rank (index in
  * `tiers`) of the best pack it bought, 0 without any. One definition for the balance and the
- * rate limiter, which embed it in their own statements.
+ * rate limiter, which embed it in their own statements; the account is a value, or a column
+ * of the embedding statement (SQL).
  */
-export const tierRankSql = (creditsAccount: string | null): SQL => sql`(
+export const tierRankSql = (creditsAccount: string | null | SQL): SQL => sql`(
   select coalesce(max(r.rank), 0)::int from ledger_transfers t
   join unnest(${sql.param(packNames)}::text[], ${sql.param(packRanks)}::int[]) as r(pack, rank)
     on r.pack = t.metadata->>'pack'

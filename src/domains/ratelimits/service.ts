@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
+import { GroupCommit, groupCommitFor } from "../../db/group-commit.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { userLedgerAccount } from "../ledger/accounts.js";
@@ -31,11 +32,85 @@ export interface RateLimitDecision {
 const subjectKey = (s: RateLimitSubject) =>
   s.kind === "account" ? `account:${s.network}:${s.accountId}` : `address:${s.address}`;
 
+/** One request to count: who, in which bucket, and the window of the caller's clock. */
+interface Hit {
+  subject: string;
+  bucket: RateLimitBucket;
+  windowStart: Date;
+  /** The ledger account whose pack purchases give the tier (none at the free tier). */
+  tierAccount: string | null;
+}
+
+/** What counting a hit found: its place in the window's count, the window, and the tier. */
+interface Counted {
+  count: number;
+  windowStart: Date;
+  rank: number;
+}
+
+/**
+ * Counts hits in ONE statement: one counter upsert per (subject, bucket), by as many as it has
+ * hits, each hit then given its own place in the count, as if counted one by one. Rows go in
+ * key order, so two statements that touch the same counters lock them in the same order. A hit
+ * whose window is older than its counter's (a lagging clock) counts in the newer window.
+ */
+async function countHits(db: ServiceContext["db"], hits: Hit[]): Promise<Counted[]> {
+  const counters = new Map<string, Hit & { hits: number[] }>();
+  hits.forEach((hit, i) => {
+    const key = `${hit.subject}\n${hit.bucket}`;
+    const counter = counters.get(key);
+    if (!counter) counters.set(key, { ...hit, hits: [i] });
+    else {
+      counter.hits.push(i);
+      if (hit.windowStart > counter.windowStart) counter.windowStart = hit.windowStart;
+    }
+  });
+  const rows = [...counters.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const param = <T>(f: (c: Hit & { hits: number[] }) => T) => sql.param(rows.map(([, c]) => f(c)));
+  const { rows: counted } = await db.execute<{
+    ord: string;
+    count: number;
+    window_start: Date;
+    rank: number;
+  }>(sql`
+    with hit as (
+      select * from unnest(
+        ${param((c) => c.subject)}::text[], ${param((c) => c.bucket)}::text[],
+        ${param((c) => c.windowStart.toISOString())}::timestamptz[], ${param((c) => c.hits.length)}::int[],
+        ${param((c) => c.tierAccount)}::text[]
+      ) with ordinality as h(subject, bucket, window_start, n, tier_account, ord)
+    ), counter as (
+      insert into rate_limit_counters as c (subject, bucket, window_start, count)
+      select subject, bucket, window_start, n from hit order by ord
+      on conflict (subject, bucket) do update set
+        count = case when excluded.window_start > c.window_start then excluded.count
+                     else c.count + excluded.count end,
+        window_start = greatest(c.window_start, excluded.window_start)
+      returning subject, bucket, count, window_start
+    )
+    select hit.ord, counter.count, counter.window_start,
+      ${tierRankSql(sql`hit.tier_account`)} as rank
+    from counter join hit using (subject, bucket)`);
+  const out: Counted[] = new Array(hits.length);
+  for (const row of counted) {
+    const counter = (rows[Number(row.ord) - 1] as [string, Hit & { hits: number[] }])[1];
+    // The counter's hits take the last places of its count, in the order they came.
+    counter.hits.forEach((hitIndex, j) => {
+      out[hitIndex] = {
+        count: row.count - counter.hits.length + 1 + j,
+        windowStart: new Date(row.window_start),
+        rank: row.rank,
+      };
+    });
+  }
+  return out;
+}
+
 /**
  * Counts one request against the subject's limit in the bucket, in one round trip: the tier
- * lookup and the counter's upsert are one statement. Windows are fixed minutes of the
- * caller's clock; a request from a process whose clock lags (an older window than the row's)
- * counts in the newer window rather than resetting it.
+ * lookup and the counter's upsert are one statement, shared with the requests counted at the
+ * same time (a group commit: under load, one statement for many requests). Windows are fixed
+ * minutes of the caller's clock.
  */
 export async function consumeRateLimit(
   ctx: ServiceContext,
@@ -44,32 +119,41 @@ export async function consumeRateLimit(
 ): Promise<RateLimitDecision> {
   const now = ctx.clock().getTime();
   const windowMs = RATE_LIMIT_WINDOW_SECONDS * 1000;
-  const windowStart = new Date(Math.floor(now / windowMs) * windowMs);
-  const tierAccount =
-    subject.kind === "account" ? userLedgerAccount(subject.accountId, subject.network) : null;
-  const { rows } = await ctx.db.execute<{ count: number; rank: number }>(sql`
-    with hit as (
-      insert into rate_limit_counters as c (subject, bucket, window_start, count)
-      values (${subjectKey(subject)}, ${bucket}, ${windowStart}, 1)
-      on conflict (subject, bucket) do update set
-        count = case when excluded.window_start > c.window_start then 1 else c.count + 1 end,
-        window_start = greatest(c.window_start, excluded.window_start)
-      returning count, window_start
-    )
-    select hit.count, ${tierRankSql(tierAccount)} as rank from hit`);
-  const row = rows[0];
-  if (!row) throw new Error("rate limit upsert returned no row");
-  const tier = tierOfRank(row.rank);
+  const hit: Hit = {
+    subject: subjectKey(subject),
+    bucket,
+    windowStart: new Date(Math.floor(now / windowMs) * windowMs),
+    tierAccount:
+      subject.kind === "account" ? userLedgerAccount(subject.accountId, subject.network) : null,
+  };
+  const { db, metrics } = ctx;
+  const group = groupCommitFor(
+    db,
+    "rate_limit_consume",
+    () =>
+      new GroupCommit<Hit, Counted>(
+        (hits) => countHits(db, hits),
+        async (one) => (await countHits(db, [one]))[0] as Counted,
+        {
+          maxBatch: 256,
+          maxInFlight: 2,
+          onGroup: (size) => metrics.groupCommitted("rate_limit_consume", size),
+        },
+      ),
+  );
+  const { count, windowStart, rank } = await group.submit(hit);
+  const tier = tierOfRank(rank);
   const limit = requestsPerMinute[tier][bucket];
   return {
     subject,
     windowStart,
-    allowed: row.count <= limit,
+    allowed: count <= limit,
     bucket,
     tier,
     limit,
-    remaining: Math.max(0, limit - row.count),
-    resetSeconds: Math.max(1, Math.ceil((windowStart.getTime() + windowMs - now) / 1000)),
+    remaining: Math.max(0, limit - count),
+    // The caller's own window: a lagging clock's request may have counted in a newer one.
+    resetSeconds: Math.max(1, Math.ceil((hit.windowStart.getTime() + windowMs - now) / 1000)),
   };
 }
 
