@@ -205,6 +205,12 @@ export const configSchema = z
       .max(600_000)
       .default(60_000)
       .describe("How long POST /v1/images/generations waits for its images before answering 202."),
+    IMAGES_EARLY_HINTS: z
+      .enum(["on", "off"])
+      .default("on")
+      .describe(
+        "Whether POST /v1/images/generations sends the generation ids in a `103 Early Hints` answer before it waits. `off` is for a proxy or load tester in front of the API that takes a 1xx answer for the final one (the final answer carries X-Generation-Id either way).",
+      ),
     INLINE_LEASE_SECONDS: positiveInt(15, 600).describe(
       "A generation the API process runs itself (the synchronous doors) keeps its queued job from the workers for this long, renewed while it runs: if the process dies, a worker resumes the generation after at most this.",
     ),
@@ -388,6 +394,8 @@ export interface Config {
     timeoutSeconds: number;
     upstreamTimeoutMs: number;
     imagesWaitMs: number;
+    /** Whether the images door sends its generation ids in a 103 before the wait. */
+    imagesEarlyHints: boolean;
     inlineLeaseMs: number;
     maxRetries: number;
     backoffMs: number;
@@ -535,6 +543,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       timeoutSeconds: e.GENERATION_TIMEOUT_SECONDS,
       upstreamTimeoutMs: e.UPSTREAM_TIMEOUT_MS,
       imagesWaitMs: e.IMAGES_WAIT_MS,
+      imagesEarlyHints: e.IMAGES_EARLY_HINTS === "on",
       inlineLeaseMs: e.INLINE_LEASE_SECONDS * 1000,
       maxRetries: e.ROUTING_MAX_RETRIES,
       backoffMs: e.ROUTING_BACKOFF_MS,

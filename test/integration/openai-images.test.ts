@@ -325,6 +325,49 @@ describe("a call the client abandons", () => {
   });
 });
 
+/** POSTs one call and records every answer the server sent: the 1xx ones, then the final. */
+function statusesOf(url: string, key: string, json: unknown) {
+  return new Promise<{ statuses: number[]; generationIds: string }>((resolve, reject) => {
+    const statuses: number[] = [];
+    const req = http.request(`${url}/v1/images/generations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+    });
+    req.on("information", (info) => statuses.push(info.statusCode));
+    req.on("response", (res) => {
+      statuses.push(res.statusCode ?? 0);
+      res.resume().on("end", () =>
+        resolve({ statuses, generationIds: String(res.headers["x-generation-id"]) }),
+      );
+    });
+    req.on("error", reject);
+    req.end(JSON.stringify(json));
+  });
+}
+
+describe("IMAGES_EARLY_HINTS", () => {
+  const call = { model: "z-image-turbo", prompt: "hinted or not", response_format: "url" };
+
+  it("sends the 103 before the final answer by default", async () => {
+    const { key } = await client();
+    const { statuses, generationIds } = await statusesOf(app.url, key, call);
+    expect(statuses).toEqual([103, 200]);
+    expect(generationIds).toMatch(/^gen_/);
+  });
+
+  it("off: only the final answer, which still names the generation ids", async () => {
+    const quiet = await startTestApp({ env: { LOG_LEVEL: "error", IMAGES_EARLY_HINTS: "off" } });
+    try {
+      const { key } = await createFundedCaller(quiet.ctx, 100n, "test");
+      const { statuses, generationIds } = await statusesOf(quiet.url, key, call);
+      expect(statuses).toEqual([200]);
+      expect(generationIds).toMatch(/^gen_/);
+    } finally {
+      await quiet.close();
+    }
+  });
+});
+
 describe("size mapping", () => {
   it("maps OpenAI sizes to the nearest aspect ratio and a resolution class", () => {
     expect(fromSize("1024x1024")).toEqual({ aspectRatio: "1:1", resolution: "1K" });

@@ -77,12 +77,17 @@ async function waitFor(
  * would fix it at 200. The final answer carries the same header. Called only once the
  * generations exist, so for x402 only after the payment settled.
  */
-function announceGenerationIds(req: Request, res: Response, ids: string[]) {
+function announceGenerationIds(
+  ctx: AppContext,
+  req: Request,
+  res: Response,
+  ids: string[],
+) {
   const value = ids.join(",");
   res.setHeader("X-Generation-Id", value);
   // HTTP/1.0 clients may not be sent a 1xx answer.
   const informational = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
-  if (!informational || res.headersSent || res.writableEnded) return;
+  if (!ctx.config.generation.imagesEarlyHints || !informational || res.headersSent || res.writableEnded) return;
   res.writeEarlyHints({
     link: `</v1/generate/status?ids=${encodeURIComponent(value)}>; rel="monitor"`,
     "X-Generation-Id": value,
@@ -167,7 +172,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
       }
     }
 
-    announceGenerationIds(req, res, ids);
+    announceGenerationIds(ctx, req, res, ids);
     // Past the wait, the run goes on here.
     const running = ctx.inlineRuns.run(runHere);
     const deadline = Date.now() + ctx.config.generation.imagesWaitMs;
