@@ -336,9 +336,11 @@ function statusesOf(url: string, key: string, json: unknown) {
     req.on("information", (info) => statuses.push(info.statusCode));
     req.on("response", (res) => {
       statuses.push(res.statusCode ?? 0);
-      res.resume().on("end", () =>
-        resolve({ statuses, generationIds: String(res.headers["x-generation-id"]) }),
-      );
+      res
+        .resume()
+        .on("end", () =>
+          resolve({ statuses, generationIds: String(res.headers["x-generation-id"]) }),
+        );
     });
     req.on("error", reject);
     req.end(JSON.stringify(json));

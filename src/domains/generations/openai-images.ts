@@ -77,17 +77,18 @@ async function waitFor(
  * would fix it at 200. The final answer carries the same header. Called only once the
  * generations exist, so for x402 only after the payment settled.
  */
-function announceGenerationIds(
-  ctx: AppContext,
-  req: Request,
-  res: Response,
-  ids: string[],
-) {
+function announceGenerationIds(ctx: AppContext, req: Request, res: Response, ids: string[]) {
   const value = ids.join(",");
   res.setHeader("X-Generation-Id", value);
   // HTTP/1.0 clients may not be sent a 1xx answer.
   const informational = req.httpVersionMajor > 1 || req.httpVersionMinor >= 1;
-  if (!ctx.config.generation.imagesEarlyHints || !informational || res.headersSent || res.writableEnded) return;
+  if (
+    !ctx.config.generation.imagesEarlyHints ||
+    !informational ||
+    res.headersSent ||
+    res.writableEnded
+  )
+    return;
   res.writeEarlyHints({
     link: `</v1/generate/status?ids=${encodeURIComponent(value)}>; rel="monitor"`,
     "X-Generation-Id": value,
