@@ -45,6 +45,11 @@ export interface PolyforgeApi {
   ): Promise<{ generations: Record<string, GenerationJson>; notFound: string[] }>;
   models(): Promise<ModelJson[]>;
   balance(): Promise<BalanceJson>;
+  /**
+   * Aborts when the process serving these calls begins to shut down (a deploy): a tool that
+   * waits answers with what it has then, as the images door answers 202, and the work goes on.
+   */
+  stopping?: AbortSignal;
 }
 
 /** The HTTP API, with an API key: what `polyforge mcp` talks to. */

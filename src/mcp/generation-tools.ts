@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { aspectRatios, imageResolutions, videoResolutions } from "../domains/catalog/models.js";
@@ -123,8 +124,10 @@ export function registerGenerationTools(
       const { generationId, running } = await api.generate(body, { wait: waitSeconds > 0 });
       await report(0, `submitted ${generationId}`);
       const deadline = Date.now() + waitSeconds * 1000;
+      // The client going away and this process shutting down both end the wait, not the work.
+      const quit = api.stopping ? AbortSignal.any([extra.signal, api.stopping]) : extra.signal;
       // Run in this process: its end is the first moment to look, so no poll waits on a timer.
-      if (running) await untilSettled(running, deadline - Date.now(), extra.signal);
+      if (running) await untilSettled(running, deadline - Date.now(), quit);
       let delay = firstPoll;
       let last: GenerationJson | undefined;
       for (;;) {
@@ -138,10 +141,10 @@ export function registerGenerationTools(
         last = generation;
         await report(progressOf(generation), generation.status);
         const done = finished(generation);
-        if (done || Date.now() + delay > deadline || extra.signal.aborted) {
+        if (done || Date.now() + delay > deadline || quit.aborted) {
           return summary(generation, done);
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await sleep(delay, undefined, { signal: quit }).catch(() => undefined);
         delay = Math.min(maxPoll, Math.round(delay * 1.5));
       }
     });

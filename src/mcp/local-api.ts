@@ -28,6 +28,7 @@ async function asApi<T>(work: () => Promise<T>): Promise<T> {
 /** The API's operations in this process, for one API key's account and network (/mcp). */
 export function localApi(ctx: AppContext, scope: NetworkScope): PolyforgeApi {
   return {
+    stopping: ctx.shutdown.signal,
     generate: (body, options = {}) =>
       asApi(async () => {
         const request = generateRequest.parse(body);

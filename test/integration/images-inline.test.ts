@@ -8,6 +8,7 @@ import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.j
 import { startCli } from "../helpers/cli.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { freePort } from "../helpers/ports.js";
+import { until } from "../helpers/receiver.js";
 import { type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
@@ -138,10 +139,10 @@ describe("the synchronous images door, with no worker running", () => {
 });
 
 describe("the MCP generate tools over /mcp, with no worker running", () => {
-  const connect = async (key: string) => {
+  const connect = async (key: string, on: TestApp = app) => {
     const client = new Client({ name: "polyforge-test", version: "1.0.0" });
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${app.url}/mcp`), {
+      new StreamableHTTPClientTransport(new URL(`${on.url}/mcp`), {
         requestInit: { headers: { authorization: `Bearer ${key}` } },
       }),
     );
@@ -171,6 +172,45 @@ describe("the MCP generate tools over /mcp, with no worker running", () => {
       expect(await jobsOf(out.generationId)).toHaveLength(0);
     } finally {
       await client.close();
+    }
+  });
+
+  it("stop waiting when the process begins to shut down (a deploy): the answer names the generation, which finishes and is charged once", async () => {
+    const stopping = await startTestApp({
+      env: { LOG_LEVEL: "error", ROUTING_MAX_RETRIES: "0", CHANNELS: channelsAt(sim.url) },
+    });
+    sim.always = "slow";
+    sim.latencyMs = 1_500;
+    try {
+      const caller = await createFundedCaller(stopping.ctx, 10n);
+      const client = await connect(caller.key, stopping);
+      const call = client.callTool({
+        name: "generate_image",
+        arguments: { prompt: "mcp during a deploy", models: ["gpt-image-2"], waitSeconds: 60 },
+      });
+      await until("the upstream call to start", async () =>
+        sim.calls.some((c) => c.prompt === "mcp during a deploy") ? true : undefined,
+      );
+      stopping.ctx.shutdown.abort();
+      const result = await call;
+      // biome-ignore lint/suspicious/noExplicitAny: the tool's structured content, read field by field.
+      const out = result.structuredContent as any;
+      expect(result.isError).toBeFalsy();
+      expect(out).toMatchObject({ done: false, generationId: expect.stringMatching(/^gen_/) });
+      expect(out.status).not.toBe("completed");
+      await client.close();
+      // The run goes on in the process and settles: charged once.
+      const balance = await until("the generation to be charged", async () => {
+        const b = (await stopping.call("getBalance", { token: caller.key })).body;
+        return b.heldCredits === 0 ? b : undefined;
+      });
+      expect(balance.creditBalance).toBe(7);
+      expect(sim.calls.filter((c) => c.prompt === "mcp during a deploy")).toHaveLength(1);
+      await expectMoneyInvariants(stopping.ctx);
+    } finally {
+      sim.always = "ok";
+      sim.latencyMs = 0;
+      await stopping.close();
     }
   });
 
