@@ -68,13 +68,15 @@ export class GroupCommit<In, Out> {
 const groupsByOwner = new WeakMap<object, Map<string, GroupCommit<never, unknown>>>();
 
 /**
- * The one group commit named `name` for `owner` (a database handle): made on first use, so
- * that every caller of one statement on one database shares its groups.
+ * The one group commit of the statement `name` on `owner` (a database handle), made on first
+ * use so that every caller of one statement on one database shares its groups. `runMany` runs
+ * the statement for many inputs; alone, an input is that statement run for one.
  */
 export function groupCommitFor<In, Out>(
   owner: object,
   name: string,
-  make: () => GroupCommit<In, Out>,
+  runMany: (inputs: In[]) => Promise<Out[]>,
+  onGroup?: (size: number) => void,
 ): GroupCommit<In, Out> {
   let groups = groupsByOwner.get(owner);
   if (!groups) {
@@ -83,7 +85,11 @@ export function groupCommitFor<In, Out>(
   }
   let group = groups.get(name) as GroupCommit<In, Out> | undefined;
   if (!group) {
-    group = make();
+    group = new GroupCommit<In, Out>(runMany, async (one) => (await runMany([one]))[0] as Out, {
+      maxBatch: 256,
+      maxInFlight: 2,
+      ...(onGroup && { onGroup }),
+    });
     groups.set(name, group as unknown as GroupCommit<never, unknown>);
   }
   return group;

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { PgTransaction } from "drizzle-orm/pg-core";
 import type { ServiceContext } from "../../context.js";
 import type { Executor } from "../../db/client.js";
-import { GroupCommit, groupCommitFor } from "../../db/group-commit.js";
+import { groupCommitFor } from "../../db/group-commit.js";
 import { AppError, insufficientCredits, notFound, withinPart } from "../../errors.js";
 import { type JobPayload, parseJobPayload, queuedTasks } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
@@ -279,19 +279,11 @@ async function runSubmits(db: Executor, docs: SubmitDocument[]): Promise<SubmitR
 async function runSubmit(ctx: ServiceContext, doc: SubmitDocument): Promise<SubmitRow | undefined> {
   const { db, metrics } = ctx;
   if (db instanceof PgTransaction) return (await runSubmits(db, [doc]))[0];
-  const group = groupCommitFor(
+  const group = groupCommitFor<SubmitDocument, SubmitRow>(
     db,
     "generation_submit",
-    () =>
-      new GroupCommit<SubmitDocument, SubmitRow>(
-        (docs) => runSubmits(db, docs),
-        async (one) => (await runSubmits(db, [one]))[0] as SubmitRow,
-        {
-          maxBatch: 256,
-          maxInFlight: 2,
-          onGroup: (size) => metrics.groupCommitted("generation_submit", size),
-        },
-      ),
+    (docs) => runSubmits(db, docs),
+    (size) => metrics.groupCommitted("generation_submit", size),
   );
   return group.submit(doc);
 }

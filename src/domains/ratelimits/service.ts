@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
-import { GroupCommit, groupCommitFor } from "../../db/group-commit.js";
+import { groupCommitFor } from "../../db/group-commit.js";
 import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import { userLedgerAccount } from "../ledger/accounts.js";
@@ -127,19 +127,11 @@ export async function consumeRateLimit(
       subject.kind === "account" ? userLedgerAccount(subject.accountId, subject.network) : null,
   };
   const { db, metrics } = ctx;
-  const group = groupCommitFor(
+  const group = groupCommitFor<Hit, Counted>(
     db,
     "rate_limit_consume",
-    () =>
-      new GroupCommit<Hit, Counted>(
-        (hits) => countHits(db, hits),
-        async (one) => (await countHits(db, [one]))[0] as Counted,
-        {
-          maxBatch: 256,
-          maxInFlight: 2,
-          onGroup: (size) => metrics.groupCommitted("rate_limit_consume", size),
-        },
-      ),
+    (hits) => countHits(db, hits),
+    (size) => metrics.groupCommitted("rate_limit_consume", size),
   );
   const { count, windowStart, rank } = await group.submit(hit);
   const tier = tierOfRank(rank);
