@@ -64,6 +64,7 @@ const benchmarks = [
   { script: "payments.ts", header: "| what | p50 ms | p99 ms | p50 vs baseline |", rows: 7 },
   { script: "rate-limits.ts", header: "| route | limits off p50 ms |", rows: 2 },
   { script: "auth.ts", header: "| key lookup | req/s | vs uncached |", rows: 2 },
+  { script: "images-trace.ts", header: "| starts at ms | round trip ms |", rows: 8 },
 ];
 
 describe.concurrent("benchmarks in smoke mode", () => {
