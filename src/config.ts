@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import { USDC } from "./chain/networks.js";
 import { type Channel, channelsSchema, defaultChannels } from "./domains/routing/channels.js";
+import { creditUnits } from "./lib/credits.js";
 import type { Network } from "./lib/network.js";
 
 /**
@@ -181,7 +182,7 @@ export const configSchema = z
       .max(10_000)
       .default(2000)
       .describe(
-        "The platform's share of every style pass fee, in basis points (2000 = 20%); the creator earns the rest, rounded down to whole credits.",
+        "The platform's share of every style pass fee, in basis points (2000 = 20%); the creator earns the rest, rounded down to the ledger's unit (1/10,000 credit).",
       ),
     TRUST_PROXY: z.coerce
       .number()
@@ -536,7 +537,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ...(e.PAYOUT_TEST_KEY && { test: e.PAYOUT_TEST_KEY as `0x${string}` }),
         ...(e.PAYOUT_LIVE_KEY && { live: e.PAYOUT_LIVE_KEY as `0x${string}` }),
       },
-      minCredits: BigInt(e.PAYOUT_MIN_CREDITS),
+      minCredits: creditUnits(e.PAYOUT_MIN_CREDITS),
       receiptTimeoutMs: e.PAYOUT_RECEIPT_TIMEOUT_MS,
     },
     generation: {

@@ -11,6 +11,7 @@ import {
 } from "./domains/keys/service.js";
 import { grantCredits } from "./domains/ledger/service.js";
 import { AppError } from "./errors.js";
+import { creditUnits } from "./lib/credits.js";
 
 /** Anvil's first public test account: the demo account signs in with its well-known key. */
 export const DEMO_WALLET = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -29,7 +30,7 @@ export async function ensureDemoAccess(ctx: ServiceContext, dataDir: string) {
     id: `demo-grant:${account.id}`,
     ownerId: account.id,
     network: "test",
-    credits: DEMO_CREDITS,
+    amount: creditUnits(DEMO_CREDITS),
     reason: "demo credits",
   });
   const keyFile = path.join(dataDir, "demo-key");

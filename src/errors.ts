@@ -1,4 +1,5 @@
 import type { ZodError } from "zod";
+import { creditsToJson, formatCredits } from "./lib/credits.js";
 
 /**
  * The one error type of the service and the table of its codes. Codes are snake_case and
@@ -106,11 +107,13 @@ export function appErrorFromZod(err: ZodError): AppError {
   return new AppError("invalid_request", message, { issues });
 }
 
+/** `need` and `have` in ledger units; the message and details say credits. */
 export const insufficientCredits = (need: bigint, have: bigint) =>
-  new AppError("insufficient_credits", `Insufficient credits. Need ${need}, have ${have}.`, {
-    need: Number(need),
-    have: Number(have),
-  });
+  new AppError(
+    "insufficient_credits",
+    `Insufficient credits. Need ${formatCredits(need)}, have ${formatCredits(have)}.`,
+    { need: creditsToJson(need), have: creditsToJson(have) },
+  );
 
 export const notFound = (what: string) => new AppError("not_found", `${what} not found.`);
 

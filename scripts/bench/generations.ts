@@ -11,6 +11,7 @@
  *   npx tsx scripts/bench/generations.ts [--seconds 5] [--gateway-calls 100] [--smoke]
  *                                        [--pg-port 54398]
  */
+
 import { execFile, spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -25,6 +26,7 @@ import { defaultChannels } from "../../src/domains/routing/channels.js";
 import { startHttpServer } from "../../src/http/server.js";
 import { graphileLogger } from "../../src/jobs/logger.js";
 import { startWorker } from "../../src/jobs/worker.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { startSimulator } from "../../test/simulator/upstream.js";
 import {
   type Bench,
@@ -130,7 +132,7 @@ async function main(bench: Bench) {
         id: `bench-${i}`,
         ownerId: other.id,
         network: "test",
-        credits: 10n ** 9n,
+        amount: creditUnits(10n ** 9n),
         reason: "bench",
       });
       const created = await createApiKey(

@@ -67,7 +67,7 @@ await runBench(async (bench) => {
       id: "bench-hot",
       ownerId: owner(0),
       network: "test",
-      credits: 10n ** 12n,
+      amount: 10n ** 12n,
       reason: "bench",
     });
     await client.pool.query(

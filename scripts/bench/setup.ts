@@ -10,6 +10,7 @@ import { migrateDatabase } from "../../src/db/migrate.js";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { createLogger } from "../../src/logger.js";
 import type { Bench } from "./harness.js";
 
@@ -69,7 +70,7 @@ export async function startBench(
       id: "bench",
       ownerId: account.id,
       network: "test",
-      credits: options.credits,
+      amount: creditUnits(options.credits),
       reason: "bench",
     });
     const { key } = await createApiKey(

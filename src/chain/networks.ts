@@ -23,5 +23,5 @@ export const USDC = {
 /** Multicall3's address on every EVM chain. */
 export const MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11";
 
-/** 1 credit = $0.01 = 10,000 USDC base units. */
-export const USDC_UNITS_PER_CREDIT = 10_000n;
+/** $0.01 (the price of one credit) = 10,000 USDC base units. */
+export const USDC_UNITS_PER_CENT = 10_000n;

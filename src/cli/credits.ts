@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { findAccount } from "../domains/accounts/service.js";
 import { getBalance, grantCredits } from "../domains/ledger/service.js";
 import { AppError } from "../errors.js";
+import { creditsToJson, creditUnits } from "../lib/credits.js";
 import { newId } from "../lib/ids.js";
 import type { Network } from "../lib/network.js";
 import { oneShot } from "./open.js";
@@ -28,15 +29,15 @@ export function addCreditsCommands(program: Command) {
             id: opts.id ?? newId("grant"),
             ownerId: account.id,
             network: opts.network,
-            credits: BigInt(opts.credits),
+            amount: creditUnits(BigInt(opts.credits)),
             reason: opts.reason,
           });
           const balance = await getBalance(ctx, account.id, opts.network);
           print({
             transferId: grant.id,
             replayed: grant.replayed,
-            credits: Number(grant.amount),
-            creditBalance: Number(balance.creditBalance),
+            credits: creditsToJson(grant.amount),
+            creditBalance: creditsToJson(balance.creditBalance),
           });
         }),
     );

@@ -14,6 +14,7 @@ import { getBalance } from "../domains/ledger/service.js";
 import { AppError } from "../errors.js";
 import { startHttpServer } from "../http/server.js";
 import { startWorker } from "../jobs/worker.js";
+import { formatCredits } from "../lib/credits.js";
 import { logUnhandledRejections } from "../lib/last-resort.js";
 import { type ShutdownStep, stopOnSignals } from "../lib/shutdown.js";
 import { open } from "./open.js";
@@ -90,7 +91,7 @@ export function addDevCommand(program: Command) {
           `  Database  ${opened.databaseLabel}`,
           `  Account   ${demo.account.id} (wallet ${demo.account.walletAddress})`,
           `  API key   ${demo.key}`,
-          `  Credits   ${balance.creditBalance} test credits (Base Sepolia; nothing real is spent)`,
+          `  Credits   ${formatCredits(balance.creditBalance)} test credits (Base Sepolia; nothing real is spent)`,
           "",
           "Try it:",
           `  curl -s ${base}/v1/balance -H "Authorization: Bearer ${demo.key}"`,

@@ -3,6 +3,7 @@ import type { ServiceContext } from "../context.js";
 import { openHoldTotals } from "../domains/ledger/service.js";
 import { circuitStates } from "../domains/routing/breaker.js";
 import { jobCounts, oldestRunnableJobAgeSeconds } from "../jobs/queue.js";
+import { creditsToJson } from "../lib/credits.js";
 
 /**
  * Gauges read from PostgreSQL when scraped, one cheap query each. The state they show (circuits,
@@ -110,7 +111,8 @@ export function registerDatabaseGauges(ctx: ServiceContext) {
       labelNames: ["network"],
     },
     async (gauge) => {
-      for (const { network, credits } of await holds()) gauge.set({ network }, Number(credits));
+      for (const { network, credits } of await holds())
+        gauge.set({ network }, creditsToJson(credits));
     },
   );
 }

@@ -11,6 +11,7 @@ import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
 import { startHttpServer } from "../../src/http/server.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { newId } from "../../src/lib/ids.js";
 import type { Network } from "../../src/lib/network.js";
 import { createLogger } from "../../src/logger.js";
@@ -210,7 +211,7 @@ export async function createFundedCaller(
     id: newId("grant"),
     ownerId: caller.account.id,
     network,
-    credits,
+    amount: creditUnits(credits),
     reason: "test",
   });
   return caller;

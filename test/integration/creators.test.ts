@@ -203,7 +203,7 @@ describe("style passes", () => {
     const other = await newCaller();
     const cases: Array<[Record<string, unknown>, string, string]> = [
       [{ fee: -1 }, "invalid_request", "fee"],
-      [{ fee: 1.5 }, "invalid_request", "fee"],
+      [{ fee: 1.00005 }, "invalid_request", "fee"],
       [{ fee: 1001 }, "invalid_request", "fee"],
       [{ stylePrompt: "" }, "invalid_request", "stylePrompt"],
       [{ tags: ["no spaces"] }, "invalid_request", "tags.0"],
@@ -582,7 +582,7 @@ describe("applying templates and passes", () => {
     const { rows } = await app.ctx.db.execute<{ held: string }>(
       sql`select coalesce(sum(amount), 0)::text as held from ledger_holds where reference = ${submitted.body.generationId}`,
     );
-    expect(Number(rows[0]?.held)).toBe(total);
+    expect(Number(rows[0]?.held)).toBe(total * 10_000); // ledger units
     const done = await waitForGeneration(app, user.key, submitted.body.generationId);
     expect(done.quote).toEqual(quoted.body.quote);
     expect(done.cost).toEqual({ quoted: total, charged: total, refunded: 0 });
@@ -605,23 +605,23 @@ describe("royalties", () => {
       stylePassIds: [pass.id, cheap.id],
     });
     expect(done.status).toBe("completed");
-    // 80% of 5 is 4; 80% of 3 is 2.4, rounded down to 2; for each of two results.
-    expect((await balanceOf(creator)).earnings).toBe(2 * 4 + 2 * 2);
+    // 80% of 5 is 4; 80% of 3 is 2.4 (the ledger counts 1/10,000 credit); each of two results.
+    expect((await balanceOf(creator)).earnings).toBe(2 * 4 + 2 * 2.4);
     const transfers = await royaltyTransfers(pass.id);
     expect(transfers.map((t) => [t.amount, t.credit])).toEqual([
-      ["4", `earnings:test:${creator.account.id}`],
-      ["4", `earnings:test:${creator.account.id}`],
+      ["40000", `earnings:test:${creator.account.id}`],
+      ["40000", `earnings:test:${creator.account.id}`],
     ]);
     const earnings = await earningsOf(creator);
     expect(earnings).toEqual({
       network: "test",
-      totalEarned: 12,
-      available: 12,
+      totalEarned: 12.8,
+      available: 12.8,
       pendingPayout: 0,
       paidOut: 0,
       passes: [
         { passId: pass.id, name: "Ink wash", uses: 2, feesCharged: 10, earned: 8 },
-        { passId: cheap.id, name: "Ink wash", uses: 2, feesCharged: 6, earned: 4 },
+        { passId: cheap.id, name: "Ink wash", uses: 2, feesCharged: 6, earned: 4.8 },
       ],
     });
     const entries = await app.call("listTransactions", {

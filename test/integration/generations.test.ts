@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { newId } from "../../src/lib/ids.js";
 import {
   createAccountWithKey,
@@ -514,7 +515,7 @@ describe("Idempotency-Key", () => {
       id: newId("grant"),
       ownerId: account.id,
       network: "live",
-      credits: 100n,
+      amount: creditUnits(100n),
       reason: "t",
     });
     const live = await createApiKey(
@@ -585,7 +586,7 @@ describe("Idempotency-Key", () => {
       id: newId("grant"),
       ownerId: b.account.id,
       network: "test",
-      credits: 10n,
+      amount: creditUnits(10n),
       reason: "top up",
     });
     const retry = await app.call("generate", { token: b.key, json, headers });

@@ -295,7 +295,7 @@ describe("an API process killed in the middle of a synchronous call", () => {
         "select status::text, charged::int from generation_results where id = $1",
         [rows[0]?.id],
       );
-      expect(after.rows).toEqual([{ status: "completed", charged: 3 }]);
+      expect(after.rows).toEqual([{ status: "completed", charged: 30_000 }]); // ledger units
       expect((await app.call("getBalance", { token: caller.key })).body).toMatchObject({
         creditBalance: 7,
         heldCredits: 0,

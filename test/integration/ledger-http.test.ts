@@ -7,6 +7,7 @@ import { userLedgerAccount } from "../../src/domains/ledger/accounts.js";
 import { packs } from "../../src/domains/ledger/packs.js";
 import { grantCredits, transfer } from "../../src/domains/ledger/service.js";
 import { applySettledPayment, claimPayment } from "../../src/domains/payments/service.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import { runCli } from "../helpers/cli.js";
@@ -21,7 +22,13 @@ afterAll(() => app.close());
 afterEach(() => expectMoneyInvariants(app.ctx));
 
 const grant = (ownerId: string, credits: bigint, network: "test" | "live" = "test") =>
-  grantCredits(app.ctx, { id: newId("grant"), ownerId, network, credits, reason: "test grant" });
+  grantCredits(app.ctx, {
+    id: newId("grant"),
+    ownerId,
+    network,
+    amount: creditUnits(credits),
+    reason: "test grant",
+  });
 
 /** A pack bought as the payments domain records one (its chain side is tested elsewhere). */
 async function buyPack(
@@ -39,7 +46,7 @@ async function buyPack(
     asset: USDC[network].address,
     nonce: hex(32),
     amount: packs[pack].priceUsdCents * 10_000n,
-    credits,
+    credits: creditUnits(credits),
     purpose: "pack",
     pack,
     validBefore: new Date(Date.now() + 60_000),
@@ -166,7 +173,7 @@ describe("GET /v1/transactions", () => {
       network: "test",
       debit: userLedgerAccount(account.id, "test", "credits"),
       credit: userLedgerAccount(account.id, "test", "earnings"),
-      amount: 10n,
+      amount: creditUnits(10n),
       kind: "transfer",
     });
     const seen: Array<[string, number]> = [];
@@ -309,7 +316,7 @@ describe("batch studio", () => {
     for (const json of [
       {},
       { credits: 0 },
-      { credits: 1.5 },
+      { credits: 1.00005 },
       { credits: "10" },
       { credits: 10, expiresInSeconds: 5 },
     ]) {
@@ -386,7 +393,7 @@ describe("operators", () => {
     expect(JSON.parse(ok.stdout)).toEqual({ ok: true, violations: [] });
     // Broken behind the services' back: only the royalty invariants see it.
     const { rows } = await app.ctx.db.execute<{ result_id: string }>(sql`
-      update pass_uses set fee = fee + 1
+      update pass_uses set fee = fee + 10000
       where result_id = (select result_id from pass_uses order by created_at desc limit 1)
       returning result_id`);
     expect(rows).toHaveLength(1);
@@ -395,12 +402,14 @@ describe("operators", () => {
       expect(check.code).toBe(1);
       expect(JSON.parse(check.stdout)).toEqual({
         ok: false,
-        violations: [expect.stringMatching(/^result .* a use at fee 41 where 40 was quoted$/)],
+        violations: [
+          expect.stringMatching(/^result .* a use at fee 410000 where 400000 was quoted$/),
+        ],
       });
     } finally {
       // Put back, so the file's closing invariants check the rest.
       await app.ctx.db.execute(sql`
-        update pass_uses set fee = fee - 1 where result_id = ${rows[0]?.result_id}`);
+        update pass_uses set fee = fee - 10000 where result_id = ${rows[0]?.result_id}`);
     }
   }, 90_000); // two CLI processes, each opening the database
 });

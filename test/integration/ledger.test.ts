@@ -37,7 +37,7 @@ async function fundedOwner(credits: bigint, network: "test" | "live" = "test") {
       id: newId("grant"),
       ownerId: owner.id,
       network,
-      credits,
+      amount: credits,
       reason: "test",
     });
   }
@@ -45,7 +45,13 @@ async function fundedOwner(credits: bigint, network: "test" | "live" = "test") {
 }
 
 const grant = (ownerId: string, credits: bigint) =>
-  grantCredits(app.ctx, { id: newId("grant"), ownerId, network: "test", credits, reason: "test" });
+  grantCredits(app.ctx, {
+    id: newId("grant"),
+    ownerId,
+    network: "test",
+    amount: credits,
+    reason: "test",
+  });
 
 const balanceOf = async (ownerId: string, network: "test" | "live" = "test") =>
   (await getBalance(app.ctx, ownerId, network)).creditBalance;
@@ -86,9 +92,10 @@ describe("transfers", () => {
     expect(err).toMatchObject({
       code: "insufficient_credits",
       status: 402,
-      details: { need: 24, have: 12 },
+      // Amounts here are ledger units; errors speak credits (1 unit = 0.0001 credit).
+      details: { need: 0.0024, have: 0.0012 },
     });
-    expect((err as AppError).message).toBe("Insufficient credits. Need 24, have 12.");
+    expect((err as AppError).message).toBe("Insufficient credits. Need 0.0024, have 0.0012.");
     expect(await balanceOf(owner)).toBe(12n);
   });
 
@@ -454,7 +461,10 @@ describe("holds", () => {
         expiresAt: later(60),
         kind: "generation",
       }),
-    ).rejects.toMatchObject({ code: "insufficient_credits", details: { need: 11, have: 10 } });
+    ).rejects.toMatchObject({
+      code: "insufficient_credits",
+      details: { need: 0.0011, have: 0.001 },
+    });
     expect(await getHold(app.ctx, holdId)).toBeUndefined();
     const input = {
       id: holdId,
@@ -588,7 +598,10 @@ describe("holds", () => {
         kind: "generation",
         parentHoldId: reservation,
       }),
-    ).rejects.toMatchObject({ code: "insufficient_credits", details: { need: 11, have: 10 } });
+    ).rejects.toMatchObject({
+      code: "insufficient_credits",
+      details: { need: 0.0011, have: 0.001 },
+    });
     expect(await getBalance(app.ctx, owner, "test")).toMatchObject({
       creditBalance: 50n,
       heldCredits: 50n,

@@ -5,6 +5,7 @@ import type { LocalChain } from "../../src/chain/local-chain.js";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { reconcilePayments } from "../../src/domains/payments/reconcile.js";
+import { creditsToJson } from "../../src/lib/credits.js";
 import { startTestApp, type TestApp } from "../helpers/app.js";
 import {
   fundedPayer,
@@ -151,7 +152,8 @@ it("records a payment settled on chain by an API that was killed before recordin
     );
     expect(mints.rows[0]).toEqual({ n: 1, amount: settled.credits });
     expect(await usdcBalance(chain, treasury)).toBe(
-      treasuryBefore + BigInt(settled.credits) * 10_000n,
+      // A ledger unit is one USDC base unit.
+      treasuryBefore + BigInt(settled.credits),
     );
 
     // By its nonce, with no credential.
@@ -161,7 +163,7 @@ it("records a payment settled on chain by an API that was killed before recordin
       id: settled.id,
       status: "settled",
       payer: payer.address,
-      credits: settled.credits,
+      credits: creditsToJson(BigInt(settled.credits)),
       transaction: expect.stringMatching(/^0x/),
       // The generation's transaction died with the API: the credits wait on the account.
       generationId: null,
@@ -180,7 +182,10 @@ it("records a payment settled on chain by an API that was killed before recordin
       expect.objectContaining({ id: settled.id, status: "settled" }),
     ]);
     const balance = await app.request("GET", "/v1/balance", { token: key });
-    expect(balance.body).toMatchObject({ creditBalance: settled.credits, heldCredits: 0 });
+    expect(balance.body).toMatchObject({
+      creditBalance: creditsToJson(BigInt(settled.credits)),
+      heldCredits: 0,
+    });
 
     // A second decision moves nothing.
     const report = await reconcilePayments(app.ctx, "test");

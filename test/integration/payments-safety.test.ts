@@ -11,6 +11,7 @@ import {
   claimPayment,
   getPayment,
 } from "../../src/domains/payments/service.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {
   chainClients,
@@ -317,7 +318,7 @@ describe("recording a settled payment", () => {
       asset: USDC.test.address,
       nonce: hex(32),
       amount: 120_000n,
-      credits: 12n,
+      credits: creditUnits(12n),
       purpose: "generation",
       validBefore: new Date(Date.now() + 60_000),
     });

@@ -33,6 +33,7 @@ import { nextNonce, treasuryFor } from "../../src/domains/payouts/treasury.js";
 import { crontab } from "../../src/jobs/definitions.js";
 import { graphileLogger } from "../../src/jobs/logger.js";
 import { taskList } from "../../src/jobs/tasks.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 import {
@@ -149,19 +150,19 @@ describe("POST /v1/profile/payouts", () => {
     const hold = await getHold(app.ctx, res.body.id);
     expect(hold).toMatchObject({
       status: "posted",
-      posted: 1200n,
+      posted: creditUnits(1200n), // the ledger counts 1/10,000 credit: one USDC base unit
       kind: "payout",
       accountId: userLedgerAccount(c.account.id, "test", "earnings"),
     });
     const [post] = await postTransferOf(app, res.body.id);
     expect(post).toMatchObject({
       credit_account_id: systemLedgerAccount("test", "issuance"),
-      amount: "1200",
+      amount: creditUnits(1200n).toString(),
       reference: hash,
     });
     expect(post?.metadata).toMatchObject({ transaction: hash, payoutId: res.body.id });
     expect(await payoutTotals(app.ctx, { accountId: c.account.id, network: "test" })).toEqual({
-      paidOut: 1200n,
+      paidOut: creditUnits(1200n),
       pending: 0n,
     });
     // The creator's earnings page: earned from the passes' uses, what is left, what was sent.
@@ -244,7 +245,7 @@ describe("POST /v1/profile/payouts", () => {
     for (const body of [
       { credits: 0 },
       { credits: -5 },
-      { credits: 150.5 },
+      { credits: 150.00005 },
       { credits: "150" },
       { credits: 150, to: "0x0000000000000000000000000000000000000001" },
       [150],
@@ -316,7 +317,7 @@ describe("POST /v1/profile/payouts", () => {
 
     expect(await earnings(app, c.key)).toBe(0);
     expect(await payoutTotals(app.ctx, { accountId: c.account.id, network: "test" })).toEqual({
-      paidOut: 1000n,
+      paidOut: creditUnits(1000n),
       pending: 0n,
     });
     await expectMoneyInvariants(app.ctx);
@@ -466,7 +467,7 @@ describe("reconciliation finishes payouts a crash left behind", () => {
     const { payout } = await reservePayout(
       app.ctx,
       { accountId: c.account.id, network: "test" },
-      { credits, idempotency: { key: newId("req"), hash: "test" } },
+      { credits: creditUnits(credits), idempotency: { key: newId("req"), hash: "test" } },
     );
     expect(payout.status).toBe("pending");
     return { c, payout };
@@ -664,7 +665,7 @@ describe("reconciliation finishes payouts a crash left behind", () => {
       expect(await earnings(app, c.key)).toBe(0);
       expect(await payoutTotals(app.ctx, { accountId: c.account.id, network: "test" })).toEqual({
         paidOut: 0n,
-        pending: 300n,
+        pending: creditUnits(300n),
       });
       await reconcile();
       expect((await getPayout(app.ctx, payout.id))?.status).toBe("paid");

@@ -376,7 +376,7 @@ describe("half-open probe with concurrent traffic", () => {
       expect(done.status).toBe("completed");
       expect(done.results[0].routing.upstream).toBe("openai-primary");
       expect(balance).toMatchObject({ creditBalance: 97, heldCredits: 0 });
-      expect(holds).toEqual([{ posted: "3", cost: "3" }]); // charged once, the quoted price
+      expect(holds).toEqual([{ posted: "30000", cost: "30000" }]); // charged once, the quoted price
     }
     expect(outcomes(finished[0]?.done)).toEqual(["ok"]);
     // The others saw the probe in flight and waited for it.
@@ -408,7 +408,7 @@ describe("half-open probe with concurrent traffic", () => {
       expect(done?.status).toBe("completed");
       expect(done?.results[0].routing.upstream).toBe("openai-backup");
       expect(balance).toMatchObject({ creditBalance: 97, heldCredits: 0 });
-      expect(holds).toEqual([{ posted: "3", cost: "3" }]);
+      expect(holds).toEqual([{ posted: "30000", cost: "30000" }]);
     }
     for (const { done } of served) expect(outcomes(done)).toEqual(["probe_in_flight", "ok"]);
     expect(outcomes(probed[0]?.done)).toEqual(["upstream_500", "ok"]);
@@ -438,7 +438,7 @@ describe("half-open probe with concurrent traffic", () => {
     for (const { done, balance, holds } of finished) {
       expect(done?.status).toBe("failed");
       expect(balance).toMatchObject({ creditBalance: 100, heldCredits: 0 });
-      expect(holds).toEqual([{ posted: "0", cost: "3" }]); // refunded, nothing charged
+      expect(holds).toEqual([{ posted: "0", cost: "30000" }]); // refunded, nothing charged
     }
     // The upstream is down: the waiters end as any result does against an open circuit.
     for (const { done } of finished.slice(1)) {

@@ -10,6 +10,7 @@ import {
 } from "../../src/http/openapi/contract.js";
 import { apiContracts } from "../../src/http/openapi/routes.js";
 import { startWorker } from "../../src/jobs/worker.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { newId } from "../../src/lib/ids.js";
 import type { Network } from "../../src/lib/network.js";
 import {
@@ -89,7 +90,7 @@ beforeAll(async () => {
       id: newId("grant"),
       ownerId: a.account.id,
       network,
-      credits: 100_000n,
+      amount: creditUnits(100_000n),
       reason: "security matrix",
     });
   }
@@ -103,7 +104,7 @@ beforeAll(async () => {
     id: newId("grant"),
     ownerId: other.account.id,
     network: "test",
-    credits: 1_000n,
+    amount: creditUnits(1_000n),
     reason: "security matrix",
   });
   control = await createAccountWithKey(app.ctx, "test");

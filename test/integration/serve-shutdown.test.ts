@@ -192,7 +192,7 @@ it("answers waiting image requests 202 with their ids and ends streams with a re
       [caller.account.id],
     );
     expect(new Set(rows.map((r) => r.id))).toEqual(told);
-    for (const row of rows) expect(row).toMatchObject({ status: "completed", charged: 3 });
+    for (const row of rows) expect(row).toMatchObject({ status: "completed", charged: 30_000 });
     const balance = await app.request("GET", "/v1/balance", { token: caller.key });
     expect(balance.body).toMatchObject({ creditBalance: 1_000 - 30, heldCredits: 0 });
     await expectMoneyInvariants(app.ctx);

@@ -5,6 +5,7 @@ import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/domains/ledger/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import {
   type ApiResponse,
   createAccountWithKey,
@@ -191,7 +192,9 @@ describe("referenceImageUrls", () => {
       code: "invalid_reference_image",
       field: "referenceImageUrls",
     });
-    expect((await getBalance(app.ctx, me.account.id, "test")).creditBalance).toBe(100n);
+    expect((await getBalance(app.ctx, me.account.id, "test")).creditBalance).toBe(
+      creditUnits(100n),
+    );
 
     const ok = await app.call("generate", {
       token: me.key,
@@ -267,6 +270,8 @@ describe("referenceImageUrls", () => {
     expect(hook.status).toBe(400);
     expect(hook.body.error.code).toBe("unsafe_url");
     expect(canaryConnections).toBe(0);
-    expect((await getBalance(app.ctx, me.account.id, "test")).creditBalance).toBe(100n);
+    expect((await getBalance(app.ctx, me.account.id, "test")).creditBalance).toBe(
+      creditUnits(100n),
+    );
   });
 });

@@ -4,6 +4,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getBalance } from "../../src/domains/ledger/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { startReceiver, until } from "../helpers/receiver.js";
@@ -153,7 +154,7 @@ describe("video jobs", () => {
     expect(seconds).toBe(4);
     expect(meta.width).toBeGreaterThan(meta.pageHeight as number);
 
-    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(92n);
+    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(creditUnits(92n));
     const hook = await until("the webhook", () =>
       receiver.received.find((r) => r.body.includes(id)),
     );
@@ -186,7 +187,7 @@ describe("video jobs", () => {
       const r = await app.call("getVideoJob", { params: { id: again.body.id }, token: key });
       return r.body.status === "succeeded" ? r.body : undefined;
     });
-    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(92n);
+    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(creditUnits(92n));
 
     // Every channel of this model is down: the job fails and its 12 credits come back.
     const doomed = await app.call("createVideoJob", {
@@ -205,7 +206,7 @@ describe("video jobs", () => {
       routing: { upstream: null },
     });
     expect(failed.error.code).toBeTruthy();
-    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(92n);
+    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(creditUnits(92n));
     await expectMoneyInvariants(app.ctx);
   });
 
@@ -251,7 +252,7 @@ describe("video jobs", () => {
     });
     // Nothing was charged for the refused requests.
     expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(
-      100n - BigInt(image.body.cost),
+      creditUnits(100n - BigInt(image.body.cost)),
     );
   });
 });
@@ -310,7 +311,7 @@ describe("frame rates", () => {
     expect(await job(key, unasked.body.id)).toMatchObject({ status: "succeeded", fps: 24 });
     expect(sim.calls[0]?.input).toMatchObject({ fps: 24 });
     expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(
-      1000n - 56n * 2n - 100n,
+      creditUnits(1000n - 56n * 2n - 100n),
     );
   });
 
@@ -341,7 +342,7 @@ describe("frame rates", () => {
     expect(notBoth.body.error.message).toContain("wan2.5-preview");
     expect(sim.calls).toEqual([]);
     const balance = await getBalance(app.ctx, account.id, "test");
-    expect([balance.creditBalance, balance.heldCredits]).toEqual([1000n, 0n]);
+    expect([balance.creditBalance, balance.heldCredits]).toEqual([creditUnits(1000n), 0n]);
   });
 });
 

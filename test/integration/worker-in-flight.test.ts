@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { generateRequest } from "../../src/domains/generations/request.js";
 import { submitGenerationBatch } from "../../src/domains/generations/submit.js";
+import { creditsToJson, creditUnits } from "../../src/lib/credits.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { runCli, startCli } from "../helpers/cli.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
@@ -250,7 +251,7 @@ it(`holds ${COUNT} upstream calls in flight at once on one worker, within its po
   expect(results.filter((r) => r.charges !== 1 || r.refunds !== 0)).toEqual([]);
   expect(sim.calls).toHaveLength(COUNT);
   expect((await app.request("GET", "/v1/balance", { token: caller.key })).body).toMatchObject({
-    creditBalance: Number(CREDITS - cost),
+    creditBalance: creditsToJson(creditUnits(CREDITS) - cost),
     heldCredits: 0,
   });
   expect(await runGenerationJobs()).toEqual([]);
@@ -298,7 +299,7 @@ it(`stopped with ${COUNT} calls in flight, releases them all at once, and anothe
   expect(results.filter((r) => !(r.status === "completed" && r.runs === 2))).toEqual([]);
   expect(results.filter((r) => r.charges !== 1 || r.refunds !== 0)).toEqual([]);
   expect((await app.request("GET", "/v1/balance", { token: caller.key })).body).toMatchObject({
-    creditBalance: Number(CREDITS - cost),
+    creditBalance: creditsToJson(creditUnits(CREDITS) - cost),
     heldCredits: 0,
   });
   expect(await runGenerationJobs()).toEqual([]);

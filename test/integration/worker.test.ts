@@ -6,6 +6,7 @@ import { getBalance, getHold, grantCredits, placeHold } from "../../src/domains/
 import { crontab } from "../../src/jobs/definitions.js";
 import { graphileLogger } from "../../src/jobs/logger.js";
 import { taskList } from "../../src/jobs/tasks.js";
+import { creditUnits } from "../../src/lib/credits.js";
 import { newId } from "../../src/lib/ids.js";
 import { createAccountWithKey, startTestApp, type TestApp } from "../helpers/app.js";
 
@@ -22,7 +23,7 @@ describe("worker", () => {
       id: newId("grant"),
       ownerId: account.id,
       network: "test",
-      credits: 50n,
+      amount: creditUnits(50n),
       reason: "t",
     });
     const holdId = newId("res");
@@ -42,7 +43,7 @@ describe("worker", () => {
       logger: graphileLogger(app.ctx.logger),
     });
     expect((await getHold(app.ctx, holdId))?.status).toBe("expired");
-    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(50n);
+    expect((await getBalance(app.ctx, account.id, "test")).creditBalance).toBe(creditUnits(50n));
   });
 
   it("runs auth_cleanup, queued through graphile_worker.add_job, and removes expired nonces", async () => {

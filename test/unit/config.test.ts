@@ -78,10 +78,10 @@ describe("configuration", () => {
     const config = loadConfig({ ...chain, PAYOUT_LIVE_KEY: key, PAYOUT_MIN_CREDITS: "250" });
     expect(config.payouts).toEqual({
       keys: { live: key },
-      minCredits: 250n,
+      minCredits: 2_500_000n, // ledger units: 250 credits
       receiptTimeoutMs: 30_000,
     });
-    expect(loadConfig({}).payouts.minCredits).toBe(1000n);
+    expect(loadConfig({}).payouts.minCredits).toBe(10_000_000n);
     expect(problems({ PAYOUT_LIVE_KEY: key })).toEqual([
       "PAYOUT_LIVE_KEY: needs X402_LIVE_RPC_URL (payouts are sent over it)",
     ]);

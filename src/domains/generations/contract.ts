@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
 import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
+import { creditsJson } from "../../lib/credits.js";
 import { paymentPending, paymentReceipt } from "../payments/contract.js";
 import { upstreamStatusCode } from "../providers/failures.js";
 import { ATTEMPT_OUTCOMES } from "../routing/outcomes.js";
@@ -132,7 +133,7 @@ export const eventsParams = z.object({ id: generationId });
 
 /** What the generation routes answer, and their entries in the OpenAPI document. */
 
-const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+const credits = creditsJson();
 const timestamp = z.iso.datetime();
 
 export const routing = z

@@ -1,6 +1,6 @@
-import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { formatCredits } from "../../lib/credits.js";
 import type { Network } from "../../lib/network.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
 import type { NetworkScope } from "../accounts/caller.js";
@@ -107,7 +107,8 @@ export async function submitPaidGenerations(
       composed.set(network, compositions);
       prices.push({
         network,
-        amount: credits * USDC_UNITS_PER_CREDIT,
+        // A ledger unit is one USDC base unit: the price is the quote.
+        amount: credits,
         credits,
         purpose: "generation",
       });
@@ -123,7 +124,7 @@ export async function submitPaidGenerations(
   }
   const models = [...new Set(requests.flatMap((r) => r.models))].join(", ");
   const credits = prices[0]?.credits ?? 0n;
-  const description = `${requests.length > 1 ? `${requests.length} generations` : "a generation"} with ${models}: ${credits} credits`;
+  const description = `${requests.length > 1 ? `${requests.length} generations` : "a generation"} with ${models}: ${formatCredits(credits)} credits`;
 
   let prepared: { scope: NetworkScope; generations: PreparedGeneration[] } | undefined;
   const prepare = async (scope: NetworkScope) => {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AppError } from "../../errors.js";
+import { creditUnits } from "../../lib/credits.js";
 import type { Network } from "../../lib/network.js";
 import {
   type AspectRatio,
@@ -290,7 +291,9 @@ export function quote(
       );
     }
     const fps = mediaType === "video" ? (request.fps ?? model.fps?.default) : undefined;
-    return { model, fps, credits: BigInt(credits), cost: BigInt(credits) + passFees };
+    // The catalog prices in whole credits; the ledger counts units.
+    const price = creditUnits(credits);
+    return { model, fps, credits: price, cost: price + passFees };
   });
   return {
     mediaType,

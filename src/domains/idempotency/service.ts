@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { creditsToJson } from "../../lib/credits.js";
 import { sha256Hex } from "../../lib/secrets.js";
 
 export const IDEMPOTENCY_TTL_HOURS = 24;
@@ -41,6 +42,10 @@ export function canonicalJson(value: unknown): string {
         work.push({ token: `${i > 0 ? "," : ""}${JSON.stringify(k)}:` });
       }
       work.push({ token: "{" });
+    } else if (typeof v === "bigint") {
+      // A parsed body's bigint is a credit amount in ledger units: hashed as the credits the
+      // caller sent, so a key's hash is what it was before the ledger's unit changed.
+      out.push(JSON.stringify(creditsToJson(v)));
     } else {
       out.push(JSON.stringify(v) ?? "null");
     }

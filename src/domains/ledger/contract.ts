@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
+import { creditsJson } from "../../lib/credits.js";
 import { networks } from "../../lib/network.js";
 import { tiers } from "./packs.js";
 import { transferKinds } from "./service.js";
@@ -15,7 +16,7 @@ export const transactionsQuery = z
 
 /** What the balance and ledger routes answer, and their entries in the OpenAPI document. */
 
-const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+const credits = creditsJson();
 
 export const balance = z.object({
   creditBalance: credits,
@@ -30,7 +31,7 @@ export const ledgerEntry = z
     id: z.string(),
     kind: z.enum(transferKinds),
     account: z.enum(["credits", "earnings"]),
-    amount: z.number().int().describe("Signed: negative leaves the account."),
+    amount: creditsJson("Signed: negative leaves the account."),
     balanceAfter: credits,
     reference: z.string().nullable(),
     holdId: z.string().nullable(),

@@ -1,6 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, insufficientCredits, notFound } from "../../errors.js";
+import { formatCredits } from "../../lib/credits.js";
 import type { Network } from "../../lib/network.js";
 import type { NetworkScope } from "../accounts/caller.js";
 import {
@@ -475,7 +476,7 @@ export async function resolveHold(
       if (existing.status === "pending") {
         throw new AppError(
           "invalid_request",
-          `Cannot post ${input.amount} credits: the hold has ${existing.available} available.`,
+          `Cannot post ${formatCredits(input.amount)} credits: the hold has ${formatCredits(existing.available)} available.`,
         );
       }
       throw new AppError(
@@ -730,14 +731,14 @@ export async function listEntries(
 /** Credits from the network's issuance account to an owner: operator grants and the demo. */
 export function grantCredits(
   ctx: ServiceContext,
-  input: { id: string; ownerId: string; network: Network; credits: bigint; reason: string },
+  input: { id: string; ownerId: string; network: Network; amount: bigint; reason: string },
 ): Promise<Transfer> {
   return transfer(ctx, {
     id: input.id,
     network: input.network,
     debit: systemLedgerAccount(input.network, "issuance"),
     credit: userLedgerAccount(input.ownerId, input.network),
-    amount: input.credits,
+    amount: input.amount,
     kind: "grant",
     reference: input.reason,
   });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { pageSchema } from "../../http/cursor.js";
 import { route } from "../../http/openapi/contract.js";
+import { creditsInput, creditsJson } from "../../lib/credits.js";
 import { networks } from "../../lib/network.js";
 import { aspectRatios, imageResolutions, videoResolutions } from "../catalog/models.js";
 import { passSorts } from "./service.js";
@@ -42,12 +43,13 @@ const passFields = {
   previewImageIds: z.array(uploadId).max(8).describe("Your uploads (POST /v1/uploads)."),
   tags: z.array(tag).max(10),
   mediaType: z.enum(["image", "video"]),
-  fee: z
-    .number()
-    .int()
-    .min(0)
-    .max(MAX_PASS_FEE)
-    .describe("Credits per use: each model result that applies the pass."),
+  fee: creditsInput(
+    z
+      .number()
+      .min(0)
+      .max(MAX_PASS_FEE)
+      .describe("Credits per use (at most 4 decimals): each model result that applies the pass."),
+  ),
   visibility: z
     .enum(["public", "unlisted"])
     .describe("Unlisted passes apply by id but are not listed."),
@@ -126,7 +128,7 @@ export const analyticsQuery = z.object({ range: z.enum(["7d", "30d"]).default("7
 
 /** What the style pass and creator profile routes answer, and their OpenAPI entries. */
 
-const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+const credits = creditsJson();
 const timestamp = z.iso.datetime();
 
 export const stylePass = z

@@ -21,7 +21,7 @@ import {
 
 export function passJson(ctx: ServiceContext, pass: Pass) {
   const view = passView(ctx, pass);
-  return { ...view, fee: creditsToJson(view.fee), uses: creditsToJson(view.uses) };
+  return { ...view, fee: creditsToJson(view.fee), uses: Number(view.uses) };
 }
 
 /** List cursors carry their sort, so one sort's cursor cannot page another. */
@@ -38,7 +38,7 @@ export function passRoutes(ctx: AppContext): Router {
   const pass = (answer: Pass) => ({ status: 200 as const, body: passJson(ctx, answer) });
 
   mount(passContracts.createPass, async ({ ctx, caller, body }) => {
-    const created = await createPass(ctx, keyScopeOf(caller), { ...body, fee: BigInt(body.fee) });
+    const created = await createPass(ctx, keyScopeOf(caller), body);
     return { status: 201, body: passJson(ctx, created) };
   });
 
@@ -80,7 +80,7 @@ export function passRoutes(ctx: AppContext): Router {
       pass(
         await updatePass(ctx, keyScopeOf(caller), params.id, {
           ...patch,
-          ...(fee === undefined ? {} : { fee: BigInt(fee) }),
+          ...(fee === undefined ? {} : { fee }),
         }),
       ),
     byId,
@@ -105,7 +105,7 @@ export function passRoutes(ctx: AppContext): Router {
         passes: earnings.passes.map((p) => ({
           passId: p.passId,
           name: p.name,
-          uses: creditsToJson(p.uses),
+          uses: Number(p.uses),
           feesCharged: creditsToJson(p.feesCharged),
           earned: creditsToJson(p.earned),
         })),

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
+import { creditsJson } from "../../lib/credits.js";
 import { networks } from "../../lib/network.js";
 import { type PackId, packs, tiers } from "../ledger/packs.js";
 
@@ -55,8 +56,8 @@ export const paymentPending = z
 export const packPurchase = z
   .object({
     pack: z.enum(packIds),
-    credits: z.number().int().describe("Credits the pack added."),
-    creditBalance: z.number().int(),
+    credits: creditsJson("Credits the pack added."),
+    creditBalance: creditsJson(),
     membershipTier: z.enum(tiers),
     accountId: z.string(),
     payment: paymentReceipt,
@@ -77,7 +78,7 @@ export const payment = z
     payer: z.string(),
     payTo: z.string(),
     amountUsdc: z.string().describe("USDC, as a decimal string with 6 places."),
-    credits: z.number().int(),
+    credits: creditsJson(),
     purpose: z.enum(["pack", "generation"]),
     pack: z.enum(packIds).nullable(),
     generationId: z.string().nullable(),

@@ -1,6 +1,7 @@
-import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
+import { USDC_UNITS_PER_CENT } from "../../chain/networks.js";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import { creditUnits } from "../../lib/credits.js";
 import type { Network } from "../../lib/network.js";
 import { createApiKey } from "../keys/service.js";
 import { type PackId, packs } from "../ledger/packs.js";
@@ -10,7 +11,8 @@ import type { Payment } from "./service.js";
 /**
  * What a pack costs on each network it may be bought on: the key's network, crediting the key's
  * account; or, with no key, every network that takes payments, crediting the paying wallet.
- * Prices are USD cents, and one cent is 10,000 USDC base units (the price of one credit).
+ * Prices are USD cents, and one cent is 10,000 USDC base units (the price of one credit);
+ * the credits minted are ledger units.
  */
 export function packPrices(
   pack: PackId,
@@ -21,8 +23,8 @@ export function packPrices(
   return {
     prices: networks.map((network) => ({
       network,
-      amount: offer.priceUsdCents * USDC_UNITS_PER_CREDIT,
-      credits: offer.credits,
+      amount: offer.priceUsdCents * USDC_UNITS_PER_CENT,
+      credits: creditUnits(offer.credits),
       purpose: "pack",
       pack,
       ...(accountId && { accountId }),

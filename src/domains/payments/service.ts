@@ -2,7 +2,7 @@ import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { enqueue, enqueueSql } from "../../jobs/definitions.js";
-import { usdcToJson } from "../../lib/credits.js";
+import { creditsToJson, usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import type { NetworkScope } from "../accounts/caller.js";
@@ -266,7 +266,7 @@ export function paymentJson(p: Payment) {
     payer: p.payer,
     payTo: p.payTo,
     amountUsdc: usdcToJson(p.amount),
-    credits: Number(p.credits),
+    credits: creditsToJson(p.credits),
     purpose: p.purpose,
     pack: p.pack,
     generationId: p.generationId,

@@ -1,17 +1,20 @@
 import { z } from "zod";
 import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
+import { creditsInput, creditsJson } from "../../lib/credits.js";
 import { networks } from "../../lib/network.js";
 
 export const payoutRequest = z
   .object({
-    credits: z
-      .number()
-      .int()
-      .positive()
-      .max(1_000_000_000_000)
-      .optional()
-      .describe("Credits of earnings to pay out (1 credit = 0.01 USDC); all available if absent."),
+    credits: creditsInput(
+      z
+        .number()
+        .positive()
+        .max(1_000_000_000_000)
+        .describe(
+          "Credits of earnings to pay out (1 credit = 0.01 USDC, at most 4 decimals); all available if absent.",
+        ),
+    ).optional(),
   })
   .strict();
 
@@ -36,7 +39,7 @@ export const payout = z
       .describe(
         "pending: earnings held, nothing sent yet; broadcast: the transaction is sent, the chain has not decided; paid: the USDC arrived; failed: nothing was sent or it reverted, and the earnings are available again.",
       ),
-    credits: z.number().int().describe("Earnings paid out, in credits."),
+    credits: creditsJson("Earnings paid out, in credits."),
     amountUsdc: z.string().describe("USDC sent, as a decimal string with 6 places."),
     to: z.string().describe("The account's wallet, which receives the USDC."),
     from: z.string().describe("The treasury wallet that sends it."),

@@ -15,7 +15,7 @@ export function payoutRoutes(ctx: AppContext): Router {
     payoutContracts.createPayout,
     async ({ ctx, caller, body, idempotency }) => {
       const { payout, replayed } = await createPayout(ctx, keyScopeOf(caller), {
-        credits: body.credits === undefined ? undefined : BigInt(body.credits),
+        credits: body.credits,
         idempotency,
       });
       if (payout.status === "failed") {

@@ -32,8 +32,9 @@ export const payouts = pgTable(
       .notNull()
       .references(() => accounts.id),
     network: networkEnum("network").notNull(),
+    /** Ledger units (1/10,000 credit), as every amount in the database. */
     credits: bigint("credits", { mode: "bigint" }).notNull(),
-    /** USDC base units (6 decimals): credits × 10,000. */
+    /** USDC base units (6 decimals): one per ledger unit. */
     usdcAmount: bigint("usdc_amount", { mode: "bigint" }).notNull(),
     /** EIP-55 addresses: the creator's wallet and the treasury that pays. */
     toAddress: text("to_address").notNull(),
@@ -60,7 +61,7 @@ export const payouts = pgTable(
       .on(t.updatedAt)
       .where(sql`${t.status} in ('pending', 'broadcast')`),
     check("payouts_credits_positive", sql`${t.credits} > 0`),
-    check("payouts_usdc_amount", sql`${t.usdcAmount} = ${t.credits} * 10000`),
+    check("payouts_usdc_amount", sql`${t.usdcAmount} = ${t.credits}`),
     check(
       "payouts_addresses",
       sql`${t.toAddress} ~ '^0x[0-9a-fA-F]{40}$' and ${t.fromAddress} ~ '^0x[0-9a-fA-F]{40}$'`,

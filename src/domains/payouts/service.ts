@@ -1,10 +1,9 @@
 import { and, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { getAddress, type Hash, type Hex, type TransactionReceipt } from "viem";
-import { USDC_UNITS_PER_CREDIT } from "../../chain/networks.js";
 import type { ServiceContext } from "../../context.js";
 import type { Database } from "../../db/client.js";
 import { AppError, notFound } from "../../errors.js";
-import { creditsToJson, usdcToJson } from "../../lib/credits.js";
+import { creditsFromJson, creditsToJson, formatCredits, usdcToJson } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { NetworkScope } from "../accounts/caller.js";
 import { findAccount } from "../accounts/service.js";
@@ -60,7 +59,8 @@ const LOCK_WAIT_MS = 15_000;
 /** Advisory lock namespace of payout senders (classid of pg_advisory_xact_lock(int, int)). */
 const SENDER_LOCK_CLASS = 0x706f7574; // "pout"
 
-const usdcOf = (credits: bigint) => credits * USDC_UNITS_PER_CREDIT;
+/** A ledger unit is one USDC base unit: a payout's USDC is its amount, with no rounding. */
+const usdcOf = (units: bigint) => units;
 
 export async function getPayout(ctx: ServiceContext, id: string): Promise<Payout | undefined> {
   const [row] = await ctx.db.select().from(payouts).where(eq(payouts.id, id));
@@ -153,9 +153,9 @@ export async function reservePayout(
         throw new AppError(
           "payout_below_minimum",
           request.credits === undefined
-            ? `The minimum payout is ${minimum} credits; ${credits} credits of earnings are available.`
-            : `The minimum payout is ${minimum} credits; this one is ${credits}.`,
-          { minimum: Number(minimum), requested: Number(credits) },
+            ? `The minimum payout is ${formatCredits(minimum)} credits; ${formatCredits(credits)} credits of earnings are available.`
+            : `The minimum payout is ${formatCredits(minimum)} credits; this one is ${formatCredits(credits)}.`,
+          { minimum: creditsToJson(minimum), requested: creditsToJson(credits) },
         );
       }
       if (credits > available) throw insufficientEarnings(credits, available);
@@ -199,8 +199,8 @@ export async function reservePayout(
     // The database's own floor under the balance (a payout that raced this one past the lock).
     if (err instanceof AppError && err.code === "insufficient_credits") {
       throw insufficientEarnings(
-        BigInt((err.details?.need as number | undefined) ?? 0),
-        BigInt((err.details?.have as number | undefined) ?? 0),
+        creditsFromJson((err.details?.need as number | undefined) ?? 0) ?? 0n,
+        creditsFromJson((err.details?.have as number | undefined) ?? 0) ?? 0n,
       );
     }
     // Two requests with one Idempotency-Key at once: the loser returns the winner's payout.
@@ -210,10 +210,11 @@ export async function reservePayout(
 }
 
 const insufficientEarnings = (need: bigint, have: bigint) =>
-  new AppError("insufficient_earnings", `Insufficient earnings. Need ${need}, have ${have}.`, {
-    need: Number(need),
-    have: Number(have),
-  });
+  new AppError(
+    "insufficient_earnings",
+    `Insufficient earnings. Need ${formatCredits(need)}, have ${formatCredits(have)}.`,
+    { need: creditsToJson(need), have: creditsToJson(have) },
+  );
 
 /**
  * Moves a payout on as far as it can go now: a `pending` one is signed and sent, a `broadcast`

@@ -1,10 +1,11 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
+import { creditsInput, creditsJson } from "../../lib/credits.js";
 import { networks } from "../../lib/network.js";
 
 export const reserveRequest = z
   .object({
-    credits: z.number().int().min(1).max(10_000_000),
+    credits: creditsInput(z.number().positive().max(10_000_000)),
     expiresInSeconds: z
       .number()
       .int()
@@ -18,7 +19,7 @@ export const settleRequest = z.object({ reservationId: z.string().min(1).max(64)
 
 /** What the batch studio routes answer, and their entries in the OpenAPI document. */
 
-const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+const credits = creditsJson();
 
 export const reservation = z
   .object({

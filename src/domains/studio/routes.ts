@@ -21,7 +21,7 @@ export function studioRoutes(ctx: AppContext): Router {
 
   mount(studioContracts.reserveCredits, async ({ ctx, caller, body }) => {
     const reservation = await reserveCredits(ctx, keyScopeOf(caller), {
-      credits: BigInt(body.credits),
+      credits: body.credits,
       expiresInSeconds: body.expiresInSeconds,
     });
     return { status: 201, body: reservationJson(reservation) };

@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
 import { pageSchema } from "../../http/cursor.js";
 import { describeFields, route } from "../../http/openapi/contract.js";
+import { creditsJson } from "../../lib/credits.js";
 import { networks } from "../../lib/network.js";
 import { generation, QUOTE_ERRORS } from "../generations/contract.js";
 import { reservation } from "../studio/contract.js";
@@ -30,7 +31,7 @@ export const workflowRunParams = workflowParams.extend({ runId: z.string().min(1
 
 /** What the workflow routes answer, and their entries in the OpenAPI document. */
 
-const credits = z.number().int().describe("Credits (1 credit = $0.01).");
+const credits = creditsJson();
 const timestamp = z.iso.datetime();
 
 export const workflow = z

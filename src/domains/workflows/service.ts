@@ -2,6 +2,7 @@ import { and, asc, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import { ZodError } from "zod";
 import type { ServiceContext } from "../../context.js";
 import { AppError, appErrorFromZod, insufficientCredits, notFound } from "../../errors.js";
+import { creditsToJson, formatCredits } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import type { NetworkScope } from "../accounts/caller.js";
@@ -436,8 +437,8 @@ async function submitStep(
       if (cost > row.quoted) {
         throw new AppError(
           "insufficient_credits",
-          `The step now costs ${cost} credits, more than the ${row.quoted} reserved for it.`,
-          { need: Number(cost), have: Number(row.quoted) },
+          `The step now costs ${formatCredits(cost)} credits, more than the ${formatCredits(row.quoted)} reserved for it.`,
+          { need: creditsToJson(cost), have: creditsToJson(row.quoted) },
         );
       }
       return { generationId };

@@ -3,6 +3,7 @@ import { RESULT_FAILURE_CODES } from "../../domains/generations/failures.js";
 import { PAYMENT_REFUSAL_REASONS } from "../../domains/payments/reasons.js";
 import { upstreamStatusCode } from "../../domains/providers/failures.js";
 import { type ErrorCode, errorStatus } from "../../errors.js";
+import { creditsJson } from "../../lib/credits.js";
 import {
   type Credential,
   credentialsOf,
@@ -129,8 +130,8 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
   unsafe_url: { reason: z.string().describe("Why the URL or its answer was refused.") },
   invalid_image: { reason: z.enum(["type", "pixels"]).optional() },
   insufficient_credits: {
-    need: z.number().int().describe("Credits the request needs."),
-    have: z.number().int().describe("Credits available."),
+    need: creditsJson("Credits the request needs."),
+    have: creditsJson("Credits available."),
   },
   payment_required: {
     reason: z
@@ -146,12 +147,12 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
   payments_unavailable: { network: z.enum(["live", "test"]) },
   payouts_unavailable: { network: z.enum(["live", "test"]) },
   payout_below_minimum: {
-    minimum: z.number().int().describe("The smallest payout, in credits."),
-    requested: z.number().int().describe("The credits asked for, or all available earnings."),
+    minimum: creditsJson("The smallest payout, in credits."),
+    requested: creditsJson("The credits asked for, or all available earnings."),
   },
   insufficient_earnings: {
-    need: z.number().int().describe("Credits the payout asks for."),
-    have: z.number().int().describe("Earnings available to pay out."),
+    need: creditsJson("Credits the payout asks for."),
+    have: creditsJson("Earnings available to pay out."),
   },
   payout_failed: {
     payoutId: z.string().describe("po_…: the failed payout, as GET /v1/profile/payouts lists it."),
