@@ -1,0 +1,102 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { useAuth } from "./auth";
+import { NETWORKS } from "./networks";
+import { Link, navigate, useLocation } from "./router";
+import { CreatorsScreen } from "./screens/Creators";
+import { CreditsScreen } from "./screens/Credits";
+import { GalleryScreen } from "./screens/Gallery";
+import { KeysScreen } from "./screens/Keys";
+import { ModelScreen } from "./screens/Model";
+import { PlaygroundScreen } from "./screens/Playground";
+import { PricingScreen } from "./screens/Pricing";
+import { SignInScreen } from "./screens/SignIn";
+
+const SIGNED_IN_NAV = [
+  ["/playground", "Playground"],
+  ["/gallery", "Gallery"],
+  ["/credits", "Credits"],
+  ["/keys", "API keys"],
+  ["/creators", "Creators"],
+  ["/pricing", "Pricing"],
+] as const;
+
+/** Always on screen: which world the caller acts in, and what that costs. */
+function NetworkBanner() {
+  const { auth } = useAuth();
+  if (!auth) return null;
+  const n = NETWORKS[auth.network];
+  return (
+    <output className={`network network-${auth.network}`} data-testid="network">
+      <strong>{n.label}</strong> · {n.chainName} · {n.note}
+    </output>
+  );
+}
+
+export function App() {
+  const { auth, signOut } = useAuth();
+  const { path } = useLocation();
+  const queryClient = useQueryClient();
+  const publicPath = path === "/pricing" || path.startsWith("/models/") || path === "/signin";
+
+  useEffect(() => {
+    if (!auth && !publicPath) navigate("/signin");
+    if (auth && (path === "/" || path === "/signin")) navigate("/playground");
+  }, [auth, path, publicPath]);
+
+  let screen = null;
+  if (path === "/pricing") screen = <PricingScreen />;
+  else if (path.startsWith("/models/"))
+    screen = <ModelScreen id={decodeURIComponent(path.slice("/models/".length))} />;
+  else if (!auth) screen = <SignInScreen />;
+  else if (path === "/gallery") screen = <GalleryScreen />;
+  else if (path === "/credits") screen = <CreditsScreen />;
+  else if (path === "/keys") screen = <KeysScreen />;
+  else if (path === "/creators") screen = <CreatorsScreen />;
+  else screen = <PlaygroundScreen />;
+
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <Link to={auth ? "/playground" : "/pricing"} className="brand">
+          Polyforge
+        </Link>
+        <nav aria-label="Main">
+          {auth ? (
+            SIGNED_IN_NAV.map(([to, label]) => (
+              <Link key={to} to={to} aria-current={path === to ? "page" : undefined}>
+                {label}
+              </Link>
+            ))
+          ) : (
+            <>
+              <Link to="/pricing" aria-current={path === "/pricing" ? "page" : undefined}>
+                Pricing
+              </Link>
+              <Link to="/signin" aria-current={path === "/signin" ? "page" : undefined}>
+                Sign in
+              </Link>
+            </>
+          )}
+          {auth && (
+            <button
+              type="button"
+              className="link"
+              onClick={() => {
+                signOut();
+                queryClient.clear();
+              }}
+            >
+              Sign out
+            </button>
+          )}
+        </nav>
+        <NetworkBanner />
+      </header>
+      <main id="main">{screen}</main>
+    </>
+  );
+}
