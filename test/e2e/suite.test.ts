@@ -1,0 +1,357 @@
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import type { Runner } from "graphile-worker";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { anvilAccount, LOCAL_ROLES, type LocalChain } from "../../src/chain/local-chain.js";
+import { SUITE_DIR } from "../../src/http/suite.js";
+import { startWorker } from "../../src/jobs/worker.js";
+import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
+import { injectWallet, launchChromium } from "../helpers/browser.js";
+import { paymentEnv, startTestChain, treasury, usdcBalance } from "../helpers/chain.js";
+import { repoRoot } from "../helpers/cli.js";
+import { solidPng } from "../helpers/images.js";
+import { freePort } from "../helpers/ports.js";
+import { type Simulator, startSimulator } from "../simulator/upstream.js";
+
+/**
+ * The Creator Suite end to end, in Debian's chromium: one browser and one stack (PostgreSQL,
+ * anvil standing in for Base Sepolia, the worker, sandbox channels, and a simulated upstream
+ * that refuses every prompt for one model). The wallet is a test EIP-1193 provider holding one
+ * of anvil's public keys, so sign-in and the pack purchase are really signed and settled.
+ * The steps run in order, as a person would: sign in, buy credits, generate, and so on.
+ */
+
+const SCREENSHOTS = path.join(repoRoot, "test/e2e/screenshots");
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 900 };
+// Served only by the simulated upstream, which refuses every prompt: a failed result.
+const REFUSING_MODEL = "qwen-image-2.0";
+
+let chain: LocalChain;
+let sim: Simulator;
+let app: TestApp;
+let worker: Runner;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+const wallet = anvilAccount(LOCAL_ROLES.demoPayer);
+
+/** A DataTransfer holding one PNG, made in the page (a string: the tests compile without DOM types). */
+const DATA_TRANSFER = (pngBase64: string) => `(() => {
+  const bytes = Uint8Array.from(atob("${pngBase64}"), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+  return transfer;
+})()`;
+
+const url = (p: string) => `${app.url}/app${p}`;
+
+/** Desktop and phone-width screenshots of the page as it is now. */
+async function screenshots(p: Page, name: string) {
+  await p.setViewportSize(DESKTOP);
+  await p.screenshot({ path: path.join(SCREENSHOTS, `${name}-desktop.png`), fullPage: true });
+  await p.setViewportSize(PHONE);
+  await p.screenshot({ path: path.join(SCREENSHOTS, `${name}-phone.png`), fullPage: true });
+  await p.setViewportSize(DESKTOP);
+}
+
+const storedKey = () =>
+  page.evaluate<string>('JSON.parse(localStorage.getItem("polyforge.auth") ?? "null")?.apiKey');
+
+beforeAll(async () => {
+  // npm install builds the app; a checkout that skipped it is built here, once.
+  if (!existsSync(path.join(SUITE_DIR, "index.html")))
+    execFileSync("npm", ["run", "build:app"], { cwd: repoRoot, stdio: "ignore" });
+  await mkdir(SCREENSHOTS, { recursive: true });
+  chain = await startTestChain("test");
+  sim = await startSimulator();
+  sim.always = "contentPolicy";
+  const port = await freePort();
+  app = await startTestApp({
+    env: {
+      ...paymentEnv([chain]),
+      PORT: String(port),
+      // Download links must open in the browser, which reaches the app at this address.
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      CHANNELS: JSON.stringify([
+        {
+          id: "refusing-upstream",
+          provider: "openai",
+          baseUrl: `${sim.url}/openai`,
+          apiKey: "sk-sim",
+          networks: ["test"],
+          models: { [REFUSING_MODEL]: "qwen-image" },
+          priority: 0,
+        },
+        {
+          id: "sandbox-primary",
+          provider: "sandbox",
+          networks: ["test"],
+          models: "*",
+          priority: 1,
+        },
+      ]),
+    },
+  });
+  worker = await startWorker(app.ctx);
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: DESKTOP });
+  await injectWallet(context, wallet, chain.chainId);
+  page = await context.newPage();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await worker?.stop();
+  await app?.close();
+  await sim?.close();
+  await chain?.stop();
+});
+
+describe("the Creator Suite in a browser", () => {
+  it("shows pricing and each model's page without signing in", async () => {
+    const root = await fetch(app.url, { redirect: "manual" });
+    expect(root.status).toBe(302);
+    expect(root.headers.get("location")).toBe("/app/");
+
+    await page.goto(url("/pricing"));
+    await expect.poll(() => page.locator("[data-pack]").count()).toBe(3);
+    await expect
+      .poll(() => page.locator("[data-testid=model-prices] tbody tr").count())
+      .toBe((await app.request("GET", "/v1/models")).body.data.length);
+    expect(await page.locator("[data-pack=creator]").innerText()).toMatch(
+      /\$24[\s\S]*3,000 credits[\s\S]*creator/,
+    );
+    expect(await page.locator("[data-testid=network]").count()).toBe(0);
+    await screenshots(page, "pricing");
+
+    await page.getByRole("link", { name: "GPT Image 2" }).first().click();
+    await page.getByRole("heading", { name: "GPT Image 2" }).waitFor();
+    expect(await page.locator("[data-testid=price-table] tbody tr").count()).toBeGreaterThan(0);
+    expect(await page.locator(".facts").innerText()).toContain("Aspect ratios");
+    await screenshots(page, "model");
+  });
+
+  it("signs in with the browser wallet (EIP-4361) and shows the network", async () => {
+    await page.goto(url("/signin"));
+    await screenshots(page, "signin");
+    await page.getByRole("button", { name: "Sign in with wallet" }).click();
+    await page.getByRole("heading", { name: "Playground" }).waitFor();
+    const banner = await page.locator("[data-testid=network]").innerText();
+    expect(banner).toContain("Test mode");
+    expect(banner).toContain("Base Sepolia");
+    expect(banner).toContain("nothing real is spent");
+    // The key the app made for the browser is the wallet's account's, on the test network.
+    const key = await storedKey();
+    expect(key).toMatch(/^sk_test_/);
+    const account = await app.request("GET", "/v1/account", { token: key });
+    expect(account.status).toBe(200);
+    expect(account.body.walletAddress?.toLowerCase()).toBe(wallet.address.toLowerCase());
+  });
+
+  it("buys a pack with the wallet through x402: balance and tier change without a reload", async () => {
+    await page.getByRole("link", { name: "Credits" }).click();
+    await expect
+      .poll(() => page.locator("[data-testid=credit-balance]").innerText())
+      .toBe("0 credits");
+    expect(await page.locator("[data-testid=tier]").innerText()).toBe("free");
+    const treasuryBefore = await usdcBalance(chain, treasury);
+
+    await page.getByRole("button", { name: /^creator:/ }).click();
+    const summary = await page.locator("[data-testid=pay-summary]").innerText();
+    expect(summary).toContain("24.000000 USDC");
+    expect(summary).toContain("Base Sepolia (eip155:84532)");
+    expect(summary).toContain("nothing real is spent");
+    await screenshots(page, "credits-confirm");
+    await page.getByRole("button", { name: "Sign and pay" }).click();
+
+    await expect
+      .poll(() => page.locator("[data-testid=credit-balance]").innerText(), { timeout: 20_000 })
+      .toBe("3,000 credits");
+    expect(await page.locator("[data-testid=tier]").innerText()).toBe("creator");
+    const tx = await page.locator("[data-testid=purchase] code").innerText();
+    expect(tx).toMatch(/^0x[0-9a-f]{64}$/);
+    await expect.poll(() => page.locator("[data-testid=payments] tbody tr").count()).toBe(1);
+    // Settled on the local chain: the treasury has the USDC.
+    expect((await usdcBalance(chain, treasury)) - treasuryBefore).toBe(24_000_000n);
+    await screenshots(page, "credits");
+  });
+
+  it("generates with two models: quote first, then both results with cost and routing", async () => {
+    await page.getByRole("link", { name: "Playground" }).click();
+    await page.getByLabel("Prompt").fill("a lighthouse at dusk, watercolour");
+    await page.locator('input[value="gpt-image-2"]').check();
+    await page.locator('input[value="z-image-turbo"]').check();
+    // The quote follows the form: the API's own quote for each resolution picked.
+    for (const resolution of ["2K", "1K"]) {
+      await page.getByLabel("Resolution").selectOption(resolution);
+      const expected = await app.request("POST", "/v1/generate/quote", {
+        token: await storedKey(),
+        json: { prompt: "x", models: ["gpt-image-2", "z-image-turbo"], resolution },
+      });
+      expect(expected.status).toBe(200);
+      await expect
+        .poll(() => page.locator("[data-testid=quote-total]").innerText())
+        .toBe(`${expected.body.quote.total} credits`);
+    }
+
+    await page.getByRole("button", { name: "Generate" }).click();
+    const cards = page.locator(".results .result");
+    await expect.poll(() => cards.count(), { timeout: 20_000 }).toBe(2);
+    await expect
+      .poll(() => page.locator(".results [data-testid=result-status]").allInnerTexts(), {
+        timeout: 30_000,
+      })
+      .toEqual(["completed", "completed"]);
+    for (const model of ["gpt-image-2", "z-image-turbo"]) {
+      const card = page.locator(`.results .result[data-model="${model}"]`);
+      expect(await card.locator("[data-testid=result-cost]").innerText()).toMatch(
+        /^(\d+) quoted · \1 charged · 0 refunded$/,
+      );
+      expect(await card.locator("[data-testid=result-upstream]").innerText()).toMatch(
+        /^sandbox-primary \((no failover|failed over)\)$/,
+      );
+      // The image really loads from its signed download link.
+      const img = card.locator("img");
+      await expect
+        .poll(() => img.evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth))
+        .toBeGreaterThan(0);
+    }
+    await page.setViewportSize(DESKTOP);
+    await page.screenshot({ path: path.join(SCREENSHOTS, "playground-readme.png") });
+    await screenshots(page, "playground");
+  });
+
+  it("uploads reference images by picking and by dropping, and quotes with them", async () => {
+    const quoted: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().endsWith("/v1/generate/quote")) quoted.push(r.postData() ?? "");
+    });
+    await page.locator("input[type=file]").setInputFiles({
+      name: "picked.png",
+      mimeType: "image/png",
+      buffer: await solidPng(64, 64, "#c33"),
+    });
+    await expect.poll(() => page.locator("[data-testid=reference]").count()).toBe(1);
+
+    const dropped = (await solidPng(48, 48, "#3c3")).toString("base64");
+    // A real drop event carrying a File, as the browser makes when a file is dragged in.
+    const transfer = await page.evaluateHandle(DATA_TRANSFER(dropped));
+    await page
+      .locator("[data-testid=references]")
+      .dispatchEvent("drop", { dataTransfer: transfer });
+    await expect.poll(() => page.locator("[data-testid=reference]").count()).toBe(2);
+    await expect
+      .poll(() => quoted.some((b) => (b.match(/\/v1\/uploads\/img_/g) ?? []).length === 2))
+      .toBe(true);
+    // A file that is not an image is refused with the API's code.
+    await page.locator("input[type=file]").setInputFiles({
+      name: "notes.txt",
+      mimeType: "text/plain",
+      buffer: Buffer.from("not an image"),
+    });
+    await page.getByText("invalid_image").waitFor();
+    expect(await page.locator("[data-testid=reference]").count()).toBe(2);
+  });
+
+  it("shows a failed result's code and its refund", async () => {
+    const key = await storedKey();
+    const before = (await app.request("GET", "/v1/balance", { token: key })).body.creditBalance;
+    await page.goto(url("/playground"));
+    await page.getByLabel("Prompt").fill("a prompt the upstream refuses");
+    await page.locator(`input[value="${REFUSING_MODEL}"]`).check();
+    await page.locator("[data-testid=quote-total]").waitFor();
+    await page.getByRole("button", { name: "Generate" }).click();
+    const error = page.locator(
+      `.result[data-model="${REFUSING_MODEL}"] [data-testid=result-error]`,
+    );
+    await error.waitFor({ timeout: 30_000 });
+    expect(await error.innerText()).toMatch(/content_policy[\s\S]*Refunded 6 credits\./);
+    expect(await page.locator("[data-testid=generation-summary]").innerText()).toContain(
+      "refunded 6",
+    );
+    expect((await app.request("GET", "/v1/balance", { token: key })).body.creditBalance).toBe(
+      before,
+    );
+    await screenshots(page, "playground-failed");
+  });
+
+  it("creates a style pass and lists it", async () => {
+    await page.getByRole("link", { name: "Creators" }).click();
+    await page.getByText("You have not published a style pass yet.").waitFor();
+    await page.getByLabel("Name").fill("Ink wash");
+    await page.getByLabel(/^Style prompt/).fill("ink wash painting, loose brushwork");
+    await page.getByLabel(/^Fee per model result/).fill("3");
+    await page.getByLabel(/^Tags/).fill("ink, painting");
+    await page.getByRole("button", { name: "Publish pass" }).click();
+    const listed = page.locator("[data-testid=my-passes] li");
+    await expect.poll(() => listed.count()).toBe(1);
+    expect(await listed.innerText()).toMatch(/Ink wash[\s\S]*3 credits per result[\s\S]*active/);
+    const mine = await app.request("GET", "/v1/passes?creator=me", { token: await storedKey() });
+    expect(mine.body.data.map((p: { name: string }) => p.name)).toEqual(["Ink wash"]);
+    await screenshots(page, "creators");
+  });
+
+  it("lists the history, searches prompts, and shows a generation's money record", async () => {
+    await page.getByRole("link", { name: "Gallery" }).click();
+    const tiles = page.locator("[data-testid=gallery] li");
+    await expect.poll(() => tiles.count()).toBe(2);
+    await page.getByLabel("Search prompts").fill("lighthouse");
+    await expect.poll(() => tiles.count()).toBe(1);
+    await tiles.first().getByRole("button").click();
+    const detail = page.locator("[data-testid=detail]");
+    expect(await detail.locator("[data-testid=money]").innerText()).toMatch(
+      /^Quoted (\d+) · charged \1 · refunded 0 credits$/,
+    );
+    await expect.poll(() => detail.locator("table tbody tr").count()).toBeGreaterThan(0);
+    await screenshots(page, "gallery");
+    await page.getByLabel("Search prompts").fill("");
+    await page.getByLabel("Status").selectOption("failed");
+    await expect.poll(() => tiles.count()).toBe(1);
+    expect(await tiles.first().innerText()).toContain("refuses");
+  });
+
+  it("creates a key, shows it once, and revokes it", async () => {
+    await page.getByRole("link", { name: "API keys" }).click();
+    await page.getByLabel("Name").fill("laptop");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const secret = await page.locator("[data-testid=new-key]").innerText();
+    expect(secret).toMatch(/^sk_test_[A-Za-z0-9]{64}$/);
+    expect((await app.request("GET", "/v1/balance", { token: secret })).status).toBe(200);
+    await screenshots(page, "keys");
+
+    await page.getByRole("button", { name: /^Revoke laptop/ }).click();
+    await expect.poll(() => page.getByRole("button", { name: /^Revoke laptop/ }).count()).toBe(0);
+    const refused = await app.request("GET", "/v1/balance", { token: secret });
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe("invalid_api_key");
+  });
+
+  it("signs in by pasting an API key, and refuses a wrong one", async () => {
+    const caller = await createFundedCaller(app.ctx, 500n);
+    const other = await browser.newContext({ viewport: DESKTOP });
+    const p = await other.newPage();
+    try {
+      await p.goto(url("/signin"));
+      await p.getByLabel("API key").fill(`sk_test_${"x".repeat(64)}`);
+      await p.getByRole("button", { name: "Use this key" }).click();
+      await p.getByText("invalid_api_key").waitFor();
+
+      await p.getByLabel("API key").fill(caller.key);
+      await p.getByRole("button", { name: "Use this key" }).click();
+      await p.getByRole("heading", { name: "Playground" }).waitFor();
+      expect(await p.locator("[data-testid=network]").innerText()).toContain(
+        "nothing real is spent",
+      );
+      await p.getByRole("link", { name: "Credits" }).click();
+      await expect
+        .poll(() => p.locator("[data-testid=credit-balance]").innerText())
+        .toBe("500 credits");
+    } finally {
+      await other.close();
+    }
+  });
+});
