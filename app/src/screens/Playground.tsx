@@ -197,142 +197,151 @@ export function PlaygroundScreen() {
   return (
     <section aria-labelledby="playground-title" className="playground">
       <h1 id="playground-title">Playground</h1>
-      <form
-        className="generate-form"
-        onSubmit={(e) => {
-          e.preventDefault();
-          submit.mutate();
-        }}
-      >
-        <label className="wide">
-          Prompt
-          <textarea
-            value={prompt}
-            onChange={(e) => setPrompt(e.target.value)}
-            rows={3}
-            maxLength={10_000}
-            required
-          />
-        </label>
-        <fieldset className="row">
-          <legend>Media type</legend>
-          {(["image", "video"] as const).map((t) => (
-            <label key={t} className="inline">
-              <input
-                type="radio"
-                name="mediaType"
-                checked={mediaType === t}
-                onChange={() => {
-                  setMediaType(t);
-                  setSelected([]);
-                  setPassIds([]);
-                }}
-              />
-              {t}
-            </label>
-          ))}
-        </fieldset>
-        <div className="row">
-          <label>
-            Aspect ratio
-            <select value={aspectRatio} onChange={(e) => setAspectRatio(e.target.value)}>
-              <option value="">model default</option>
-              {ratios.map((r) => (
-                <option key={r}>{r}</option>
-              ))}
-            </select>
+      <div className="playground-grid">
+        <form
+          className="generate-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            submit.mutate();
+          }}
+        >
+          <label className="wide">
+            Prompt
+            <textarea
+              value={prompt}
+              onChange={(e) => setPrompt(e.target.value)}
+              rows={3}
+              maxLength={10_000}
+              required
+            />
           </label>
-          <label>
-            Resolution
-            <select value={effectiveResolution} onChange={(e) => setResolution(e.target.value)}>
-              {resolutions.map((r) => (
-                <option key={r}>{r}</option>
-              ))}
-            </select>
-          </label>
-          {mediaType === "video" && (
+          <fieldset className="row">
+            <legend>Media type</legend>
+            {(["image", "video"] as const).map((t) => (
+              <label key={t} className="inline">
+                <input
+                  type="radio"
+                  name="mediaType"
+                  checked={mediaType === t}
+                  onChange={() => {
+                    setMediaType(t);
+                    setSelected([]);
+                    setPassIds([]);
+                  }}
+                />
+                {t}
+              </label>
+            ))}
+          </fieldset>
+          <div className="row">
             <label>
-              Duration
-              <select
-                value={effectiveDuration ?? ""}
-                onChange={(e) => setDuration(Number(e.target.value))}
-              >
-                {durations.map((d) => (
-                  <option key={d} value={d}>
-                    {d} s
-                  </option>
+              Aspect ratio
+              <select value={aspectRatio} onChange={(e) => setAspectRatio(e.target.value)}>
+                <option value="">model default</option>
+                {ratios.map((r) => (
+                  <option key={r}>{r}</option>
                 ))}
               </select>
             </label>
+            <label>
+              Resolution
+              <select value={effectiveResolution} onChange={(e) => setResolution(e.target.value)}>
+                {resolutions.map((r) => (
+                  <option key={r}>{r}</option>
+                ))}
+              </select>
+            </label>
+            {mediaType === "video" && (
+              <label>
+                Duration
+                <select
+                  value={effectiveDuration ?? ""}
+                  onChange={(e) => setDuration(Number(e.target.value))}
+                >
+                  {durations.map((d) => (
+                    <option key={d} value={d}>
+                      {d} s
+                    </option>
+                  ))}
+                </select>
+              </label>
+            )}
+          </div>
+          <ModelPicker
+            models={models.data}
+            mediaType={mediaType}
+            selected={selected}
+            onToggle={toggleModel}
+            resolution={effectiveResolution}
+            {...(effectiveDuration !== undefined && { duration: effectiveDuration })}
+          />
+          <References apiKey={apiKey} references={references} onChange={setReferences} />
+          <fieldset>
+            <legend>Style passes</legend>
+            {passes.isPending && <Loading what="style passes" />}
+            {passes.isError && <ErrorNote error={passes.error} />}
+            {passes.data?.data.length === 0 && <Empty>No {mediaType} style passes yet.</Empty>}
+            {passes.data?.data.map((p) => (
+              <label key={p.id} className="inline">
+                <input
+                  type="checkbox"
+                  checked={passIds.includes(p.id)}
+                  onChange={() =>
+                    setPassIds((s) =>
+                      s.includes(p.id) ? s.filter((x) => x !== p.id) : [...s, p.id],
+                    )
+                  }
+                />
+                {p.name} ({p.fee} per result)
+              </label>
+            ))}
+          </fieldset>
+          <div className="quote" aria-live="polite" data-testid="quote">
+            {selected.length === 0 || !prompt.trim() ? (
+              <p className="hint">Write a prompt and pick a model to see the price.</p>
+            ) : quote.isFetching && !quote.data ? (
+              <Loading what="the quote" />
+            ) : quote.isError ? (
+              <ErrorNote error={quote.error} />
+            ) : quote.data ? (
+              <p>
+                Quote: <strong data-testid="quote-total">{credits(quote.data.quote.total)}</strong>{" "}
+                ({quote.data.quote.models.map((m) => `${m.model} ${m.credits}`).join(", ")}
+                {quote.data.quote.passFees.length > 0 &&
+                  `; pass fees ${quote.data.quote.passFees.reduce((s, f) => s + f.credits, 0)}`}
+                ) at {quote.data.resolution}, {quote.data.aspectRatio}
+              </p>
+            ) : null}
+          </div>
+          <button
+            type="submit"
+            disabled={submit.isPending || selected.length === 0 || !prompt.trim()}
+          >
+            {submit.isPending ? "Submitting…" : "Generate"}
+          </button>
+        </form>
+        <div className="output" aria-live="polite">
+          {submit.isError && <ErrorNote error={submit.error} />}
+          {!submit.data && !submit.isError && (
+            <Empty>Results appear here, side by side, as each model finishes.</Empty>
+          )}
+          {submit.data && !generation && <Loading what="results" />}
+          {generation && (
+            <>
+              <p data-testid="generation-summary">
+                <code>{generation.generationId}</code>: {generation.status} · quoted{" "}
+                {generation.cost.quoted}, charged {generation.cost.charged}, refunded{" "}
+                {generation.cost.refunded}
+              </p>
+              <div className="results">
+                {generation.results.map((r) => (
+                  <ResultCard key={r.model} result={r} />
+                ))}
+              </div>
+            </>
           )}
         </div>
-        <ModelPicker
-          models={models.data}
-          mediaType={mediaType}
-          selected={selected}
-          onToggle={toggleModel}
-          resolution={effectiveResolution}
-          {...(effectiveDuration !== undefined && { duration: effectiveDuration })}
-        />
-        <References apiKey={apiKey} references={references} onChange={setReferences} />
-        <fieldset>
-          <legend>Style passes</legend>
-          {passes.isPending && <Loading what="style passes" />}
-          {passes.isError && <ErrorNote error={passes.error} />}
-          {passes.data?.data.length === 0 && <Empty>No {mediaType} style passes yet.</Empty>}
-          {passes.data?.data.map((p) => (
-            <label key={p.id} className="inline">
-              <input
-                type="checkbox"
-                checked={passIds.includes(p.id)}
-                onChange={() =>
-                  setPassIds((s) => (s.includes(p.id) ? s.filter((x) => x !== p.id) : [...s, p.id]))
-                }
-              />
-              {p.name} ({p.fee} per result)
-            </label>
-          ))}
-        </fieldset>
-        <div className="quote" aria-live="polite" data-testid="quote">
-          {selected.length === 0 || !prompt.trim() ? (
-            <p className="hint">Write a prompt and pick a model to see the price.</p>
-          ) : quote.isFetching && !quote.data ? (
-            <Loading what="the quote" />
-          ) : quote.isError ? (
-            <ErrorNote error={quote.error} />
-          ) : quote.data ? (
-            <p>
-              Quote: <strong data-testid="quote-total">{credits(quote.data.quote.total)}</strong> (
-              {quote.data.quote.models.map((m) => `${m.model} ${m.credits}`).join(", ")}
-              {quote.data.quote.passFees.length > 0 &&
-                `; pass fees ${quote.data.quote.passFees.reduce((s, f) => s + f.credits, 0)}`}
-              ) at {quote.data.resolution}, {quote.data.aspectRatio}
-            </p>
-          ) : null}
-        </div>
-        <button
-          type="submit"
-          disabled={submit.isPending || selected.length === 0 || !prompt.trim()}
-        >
-          {submit.isPending ? "Submitting…" : "Generate"}
-        </button>
-      </form>
-      {submit.isError && <ErrorNote error={submit.error} />}
-      {submit.data && !generation && <Loading what="results" />}
-      {generation && (
-        <div aria-live="polite">
-          <p data-testid="generation-summary">
-            <code>{generation.generationId}</code>: {generation.status} · quoted{" "}
-            {generation.cost.quoted}, charged {generation.cost.charged}, refunded{" "}
-            {generation.cost.refunded}
-          </p>
-          <div className="results">
-            {generation.results.map((r) => (
-              <ResultCard key={r.model} result={r} />
-            ))}
-          </div>
-        </div>
-      )}
+      </div>
     </section>
   );
 }
