@@ -14,6 +14,9 @@ import type { AppContext } from "../context.js";
 export const SUITE_DIR = fileURLToPath(new URL("../../app/dist", import.meta.url));
 const INDEX = path.join(SUITE_DIR, "index.html");
 
+/** Whether app/dist holds a build (npm install makes one; an install without dev deps does not). */
+export const suiteBuilt = () => existsSync(INDEX);
+
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Polyforge Creator Suite</title>
 <p>The Creator Suite is not built. Run <code>npm run build:app</code> (npm install runs it).</p>`;
 
@@ -58,7 +61,7 @@ export function suiteRoutes(ctx: AppContext): Router {
   router.use("/app", (req, res, next) => {
     if (req.method !== "GET" && req.method !== "HEAD") return next();
     res.setHeader("Content-Security-Policy", csp);
-    if (!existsSync(INDEX)) {
+    if (!suiteBuilt()) {
       res.status(503).type("html").send(NOT_BUILT);
       return;
     }
