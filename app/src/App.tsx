@@ -1,22 +1,23 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
+import { ApiError } from "./api";
 import { useAuth } from "./auth";
 import { NETWORKS } from "./networks";
 import { Link, navigate, useLocation } from "./router";
 import { CreatorsScreen } from "./screens/Creators";
 import { CreditsScreen } from "./screens/Credits";
 import { GalleryScreen } from "./screens/Gallery";
-import { KeysScreen } from "./screens/Keys";
 import { ModelScreen } from "./screens/Model";
 import { PlaygroundScreen } from "./screens/Playground";
 import { PricingScreen } from "./screens/Pricing";
+import { SettingsScreen } from "./screens/Settings";
 import { SignInScreen } from "./screens/SignIn";
 
 const SIGNED_IN_NAV = [
   ["/playground", "Playground"],
   ["/gallery", "Gallery"],
   ["/credits", "Credits"],
-  ["/keys", "API keys"],
+  ["/settings", "Settings"],
   ["/creators", "Creators"],
   ["/pricing", "Pricing"],
 ] as const;
@@ -39,6 +40,20 @@ export function App() {
   const queryClient = useQueryClient();
   const publicPath = path === "/pricing" || path.startsWith("/models/") || path === "/signin";
 
+  // A revoked key or an expired session answers 401 from then on: sign in again.
+  useEffect(
+    () =>
+      queryClient.getQueryCache().subscribe((event) => {
+        const error =
+          event.type === "updated" && event.action.type === "error" && event.action.error;
+        if (error instanceof ApiError && error.status === 401 && auth) {
+          signOut();
+          queryClient.clear();
+        }
+      }),
+    [queryClient, auth, signOut],
+  );
+
   useEffect(() => {
     if (!auth && !publicPath) navigate("/signin");
     if (auth && (path === "/" || path === "/signin")) navigate("/playground");
@@ -51,7 +66,7 @@ export function App() {
   else if (!auth) screen = <SignInScreen />;
   else if (path === "/gallery") screen = <GalleryScreen />;
   else if (path === "/credits") screen = <CreditsScreen />;
-  else if (path === "/keys") screen = <KeysScreen />;
+  else if (path === "/settings") screen = <SettingsScreen />;
   else if (path === "/creators") screen = <CreatorsScreen />;
   else screen = <PlaygroundScreen />;
 

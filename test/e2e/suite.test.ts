@@ -315,14 +315,43 @@ describe("the Creator Suite in a browser", () => {
     expect(await tiles.first().innerText()).toContain("refuses");
   });
 
+  it("runs a video model and shows the video", async () => {
+    await page.getByRole("link", { name: "Playground" }).click();
+    await page.getByLabel("Prompt").fill("waves at night");
+    await page.getByLabel("video").check();
+    await page.locator('input[value="veo3.1-fast"]').check();
+    await expect.poll(() => page.getByLabel("Duration").inputValue()).toBe("8");
+    await page.locator("[data-testid=quote-total]").waitFor();
+    await page.getByRole("button", { name: "Generate" }).click();
+    const card = page.locator('.result[data-model="veo3.1-fast"]');
+    await expect
+      .poll(() => card.locator("[data-testid=result-status]").innerText(), { timeout: 60_000 })
+      .toBe("completed");
+    // A player for MP4; the sandbox's animated WebP is shown as the moving image it is.
+    const media = card.locator("video, img");
+    await expect.poll(() => media.getAttribute("src")).toMatch(/\/v1\/download\?/);
+    await expect
+      .poll(() =>
+        media.evaluate(
+          (el) =>
+            (el as unknown as { naturalWidth?: number; videoWidth?: number }).naturalWidth ||
+            (el as unknown as { videoWidth?: number }).videoWidth ||
+            0,
+        ),
+      )
+      .toBeGreaterThan(0);
+    expect(await card.innerText()).toMatch(/Frame rate\s+\d+ fps/);
+    await screenshots(page, "playground-video");
+  });
+
   it("creates a key, shows it once, and revokes it", async () => {
-    await page.getByRole("link", { name: "API keys" }).click();
+    await page.getByRole("link", { name: "Settings" }).click();
     await page.getByLabel("Name").fill("laptop");
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.locator("[data-testid=new-key]").innerText();
     expect(secret).toMatch(/^sk_test_[A-Za-z0-9]{64}$/);
     expect((await app.request("GET", "/v1/balance", { token: secret })).status).toBe(200);
-    await screenshots(page, "keys");
+    await screenshots(page, "settings");
 
     await page.getByRole("button", { name: /^Revoke laptop/ }).click();
     await expect.poll(() => page.getByRole("button", { name: /^Revoke laptop/ }).count()).toBe(0);
@@ -331,7 +360,32 @@ describe("the Creator Suite in a browser", () => {
     expect(refused.body.error.code).toBe("invalid_api_key");
   });
 
-  it("signs in by pasting an API key, and refuses a wrong one", async () => {
+  it("shows and rotates the webhook secret, and an MCP entry for this key", async () => {
+    await page.getByRole("button", { name: "Show secret" }).click();
+    const first = await page.locator("[data-testid=webhook-secret]").innerText();
+    expect(first).toMatch(/^whsec_/);
+    await page.getByRole("button", { name: "Rotate" }).click();
+    await expect
+      .poll(() => page.locator("[data-testid=webhook-secret]").innerText())
+      .not.toBe(first);
+    const api = await app.request("GET", "/v1/webhooks/secret", { token: await storedKey() });
+    expect(await page.locator("[data-testid=webhook-secret]").innerText()).toBe(api.body.secret);
+    const snippet = JSON.parse(await page.locator("[data-testid=mcp-snippet]").innerText());
+    expect(snippet.mcpServers.polyforge.url).toBe(`${app.url}/mcp`);
+  });
+
+  it("signs out by itself once its own key is revoked", async () => {
+    const own = await storedKey();
+    await page.getByRole("button", { name: /^Revoke Creator Suite \(browser\)/ }).click();
+    await expect
+      .poll(async () => (await app.request("GET", "/v1/balance", { token: own })).status)
+      .toBe(401);
+    await page.getByRole("link", { name: "Credits" }).click();
+    await page.getByRole("heading", { name: "Sign in" }).waitFor();
+    expect(await page.evaluate<string | null>('localStorage.getItem("polyforge.auth")')).toBeNull();
+  });
+
+  it("signs in by pasting an API key, with the keyboard only, and refuses a wrong one", async () => {
     const caller = await createFundedCaller(app.ctx, 500n);
     const other = await browser.newContext({ viewport: DESKTOP });
     const p = await other.newPage();
@@ -341,8 +395,11 @@ describe("the Creator Suite in a browser", () => {
       await p.getByRole("button", { name: "Use this key" }).click();
       await p.getByText("invalid_api_key").waitFor();
 
-      await p.getByLabel("API key").fill(caller.key);
-      await p.getByRole("button", { name: "Use this key" }).click();
+      // Keyboard only: focus the field, type, Enter submits.
+      await p.getByLabel("API key").fill("");
+      await p.getByLabel("API key").focus();
+      await p.keyboard.type(caller.key);
+      await p.keyboard.press("Enter");
       await p.getByRole("heading", { name: "Playground" }).waitFor();
       expect(await p.locator("[data-testid=network]").innerText()).toContain(
         "nothing real is spent",

@@ -120,9 +120,13 @@ export function PlaygroundScreen() {
   const durations = [...new Set(basis.flatMap((m) => m.capabilities.durations ?? []))].sort(
     (a, b) => a - b,
   );
-  const effectiveResolution = resolutions.includes(resolution)
-    ? resolution
-    : (resolutions[0] ?? "");
+  // Until one is picked: the resolution most of these models offer, so most show a price.
+  const commonest = [...resolutions].sort(
+    (a, b) =>
+      basis.filter((m) => m.capabilities.resolutions.includes(b)).length -
+      basis.filter((m) => m.capabilities.resolutions.includes(a)).length,
+  )[0];
+  const effectiveResolution = resolutions.includes(resolution) ? resolution : (commonest ?? "");
   const effectiveDuration =
     mediaType === "video"
       ? duration !== undefined && durations.includes(duration)

@@ -5,7 +5,7 @@ import { NETWORKS } from "../networks";
 import type { Account, ApiKey, Network } from "../types";
 import { ErrorNote } from "../ui/states";
 import { connectWallet, signInWithWallet } from "../wallet";
-import { KeyList } from "./Keys";
+import { KeyList } from "./Settings";
 
 const BROWSER_KEY_NAME = "Creator Suite (browser)";
 

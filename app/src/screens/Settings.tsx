@@ -4,6 +4,7 @@ import { api, newIdempotencyKey } from "../api";
 import { useSignedIn } from "../auth";
 import type { ApiKey, Network } from "../types";
 import { Empty, ErrorNote, Loading } from "../ui/states";
+import { McpSnippet, WebhookSecretPanel } from "./Integrations";
 
 /**
  * The account's active keys. A wallet session manages both networks' keys; an API key only
@@ -71,7 +72,7 @@ export function KeyList({ token, current }: { token: string; current?: string })
   );
 }
 
-export function KeysScreen() {
+export function SettingsScreen() {
   const auth = useSignedIn();
   const token = auth.sessionToken ?? auth.apiKey;
   const queryClient = useQueryClient();
@@ -93,8 +94,9 @@ export function KeysScreen() {
   });
 
   return (
-    <section aria-labelledby="keys-title">
-      <h1 id="keys-title">API keys</h1>
+    <section aria-labelledby="settings-title">
+      <h1 id="settings-title">Settings</h1>
+      <h2>API keys</h2>
       <p className="hint">
         A key is shown once, when it is made. At most 3 active keys per account, both networks
         counted.
@@ -139,6 +141,8 @@ export function KeysScreen() {
         </div>
       )}
       <KeyList token={token} current={auth.apiKey} />
+      <WebhookSecretPanel apiKey={auth.apiKey} />
+      <McpSnippet auth={auth} />
     </section>
   );
 }
