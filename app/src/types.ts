@@ -153,3 +153,21 @@ export interface Upload {
   width: number;
   height: number;
 }
+
+export interface TemplateVariable {
+  default?: string;
+  maxLength: number;
+  allowed?: string[];
+}
+
+export interface Template {
+  id: string;
+  creatorId: string;
+  network: Network;
+  name: string;
+  description: string;
+  text: string;
+  variables: Record<string, TemplateVariable>;
+  visibility: "public" | "unlisted";
+  createdAt: string;
+}

@@ -182,7 +182,7 @@ describe("the Creator Suite in a browser", () => {
 
   it("generates with two models: quote first, then both results with cost and routing", async () => {
     await page.getByRole("link", { name: "Playground" }).click();
-    await page.getByLabel("Prompt").fill("a lighthouse at dusk, watercolour");
+    await page.getByLabel("Prompt", { exact: true }).fill("a lighthouse at dusk, watercolour");
     await page.locator('input[value="gpt-image-2"]').check();
     await page.locator('input[value="z-image-turbo"]').check();
     // The quote follows the form: the API's own quote for each resolution picked.
@@ -262,7 +262,7 @@ describe("the Creator Suite in a browser", () => {
     const key = await storedKey();
     const before = (await app.request("GET", "/v1/balance", { token: key })).body.creditBalance;
     await page.goto(url("/playground"));
-    await page.getByLabel("Prompt").fill("a prompt the upstream refuses");
+    await page.getByLabel("Prompt", { exact: true }).fill("a prompt the upstream refuses");
     await page.locator(`input[value="${REFUSING_MODEL}"]`).check();
     await page.locator("[data-testid=quote-total]").waitFor();
     await page.getByRole("button", { name: "Generate" }).click();
@@ -283,7 +283,7 @@ describe("the Creator Suite in a browser", () => {
   it("creates a style pass and lists it", async () => {
     await page.getByRole("link", { name: "Creators" }).click();
     await page.getByText("You have not published a style pass yet.").waitFor();
-    await page.getByLabel("Name").fill("Ink wash");
+    await page.getByLabel("Name", { exact: true }).fill("Ink wash");
     await page.getByLabel(/^Style prompt/).fill("ink wash painting, loose brushwork");
     await page.getByLabel(/^Fee per model result/).fill("3");
     await page.getByLabel(/^Tags/).fill("ink, painting");
@@ -294,6 +294,29 @@ describe("the Creator Suite in a browser", () => {
     const mine = await app.request("GET", "/v1/passes?creator=me", { token: await storedKey() });
     expect(mine.body.data.map((p: { name: string }) => p.name)).toEqual(["Ink wash"]);
     await screenshots(page, "creators");
+  });
+
+  it("saves a template with its variables, previews it, and composes it in the playground", async () => {
+    await page.getByLabel("Template name").fill("Seascape");
+    await page.getByLabel(/^Text, with/).fill("a {{mood}} sea under {{sky}}");
+    await page.getByLabel("mood: allowed values").fill("calm, stormy");
+    await page.getByLabel("sky: default").fill("a red sky");
+    expect(await page.locator("[data-testid=template-preview]").innerText()).toBe(
+      "a calm sea under a red sky",
+    );
+    await page.getByRole("button", { name: "Save template" }).click();
+    await expect.poll(() => page.locator("[data-testid=my-templates] li").count()).toBe(1);
+
+    await page.getByRole("link", { name: "Playground" }).click();
+    await page.getByLabel("Prompt template").selectOption({ label: "Seascape" });
+    await page.getByLabel(/^mood/).selectOption("stormy");
+    await page.getByLabel("Ink wash").check();
+    await page.locator('input[value="z-image-turbo"]').check();
+    // The API composes it: the template filled in, then the pass's fragment.
+    await expect
+      .poll(() => page.locator("[data-testid=final-prompt]").innerText())
+      .toBe("a stormy sea under a red sky, ink wash painting, loose brushwork");
+    await screenshots(page, "playground-template");
   });
 
   it("lists the history, searches prompts, and shows a generation's money record", async () => {
@@ -317,7 +340,7 @@ describe("the Creator Suite in a browser", () => {
 
   it("runs a video model and shows the video", async () => {
     await page.getByRole("link", { name: "Playground" }).click();
-    await page.getByLabel("Prompt").fill("waves at night");
+    await page.getByLabel("Prompt", { exact: true }).fill("waves at night");
     await page.getByLabel("video").check();
     await page.locator('input[value="veo3.1-fast"]').check();
     await expect.poll(() => page.getByLabel("Duration").inputValue()).toBe("8");
@@ -346,7 +369,7 @@ describe("the Creator Suite in a browser", () => {
 
   it("creates a key, shows it once, and revokes it", async () => {
     await page.getByRole("link", { name: "Settings" }).click();
-    await page.getByLabel("Name").fill("laptop");
+    await page.getByLabel("Name", { exact: true }).fill("laptop");
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.locator("[data-testid=new-key]").innerText();
     expect(secret).toMatch(/^sk_test_[A-Za-z0-9]{64}$/);

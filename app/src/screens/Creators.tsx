@@ -5,6 +5,7 @@ import { useSignedIn } from "../auth";
 import { credits } from "../money";
 import type { MediaType, Page, StylePass } from "../types";
 import { Empty, ErrorNote, Loading } from "../ui/states";
+import { TemplateForm } from "./TemplateForm";
 
 interface Earnings {
   totalEarned: number;
@@ -152,6 +153,7 @@ export function CreatorsScreen() {
           ))}
         </ul>
       )}
+      <TemplateForm apiKey={apiKey} />
     </section>
   );
 }

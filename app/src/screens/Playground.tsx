@@ -6,10 +6,19 @@ import { priceOf, useModels } from "../catalog";
 import { followGeneration } from "../events";
 import { credits } from "../money";
 import { useLocation } from "../router";
-import type { CatalogModel, Generation, MediaType, Page, QuoteAnswer, StylePass } from "../types";
+import type {
+  CatalogModel,
+  Generation,
+  MediaType,
+  Page,
+  QuoteAnswer,
+  StylePass,
+  Template,
+} from "../types";
 import { ResultCard } from "../ui/ResultCard";
 import { Empty, ErrorNote, Loading } from "../ui/states";
 import { type Reference, References } from "./References";
+import { TemplatePicker } from "./TemplatePicker";
 
 const MAX_MODELS = 6;
 
@@ -104,6 +113,8 @@ export function PlaygroundScreen() {
   const [duration, setDuration] = useState<number | undefined>(undefined);
   const [references, setReferences] = useState<Reference[]>([]);
   const [passIds, setPassIds] = useState<string[]>([]);
+  const [templateId, setTemplateId] = useState("");
+  const [templateValues, setTemplateValues] = useState<Record<string, string>>({});
   const [generation, setGeneration] = useState<Generation | null>(null);
   const follow = useRef<AbortController | null>(null);
 
@@ -140,9 +151,21 @@ export function PlaygroundScreen() {
       api<Page<StylePass>>(`/v1/passes?mediaType=${mediaType}&limit=50`, { token: apiKey }),
   });
 
+  const templates = useQuery({
+    queryKey: ["templates", apiKey, "all"],
+    queryFn: () => api<Page<Template>>("/v1/templates?limit=100", { token: apiKey }),
+  });
+
   const body = useMemo(
     () => ({
-      prompt,
+      // With a template the prompt is optional: it is added after the template's text.
+      ...(prompt.trim() ? { prompt } : {}),
+      ...(templateId && {
+        templateId,
+        templateVariables: Object.fromEntries(
+          Object.entries(templateValues).filter(([, v]) => v !== ""),
+        ),
+      }),
       mediaType,
       models: selected,
       ...(aspectRatio && { aspectRatio }),
@@ -160,13 +183,16 @@ export function PlaygroundScreen() {
       effectiveDuration,
       references,
       passIds,
+      templateId,
+      templateValues,
     ],
   );
   const settledBody = useSettled(body);
   const quote = useQuery({
     queryKey: ["quote", apiKey, settledBody],
     queryFn: () => api<QuoteAnswer>("/v1/generate/quote", { token: apiKey, json: settledBody }),
-    enabled: settledBody.prompt.trim().length > 0 && settledBody.models.length > 0,
+    enabled:
+      ("prompt" in settledBody || "templateId" in settledBody) && settledBody.models.length > 0,
     retry: false,
   });
 
@@ -192,6 +218,7 @@ export function PlaygroundScreen() {
     onMutate: () => setGeneration(null),
   });
 
+  const ready = selected.length > 0 && (prompt.trim() !== "" || templateId !== "");
   const toggleModel = (id: string) =>
     setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : [...s, id]));
 
@@ -216,7 +243,7 @@ export function PlaygroundScreen() {
               onChange={(e) => setPrompt(e.target.value)}
               rows={3}
               maxLength={10_000}
-              required
+              required={!templateId}
             />
           </label>
           <fieldset className="row">
@@ -280,6 +307,17 @@ export function PlaygroundScreen() {
             {...(effectiveDuration !== undefined && { duration: effectiveDuration })}
           />
           <References apiKey={apiKey} references={references} onChange={setReferences} />
+          <TemplatePicker
+            templates={templates.data?.data ?? []}
+            error={templates.error}
+            templateId={templateId}
+            values={templateValues}
+            onPick={(id) => {
+              setTemplateId(id);
+              setTemplateValues({});
+            }}
+            onValue={(name, value) => setTemplateValues((t) => ({ ...t, [name]: value }))}
+          />
           <fieldset>
             <legend>Style passes</legend>
             {passes.isPending && <Loading what="style passes" />}
@@ -301,7 +339,7 @@ export function PlaygroundScreen() {
             ))}
           </fieldset>
           <div className="quote" aria-live="polite" data-testid="quote">
-            {selected.length === 0 || !prompt.trim() ? (
+            {!ready ? (
               <p className="hint">Write a prompt and pick a model to see the price.</p>
             ) : quote.isFetching && !quote.data ? (
               <Loading what="the quote" />
@@ -314,13 +352,12 @@ export function PlaygroundScreen() {
                 {quote.data.quote.passFees.length > 0 &&
                   `; pass fees ${quote.data.quote.passFees.reduce((s, f) => s + f.credits, 0)}`}
                 ) at {quote.data.resolution}, {quote.data.aspectRatio}
+                <br />
+                Final prompt: <q data-testid="final-prompt">{quote.data.prompt}</q>
               </p>
             ) : null}
           </div>
-          <button
-            type="submit"
-            disabled={submit.isPending || selected.length === 0 || !prompt.trim()}
-          >
+          <button type="submit" disabled={submit.isPending || !ready}>
             {submit.isPending ? "Submitting…" : "Generate"}
           </button>
         </form>
