@@ -293,6 +293,17 @@ describe("the Creator Suite in a browser", () => {
     expect(await listed.innerText()).toMatch(/Ink wash[\s\S]*3 credits per result[\s\S]*active/);
     const mine = await app.request("GET", "/v1/passes?creator=me", { token: await storedKey() });
     expect(mine.body.data.map((p: { name: string }) => p.name)).toEqual(["Ink wash"]);
+    // Its analytics: a bar per day of the range, as many days as the API reports.
+    for (const range of ["7d", "30d"] as const) {
+      await page.getByLabel(range === "7d" ? "7 days" : "30 days").check();
+      const api = await app.request("GET", `/v1/profile/analytics?range=${range}`, {
+        token: await storedKey(),
+      });
+      await expect
+        .poll(() => page.locator("[data-testid=bar-uses]").count())
+        .toBe(api.body.passes[0].days.length);
+    }
+    await page.getByLabel("7 days").check();
     await screenshots(page, "creators");
   });
 

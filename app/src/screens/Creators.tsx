@@ -5,6 +5,7 @@ import { useSignedIn } from "../auth";
 import { credits } from "../money";
 import type { MediaType, Page, StylePass } from "../types";
 import { Empty, ErrorNote, Loading } from "../ui/states";
+import { AnalyticsPanel } from "./Analytics";
 import { TemplateForm } from "./TemplateForm";
 
 interface Earnings {
@@ -39,7 +40,10 @@ export function CreatorsScreen() {
     queryKey: ["earnings", apiKey],
     queryFn: () => api<Earnings>("/v1/profile/earnings", { token: apiKey }),
   });
-  const refresh = () => queryClient.invalidateQueries({ queryKey: ["passes"] });
+  const refresh = () => {
+    queryClient.invalidateQueries({ queryKey: ["passes"] });
+    queryClient.invalidateQueries({ queryKey: ["analytics"] });
+  };
   const create = useMutation({
     mutationFn: () =>
       api<StylePass>("/v1/passes", {
@@ -82,6 +86,7 @@ export function CreatorsScreen() {
           available · {credits(earnings.data.paidOut)} paid out
         </p>
       )}
+      <AnalyticsPanel apiKey={apiKey} />
       <h2>New style pass</h2>
       <form
         className="stack"
