@@ -14,7 +14,7 @@ import { paymentEnv, startTestChain, treasury, usdcBalance } from "../helpers/ch
 import { repoRoot } from "../helpers/cli.js";
 import { solidPng } from "../helpers/images.js";
 import { freePort } from "../helpers/ports.js";
-import { type Simulator, startSimulator } from "../simulator/upstream.js";
+import { applyFaultRequest, type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
  * The Creator Suite end to end, in Debian's chromium: one browser and one stack (PostgreSQL,
@@ -29,6 +29,8 @@ const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 // Served only by the simulated upstream, which refuses every prompt: a failed result.
 const REFUSING_MODEL = "qwen-image-2.0";
+// First tried on a simulated upstream that answers 500, then on the sandbox: a failover.
+const FAILOVER_MODEL = "wan2.7-image";
 
 let chain: LocalChain;
 let sim: Simulator;
@@ -58,6 +60,9 @@ async function screenshots(p: Page, name: string) {
   await p.setViewportSize(DESKTOP);
 }
 
+/** The prompt by its role: a wrapping label's text would include what the field holds. */
+const promptField = () => page.getByRole("textbox", { name: "Prompt", exact: true });
+
 const storedKey = () =>
   page.evaluate<string>('JSON.parse(localStorage.getItem("polyforge.auth") ?? "null")?.apiKey');
 
@@ -68,7 +73,8 @@ beforeAll(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
   chain = await startTestChain("test");
   sim = await startSimulator();
-  sim.always = "contentPolicy";
+  applyFaultRequest(sim, { fault: "contentPolicy" });
+  applyFaultRequest(sim, { provider: "fal", fault: "error500" });
   const port = await freePort();
   app = await startTestApp({
     env: {
@@ -84,6 +90,15 @@ beforeAll(async () => {
           apiKey: "sk-sim",
           networks: ["test"],
           models: { [REFUSING_MODEL]: "qwen-image" },
+          priority: 0,
+        },
+        {
+          id: "failing-upstream",
+          provider: "fal",
+          baseUrl: `${sim.url}/fal`,
+          apiKey: "fal-sim",
+          networks: ["test"],
+          models: { [FAILOVER_MODEL]: "fal-ai/wan" },
           priority: 0,
         },
         {
@@ -182,7 +197,7 @@ describe("the Creator Suite in a browser", () => {
 
   it("generates with two models: quote first, then both results with cost and routing", async () => {
     await page.getByRole("link", { name: "Playground" }).click();
-    await page.getByLabel("Prompt", { exact: true }).fill("a lighthouse at dusk, watercolour");
+    await promptField().fill("a lighthouse at dusk, watercolour");
     await page.locator('input[value="gpt-image-2"]').check();
     await page.locator('input[value="z-image-turbo"]').check();
     // The quote follows the form: the API's own quote for each resolution picked.
@@ -262,7 +277,7 @@ describe("the Creator Suite in a browser", () => {
     const key = await storedKey();
     const before = (await app.request("GET", "/v1/balance", { token: key })).body.creditBalance;
     await page.goto(url("/playground"));
-    await page.getByLabel("Prompt", { exact: true }).fill("a prompt the upstream refuses");
+    await promptField().fill("a prompt the upstream refuses");
     await page.locator(`input[value="${REFUSING_MODEL}"]`).check();
     await page.locator("[data-testid=quote-total]").waitFor();
     await page.getByRole("button", { name: "Generate" }).click();
@@ -278,6 +293,25 @@ describe("the Creator Suite in a browser", () => {
       before,
     );
     await screenshots(page, "playground-failed");
+  });
+
+  it("says which channel served a result and that it failed over", async () => {
+    await promptField().fill("a kite over the dunes");
+    await page.locator(`input[value="${REFUSING_MODEL}"]`).uncheck();
+    await page.locator(`input[value="${FAILOVER_MODEL}"]`).check();
+    await page.locator("[data-testid=quote-total]").waitFor();
+    await page.getByRole("button", { name: "Generate" }).click();
+    const card = page.locator(`.result[data-model="${FAILOVER_MODEL}"]`);
+    await expect
+      .poll(() => card.locator("[data-testid=result-status]").innerText(), { timeout: 30_000 })
+      .toBe("completed");
+    expect(await card.locator("[data-testid=result-upstream]").innerText()).toBe(
+      "sandbox-primary (failed over)",
+    );
+    expect(await card.innerText()).toMatch(/failing-upstream: upstream_500/);
+    expect(await card.locator("[data-testid=result-cost]").innerText()).toMatch(
+      /^(\d+) quoted · \1 charged · 0 refunded$/,
+    );
   });
 
   it("creates a style pass and lists it", async () => {
@@ -333,7 +367,7 @@ describe("the Creator Suite in a browser", () => {
   it("lists the history, searches prompts, and shows a generation's money record", async () => {
     await page.getByRole("link", { name: "Gallery" }).click();
     const tiles = page.locator("[data-testid=gallery] li");
-    await expect.poll(() => tiles.count()).toBe(2);
+    await expect.poll(() => tiles.count()).toBe(3);
     await page.getByLabel("Search prompts").fill("lighthouse");
     await expect.poll(() => tiles.count()).toBe(1);
     await tiles.first().getByRole("button").click();
@@ -351,7 +385,7 @@ describe("the Creator Suite in a browser", () => {
 
   it("runs a video model and shows the video", async () => {
     await page.getByRole("link", { name: "Playground" }).click();
-    await page.getByLabel("Prompt", { exact: true }).fill("waves at night");
+    await promptField().fill("waves at night");
     await page.getByLabel("video").check();
     await page.locator('input[value="veo3.1-fast"]').check();
     await expect.poll(() => page.getByLabel("Duration").inputValue()).toBe("8");
