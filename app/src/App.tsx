@@ -12,6 +12,7 @@ import { PlaygroundScreen } from "./screens/Playground";
 import { PricingScreen } from "./screens/Pricing";
 import { SettingsScreen } from "./screens/Settings";
 import { SignInScreen } from "./screens/SignIn";
+import { StudioScreen } from "./screens/Studio";
 
 const SIGNED_IN_NAV = [
   ["/playground", "Playground"],
@@ -19,6 +20,7 @@ const SIGNED_IN_NAV = [
   ["/credits", "Credits"],
   ["/settings", "Settings"],
   ["/creators", "Creators"],
+  ["/studio", "Studio"],
   ["/pricing", "Pricing"],
 ] as const;
 
@@ -68,6 +70,7 @@ export function App() {
   else if (path === "/credits") screen = <CreditsScreen />;
   else if (path === "/settings") screen = <SettingsScreen />;
   else if (path === "/creators") screen = <CreatorsScreen />;
+  else if (path === "/studio") screen = <StudioScreen />;
   else screen = <PlaygroundScreen />;
 
   return (

@@ -171,3 +171,40 @@ export interface Template {
   visibility: "public" | "unlisted";
   createdAt: string;
 }
+
+export interface WorkflowStep {
+  id: string;
+  request: { prompt?: string; models: string[] };
+  referenceSteps?: { step: string; model?: string }[];
+}
+
+export interface Workflow {
+  id: string;
+  name: string;
+  steps: WorkflowStep[];
+  cost: number | null;
+  createdAt: string;
+}
+
+export interface Reservation {
+  reservationId: string;
+  status: "active" | "settled" | "expired";
+  reservedCredits: number;
+  availableCredits: number;
+}
+
+export interface WorkflowRun {
+  runId: string;
+  workflowId: string;
+  status: "running" | "completed" | "failed";
+  reservation: Reservation;
+  cost: { quoted: number; charged: number; refunded: number };
+  steps: {
+    id: string;
+    status: "waiting" | "running" | "completed" | "failed" | "skipped";
+    cost: number;
+    generationId: string | null;
+    generation: Generation | null;
+    error: { code: string; message: string | null } | null;
+  }[];
+}

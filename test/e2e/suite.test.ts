@@ -412,6 +412,51 @@ describe("the Creator Suite in a browser", () => {
     await screenshots(page, "playground-video");
   });
 
+  it("saves a two-step workflow, shows its graph, runs it and follows each step", async () => {
+    await page.getByRole("link", { name: "Studio" }).click();
+    await page.getByText("No saved workflows yet.").waitFor();
+    await page.getByLabel("Workflow name").fill("sketch, then paint");
+    const first = page.locator("[data-step='0']");
+    await first.getByLabel("Step id").fill("sketch");
+    await first.getByLabel("Model").selectOption("z-image-turbo");
+    await first.getByRole("textbox", { name: "Prompt" }).fill("a lighthouse, pencil");
+    await page.getByRole("button", { name: "Add a step" }).click();
+    const second = page.locator("[data-step='1']");
+    await second.getByLabel("Step id").fill("paint");
+    await second.getByLabel("Model").selectOption("gpt-image-2");
+    await second.getByLabel("Takes images of").selectOption("sketch");
+    await second
+      .getByRole("textbox", { name: "Prompt" })
+      .fill("the same lighthouse, as a watercolour");
+    await page.getByRole("button", { name: "Save workflow" }).click();
+    const card = page.locator("[data-testid=workflows] > li");
+    await expect.poll(() => card.count()).toBe(1);
+    expect(await card.locator(".graph").innerText()).toMatch(
+      /sketch: z-image-turbo[\s\S]*paint: gpt-image-2 ← images of sketch/,
+    );
+
+    await page.getByRole("button", { name: "Run sketch, then paint" }).click();
+    await expect
+      .poll(() => page.locator("[data-testid=run-status]").innerText(), { timeout: 30_000 })
+      .toMatch(/: completed · quoted (\d+), charged \1, refunded 0 · reservation settled$/);
+    for (const step of ["sketch", "paint"]) {
+      const done = page.locator(`[data-step-id=${step}]`);
+      expect(await done.locator("h4").innerText()).toContain("completed");
+      expect(await done.locator("[data-testid=result-status]").innerText()).toBe("completed");
+    }
+    await screenshots(page, "studio");
+
+    await page.getByLabel("Credits to reserve").fill("50");
+    await page.getByRole("button", { name: "Reserve" }).click();
+    await expect
+      .poll(() => page.locator("[data-testid=reservation]").innerText())
+      .toMatch(/active · 50 credits reserved/);
+    await page.getByRole("button", { name: "Settle" }).click();
+    await expect
+      .poll(() => page.locator("[data-testid=reservation]").innerText())
+      .toMatch(/settled/);
+  });
+
   it("creates a key, shows it once, and revokes it", async () => {
     await page.getByRole("link", { name: "Settings" }).click();
     await page.getByLabel("Name", { exact: true }).fill("laptop");
