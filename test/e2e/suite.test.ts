@@ -377,10 +377,21 @@ describe("the Creator Suite in a browser", () => {
     );
     await expect.poll(() => detail.locator("table tbody tr").count()).toBeGreaterThan(0);
     await screenshots(page, "gallery");
+    // The share link is the signed download URL: it opens with no key.
+    await detail.getByRole("button", { name: "Share link" }).click();
+    const shared = await detail.getByRole("status").locator("a").getAttribute("href");
+    const opened = await fetch(shared ?? "");
+    expect(opened.status).toBe(200);
+    expect(opened.headers.get("content-type")).toMatch(/^image\//);
+    expect(await detail.getByRole("link", { name: "Download", exact: true }).count()).toBe(2);
     await page.getByLabel("Search prompts").fill("");
     await page.getByLabel("Status").selectOption("failed");
     await expect.poll(() => tiles.count()).toBe(1);
     expect(await tiles.first().innerText()).toContain("refuses");
+    await tiles.first().getByRole("button").click();
+    await page.getByRole("button", { name: "Reuse this prompt" }).click();
+    await page.getByRole("heading", { name: "Playground" }).waitFor();
+    expect(await promptField().inputValue()).toBe("a prompt the upstream refuses");
   });
 
   it("runs a video model and shows the video", async () => {
