@@ -5,10 +5,20 @@ import path from "node:path";
 import type { Runner } from "graphile-worker";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { anvilAccount, LOCAL_ROLES, type LocalChain } from "../../src/chain/local-chain.js";
+import {
+  anvilAccount,
+  LOCAL_ROLES,
+  type LocalChain,
+  privateKeyOf,
+} from "../../src/chain/local-chain.js";
 import { SUITE_DIR } from "../../src/http/suite.js";
 import { startWorker } from "../../src/jobs/worker.js";
-import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
+import {
+  createFundedCaller,
+  startTestApp,
+  type TestApp,
+  waitForGeneration,
+} from "../helpers/app.js";
 import { injectWallet, launchChromium } from "../helpers/browser.js";
 import { paymentEnv, startTestChain, treasury, usdcBalance } from "../helpers/chain.js";
 import { repoRoot } from "../helpers/cli.js";
@@ -80,6 +90,9 @@ beforeAll(async () => {
     env: {
       ...paymentEnv([chain]),
       PORT: String(port),
+      // The treasury pays creators out; one credit of earnings is enough to try it.
+      PAYOUT_TEST_KEY: privateKeyOf(anvilAccount(LOCAL_ROLES.treasury)),
+      PAYOUT_MIN_CREDITS: "1",
       // Download links must open in the browser, which reaches the app at this address.
       PUBLIC_URL: `http://127.0.0.1:${port}`,
       CHANNELS: JSON.stringify([
@@ -339,6 +352,38 @@ describe("the Creator Suite in a browser", () => {
     }
     await page.getByLabel("7 days").check();
     await screenshots(page, "creators");
+  });
+
+  it("pays a creator's royalties out to the wallet in USDC", async () => {
+    // Someone else's generation applies the pass (fee 3): the creator earns its share.
+    const pass = (await app.request("GET", "/v1/passes?creator=me", { token: await storedKey() }))
+      .body.data[0];
+    const user = await createFundedCaller(app.ctx, 100n);
+    const submitted = await app.request("POST", "/v1/generate", {
+      token: user.key,
+      json: { prompt: "a harbour", models: ["z-image-turbo"], stylePassIds: [pass.id] },
+    });
+    expect(submitted.status).toBe(202);
+    await waitForGeneration(app, user.key, submitted.body.generationId);
+    const earned = (await app.request("GET", "/v1/profile/earnings", { token: await storedKey() }))
+      .body.available;
+    expect(earned).toBeGreaterThan(0);
+    const walletBefore = await usdcBalance(chain, wallet.address);
+
+    await page.reload();
+    await page
+      .getByRole("button", {
+        name: `Pay out ${earned} credit${earned === 1 ? "" : "s"} to my wallet`,
+      })
+      .click();
+    const row = page.locator("[data-testid=payouts] tbody tr");
+    await expect.poll(() => row.innerText(), { timeout: 20_000 }).toMatch(/\bpaid\b[\s\S]*0x/);
+    expect((await usdcBalance(chain, wallet.address)) - walletBefore).toBe(
+      BigInt(earned) * 10_000n,
+    );
+    await expect
+      .poll(() => page.locator("[data-testid=earnings]").innerText())
+      .toContain("0 credits available");
   });
 
   it("saves a template with its variables, previews it, and composes it in the playground", async () => {

@@ -6,6 +6,7 @@ import { credits } from "../money";
 import type { MediaType, Page, StylePass } from "../types";
 import { Empty, ErrorNote, Loading } from "../ui/states";
 import { AnalyticsPanel } from "./Analytics";
+import { PayoutsPanel } from "./Payouts";
 import { TemplateForm } from "./TemplateForm";
 
 interface Earnings {
@@ -81,10 +82,13 @@ export function CreatorsScreen() {
       {earnings.isPending && <Loading what="earnings" />}
       {earnings.isError && <ErrorNote error={earnings.error} />}
       {earnings.data && (
-        <p>
-          Earned {credits(earnings.data.totalEarned)} in all · {credits(earnings.data.available)}{" "}
-          available · {credits(earnings.data.paidOut)} paid out
-        </p>
+        <>
+          <p data-testid="earnings">
+            Earned {credits(earnings.data.totalEarned)} in all · {credits(earnings.data.available)}{" "}
+            available · {credits(earnings.data.paidOut)} paid out
+          </p>
+          <PayoutsPanel apiKey={apiKey} available={earnings.data.available} />
+        </>
       )}
       <AnalyticsPanel apiKey={apiKey} />
       <h2>New style pass</h2>
