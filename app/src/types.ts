@@ -134,6 +134,8 @@ export interface StylePass {
   tags: string[];
   mediaType: MediaType;
   fee: number;
+  previewImageIds: string[];
+  previewImageUrls: string[];
   visibility: "public" | "unlisted";
   uses: number;
   status: "active" | "archived";

@@ -334,10 +334,24 @@ describe("the Creator Suite in a browser", () => {
     await page.getByLabel(/^Style prompt/).fill("ink wash painting, loose brushwork");
     await page.getByLabel(/^Fee per model result/).fill("3");
     await page.getByLabel(/^Tags/).fill("ink, painting");
+    await page.getByLabel(/^Preview image/).setInputFiles({
+      name: "ink.png",
+      mimeType: "image/png",
+      buffer: await solidPng(96, 96, "#222"),
+    });
+    await page.getByAltText("Preview of the new pass").waitFor();
     await page.getByRole("button", { name: "Publish pass" }).click();
     const listed = page.locator("[data-testid=my-passes] li");
     await expect.poll(() => listed.count()).toBe(1);
     expect(await listed.innerText()).toMatch(/Ink wash[\s\S]*3 credits per result[\s\S]*active/);
+    // Its preview is the upload, served by its signed link.
+    await expect
+      .poll(() =>
+        listed
+          .getByAltText("Preview of Ink wash")
+          .evaluate((el) => (el as unknown as { naturalWidth: number }).naturalWidth),
+      )
+      .toBe(96);
     const mine = await app.request("GET", "/v1/passes?creator=me", { token: await storedKey() });
     expect(mine.body.data.map((p: { name: string }) => p.name)).toEqual(["Ink wash"]);
     // Its analytics: a bar per day of the range, as many days as the API reports.
@@ -384,6 +398,17 @@ describe("the Creator Suite in a browser", () => {
     await expect
       .poll(() => page.locator("[data-testid=earnings]").innerText())
       .toContain("0 credits available");
+  });
+
+  it("edits a style pass in place", async () => {
+    await page.getByRole("button", { name: "Edit Ink wash" }).click();
+    await page.getByLabel("Pass fee (credits)").fill("5");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await expect
+      .poll(() => page.locator("[data-testid=my-passes] li").innerText())
+      .toMatch(/5 credits per result/);
+    const mine = await app.request("GET", "/v1/passes?creator=me", { token: await storedKey() });
+    expect(mine.body.data[0].fee).toBe(5);
   });
 
   it("saves a template with its variables, previews it, and composes it in the playground", async () => {

@@ -3,9 +3,10 @@ import { useState } from "react";
 import { api } from "../api";
 import { useSignedIn } from "../auth";
 import { credits } from "../money";
-import type { MediaType, Page, StylePass } from "../types";
+import type { MediaType, Page, StylePass, Upload } from "../types";
 import { Empty, ErrorNote, Loading } from "../ui/states";
 import { AnalyticsPanel } from "./Analytics";
+import { PassCard } from "./PassCard";
 import { PayoutsPanel } from "./Payouts";
 import { TemplateForm } from "./TemplateForm";
 
@@ -30,6 +31,16 @@ export function CreatorsScreen() {
   const { apiKey } = useSignedIn();
   const queryClient = useQueryClient();
   const [form, setForm] = useState(EMPTY_FORM);
+  const [preview, setPreview] = useState<{ id: string; url: string } | null>(null);
+  const uploadPreview = useMutation({
+    mutationFn: async (file: File) => {
+      const body = new FormData();
+      body.append("file", file);
+      const up = await api<Upload>("/v1/upload-image", { token: apiKey, form: body });
+      return { id: up.id, url: URL.createObjectURL(file) };
+    },
+    onSuccess: setPreview,
+  });
   const passes = useQuery({
     queryKey: ["passes", apiKey, "mine"],
     queryFn: () =>
@@ -59,16 +70,14 @@ export function CreatorsScreen() {
             .map((t) => t.trim())
             .filter(Boolean),
           mediaType: form.mediaType as MediaType,
+          ...(preview && { previewImageIds: [preview.id] }),
         },
       }),
     onSuccess: () => {
       setForm(EMPTY_FORM);
+      setPreview(null);
       refresh();
     },
-  });
-  const archive = useMutation({
-    mutationFn: (id: string) => api(`/v1/passes/${id}/archive`, { token: apiKey, method: "POST" }),
-    onSuccess: refresh,
   });
   const field = (k: keyof typeof EMPTY_FORM) => ({
     value: form[k],
@@ -128,7 +137,21 @@ export function CreatorsScreen() {
             <input {...field("tags")} />
           </label>
         </div>
-        <button type="submit" disabled={create.isPending}>
+        <label>
+          Preview image (optional, PNG, JPEG or WebP)
+          <input
+            type="file"
+            accept="image/png,image/jpeg,image/webp"
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              if (file) uploadPreview.mutate(file);
+            }}
+          />
+        </label>
+        {uploadPreview.isPending && <Loading what="the preview" />}
+        {uploadPreview.isError && <ErrorNote error={uploadPreview.error} />}
+        {preview && <img className="preview" src={preview.url} alt="Preview of the new pass" />}
+        <button type="submit" disabled={create.isPending || uploadPreview.isPending}>
           {create.isPending ? "Publishing…" : "Publish pass"}
         </button>
       </form>
@@ -137,28 +160,10 @@ export function CreatorsScreen() {
       {passes.isPending && <Loading what="your passes" />}
       {passes.isError && <ErrorNote error={passes.error} retry={() => passes.refetch()} />}
       {passes.data?.data.length === 0 && <Empty>You have not published a style pass yet.</Empty>}
-      {archive.isError && <ErrorNote error={archive.error} />}
       {passes.data && passes.data.data.length > 0 && (
         <ul className="passes" data-testid="my-passes">
           {passes.data.data.map((p) => (
-            <li key={p.id} className="card">
-              <h3>{p.name}</h3>
-              <p>{p.stylePrompt}</p>
-              <p className="hint">
-                {p.mediaType} · {credits(p.fee)} per result · {p.uses} uses · {p.status}
-                {p.tags.length > 0 && ` · ${p.tags.join(", ")}`}
-              </p>
-              {p.status === "active" && (
-                <button
-                  type="button"
-                  className="danger"
-                  aria-label={`Archive ${p.name}`}
-                  onClick={() => archive.mutate(p.id)}
-                >
-                  Archive
-                </button>
-              )}
-            </li>
+            <PassCard key={p.id} apiKey={apiKey} pass={p} />
           ))}
         </ul>
       )}
