@@ -13,6 +13,7 @@ import { ensureDemoAccess } from "../demo.js";
 import { getBalance } from "../domains/ledger/service.js";
 import { AppError } from "../errors.js";
 import { startHttpServer } from "../http/server.js";
+import { suiteBuilt } from "../http/suite.js";
 import { startWorker } from "../jobs/worker.js";
 import { formatCredits } from "../lib/credits.js";
 import { logUnhandledRejections } from "../lib/last-resort.js";
@@ -88,6 +89,7 @@ export function addDevCommand(program: Command) {
           "Polyforge is running (development: test mode, sandbox models).",
           "",
           `  API       ${base}   (listening on ${http.url})`,
+          `  App       ${base}/app   ${suiteBuilt() ? "(the Creator Suite: sign in, buy credits, generate)" : "(not built: run npm run build:app)"}`,
           `  Database  ${opened.databaseLabel}`,
           `  Account   ${demo.account.id} (wallet ${demo.account.walletAddress})`,
           `  API key   ${demo.key}`,

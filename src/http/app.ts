@@ -24,6 +24,7 @@ import { docsRoutes } from "./docs.js";
 import { errorHandler, routeNotFound } from "./errors.js";
 import { guardParsedInput } from "./input-guard.js";
 import { opsRoutes } from "./ops.js";
+import { suiteRoutes } from "./suite.js";
 
 const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -56,6 +57,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
 
   app.use(opsRoutes(ctx));
   app.use(docsRoutes(ctx));
+  app.use(suiteRoutes(ctx));
   app.use(accountRoutes(ctx));
   app.use(keyRoutes(ctx));
   app.use(ledgerRoutes(ctx));
