@@ -1,6 +1,9 @@
-/** Credits are integers (1 credit = $0.01); USDC has 6 decimals. No floating point on money. */
-
-export const credits = (n: number) => `${n.toLocaleString("en-US")} credit${n === 1 ? "" : "s"}`;
+/**
+ * The API's credits have at most 4 decimals (1 credit = $0.01; usage-billed calls cost
+ * fractions of one); USDC has 6 decimals. No arithmetic on money here, only display.
+ */
+export const credits = (n: number) =>
+  `${n.toLocaleString("en-US", { maximumFractionDigits: 4 })} credit${n === 1 ? "" : "s"}`;
 
 /** USDC base units (a decimal string of an integer) as "24.000000 USDC". */
 export function usdcFromUnits(units: string): string {

@@ -13,6 +13,7 @@ import {
 } from "../../src/chain/local-chain.js";
 import { SUITE_DIR } from "../../src/http/suite.js";
 import { startWorker } from "../../src/jobs/worker.js";
+import { creditsFromJson } from "../../src/lib/credits.js";
 import {
   createFundedCaller,
   startTestApp,
@@ -393,7 +394,8 @@ describe("the Creator Suite in a browser", () => {
     const row = page.locator("[data-testid=payouts] tbody tr");
     await expect.poll(() => row.innerText(), { timeout: 20_000 }).toMatch(/\bpaid\b[\s\S]*0x/);
     expect((await usdcBalance(chain, wallet.address)) - walletBefore).toBe(
-      BigInt(earned) * 10_000n,
+      // One USDC base unit per ledger unit (1/10,000 credit).
+      creditsFromJson(earned),
     );
     await expect
       .poll(() => page.locator("[data-testid=earnings]").innerText())
