@@ -22,7 +22,6 @@ import { generateRequest } from "../../src/domains/generations/request.js";
 import { submitGeneration } from "../../src/domains/generations/submit.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
-import { defaultChannels } from "../../src/domains/routing/channels.js";
 import { startHttpServer } from "../../src/http/server.js";
 import { graphileLogger } from "../../src/jobs/logger.js";
 import { startWorker } from "../../src/jobs/worker.js";
@@ -37,7 +36,7 @@ import {
   requestSignal,
   runBench,
 } from "./harness.js";
-import { benchLogger, startBench } from "./setup.js";
+import { benchLogger, startBench, withSimulatedOpenAi } from "./setup.js";
 
 const options = benchOptions(
   { seconds: { full: 5, smoke: 1 }, "gateway-calls": { full: 100, smoke: 20 } },
@@ -96,19 +95,7 @@ async function main(bench: Bench) {
   // A simulated OpenAI-format upstream serves gpt-image-2, for the gateway-overhead rows.
   const sim = await bench.phase("simulator", 30_000, () => startSimulator());
   bench.defer("close the simulator", () => sim.close());
-  const channels = [
-    ...defaultChannels,
-    {
-      id: "sim",
-      provider: "openai",
-      baseUrl: `${sim.url}/openai`,
-      apiKey: "k",
-      networks: ["test"],
-      models: { "gpt-image-2": "gpt-image-1" },
-      priority: 0,
-      weight: 1,
-    },
-  ];
+  const channels = withSimulatedOpenAi(sim.url);
   const { ctx, account, key } = await startBench(bench, {
     port: options.pgPort,
     poolMax: 20,

@@ -8,11 +8,10 @@
  *   npx tsx scripts/bench/images-trace.ts [--calls 200] [--smoke] [--pg-port 54399]
  */
 import pg from "pg";
-import { defaultChannels } from "../../src/domains/routing/channels.js";
 import { startHttpServer } from "../../src/http/server.js";
 import { startSimulator } from "../../test/simulator/upstream.js";
 import { benchOptions, percentile, requestSignal, runBench } from "./harness.js";
-import { startBench } from "./setup.js";
+import { startBench, withSimulatedOpenAi } from "./setup.js";
 
 const options = benchOptions({ calls: { full: 200, smoke: 10 } }, 54_399);
 
@@ -56,19 +55,7 @@ const median = (values: number[]) =>
 await runBench(async (bench) => {
   const sim = await bench.phase("simulator", 30_000, () => startSimulator());
   bench.defer("close the simulator", () => sim.close());
-  const channels = [
-    ...defaultChannels,
-    {
-      id: "sim",
-      provider: "openai",
-      baseUrl: `${sim.url}/openai`,
-      apiKey: "k",
-      networks: ["test"],
-      models: { "gpt-image-2": "gpt-image-1" },
-      priority: 0,
-      weight: 1,
-    },
-  ];
+  const channels = withSimulatedOpenAi(sim.url);
   const { ctx, key } = await startBench(bench, {
     port: options.pgPort,
     rateLimits: "off",

@@ -10,6 +10,7 @@ import { migrateDatabase } from "../../src/db/migrate.js";
 import { findOrCreateWalletAccount } from "../../src/domains/accounts/service.js";
 import { createApiKey } from "../../src/domains/keys/service.js";
 import { grantCredits } from "../../src/domains/ledger/service.js";
+import { defaultChannels } from "../../src/domains/routing/channels.js";
 import { creditUnits } from "../../src/lib/credits.js";
 import { createLogger } from "../../src/logger.js";
 import type { Bench } from "./harness.js";
@@ -81,3 +82,21 @@ export async function startBench(
     return { ctx, account, key, dir };
   });
 }
+
+/**
+ * The default channels and one more, "sim", first in line for gpt-image-2: the simulated
+ * OpenAI Images upstream at `simUrl` (test/simulator/upstream.ts), for the gateway rows.
+ */
+export const withSimulatedOpenAi = (simUrl: string) => [
+  ...defaultChannels,
+  {
+    id: "sim",
+    provider: "openai",
+    baseUrl: `${simUrl}/openai`,
+    apiKey: "k",
+    networks: ["test"],
+    models: { "gpt-image-2": "gpt-image-1" },
+    priority: 0,
+    weight: 1,
+  },
+];
