@@ -15,10 +15,10 @@ describe("countPromptTokens", () => {
   });
 
   it("adds OpenAI's framing: 3 a message, its role, and 3 to prime the reply", () => {
-    const messages: ChatMessage[] = [
+    const messages = [
       { role: "system", content: "You are helpful." }, // 3 + 1 + 4
       { role: "user", content: "Hello, world!" }, // 3 + 1 + 4
-    ];
+    ] satisfies ChatMessage[];
     expect(countPromptTokens(messages)).toBe(3 + 8 + 8);
     // The same count as the tokenizer's own chat encoding of GPT-4o.
     expect(countPromptTokens(messages)).toBe(encodeChat(messages, "gpt-4o").length);
