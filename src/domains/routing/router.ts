@@ -26,7 +26,8 @@ export type RouteResult =
 
 const MAX_RETRY_WAIT_MS = 30_000;
 
-function classify(err: unknown): ProviderError {
+/** Any failure of an upstream call as a ProviderError: aborts are timeouts, the rest connection errors. */
+export function classify(err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;
   if (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError")) {
     return new ProviderError("retryable", "timeout", "The upstream did not answer in time.");
