@@ -4,12 +4,14 @@ import { parseArgs } from "node:util";
 import express from "express";
 import sharp from "sharp";
 import { z } from "zod";
+import { falAudio, isAudioModel, mountTextAudio, streamFaults } from "./text-audio.js";
 
 /**
  * A local stand-in for three real upstream APIs, speaking their wire formats:
  * - OpenAI Images: POST /openai/v1/images/generations → { created, data: [{ b64_json }] }
  * - fal queue:     POST /fal/<model> → { request_id, status_url, response_url }, then GET both
  * - Replicate:     POST /replicate/v1/models/<owner>/<name>/predictions → prediction, GET to poll
+ * - OpenAI chat and audio, Anthropic Messages: see text-audio.ts (and its stream faults)
  * Faults are injected per request, in order (`script`), or all the time (`always`); `byApi`
  * does the same for one API only, ahead of those, so one simulator can serve a failing channel
  * and its healthy backup.
@@ -26,10 +28,11 @@ export const faults = [
   "contentPolicy", // the upstream's refusal of the prompt
   "garbage", // 200 in the right format, but the "image" is not one
   "unknownModel", // 404 for the model id: a misconfigured channel
+  ...streamFaults, // chat streams only (text-audio.ts); other requests take them as "ok"
 ] as const;
 export type Fault = (typeof faults)[number];
 
-export const apis = ["openai", "fal", "replicate"] as const;
+export const apis = ["openai", "fal", "replicate", "anthropic"] as const;
 export type Api = (typeof apis)[number];
 
 /** One API's own faults; `always` unset leaves that API to the shared ones once `script` is spent. */
@@ -172,6 +175,11 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     await sim.held;
     switch (f) {
       case "ok":
+      case "streamErrorFirst":
+      case "streamError":
+      case "streamHang":
+      case "streamCut":
+      case "malformedChunk":
         return true;
       case "slow":
         await new Promise((r) => setTimeout(r, sim.latencyMs));
@@ -235,13 +243,25 @@ export async function startSimulator(port = 0): Promise<Simulator> {
     });
   });
 
+  mountTextAudio(app, {
+    record: (call) => sim.calls.push(call),
+    applyFault: async (res, api) => {
+      const f = fault(api);
+      if ((streamFaults as readonly string[]).includes(f)) {
+        await sim.held;
+        return f as (typeof streamFaults)[number];
+      }
+      return applyFault(res, f, "openai");
+    },
+  });
+
   app.post(/^\/fal\/(.+)$/, async (req, res) => {
     const model = String(req.params[0]);
     sim.calls.push({ api: "fal", model, prompt: req.body?.prompt, input: req.body });
     if (!(await applyFault(res, fault("fal"), "fal"))) return;
     const id = `req-${nextId++}`;
     pending.set(id, { submittedAt: Date.now(), prompt: req.body.prompt });
-    outputs.set(id, await outputOf(req.body));
+    outputs.set(id, isAudioModel(model) ? falAudio(model, req.body) : await outputOf(req.body));
     res.json({
       request_id: id,
       status_url: `${sim.url}/fal/requests/${id}/status`,
@@ -255,7 +275,8 @@ export async function startSimulator(port = 0): Promise<Simulator> {
   });
   app.get("/fal/requests/:id", (req, res) => {
     const url = `${sim.url}/files/${req.params.id}.png`;
-    res.json({ images: [{ url, content_type: "image/png" }], video: { url } });
+    const audio = { url: `${sim.url}/files/${req.params.id}.wav`, content_type: "audio/wav" };
+    res.json({ images: [{ url, content_type: "image/png" }], video: { url }, audio });
   });
 
   app.post(/^\/replicate\/v1\/models\/(.+)\/predictions$/, async (req, res) => {
@@ -289,8 +310,9 @@ export async function startSimulator(port = 0): Promise<Simulator> {
   });
 
   app.get("/files/:name", (req, res) => {
-    const bytes = outputs.get(req.params.name.replace(/\.png$/, ""));
+    const bytes = outputs.get(req.params.name.replace(/\.(png|wav)$/, ""));
     if (!bytes) return void res.status(404).end();
+    if (bytes.toString("latin1", 0, 4) === "RIFF") return void res.type("audio/wav").send(bytes);
     // The bytes say what they are; the downloader checks them, not this header.
     res.type("image/png").send(bytes);
   });
