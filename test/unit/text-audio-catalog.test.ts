@@ -21,8 +21,9 @@ import {
   textModels,
   textUpstreamModels,
 } from "../../src/domains/catalog/text-models.js";
-import { ceilDiv, UNITS_PER_CREDIT } from "../../src/domains/catalog/units.js";
+import { ceilDiv } from "../../src/domains/catalog/units.js";
 import { channelsFor, defaultChannels } from "../../src/domains/routing/channels.js";
+import { UNITS_PER_CREDIT } from "../../src/lib/credits.js";
 
 const text = (id: string) => findTextModel(id) as TextModel;
 const speech = (id: string) => findAudioModel(id) as SpeechModel;

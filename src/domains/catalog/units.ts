@@ -9,7 +9,6 @@
  * none more than one unit above it.
  */
 
-export const UNITS_PER_CREDIT = 10_000n;
 /** A million: prices per million tokens or characters. */
 export const MILLION = 1_000_000n;
 
