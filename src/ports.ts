@@ -45,7 +45,8 @@ export interface RoutingSettings {
 /** The upstream providers and the ordered channels to them, with the retry and circuit rules. */
 export interface RouteDeps {
   channels: readonly Channel[];
-  providers: Record<ProviderName, Provider>;
+  /** Image and video adapters; a provider without one (anthropic) serves no such model. */
+  providers: Partial<Record<ProviderName, Provider>>;
   settings: RoutingSettings;
   random?: () => number;
 }

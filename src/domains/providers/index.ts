@@ -5,8 +5,8 @@ import { replicateProvider } from "./replicate.js";
 import { sandboxProvider } from "./sandbox.js";
 import type { Provider } from "./types.js";
 
-/** Every adapter, by the name channels use for it. */
-export const providers: Record<ProviderName, Provider> = {
+/** Every image and video adapter, by the name channels use for it. */
+export const providers: Partial<Record<ProviderName, Provider>> = {
   sandbox: sandboxProvider,
   openai: openaiProvider,
   fal: falProvider,

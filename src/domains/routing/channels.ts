@@ -6,7 +6,8 @@ import { type Network, networks } from "../../lib/network.js";
  * order. Configuration, not code (the CHANNELS variable). Lower priority is tried first;
  * channels of equal priority share load by weight.
  */
-export const providerNames = ["sandbox", "openai", "fal", "replicate"] as const;
+/** `anthropic` serves chat only; each door routes only to channels whose provider makes its call. */
+export const providerNames = ["sandbox", "openai", "anthropic", "fal", "replicate"] as const;
 export type ProviderName = (typeof providerNames)[number];
 
 export const channelSchema = z

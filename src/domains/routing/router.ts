@@ -3,6 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import type { Network } from "../../lib/network.js";
 import type { Attempt, RouteDeps, Routing } from "../../ports.js";
 import {
+  type Provider,
   ProviderError,
   type ProviderOutput,
   type ProviderTask,
@@ -40,13 +41,22 @@ export function classify(err: unknown): ProviderError {
 }
 
 /**
- * Runs one model's task over its channels: retries a retryable failure with exponential backoff
- * and jitter (honouring Retry-After), then fails over to the next channel. A caller error ends
- * at once and is not held against the channel. Open circuits are skipped; a half-open one gets
- * a single probe. A channel whose probe another result holds is tried last: after every other
- * channel, this result waits for the probe's outcome, so a healthy upstream's traffic is not
- * failed while its probe runs.
+ * One call to an upstream on a channel: the adapter's work for whatever the door asks (an
+ * image, a chat stream's opening, speech). It throws a ProviderError (or anything classify
+ * reads) on failure; the routing loop decides on retries and failover.
  */
+export type ChannelCall<T> = (
+  channel: Channel,
+  upstreamModel: string,
+  signal: AbortSignal,
+  resume: Record<string, unknown> | undefined,
+) => Promise<T>;
+
+export type CallResult<T> =
+  | { ok: true; value: T; routing: Routing }
+  | { ok: false; error: ProviderError; routing: Routing };
+
+/** Runs one model's task over its channels (routeCall, with the image and video adapters). */
 export async function route(
   ctx: ServiceContext,
   deps: RouteDeps,
@@ -58,17 +68,69 @@ export async function route(
     upstreamJob?: UpstreamJobRecord;
   },
 ): Promise<RouteResult> {
+  const upstreamJob = request.upstreamJob;
+  const result = await routeCall(ctx, deps, {
+    model: request.model,
+    network: request.network,
+    resume: upstreamJob?.recorded ?? null,
+    serves: (channel) => deps.providers[channel.provider] !== undefined,
+    call: async (channel, upstreamModel, signal, resume) => {
+      const task: ProviderTask = { ...request.task, upstreamModel };
+      const job: UpstreamJob | undefined = upstreamJob && {
+        resume,
+        submitted: (submitted) => upstreamJob.record(channel.id, submitted),
+      };
+      return validateOutput(
+        task.mediaType,
+        await (deps.providers[channel.provider] as Provider).generate(
+          task,
+          channel,
+          signal,
+          request.onProgress,
+          job,
+        ),
+      );
+    },
+  });
+  return result.ok
+    ? { ok: true, output: result.value, routing: result.routing }
+    : { ok: false, error: result.error, routing: result.routing };
+}
+
+/**
+ * Runs one call over a model's channels: retries a retryable failure with exponential backoff
+ * and jitter (honouring Retry-After), then fails over to the next channel. A caller error ends
+ * at once and is not held against the channel. Open circuits are skipped; a half-open one gets
+ * a single probe. A channel whose probe another result holds is tried last: after every other
+ * channel, this call waits for the probe's outcome, so a healthy upstream's traffic is not
+ * failed while its probe runs. `serves` narrows the channels to those whose provider can make
+ * this kind of call; `resume` puts first the channel that already holds an upstream job.
+ */
+export async function routeCall<T>(
+  ctx: ServiceContext,
+  deps: Omit<RouteDeps, "providers">,
+  request: {
+    model: string;
+    network: Network;
+    call: ChannelCall<T>;
+    serves?: (channel: Channel) => boolean;
+    resume?: { channel: string; job: Record<string, unknown> } | null;
+  },
+): Promise<CallResult<T>> {
   const random = deps.random ?? Math.random;
   const { settings } = deps;
   const attempts: Attempt[] = [];
-  const candidates = channelsFor(deps.channels, request.model, request.network, random);
+  const serves = request.serves ?? (() => true);
+  const candidates = channelsFor(deps.channels, request.model, request.network, random).filter(
+    serves,
+  );
   const routingOf = (channel: Channel): Routing => ({
     upstream: channel.id,
     failover: candidates.indexOf(channel) > 0,
     attempts,
   });
   // A run after a crash goes back first to the channel that already has its upstream job.
-  let resume = request.upstreamJob?.recorded ?? null;
+  let resume = request.resume ?? null;
   const resumeAt = candidates.findIndex((c) => c.id === resume?.channel);
   if (resumeAt > 0) candidates.unshift(...candidates.splice(resumeAt, 1));
   let lastError = new ProviderError(
@@ -81,34 +143,23 @@ export async function route(
   async function tryChannel(
     channel: Channel,
     admission: "healthy" | "closed" | "probe",
-  ): Promise<RouteResult | undefined> {
+  ): Promise<CallResult<T> | undefined> {
     const tries = admission === "probe" ? 1 : settings.maxRetries + 1;
-    const task: ProviderTask = {
-      ...request.task,
-      upstreamModel: upstreamModelOf(channel, request.model) as string,
-    };
+    const upstreamModel = upstreamModelOf(channel, request.model) as string;
     // Whether a success must be written: not when the channel was healthy and stayed so.
     let healthWritten = admission !== "healthy";
     for (let attempt = 0; attempt < tries; attempt++) {
       const started = performance.now();
-      let output: ProviderOutput;
-      const upstreamJob = request.upstreamJob;
-      const job: UpstreamJob | undefined = upstreamJob && {
-        resume: resume?.channel === channel.id ? resume.job : undefined,
-        submitted: (submitted) => upstreamJob.record(channel.id, submitted),
-      };
+      let value: T;
       // Only the first try resumes: a retry after a failure submits afresh, as it always did.
+      const resumeJob = resume?.channel === channel.id ? resume.job : undefined;
       resume = null;
       try {
-        output = await validateOutput(
-          task.mediaType,
-          await deps.providers[channel.provider].generate(
-            task,
-            channel,
-            AbortSignal.timeout(settings.upstreamTimeoutMs),
-            request.onProgress,
-            job,
-          ),
+        value = await request.call(
+          channel,
+          upstreamModel,
+          AbortSignal.timeout(settings.upstreamTimeoutMs),
+          resumeJob,
         );
       } catch (err) {
         const error = classify(err);
@@ -145,7 +196,7 @@ export async function route(
           ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
         }
       }
-      return { ok: true, output, routing: routingOf(channel) };
+      return { ok: true, value, routing: routingOf(channel) };
     }
     return undefined;
   }
