@@ -2,6 +2,7 @@ import express from "express";
 import { pinoHttp } from "pino-http";
 import type { AppContext } from "../context.js";
 import { accountRoutes } from "../domains/accounts/routes.js";
+import { audioRoutes } from "../domains/audio/routes.js";
 import { catalogRoutes } from "../domains/catalog/routes.js";
 import { openaiImagesRoutes } from "../domains/generations/openai-images.js";
 import { generationRoutes } from "../domains/generations/routes.js";
@@ -68,6 +69,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(generationRoutes(ctx));
   app.use(openaiImagesRoutes(ctx));
   app.use(videoJobRoutes(ctx));
+  app.use(audioRoutes(ctx));
   app.use(generationStreamRoutes(ctx));
   app.use(uploadRoutes(ctx));
   app.use(webhookRoutes(ctx));

@@ -6,6 +6,7 @@ import { createSiweMessage } from "viem/siwe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalChain, localTreasuryKey } from "../../src/chain/local-chain.js";
 import { getGenerations } from "../../src/domains/generations/history.js";
+import { makeWav } from "../../src/domains/providers/wav.js";
 import { getWorkflowRun } from "../../src/domains/workflows/service.js";
 import { createHttpApp } from "../../src/http/app.js";
 import type { OpenApiDocument } from "../../src/http/openapi/document.js";
@@ -740,6 +741,45 @@ describe("every route answers as documented", () => {
     expect(
       (await call(read, "/v1/uploads/img_01arz3ndektsv4rrffq69g5fav", { token: key })).status,
     ).toBe(404);
+  });
+
+  it("OpenAI-compatible speech and transcription", async () => {
+    const speech = "post /v1/audio/speech";
+    const speaker = await createFundedCaller(app.ctx, 100n);
+    const spoken = await call(speech, "/v1/audio/speech", {
+      token: speaker.key,
+      json: { model: "tts-1", input: "a lighthouse", voice: "alloy", response_format: "wav" },
+    });
+    expect(spoken.status).toBe(200);
+    expect(spoken.text.startsWith("RIFF")).toBe(true);
+    const badVoice = await call(speech, "/v1/audio/speech", {
+      token: speaker.key,
+      json: { model: "tts-1", input: "a lighthouse", voice: "nobody" },
+    });
+    expect(badVoice.status).toBe(400);
+
+    const transcription = "post /v1/audio/transcriptions";
+    const listener = await createFundedCaller(app.ctx, 100n);
+    const send = (bytes: Buffer, format = "json") => {
+      const form = new FormData();
+      form.append("model", "whisper-1");
+      form.append("response_format", format);
+      form.append("file", new Blob([new Uint8Array(bytes)]), "speech.wav");
+      return fetch(`${app.url}/v1/audio/transcriptions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${listener.key}` },
+        body: form,
+      });
+    };
+    const text = await checked(transcription, await send(makeWav({ seconds: 2, seed: "o" })));
+    expect(text.status).toBe(200);
+    const plain = await checked(
+      transcription,
+      await send(makeWav({ seconds: 1, seed: "p" }), "text"),
+    );
+    expect(plain.status).toBe(200);
+    const unreadable = await checked(transcription, await send(Buffer.from("not audio")));
+    expect(unreadable.json().error.code).toBe("invalid_request");
   });
 
   it("the webhook secret", async () => {

@@ -10,6 +10,8 @@ export interface SpeechTask {
   voice: string;
   format: SpeechFormat;
   speed?: number | undefined;
+  /** How to speak it (gpt-4o-mini-tts); upstreams without the option ignore it. */
+  instructions?: string | undefined;
 }
 
 export interface TranscriptionTask {
@@ -17,6 +19,10 @@ export interface TranscriptionTask {
   file: Buffer;
   filename: string;
   contentType: string;
+  /** ISO-639 code of the spoken language, when the caller knows it. */
+  language?: string | undefined;
+  /** Text to guide the transcription's style or vocabulary. */
+  prompt?: string | undefined;
 }
 
 export interface Transcription {

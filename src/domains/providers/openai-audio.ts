@@ -15,6 +15,8 @@ const SPEECH_TYPES: Record<string, string> = {
   pcm: "audio/pcm",
 };
 
+const NOT_AUDIO = /^(application\/(json|problem\+json|xml)|text\/)/;
+
 export const openaiSpeechProvider: SpeechProvider = {
   async speak(task, channel, signal) {
     const res = await fetch(`${channel.baseUrl}/v1/audio/speech`, {
@@ -26,13 +28,17 @@ export const openaiSpeechProvider: SpeechProvider = {
         voice: task.voice,
         response_format: task.format,
         ...(task.speed !== undefined && { speed: task.speed }),
+        ...(task.instructions !== undefined && { instructions: task.instructions }),
       }),
       signal,
     });
     if (!res.ok) throw await failure(res);
+    const sent = res.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
     const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length === 0) throw malformed("audio bytes");
-    const sent = res.headers.get("content-type")?.split(";")[0];
+    // A 200 that is JSON, text or HTML (a proxy's page, an error in the wrong status) is no audio.
+    if (bytes.length === 0 || (sent !== undefined && NOT_AUDIO.test(sent))) {
+      throw malformed("audio bytes");
+    }
     return {
       bytes,
       contentType: sent?.startsWith("audio/")
@@ -49,6 +55,8 @@ export const openaiTranscriptionProvider: TranscriptionProvider = {
     const form = new FormData();
     form.append("model", task.upstreamModel);
     form.append("response_format", "json");
+    if (task.language !== undefined) form.append("language", task.language);
+    if (task.prompt !== undefined) form.append("prompt", task.prompt);
     form.append(
       "file",
       new Blob([new Uint8Array(task.file)], { type: task.contentType }),

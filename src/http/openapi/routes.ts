@@ -1,4 +1,5 @@
 import { accountContracts } from "../../domains/accounts/contract.js";
+import { audioContracts } from "../../domains/audio/contract.js";
 import { catalogContracts } from "../../domains/catalog/contract.js";
 import { generationContracts } from "../../domains/generations/contract.js";
 import { keyContracts } from "../../domains/keys/contract.js";
@@ -27,6 +28,7 @@ export const contractsByOperation = {
   ...studioContracts,
   ...catalogContracts,
   ...generationContracts,
+  ...audioContracts,
   ...uploadContracts,
   ...webhookContracts,
   ...passContracts,

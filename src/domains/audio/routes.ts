@@ -1,0 +1,138 @@
+import { createHash } from "node:crypto";
+import { type Request, type RequestHandler, type Response, Router } from "express";
+import multer from "multer";
+import type { AppContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import { keyScopeOf } from "../../http/auth.js";
+import { mountOn } from "../../http/mount.js";
+import { creditsToJson } from "../../lib/credits.js";
+import { requestHash } from "../idempotency/service.js";
+import { audioContracts, transcriptionFields } from "./contract.js";
+import {
+  type AudioCharge,
+  type AudioIdempotency,
+  createSpeech,
+  createTranscription,
+} from "./service.js";
+
+/** OpenAI's own limit on a transcription's file. */
+export const MAX_TRANSCRIPTION_BYTES = 25 * 1024 * 1024;
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+/** The request's Idempotency-Key, checked as every route checks it, with the hash of `asked`. */
+function idempotencyOf(req: Request, asked: unknown): AudioIdempotency | undefined {
+  const key = req.get("idempotency-key");
+  if (key === undefined) return undefined;
+  if (!KEY_PATTERN.test(key)) {
+    throw new AppError(
+      "invalid_request",
+      "Idempotency-Key must be 1–255 visible ASCII characters.",
+    );
+  }
+  return { key, hash: requestHash(req.method, req.path, asked) };
+}
+
+/** What was charged and who served it, on the answer (JSON or not). */
+function chargeHeaders(res: Response, charge: AudioCharge) {
+  res.set({
+    "X-Credits-Charged": String(creditsToJson(charge.charged)),
+    "X-Upstream": charge.upstream ?? "",
+    "X-Failover": String(charge.failover),
+    ...(charge.replayed && { "Idempotent-Replayed": "true" }),
+  });
+}
+
+/** One file field, `file`, held in memory up to OpenAI's 25 MB, as uploads read theirs. */
+function audioFile(): RequestHandler {
+  const parse = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: MAX_TRANSCRIPTION_BYTES, files: 1, fields: 10, parts: 12 },
+  }).any();
+  return (req, res, next) => {
+    if (!req.is("multipart/form-data")) {
+      throw new AppError(
+        "invalid_request",
+        "Send the audio as multipart/form-data with one file field named `file`.",
+      );
+    }
+    parse(req, res, (err: unknown) => {
+      if (err instanceof multer.MulterError) {
+        return next(
+          err.code === "LIMIT_FILE_SIZE"
+            ? new AppError(
+                "payload_too_large",
+                `The file is larger than ${MAX_TRANSCRIPTION_BYTES} bytes.`,
+              )
+            : new AppError("invalid_request", `Invalid upload: ${err.message}.`),
+        );
+      }
+      next(err ? new AppError("invalid_request", "The multipart body is malformed.") : undefined);
+    });
+  };
+}
+
+export function audioRoutes(ctx: AppContext): Router {
+  const router = Router();
+  const mount = mountOn(router, ctx);
+
+  mount(audioContracts.createSpeech, async ({ ctx, caller, body, req, res }) => {
+    const speech = await createSpeech(ctx, keyScopeOf(caller), body, idempotencyOf(req, body));
+    chargeHeaders(res, speech.charge);
+    res.status(200).type(speech.contentType).send(speech.audio);
+    return undefined;
+  });
+
+  // The multipart body is read by multer; its text fields are parsed here, the file checked
+  // by its bytes (the service reads its length from its header).
+  mount(
+    audioContracts.createTranscription,
+    async ({ ctx, caller, req, res }) => {
+      const fields = transcriptionFields.parse(req.body ?? {});
+      const files = (req.files ?? []) as Express.Multer.File[];
+      const file = files.find((f) => f.fieldname === "file");
+      if (!file) {
+        throw new AppError("invalid_request", "No file: send one file field named `file`.", {
+          field: "file",
+        });
+      }
+      const asked = {
+        ...fields,
+        file: createHash("sha256").update(file.buffer).digest("hex"),
+      };
+      const done = await createTranscription(
+        ctx,
+        keyScopeOf(caller),
+        {
+          model: fields.model,
+          file: file.buffer,
+          filename: file.originalname || "audio",
+          contentType: file.mimetype || "application/octet-stream",
+          language: fields.language,
+          prompt: fields.prompt,
+        },
+        idempotencyOf(req, asked),
+      );
+      chargeHeaders(res, done.charge);
+      if (fields.response_format === "text") {
+        res.status(200).type("text/plain").send(done.text);
+        return undefined;
+      }
+      return {
+        status: 200,
+        body: {
+          text: done.text,
+          usage: {
+            type: "duration",
+            seconds: done.seconds,
+            cost: creditsToJson(done.charge.charged),
+          },
+          routing: { upstream: done.charge.upstream, failover: done.charge.failover },
+        },
+      };
+    },
+    { parseBody: false, readBody: audioFile() },
+  );
+
+  return router;
+}

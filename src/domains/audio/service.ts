@@ -1,0 +1,413 @@
+import { ulid } from "ulid";
+import type { AppContext } from "../../context.js";
+import { AppError } from "../../errors.js";
+import { sha256Hex } from "../../lib/secrets.js";
+import type { Routing } from "../../ports.js";
+import type { NetworkScope } from "../accounts/caller.js";
+import {
+  type AudioModel,
+  characterCount,
+  findAudioModel,
+  type SpeechFormat,
+  type SpeechModel,
+  speechCost,
+  type TranscriptionModel,
+  transcriptionCost,
+} from "../catalog/audio-models.js";
+import { findModel } from "../catalog/models.js";
+import { findTextModel } from "../catalog/text-models.js";
+import { getHold, placeHold, postHold, voidHold } from "../ledger/service.js";
+import { audioSeconds } from "../providers/audio-duration.js";
+import { speechProviders, transcriptionProviders } from "../providers/audio-providers.js";
+import type { ProviderError } from "../providers/types.js";
+import { type CallResult, type ChannelCall, routeCall } from "../routing/router.js";
+import { MAX_SPEECH_INPUT } from "./contract.js";
+
+/**
+ * Speech and transcription, the doors that wait (DESIGN §5): quote exactly, hold the quote,
+ * route the call over the model's channels, post the hold on success and void it on failure.
+ * The quote is the charge: speech is priced by its input's characters and a transcription by
+ * its file's seconds, both known before the call, so a failover can never cost more.
+ */
+
+export const SPEECH_HOLD_KIND = "speech";
+export const TRANSCRIPTION_HOLD_KIND = "transcription";
+/** Past it the sweeper voids a hold whose process died mid-call: the crash costs nothing. */
+const HOLD_TTL_MS = 60 * 60 * 1000;
+/** How many failed attempts one Idempotency-Key may have before it is refused as in use. */
+const MAX_ATTEMPTS_PER_KEY = 100;
+
+/** What a call was charged, and who served it. */
+export interface AudioCharge {
+  charged: bigint;
+  upstream: string | null;
+  failover: boolean;
+  /** An Idempotency-Key replay: the first answer, charged once. */
+  replayed: boolean;
+}
+
+/** An Idempotency-Key, its owner (account and network) and what the request asked (a hash). */
+export interface AudioIdempotency {
+  key: string;
+  hash: string;
+}
+
+function modelOf<K extends AudioModel["kind"]>(
+  id: string,
+  kind: K,
+): Extract<AudioModel, { kind: K }> {
+  const model = findAudioModel(id);
+  if (model?.kind === kind) return model as Extract<AudioModel, { kind: K }>;
+  if (model || findModel(id) || findTextModel(id)) {
+    throw new AppError(
+      "model_media_mismatch",
+      `${id} is not a ${kind} model. GET /v1/models lists them.`,
+      { field: "model" },
+    );
+  }
+  throw new AppError("invalid_model", `Unknown model ${id}. GET /v1/models lists them.`, {
+    field: "model",
+  });
+}
+
+/** The speech request as priced: checked against the model, quoted exactly. */
+export function quoteSpeech(input: {
+  model: string;
+  input: string;
+  voice: string;
+  response_format: SpeechFormat;
+}): { model: SpeechModel; characters: number; cost: bigint } {
+  const model = modelOf(input.model, "speech");
+  const characters = characterCount(input.input);
+  const max = Math.min(MAX_SPEECH_INPUT, model.maxInputCharacters);
+  if (characters > max) {
+    throw new AppError(
+      "prompt_too_long",
+      `input is ${characters} characters; ${model.id} takes at most ${max}.`,
+      { field: "input", max, characters },
+    );
+  }
+  if (!model.voices.includes(input.voice)) {
+    throw new AppError(
+      "invalid_request",
+      `${model.id} has no voice ${input.voice}. Voices: ${model.voices.join(", ")}.`,
+      { field: "voice", reason: "unknown_voice", voices: model.voices },
+    );
+  }
+  if (!model.formats.includes(input.response_format)) {
+    throw new AppError(
+      "invalid_request",
+      `${model.id} does not answer ${input.response_format}. Formats: ${model.formats.join(", ")}.`,
+      { field: "response_format", reason: "unsupported_format", formats: model.formats },
+    );
+  }
+  return { model, characters, cost: speechCost(model, characters) };
+}
+
+/** The transcription as priced: its seconds read from the file's header, quoted exactly. */
+export function quoteTranscription(
+  modelId: string,
+  file: Buffer,
+): { model: TranscriptionModel; seconds: number; cost: bigint } {
+  const model = modelOf(modelId, "transcription");
+  const exact = audioSeconds(file);
+  if (exact === undefined || !Number.isFinite(exact)) {
+    throw new AppError(
+      "invalid_request",
+      "The file's length cannot be read: send a WAV or MP3 file (its duration is read from its header and is what is billed).",
+      { field: "file", reason: "unreadable_audio" },
+    );
+  }
+  if (exact <= 0) {
+    throw new AppError("invalid_request", "The file holds no audio.", {
+      field: "file",
+      reason: "empty_audio",
+    });
+  }
+  const seconds = Math.ceil(exact);
+  if (seconds > model.maxSeconds) {
+    throw new AppError(
+      "invalid_request",
+      `The file is ${seconds} seconds long; ${model.id} takes at most ${model.maxSeconds}.`,
+      { field: "file", reason: "audio_too_long", max: model.maxSeconds },
+    );
+  }
+  return { model, seconds, cost: transcriptionCost(model, seconds) };
+}
+
+/** A routing failure as the caller sees it; the hold is already voided. */
+function failed(error: ProviderError, routing: Routing): AppError {
+  if (error.code === "model_unavailable" && routing.attempts.length === 0) {
+    return new AppError("model_unavailable", "No upstream channel serves this model now.", {
+      field: "model",
+    });
+  }
+  if (error.kind === "caller" && error.code === "unsupported_media") {
+    return new AppError("invalid_request", `${error.message} Nothing was charged.`, {
+      field: "file",
+      reason: error.code,
+    });
+  }
+  return new AppError(
+    "generation_failed",
+    error.kind === "caller"
+      ? `The upstream refused the request (${error.code}); its credits were refunded.`
+      : "Every upstream channel failed; the credits held were refunded.",
+    { reason: error.code, routing: { upstream: routing.upstream, failover: routing.failover } },
+  );
+}
+
+/** What a charged call stored for a replay of its Idempotency-Key. */
+interface StoredAnswer {
+  contentType: string;
+  charged: string;
+  upstream: string | null;
+  failover: boolean;
+  extra?: Record<string, unknown>;
+}
+
+const answerKeys = (holdId: string) => ({
+  bytes: `audio/${holdId}.bin`,
+  meta: `audio/${holdId}.json`,
+});
+
+type Claim =
+  | { holdId: string; fresh: true }
+  | { holdId: string; fresh: false; answer: StoredAnswer; bytes: Buffer };
+
+/**
+ * The hold for this call. Without an Idempotency-Key, a new one. With one, the hold is named
+ * after the key (and a counter of failed tries), so no retry, concurrent request or takeover
+ * can place a second: a pending one is still running (409), a posted one is replayed from what
+ * it stored (no second charge), a voided one frees the next name so the retry runs again.
+ */
+async function claimHold(
+  ctx: AppContext,
+  scope: NetworkScope,
+  kind: string,
+  idempotency: AudioIdempotency | undefined,
+): Promise<Claim> {
+  if (!idempotency) return { holdId: `aud_${ulid()}`, fresh: true };
+  const base = `aud_${sha256Hex(`${scope.accountId}\n${scope.network}\n${kind}\n${idempotency.key}`).slice(0, 40)}`;
+  const reference = `${kind}:${idempotency.hash}`;
+  for (let n = 0; n < MAX_ATTEMPTS_PER_KEY; n++) {
+    const holdId = `${base}_${n}`;
+    const hold = await getHold(ctx, holdId);
+    if (!hold) return { holdId, fresh: true };
+    if (hold.reference !== reference) {
+      throw new AppError(
+        "idempotency_key_reused",
+        "That Idempotency-Key was used with a different request.",
+      );
+    }
+    if (hold.status === "pending") {
+      throw new AppError(
+        "idempotency_key_in_flight",
+        "A request with that Idempotency-Key is still in progress.",
+      );
+    }
+    if (hold.status === "posted") {
+      const keys = answerKeys(holdId);
+      const [meta, bytes] = await Promise.all([
+        ctx.storage.get(keys.meta),
+        ctx.storage.get(keys.bytes),
+      ]);
+      if (!meta || !bytes) throw new Error(`the answer of ${holdId} is not stored`);
+      return { holdId, fresh: false, answer: JSON.parse(meta.toString("utf8")), bytes };
+    }
+  }
+  throw new AppError(
+    "idempotency_key_in_flight",
+    "That Idempotency-Key has failed too many times; use a new one.",
+  );
+}
+
+/**
+ * Holds `cost`, routes `call`, and posts the hold on success or voids it on any failure (a
+ * full refund). With an Idempotency-Key, the answer is stored before the post so a replay can
+ * give it again.
+ */
+async function chargedCall<T>(
+  ctx: AppContext,
+  scope: NetworkScope,
+  request: {
+    kind: string;
+    model: AudioModel;
+    cost: bigint;
+    idempotency: AudioIdempotency | undefined;
+    serves: (provider: string) => boolean;
+    call: ChannelCall<T>;
+    /** The answer as stored for a replay: its bytes and what to say about them. */
+    store: (value: T) => { bytes: Buffer; contentType: string; extra?: Record<string, unknown> };
+  },
+): Promise<{ bytes: Buffer; answer: StoredAnswer; charge: AudioCharge }> {
+  const claim = await claimHold(ctx, scope, request.kind, request.idempotency);
+  const chargeOf = (answer: StoredAnswer, replayed: boolean): AudioCharge => ({
+    charged: BigInt(answer.charged),
+    upstream: answer.upstream,
+    failover: answer.failover,
+    replayed,
+  });
+  if (!claim.fresh) {
+    return { bytes: claim.bytes, answer: claim.answer, charge: chargeOf(claim.answer, true) };
+  }
+  const { holdId } = claim;
+  const placed = await placeHold(ctx, {
+    id: holdId,
+    network: scope.network,
+    ownerId: scope.accountId,
+    amount: request.cost,
+    expiresAt: new Date(ctx.clock().getTime() + HOLD_TTL_MS),
+    kind: request.kind,
+    reference: request.idempotency
+      ? `${request.kind}:${request.idempotency.hash}`
+      : `${request.kind}:${request.model.id}`,
+  }).catch((err: unknown) => {
+    // Another request with the same key placed it first, a moment ago.
+    if (err instanceof AppError && err.code === "idempotency_conflict") {
+      throw new AppError(
+        "idempotency_key_in_flight",
+        "A request with that Idempotency-Key is still in progress.",
+      );
+    }
+    throw err;
+  });
+  if (placed.replayed) {
+    throw new AppError(
+      "idempotency_key_in_flight",
+      "A request with that Idempotency-Key is still in progress.",
+    );
+  }
+  const refund = () =>
+    voidHold(ctx, { holdId, id: `${holdId}/void` }).catch((err: unknown) => {
+      // Left pending, the hold is voided by the sweeper at its expiry: still a full refund.
+      ctx.logger.error({ err, holdId }, "audio hold not voided; the sweeper will");
+    });
+
+  let result: CallResult<T>;
+  let stored: ReturnType<typeof request.store>;
+  try {
+    result = await routeCall(ctx, ctx.generations.routing, {
+      model: request.model.id,
+      network: scope.network,
+      serves: (channel) => request.serves(channel.provider),
+      call: request.call,
+    });
+    if (!result.ok) throw failed(result.error, result.routing);
+    stored = request.store(result.value);
+  } catch (err) {
+    await refund();
+    throw err;
+  }
+  const answer: StoredAnswer = {
+    contentType: stored.contentType,
+    charged: request.cost.toString(),
+    upstream: result.routing.upstream,
+    failover: result.routing.failover,
+    ...(stored.extra && { extra: stored.extra }),
+  };
+  try {
+    if (request.idempotency) {
+      const keys = answerKeys(holdId);
+      await ctx.storage.put(keys.bytes, stored.bytes);
+      await ctx.storage.put(keys.meta, Buffer.from(JSON.stringify(answer)));
+    }
+    await postHold(ctx, { holdId, id: `${holdId}/post`, amount: request.cost });
+  } catch (err) {
+    await refund();
+    throw err;
+  }
+  ctx.logger.info(
+    { holdId, model: request.model.id, charged: answer.charged, upstream: answer.upstream },
+    `${request.kind} charged`,
+  );
+  return { bytes: stored.bytes, answer, charge: chargeOf(answer, false) };
+}
+
+export interface SpeechInput {
+  model: string;
+  input: string;
+  voice: string;
+  response_format: SpeechFormat;
+  speed?: number | undefined;
+  instructions?: string | undefined;
+}
+
+/** Speech from text, charged exactly speechCost of its characters. */
+export async function createSpeech(
+  ctx: AppContext,
+  scope: NetworkScope,
+  input: SpeechInput,
+  idempotency?: AudioIdempotency,
+): Promise<{ audio: Buffer; contentType: string; charge: AudioCharge }> {
+  const { model, cost } = quoteSpeech(input);
+  const { bytes, answer, charge } = await chargedCall(ctx, scope, {
+    kind: SPEECH_HOLD_KIND,
+    model,
+    cost,
+    idempotency,
+    serves: (provider) => provider in speechProviders,
+    call: (channel, upstreamModel, signal) => {
+      const provider = speechProviders[channel.provider];
+      if (!provider) throw new Error(`no speech adapter for ${channel.provider}`);
+      return provider.speak(
+        {
+          upstreamModel,
+          input: input.input,
+          voice: input.voice,
+          format: input.response_format,
+          speed: input.speed,
+          instructions: input.instructions,
+        },
+        channel,
+        signal,
+      );
+    },
+    store: (output) => ({ bytes: output.bytes, contentType: output.contentType }),
+  });
+  return { audio: bytes, contentType: answer.contentType, charge };
+}
+
+export interface TranscriptionInput {
+  model: string;
+  file: Buffer;
+  filename: string;
+  contentType: string;
+  language?: string | undefined;
+  prompt?: string | undefined;
+}
+
+/** Text from audio, charged exactly transcriptionCost of the file's seconds. */
+export async function createTranscription(
+  ctx: AppContext,
+  scope: NetworkScope,
+  input: TranscriptionInput,
+  idempotency?: AudioIdempotency,
+): Promise<{ text: string; seconds: number; charge: AudioCharge }> {
+  const { model, seconds, cost } = quoteTranscription(input.model, input.file);
+  const { bytes, charge } = await chargedCall(ctx, scope, {
+    kind: TRANSCRIPTION_HOLD_KIND,
+    model,
+    cost,
+    idempotency,
+    serves: (provider) => provider in transcriptionProviders,
+    call: (channel, upstreamModel, signal) => {
+      const provider = transcriptionProviders[channel.provider];
+      if (!provider) throw new Error(`no transcription adapter for ${channel.provider}`);
+      return provider.transcribe(
+        {
+          upstreamModel,
+          file: input.file,
+          filename: input.filename,
+          contentType: input.contentType,
+          language: input.language,
+          prompt: input.prompt,
+        },
+        channel,
+        signal,
+      );
+    },
+    store: (t) => ({ bytes: Buffer.from(t.text, "utf8"), contentType: "text/plain" }),
+  });
+  return { text: bytes.toString("utf8"), seconds, charge };
+}
