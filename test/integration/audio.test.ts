@@ -8,7 +8,7 @@ import {
   type TranscriptionModel,
   transcriptionCost,
 } from "../../src/domains/catalog/audio-models.js";
-import { getBalance } from "../../src/domains/ledger/service.js";
+import { expireHolds, getBalance } from "../../src/domains/ledger/service.js";
 import { makeWav, wavComment, wavSeconds } from "../../src/domains/providers/wav.js";
 import { creditsToJson, creditUnits } from "../../src/lib/credits.js";
 import {
@@ -347,6 +347,7 @@ describe("routing over the simulator: failover and refunds", () => {
       env: {
         LOG_LEVEL: "error",
         ROUTING_MAX_RETRIES: "0",
+        UPSTREAM_TIMEOUT_MS: "1000",
         CIRCUIT_FAILURE_THRESHOLD: "1000",
         CHANNELS: JSON.stringify([
           channel("sim-a", 0),
@@ -455,6 +456,67 @@ describe("routing over the simulator: failover and refunds", () => {
     expect((await send()).status).toBe(200);
     expect((await send()).status).toBe(200);
     expect(before - (await units())).toBe(speechCost(speechModel, 9));
+  });
+
+  it("an upstream that hangs times out and fails over, charged once", async () => {
+    const { openai, units } = await client(simApp);
+    sim.script.push("hang");
+    const before = await units();
+    const response = await openai.audio.speech.create({
+      model: "tts-1",
+      input: "patience",
+      voice: "alloy",
+    });
+    expect(response.headers.get("x-upstream")).toBe("sim-b");
+    expect(before - (await units())).toBe(speechCost(speechModel, 8));
+  });
+
+  it("concurrent requests with one Idempotency-Key run once and charge once", async () => {
+    const { key, units } = await client(simApp);
+    sim.always = "slow";
+    sim.latencyMs = 300;
+    const before = await units();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        simApp.request("POST", "/v1/audio/speech", {
+          token: key,
+          headers: { "idempotency-key": "concurrent-speech" },
+          json: { model: "tts-1", input: "only once", voice: "alloy" },
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    for (const a of answers.filter((a) => a.status !== 200)) {
+      expect(a.status).toBe(409);
+      expect(a.body.error.code).toBe("idempotency_key_in_flight");
+    }
+    expect(sim.calls.filter((c) => c.prompt === "only once")).toHaveLength(1);
+    expect(before - (await units())).toBe(speechCost(speechModel, 9));
+  });
+
+  it("a hold a dead call leaves pending is voided by the sweeper at its expiry: a full refund", async () => {
+    const { key, account, units } = await client(simApp);
+    sim.always = "hang";
+    const before = await units();
+    const call = simApp.request("POST", "/v1/audio/speech", {
+      token: key,
+      json: { model: "tts-1", input: "never answered", voice: "alloy" },
+    });
+    const cost = speechCost(speechModel, 14);
+    for (let i = 0; i < 100; i++) {
+      if ((await getBalance(simApp.ctx, account.id, "test")).heldCredits === cost) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await getBalance(simApp.ctx, account.id, "test")).heldCredits).toBe(cost);
+    // As if the process had died mid-call: the sweeper's turn comes after the hold's hour.
+    simApp.clock.advance(61 * 60 * 1000);
+    expect(await expireHolds(simApp.ctx)).toBeGreaterThanOrEqual(1);
+    expect(await units()).toBe(before);
+    // The call itself still ends, refunded once, not twice.
+    expect((await call).status).toBe(502);
+    const balance = await getBalance(simApp.ctx, account.id, "test");
+    expect([balance.creditBalance, balance.heldCredits]).toEqual([before, 0n]);
   });
 
   it("live mode without a channel for the model is model_unavailable, uncharged", async () => {
