@@ -13,6 +13,7 @@ import {
 import { ProviderError } from "../../src/domains/providers/types.js";
 import { makeWav, wavComment, wavSeconds } from "../../src/domains/providers/wav.js";
 import { classify } from "../../src/domains/routing/router.js";
+import { mp3, mp3FrameSeconds } from "../helpers/audio.js";
 import { clearFaults, type Fault, type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
@@ -210,21 +211,6 @@ describe("the sandbox audio adapters", () => {
   });
 });
 
-/** `frames` MPEG-1 Layer III frames at 128 kbit/s, 44.1 kHz: 1152 samples (417 bytes) each. */
-function mp3(frames: number, options: { id3?: boolean; padding?: boolean } = {}): Buffer {
-  const header = Buffer.from([0xff, 0xfb, options.padding ? 0x92 : 0x90, 0x00]);
-  const length = 417 + (options.padding ? 1 : 0);
-  const frame = Buffer.concat([header, Buffer.alloc(length - 4)]);
-  const parts = Array.from({ length: frames }, () => frame);
-  if (options.id3) {
-    // ID3v2.4, a 20-byte tag body (its size in four 7-bit bytes).
-    parts.unshift(
-      Buffer.concat([Buffer.from("ID3\x04\x00\x00\x00\x00\x00\x14", "latin1"), Buffer.alloc(20)]),
-    );
-  }
-  return Buffer.concat(parts);
-}
-
 describe("an audio file's length from its headers", () => {
   it("reads a WAV's seconds from its fmt and data chunks, its comment chunk aside", () => {
     expect(wavSeconds(makeWav({ seconds: 7.25, seed: "a", comment: "odd length!" }))).toBe(7.25);
@@ -236,7 +222,7 @@ describe("an audio file's length from its headers", () => {
   });
 
   it("reads an MP3's seconds by walking its frames, after an ID3 tag too", () => {
-    const perFrame = 1152 / 44_100;
+    const perFrame = mp3FrameSeconds;
     expect(mp3Seconds(mp3(100))).toBeCloseTo(100 * perFrame, 9);
     expect(mp3Seconds(mp3(100, { id3: true }))).toBeCloseTo(100 * perFrame, 9);
     expect(mp3Seconds(mp3(50, { padding: true }))).toBeCloseTo(50 * perFrame, 9);

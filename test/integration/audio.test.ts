@@ -17,6 +17,7 @@ import {
   startTestApp,
   type TestApp,
 } from "../helpers/app.js";
+import { mp3, mp3FrameSeconds } from "../helpers/audio.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { clearFaults, type Simulator, startSimulator } from "../simulator/upstream.js";
 
@@ -242,6 +243,24 @@ describe("POST /v1/audio/transcriptions (sandbox)", () => {
     expect(result.text).toBe(input);
   });
 
+  it("an MP3 is priced by its frames' seconds; the sandbox, which reads WAV only, refunds it", async () => {
+    const { key, units } = await client(app);
+    const before = await units();
+    const form = new FormData();
+    form.append("model", "whisper-1");
+    form.append("file", new Blob([new Uint8Array(mp3(400))]), "a.mp3");
+    const res = await fetch(`${app.url}/v1/audio/transcriptions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+      body: form,
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      error: { code: "invalid_request", reason: "unsupported_media" },
+    });
+    expect(await units()).toBe(before);
+  });
+
   it("refuses a file whose length cannot be read with 400, charging nothing", async () => {
     const { openai, units } = await client(app);
     const before = await units();
@@ -438,6 +457,21 @@ describe("routing over the simulator: failover and refunds", () => {
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
     expect(before - (await units())).toBe(charged);
+  });
+
+  it("an MP3 through an OpenAI channel is charged exactly transcriptionCost of its seconds", async () => {
+    const { openai, units } = await client(simApp);
+    const file = mp3(1_000, { id3: true }); // 26.12 s → 27 s
+    const seconds = Math.ceil(1_000 * mp3FrameSeconds);
+    expect(seconds).toBe(27);
+    const before = await units();
+    const result = await openai.audio.transcriptions.create({
+      file: await toFile(file, "talk.mp3", { type: "audio/mpeg" }),
+      model: "whisper-1",
+    });
+    expect(result.text).toMatch(/^Simulated transcription of 26\.1 seconds/);
+    expect(before - (await units())).toBe(transcriptionCost(whisper, seconds));
+    expect((result as unknown as { usage: { seconds: number } }).usage.seconds).toBe(27);
   });
 
   it("a retry after a failure with the same Idempotency-Key runs again and charges once", async () => {

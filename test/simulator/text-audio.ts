@@ -1,6 +1,7 @@
 import type express from "express";
 import multer from "multer";
-import { makeWav, wavComment, wavSeconds } from "../../src/domains/providers/wav.js";
+import { audioSeconds } from "../../src/domains/providers/audio-duration.js";
+import { makeWav, wavComment } from "../../src/domains/providers/wav.js";
 
 /**
  * The text and audio APIs of the upstream simulator (mounted by upstream.ts), in their wire
@@ -262,7 +263,8 @@ export function mountTextAudio(app: express.Express, hooks: TextAudioHooks): voi
     hooks.record({ api: "openai", model, prompt: "" });
     if ((await hooks.applyFault(res, "openai")) === false) return;
     const file = req.file?.buffer;
-    const seconds = file && wavSeconds(file);
+    // WAV or MP3, as OpenAI takes them (and more); anything else is its 400.
+    const seconds = file && audioSeconds(file);
     if (!file || seconds === undefined) {
       return void res.status(400).json({
         error: {
