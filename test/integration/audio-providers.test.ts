@@ -199,10 +199,17 @@ describe("the sandbox audio adapters", () => {
     ).toEqual({ text: "Sandbox transcription of 2.5 seconds." });
   });
 
-  it("refuses a file that is not WAV as the caller's error", async () => {
+  it("transcribes an MP3 to a sentence naming its length, and refuses other bytes as the caller's error", async () => {
+    expect(
+      await sandboxTranscriptionProvider.transcribe(
+        transcriptionTask({ file: mp3(400), filename: "a.mp3" }),
+        offline,
+        AbortSignal.timeout(1_000),
+      ),
+    ).toEqual({ text: "Sandbox transcription of 10.4 seconds." });
     const error = await failureOf(
       sandboxTranscriptionProvider.transcribe(
-        transcriptionTask({ file: mp3(10) }),
+        transcriptionTask({ file: Buffer.from("not audio") }),
         offline,
         AbortSignal.timeout(1_000),
       ),

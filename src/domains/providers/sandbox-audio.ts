@@ -1,16 +1,19 @@
+import { audioSeconds } from "./audio-duration.js";
 import type {
   AudioGenerationProvider,
   SpeechProvider,
   TranscriptionProvider,
 } from "./audio-types.js";
 import { ProviderError } from "./types.js";
-import { makeWav, wavComment, wavSeconds } from "./wav.js";
+import { makeWav, wavComment } from "./wav.js";
 
 /**
  * Offline audio: real WAV files of the length asked (speech: of its text, at a reading pace),
  * the same bytes for the same input. Speech carries its text in the file, so transcribing
  * sandbox speech gives that text back. WAV whatever format was asked: the sandbox has no MP3,
- * Opus or FLAC encoder, and says so in the content type.
+ * Opus or FLAC encoder, and says so in the content type. Transcription takes WAV and MP3 (what
+ * the doors can price): a WAV it made gives back its text, any other file a fixed sentence
+ * naming its length.
  */
 
 /** Characters a second of sandbox speech (a brisk reading pace). */
@@ -32,13 +35,12 @@ export const sandboxSpeechProvider: SpeechProvider = {
 
 export const sandboxTranscriptionProvider: TranscriptionProvider = {
   transcribe: async (task) => {
-    const seconds = wavSeconds(task.file);
-    // Sandbox transcription reads WAV only; any other file is the caller's to convert.
+    const seconds = audioSeconds(task.file);
     if (seconds === undefined) {
       throw new ProviderError(
         "caller",
         "unsupported_media",
-        "The sandbox transcribes WAV files only.",
+        "The sandbox transcribes WAV and MP3 files only.",
       );
     }
     return {
