@@ -3,6 +3,7 @@ import { pinoHttp } from "pino-http";
 import type { AppContext } from "../context.js";
 import { accountRoutes } from "../domains/accounts/routes.js";
 import { catalogRoutes } from "../domains/catalog/routes.js";
+import { chatRoutes } from "../domains/chat/routes.js";
 import { openaiImagesRoutes } from "../domains/generations/openai-images.js";
 import { generationRoutes } from "../domains/generations/routes.js";
 import { generationStreamRoutes } from "../domains/generations/stream.js";
@@ -67,6 +68,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(catalogRoutes(ctx));
   app.use(generationRoutes(ctx));
   app.use(openaiImagesRoutes(ctx));
+  app.use(chatRoutes(ctx));
   app.use(videoJobRoutes(ctx));
   app.use(generationStreamRoutes(ctx));
   app.use(uploadRoutes(ctx));
