@@ -1,6 +1,5 @@
 import { type Response, Router } from "express";
 import type { AppContext } from "../../context.js";
-import { AppError } from "../../errors.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { mountOn, uncheckedBody } from "../../http/mount.js";
 import { countOnlyWork, setRateLimitHeaders } from "../../http/rate-limit.js";
@@ -14,29 +13,14 @@ import { chatContracts } from "./contract.js";
 import { payForChat } from "./paid.js";
 import {
   type ChatCost,
-  ChatFailed,
-  type ChatOutcome,
   type ChatPlan,
   finishChat,
   holdForChat,
   type OpenChat,
-  openChat,
   planChat,
-  refundChat,
+  startChat,
 } from "./service.js";
-
-const costJson = (cost: ChatCost) => ({
-  quoted: creditsToJson(cost.quoted),
-  charged: creditsToJson(cost.charged),
-  refunded: creditsToJson(cost.refunded),
-});
-
-const usageJson = (outcome: ChatOutcome) => ({
-  prompt_tokens: outcome.usage.promptTokens,
-  completion_tokens: outcome.usage.completionTokens,
-  total_tokens: outcome.usage.promptTokens + outcome.usage.completionTokens,
-  cost: creditsToJson(outcome.cost.charged),
-});
+import { completionJson, costJson, usageJson } from "./wire.js";
 
 /** Writes a reply as OpenAI's `chat.completion.chunk` events, and settles it. */
 async function streamReply(
@@ -141,22 +125,10 @@ export function chatRoutes(ctx: AppContext): Router {
       res.on("close", () => {
         if (!res.writableFinished) gone.abort(new Error("The client disconnected."));
       });
-      let open: OpenChat;
-      try {
-        open = await openChat(ctx, ctx.generations.routing, scope, plan, {
-          whole: !body.stream,
-          signal: gone.signal,
-        });
-      } catch (err) {
-        await refundChat(ctx, hold);
-        if (!(err instanceof ChatFailed)) throw err;
-        throw new AppError(
-          "completion_failed",
-          `The reply failed before it began: ${err.error.message} Its credits were refunded.`,
-          { reason: err.error.code, routing: err.routing },
-        );
-      }
-
+      const open = await startChat(ctx, scope, plan, hold, {
+        whole: !body.stream,
+        signal: gone.signal,
+      });
       if (body.stream) {
         await streamReply(ctx, res, plan, hold, open, {
           includeUsage: body.stream_options?.include_usage === true,
@@ -168,21 +140,7 @@ export function chatRoutes(ctx: AppContext): Router {
       return {
         status: 200,
         body: uncheckedBody({
-          id: plan.chatId,
-          object: "chat.completion",
-          created: Math.floor(Date.now() / 1000),
-          model: plan.model.id,
-          choices: [
-            {
-              index: 0,
-              message: { role: "assistant", content: outcome.text, refusal: null },
-              finish_reason: outcome.finishReason ?? "stop",
-              logprobs: null,
-            },
-          ],
-          usage: usageJson(outcome),
-          cost: costJson(outcome.cost),
-          routing: open.routing,
+          ...completionJson(plan, outcome, open.routing),
           ...extra(outcome.cost),
         }),
       };

@@ -1,4 +1,4 @@
-import type { ServiceContext } from "../../context.js";
+import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { formatCredits } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
@@ -259,6 +259,46 @@ export async function openChat(
     }
     return { first, rest: null };
   }
+}
+
+/**
+ * Opens the reply on the context's routing; a reply that cannot begin is refunded in full and
+ * refused with 502 completion_failed (its last upstream failure as `reason`).
+ */
+export async function startChat(
+  ctx: AppContext,
+  scope: NetworkScope,
+  plan: ChatPlan,
+  hold: Hold,
+  options: { whole: boolean; signal: AbortSignal },
+): Promise<OpenChat> {
+  try {
+    return await openChat(ctx, ctx.generations.routing, scope, plan, options);
+  } catch (err) {
+    await refundChat(ctx, hold);
+    if (!(err instanceof ChatFailed)) throw err;
+    throw new AppError(
+      "completion_failed",
+      `The reply failed before it began: ${err.error.message} Its credits were refunded.`,
+      { reason: err.error.code, routing: err.routing },
+    );
+  }
+}
+
+/**
+ * A whole reply for an API key's account, held, run and settled: the plain answer, as the MCP
+ * tool and any door that does not stream want it.
+ */
+export async function completeChat(
+  ctx: AppContext,
+  scope: NetworkScope,
+  request: ChatRequest,
+  signal: AbortSignal,
+): Promise<{ plan: ChatPlan; outcome: ChatOutcome; routing: Routing }> {
+  const plan = planChat(request);
+  const hold = await holdForChat(ctx, scope, plan);
+  const open = await startChat(ctx, scope, plan, hold, { whole: true, signal });
+  return { plan, outcome: await finishChat(ctx, hold, plan, open), routing: open.routing };
 }
 
 /** What a reply came to, as it is settled. */
