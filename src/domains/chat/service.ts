@@ -12,7 +12,7 @@ import {
   replyTokenLimit,
   type TextModel,
 } from "../catalog/text-models.js";
-import { getBalance, type Hold, placeHold, postHold, voidHold } from "../ledger/service.js";
+import { getBalance, type Hold, placeNewHold, postHold, voidHold } from "../ledger/service.js";
 import { chatProviders } from "../providers/chat-providers.js";
 import {
   type ChatEvent,
@@ -133,7 +133,7 @@ export async function holdForChat(
   plan: ChatPlan,
 ): Promise<Hold> {
   try {
-    return (await placeHold(ctx, chatHoldInput(ctx, scope, plan))).hold;
+    return await placeNewHold(ctx, chatHoldInput(ctx, scope, plan));
   } catch (err) {
     if (!(err instanceof AppError) || err.code !== "insufficient_credits") throw err;
     const { creditBalance } = await getBalance(ctx, scope.accountId, scope.network);
