@@ -4,6 +4,7 @@ import type { AppContext } from "../context.js";
 import { accountRoutes } from "../domains/accounts/routes.js";
 import { audioRoutes } from "../domains/audio/routes.js";
 import { catalogRoutes } from "../domains/catalog/routes.js";
+import { chatRoutes } from "../domains/chat/routes.js";
 import { openaiImagesRoutes } from "../domains/generations/openai-images.js";
 import { generationRoutes } from "../domains/generations/routes.js";
 import { generationStreamRoutes } from "../domains/generations/stream.js";
@@ -68,6 +69,7 @@ export function createHttpApp(ctx: AppContext): express.Express {
   app.use(catalogRoutes(ctx));
   app.use(generationRoutes(ctx));
   app.use(openaiImagesRoutes(ctx));
+  app.use(chatRoutes(ctx));
   app.use(videoJobRoutes(ctx));
   app.use(audioRoutes(ctx));
   app.use(generationStreamRoutes(ctx));

@@ -18,7 +18,8 @@ export type IdPrefix =
   | "tpl"
   | "wf"
   | "wfr"
-  | "po";
+  | "po"
+  | "chat";
 
 /**
  * ulid's own source of randomness asks the kernel for one byte per character (16 calls per id,

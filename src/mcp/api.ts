@@ -1,9 +1,11 @@
 import type { catalogJson } from "../domains/catalog/routes.js";
+import type { completionJson } from "../domains/chat/wire.js";
 import type { generationJson } from "../domains/generations/wire.js";
 
 /** A generation as the API shows it (GET /v1/generate/status). */
 export type GenerationJson = ReturnType<typeof generationJson>;
 export type ModelJson = ReturnType<typeof catalogJson>["data"][number];
+export type ChatCompletionJson = ReturnType<typeof completionJson>;
 
 export interface BalanceJson {
   creditBalance: number;
@@ -44,6 +46,8 @@ export interface PolyforgeApi {
     ids: string[],
   ): Promise<{ generations: Record<string, GenerationJson>; notFound: string[] }>;
   models(): Promise<ModelJson[]>;
+  /** POST /v1/chat/completions, plain: the whole reply with its usage, cost and routing. */
+  chat(body: Record<string, unknown>, signal?: AbortSignal): Promise<ChatCompletionJson>;
   balance(): Promise<BalanceJson>;
   /**
    * Aborts when the process serving these calls begins to shut down (a deploy): a tool that
@@ -55,11 +59,17 @@ export interface PolyforgeApi {
 /** The HTTP API, with an API key: what `polyforge mcp` talks to. */
 export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
   const base = baseUrl.replace(/\/+$/, "");
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
         method,
+        signal: signal ?? null,
         headers: {
           authorization: `Bearer ${apiKey}`,
           ...(body === undefined ? {} : { "content-type": "application/json" }),
@@ -94,6 +104,7 @@ export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
     status: (ids) =>
       call("GET", `/v1/generate/status?ids=${ids.map(encodeURIComponent).join(",")}`),
     models: async () => (await call<{ data: ModelJson[] }>("GET", "/v1/models")).data,
+    chat: (body, signal) => call("POST", "/v1/chat/completions", body, signal),
     balance: () => call("GET", "/v1/balance"),
   };
 }

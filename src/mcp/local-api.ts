@@ -2,6 +2,9 @@ import { ZodError } from "zod";
 import type { AppContext } from "../context.js";
 import type { NetworkScope } from "../domains/accounts/caller.js";
 import { catalogJson } from "../domains/catalog/routes.js";
+import { chatRequest } from "../domains/chat/contract.js";
+import { completeChat } from "../domains/chat/service.js";
+import { completionJson } from "../domains/chat/wire.js";
 import { getGenerations } from "../domains/generations/history.js";
 import { generateRequest } from "../domains/generations/request.js";
 import { submitGeneration } from "../domains/generations/submit.js";
@@ -55,6 +58,23 @@ export function localApi(ctx: AppContext, scope: NetworkScope): PolyforgeApi {
         return statusJson((await getGenerations(ctx, scope, ids)).data, ids);
       }),
     models: async () => catalogJson().data,
+    chat: (body, signal) =>
+      asApi(async () => {
+        const request = chatRequest.parse(body);
+        const decision = await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
+        try {
+          const { plan, outcome, routing } = await completeChat(
+            ctx,
+            scope,
+            request,
+            signal ?? ctx.shutdown.signal,
+          );
+          return completionJson(plan, outcome, routing);
+        } catch (err) {
+          if (decision) await releaseRateLimit(ctx, decision);
+          throw err;
+        }
+      }),
     balance: () =>
       asApi(async () => {
         const b = await getBalance(ctx, scope.accountId, scope.network);

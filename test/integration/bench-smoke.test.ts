@@ -65,6 +65,7 @@ const benchmarks = [
   { script: "rate-limits.ts", header: "| route | limits off p50 ms |", rows: 2 },
   { script: "auth.ts", header: "| key lookup | req/s | vs uncached |", rows: 2 },
   { script: "images-trace.ts", header: "| starts at ms | round trip ms |", rows: 8 },
+  { script: "chat.ts", header: "| what | in flight | p50 ms | p99 ms | req/s |", rows: 5 },
 ];
 
 describe.concurrent("benchmarks in smoke mode", () => {

@@ -62,10 +62,11 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     await client?.close();
   });
 
-  it("lists the five tools with their schemas and annotations", async () => {
+  it("lists the tools with their schemas and annotations", async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([
       "generate_image",
+      "generate_text",
       "generate_video",
       "get_balance",
       "get_generation",
@@ -83,6 +84,33 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     expect(byName.generate_image?.inputSchema.properties).not.toHaveProperty("fps");
     expect(byName.get_balance?.annotations?.readOnlyHint).toBe(true);
     expect(byName.list_models?.annotations?.readOnlyHint).toBe(true);
+  });
+
+  it("generate_text answers the reply with its usage, and the balance falls by its cost", async () => {
+    const before = (await client.callTool({ name: "get_balance", arguments: {} }))
+      .structuredContent as Structured;
+    const result = await client.callTool({
+      name: "generate_text",
+      arguments: { model: "claude-haiku-4.5", prompt: "a haiku about tides", maxTokens: 200 },
+    });
+    expect(result.isError).toBeFalsy();
+    const reply = result.structuredContent as Structured;
+    expect(reply.text).toContain("a haiku about tides");
+    expect(reply.usage.completionTokens).toBeGreaterThan(0);
+    expect(reply.routing.upstream).toMatch(/^sandbox/);
+    expect(reply.cost.charged).toBeGreaterThan(0);
+    expect(reply.cost.charged).toBeLessThan(reply.cost.quoted);
+    const after = (await client.callTool({ name: "get_balance", arguments: {} }))
+      .structuredContent as Structured;
+    expect(Math.round((before.creditBalance - after.creditBalance) * 10_000)).toBe(
+      Math.round(reply.cost.charged * 10_000),
+    );
+    const refused = await client.callTool({
+      name: "generate_text",
+      arguments: { model: "gpt-image-2", prompt: "hello" },
+    });
+    expect(refused.isError).toBe(true);
+    expect(JSON.stringify(refused.content)).toContain("model_media_mismatch");
   });
 
   it("generates with two models, reports progress, and the balance falls by the cost", async () => {

@@ -694,6 +694,26 @@ describe("every route answers as documented", () => {
     expect(unpaid.status).toBe(402);
   });
 
+  it("OpenAI-compatible chat", async () => {
+    const { key } = await createFundedCaller(app.ctx, 100n);
+    const path = "post /v1/chat/completions";
+    const messages = [{ role: "user", content: "name a lighthouse" }];
+    const reply = await call(path, "/v1/chat/completions", {
+      token: key,
+      json: { model: "gpt-5.4-mini", messages, max_tokens: 50 },
+    });
+    expect(reply.status).toBe(200);
+    const unknown = await call(path, "/v1/chat/completions", {
+      token: key,
+      json: { model: "no-such-model", messages },
+    });
+    expect(unknown.status).toBe(400);
+    const unpaid = await call(path, "/v1/chat/completions", {
+      json: { model: "gpt-5.4-mini", messages },
+    });
+    expect(unpaid.status).toBe(402);
+  });
+
   it("video jobs", async () => {
     const { key, account } = await createFundedCaller(app.ctx, 100n);
     const create = "post /v1/videos/jobs";

@@ -1,5 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
+import { pgErrorCode } from "../../db/client.js";
 import { AppError, insufficientCredits, notFound } from "../../errors.js";
 import { formatCredits } from "../../lib/credits.js";
 import type { Network } from "../../lib/network.js";
@@ -365,6 +366,62 @@ export function holdPlacement(input: {
     now: input.now.toISOString(),
     parentHoldId: input.parentHoldId,
     drawableKinds: DRAWABLE_HOLD_KINDS,
+  };
+}
+
+/**
+ * A new hold funded from the owner's balance in one statement (ledger_place_holds), for the
+ * doors where every round trip is on the caller's time (a chat's first token). Unlike
+ * placeHold it does not replay: the id must be new. A short balance is 402 insufficient_credits.
+ */
+export async function placeNewHold(
+  ctx: ServiceContext,
+  input: Omit<HoldInput, "parentHoldId" | "accountKind">,
+): Promise<Hold> {
+  assertAmount(input.amount, false);
+  const now = ctx.clock();
+  const placement = {
+    ...holdPlacement({
+      network: input.network,
+      ownerId: input.ownerId,
+      kind: input.kind,
+      reference: input.reference ?? input.id,
+      expiresAt: input.expiresAt,
+      now,
+      parentHoldId: null,
+    }),
+    holds: [
+      { id: input.id, amount: input.amount.toString(), fundId: holdTransferId(input.id, "fund") },
+    ],
+  };
+  try {
+    await ctx.db.execute(sql`select ledger_place_holds(${JSON.stringify(placement)}::jsonb)`);
+  } catch (err) {
+    if (pgErrorCode(err) !== "PF402") throw err;
+    // The function raises the balance it found as the message, on the driver's error.
+    let cause: unknown = err;
+    while (cause instanceof Error && (cause as { code?: unknown }).code !== "PF402")
+      cause = cause.cause;
+    const have = cause instanceof Error && /^\d+$/.test(cause.message) ? cause.message : "0";
+    throw insufficientCredits(input.amount, BigInt(have));
+  }
+  return {
+    id: input.id,
+    network: input.network,
+    accountId: placement.account,
+    parentHoldId: null,
+    kind: input.kind,
+    reference: placement.reference,
+    amount: input.amount,
+    available: input.amount,
+    drawn: 0n,
+    posted: 0n,
+    released: 0n,
+    status: "pending",
+    resolvedBy: null,
+    expiresAt: input.expiresAt,
+    createdAt: now,
+    resolvedAt: null,
   };
 }
 

@@ -132,6 +132,22 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
   insufficient_credits: {
     need: creditsJson("Credits the request needs."),
     have: creditsJson("Credits available."),
+    affordableTokens: z
+      .number()
+      .int()
+      .optional()
+      .describe("Chat only: the longest reply (max_tokens) the balance pays for, 0 if none."),
+    promptTokens: z.number().int().optional().describe("Chat only: the prompt's tokens."),
+  },
+  context_length_exceeded: {
+    ...field,
+    promptTokens: z.number().int(),
+    contextLength: z.number().int(),
+  },
+  completion_failed: {
+    reason: z
+      .union([z.enum(RESULT_FAILURE_CODES), upstreamStatusCode])
+      .describe("The last upstream failure's code."),
   },
   payment_required: {
     reason: z
@@ -238,6 +254,10 @@ export const errorExamples: Record<ErrorCode, string> = {
   insufficient_earnings: "Insufficient earnings. Need 5000, have 1200.",
   internal_error: "Something went wrong on our side; it has been logged.",
   generation_failed: "The generation failed; its credits were refunded.",
+  completion_failed:
+    "Every channel of gpt-5.5 failed before the reply began; its credits were refunded.",
+  context_length_exceeded:
+    "The messages are 210,000 tokens; claude-sonnet-5 reads at most 200,000 with its reply.",
   payout_failed:
     "The payout's USDC transfer failed (the treasury cannot cover it); no USDC moved and the earnings are available again.",
   not_ready: "The database is unreachable or not migrated.",

@@ -1,6 +1,7 @@
 import { accountContracts } from "../../domains/accounts/contract.js";
 import { audioContracts } from "../../domains/audio/contract.js";
 import { catalogContracts } from "../../domains/catalog/contract.js";
+import { chatContracts } from "../../domains/chat/contract.js";
 import { generationContracts } from "../../domains/generations/contract.js";
 import { keyContracts } from "../../domains/keys/contract.js";
 import { ledgerContracts } from "../../domains/ledger/contract.js";
@@ -27,6 +28,7 @@ export const contractsByOperation = {
   ...payoutContracts,
   ...studioContracts,
   ...catalogContracts,
+  ...chatContracts,
   ...generationContracts,
   ...audioContracts,
   ...uploadContracts,
