@@ -57,6 +57,10 @@ export const transcriptionForm = transcriptionFields
   })
   .meta({ id: "TranscriptionRequest" });
 
+const paymentReceipt = z
+  .record(z.string(), z.unknown())
+  .describe("Paid with x402: the payment's receipt (also in the PAYMENT-RESPONSE header).");
+
 export const transcription = z
   .object({
     text: z.string(),
@@ -70,6 +74,7 @@ export const transcription = z
     routing: z
       .object({ upstream: z.string().nullable(), failover: z.boolean() })
       .describe("Which upstream channel served it, and whether it was a failover."),
+    payment: paymentReceipt.optional(),
   })
   .meta({ id: "Transcription" });
 
@@ -89,9 +94,9 @@ export const audioContracts = {
     operationId: "createSpeech",
     summary: "Speech from text (OpenAI-compatible)",
     description:
-      "Billed per character of `input` (Unicode code points), quoted exactly before the call; a failed call is refunded in full. Answers the audio bytes. An `Idempotency-Key` header makes a retry replay the first answer without a second charge. The sandbox (test mode) answers WAV whatever format is asked, with content type audio/wav.",
+      "Billed per character of `input` (Unicode code points), quoted exactly before the call; a failed call is refunded in full. Answers the audio bytes. An `Idempotency-Key` header makes a retry replay the first answer without a second charge. Without an API key it is paid per call with x402, at the exact quote; a failed call leaves the credits on the paying wallet's account. The sandbox (test mode) answers WAV whatever format is asked, with content type audio/wav.",
     tag: "Audio",
-    auth: ["apiKey"],
+    auth: ["apiKey", "x402"],
     rateLimit: "generate",
     body: {
       schema: speechRequest,
@@ -122,9 +127,9 @@ export const audioContracts = {
     operationId: "createTranscription",
     summary: "Text from audio (OpenAI-compatible)",
     description:
-      "Billed per second of audio, read from the file's header (WAV or MP3; a file whose length cannot be read is refused before anything is charged), rounded up to the second and quoted exactly before the call; a failed call is refunded in full. An `Idempotency-Key` header makes a retry replay the first answer without a second charge.",
+      "Billed per second of audio, read from the file's header (WAV or MP3; a file whose length cannot be read is refused before anything is charged), rounded up to the second and quoted exactly before the call; a failed call is refunded in full. An `Idempotency-Key` header makes a retry replay the first answer without a second charge. Without an API key it is paid per call with x402, at the exact quote; a failed call leaves the credits on the paying wallet's account.",
     tag: "Audio",
-    auth: ["apiKey"],
+    auth: ["apiKey", "x402"],
     rateLimit: "generate",
     body: { schema: transcriptionForm, contentType: "multipart/form-data" },
     responses: {

@@ -5,14 +5,25 @@ import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { mountOn } from "../../http/mount.js";
+import { countOnlyWork, setRateLimitHeaders } from "../../http/rate-limit.js";
+import type { RequestContext } from "../../http/request-context.js";
+import { payOverHttp, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
+import type { Caller, NetworkScope } from "../accounts/caller.js";
 import { requestHash } from "../idempotency/service.js";
+import { receiptJson } from "../payments/accept.js";
+import type { Payment } from "../payments/service.js";
 import { audioContracts, transcriptionFields } from "./contract.js";
+import { payForAudio } from "./paid.js";
 import {
   type AudioCharge,
   type AudioIdempotency,
+  type AudioPlan,
   createSpeech,
   createTranscription,
+  type HoldSource,
+  planSpeech,
+  planTranscription,
 } from "./service.js";
 
 /** OpenAI's own limit on a transcription's file. */
@@ -31,6 +42,39 @@ function idempotencyOf(req: Request, asked: unknown): AudioIdempotency | undefin
     );
   }
   return { key, hash: requestHash(req.method, req.path, asked) };
+}
+
+/**
+ * Where the call's hold comes from: with an API key, the key's account (an Idempotency-Key
+ * names the hold); without one, an x402 payment of the exact quote, which holds it. Undefined
+ * when the payment is broadcast but not confirmed: the 202 saying so has been sent.
+ */
+async function holdSource(
+  ctx: RequestContext,
+  req: Request,
+  res: Response,
+  caller: Caller | undefined,
+  plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost">,
+  what: string,
+  asked: unknown,
+): Promise<{ scope: NetworkScope; source: HoldSource; payment?: Payment } | undefined> {
+  if (caller)
+    return { scope: keyScopeOf(caller), source: { idempotency: idempotencyOf(req, asked) } };
+  const outcome = await payOverHttp(ctx, req, res, (paid) =>
+    payForAudio(ctx, paid, plan, what, (decision) => {
+      setRateLimitHeaders(res, decision);
+      countOnlyWork(ctx, res, decision);
+    }),
+  );
+  if (outcome.status === "pending") {
+    respondPending(res, outcome.payment);
+    return undefined;
+  }
+  return {
+    scope: outcome.result.scope,
+    source: { paidHoldId: outcome.result.holdId },
+    payment: outcome.payment,
+  };
 }
 
 /** What was charged and who served it, on the answer (JSON or not). */
@@ -77,7 +121,10 @@ export function audioRoutes(ctx: AppContext): Router {
   const mount = mountOn(router, ctx);
 
   mount(audioContracts.createSpeech, async ({ ctx, caller, body, req, res }) => {
-    const speech = await createSpeech(ctx, keyScopeOf(caller), body, idempotencyOf(req, body));
+    const plan = planSpeech(body);
+    const held = await holdSource(ctx, req, res, caller, plan, "speech", body);
+    if (!held) return undefined;
+    const speech = await createSpeech(ctx, held.scope, plan, held.source);
     chargeHeaders(res, speech.charge);
     res.status(200).type(speech.contentType).send(speech.audio);
     return undefined;
@@ -100,19 +147,17 @@ export function audioRoutes(ctx: AppContext): Router {
         ...fields,
         file: createHash("sha256").update(file.buffer).digest("hex"),
       };
-      const done = await createTranscription(
-        ctx,
-        keyScopeOf(caller),
-        {
-          model: fields.model,
-          file: file.buffer,
-          filename: file.originalname || "audio",
-          contentType: file.mimetype || "application/octet-stream",
-          language: fields.language,
-          prompt: fields.prompt,
-        },
-        idempotencyOf(req, asked),
-      );
+      const plan = planTranscription({
+        model: fields.model,
+        file: file.buffer,
+        filename: file.originalname || "audio",
+        contentType: file.mimetype || "application/octet-stream",
+        language: fields.language,
+        prompt: fields.prompt,
+      });
+      const held = await holdSource(ctx, req, res, caller, plan, "a transcription", asked);
+      if (!held) return undefined;
+      const done = await createTranscription(ctx, held.scope, plan, held.source);
       chargeHeaders(res, done.charge);
       if (fields.response_format === "text") {
         res.status(200).type("text/plain").send(done.text);
@@ -128,6 +173,7 @@ export function audioRoutes(ctx: AppContext): Router {
             cost: creditsToJson(done.charge.charged),
           },
           routing: { upstream: done.charge.upstream, failover: done.charge.failover },
+          ...(held.payment && { payment: receiptJson(held.payment) }),
         },
       };
     },

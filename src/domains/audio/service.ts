@@ -1,5 +1,5 @@
 import { ulid } from "ulid";
-import type { AppContext } from "../../context.js";
+import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { sha256Hex } from "../../lib/secrets.js";
 import type { Routing } from "../../ports.js";
@@ -16,10 +16,11 @@ import {
 } from "../catalog/audio-models.js";
 import { findModel } from "../catalog/models.js";
 import { findTextModel } from "../catalog/text-models.js";
-import { getHold, placeHold, postHold, voidHold } from "../ledger/service.js";
+import { getHold, type HoldInput, placeHold, postHold, voidHold } from "../ledger/service.js";
 import { audioSeconds } from "../providers/audio-duration.js";
 import { speechProviders, transcriptionProviders } from "../providers/audio-providers.js";
-import type { ProviderError } from "../providers/types.js";
+import type { Transcription } from "../providers/audio-types.js";
+import type { ProviderError, ProviderOutput } from "../providers/types.js";
 import { type CallResult, type ChannelCall, routeCall } from "../routing/router.js";
 import { MAX_SPEECH_INPUT } from "./contract.js";
 
@@ -163,7 +164,6 @@ interface StoredAnswer {
   charged: string;
   upstream: string | null;
   failover: boolean;
-  extra?: Record<string, unknown>;
 }
 
 const answerKeys = (holdId: string) => ({
@@ -187,7 +187,7 @@ async function claimHold(
   kind: string,
   idempotency: AudioIdempotency | undefined,
 ): Promise<Claim> {
-  if (!idempotency) return { holdId: `aud_${ulid()}`, fresh: true };
+  if (!idempotency) return { holdId: newAudioHoldId(), fresh: true };
   const base = `aud_${sha256Hex(`${scope.accountId}\n${scope.network}\n${kind}\n${idempotency.key}`).slice(0, 40)}`;
   const reference = `${kind}:${idempotency.hash}`;
   for (let n = 0; n < MAX_ATTEMPTS_PER_KEY; n++) {
@@ -222,62 +222,94 @@ async function claimHold(
   );
 }
 
+/** One priced audio call: what it holds, and how to make it on a channel. */
+export interface AudioPlan<T> {
+  kind: typeof SPEECH_HOLD_KIND | typeof TRANSCRIPTION_HOLD_KIND;
+  model: AudioModel;
+  cost: bigint;
+  serves: (provider: string) => boolean;
+  call: ChannelCall<T>;
+  /** The answer as stored for a replay: its bytes and what to say about them. */
+  store: (value: T) => { bytes: Buffer; contentType: string };
+}
+
+/** Where the call's hold comes from: placed here (with an Idempotency-Key or not), or paid. */
+export type HoldSource = { idempotency?: AudioIdempotency | undefined } | { paidHoldId: string };
+
+/** The hold of a plan: its quote, for its kind, expiring after the sweeper's hour. */
+export function audioHoldInput(
+  ctx: ServiceContext,
+  scope: NetworkScope,
+  plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost">,
+  holdId: string,
+  idempotency?: AudioIdempotency,
+): HoldInput {
+  return {
+    id: holdId,
+    network: scope.network,
+    ownerId: scope.accountId,
+    amount: plan.cost,
+    expiresAt: new Date(ctx.clock().getTime() + HOLD_TTL_MS),
+    kind: plan.kind,
+    reference: idempotency ? `${plan.kind}:${idempotency.hash}` : `${plan.kind}:${plan.model.id}`,
+  };
+}
+
+export const newAudioHoldId = () => `aud_${ulid()}`;
+
+const chargeOf = (answer: StoredAnswer, replayed: boolean): AudioCharge => ({
+  charged: BigInt(answer.charged),
+  upstream: answer.upstream,
+  failover: answer.failover,
+  replayed,
+});
+
 /**
- * Holds `cost`, routes `call`, and posts the hold on success or voids it on any failure (a
- * full refund). With an Idempotency-Key, the answer is stored before the post so a replay can
- * give it again.
+ * Holds the plan's cost (or takes the hold a payment placed), routes its call, and posts the
+ * hold on success or voids it on any failure (a full refund). With an Idempotency-Key, the
+ * answer is stored before the post so a replay can give it again.
  */
 async function chargedCall<T>(
   ctx: AppContext,
   scope: NetworkScope,
-  request: {
-    kind: string;
-    model: AudioModel;
-    cost: bigint;
-    idempotency: AudioIdempotency | undefined;
-    serves: (provider: string) => boolean;
-    call: ChannelCall<T>;
-    /** The answer as stored for a replay: its bytes and what to say about them. */
-    store: (value: T) => { bytes: Buffer; contentType: string; extra?: Record<string, unknown> };
-  },
+  plan: AudioPlan<T>,
+  source: HoldSource,
 ): Promise<{ bytes: Buffer; answer: StoredAnswer; charge: AudioCharge }> {
-  const claim = await claimHold(ctx, scope, request.kind, request.idempotency);
-  const chargeOf = (answer: StoredAnswer, replayed: boolean): AudioCharge => ({
-    charged: BigInt(answer.charged),
-    upstream: answer.upstream,
-    failover: answer.failover,
-    replayed,
-  });
+  if ("paidHoldId" in source) return runOnHold(ctx, scope, plan, source.paidHoldId, false);
+  const { idempotency } = source;
+  const claim = await claimHold(ctx, scope, plan.kind, idempotency);
   if (!claim.fresh) {
     return { bytes: claim.bytes, answer: claim.answer, charge: chargeOf(claim.answer, true) };
   }
   const { holdId } = claim;
-  const placed = await placeHold(ctx, {
-    id: holdId,
-    network: scope.network,
-    ownerId: scope.accountId,
-    amount: request.cost,
-    expiresAt: new Date(ctx.clock().getTime() + HOLD_TTL_MS),
-    kind: request.kind,
-    reference: request.idempotency
-      ? `${request.kind}:${request.idempotency.hash}`
-      : `${request.kind}:${request.model.id}`,
-  }).catch((err: unknown) => {
-    // Another request with the same key placed it first, a moment ago.
-    if (err instanceof AppError && err.code === "idempotency_conflict") {
-      throw new AppError(
-        "idempotency_key_in_flight",
-        "A request with that Idempotency-Key is still in progress.",
-      );
-    }
-    throw err;
-  });
+  const placed = await placeHold(ctx, audioHoldInput(ctx, scope, plan, holdId, idempotency)).catch(
+    (err: unknown) => {
+      // Another request with the same key placed it first, a moment ago.
+      if (err instanceof AppError && err.code === "idempotency_conflict") {
+        throw new AppError(
+          "idempotency_key_in_flight",
+          "A request with that Idempotency-Key is still in progress.",
+        );
+      }
+      throw err;
+    },
+  );
   if (placed.replayed) {
     throw new AppError(
       "idempotency_key_in_flight",
       "A request with that Idempotency-Key is still in progress.",
     );
   }
+  return runOnHold(ctx, scope, plan, holdId, idempotency !== undefined);
+}
+
+async function runOnHold<T>(
+  ctx: AppContext,
+  scope: NetworkScope,
+  plan: AudioPlan<T>,
+  holdId: string,
+  storeForReplay: boolean,
+): Promise<{ bytes: Buffer; answer: StoredAnswer; charge: AudioCharge }> {
   const refund = () =>
     voidHold(ctx, { holdId, id: `${holdId}/void` }).catch((err: unknown) => {
       // Left pending, the hold is voided by the sweeper at its expiry: still a full refund.
@@ -285,41 +317,40 @@ async function chargedCall<T>(
     });
 
   let result: CallResult<T>;
-  let stored: ReturnType<typeof request.store>;
+  let stored: ReturnType<typeof plan.store>;
   try {
     result = await routeCall(ctx, ctx.generations.routing, {
-      model: request.model.id,
+      model: plan.model.id,
       network: scope.network,
-      serves: (channel) => request.serves(channel.provider),
-      call: request.call,
+      serves: (channel) => plan.serves(channel.provider),
+      call: plan.call,
     });
     if (!result.ok) throw failed(result.error, result.routing);
-    stored = request.store(result.value);
+    stored = plan.store(result.value);
   } catch (err) {
     await refund();
     throw err;
   }
   const answer: StoredAnswer = {
     contentType: stored.contentType,
-    charged: request.cost.toString(),
+    charged: plan.cost.toString(),
     upstream: result.routing.upstream,
     failover: result.routing.failover,
-    ...(stored.extra && { extra: stored.extra }),
   };
   try {
-    if (request.idempotency) {
+    if (storeForReplay) {
       const keys = answerKeys(holdId);
       await ctx.storage.put(keys.bytes, stored.bytes);
       await ctx.storage.put(keys.meta, Buffer.from(JSON.stringify(answer)));
     }
-    await postHold(ctx, { holdId, id: `${holdId}/post`, amount: request.cost });
+    await postHold(ctx, { holdId, id: `${holdId}/post`, amount: plan.cost });
   } catch (err) {
     await refund();
     throw err;
   }
   ctx.logger.info(
-    { holdId, model: request.model.id, charged: answer.charged, upstream: answer.upstream },
-    `${request.kind} charged`,
+    { holdId, model: plan.model.id, charged: answer.charged, upstream: answer.upstream },
+    `${plan.kind} charged`,
   );
   return { bytes: stored.bytes, answer, charge: chargeOf(answer, false) };
 }
@@ -333,19 +364,13 @@ export interface SpeechInput {
   instructions?: string | undefined;
 }
 
-/** Speech from text, charged exactly speechCost of its characters. */
-export async function createSpeech(
-  ctx: AppContext,
-  scope: NetworkScope,
-  input: SpeechInput,
-  idempotency?: AudioIdempotency,
-): Promise<{ audio: Buffer; contentType: string; charge: AudioCharge }> {
+/** A speech request checked and priced (4xx here, before any hold or payment). */
+export function planSpeech(input: SpeechInput): AudioPlan<ProviderOutput> {
   const { model, cost } = quoteSpeech(input);
-  const { bytes, answer, charge } = await chargedCall(ctx, scope, {
+  return {
     kind: SPEECH_HOLD_KIND,
     model,
     cost,
-    idempotency,
     serves: (provider) => provider in speechProviders,
     call: (channel, upstreamModel, signal) => {
       const provider = speechProviders[channel.provider];
@@ -364,7 +389,17 @@ export async function createSpeech(
       );
     },
     store: (output) => ({ bytes: output.bytes, contentType: output.contentType }),
-  });
+  };
+}
+
+/** Speech from text, charged exactly speechCost of its characters. */
+export async function createSpeech(
+  ctx: AppContext,
+  scope: NetworkScope,
+  plan: AudioPlan<ProviderOutput>,
+  source: HoldSource = {},
+): Promise<{ audio: Buffer; contentType: string; charge: AudioCharge }> {
+  const { bytes, answer, charge } = await chargedCall(ctx, scope, plan, source);
   return { audio: bytes, contentType: answer.contentType, charge };
 }
 
@@ -377,19 +412,16 @@ export interface TranscriptionInput {
   prompt?: string | undefined;
 }
 
-/** Text from audio, charged exactly transcriptionCost of the file's seconds. */
-export async function createTranscription(
-  ctx: AppContext,
-  scope: NetworkScope,
+/** A transcription checked and priced by its file's seconds (4xx here, before anything). */
+export function planTranscription(
   input: TranscriptionInput,
-  idempotency?: AudioIdempotency,
-): Promise<{ text: string; seconds: number; charge: AudioCharge }> {
+): AudioPlan<Transcription> & { seconds: number } {
   const { model, seconds, cost } = quoteTranscription(input.model, input.file);
-  const { bytes, charge } = await chargedCall(ctx, scope, {
+  return {
     kind: TRANSCRIPTION_HOLD_KIND,
     model,
     cost,
-    idempotency,
+    seconds,
     serves: (provider) => provider in transcriptionProviders,
     call: (channel, upstreamModel, signal) => {
       const provider = transcriptionProviders[channel.provider];
@@ -408,6 +440,16 @@ export async function createTranscription(
       );
     },
     store: (t) => ({ bytes: Buffer.from(t.text, "utf8"), contentType: "text/plain" }),
-  });
-  return { text: bytes.toString("utf8"), seconds, charge };
+  };
+}
+
+/** Text from audio, charged exactly transcriptionCost of the file's seconds. */
+export async function createTranscription(
+  ctx: AppContext,
+  scope: NetworkScope,
+  plan: AudioPlan<Transcription> & { seconds: number },
+  source: HoldSource = {},
+): Promise<{ text: string; seconds: number; charge: AudioCharge }> {
+  const { bytes, charge } = await chargedCall(ctx, scope, plan, source);
+  return { text: bytes.toString("utf8"), seconds: plan.seconds, charge };
 }
