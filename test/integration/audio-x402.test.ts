@@ -5,8 +5,6 @@ import {
   findAudioModel,
   type SpeechModel,
   speechCost,
-  type TranscriptionModel,
-  transcriptionCost,
 } from "../../src/domains/catalog/audio-models.js";
 import { getBalance } from "../../src/domains/ledger/service.js";
 import { makeWav, wavComment } from "../../src/domains/providers/wav.js";
@@ -24,13 +22,11 @@ import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { clearFaults, type Simulator, startSimulator } from "../simulator/upstream.js";
 
 /**
- * Speech and transcription paid per call with x402 (@x402/fetch, on anvil): the wallet pays
- * the exact quote (one USDC base unit per ledger unit), the call posts it, and a failed call
+ * Speech paid per call with x402 (@x402/fetch, on anvil): the wallet pays the exact quote (one USDC base unit per ledger unit), the call posts it, and a failed call
  * leaves the payment on the wallet's account as credits.
  */
 
 const tts = findAudioModel("tts-1") as SpeechModel;
-const whisper = findAudioModel("whisper-1") as TranscriptionModel;
 
 let chain: LocalChain;
 let sim: Simulator;
@@ -79,7 +75,7 @@ const speech = (input: string) => ({
   body: JSON.stringify({ model: "tts-1", input, voice: "alloy", response_format: "wav" }),
 });
 
-describe("x402 speech and transcription", () => {
+describe("x402 speech", () => {
   it("speech: the wallet pays exactly speechCost and gets the audio", async () => {
     const payer = await fundedPayer(chain, 5n * 10n ** 6n);
     const input = "Paid per call, by the character.";
@@ -96,28 +92,13 @@ describe("x402 speech and transcription", () => {
     expect([balance.creditBalance, balance.heldCredits]).toEqual([0n, 0n]);
   });
 
-  it("transcription: the wallet pays exactly transcriptionCost, with the receipt in the answer", async () => {
-    const payer = await fundedPayer(chain, 5n * 10n ** 6n);
-    const treasuryBefore = await usdcBalance(chain, treasury);
+  it("transcription takes an API key: no x402 offer for a multipart body", async () => {
     const form = new FormData();
     form.append("model", "whisper-1");
-    form.append(
-      "file",
-      new Blob([new Uint8Array(makeWav({ seconds: 9.5, seed: "x", comment: "paid words" }))]),
-      "a.wav",
-    );
-    const res = await payingFetch(payer, "test")(`${app.url}/v1/audio/transcriptions`, {
-      method: "POST",
-      body: form,
-    });
-    expect(res.status).toBe(200);
-    // biome-ignore lint/suspicious/noExplicitAny: the answer is read field by field.
-    const body: any = await res.json();
-    expect(body.text).toBe("paid words");
-    const cost = transcriptionCost(whisper, 10);
-    expect(creditsFromJson(body.usage.cost)).toBe(cost);
-    expect(body.payment.payer.toLowerCase()).toBe(payer.address.toLowerCase());
-    expect((await usdcBalance(chain, treasury)) - treasuryBefore).toBe(cost);
+    form.append("file", new Blob([new Uint8Array(makeWav({ seconds: 1, seed: "x" }))]), "a.wav");
+    const res = await fetch(`${app.url}/v1/audio/transcriptions`, { method: "POST", body: form });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("missing_api_key");
   });
 
   it("an upstream failure keeps the whole payment as credits on the wallet's account", async () => {

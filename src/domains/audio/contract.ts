@@ -57,10 +57,6 @@ export const transcriptionForm = transcriptionFields
   })
   .meta({ id: "TranscriptionRequest" });
 
-const paymentReceipt = z
-  .record(z.string(), z.unknown())
-  .describe("Paid with x402: the payment's receipt (also in the PAYMENT-RESPONSE header).");
-
 export const transcription = z
   .object({
     text: z.string(),
@@ -74,7 +70,6 @@ export const transcription = z
     routing: z
       .object({ upstream: z.string().nullable(), failover: z.boolean() })
       .describe("Which upstream channel served it, and whether it was a failover."),
-    payment: paymentReceipt.optional(),
   })
   .meta({ id: "Transcription" });
 
@@ -127,9 +122,9 @@ export const audioContracts = {
     operationId: "createTranscription",
     summary: "Text from audio (OpenAI-compatible)",
     description:
-      "Billed per second of audio, read from the file's header (WAV or MP3; a file whose length cannot be read is refused before anything is charged), rounded up to the second and quoted exactly before the call; a failed call is refunded in full. An `Idempotency-Key` header makes a retry replay the first answer without a second charge. Without an API key it is paid per call with x402, at the exact quote; a failed call leaves the credits on the paying wallet's account.",
+      "Billed per second of audio, read from the file's header (WAV or MP3; a file whose length cannot be read is refused before anything is charged), rounded up to the second and quoted exactly before the call; a failed call is refunded in full. An `Idempotency-Key` header makes a retry replay the first answer without a second charge. It takes an API key: a multipart body cannot be quoted before it is read, so x402's pay-per-call is offered on speech only.",
     tag: "Audio",
-    auth: ["apiKey", "x402"],
+    auth: ["apiKey"],
     rateLimit: "generate",
     body: { schema: transcriptionForm, contentType: "multipart/form-data" },
     responses: {

@@ -11,7 +11,6 @@ import { payOverHttp, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
 import type { Caller, NetworkScope } from "../accounts/caller.js";
 import { requestHash } from "../idempotency/service.js";
-import { receiptJson } from "../payments/accept.js";
 import type { Payment } from "../payments/service.js";
 import { audioContracts, transcriptionFields } from "./contract.js";
 import { payForAudio } from "./paid.js";
@@ -173,7 +172,6 @@ export function audioRoutes(ctx: AppContext): Router {
             cost: creditsToJson(done.charge.charged),
           },
           routing: { upstream: done.charge.upstream, failover: done.charge.failover },
-          ...(held.payment && { payment: receiptJson(held.payment) }),
         },
       };
     },
