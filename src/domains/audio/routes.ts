@@ -11,7 +11,6 @@ import { payOverHttp, respondPending } from "../../http/x402.js";
 import { creditsToJson } from "../../lib/credits.js";
 import type { Caller, NetworkScope } from "../accounts/caller.js";
 import { requestHash } from "../idempotency/service.js";
-import type { Payment } from "../payments/service.js";
 import { audioContracts, transcriptionFields } from "./contract.js";
 import { payForAudio } from "./paid.js";
 import {
@@ -45,7 +44,8 @@ function idempotencyOf(req: Request, asked: unknown): AudioIdempotency | undefin
 
 /**
  * Where the call's hold comes from: with an API key, the key's account (an Idempotency-Key
- * names the hold); without one, an x402 payment of the exact quote, which holds it. Undefined
+ * names the hold); without one, an x402 payment of the exact quote, which holds it (its receipt
+ * goes out in PAYMENT-RESPONSE). Undefined
  * when the payment is broadcast but not confirmed: the 202 saying so has been sent.
  */
 async function holdSource(
@@ -56,7 +56,7 @@ async function holdSource(
   plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost">,
   what: string,
   asked: unknown,
-): Promise<{ scope: NetworkScope; source: HoldSource; payment?: Payment } | undefined> {
+): Promise<{ scope: NetworkScope; source: HoldSource } | undefined> {
   if (caller)
     return { scope: keyScopeOf(caller), source: { idempotency: idempotencyOf(req, asked) } };
   const outcome = await payOverHttp(ctx, req, res, (paid) =>
@@ -72,7 +72,6 @@ async function holdSource(
   return {
     scope: outcome.result.scope,
     source: { paidHoldId: outcome.result.holdId },
-    payment: outcome.payment,
   };
 }
 
