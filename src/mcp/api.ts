@@ -15,6 +15,15 @@ export interface BalanceJson {
   network: string;
 }
 
+export interface SpeechJson {
+  audioBase64: string;
+  contentType: string;
+  /** Credits. */
+  charged: number;
+  upstream: string | null;
+  failover: boolean;
+}
+
 /** An API refusal, with its stable code: MCP tools return it as a tool error. */
 export class ApiError extends Error {
   constructor(
@@ -46,6 +55,8 @@ export interface PolyforgeApi {
     ids: string[],
   ): Promise<{ generations: Record<string, GenerationJson>; notFound: string[] }>;
   models(): Promise<ModelJson[]>;
+  /** POST /v1/audio/speech: the audio (base64), what it was charged and who served it. */
+  speech(body: Record<string, unknown>, signal?: AbortSignal): Promise<SpeechJson>;
   /** POST /v1/chat/completions, plain: the whole reply with its usage, cost and routing. */
   chat(body: Record<string, unknown>, signal?: AbortSignal): Promise<ChatCompletionJson>;
   balance(): Promise<BalanceJson>;
@@ -59,15 +70,14 @@ export interface PolyforgeApi {
 /** The HTTP API, with an API key: what `polyforge mcp` talks to. */
 export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
   const base = baseUrl.replace(/\/+$/, "");
-  async function call<T>(
+  async function send(
     method: string,
     path: string,
     body?: unknown,
     signal?: AbortSignal,
-  ): Promise<T> {
-    let res: Response;
+  ): Promise<Response> {
     try {
-      res = await fetch(`${base}${path}`, {
+      return await fetch(`${base}${path}`, {
         method,
         signal: signal ?? null,
         headers: {
@@ -82,22 +92,34 @@ export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
         `Polyforge at ${base} cannot be reached: ${(err as Error).message}`,
       );
     }
-    const text = await res.text();
-    let json: unknown;
+  }
+  const parse = (text: string): unknown => {
     try {
-      json = text ? JSON.parse(text) : undefined;
+      return text ? JSON.parse(text) : undefined;
     } catch {
-      json = undefined;
+      return undefined;
     }
-    if (!res.ok) {
-      const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ApiError(
-        error?.code ?? "http_error",
-        error?.message ?? `Polyforge answered ${res.status}.`,
-        res.status,
-      );
-    }
-    return json as T;
+  };
+  /** A refusal's body as the ApiError carrying its code. */
+  const refusal = (status: number, text: string) => {
+    const error = (parse(text) as { error?: { code?: string; message?: string } } | undefined)
+      ?.error;
+    return new ApiError(
+      error?.code ?? "http_error",
+      error?.message ?? `Polyforge answered ${status}.`,
+      status,
+    );
+  };
+  async function call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const res = await send(method, path, body, signal);
+    const text = await res.text();
+    if (!res.ok) throw refusal(res.status, text);
+    return parse(text) as T;
   }
   return {
     generate: (body) => call("POST", "/v1/generate", body),
@@ -105,6 +127,17 @@ export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
       call("GET", `/v1/generate/status?ids=${ids.map(encodeURIComponent).join(",")}`),
     models: async () => (await call<{ data: ModelJson[] }>("GET", "/v1/models")).data,
     chat: (body, signal) => call("POST", "/v1/chat/completions", body, signal),
+    speech: async (body, signal) => {
+      const res = await send("POST", "/v1/audio/speech", body, signal);
+      if (!res.ok) throw refusal(res.status, await res.text());
+      return {
+        audioBase64: Buffer.from(await res.arrayBuffer()).toString("base64"),
+        contentType: res.headers.get("content-type") ?? "application/octet-stream",
+        charged: Number(res.headers.get("x-credits-charged") ?? 0),
+        upstream: res.headers.get("x-upstream"),
+        failover: res.headers.get("x-failover") === "true",
+      };
+    },
     balance: () => call("GET", "/v1/balance"),
   };
 }

@@ -1,13 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
+import { findAudioModel, speechFormats } from "../domains/catalog/audio-models.js";
 import { aspectRatios, imageResolutions, videoResolutions } from "../domains/catalog/models.js";
 import { untilSettled } from "../domains/generations/inline.js";
 import { generateRequestFields, MAX_MODELS } from "../domains/generations/request.js";
 import { ApiError, type GenerationJson, type PolyforgeApi } from "./api.js";
 import { answer, generating, reading, type ToolExtra } from "./tool-answer.js";
 
-/** generate_image, generate_video and get_generation: submit, wait with backoff, read back. */
+/**
+ * generate_image, generate_video, generate_audio and get_generation: submit, wait with backoff,
+ * read back (speech, priced and made at once, answers directly).
+ */
 
 const resultShape = z.object({
   model: z.string(),
@@ -56,10 +60,14 @@ const models = (description: string) => request.models.max(MAX_MODELS).describe(
 const waitSeconds = (seconds: number, description: string) =>
   z.number().int().min(0).max(600).default(seconds).describe(description);
 
-// The result's URL sits under imageUrl or videoUrl, after the generation's media type.
+// The result's URL sits under imageUrl, videoUrl or audioUrl, after the generation's media type.
 const urlOf = (r: GenerationJson["results"][number]): string | null => {
-  const media = r as { imageUrl?: string | null; videoUrl?: string | null };
-  return media.imageUrl ?? media.videoUrl ?? null;
+  const media = r as {
+    imageUrl?: string | null;
+    videoUrl?: string | null;
+    audioUrl?: string | null;
+  };
+  return media.imageUrl ?? media.videoUrl ?? media.audioUrl ?? null;
 };
 
 function summary(g: GenerationJson, done: boolean) {
@@ -194,6 +202,111 @@ export function registerGenerationTools(
     },
     async ({ waitSeconds, ...input }, extra) =>
       generateAndWait({ ...input, mediaType: "video" }, waitSeconds, extra as ToolExtra),
+  );
+
+  server.registerTool(
+    "generate_audio",
+    {
+      title: "Generate audio",
+      description:
+        "Make audio with an audio model (list_models with mediaType audio): speech from text with a speech model (e.g. gpt-4o-mini-tts, with a voice), or music and sound effects from a prompt for a duration in seconds (waits for the clip like generate_video). Costs credits; speech comes back as audio content, a clip as a URL, each with its cost and routing.",
+      inputSchema: {
+        model: z.string().min(1).describe("An audio model's id."),
+        prompt: z
+          .string()
+          .min(1)
+          .max(10_000)
+          .describe(
+            "For speech, the words to say (up to the model's limit); otherwise the clip to make.",
+          ),
+        voice: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("Speech only: one of the model's voices (its first by default)."),
+        format: z
+          .enum(speechFormats)
+          .optional()
+          .describe("Speech only: the audio format (mp3 by default)."),
+        duration: z
+          .number()
+          .int()
+          .min(1)
+          .max(600)
+          .optional()
+          .describe("Music and sound effects: seconds, one of the model's durations."),
+        seed: request.seed,
+        waitSeconds: waitSeconds(300, "Music and sound effects: how long to wait for the clip."),
+      },
+      outputSchema: {
+        kind: z.enum(["speech", "clip"]),
+        cost: z
+          .object({ quoted: z.number(), charged: z.number(), refunded: z.number() })
+          .describe("Credits."),
+        speech: z
+          .object({
+            contentType: z.string(),
+            bytes: z.number().int(),
+            upstream: z.string().nullable(),
+            failover: z.boolean(),
+          })
+          .optional()
+          .describe("Speech: the audio itself is the audio content beside this."),
+        clip: z.object(generationShape).optional().describe("Music or a sound effect."),
+      },
+      annotations: generating,
+    },
+    async ({ model, prompt, voice, format, duration, seed, waitSeconds }, extra) => {
+      const audioModel = findAudioModel(model);
+      if (audioModel?.kind !== "speech") {
+        const clip = await generateAndWait(
+          {
+            prompt,
+            models: [model],
+            mediaType: "audio",
+            ...(duration !== undefined && { duration }),
+            ...(seed !== undefined && { seed }),
+          },
+          waitSeconds,
+          extra as ToolExtra,
+        );
+        if (clip.isError || !clip.structuredContent) return clip;
+        const structured = clip.structuredContent as { cost: unknown };
+        const answered = { kind: "clip", cost: structured.cost, clip: structured };
+        return {
+          content: [{ type: "text", text: JSON.stringify(answered) }],
+          structuredContent: answered,
+        };
+      }
+      let audio = "";
+      let mimeType = "";
+      const result = await answer(async () => {
+        const speech = await api.speech(
+          {
+            model,
+            input: prompt,
+            voice: voice ?? audioModel.voices[0],
+            ...(format && { response_format: format }),
+          },
+          (extra as ToolExtra).signal,
+        );
+        audio = speech.audioBase64;
+        mimeType = speech.contentType;
+        return {
+          kind: "speech",
+          // Speech is quoted exactly: what was held is what was charged.
+          cost: { quoted: speech.charged, charged: speech.charged, refunded: 0 },
+          speech: {
+            contentType: speech.contentType,
+            bytes: Buffer.from(speech.audioBase64, "base64").length,
+            upstream: speech.upstream,
+            failover: speech.failover,
+          },
+        };
+      });
+      if (!result.isError) result.content.push({ type: "audio", data: audio, mimeType });
+      return result;
+    },
   );
 
   server.registerTool(

@@ -1,6 +1,8 @@
 import { ZodError } from "zod";
 import type { AppContext } from "../context.js";
 import type { NetworkScope } from "../domains/accounts/caller.js";
+import { speechRequest } from "../domains/audio/contract.js";
+import { createSpeech, planSpeech } from "../domains/audio/service.js";
 import { catalogJson } from "../domains/catalog/routes.js";
 import { chatRequest } from "../domains/chat/contract.js";
 import { completeChat } from "../domains/chat/service.js";
@@ -58,6 +60,24 @@ export function localApi(ctx: AppContext, scope: NetworkScope): PolyforgeApi {
         return statusJson((await getGenerations(ctx, scope, ids)).data, ids);
       }),
     models: async () => catalogJson().data,
+    speech: (body) =>
+      asApi(async () => {
+        const plan = planSpeech(speechRequest.parse(body));
+        const decision = await enforceRateLimit(ctx, { kind: "account", ...scope }, "generate");
+        try {
+          const speech = await createSpeech(ctx, scope, plan);
+          return {
+            audioBase64: speech.audio.toString("base64"),
+            contentType: speech.contentType,
+            charged: creditsToJson(speech.charge.charged),
+            upstream: speech.charge.upstream,
+            failover: speech.charge.failover,
+          };
+        } catch (err) {
+          if (decision) await releaseRateLimit(ctx, decision);
+          throw err;
+        }
+      }),
     chat: (body, signal) =>
       asApi(async () => {
         const request = chatRequest.parse(body);

@@ -65,6 +65,7 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
   it("lists the tools with their schemas and annotations", async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([
+      "generate_audio",
       "generate_image",
       "generate_text",
       "generate_video",
@@ -111,6 +112,32 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     });
     expect(refused.isError).toBe(true);
     expect(JSON.stringify(refused.content)).toContain("model_media_mismatch");
+  });
+
+  it("generate_audio speaks: real audio content, charged exactly its quote", async () => {
+    const before = (await client.callTool({ name: "get_balance", arguments: {} }))
+      .structuredContent as Structured;
+    const result = await client.callTool({
+      name: "generate_audio",
+      arguments: { model: "tts-1", prompt: "The tide comes in twice a day." },
+    });
+    expect(result.isError).toBeFalsy();
+    const speech = result.structuredContent as Structured;
+    expect(speech.kind).toBe("speech");
+    const audio = (
+      result.content as Array<{ type: string; data?: string; mimeType?: string }>
+    ).find((c) => c.type === "audio");
+    const bytes = Buffer.from(audio?.data ?? "", "base64");
+    expect(bytes.subarray(0, 4).toString("latin1")).toBe("RIFF");
+    expect(bytes.length).toBe(speech.speech.bytes);
+    expect(audio?.mimeType).toBe(speech.speech.contentType);
+    // tts-1: 70% of $15 per million characters, rounded up to the unit, for 30 characters.
+    expect(speech.cost.charged).toBe(Math.ceil((30 * 10_500_000) / 1_000_000) / 10_000);
+    const after = (await client.callTool({ name: "get_balance", arguments: {} }))
+      .structuredContent as Structured;
+    expect(Math.round((before.creditBalance - after.creditBalance) * 10_000)).toBe(
+      Math.round(speech.cost.charged * 10_000),
+    );
   });
 
   it("generates with two models, reports progress, and the balance falls by the cost", async () => {
