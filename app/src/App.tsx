@@ -4,6 +4,7 @@ import { ApiError } from "./api";
 import { useAuth } from "./auth";
 import { NETWORKS } from "./networks";
 import { Link, navigate, useLocation } from "./router";
+import { ChatScreen } from "./screens/Chat";
 import { CreatorsScreen } from "./screens/Creators";
 import { CreditsScreen } from "./screens/Credits";
 import { GalleryScreen } from "./screens/Gallery";
@@ -16,6 +17,7 @@ import { StudioScreen } from "./screens/Studio";
 
 const SIGNED_IN_NAV = [
   ["/playground", "Playground"],
+  ["/chat", "Chat"],
   ["/gallery", "Gallery"],
   ["/credits", "Credits"],
   ["/settings", "Settings"],
@@ -66,6 +68,7 @@ export function App() {
   else if (path.startsWith("/models/"))
     screen = <ModelScreen id={decodeURIComponent(path.slice("/models/".length))} />;
   else if (!auth) screen = <SignInScreen />;
+  else if (path === "/chat") screen = <ChatScreen />;
   else if (path === "/gallery") screen = <GalleryScreen />;
   else if (path === "/credits") screen = <CreditsScreen />;
   else if (path === "/settings") screen = <SettingsScreen />;

@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { api } from "./api";
-import type { CatalogModel } from "./types";
+import type { CatalogModel, TextModel } from "./types";
 
 /** The public catalog: no key needed. */
 export function useModels() {
@@ -19,4 +19,16 @@ export function priceOf(model: CatalogModel, resolution?: string, duration?: num
       (duration === undefined || row.duration === undefined || row.duration === duration),
   );
   return rows[0]?.credits;
+}
+
+/** The catalog's text models, for the chat screen. */
+export function useTextModels() {
+  return useQuery({
+    queryKey: ["models", "text"],
+    queryFn: async () =>
+      (await api<{ data: Array<{ type: string }> }>("/v1/models")).data.filter(
+        (m): m is TextModel => m.type === "text",
+      ),
+    staleTime: 5 * 60_000,
+  });
 }

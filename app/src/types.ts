@@ -210,3 +210,10 @@ export interface WorkflowRun {
     error: { code: string; message: string | null } | null;
   }[];
 }
+
+/** A text model as GET /v1/models lists it (the fields the chat screen reads). */
+export interface TextModel {
+  id: string;
+  name: string;
+  type: "text";
+}

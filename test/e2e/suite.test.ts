@@ -287,6 +287,35 @@ describe("the Creator Suite in a browser", () => {
     expect(await page.locator("[data-testid=reference]").count()).toBe(2);
   });
 
+  it("chats with a text model: the reply streams in, then its tokens and what it cost", async () => {
+    const key = await storedKey();
+    const before = creditsFromJson(
+      (await app.request("GET", "/v1/balance", { token: key })).body.creditBalance,
+    ) as bigint;
+    await page.goto(url("/chat"));
+    await page.getByRole("heading", { name: "Chat" }).waitFor();
+    await page.getByLabel("Model").selectOption("claude-haiku-4.5");
+    await page.getByRole("textbox", { name: "Message" }).fill("tell me about tides");
+    await page.getByRole("button", { name: "Send" }).click();
+    const billing = page.locator("[data-testid=chat-billing]");
+    await billing.waitFor({ timeout: 30_000 });
+    expect(await page.locator("[data-testid=turn-assistant]").innerText()).toContain(
+      'On "tell me about tides":',
+    );
+    const text = await billing.innerText();
+    expect(text).toMatch(
+      /\d+ prompt \+ \d+ reply tokens · charged [\d.]+ credits? of [\d.]+ credits? held/,
+    );
+    expect(text).toContain("served by sandbox-primary");
+    const charged = creditsFromJson(Number(/charged ([\d.]+)/.exec(text)?.[1])) as bigint;
+    expect(charged).toBeGreaterThan(0n);
+    const after = creditsFromJson(
+      (await app.request("GET", "/v1/balance", { token: key })).body.creditBalance,
+    ) as bigint;
+    expect(before - after).toBe(charged);
+    await screenshots(page, "chat");
+  });
+
   it("shows a failed result's code and its refund", async () => {
     const key = await storedKey();
     const before = (await app.request("GET", "/v1/balance", { token: key })).body.creditBalance;
