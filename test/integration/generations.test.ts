@@ -435,6 +435,25 @@ describe("POST /v1/generate on the sandbox", () => {
 });
 
 describe("GET /v1/models", () => {
+  it("lists 50 or more models of four types, text and audio priced in credits", async () => {
+    const res = await app.call("listModels");
+    expect(res.status).toBe(200);
+    const data = res.body.data;
+    expect(data.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(data.map((m) => m.type))).toEqual(new Set(["image", "video", "text", "audio"]));
+    expect(data.find((m) => m.id === "claude-sonnet-5")).toMatchObject({
+      type: "text",
+      limits: { contextLength: 200_000, maxOutputTokens: 64_000 },
+      capabilities: { imageInput: true },
+      pricing: { unit: "credits", per: "1M tokens", input: 210, output: 1_050 },
+    });
+    expect(data.find((m) => m.id === "elevenlabs-music-v2")).toMatchObject({
+      type: "audio",
+      kind: "music",
+      pricing: { per: "minute", credits: 42 },
+    });
+  });
+
   it("shows each model's prompt limit and each video model's frame rates", async () => {
     const res = await app.call("listModels");
     expect(res.status).toBe(200);
@@ -444,7 +463,10 @@ describe("GET /v1/models", () => {
       capabilities: { fps?: { options: number[]; default: number } };
       limits: { maxPromptLength: number };
     };
-    const byId = new Map<string, Model>(res.body.data.map((m: Model) => [m.id, m]));
+    const media = res.body.data.flatMap((m) =>
+      m.type === "image" || m.type === "video" ? [m] : [],
+    );
+    const byId = new Map<string, Model>(media.map((m: Model) => [m.id, m]));
     expect(byId.get("gpt-image-2")).toMatchObject({ limits: { maxPromptLength: 10_000 } });
     expect(byId.get("gpt-image-2")?.capabilities.fps).toBeUndefined();
     expect(byId.get("qwen-image-2.0")?.limits.maxPromptLength).toBe(800);
