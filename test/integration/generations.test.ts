@@ -434,6 +434,44 @@ describe("POST /v1/generate on the sandbox", () => {
   });
 });
 
+describe("music on the default sandbox channels", () => {
+  it("makes a clip asynchronously on sandbox-primary, listed in history as audio", async () => {
+    const { key } = await funded(10n);
+    const submitted = await app.call("generate", {
+      token: key,
+      json: {
+        mediaType: "audio",
+        prompt: "a lullaby",
+        models: ["minimax-music-1.5"],
+        duration: 10,
+      },
+    });
+    expect(submitted.status).toBe(202);
+    // $0.03 a clip at 70%: 2.1 credits, held until the worker settles it.
+    expect(submitted.body).toEqual({ generationId: expect.stringMatching(/^gen_/), cost: 2.1 });
+    expect(await balance(key)).toMatchObject({ creditBalance: 7.9, heldCredits: 2.1 });
+    const done = await waitForGeneration(app, key, submitted.body.generationId);
+    expect(done).toMatchObject({
+      status: "completed",
+      mediaType: "audio",
+      cost: { quoted: 2.1, charged: 2.1, refunded: 0 },
+    });
+    expect(done.results[0].routing).toMatchObject({ upstream: "sandbox-primary", failover: false });
+    const url = new URL(done.results[0].audioUrl);
+    const file = await fetch(app.url + url.pathname + url.search);
+    expect(file.status).toBe(200);
+    expect(file.headers.get("content-type")).toBe("audio/wav");
+    const bytes = Buffer.from(await file.arrayBuffer());
+    expect(bytes.toString("latin1", 0, 4)).toBe("RIFF");
+    expect(await balance(key)).toMatchObject({ creditBalance: 7.9, heldCredits: 0 });
+    const history = await app.request("GET", "/v1/history?mediaType=audio", { token: key });
+    expect(history.status).toBe(200);
+    expect(JSON.stringify(history.body)).toContain(submitted.body.generationId);
+    const images = await app.request("GET", "/v1/history?mediaType=image", { token: key });
+    expect(JSON.stringify(images.body)).not.toContain(submitted.body.generationId);
+  });
+});
+
 describe("GET /v1/models", () => {
   it("lists 50 or more models of four types, text and audio priced in credits", async () => {
     const res = await app.call("listModels");
