@@ -1,5 +1,7 @@
 import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runResult } from "../../src/domains/generations/run.js";
+import { resultIdOf } from "../../src/domains/generations/submit.js";
 import { wavSeconds } from "../../src/domains/providers/wav.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import {
@@ -57,7 +59,10 @@ beforeAll(async () => {
           apiKey: "fal-key",
           networks: ["test"],
           priority: 1,
-          models: { "minimax-music-2.5": "fal-ai/minimax-music/v2.5" },
+          models: {
+            "minimax-music-2.5": "fal-ai/minimax-music/v2.5",
+            "minimax-music-1.5": "fal-ai/minimax-music/v1.5",
+          },
         },
       ]),
     },
@@ -223,6 +228,55 @@ describe("music and sound effects through /v1/generate", () => {
     const balance = (await app.request("GET", "/v1/balance", { token: caller.key })).body;
     expect(balance).toMatchObject({ creditBalance: 100, heldCredits: 0 });
     await expectMoneyInvariants(app.ctx);
+  });
+
+  it("resumes the fal job an earlier run submitted, so a second run pays upstream once and settles once", async () => {
+    const caller = await createFundedCaller(app.ctx, 100n);
+    backup.jobMs = 600_000; // the upstream job runs until the test lets it finish
+    try {
+      const res = await generate(caller.key, {
+        mediaType: "audio",
+        prompt: "thunder far away",
+        models: ["minimax-music-1.5"],
+        duration: 10,
+      });
+      expect(res.status).toBe(202);
+      const resultId = resultIdOf(res.body.generationId, 0);
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const { rows } = await app.ctx.pool.query(
+          "select upstream_job from generation_results where id = $1",
+          [resultId],
+        );
+        if (rows[0]?.upstream_job) {
+          expect(rows[0].upstream_job).toMatchObject({ channel: "fal-backup" });
+          break;
+        }
+        if (Date.now() > deadline) throw new Error("the fal job was not recorded");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // A second run of the same result (as after a crash) while the first still polls.
+      const second = runResult(app.ctx, app.ctx.generations, resultId);
+      await new Promise((r) => setTimeout(r, 300));
+      backup.jobMs = 0;
+      await second;
+      const done = await waitForGeneration(app, caller.key, res.body.generationId);
+      expect(done).toMatchObject({
+        status: "completed",
+        cost: { quoted: 2.1, charged: 2.1, refunded: 0 },
+      });
+      expect(backup.calls.filter((c) => c.api === "fal")).toHaveLength(1);
+      const { rows } = await app.ctx.pool.query(
+        `select r.runs, (select count(*)::int from ledger_transfers t where t.hold_id = r.hold_id and t.kind = 'hold_post') as charges
+         from generation_results r where r.id = $1`,
+        [resultId],
+      );
+      expect(rows).toEqual([{ runs: 2, charges: 1 }]);
+      expect(wavSeconds((await download(done.results[0].audioUrl, caller.key)).bytes)).toBe(10);
+      await expectMoneyInvariants(app.ctx);
+    } finally {
+      backup.jobMs = 50;
+    }
   });
 
   it("refuses a model that is not a music or sound-effect model, and a duration it does not offer", async () => {
