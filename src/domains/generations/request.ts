@@ -76,7 +76,14 @@ export const generateRequestFields = z
     /** 1:1 unless a style pass gives another default. */
     aspectRatio: z.string().optional(),
     resolution: z.string().optional(),
-    duration: z.number().int().positive().optional(),
+    duration: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "Seconds. Required for video (one of each model's capabilities.durations) and audio (within each model's capabilities.durations min–max); an image takes none.",
+      ),
     fps: z
       .number()
       .int()
