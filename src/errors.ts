@@ -15,6 +15,7 @@ export const errorStatus = {
   invalid_image: 400,
   invalid_reference_image: 400,
   model_media_mismatch: 400,
+  audio_model_not_generative: 400,
   duplicate_model: 400,
   too_many_models: 400,
   prompt_too_long: 400,

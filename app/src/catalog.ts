@@ -2,11 +2,17 @@ import { useQuery } from "@tanstack/react-query";
 import { api } from "./api";
 import type { CatalogModel, TextModel } from "./types";
 
-/** The public catalog: no key needed. */
+/**
+ * The public catalog's image and video models (no key needed): what the suite generates with.
+ * Text and audio models, listed beside them since the catalog has four types, are left out.
+ */
 export function useModels() {
   return useQuery({
     queryKey: ["models"],
-    queryFn: async () => (await api<{ data: CatalogModel[] }>("/v1/models")).data,
+    queryFn: async () =>
+      (
+        await api<{ data: Array<CatalogModel | { type: "text" | "audio" }> }>("/v1/models")
+      ).data.filter((m): m is CatalogModel => m.type === "image" || m.type === "video"),
     staleTime: 5 * 60_000,
   });
 }

@@ -434,7 +434,64 @@ describe("POST /v1/generate on the sandbox", () => {
   });
 });
 
+describe("music on the default sandbox channels", () => {
+  it("makes a clip asynchronously on sandbox-primary, listed in history as audio", async () => {
+    const { key } = await funded(10n);
+    const submitted = await app.call("generate", {
+      token: key,
+      json: {
+        mediaType: "audio",
+        prompt: "a lullaby",
+        models: ["minimax-music-1.5"],
+        duration: 10,
+      },
+    });
+    expect(submitted.status).toBe(202);
+    // $0.03 a clip at 70%: 2.1 credits, held until the worker settles it.
+    expect(submitted.body).toEqual({ generationId: expect.stringMatching(/^gen_/), cost: 2.1 });
+    expect(await balance(key)).toMatchObject({ creditBalance: 7.9, heldCredits: 2.1 });
+    const done = await waitForGeneration(app, key, submitted.body.generationId);
+    expect(done).toMatchObject({
+      status: "completed",
+      mediaType: "audio",
+      cost: { quoted: 2.1, charged: 2.1, refunded: 0 },
+    });
+    expect(done.results[0].routing).toMatchObject({ upstream: "sandbox-primary", failover: false });
+    const url = new URL(done.results[0].audioUrl);
+    const file = await fetch(app.url + url.pathname + url.search);
+    expect(file.status).toBe(200);
+    expect(file.headers.get("content-type")).toBe("audio/wav");
+    const bytes = Buffer.from(await file.arrayBuffer());
+    expect(bytes.toString("latin1", 0, 4)).toBe("RIFF");
+    expect(await balance(key)).toMatchObject({ creditBalance: 7.9, heldCredits: 0 });
+    const history = await app.request("GET", "/v1/history?mediaType=audio", { token: key });
+    expect(history.status).toBe(200);
+    expect(JSON.stringify(history.body)).toContain(submitted.body.generationId);
+    const images = await app.request("GET", "/v1/history?mediaType=image", { token: key });
+    expect(JSON.stringify(images.body)).not.toContain(submitted.body.generationId);
+  });
+});
+
 describe("GET /v1/models", () => {
+  it("lists 50 or more models of four types, text and audio priced in credits", async () => {
+    const res = await app.call("listModels");
+    expect(res.status).toBe(200);
+    const data = res.body.data;
+    expect(data.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(data.map((m) => m.type))).toEqual(new Set(["image", "video", "text", "audio"]));
+    expect(data.find((m) => m.id === "claude-sonnet-5")).toMatchObject({
+      type: "text",
+      limits: { contextLength: 200_000, maxOutputTokens: 64_000 },
+      capabilities: { imageInput: true },
+      pricing: { unit: "credits", per: "1M tokens", input: 210, output: 1_050 },
+    });
+    expect(data.find((m) => m.id === "elevenlabs-music-v2")).toMatchObject({
+      type: "audio",
+      kind: "music",
+      pricing: { per: "minute", credits: 42 },
+    });
+  });
+
   it("shows each model's prompt limit and each video model's frame rates", async () => {
     const res = await app.call("listModels");
     expect(res.status).toBe(200);
@@ -444,7 +501,10 @@ describe("GET /v1/models", () => {
       capabilities: { fps?: { options: number[]; default: number } };
       limits: { maxPromptLength: number };
     };
-    const byId = new Map<string, Model>(res.body.data.map((m: Model) => [m.id, m]));
+    const media = res.body.data.flatMap((m) =>
+      m.type === "image" || m.type === "video" ? [m] : [],
+    );
+    const byId = new Map<string, Model>(media.map((m: Model) => [m.id, m]));
     expect(byId.get("gpt-image-2")).toMatchObject({ limits: { maxPromptLength: 10_000 } });
     expect(byId.get("gpt-image-2")?.capabilities.fps).toBeUndefined();
     expect(byId.get("qwen-image-2.0")?.limits.maxPromptLength).toBe(800);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
 import { migrateDatabase } from "../../src/db/migrate.js";
 import { runResult } from "../../src/domains/generations/run.js";
 import { resultIdOf } from "../../src/domains/generations/submit.js";
@@ -6,6 +7,10 @@ import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.j
 import { runCli } from "../helpers/cli.js";
 import { earnRoyalties } from "../helpers/creators.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
+
+const ledgerUnitsMigration = journal.entries.find(
+  (e) => e.tag === "0016_ledger_units",
+) as (typeof journal.entries)[number];
 
 /**
  * Migration 0016 moves the ledger's unit from a whole credit to 1/10,000 of one. The data a
@@ -108,11 +113,12 @@ describe("migration 0016: the ledger's unit becomes 1/10,000 credit", () => {
       await client.query(
         'alter table payouts add constraint "payouts_usdc_amount" check (usdc_amount = credits * 10000)',
       );
+      // 0016 and the migrations after it run again (those after it are safe to repeat).
       const removed = await client.query(
-        `delete from drizzle.__drizzle_migrations
-          where id = (select max(id) from drizzle.__drizzle_migrations) returning id`,
+        `delete from drizzle.__drizzle_migrations where created_at >= $1 returning id`,
+        [ledgerUnitsMigration.when],
       );
-      expect(removed.rowCount).toBe(1);
+      expect(removed.rowCount).toBe(journal.entries.length - ledgerUnitsMigration.idx);
       await client.query("commit");
     } finally {
       client.release();

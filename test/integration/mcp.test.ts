@@ -288,6 +288,29 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     });
   });
 
+  it("lists text and audio models too, filtered by type", async () => {
+    const all = await client.callTool({ name: "list_models", arguments: {} });
+    const everything = (all.structuredContent as Structured).models as Array<{ type: string }>;
+    expect(everything.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(everything.map((m) => m.type))).toEqual(
+      new Set(["image", "video", "text", "audio"]),
+    );
+    const text = await client.callTool({ name: "list_models", arguments: { mediaType: "text" } });
+    const textModels = (text.structuredContent as Structured).models;
+    expect(textModels.every((m: { type: string }) => m.type === "text")).toBe(true);
+    expect(textModels.find((m: { id: string }) => m.id === "gpt-5.5")).toMatchObject({
+      pricing: { unit: "credits", per: "1M tokens", input: 350, output: 2_100 },
+    });
+    const audio = await client.callTool({ name: "list_models", arguments: { mediaType: "audio" } });
+    const audioModels = (audio.structuredContent as Structured).models;
+    expect(audioModels.every((m: { type: string }) => m.type === "audio")).toBe(true);
+    expect(audioModels.find((m: { id: string }) => m.id === "stable-audio-2.5")).toMatchObject({
+      kind: "music",
+      capabilities: { durations: { min: 1, max: 190 } },
+      pricing: { per: "clip", credits: 14 },
+    });
+  });
+
   it("returns API refusals as tool errors with the API's code", async () => {
     const result = await client.callTool({
       name: "generate_image",

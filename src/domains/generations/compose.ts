@@ -1,4 +1,5 @@
 import type { ServiceContext } from "../../context.js";
+import { AppError } from "../../errors.js";
 import type { Network } from "../../lib/network.js";
 import type { PassDefaults } from "../passes/schema.js";
 import { passesForUse } from "../passes/service.js";
@@ -33,12 +34,21 @@ export async function composeRequest(
     parts.push(renderTemplate(template, request.templateVariables ?? {}));
   }
   if (request.prompt) parts.push(request.prompt);
-  const passes = await passesForUse(
-    ctx,
-    // A pass must style what the request makes, named or inferred from its models.
-    { ...use, mediaType: mediaTypeOf(request) },
-    request.stylePassIds,
-  );
+  const mediaType = mediaTypeOf(request);
+  if (mediaType === "audio" && request.stylePassIds.length > 0) {
+    throw new AppError("pass_media_mismatch", "Style passes style images and videos, not audio.", {
+      field: "stylePassIds",
+    });
+  }
+  const passes =
+    mediaType === "audio"
+      ? []
+      : await passesForUse(
+          ctx,
+          // A pass must style what the request makes, named or inferred from its models.
+          { ...use, mediaType },
+          request.stylePassIds,
+        );
   parts.push(...passes.map((p) => p.stylePrompt));
   const negatives = passes.flatMap((p) => (p.negativePrompt ? [p.negativePrompt] : []));
   const defaults: PassDefaults = {};

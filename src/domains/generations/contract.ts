@@ -110,7 +110,7 @@ export const historyQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(100).default(20),
     cursor: z.string().max(200).optional(),
-    mediaType: z.enum(["image", "video"]).optional(),
+    mediaType: z.enum(["image", "video", "audio"]).optional(),
     status: z.enum(["pending", "processing", "completed", "failed"]).optional(),
     model: z.string().min(1).max(100).optional(),
     from: z.iso.datetime({ offset: true }).optional(),
@@ -174,6 +174,11 @@ export const generationResult = z
       .optional()
       .describe("An image result once completed: a signed URL that opens for 24 hours."),
     videoUrl: z.string().nullable().optional().describe("A video result, likewise."),
+    audioUrl: z
+      .string()
+      .nullable()
+      .optional()
+      .describe("A music or sound-effect result, likewise (audio/wav or audio/mpeg)."),
     fps: z
       .number()
       .int()
@@ -210,7 +215,7 @@ export const generation = z
   .object({
     generationId: z.string(),
     status: z.enum(["pending", "processing", "completed", "failed"]),
-    mediaType: z.enum(["image", "video"]),
+    mediaType: z.enum(["image", "video", "audio"]),
     prompt: z
       .string()
       .describe("The final prompt: the template filled in, the prompt, then each pass's fragment."),
@@ -342,12 +347,15 @@ export const outputContentTypes = [
   "image/webp",
   "image/gif",
   "video/mp4",
+  "audio/wav",
+  "audio/mpeg",
 ] as const;
 
 /** Every refusal of quoting a request: against the catalog, its passes and its template. */
 export const QUOTE_ERRORS: ErrorCode[] = [
   "invalid_model",
   "model_media_mismatch",
+  "audio_model_not_generative",
   "duplicate_model",
   "too_many_models",
   "prompt_too_long",

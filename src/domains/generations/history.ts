@@ -7,7 +7,7 @@ export type ResultStatus = "pending" | "processing" | "completed" | "failed";
 
 interface ResultRow {
   generation_id: string;
-  media_type: "image" | "video";
+  media_type: "image" | "video" | "audio";
   prompt: string;
   /** As PostgreSQL printed it, to the microsecond (drizzle hands timestamps over as text). */
   created_at: string;
@@ -42,7 +42,9 @@ export function statusOf(statuses: ResultStatus[]): ResultStatus {
 export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "config" | "clock">) {
   const first = rows[0] as ResultRow;
   const sum = (f: (r: ResultRow) => string) => rows.reduce((total, r) => total + BigInt(f(r)), 0n);
-  const mediaKey = first.media_type === "image" ? "imageUrl" : "videoUrl";
+  const mediaKey = ({ image: "imageUrl", video: "videoUrl", audio: "audioUrl" } as const)[
+    first.media_type
+  ];
   const passes = first.passes.map((p) => ({ passId: p.passId, fee: BigInt(p.fee) }));
   const passFeesPerResult = passes.reduce((total, p) => total + p.fee, 0n);
   const ordered = [...rows].sort((a, b) => a.position - b.position);
@@ -120,7 +122,7 @@ export async function getGenerations(ctx: ServiceContext, scope: NetworkScope, i
 export interface HistoryFilter {
   limit: number;
   before?: { createdAt: string; id: string } | undefined;
-  mediaType?: "image" | "video" | undefined;
+  mediaType?: "image" | "video" | "audio" | undefined;
   status?: ResultStatus | undefined;
   model?: string | undefined;
   from?: Date | undefined;

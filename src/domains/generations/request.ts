@@ -3,6 +3,11 @@ import { AppError } from "../../errors.js";
 import { creditUnits } from "../../lib/credits.js";
 import type { Network } from "../../lib/network.js";
 import {
+  type AudioGenerationModel,
+  audioGenerationCost,
+  findAudioModel,
+} from "../catalog/audio-models.js";
+import {
   type AspectRatio,
   aspectRatios,
   type CatalogModel,
@@ -62,14 +67,23 @@ export const generateRequestFields = z
         "1–10,000 characters, with the template and passes' text (less where a model's limits.maxPromptLength says so). Optional with a template: the template's text comes first, then this.",
       ),
     mediaType: z
-      .enum(["image", "video"])
+      .enum(["image", "video", "audio"])
       .optional()
-      .describe("Without it: video when every model is a video model, else image."),
+      .describe(
+        "Without it: video when every model is a video model, audio when every one is a music or sound-effect model, else image.",
+      ),
     models: z.array(z.string().min(1).max(100)).min(1, "at least one model is required"),
     /** 1:1 unless a style pass gives another default. */
     aspectRatio: z.string().optional(),
     resolution: z.string().optional(),
-    duration: z.number().int().positive().optional(),
+    duration: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "Seconds. Required for video (one of each model's capabilities.durations) and audio (within each model's capabilities.durations min–max); an image takes none.",
+      ),
     fps: z
       .number()
       .int()
@@ -126,15 +140,25 @@ export type GenerateRequest = z.infer<typeof generateRequest>;
  * models) stays an image request, and quoting then names the model that does not fit.
  */
 export function mediaTypeOf(request: {
-  mediaType?: MediaType | undefined;
+  mediaType?: GenerationMediaType | undefined;
   models: readonly string[];
-}): MediaType {
+}): GenerationMediaType {
   if (request.mediaType) return request.mediaType;
-  return request.models.every((name) => findModel(name)?.type === "video") ? "video" : "image";
+  if (request.models.every((name) => findModel(name)?.type === "video")) return "video";
+  return request.models.every((name) => audioGenerationModel(name)) ? "audio" : "image";
+}
+
+/** What /v1/generate makes: images, videos, and (music and sound effects) audio. */
+export type GenerationMediaType = MediaType | "audio";
+
+/** A music or sound-effect model by id: the audio models /v1/generate runs. */
+export function audioGenerationModel(name: string): AudioGenerationModel | undefined {
+  const model = findAudioModel(name);
+  return model && (model.kind === "music" || model.kind === "sound_effect") ? model : undefined;
 }
 
 export interface QuotedModel {
-  model: CatalogModel;
+  model: CatalogModel | AudioGenerationModel;
   /** The frame rate it renders at (video only): the request's, else the model's default. */
   fps: number | undefined;
   /** The model's own price. */
@@ -144,7 +168,7 @@ export interface QuotedModel {
 }
 
 export interface Quote {
-  mediaType: "image" | "video";
+  mediaType: GenerationMediaType;
   /** The final prompt: template, the caller's prompt, then each pass's fragment. */
   prompt: string;
   negativePrompt: string | null;
@@ -193,6 +217,7 @@ export function quote(
     );
   }
   const mediaType = mediaTypeOf(request);
+  if (mediaType === "audio") return quoteAudio(request, network, channels, composition);
   if (request.mediaType === undefined) {
     // Unasked, the models decide; ones that disagree are the error, not the options that follow.
     const known = request.models.flatMap((name) => findModel(name) ?? []);
@@ -303,6 +328,90 @@ export function quote(
     aspectRatio,
     duration: request.duration,
     fps: request.fps,
+    models,
+    passes: composition.passes,
+    total: models.reduce((sum, m) => sum + m.cost, 0n),
+  };
+}
+
+/**
+ * A music or sound-effect request: its models are audio generation models (not speech or
+ * transcription, which have their own doors), its duration one each offers; priced exactly by
+ * audioGenerationCost, in units. Images' options (resolution, aspect ratio, fps, reference
+ * images) do not apply and are refused when given.
+ */
+function quoteAudio(
+  request: GenerateRequest,
+  network: Network,
+  channels: readonly Channel[],
+  composition: Composition,
+): Quote {
+  if (request.duration === undefined) {
+    throw fail("duration_required", "An audio generation needs a duration in seconds.", "duration");
+  }
+  const duration = request.duration;
+  if (request.fps !== undefined) throw fail("invalid_fps", "Audio takes no fps.", "fps");
+  if (request.resolution !== undefined) {
+    throw fail("invalid_resolution", "Audio takes no resolution.", "resolution");
+  }
+  if (request.aspectRatio !== undefined) {
+    throw fail("invalid_aspect_ratio", "Audio takes no aspect ratio.", "aspectRatio");
+  }
+  if (request.referenceImageUrls.length > 0) {
+    throw fail("invalid_request", "Audio takes no reference images.", "referenceImageUrls");
+  }
+  const passFees = composition.passes.reduce((sum, p) => sum + p.fee, 0n);
+  const seen = new Set<string>();
+  const models: QuotedModel[] = request.models.map((name) => {
+    const known = findAudioModel(name);
+    const visual = findModel(name);
+    if (!known && !visual)
+      throw fail("invalid_model", `Unknown model ${name}. GET /v1/models lists them.`, "models");
+    if (visual) {
+      throw fail(
+        "model_media_mismatch",
+        `${visual.id} makes ${visual.type}s, not audio.`,
+        "models",
+      );
+    }
+    const model = audioGenerationModel(name);
+    if (!model) {
+      const door = known?.kind === "speech" ? "/v1/audio/speech" : "/v1/audio/transcriptions";
+      throw fail(
+        "audio_model_not_generative",
+        `${name} is a ${known?.kind} model, used through POST ${door}; /v1/generate makes music and sound effects.`,
+        "models",
+      );
+    }
+    if (seen.has(model.id))
+      throw fail("duplicate_model", `Model ${model.id} is listed twice.`, "models");
+    seen.add(model.id);
+    const price = audioGenerationCost(model, duration);
+    if (price === undefined) {
+      throw fail(
+        "invalid_duration",
+        `${model.id} makes ${model.durations.min}–${model.durations.max} seconds, not ${duration}.`,
+        "duration",
+      );
+    }
+    if (channelsFor(channels, model.id, network).length === 0) {
+      throw fail(
+        "model_unavailable",
+        `${model.id} is not available on ${network} right now.`,
+        "models",
+      );
+    }
+    return { model, fps: undefined, credits: price, cost: price + passFees };
+  });
+  return {
+    mediaType: "audio",
+    prompt: composition.prompt,
+    negativePrompt: composition.negativePrompt,
+    // Stored with the request like an image's; no audio adapter reads them.
+    resolution: "1K",
+    aspectRatio: "1:1",
+    duration,
+    fps: undefined,
     models,
     passes: composition.passes,
     total: models.reduce((sum, m) => sum + m.cost, 0n),

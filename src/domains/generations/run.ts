@@ -8,7 +8,18 @@ export type GenerationRuntime = RuntimePort<ServiceContext>;
 
 import { type AspectRatio, findModel, type Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
-import { type Routing, route } from "../routing/router.js";
+import { audioGenerationProviders } from "../providers/audio-providers.js";
+import type { AudioGenerationProvider } from "../providers/audio-types.js";
+import type { UpstreamJob } from "../providers/types.js";
+import { validateOutput } from "../providers/validate.js";
+import {
+  type RouteDeps,
+  type RouteResult,
+  type Routing,
+  route,
+  routeCall,
+  type UpstreamJobRecord,
+} from "../routing/router.js";
 import { extensionOf } from "../storage/local.js";
 import { signedUploadUrl } from "../uploads/service.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
@@ -25,7 +36,7 @@ interface OpenResult {
   cost: string;
   hold_id: string;
   network: Network;
-  media_type: "image" | "video";
+  media_type: "image" | "video" | "audio";
   prompt: string;
   account_id: string;
   /** The upstream job an earlier run submitted (see recordUpstreamJob). */
@@ -75,31 +86,37 @@ export async function runResult(
   const log = ctx.logger.child({ resultId, model: result.model });
   const onProgress = progressReporter(ctx, result.generation_id, resultId);
 
-  const routed = await route(ctx, runtime.routing, {
-    model: result.model,
-    network: result.network,
-    onProgress,
-    upstreamJob: {
-      recorded: result.upstream_job,
-      record: (channel, job) => recordUpstreamJob(ctx, resultId, channel, job),
-    },
-    task: {
-      mediaType: result.media_type,
-      prompt: result.prompt,
-      negativePrompt: result.request.negativePrompt ?? undefined,
-      aspectRatio: result.request.aspectRatio,
-      resolution: result.request.resolution,
-      duration: result.request.duration,
-      fps:
-        result.media_type === "video"
-          ? (result.request.frameRates?.[result.model] ?? findModel(result.model)?.fps?.default)
-          : undefined,
-      seed: result.request.seed,
-      referenceImageUrls: (result.request.referenceImages ?? []).map((id) =>
-        signedUploadUrl(ctx, id, ctx.config.generation.timeoutSeconds + 3600),
-      ),
-    },
-  });
+  const upstreamJob: UpstreamJobRecord = {
+    recorded: result.upstream_job,
+    record: (channel: string, job: Record<string, unknown>) =>
+      recordUpstreamJob(ctx, resultId, channel, job),
+  };
+  const routed =
+    result.media_type === "audio"
+      ? await routeAudio(ctx, runtime.routing, result, upstreamJob)
+      : await route(ctx, runtime.routing, {
+          model: result.model,
+          network: result.network,
+          onProgress,
+          upstreamJob,
+          task: {
+            mediaType: result.media_type,
+            prompt: result.prompt,
+            negativePrompt: result.request.negativePrompt ?? undefined,
+            aspectRatio: result.request.aspectRatio,
+            resolution: result.request.resolution,
+            duration: result.request.duration,
+            fps:
+              result.media_type === "video"
+                ? (result.request.frameRates?.[result.model] ??
+                  findModel(result.model)?.fps?.default)
+                : undefined,
+            seed: result.request.seed,
+            referenceImageUrls: (result.request.referenceImages ?? []).map((id) =>
+              signedUploadUrl(ctx, id, ctx.config.generation.timeoutSeconds + 3600),
+            ),
+          },
+        });
   ctx.metrics.routed(result.model, routed.routing);
   if (!routed.ok) {
     // The upstream's own words (which may quote our keys) stay in the log.
@@ -137,6 +154,45 @@ export async function runResult(
     { upstream: routed.routing.upstream, failover: routed.routing.failover },
     "generation completed",
   );
+}
+
+/**
+ * A music or sound-effect result: routed like an image (retries, failover, circuits, the
+ * upstream job resumed after a crash) over the channels whose provider makes audio, the output
+ * checked to be audio by its header.
+ */
+async function routeAudio(
+  ctx: ServiceContext,
+  deps: RouteDeps,
+  result: OpenResult,
+  upstreamJob: UpstreamJobRecord,
+): Promise<RouteResult> {
+  const duration = result.request.duration as number;
+  const routed = await routeCall(ctx, deps, {
+    model: result.model,
+    network: result.network,
+    resume: upstreamJob.recorded,
+    serves: (channel) => audioGenerationProviders[channel.provider] !== undefined,
+    call: async (channel, upstreamModel, signal, resume) => {
+      const job: UpstreamJob = {
+        resume,
+        submitted: (submitted) => upstreamJob.record(channel.id, submitted),
+      };
+      const provider = audioGenerationProviders[channel.provider] as AudioGenerationProvider;
+      return validateOutput(
+        "audio",
+        await provider.generateAudio(
+          { upstreamModel, prompt: result.prompt, duration, seed: result.request.seed },
+          channel,
+          signal,
+          job,
+        ),
+      );
+    },
+  });
+  return routed.ok
+    ? { ok: true, output: routed.value, routing: routed.routing }
+    : { ok: false, error: routed.error, routing: routed.routing };
 }
 
 /**

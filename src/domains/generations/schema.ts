@@ -14,7 +14,7 @@ import {
 import { networkEnum } from "../../db/columns.js";
 import { accounts } from "../accounts/schema.js";
 
-export const mediaTypeEnum = pgEnum("media_type", ["image", "video"]);
+export const mediaTypeEnum = pgEnum("media_type", ["image", "video", "audio"]);
 export const resultStatusEnum = pgEnum("generation_result_status", [
   "pending",
   "processing",

@@ -1,12 +1,21 @@
 import type { ProviderName } from "../routing/channels.js";
-import type { SpeechProvider, TranscriptionProvider } from "./audio-types.js";
+import type {
+  AudioGenerationProvider,
+  SpeechProvider,
+  TranscriptionProvider,
+} from "./audio-types.js";
+import { falAudioProvider } from "./fal-audio.js";
 import { openaiSpeechProvider, openaiTranscriptionProvider } from "./openai-audio.js";
-import { sandboxSpeechProvider, sandboxTranscriptionProvider } from "./sandbox-audio.js";
+import {
+  sandboxAudioGenerationProvider,
+  sandboxSpeechProvider,
+  sandboxTranscriptionProvider,
+} from "./sandbox-audio.js";
 
 /**
- * Every speech and transcription adapter, by the name channels use for it; a provider without
- * one (anthropic, replicate; fal's audio is music and sound effects) serves no such call, and
- * the audio doors route only to channels whose provider is listed here.
+ * Every audio adapter, by the name channels use for it and by what it makes; a provider
+ * without one for a call serves no such call, and each door routes only to channels whose
+ * provider is listed for it.
  */
 export const speechProviders: Partial<Record<ProviderName, SpeechProvider>> = {
   sandbox: sandboxSpeechProvider,
@@ -16,4 +25,10 @@ export const speechProviders: Partial<Record<ProviderName, SpeechProvider>> = {
 export const transcriptionProviders: Partial<Record<ProviderName, TranscriptionProvider>> = {
   sandbox: sandboxTranscriptionProvider,
   openai: openaiTranscriptionProvider,
+};
+
+/** Music and sound effects (POST /v1/generate with mediaType audio). */
+export const audioGenerationProviders: Partial<Record<ProviderName, AudioGenerationProvider>> = {
+  sandbox: sandboxAudioGenerationProvider,
+  fal: falAudioProvider,
 };

@@ -1,6 +1,8 @@
 import sharp from "sharp";
 import type { MediaType } from "../catalog/models.js";
+import { mp3Seconds } from "./audio-duration.js";
 import { ProviderError, type ProviderOutput } from "./types.js";
+import { wavSeconds } from "./wav.js";
 
 const IMAGE_TYPES: Record<string, string> = {
   png: "image/png",
@@ -14,7 +16,7 @@ const VIDEO_TYPES: Record<string, string> = { webp: "image/webp", gif: "image/gi
  * Returns the output with its content type taken from the bytes, never from the upstream.
  */
 export async function validateOutput(
-  mediaType: MediaType,
+  mediaType: MediaType | "audio",
   output: ProviderOutput,
 ): Promise<ProviderOutput> {
   const bad = () =>
@@ -23,6 +25,11 @@ export async function validateOutput(
       "malformed_response",
       `The upstream's output is not a valid ${mediaType}.`,
     );
+  if (mediaType === "audio") {
+    const type = audioTypeOf(output.bytes);
+    if (!type) throw bad();
+    return { bytes: output.bytes, contentType: type };
+  }
   if (mediaType === "video" && output.bytes.subarray(4, 8).toString("latin1") === "ftyp") {
     return { bytes: output.bytes, contentType: "video/mp4" };
   }
@@ -32,4 +39,15 @@ export async function validateOutput(
   const type = meta?.format && (mediaType === "image" ? IMAGE_TYPES : VIDEO_TYPES)[meta.format];
   if (!type || !meta.width || !meta.height) throw bad();
   return { bytes: output.bytes, contentType: type };
+}
+
+/**
+ * Audio as its header says: a WAV whose RIFF header, fmt and data chunks read, or an MPEG
+ * Layer III stream whose first frame header reads (after any ID3 tag), with some sound in it.
+ */
+function audioTypeOf(bytes: Buffer): "audio/wav" | "audio/mpeg" | undefined {
+  const wav = wavSeconds(bytes);
+  if (wav !== undefined) return wav > 0 ? "audio/wav" : undefined;
+  const mp3 = mp3Seconds(bytes);
+  return mp3 !== undefined && mp3 > 0 ? "audio/mpeg" : undefined;
 }

@@ -11,6 +11,8 @@ const EXTENSIONS: Record<string, string> = {
   "image/webp": "webp",
   "image/gif": "gif",
   "video/mp4": "mp4",
+  "audio/wav": "wav",
+  "audio/mpeg": "mp3",
 };
 
 /** The file extension stored files of a content type get ("bin" for others). */

@@ -88,6 +88,7 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
   },
   invalid_model: field,
   model_media_mismatch: field,
+  audio_model_not_generative: field,
   duplicate_model: field,
   too_many_models: field,
   prompt_too_long: {
@@ -203,6 +204,8 @@ export const errorExamples: Record<ErrorCode, string> = {
   invalid_image: "The file is not a PNG, JPEG or WebP image.",
   invalid_reference_image: "Upload img_… does not exist on this account and network.",
   model_media_mismatch: "veo-3.1 makes videos, not images.",
+  audio_model_not_generative:
+    "tts-1 is a speech model, used through POST /v1/audio/speech; /v1/generate makes music and sound effects.",
   duplicate_model: "Model gpt-image-2 is listed twice.",
   too_many_models: "At most 6 models per generation; got 7.",
   prompt_too_long: "The prompt has 3,100 characters; kling-v3 takes at most 2,500.",
