@@ -140,6 +140,20 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     );
   });
 
+  it("generate_audio makes music: waits for the clip and gives its URL and cost", async () => {
+    const result = await client.callTool({
+      name: "generate_audio",
+      arguments: { model: "minimax-music-1.5", prompt: "a slow piano over rain", duration: 10 },
+    });
+    expect(result.isError).toBeFalsy();
+    const clip = result.structuredContent as Structured;
+    expect(clip.kind).toBe("clip");
+    expect(clip.clip).toMatchObject({ status: "completed", done: true });
+    expect(clip.clip.results[0].url).toMatch(/\/v1\/download\?id=gen_/);
+    // 70% of $0.03 a clip.
+    expect(clip.cost).toMatchObject({ quoted: 2.1, charged: 2.1, refunded: 0 });
+  });
+
   it("generates with two models, reports progress, and the balance falls by the cost", async () => {
     const before = (await client.callTool({ name: "get_balance", arguments: {} }))
       .structuredContent as Structured;
