@@ -76,7 +76,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       // The cause goes to the log only; a 5xx response never carries internals.
       (req.log ?? logger).error({ err: error.cause ?? err }, "request failed");
     }
-    if (res.headersSent) return;
+    // A streamed answer already under way cannot take an error status: end it, never leave it open.
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
     res.set(error.headers);
     res.status(error.status).json({
       error: { code: error.code, message: error.message, requestId: req.id, ...error.details },

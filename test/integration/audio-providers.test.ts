@@ -127,7 +127,7 @@ describe("the OpenAI transcription adapter against the simulator", () => {
     expect(sim.calls.at(-1)).toMatchObject({ api: "openai", model: "whisper-1" });
   });
 
-  it("a file the upstream cannot read is its 400: a channel failure, not a 500", async () => {
+  it("a file the upstream cannot read is its 400: the caller's failure, not the channel's, not a 500", async () => {
     const error = await failureOf(
       openaiTranscriptionProvider.transcribe(
         transcriptionTask({ file: Buffer.from("nope") }),
@@ -135,7 +135,7 @@ describe("the OpenAI transcription adapter against the simulator", () => {
         AbortSignal.timeout(5_000),
       ),
     );
-    expect(error).toMatchObject({ kind: "channel", code: "upstream_400" });
+    expect(error).toMatchObject({ kind: "caller", code: "upstream_400" });
   });
 
   it.each(faultCases)("%s is a %s failure (%s)", async (fault, kind, code) => {

@@ -350,6 +350,12 @@ describe("refusals cost nothing", () => {
     ["tools", { model: MODEL, messages, tools: [] }, 400, "invalid_request"],
     ["no messages", { model: MODEL, messages: [] }, 400, "invalid_request"],
     [
+      "more text than any context",
+      { model: MODEL, messages: [{ role: "user", content: "a".repeat(500_001) }] },
+      400,
+      "prompt_too_long",
+    ],
+    [
       "a tool role",
       { model: MODEL, messages: [{ role: "tool", content: "x" }] },
       400,

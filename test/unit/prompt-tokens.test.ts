@@ -87,3 +87,19 @@ describe("countPromptTokens", () => {
     );
   });
 });
+
+describe("a long run without whitespace", () => {
+  it("is counted in pieces: a count that errs high, never low, and never stalls", () => {
+    const run = "a".repeat(100_000);
+    // 200 characters a piece: each piece's own count, summed.
+    expect(countTextTokens(run)).toBe(500 * countTextTokens("a".repeat(200)));
+    expect(countTextTokens(`start ${"b".repeat(450)} end`)).toBe(
+      countTextTokens("start ") +
+        2 * countTextTokens("b".repeat(200)) +
+        countTextTokens("b".repeat(50)) +
+        countTextTokens(" end"),
+    );
+    // Text without such runs is counted as one piece, exactly.
+    expect(countTextTokens("hello world")).toBe(2);
+  });
+});

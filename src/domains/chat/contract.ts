@@ -122,6 +122,7 @@ export const chatContracts = {
     errors: [
       "invalid_model",
       "model_media_mismatch",
+      "prompt_too_long",
       "context_length_exceeded",
       "insufficient_credits",
       "model_unavailable",

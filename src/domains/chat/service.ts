@@ -25,7 +25,7 @@ import { ProviderError } from "../providers/types.js";
 import type { Channel } from "../routing/channels.js";
 import { classify, type Routing, type RoutingSettings, routeCall } from "../routing/router.js";
 import type { ChatRequest } from "./contract.js";
-import { hasImages } from "./messages.js";
+import { hasImages, textOf } from "./messages.js";
 import { countPromptTokens, countTextTokens } from "./tokens.js";
 
 /**
@@ -42,6 +42,9 @@ import { countPromptTokens, countTextTokens } from "./tokens.js";
  * A process that dies mid-reply leaves its hold to the expiry sweeper, which voids it: the
  * caller is then charged nothing.
  */
+
+/** The most text one request's messages may carry, in characters. */
+export const MAX_CHAT_CHARACTERS = 500_000;
 
 export interface ChatPlan {
   chatId: string;
@@ -81,6 +84,15 @@ export function planChat(request: ChatRequest): ChatPlan {
     throw new AppError("model_media_mismatch", `${model.id} takes no images in its messages.`, {
       field: "messages",
     });
+  }
+  // Counted only within a bound: what no context holds is refused before any tokenizing.
+  const characters = request.messages.reduce((sum, m) => sum + textOf(m).length, 0);
+  if (characters > MAX_CHAT_CHARACTERS) {
+    throw new AppError(
+      "prompt_too_long",
+      `The messages have ${characters} characters; at most ${MAX_CHAT_CHARACTERS} are taken.`,
+      { field: "messages" },
+    );
   }
   const promptTokens = countPromptTokens(request.messages);
   if (promptTokens >= model.contextLength) {
@@ -152,29 +164,39 @@ export async function holdForChat(
   }
 }
 
-/** The longest a reply may run: it must settle before its hold expires. */
-const chatDeadlineMs = (ctx: ServiceContext) =>
-  Math.max(10_000, ctx.config.generation.timeoutSeconds * 1000 - 60_000);
+/** A reply must end this long before its hold expires, so its settle comes first. */
+const SETTLE_MARGIN_MS = 60_000;
+
+/** When a reply held by `hold` must have ended: the same for every attempt at it. */
+export const replyDeadline = (hold: Hold) => new Date(hold.expiresAt.getTime() - SETTLE_MARGIN_MS);
 
 /**
- * An abort signal for one upstream call: the caller's (a disconnect), the reply's deadline, and
- * routing's per-call time limit until `detach` (called once text flows: from then on only a
- * stalled stream, the adapter's idle timeout, ends it).
+ * An abort signal for one upstream call: the caller's (a disconnect), the reply's deadline,
+ * and routing's per-call time limit until `detach` (called once text flows: from then on only
+ * a stalled stream, the adapter's idle timeout, ends it). `dispose` removes every listener and
+ * the timer, so nothing of the call outlives it.
  */
-function callSignal(ctx: ServiceContext, caller: AbortSignal, opening: AbortSignal) {
+function callSignal(caller: AbortSignal, opening: AbortSignal, deadline: Date) {
   const controller = new AbortController();
-  const abort = (signal: AbortSignal) => () => controller.abort(signal.reason);
-  const deadline = AbortSignal.timeout(chatDeadlineMs(ctx));
-  const sources = [caller, deadline, opening];
-  const listeners = sources.map((s) => {
-    const listener = abort(s);
-    if (s.aborted) listener();
-    else s.addEventListener("abort", listener, { once: true });
-    return listener;
-  });
+  const listen = (source: AbortSignal) => {
+    const listener = () => controller.abort(source.reason);
+    if (source.aborted) listener();
+    else source.addEventListener("abort", listener, { once: true });
+    return () => source.removeEventListener("abort", listener);
+  };
+  const unlisten = [listen(caller), listen(opening)];
+  const timer = setTimeout(
+    () => controller.abort(new DOMException("The reply ran past its deadline.", "TimeoutError")),
+    Math.max(0, deadline.getTime() - Date.now()),
+  );
+  timer.unref();
   return {
     signal: controller.signal,
-    detach: () => opening.removeEventListener("abort", listeners[2] as () => void),
+    detach: () => unlisten[1]?.(),
+    dispose: () => {
+      clearTimeout(timer);
+      for (const remove of unlisten) remove();
+    },
   };
 }
 
@@ -182,6 +204,8 @@ export interface OpenChat {
   routing: Routing;
   /** Every event of the reply, the ones read while opening it first. */
   events: AsyncIterable<ChatEvent>;
+  /** Releases the call's listeners and timer (finishChat calls it when the reply ends). */
+  dispose: () => void;
 }
 
 async function* replay(first: ChatEvent[], rest: AsyncIterator<ChatEvent> | null) {
@@ -213,7 +237,7 @@ export async function openChat(
   routing: { channels: Parameters<typeof routeCall>[1]["channels"]; settings: RoutingSettings },
   scope: NetworkScope,
   plan: ChatPlan,
-  options: { whole: boolean; signal: AbortSignal },
+  options: { whole: boolean; signal: AbortSignal; deadline: Date },
 ): Promise<OpenChat> {
   const idleTimeoutMs = ctx.config.generation.upstreamTimeoutMs;
   const result = await routeCall(ctx, routing, {
@@ -233,31 +257,39 @@ export async function openChat(
     },
   });
   if (!result.ok) throw new ChatFailed(result.error, result.routing);
-  const { first, rest } = result.value;
-  return { routing: result.routing, events: replay(first, rest) };
+  const { first, rest, dispose } = result.value;
+  return { routing: result.routing, events: replay(first, rest), dispose };
 
   async function readOpening(channel: Channel, upstreamModel: string, opening: AbortSignal) {
     const provider = chatProviders[channel.provider];
     if (!provider) throw new Error(`no chat adapter for ${channel.provider}`);
-    const { signal, detach } = callSignal(ctx, options.signal, opening);
-    const events = provider
-      .complete({ ...plan.task, upstreamModel }, channel, signal, { idleTimeoutMs })
-      [Symbol.asyncIterator]();
-    const first: ChatEvent[] = [];
-    for (;;) {
-      const next = await events.next();
-      if (next.done) break;
-      first.push(next.value);
-      if (next.value.type !== "usage") break;
+    const { signal, detach, dispose } = callSignal(options.signal, opening, options.deadline);
+    try {
+      const events = provider
+        .complete({ ...plan.task, upstreamModel }, channel, signal, { idleTimeoutMs })
+        [Symbol.asyncIterator]();
+      const first: ChatEvent[] = [];
+      for (;;) {
+        const next = await events.next();
+        if (next.done) break;
+        first.push(next.value);
+        if (next.value.type !== "usage") break;
+      }
+      detach();
+      if (!options.whole) {
+        return { first, rest: events as AsyncIterator<ChatEvent> | null, dispose };
+      }
+      for (;;) {
+        const next = await events.next();
+        if (next.done) break;
+        first.push(next.value);
+      }
+      dispose();
+      return { first, rest: null, dispose };
+    } catch (err) {
+      dispose();
+      throw err;
     }
-    detach();
-    if (!options.whole) return { first, rest: events as AsyncIterator<ChatEvent> | null };
-    for (;;) {
-      const next = await events.next();
-      if (next.done) break;
-      first.push(next.value);
-    }
-    return { first, rest: null };
   }
 }
 
@@ -273,13 +305,18 @@ export async function startChat(
   options: { whole: boolean; signal: AbortSignal },
 ): Promise<OpenChat> {
   try {
-    return await openChat(ctx, ctx.generations.routing, scope, plan, options);
+    return await openChat(ctx, ctx.generations.routing, scope, plan, {
+      ...options,
+      deadline: replyDeadline(hold),
+    });
   } catch (err) {
-    await refundChat(ctx, hold);
+    await withRetry(ctx, plan, "refund", () => refundChat(ctx, hold));
     if (!(err instanceof ChatFailed)) throw err;
+    // The upstream's own words (which may quote our keys or its internals) stay in the log.
+    ctx.logger.warn({ chatId: plan.chatId, err: err.error }, "chat failed before its first token");
     throw new AppError(
       "completion_failed",
-      `The reply failed before it began: ${err.error.message} Its credits were refunded.`,
+      `The reply failed before it began (${err.error.code}); its credits were refunded.`,
       { reason: err.error.code, routing: err.routing },
     );
   }
@@ -370,33 +407,42 @@ export async function finishChat(
     }
   } catch (err) {
     cut = err instanceof StreamBrokenError ? err : new StreamBrokenError(classify(err), text);
+    ctx.logger.warn({ chatId: plan.chatId, err: cut.cause }, "chat cut after its first token");
+  } finally {
+    open.dispose();
+  }
+  // A reply that ended cleanly without saying why ended as OpenAI's would: "stop".
+  if (!cut && !finishReason) {
+    finishReason = "stop";
+    onEvent({ type: "finish", reason: "stop" });
   }
   const usage: TokenUsage =
     !cut && reported
       ? reported
       : { promptTokens: plan.promptTokens, completionTokens: text ? countTextTokens(text) : 0 };
-  const cost = await settleWithRetry(ctx, hold, plan, usage, open.routing);
+  const cost = await withRetry(ctx, plan, "settle", () =>
+    settleChat(ctx, hold, plan, usage, open.routing),
+  );
   return { text, finishReason, usage, cost, cut };
 }
 
 /**
- * A settle that fails (the database restarting) is tried again a few times; one that never
- * lands leaves the hold to the sweeper, which voids it: the caller is never charged twice, at
- * worst not at all.
+ * A settle or refund that fails on the database (restarting) is tried again a few times; one
+ * that never lands leaves the hold to the sweeper, which voids it: the caller is never charged
+ * twice, at worst not at all. The ledger's own refusals (an expired hold) are not retried.
  */
-async function settleWithRetry(
+async function withRetry<T>(
   ctx: ServiceContext,
-  hold: Hold,
   plan: ChatPlan,
-  usage: TokenUsage,
-  routing: Routing,
-): Promise<ChatCost> {
+  what: string,
+  work: () => Promise<T>,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await settleChat(ctx, hold, plan, usage, routing);
+      return await work();
     } catch (err) {
-      if (attempt >= 4) throw err;
-      ctx.logger.warn({ err, chatId: plan.chatId }, "chat settle failed; trying again");
+      if (err instanceof AppError || attempt >= 4) throw err;
+      ctx.logger.warn({ err, chatId: plan.chatId }, `chat ${what} failed; trying again`);
       await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
     }
   }

@@ -66,8 +66,18 @@ export async function failure(res: Response): Promise<ProviderError> {
     );
   }
   if (CONTENT_POLICY.test(text)) return contentPolicyRefusal();
-  // Our input was validated before it left: any other 4xx (a bad key, an unknown model id, an
-  // option this upstream lacks) says this channel is misconfigured. Another channel may serve.
+  // 400 and 422 refuse what the request carried (an image the upstream cannot fetch, a prompt
+  // over its context, a file it cannot read): the caller's own, never held against the channel,
+  // or anyone could open a model's circuits with refused requests that cost them nothing.
+  if (res.status === 400 || res.status === 422) {
+    return new ProviderError(
+      "caller",
+      `upstream_${res.status}`,
+      `Upstream refused the request (${res.status}): ${detail}`,
+    );
+  }
+  // Any other 4xx (a bad key, an unknown model id, an option this upstream lacks) says this
+  // channel is misconfigured. Another channel may serve.
   return new ProviderError(
     "channel",
     `upstream_${res.status}`,
