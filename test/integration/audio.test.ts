@@ -123,6 +123,7 @@ describe("POST /v1/audio/speech (sandbox)", () => {
     ["a transcription model", { model: "whisper-1" }, 400, "model_media_mismatch"],
     ["an image model", { model: "nano-banana-2" }, 400, "model_media_mismatch"],
     ["a speed out of range", { speed: 5 }, 400, "invalid_request"],
+    ["streamed speech (stream_format sse)", { stream_format: "sse" }, 400, "invalid_request"],
   ])("refuses %s with a stable code and charges nothing", async (_, over, status, code) => {
     const { key, units } = await client(app);
     const before = await units();

@@ -30,6 +30,9 @@ export const speechRequest = z
     speed: z.number().min(0.25).max(4).optional(),
     instructions: z.string().max(4_096).optional(),
   })
+  // OpenAI's `stream_format: "sse"` (or any field not named here) is refused, not dropped: its
+  // SDK would read the audio bytes as events.
+  .strict()
   .meta({ id: "SpeechRequest" });
 
 export const transcriptionFormats = ["json", "text"] as const;
