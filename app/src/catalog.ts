@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { api } from "./api";
-import type { CatalogModel, TextModel } from "./types";
+import type { CatalogModel, UsageModel } from "./types";
 
 /**
  * The public catalog's image and video models (no key needed): what the suite generates with.
@@ -27,14 +27,20 @@ export function priceOf(model: CatalogModel, resolution?: string, duration?: num
   return rows[0]?.credits;
 }
 
-/** The catalog's text models, for the chat screen. */
-export function useTextModels() {
+/** The catalog's text and audio models: billed by usage, for the chat and pricing screens. */
+export function useUsageModels() {
   return useQuery({
-    queryKey: ["models", "text"],
+    queryKey: ["models", "usage"],
     queryFn: async () =>
       (await api<{ data: Array<{ type: string }> }>("/v1/models")).data.filter(
-        (m): m is TextModel => m.type === "text",
+        (m): m is UsageModel => m.type === "text" || m.type === "audio",
       ),
     staleTime: 5 * 60_000,
   });
 }
+
+/** A usage-billed model's price in words: "35 in / 210 out per 1M tokens", "2.1 per clip". */
+export const usagePrice = (m: UsageModel) =>
+  m.type === "text"
+    ? `${m.pricing.input} in / ${m.pricing.output} out credits per ${m.pricing.per}`
+    : `${m.pricing.credits} credits per ${m.pricing.per}`;

@@ -211,9 +211,21 @@ export interface WorkflowRun {
   }[];
 }
 
-/** A text model as GET /v1/models lists it (the fields the chat screen reads). */
-export interface TextModel {
+/** A text or audio model as GET /v1/models lists it: billed by usage, priced per unit. */
+export interface UsageModel {
   id: string;
   name: string;
-  type: "text";
+  type: "text" | "audio";
+  /** Audio only: speech, transcription, music or sound_effect. */
+  kind?: string;
+  pricing: {
+    unit: "credits";
+    /** "1M tokens", "1M characters", "minute", "second" or "clip". */
+    per: string;
+    /** Text: credits per million prompt and reply tokens. */
+    input?: number;
+    output?: number;
+    /** Audio: credits per `per`. */
+    credits?: number;
+  };
 }

@@ -155,6 +155,12 @@ describe("the Creator Suite in a browser", () => {
           (m: { type: string }) => m.type === "image" || m.type === "video",
         ).length,
       );
+    // Text and audio models beside them, each priced per its unit.
+    await expect.poll(() => page.locator("[data-testid=usage-prices] tbody tr").count()).toBe(24);
+    const gpt = page.locator("[data-testid=usage-prices] tr", { hasText: "gpt-5.5" });
+    expect(await gpt.innerText()).toContain("350 in / 2100 out credits per 1M tokens");
+    const piano = page.locator("[data-testid=usage-prices] tr", { hasText: "minimax-music-1.5" });
+    expect(await piano.innerText()).toContain("2.1 credits per clip");
     expect(await page.locator("[data-pack=creator]").innerText()).toMatch(
       /\$24[\s\S]*3,000 credits[\s\S]*creator/,
     );

@@ -2,7 +2,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useRef, useState } from "react";
 import { authHeaders, readError } from "../api";
 import { useSignedIn } from "../auth";
-import { useTextModels } from "../catalog";
+import { useUsageModels } from "../catalog";
 import { credits } from "../money";
 import { Empty, ErrorNote, Loading } from "../ui/states";
 
@@ -45,8 +45,8 @@ async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string
 export function ChatScreen() {
   const { apiKey } = useSignedIn();
   const queryClient = useQueryClient();
-  const models = useTextModels();
-  const textModels = models.data ?? [];
+  const models = useUsageModels();
+  const textModels = (models.data ?? []).filter((m) => m.type === "text");
   const [model, setModel] = useState("");
   const [prompt, setPrompt] = useState("");
   const [maxTokens, setMaxTokens] = useState(500);

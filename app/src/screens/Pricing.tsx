@@ -1,4 +1,4 @@
-import { useModels } from "../catalog";
+import { usagePrice, useModels, useUsageModels } from "../catalog";
 import { credits } from "../money";
 import { PACK_IDS, PACKS, TIER_LIMITS } from "../packs";
 import { Link } from "../router";
@@ -7,6 +7,7 @@ import { Empty, ErrorNote, Loading } from "../ui/states";
 /** Public: no sign-in. Packs, what each tier allows, and every model's price. */
 export function PricingScreen() {
   const models = useModels();
+  const usage = useUsageModels();
   return (
     <section aria-labelledby="pricing-title">
       <h1 id="pricing-title">Pricing</h1>
@@ -82,6 +83,37 @@ export function PricingScreen() {
                       .join(" · ")}{" "}
                     credits {m.type === "video" ? "per video" : "per image"}
                   </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <h2>Text and audio models</h2>
+      <p className="hint">
+        Billed by what a call uses: tokens, characters, seconds or clips, rounded up once per call
+        to 1/10,000 credit.
+      </p>
+      {usage.isPending && <Loading what="the catalog" />}
+      {usage.isError && <ErrorNote error={usage.error} retry={() => usage.refetch()} />}
+      {usage.data && usage.data.length > 0 && (
+        <div className="scroll">
+          <table data-testid="usage-prices">
+            <thead>
+              <tr>
+                <th>Model</th>
+                <th>Type</th>
+                <th>Price</th>
+              </tr>
+            </thead>
+            <tbody>
+              {usage.data.map((m) => (
+                <tr key={m.id}>
+                  <td>
+                    {m.name} <code>{m.id}</code>
+                  </td>
+                  <td>{m.kind ?? m.type}</td>
+                  <td>{usagePrice(m)}</td>
                 </tr>
               ))}
             </tbody>
