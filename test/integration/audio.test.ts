@@ -111,13 +111,13 @@ describe("POST /v1/audio/speech (sandbox)", () => {
       "prompt_too_long",
     ],
     ["an empty input", { input: "" }, 400, "invalid_request"],
-    ["an unknown voice", { voice: "darth" }, 400, "invalid_request"],
+    ["an unknown voice", { voice: "darth" }, 400, "invalid_voice"],
     ["an unknown format", { response_format: "ogg" }, 400, "invalid_request"],
     [
       "a format the model lacks",
       { model: "eleven-v3", voice: "Aria", response_format: "opus" },
       400,
-      "invalid_request",
+      "invalid_audio_format",
     ],
     ["an unknown model", { model: "tts-9000" }, 400, "invalid_model"],
     ["a transcription model", { model: "whisper-1" }, 400, "model_media_mismatch"],
@@ -267,8 +267,8 @@ describe("POST /v1/audio/transcriptions (sandbox)", () => {
       code: string;
       reason: string;
     };
-    expect(body.code).toBe("invalid_request");
-    expect(body.reason).toBe("unreadable_audio");
+    expect(body.code).toBe("invalid_audio");
+    expect(body.reason).toBe("unreadable");
     expect(await units()).toBe(before);
   });
 

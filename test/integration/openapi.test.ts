@@ -799,7 +799,7 @@ describe("every route answers as documented", () => {
     );
     expect(plain.status).toBe(200);
     const unreadable = await checked(transcription, await send(Buffer.from("not audio")));
-    expect(unreadable.json().error.code).toBe("invalid_request");
+    expect(unreadable.json().error.code).toBe("invalid_audio");
   });
 
   it("the webhook secret", async () => {

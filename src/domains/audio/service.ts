@@ -90,16 +90,16 @@ export function quoteSpeech(input: {
   }
   if (!model.voices.includes(input.voice)) {
     throw new AppError(
-      "invalid_request",
+      "invalid_voice",
       `${model.id} has no voice ${input.voice}. Voices: ${model.voices.join(", ")}.`,
-      { field: "voice", reason: "unknown_voice", voices: model.voices },
+      { field: "voice", voices: model.voices },
     );
   }
   if (!model.formats.includes(input.response_format)) {
     throw new AppError(
-      "invalid_request",
+      "invalid_audio_format",
       `${model.id} does not answer ${input.response_format}. Formats: ${model.formats.join(", ")}.`,
-      { field: "response_format", reason: "unsupported_format", formats: model.formats },
+      { field: "response_format", formats: model.formats },
     );
   }
   return { model, characters, cost: speechCost(model, characters) };
@@ -114,23 +114,23 @@ export function quoteTranscription(
   const exact = audioSeconds(file);
   if (exact === undefined || !Number.isFinite(exact)) {
     throw new AppError(
-      "invalid_request",
+      "invalid_audio",
       "The file's length cannot be read: send a WAV or MP3 file (its duration is read from its header and is what is billed).",
-      { field: "file", reason: "unreadable_audio" },
+      { field: "file", reason: "unreadable" },
     );
   }
   if (exact <= 0) {
-    throw new AppError("invalid_request", "The file holds no audio.", {
+    throw new AppError("invalid_audio", "The file holds no audio.", {
       field: "file",
-      reason: "empty_audio",
+      reason: "empty",
     });
   }
   const seconds = Math.ceil(exact);
   if (seconds > model.maxSeconds) {
     throw new AppError(
-      "invalid_request",
+      "invalid_audio",
       `The file is ${seconds} seconds long; ${model.id} takes at most ${model.maxSeconds}.`,
-      { field: "file", reason: "audio_too_long", max: model.maxSeconds },
+      { field: "file", reason: "too_long", max: model.maxSeconds },
     );
   }
   return { model, seconds, cost: transcriptionCost(model, seconds) };

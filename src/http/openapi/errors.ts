@@ -140,6 +140,16 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
       .describe("Chat only: the longest reply (max_tokens) the balance pays for, 0 if none."),
     promptTokens: z.number().int().optional().describe("Chat only: the prompt's tokens."),
   },
+  invalid_voice: { ...field, voices: z.array(z.string()).describe("The model's voices.") },
+  invalid_audio_format: {
+    ...field,
+    formats: z.array(z.string()).describe("The formats the model answers."),
+  },
+  invalid_audio: {
+    ...field,
+    reason: z.enum(["unreadable", "empty", "too_long"]),
+    max: z.number().int().optional().describe("too_long: the model's longest file, in seconds."),
+  },
   context_length_exceeded: {
     ...field,
     promptTokens: z.number().int(),
@@ -259,6 +269,9 @@ export const errorExamples: Record<ErrorCode, string> = {
   generation_failed: "The generation failed; its credits were refunded.",
   completion_failed:
     "Every channel of gpt-5.5 failed before the reply began; its credits were refunded.",
+  invalid_voice: "tts-1 has no voice darth. Voices: alloy, ash, coral, ….",
+  invalid_audio_format: "eleven-v3 does not answer opus. Formats: mp3, wav, pcm.",
+  invalid_audio: "The file's length cannot be read: send a WAV or MP3 file.",
   context_length_exceeded:
     "The messages are 210,000 tokens; claude-sonnet-5 reads at most 200,000 with its reply.",
   payout_failed:
