@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { type Request, type RequestHandler, type Response, Router } from "express";
-import multer from "multer";
+import { type Request, type Response, Router } from "express";
 import type { AppContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { keyScopeOf } from "../../http/auth.js";
 import { mountOn } from "../../http/mount.js";
+import { singleFileBody } from "../../http/multipart.js";
 import { countOnlyWork, setRateLimitHeaders } from "../../http/rate-limit.js";
 import type { RequestContext } from "../../http/request-context.js";
 import { payOverHttp, respondPending } from "../../http/x402.js";
@@ -85,35 +85,6 @@ function chargeHeaders(res: Response, charge: AudioCharge) {
   });
 }
 
-/** One file field, `file`, held in memory up to OpenAI's 25 MB, as uploads read theirs. */
-function audioFile(): RequestHandler {
-  const parse = multer({
-    storage: multer.memoryStorage(),
-    limits: { fileSize: MAX_TRANSCRIPTION_BYTES, files: 1, fields: 10, parts: 12 },
-  }).any();
-  return (req, res, next) => {
-    if (!req.is("multipart/form-data")) {
-      throw new AppError(
-        "invalid_request",
-        "Send the audio as multipart/form-data with one file field named `file`.",
-      );
-    }
-    parse(req, res, (err: unknown) => {
-      if (err instanceof multer.MulterError) {
-        return next(
-          err.code === "LIMIT_FILE_SIZE"
-            ? new AppError(
-                "payload_too_large",
-                `The file is larger than ${MAX_TRANSCRIPTION_BYTES} bytes.`,
-              )
-            : new AppError("invalid_request", `Invalid upload: ${err.message}.`),
-        );
-      }
-      next(err ? new AppError("invalid_request", "The multipart body is malformed.") : undefined);
-    });
-  };
-}
-
 export function audioRoutes(ctx: AppContext): Router {
   const router = Router();
   const mount = mountOn(router, ctx);
@@ -174,7 +145,14 @@ export function audioRoutes(ctx: AppContext): Router {
         },
       };
     },
-    { parseBody: false, readBody: audioFile() },
+    {
+      parseBody: false,
+      readBody: singleFileBody({
+        maxBytes: MAX_TRANSCRIPTION_BYTES,
+        sent: "the audio",
+        file: "The file",
+      }),
+    },
   );
 
   return router;
