@@ -19,7 +19,12 @@ import {
   usdcBalance,
 } from "../helpers/chain.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
-import { clearFaults, type Simulator, startSimulator } from "../simulator/upstream.js";
+import {
+  clearFaults,
+  type Simulator,
+  simulatedChannel,
+  startSimulator,
+} from "../simulator/upstream.js";
 
 /**
  * Speech paid per call with x402 (@x402/fetch, on anvil): the wallet pays the exact quote (one USDC base unit per ledger unit), the call posts it, and a failed call
@@ -41,14 +46,7 @@ beforeAll(async () => {
       ROUTING_BACKOFF_MS: "1",
       ROUTING_MAX_RETRIES: "0",
       CHANNELS: JSON.stringify([
-        {
-          id: "openai-sim",
-          provider: "openai",
-          baseUrl: `${sim.url}/openai`,
-          apiKey: "sk-sim",
-          networks: ["test"],
-          models: { "tts-1": "tts-1", "whisper-1": "whisper-1" },
-        },
+        simulatedChannel(sim, "openai", { "tts-1": "tts-1", "whisper-1": "whisper-1" }),
       ]),
     },
   });

@@ -15,7 +15,12 @@ import {
   usdcBalance,
 } from "../helpers/chain.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
-import { clearFaults, type Simulator, startSimulator } from "../simulator/upstream.js";
+import {
+  clearFaults,
+  type Simulator,
+  simulatedChannel,
+  startSimulator,
+} from "../simulator/upstream.js";
 
 /**
  * A chat paid per call with x402 (@x402/fetch, on anvil): the wallet pays the hold, the reply
@@ -46,16 +51,7 @@ beforeAll(async () => {
       LOG_LEVEL: "error",
       ROUTING_BACKOFF_MS: "1",
       ROUTING_MAX_RETRIES: "0",
-      CHANNELS: JSON.stringify([
-        {
-          id: "openai-sim",
-          provider: "openai",
-          baseUrl: `${sim.url}/openai`,
-          apiKey: "sk-sim",
-          networks: ["test"],
-          models: { [MODEL]: "gpt-5.4-mini" },
-        },
-      ]),
+      CHANNELS: JSON.stringify([simulatedChannel(sim, "openai", { [MODEL]: "gpt-5.4-mini" })]),
     },
   });
 });

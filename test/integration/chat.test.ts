@@ -9,7 +9,12 @@ import { creditsFromJson } from "../../src/lib/credits.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
 import { until } from "../helpers/receiver.js";
-import { clearFaults, type Simulator, startSimulator } from "../simulator/upstream.js";
+import {
+  clearFaults,
+  type Simulator,
+  simulatedChannel,
+  startSimulator,
+} from "../simulator/upstream.js";
 
 /**
  * POST /v1/chat/completions through the official openai SDK, against the simulator speaking
@@ -32,24 +37,8 @@ beforeAll(async () => {
       ROUTING_BACKOFF_MS: "1",
       ROUTING_MAX_RETRIES: "0",
       CHANNELS: JSON.stringify([
-        {
-          id: "openai-sim",
-          provider: "openai",
-          baseUrl: `${sim.url}/openai`,
-          apiKey: "sk-sim",
-          networks: ["test"],
-          models: { [MODEL]: "gpt-5.4-mini-2026" },
-          priority: 0,
-        },
-        {
-          id: "anthropic-sim",
-          provider: "anthropic",
-          baseUrl: `${sim.url}/anthropic`,
-          apiKey: "sk-ant-sim",
-          networks: ["test"],
-          models: { [MODEL]: "claude-haiku-4-5" },
-          priority: 1,
-        },
+        simulatedChannel(sim, "openai", { [MODEL]: "gpt-5.4-mini-2026" }),
+        simulatedChannel(sim, "anthropic", { [MODEL]: "claude-haiku-4-5" }, { priority: 1 }),
         {
           id: "sandbox",
           provider: "sandbox",

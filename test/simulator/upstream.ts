@@ -87,6 +87,27 @@ export function applyFaultRequest(sim: Simulator, change: FaultRequest): void {
   else plan.script.push(...Array.from({ length: change.count }, () => change.fault));
 }
 
+/**
+ * A test-network channel (CHANNELS entry) to this simulator's `api`, serving `models` (our id →
+ * the upstream's), with a key the simulator accepts: what a test's configuration lists.
+ */
+export function simulatedChannel(
+  sim: Simulator,
+  api: Api,
+  models: Record<string, string>,
+  options: { id?: string; priority?: number } = {},
+) {
+  return {
+    id: options.id ?? `${api}-sim`,
+    provider: api,
+    baseUrl: `${sim.url}/${api}`,
+    apiKey: `sk-${api}-sim`,
+    networks: ["test"],
+    models,
+    priority: options.priority ?? 0,
+  };
+}
+
 export function clearFaults(sim: Simulator): void {
   sim.script = [];
   sim.always = "ok";
