@@ -96,9 +96,14 @@ describe("the packed package", () => {
     ]);
     const files = stdout.trim().split("\n").sort();
     expect(files).toContain("package/dist/cli.js");
-    expect(files.every((f) => f === "package/package.json" || f.startsWith("package/dist/"))).toBe(
-      true,
-    );
+    expect(
+      files.every(
+        (f) =>
+          f === "package/package.json" ||
+          f === "package/README.md" ||
+          f.startsWith("package/dist/"),
+      ),
+    ).toBe(true);
     expect(readFileSync(cli, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
     for (const f of files.filter((name) => name.endsWith(".js"))) {
       expect(readFileSync(path.join(work, f), "utf8")).not.toMatch(/from "\.\.\/|src\//);
