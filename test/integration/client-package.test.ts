@@ -87,6 +87,29 @@ describe("@polyforge/client", () => {
     expect(balance.creditBalance).toBe(100 - result.cost.charged);
   });
 
+  it("falls back to polling when the events stream cannot be had", async () => {
+    const { key: apiKey } = await createFundedCaller(app.ctx, 100n);
+    const urls: string[] = [];
+    const client = pkg.createClient({
+      apiKey,
+      baseUrl: app.url,
+      retries: 0,
+      fetch: (input, init) => {
+        const request = new Request(input, init);
+        urls.push(new URL(request.url).pathname);
+        if (request.url.endsWith("/events")) return Promise.reject(new TypeError("fetch failed"));
+        return fetch(request);
+      },
+    });
+    const result = await client.generate(
+      { prompt: "a lighthouse at dusk", models: ["gpt-image-2"] },
+      { timeoutMs: 20_000 },
+    );
+    expect(result.status).toBe("completed");
+    expect(result.results[0]?.imageUrl).toContain("/v1/download?");
+    expect(urls).toContain("/v1/generate/status");
+  });
+
   it("throws a PolyforgeError with the API's code", async () => {
     const { key: apiKey } = await createFundedCaller(app.ctx, 10n);
     const client = pkg.createClient({ apiKey, baseUrl: app.url });

@@ -144,12 +144,15 @@ export function createClient(options: ClientOptions = {}): PolyforgeClient {
   ): Promise<Generation> {
     const headers = token ? { authorization: `Bearer ${token}` } : undefined;
     // The events stream first; it ends with `done`, or `reconnect` when its instance stops.
+    // A stream that cannot be had (refused, unreachable, cut) leaves the waiting to polling,
+    // which reports a real refusal (a bad token) as a PolyforgeError.
     for (let streams = 0; streams < 5; streams++) {
       let generation: Generation | undefined;
       try {
         generation = await streamUntilDone(id, headers, signal);
       } catch (err) {
-        if (signal.aborted || err instanceof PolyforgeError) throw err;
+        if (signal.aborted) throw err;
+        break;
       }
       if (generation) return generation;
     }
