@@ -148,10 +148,28 @@ describe("@polyforge/client", () => {
     expect(b.response.headers.get("idempotent-replayed")).toBe("true");
     const idOf = (data: unknown) => (data as { generationId: string }).generationId;
     expect(idOf(b.data)).toBe(idOf(a.data));
-    // Two generations on the account, not three: the replay made none and held nothing.
+    // The client's own retry (here after a 503 before the API saw the call) keeps the key.
+    const retried: (string | null)[] = [];
+    const flaky = pkg.createClient({
+      apiKey,
+      baseUrl: app.url,
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        if (request.method !== "POST") return fetch(request);
+        retried.push(request.headers.get("idempotency-key"));
+        if (retried.length === 1) return new Response(null, { status: 503 });
+        return fetch(request);
+      },
+    });
+    const c = await flaky.api.POST("/v1/generate", { body });
+    expect(c.response.status).toBe(202);
+    expect(retried).toHaveLength(2);
+    expect(retried[1]).toBe(retried[0]);
+
+    // Three generations on the account, not four: the replay made none and held nothing.
     const history = await client.api.GET("/v1/history", {});
     expect(history.data?.data.map((g) => g.generationId).sort()).toEqual(
-      [idOf(first.data), idOf(a.data)].sort(),
+      [idOf(first.data), idOf(a.data), idOf(c.data)].sort(),
     );
   });
 
