@@ -51,6 +51,7 @@ export const errorStatus = {
   invalid_signature: 401,
   invalid_nonce: 401,
   network_mismatch: 403,
+  limited_key_forbidden: 403,
   not_creator: 403,
   not_found: 404,
   api_key_limit_reached: 409,

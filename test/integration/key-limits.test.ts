@@ -201,5 +201,20 @@ describe("API key spend limits", () => {
       json: { limits: { total: 5 } },
     });
     expect(unknown.status).toBe(404);
+
+    // A limited key can neither lift its own limit nor make itself an unlimited key.
+    const { key } = await limitedKey({ total: 5 });
+    const own = (await app.call("listApiKeys", { token: key })).body.data.find(
+      (k) => k.limits.total === 5,
+    );
+    const lift = await app.call("updateApiKey", {
+      token: key,
+      params: { id: own?.id ?? "" },
+      json: { limits: { total: null } },
+    });
+    expect(lift.status).toBe(403);
+    expect(lift.body.error.code).toBe("limited_key_forbidden");
+    const unlimited = await app.call("createApiKey", { token: key, json: { name: "free" } });
+    expect(unlimited.status).toBe(403);
   });
 });

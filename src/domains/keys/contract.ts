@@ -120,7 +120,7 @@ export const keyContracts = {
         },
       },
     },
-    errors: ["network_mismatch", "api_key_limit_reached"],
+    errors: ["network_mismatch", "api_key_limit_reached", "limited_key_forbidden"],
   }),
   updateApiKey: route({
     method: "patch",
@@ -128,7 +128,7 @@ export const keyContracts = {
     operationId: "updateApiKey",
     summary: "Change an API key's spend limits",
     description:
-      "Sets the limits named in `limits` (null removes one; one left out stays as it was). What the key has spent is kept: a limit lowered below it refuses the key's next request.",
+      "Sets the limits named in `limits` (null removes one; one left out stays as it was). What the key has spent is kept: a limit lowered below it refuses the key's next request. A key with a limit cannot change limits (its own or another's) nor create keys: 403 limited_key_forbidden.",
     tag: "API keys",
     auth: ["apiKey", "session"],
     params: apiKeyIdParams,
@@ -140,7 +140,7 @@ export const keyContracts = {
         example: { ...keyExample, limits: { total: 10000, perDay: null } },
       },
     },
-    errors: ["not_found"],
+    errors: ["not_found", "limited_key_forbidden"],
   }),
   listApiKeys: route({
     method: "get",

@@ -109,6 +109,24 @@ function networkFor(scope: Scope, requested: Network | undefined): Network {
 }
 
 /**
+ * A key with a spend limit may neither lift it nor escape it: it cannot create keys or change
+ * limits (403 limited_key_forbidden). A session, an operator and an unlimited key can.
+ */
+async function assertMayManageKeys(ctx: ServiceContext, scope: Scope) {
+  if (!scope.apiKeyId) return;
+  const [own] = await ctx.db
+    .select({ total: apiKeys.limitTotal, perDay: apiKeys.limitPerDay })
+    .from(apiKeys)
+    .where(eq(apiKeys.id, scope.apiKeyId));
+  if (own && (own.total !== null || own.perDay !== null)) {
+    throw new AppError(
+      "limited_key_forbidden",
+      "A key with a spend limit cannot create keys or change limits: use a wallet session or a key without limits.",
+    );
+  }
+}
+
+/**
  * Issues a key and returns it in full: the only time it is ever shown. The account row is
  * locked first, so concurrent creates for one account queue behind each other and the
  * active-key cap holds.
@@ -119,6 +137,7 @@ export async function createApiKey(
   input: { name: string; network?: Network | undefined; limits?: ApiKeyLimitsInput | undefined },
 ): Promise<{ apiKey: ApiKeyView; key: string }> {
   const network = networkFor(scope, input.network);
+  await assertMayManageKeys(ctx, scope);
   const key = generateApiKey(network);
   const apiKey = await ctx.db.transaction(async (tx) => {
     await lockAccount({ ...ctx, db: tx }, scope.accountId);
@@ -191,6 +210,7 @@ export async function updateApiKeyLimits(
     isNull(apiKeys.revokedAt),
     scope.network ? eq(apiKeys.network, scope.network) : undefined,
   );
+  await assertMayManageKeys(ctx, scope);
   const columns = limitColumns(limits);
   const [row] = Object.keys(columns).length
     ? await ctx.db.update(apiKeys).set(columns).where(inScope).returning(view)

@@ -260,6 +260,8 @@ export const errorExamples: Record<ErrorCode, string> = {
   invalid_signature: "The signature does not match the message's address.",
   invalid_nonce: "The nonce is unknown, used or expired.",
   network_mismatch: "A test key cannot manage live keys.",
+  limited_key_forbidden:
+    "A key with a spend limit cannot create keys or change limits: use a wallet session or a key without limits.",
   not_found: "Generation not found.",
   api_key_limit_reached: "An account can have at most 3 active API keys.",
   idempotency_conflict: "Transfer … already exists with different details.",
