@@ -1,11 +1,14 @@
-ALTER TABLE "api_keys" ADD COLUMN "limit_total" bigint;--> statement-breakpoint
-ALTER TABLE "api_keys" ADD COLUMN "limit_per_day" bigint;--> statement-breakpoint
-ALTER TABLE "api_keys" ADD COLUMN "spent_total" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
-ALTER TABLE "api_keys" ADD COLUMN "spent_day" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
-ALTER TABLE "api_keys" ADD COLUMN "spent_day_date" date;--> statement-breakpoint
-ALTER TABLE "ledger_holds" ADD COLUMN "api_key_id" text;--> statement-breakpoint
+ALTER TABLE "api_keys" ADD COLUMN IF NOT EXISTS "limit_total" bigint;--> statement-breakpoint
+ALTER TABLE "api_keys" ADD COLUMN IF NOT EXISTS "limit_per_day" bigint;--> statement-breakpoint
+ALTER TABLE "api_keys" ADD COLUMN IF NOT EXISTS "spent_total" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "api_keys" ADD COLUMN IF NOT EXISTS "spent_day" bigint DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "api_keys" ADD COLUMN IF NOT EXISTS "spent_day_date" date;--> statement-breakpoint
+ALTER TABLE "ledger_holds" ADD COLUMN IF NOT EXISTS "api_key_id" text;--> statement-breakpoint
+ALTER TABLE "ledger_holds" DROP CONSTRAINT IF EXISTS "ledger_holds_api_key_id_api_keys_id_fk";--> statement-breakpoint
 ALTER TABLE "ledger_holds" ADD CONSTRAINT "ledger_holds_api_key_id_api_keys_id_fk" FOREIGN KEY ("api_key_id") REFERENCES "public"."api_keys"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "api_keys" DROP CONSTRAINT IF EXISTS "api_keys_limits_non_negative";--> statement-breakpoint
 ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_limits_non_negative" CHECK (("api_keys"."limit_total" is null or "api_keys"."limit_total" >= 0) and ("api_keys"."limit_per_day" is null or "api_keys"."limit_per_day" >= 0));--> statement-breakpoint
+ALTER TABLE "api_keys" DROP CONSTRAINT IF EXISTS "api_keys_spent_non_negative";--> statement-breakpoint
 ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_spent_non_negative" CHECK ("api_keys"."spent_total" >= 0 and "api_keys"."spent_day" >= 0);--> statement-breakpoint
 
 -- Spend limits per API key. A hold placed by a key (api_key_id, not drawn from a reservation)
@@ -18,7 +21,7 @@ ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_spent_non_negative" CHECK ("api_
 -- ledger units. The balance row is locked before the key's, on placing and on resolving, the
 -- order the funding transfer takes anyway, so holds through several keys of one account cannot
 -- deadlock with each other or with a resolution.
-CREATE FUNCTION api_key_hold_placed() RETURNS trigger
+CREATE OR REPLACE FUNCTION api_key_hold_placed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   v_key api_keys%ROWTYPE;
@@ -44,6 +47,8 @@ BEGIN
 END $$;
 --> statement-breakpoint
 -- After the insert: an `on conflict do nothing` that inserts nothing (a replayed hold) counts nothing.
+DROP TRIGGER IF EXISTS ledger_holds_api_key_spend ON ledger_holds;
+--> statement-breakpoint
 CREATE TRIGGER ledger_holds_api_key_spend AFTER INSERT ON ledger_holds
 FOR EACH ROW WHEN (NEW.api_key_id IS NOT NULL AND NEW.parent_hold_id IS NULL)
 EXECUTE FUNCTION api_key_hold_placed();
@@ -52,7 +57,7 @@ EXECUTE FUNCTION api_key_hold_placed();
 -- what it posted stays spent. A hold drawn from a reservation or a batch's hold gives back to the
 -- key of the hold at its root, which counted the credits when it was placed; the day's counter
 -- only if that hold was placed on the counter's day.
-CREATE FUNCTION api_key_hold_resolved() RETURNS trigger
+CREATE OR REPLACE FUNCTION api_key_hold_resolved() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
   v_root ledger_holds%ROWTYPE := NEW;
@@ -69,6 +74,8 @@ BEGIN
   WHERE id = v_root.api_key_id;
   RETURN NULL;
 END $$;
+--> statement-breakpoint
+DROP TRIGGER IF EXISTS ledger_holds_api_key_release ON ledger_holds;
 --> statement-breakpoint
 CREATE TRIGGER ledger_holds_api_key_release AFTER UPDATE OF status ON ledger_holds
 FOR EACH ROW WHEN (OLD.status = 'pending' AND NEW.status <> 'pending' AND NEW.released > 0
