@@ -43,6 +43,7 @@ export const errorStatus = {
   invalid_audio: 400,
   idempotency_key_required: 400,
   insufficient_credits: 402,
+  key_limit_exceeded: 402,
   payment_required: 402,
   missing_api_key: 401,
   invalid_api_key: 401,
@@ -50,6 +51,7 @@ export const errorStatus = {
   invalid_signature: 401,
   invalid_nonce: 401,
   network_mismatch: 403,
+  limited_key_forbidden: 403,
   not_creator: 403,
   not_found: 404,
   api_key_limit_reached: 409,
@@ -120,6 +122,33 @@ export const insufficientCredits = (need: bigint, have: bigint) =>
     `Insufficient credits. Need ${formatCredits(need)}, have ${formatCredits(have)}.`,
     { need: creditsToJson(need), have: creditsToJson(have) },
   );
+
+/**
+ * An API key's spend limit refusing a hold, from the JSON the ledger's trigger raises (PFKEY,
+ * drizzle/0018_key_limits.sql): which limit, its size and what the key has spent, in ledger units.
+ */
+export function keyLimitExceeded(raised: string): AppError {
+  const { limit, max, spent, amount } = JSON.parse(raised) as {
+    limit: "total" | "perDay";
+    max: number | string;
+    spent: number | string;
+    amount: number | string;
+  };
+  const [maxU, spentU, needU] = [BigInt(max), BigInt(spent), BigInt(amount)];
+  const remaining = maxU > spentU ? maxU - spentU : 0n;
+  const which = limit === "total" ? "total" : "daily (UTC)";
+  return new AppError(
+    "key_limit_exceeded",
+    `This API key's ${which} spend limit is ${formatCredits(maxU)} credits: it has spent ${formatCredits(spentU)}, ${formatCredits(remaining)} remain, and this request needs ${formatCredits(needU)}.`,
+    {
+      limit,
+      max: creditsToJson(maxU),
+      spent: creditsToJson(spentU),
+      remaining: creditsToJson(remaining),
+      need: creditsToJson(needU),
+    },
+  );
+}
 
 export const notFound = (what: string) => new AppError("not_found", `${what} not found.`);
 

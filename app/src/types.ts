@@ -71,6 +71,10 @@ export interface ApiKey {
   createdAt: string;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  /** Spend limits in whole credits; null: none. */
+  limits: { total: number | null; perDay: number | null };
+  /** Credits spent against them: settled charges plus open holds, in all and today (UTC). */
+  spent: { total: number; today: number };
   key?: string;
 }
 

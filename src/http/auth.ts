@@ -75,7 +75,10 @@ export function callerOf(req: Request): Caller {
 /** The caller of a route mounted with API-key authentication: its account and network. */
 export function keyScopeOf(caller: Caller): NetworkScope {
   if (caller.kind === "session") throw new Error("route must not accept sign-in sessions");
-  return { accountId: caller.accountId, network: caller.network };
+  // The acting key, when one is: the holds it places count against its spend limits.
+  return caller.kind === "api_key"
+    ? { accountId: caller.accountId, network: caller.network, apiKeyId: caller.apiKeyId }
+    : { accountId: caller.accountId, network: caller.network };
 }
 
 /** Of the generation ids asked for, those the caller may read (a token reads only its own). */

@@ -319,6 +319,18 @@ describe("every route answers as documented", () => {
     );
 
     const id = created.json().id as string;
+    const patch = "patch /v1/api-keys/{id}";
+    const limits = { limits: { total: 5000, perDay: null } };
+    expect((await call(patch, `/v1/api-keys/${id}`, { token: key, json: limits })).status).toBe(
+      200,
+    );
+    expect(
+      (await call(patch, `/v1/api-keys/${id}`, { token: key, json: { limits: { total: -1 } } }))
+        .status,
+    ).toBe(400);
+    expect((await call(patch, "/v1/api-keys/key_none", { token: key, json: limits })).status).toBe(
+      404,
+    );
     const path = "delete /v1/api-keys/{id}";
     expect((await call(path, `/v1/api-keys/${id}`, { token: key })).status).toBe(200);
     expect((await call(path, "/v1/api-keys/key_none", { token: key })).status).toBe(404);

@@ -35,6 +35,8 @@ export function KeyList({ token, current }: { token: string; current?: string })
             <th>Network</th>
             <th>Created</th>
             <th>Last used</th>
+            <th>Spent / limit</th>
+            <th>Today / per day</th>
             <th>
               <span className="sr-only">Actions</span>
             </th>
@@ -53,6 +55,12 @@ export function KeyList({ token, current }: { token: string; current?: string })
               <td>{k.network}</td>
               <td>{new Date(k.createdAt).toLocaleString()}</td>
               <td>{k.lastUsedAt ? new Date(k.lastUsedAt).toLocaleString() : "never"}</td>
+              <td>
+                {k.spent.total} / {k.limits.total ?? "no limit"}
+              </td>
+              <td>
+                {k.spent.today} / {k.limits.perDay ?? "no limit"}
+              </td>
               <td>
                 <button
                   type="button"
@@ -78,16 +86,29 @@ export function SettingsScreen() {
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [network, setNetwork] = useState<Network>(auth.network);
+  const [limitTotal, setLimitTotal] = useState("");
+  const [limitPerDay, setLimitPerDay] = useState("");
   const [copied, setCopied] = useState(false);
   const create = useMutation({
     mutationFn: () =>
       api<ApiKey>("/v1/api-keys", {
         token,
-        json: { name, network },
+        json: {
+          name,
+          network,
+          ...((limitTotal || limitPerDay) && {
+            limits: {
+              ...(limitTotal && { total: Number(limitTotal) }),
+              ...(limitPerDay && { perDay: Number(limitPerDay) }),
+            },
+          }),
+        },
         headers: { "Idempotency-Key": newIdempotencyKey() },
       }),
     onSuccess: () => {
       setName("");
+      setLimitTotal("");
+      setLimitPerDay("");
       setCopied(false);
       queryClient.invalidateQueries({ queryKey: ["api-keys"] });
     },
@@ -119,6 +140,28 @@ export function SettingsScreen() {
             <option value="test">test (Base Sepolia)</option>
             <option value="live">live (Base mainnet)</option>
           </select>
+        </label>
+        <label>
+          Credit limit (total)
+          <input
+            type="number"
+            min={0}
+            step={1}
+            value={limitTotal}
+            onChange={(e) => setLimitTotal(e.target.value)}
+            placeholder="none"
+          />
+        </label>
+        <label>
+          Credit limit per day
+          <input
+            type="number"
+            min={0}
+            step={1}
+            value={limitPerDay}
+            onChange={(e) => setLimitPerDay(e.target.value)}
+            placeholder="none"
+          />
         </label>
         <button type="submit" disabled={create.isPending}>
           {create.isPending ? "Creating…" : "Create key"}

@@ -14,12 +14,16 @@ export type Caller =
 export interface Scope {
   accountId: string;
   network?: Network;
+  /** The API key acting, when one is: the holds it places count against its spend limits. */
+  apiKeyId?: string;
 }
 
 export const scopeOf = (caller: Caller): Scope =>
   caller.kind === "session"
     ? { accountId: caller.accountId }
-    : { accountId: caller.accountId, network: caller.network };
+    : caller.kind === "api_key"
+      ? { accountId: caller.accountId, network: caller.network, apiKeyId: caller.apiKeyId }
+      : { accountId: caller.accountId, network: caller.network };
 
 /** A scope that names its network: what every service that moves or reads credits acts in. */
 export interface NetworkScope extends Scope {

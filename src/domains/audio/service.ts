@@ -248,6 +248,7 @@ export function audioHoldInput(
     id: holdId,
     network: scope.network,
     ownerId: scope.accountId,
+    apiKeyId: scope.apiKeyId,
     amount: plan.cost,
     expiresAt: new Date(ctx.clock().getTime() + HOLD_TTL_MS),
     kind: plan.kind,

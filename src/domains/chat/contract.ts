@@ -125,6 +125,7 @@ export const chatContracts = {
       "prompt_too_long",
       "context_length_exceeded",
       "insufficient_credits",
+      "key_limit_exceeded",
       "model_unavailable",
       "completion_failed",
     ],

@@ -127,6 +127,7 @@ export function chatHoldInput(ctx: ServiceContext, scope: NetworkScope, plan: Ch
     id: plan.chatId,
     network: scope.network,
     ownerId: scope.accountId,
+    apiKeyId: scope.apiKeyId,
     amount: plan.hold,
     kind: "chat",
     reference: plan.chatId,

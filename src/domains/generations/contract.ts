@@ -380,6 +380,7 @@ const SUBMIT_ERRORS: ErrorCode[] = [
   "unsafe_url",
   "invalid_reference_image",
   "insufficient_credits",
+  "key_limit_exceeded",
   "not_found",
   "reservation_closed",
 ];

@@ -3,7 +3,13 @@ import { PgTransaction } from "drizzle-orm/pg-core";
 import type { ServiceContext } from "../../context.js";
 import type { Executor } from "../../db/client.js";
 import { groupCommitFor } from "../../db/group-commit.js";
-import { AppError, insufficientCredits, notFound, withinPart } from "../../errors.js";
+import {
+  AppError,
+  insufficientCredits,
+  keyLimitExceeded,
+  notFound,
+  withinPart,
+} from "../../errors.js";
 import { type JobPayload, parseJobPayload, queuedTasks } from "../../jobs/definitions.js";
 import { newId } from "../../lib/ids.js";
 import { checkUrl } from "../../lib/safe-fetch.js";
@@ -184,6 +190,7 @@ function submitDocument(
         expiresAt: new Date(now.getTime() + ctx.config.generation.timeoutSeconds * 1000),
         now,
         parentHoldId: options.parentHoldId ?? null,
+        apiKeyId: scope.apiKeyId,
       }),
       holds: results.map((r) => ({
         id: r.holdId,
@@ -232,6 +239,8 @@ function submitResult(
           `Reservation ${parentHoldId} is ${row.detail === "expired" ? "expired" : "settled"}.`,
         ),
       );
+    case "key_limit_exceeded":
+      return throwing(keyLimitExceeded(row.detail as string));
     case "idempotency_key_reused":
       return throwing(idempotencyKeyReused());
     case "idempotency_race":
@@ -466,6 +475,7 @@ export async function insertPreparedBatch(
         id: batchId,
         network: scope.network,
         ownerId: scope.accountId,
+        apiKeyId: scope.apiKeyId,
         amount: total,
         expiresAt,
         kind: BATCH_HOLD_KIND,

@@ -1,8 +1,29 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
+import { creditsJson } from "../../lib/credits.js";
 import { networks } from "../../lib/network.js";
 
 /** What the API key routes take and answer, and their entries in the OpenAPI document. */
+
+/** Whole credits at most: a limit is a budget, not a price. */
+const MAX_LIMIT_CREDITS = 10_000_000_000;
+
+const limitInput = (describe: string) =>
+  z.number().int().min(0).max(MAX_LIMIT_CREDITS).nullable().optional().describe(describe);
+
+export const apiKeyLimitsInput = z
+  .object({
+    total: limitInput(
+      "Whole credits the key may spend in all (settled charges plus open holds); null removes the limit.",
+    ),
+    perDay: limitInput(
+      "Whole credits the key may spend per UTC day, counted by the day a hold was placed; null removes the limit.",
+    ),
+  })
+  .strict()
+  .describe(
+    "Spend limits. A request that would pass one is 402 key_limit_exceeded; a refunded or failed request gives its share back.",
+  );
 
 export const createApiKeyRequest = z
   .object({
@@ -13,8 +34,11 @@ export const createApiKeyRequest = z
       .max(100)
       .regex(/^[^\p{Cc}]*$/u, "must not contain control characters"),
     network: z.enum(networks).optional(),
+    limits: apiKeyLimitsInput.optional(),
   })
   .strict();
+
+export const updateApiKeyRequest = z.object({ limits: apiKeyLimitsInput }).strict();
 
 export const listApiKeysQuery = z.object({ network: z.enum(networks).optional() }).strict();
 
@@ -30,6 +54,18 @@ export const apiKey = z
     createdAt: z.iso.datetime(),
     lastUsedAt: z.iso.datetime().nullable().describe("To the minute."),
     revokedAt: z.iso.datetime().nullable(),
+    limits: z
+      .object({
+        total: z.number().int().nullable().describe("Credits in all, or null: no limit."),
+        perDay: z.number().int().nullable().describe("Credits per UTC day, or null: no limit."),
+      })
+      .describe("The key's spend limits."),
+    spent: z
+      .object({
+        total: creditsJson("Settled charges plus open holds of the key, in credits."),
+        today: creditsJson("The same for the holds placed today (UTC)."),
+      })
+      .describe("What the key has spent against its limits."),
   })
   .meta({ id: "ApiKey" });
 
@@ -51,6 +87,8 @@ const keyExample = {
   createdAt: "2026-11-21T19:20:01.123Z",
   lastUsedAt: null,
   revokedAt: null,
+  limits: { total: 5000, perDay: 500 },
+  spent: { total: 1204.5, today: 96 },
 };
 
 export const keyContracts = {
@@ -63,7 +101,10 @@ export const keyContracts = {
       "With a session, on the network named (required); with an API key, on the key's own network only. At most 3 active keys per account.",
     tag: "API keys",
     auth: ["apiKey", "session"],
-    body: { schema: createApiKeyRequest, example: { name: "laptop", network: "test" } },
+    body: {
+      schema: createApiKeyRequest,
+      example: { name: "laptop", network: "test", limits: { total: 5000, perDay: 500 } },
+    },
     idempotent: true,
     responses: {
       201: {
@@ -79,7 +120,27 @@ export const keyContracts = {
         },
       },
     },
-    errors: ["network_mismatch", "api_key_limit_reached"],
+    errors: ["network_mismatch", "api_key_limit_reached", "limited_key_forbidden"],
+  }),
+  updateApiKey: route({
+    method: "patch",
+    path: "/v1/api-keys/:id",
+    operationId: "updateApiKey",
+    summary: "Change an API key's spend limits",
+    description:
+      "Sets the limits named in `limits` (null removes one; one left out stays as it was). What the key has spent is kept: a limit lowered below it refuses the key's next request. A key with a limit cannot change limits (its own or another's) nor create keys: 403 limited_key_forbidden.",
+    tag: "API keys",
+    auth: ["apiKey", "session"],
+    params: apiKeyIdParams,
+    body: { schema: updateApiKeyRequest, example: { limits: { total: 10000, perDay: null } } },
+    responses: {
+      200: {
+        description: "The key with its new limits.",
+        schema: apiKey,
+        example: { ...keyExample, limits: { total: 10000, perDay: null } },
+      },
+    },
+    errors: ["not_found", "limited_key_forbidden"],
   }),
   listApiKeys: route({
     method: "get",

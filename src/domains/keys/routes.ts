@@ -3,7 +3,7 @@ import type { AppContext } from "../../context.js";
 import { mountOn } from "../../http/mount.js";
 import { scopeOf } from "../accounts/caller.js";
 import { keyContracts } from "./contract.js";
-import { createApiKey, listApiKeys, revokeApiKey } from "./service.js";
+import { createApiKey, listApiKeys, revokeApiKey, updateApiKeyLimits } from "./service.js";
 
 // Keys are managed with an API key (its own network only) or a wallet sign-in session.
 export function keyRoutes(ctx: AppContext): Router {
@@ -23,6 +23,11 @@ export function keyRoutes(ctx: AppContext): Router {
   mount(keyContracts.listApiKeys, async ({ ctx, caller, query }) => ({
     status: 200,
     body: { data: await listApiKeys(ctx, scopeOf(caller), query) },
+  }));
+
+  mount(keyContracts.updateApiKey, async ({ ctx, caller, params, body }) => ({
+    status: 200,
+    body: await updateApiKeyLimits(ctx, scopeOf(caller), params.id, body.limits),
   }));
 
   mount(keyContracts.revokeApiKey, async ({ ctx, caller, params }) => ({

@@ -1,6 +1,7 @@
 import { and, count, desc, eq, isNull, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
+import { creditsToJson, creditUnits, UNITS_PER_CREDIT } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
 import type { Network } from "../../lib/network.js";
 import { sha256Hex } from "../../lib/secrets.js";
@@ -29,6 +30,16 @@ export interface ApiKeyView {
   createdAt: Date;
   lastUsedAt: Date | null;
   revokedAt: Date | null;
+  /** Whole credits, or null: no limit. */
+  limits: { total: number | null; perDay: number | null };
+  /** Credits: settled charges plus open holds of the key, in all and today (UTC). */
+  spent: { total: number; today: number };
+}
+
+/** Spend limits as the API takes them: whole credits; null removes one, undefined keeps it. */
+export interface ApiKeyLimitsInput {
+  total?: number | null | undefined;
+  perDay?: number | null | undefined;
 }
 
 const view = {
@@ -40,7 +51,45 @@ const view = {
   createdAt: apiKeys.createdAt,
   lastUsedAt: apiKeys.lastUsedAt,
   revokedAt: apiKeys.revokedAt,
+  limitTotal: apiKeys.limitTotal,
+  limitPerDay: apiKeys.limitPerDay,
+  spentTotal: apiKeys.spentTotal,
+  spentDay: apiKeys.spentDay,
+  spentDayDate: apiKeys.spentDayDate,
 };
+
+type KeyRow = {
+  [K in keyof typeof view]: (typeof view)[K]["_"]["notNull"] extends true
+    ? (typeof view)[K]["_"]["data"]
+    : (typeof view)[K]["_"]["data"] | null;
+};
+
+const limitCredits = (units: bigint | null) =>
+  units === null ? null : Number(units / UNITS_PER_CREDIT);
+
+/** The UTC day of `at`, as spent_day_date stores it. */
+const utcDay = (at: Date) => at.toISOString().slice(0, 10);
+
+function toView(row: KeyRow, now: Date): ApiKeyView {
+  const { limitTotal, limitPerDay, spentTotal, spentDay, spentDayDate, ...rest } = row;
+  return {
+    ...rest,
+    limits: { total: limitCredits(limitTotal), perDay: limitCredits(limitPerDay) },
+    spent: {
+      total: creditsToJson(spentTotal),
+      today: spentDayDate === utcDay(now) ? creditsToJson(spentDay) : 0,
+    },
+  };
+}
+
+/** The columns to set for `limits`, in ledger units (absent ones untouched). */
+function limitColumns(limits: ApiKeyLimitsInput | undefined) {
+  const units = (credits: number | null) => (credits === null ? null : creditUnits(credits));
+  return {
+    ...(limits?.total !== undefined && { limitTotal: units(limits.total) }),
+    ...(limits?.perDay !== undefined && { limitPerDay: units(limits.perDay) }),
+  };
+}
 
 /** A key caller acts on its own network only; a session or operator names the network. */
 function networkFor(scope: Scope, requested: Network | undefined): Network {
@@ -60,6 +109,24 @@ function networkFor(scope: Scope, requested: Network | undefined): Network {
 }
 
 /**
+ * A key with a spend limit may neither lift it nor escape it: it cannot create keys or change
+ * limits (403 limited_key_forbidden). A session, an operator and an unlimited key can.
+ */
+async function assertMayManageKeys(ctx: ServiceContext, scope: Scope) {
+  if (!scope.apiKeyId) return;
+  const [own] = await ctx.db
+    .select({ total: apiKeys.limitTotal, perDay: apiKeys.limitPerDay })
+    .from(apiKeys)
+    .where(eq(apiKeys.id, scope.apiKeyId));
+  if (own && (own.total !== null || own.perDay !== null)) {
+    throw new AppError(
+      "limited_key_forbidden",
+      "A key with a spend limit cannot create keys or change limits: use a wallet session or a key without limits.",
+    );
+  }
+}
+
+/**
  * Issues a key and returns it in full: the only time it is ever shown. The account row is
  * locked first, so concurrent creates for one account queue behind each other and the
  * active-key cap holds.
@@ -67,9 +134,10 @@ function networkFor(scope: Scope, requested: Network | undefined): Network {
 export async function createApiKey(
   ctx: ServiceContext,
   scope: Scope,
-  input: { name: string; network?: Network | undefined },
+  input: { name: string; network?: Network | undefined; limits?: ApiKeyLimitsInput | undefined },
 ): Promise<{ apiKey: ApiKeyView; key: string }> {
   const network = networkFor(scope, input.network);
+  await assertMayManageKeys(ctx, scope);
   const key = generateApiKey(network);
   const apiKey = await ctx.db.transaction(async (tx) => {
     await lockAccount({ ...ctx, db: tx }, scope.accountId);
@@ -97,9 +165,10 @@ export async function createApiKey(
         prefix: apiKeyPrefix(network),
         last4: key.slice(-4),
         createdAt: ctx.clock(),
+        ...limitColumns(input.limits),
       })
       .returning(view);
-    return row as ApiKeyView;
+    return toView(row as KeyRow, ctx.clock());
   });
   ctx.logger.info({ apiKeyId: apiKey.id, accountId: scope.accountId, network }, "api key created");
   return { apiKey, key };
@@ -113,7 +182,7 @@ export async function listApiKeys(
 ): Promise<ApiKeyView[]> {
   const network = scope.network ?? filter.network;
   if (scope.network && filter.network && filter.network !== scope.network) return [];
-  return ctx.db
+  const rows = await ctx.db
     .select(view)
     .from(apiKeys)
     .where(
@@ -124,6 +193,31 @@ export async function listApiKeys(
       ),
     )
     .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id));
+  const now = ctx.clock();
+  return rows.map((row) => toView(row, now));
+}
+
+/** Sets a key's spend limits (null removes one, absent keeps it); what it spent is kept. */
+export async function updateApiKeyLimits(
+  ctx: ServiceContext,
+  scope: Scope,
+  apiKeyId: string,
+  limits: ApiKeyLimitsInput,
+): Promise<ApiKeyView> {
+  const inScope = and(
+    eq(apiKeys.id, apiKeyId),
+    eq(apiKeys.accountId, scope.accountId),
+    isNull(apiKeys.revokedAt),
+    scope.network ? eq(apiKeys.network, scope.network) : undefined,
+  );
+  await assertMayManageKeys(ctx, scope);
+  const columns = limitColumns(limits);
+  const [row] = Object.keys(columns).length
+    ? await ctx.db.update(apiKeys).set(columns).where(inScope).returning(view)
+    : await ctx.db.select(view).from(apiKeys).where(inScope);
+  if (!row) throw notFound("API key");
+  ctx.logger.info({ apiKeyId, accountId: scope.accountId, limits }, "api key limits changed");
+  return toView(row, ctx.clock());
 }
 
 /**
@@ -154,11 +248,11 @@ export async function revokeApiKey(
   if (revoked) {
     ctx.apiKeyCache?.forget(revoked.id);
     ctx.logger.info({ apiKeyId, accountId: scope.accountId }, "api key revoked");
-    return revoked;
+    return toView(revoked, ctx.clock());
   }
   const [existing] = await ctx.db.select(view).from(apiKeys).where(inScope);
   if (!existing) throw notFound("API key");
-  return existing;
+  return toView(existing, ctx.clock());
 }
 
 // Recording every use would write on every request; a minute's precision is enough.

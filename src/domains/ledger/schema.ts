@@ -15,6 +15,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { networkEnum } from "../../db/columns.js";
 import { accounts } from "../accounts/schema.js";
+import { apiKeys } from "../keys/schema.js";
 
 /**
  * The credit ledger. Rules that money depends on live in PostgreSQL (constraints, and the
@@ -76,6 +77,8 @@ export const ledgerHolds = pgTable(
     parentHoldId: text("parent_hold_id"),
     kind: text("kind").notNull(),
     reference: text("reference"),
+    /** The API key that placed it, when one did: its spend counters and limits follow it. */
+    apiKeyId: text("api_key_id").references(() => apiKeys.id),
     amount: bigint("amount", { mode: "bigint" }).notNull(),
     available: bigint("available", { mode: "bigint" }).notNull(),
     drawn: bigint("drawn", { mode: "bigint" }).notNull().default(sql`0`),

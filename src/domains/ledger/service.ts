@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { pgErrorCode } from "../../db/client.js";
-import { AppError, insufficientCredits, notFound } from "../../errors.js";
+import { AppError, insufficientCredits, keyLimitExceeded, notFound } from "../../errors.js";
 import { formatCredits } from "../../lib/credits.js";
 import type { Network } from "../../lib/network.js";
 import type { NetworkScope } from "../accounts/caller.js";
@@ -274,6 +274,22 @@ export interface HoldInput {
   reference?: string | null;
   /** Draw from this pending reservation instead of the balance. */
   parentHoldId?: string | null;
+  /** The API key placing it: counted against the key's spend limits (402 key_limit_exceeded). */
+  apiKeyId?: string | undefined;
+}
+
+/** The driver's error carrying SQLSTATE `code`, if `err` or one of its causes is one. */
+function pgCause(err: unknown, code: string): Error | undefined {
+  let cause: unknown = err;
+  while (cause instanceof Error && (cause as { code?: unknown }).code !== code) cause = cause.cause;
+  return cause instanceof Error ? cause : undefined;
+}
+
+/** A key's spend limit raised by the hold's trigger (PFKEY) as its 402; anything else as it was. */
+export function keyLimitError(err: unknown): unknown {
+  if (pgErrorCode(err) !== "PFKEY") return err;
+  const cause = pgCause(err, "PFKEY");
+  return cause ? keyLimitExceeded(cause.message) : err;
 }
 
 /**
@@ -294,12 +310,14 @@ export async function placeHold(
     await tx.execute(sql`select ledger_ensure_account(${account})`);
     const [inserted] = await holdRows(
       c,
-      sql`insert into ledger_holds (id, network, account_id, parent_hold_id, kind, reference, amount, available, expires_at, created_at)
+      sql`insert into ledger_holds (id, network, account_id, parent_hold_id, kind, reference, api_key_id, amount, available, expires_at, created_at)
           values (${input.id}, ${input.network}::network, ${account}, ${input.parentHoldId ?? null}, ${input.kind},
-                  ${input.reference ?? null}, ${input.amount.toString()}::bigint, ${input.amount.toString()}::bigint,
+                  ${input.reference ?? null}, ${input.apiKeyId ?? null}, ${input.amount.toString()}::bigint, ${input.amount.toString()}::bigint,
                   ${input.expiresAt}, ${ctx.clock()})
           on conflict (id) do nothing returning *`,
-    );
+    ).catch((err: unknown) => {
+      throw keyLimitError(err);
+    });
     if (!inserted) {
       const existing = await getHold(c, input.id);
       const same =
@@ -355,6 +373,7 @@ export function holdPlacement(input: {
   expiresAt: Date;
   now: Date;
   parentHoldId: string | null;
+  apiKeyId?: string | undefined;
 }) {
   return {
     network: input.network,
@@ -365,6 +384,7 @@ export function holdPlacement(input: {
     expiresAt: input.expiresAt.toISOString(),
     now: input.now.toISOString(),
     parentHoldId: input.parentHoldId,
+    apiKeyId: input.apiKeyId ?? null,
     drawableKinds: DRAWABLE_HOLD_KINDS,
   };
 }
@@ -389,6 +409,7 @@ export async function placeNewHold(
       expiresAt: input.expiresAt,
       now,
       parentHoldId: null,
+      apiKeyId: input.apiKeyId,
     }),
     holds: [
       { id: input.id, amount: input.amount.toString(), fundId: holdTransferId(input.id, "fund") },
@@ -397,12 +418,10 @@ export async function placeNewHold(
   try {
     await ctx.db.execute(sql`select ledger_place_holds(${JSON.stringify(placement)}::jsonb)`);
   } catch (err) {
-    if (pgErrorCode(err) !== "PF402") throw err;
+    if (pgErrorCode(err) !== "PF402") throw keyLimitError(err);
     // The function raises the balance it found as the message, on the driver's error.
-    let cause: unknown = err;
-    while (cause instanceof Error && (cause as { code?: unknown }).code !== "PF402")
-      cause = cause.cause;
-    const have = cause instanceof Error && /^\d+$/.test(cause.message) ? cause.message : "0";
+    const cause = pgCause(err, "PF402");
+    const have = cause && /^\d+$/.test(cause.message) ? cause.message : "0";
     throw insufficientCredits(input.amount, BigInt(have));
   }
   return {

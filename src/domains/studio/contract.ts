@@ -49,7 +49,7 @@ export const studioContracts = {
     body: { schema: reserveRequest, example: { credits: 200, expiresInSeconds: 3600 } },
     idempotent: true,
     responses: { 201: { description: "The reservation.", schema: reservation } },
-    errors: ["insufficient_credits"],
+    errors: ["insufficient_credits", "key_limit_exceeded"],
   }),
   settleReservation: route({
     method: "post",

@@ -42,6 +42,7 @@ export async function reserveCredits(
     id: newId("res"),
     network: scope.network,
     ownerId: scope.accountId,
+    apiKeyId: scope.apiKeyId,
     amount: input.credits,
     expiresAt: new Date(ctx.clock().getTime() + input.expiresInSeconds * 1000),
     kind: RESERVATION_HOLD_KIND,

@@ -187,6 +187,7 @@ export const workflowContracts = {
       "unsafe_url",
       "invalid_reference_image",
       "insufficient_credits",
+      "key_limit_exceeded",
       "not_found",
     ],
   }),

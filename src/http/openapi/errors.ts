@@ -140,6 +140,17 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
       .describe("Chat only: the longest reply (max_tokens) the balance pays for, 0 if none."),
     promptTokens: z.number().int().optional().describe("Chat only: the prompt's tokens."),
   },
+  key_limit_exceeded: {
+    limit: z
+      .enum(["total", "perDay"])
+      .describe("The limit this request would pass: the key's total, or its UTC day's."),
+    max: creditsJson("That limit, in credits."),
+    spent: creditsJson(
+      "What the key has spent against it: settled charges plus open holds (today's, for perDay).",
+    ),
+    remaining: creditsJson("The limit less what was spent."),
+    need: creditsJson("Credits this request would hold."),
+  },
   invalid_voice: { ...field, voices: z.array(z.string()).describe("The model's voices.") },
   invalid_audio_format: {
     ...field,
@@ -240,6 +251,8 @@ export const errorExamples: Record<ErrorCode, string> = {
   too_many_reference_images: "Step paint would get 9 reference images; the limit is 8.",
   idempotency_key_required: "This request needs an Idempotency-Key header.",
   insufficient_credits: "Insufficient credits. Need 24, have 12.",
+  key_limit_exceeded:
+    "This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.",
   payment_required: "Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.",
   missing_api_key: "Missing API key: send it as `Authorization: Bearer sk_test_…` (or sk_live_…).",
   invalid_api_key: "Unknown or revoked API key.",
@@ -247,6 +260,8 @@ export const errorExamples: Record<ErrorCode, string> = {
   invalid_signature: "The signature does not match the message's address.",
   invalid_nonce: "The nonce is unknown, used or expired.",
   network_mismatch: "A test key cannot manage live keys.",
+  limited_key_forbidden:
+    "A key with a spend limit cannot create keys or change limits: use a wallet session or a key without limits.",
   not_found: "Generation not found.",
   api_key_limit_reached: "An account can have at most 3 active API keys.",
   idempotency_conflict: "Transfer … already exists with different details.",
