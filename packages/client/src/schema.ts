@@ -213,7 +213,11 @@ export interface paths {
     delete: operations["revokeApiKey"];
     options?: never;
     head?: never;
-    patch?: never;
+    /**
+     * Change an API key's spend limits
+     * @description Sets the limits named in `limits` (null removes one; one left out stays as it was). What the key has spent is kept: a limit lowered below it refuses the key's next request. A key with a limit cannot change limits (its own or another's) nor create keys: 403 limited_key_forbidden.
+     */
+    patch: operations["updateApiKey"];
     trace?: never;
   };
   "/v1/balance": {
@@ -974,6 +978,20 @@ export interface components {
       /** @description To the minute. */
       lastUsedAt: string | null;
       revokedAt: string | null;
+      /** @description The key's spend limits. */
+      limits: {
+        /** @description Credits in all, or null: no limit. */
+        total: number | null;
+        /** @description Credits per UTC day, or null: no limit. */
+        perDay: number | null;
+      };
+      /** @description What the key has spent against its limits. */
+      spent: {
+        /** @description Settled charges plus open holds of the key, in credits. */
+        total: number;
+        /** @description The same for the holds placed today (UTC). */
+        today: number;
+      };
     };
     BatchSubmitted: {
       /** @description bat_…: the batch's hold (null when an Idempotency-Key replays an old batch). */
@@ -3267,7 +3285,15 @@ export interface operations {
            *           "last4": "x9Qz",
            *           "createdAt": "2026-11-21T19:20:01.123Z",
            *           "lastUsedAt": null,
-           *           "revokedAt": null
+           *           "revokedAt": null,
+           *           "limits": {
+           *             "total": 5000,
+           *             "perDay": 500
+           *           },
+           *           "spent": {
+           *             "total": 1204.5,
+           *             "today": 96
+           *           }
            *         }
            *       ]
            *     }
@@ -3447,13 +3473,24 @@ export interface operations {
         /**
          * @example {
          *       "name": "laptop",
-         *       "network": "test"
+         *       "network": "test",
+         *       "limits": {
+         *         "total": 5000,
+         *         "perDay": 500
+         *       }
          *     }
          */
         "application/json": {
           name: string;
           /** @enum {string} */
           network?: "live" | "test";
+          /** @description Spend limits. A request that would pass one is 402 key_limit_exceeded; a refunded or failed request gives its share back. */
+          limits?: {
+            /** @description Whole credits the key may spend in all (settled charges plus open holds); null removes the limit. */
+            total?: number | null;
+            /** @description Whole credits the key may spend per UTC day, counted by the day a hold was placed; null removes the limit. */
+            perDay?: number | null;
+          };
         };
       };
     };
@@ -3478,6 +3515,14 @@ export interface operations {
            *       "createdAt": "2026-11-21T19:20:01.123Z",
            *       "lastUsedAt": null,
            *       "revokedAt": null,
+           *       "limits": {
+           *         "total": 5000,
+           *         "perDay": 500
+           *       },
+           *       "spent": {
+           *         "total": 1204.5,
+           *         "today": 96
+           *       },
            *       "key": "sk_test_…"
            *     }
            */
@@ -3494,6 +3539,20 @@ export interface operations {
             /** @description To the minute. */
             lastUsedAt: string | null;
             revokedAt: string | null;
+            /** @description The key's spend limits. */
+            limits: {
+              /** @description Credits in all, or null: no limit. */
+              total: number | null;
+              /** @description Credits per UTC day, or null: no limit. */
+              perDay: number | null;
+            };
+            /** @description What the key has spent against its limits. */
+            spent: {
+              /** @description Settled charges plus open holds of the key, in credits. */
+              total: number;
+              /** @description The same for the holds placed today (UTC). */
+              today: number;
+            };
             /** @description The key itself, shown only in the first answer; the service keeps its hash. A replay (the same Idempotency-Key) leaves it out, with `Idempotent-Withheld: key`. */
             key?: string;
           };
@@ -3567,7 +3626,11 @@ export interface operations {
           };
         };
       };
-      /** @description `network_mismatch`: A test key cannot manage live keys. */
+      /**
+       * @description `network_mismatch`: A test key cannot manage live keys.
+       *
+       *     `limited_key_forbidden`: A key with a spend limit cannot create keys or change limits: use a wallet session or a key without limits.
+       */
       403: {
         headers: {
           "X-Request-Id": components["headers"]["RequestId"];
@@ -3576,8 +3639,8 @@ export interface operations {
         content: {
           "application/json": {
             error: {
-              /** @constant */
-              code: "network_mismatch";
+              /** @enum {string} */
+              code: "network_mismatch" | "limited_key_forbidden";
               /** @description For people; may change. Branch on `code`. */
               message: string;
               /** @description The request's id, as in the X-Request-Id header. */
@@ -3800,6 +3863,264 @@ export interface operations {
             error: {
               /** @enum {string} */
               code: "missing_api_key" | "invalid_api_key" | "invalid_session";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      /** @description `not_found`: Generation not found. */
+      404: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @constant */
+              code: "not_found";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      /** @description `payload_too_large`: The request body is too large. */
+      413: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @constant */
+              code: "payload_too_large";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      /** @description `request_header_too_large`: The request's headers are too large (more than 16 KB together); send shorter ones. */
+      431: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @constant */
+              code: "request_header_too_large";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      /** @description `internal_error`: Something went wrong on our side; it has been logged. */
+      500: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @constant */
+              code: "internal_error";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      /** @description `service_unavailable`: The service is briefly unavailable: its database cannot be reached. Try again in a few seconds. */
+      503: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @constant */
+              code: "service_unavailable";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+    };
+  };
+  updateApiKey: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "limits": {
+         *         "total": 10000,
+         *         "perDay": null
+         *       }
+         *     }
+         */
+        "application/json": {
+          /** @description Spend limits. A request that would pass one is 402 key_limit_exceeded; a refunded or failed request gives its share back. */
+          limits: {
+            /** @description Whole credits the key may spend in all (settled charges plus open holds); null removes the limit. */
+            total?: number | null;
+            /** @description Whole credits the key may spend per UTC day, counted by the day a hold was placed; null removes the limit. */
+            perDay?: number | null;
+          };
+        };
+      };
+    };
+    responses: {
+      /** @description The key with its new limits. */
+      200: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "key_01kaxyz0000000000000000000",
+           *       "name": "laptop",
+           *       "network": "test",
+           *       "prefix": "sk_test_",
+           *       "last4": "x9Qz",
+           *       "createdAt": "2026-11-21T19:20:01.123Z",
+           *       "lastUsedAt": null,
+           *       "revokedAt": null,
+           *       "limits": {
+           *         "total": 10000,
+           *         "perDay": null
+           *       },
+           *       "spent": {
+           *         "total": 1204.5,
+           *         "today": 96
+           *       }
+           *     }
+           */
+          "application/json": components["schemas"]["ApiKey"];
+        };
+      };
+      /**
+       * @description `invalid_request`: Invalid request: models: at least one model is required.
+       *
+       *     `invalid_json`: The request body is not valid JSON.
+       */
+      400: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error:
+              | ({
+                  /** @constant */
+                  code: "invalid_request";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description Each field that failed validation, when the body or query did. */
+                  issues?: {
+                    path: string;
+                    message: string;
+                  }[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "invalid_json";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                } & {
+                  [key: string]: unknown;
+                });
+          };
+        };
+      };
+      /**
+       * @description `missing_api_key`: Missing API key: send it as `Authorization: Bearer sk_test_…` (or sk_live_…).
+       *
+       *     `invalid_api_key`: Unknown or revoked API key.
+       *
+       *     `invalid_session`: Unknown or expired session; sign in again.
+       */
+      401: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @enum {string} */
+              code: "missing_api_key" | "invalid_api_key" | "invalid_session";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      /** @description `limited_key_forbidden`: A key with a spend limit cannot create keys or change limits: use a wallet session or a key without limits. */
+      403: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @constant */
+              code: "limited_key_forbidden";
               /** @description For people; may change. Branch on `code`. */
               message: string;
               /** @description The request's id, as in the X-Request-Id header. */
@@ -5647,7 +5968,11 @@ export interface operations {
           };
         };
       };
-      /** @description `insufficient_credits`: Insufficient credits. Need 24, have 12. */
+      /**
+       * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
+       *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       */
       402: {
         headers: {
           "X-Request-Id": components["headers"]["RequestId"];
@@ -5655,24 +5980,48 @@ export interface operations {
         };
         content: {
           "application/json": {
-            error: {
-              /** @constant */
-              code: "insufficient_credits";
-              /** @description For people; may change. Branch on `code`. */
-              message: string;
-              /** @description The request's id, as in the X-Request-Id header. */
-              requestId: string;
-              /** @description Credits the request needs. */
-              need: number;
-              /** @description Credits available. */
-              have: number;
-              /** @description Chat only: the longest reply (max_tokens) the balance pays for, 0 if none. */
-              affordableTokens?: number;
-              /** @description Chat only: the prompt's tokens. */
-              promptTokens?: number;
-            } & {
-              [key: string]: unknown;
-            };
+            error:
+              | ({
+                  /** @constant */
+                  code: "insufficient_credits";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description Credits the request needs. */
+                  need: number;
+                  /** @description Credits available. */
+                  have: number;
+                  /** @description Chat only: the longest reply (max_tokens) the balance pays for, 0 if none. */
+                  affordableTokens?: number;
+                  /** @description Chat only: the prompt's tokens. */
+                  promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
+                } & {
+                  [key: string]: unknown;
+                });
           };
         };
       };
@@ -6397,6 +6746,8 @@ export interface operations {
       /**
        * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
        *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       *
        *     `payment_required`: Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.
        */
       402: {
@@ -6427,6 +6778,29 @@ export interface operations {
                   affordableTokens?: number;
                   /** @description Chat only: the prompt's tokens. */
                   promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
                 } & {
                   [key: string]: unknown;
                 })
@@ -7019,6 +7393,8 @@ export interface operations {
       /**
        * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
        *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       *
        *     `payment_required`: Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.
        */
       402: {
@@ -7049,6 +7425,29 @@ export interface operations {
                   affordableTokens?: number;
                   /** @description Chat only: the prompt's tokens. */
                   promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
                 } & {
                   [key: string]: unknown;
                 })
@@ -8119,6 +8518,8 @@ export interface operations {
       /**
        * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
        *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       *
        *     `payment_required`: Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.
        */
       402: {
@@ -8149,6 +8550,29 @@ export interface operations {
                   affordableTokens?: number;
                   /** @description Chat only: the prompt's tokens. */
                   promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
                 } & {
                   [key: string]: unknown;
                 })
@@ -9875,6 +10299,8 @@ export interface operations {
       /**
        * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
        *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       *
        *     `payment_required`: Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.
        */
       402: {
@@ -9905,6 +10331,29 @@ export interface operations {
                   affordableTokens?: number;
                   /** @description Chat only: the prompt's tokens. */
                   promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
                 } & {
                   [key: string]: unknown;
                 })
@@ -10536,6 +10985,8 @@ export interface operations {
       /**
        * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
        *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       *
        *     `payment_required`: Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.
        */
       402: {
@@ -10566,6 +11017,29 @@ export interface operations {
                   affordableTokens?: number;
                   /** @description Chat only: the prompt's tokens. */
                   promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
                 } & {
                   [key: string]: unknown;
                 })
@@ -11318,6 +11792,8 @@ export interface operations {
       /**
        * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
        *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       *
        *     `payment_required`: Payment required: a generation with gpt-image-2: 4 credits. Pay with x402.
        */
       402: {
@@ -11348,6 +11824,29 @@ export interface operations {
                   affordableTokens?: number;
                   /** @description Chat only: the prompt's tokens. */
                   promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
                 } & {
                   [key: string]: unknown;
                 })
@@ -11812,7 +12311,11 @@ export interface operations {
           };
         };
       };
-      /** @description `insufficient_credits`: Insufficient credits. Need 24, have 12. */
+      /**
+       * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
+       *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       */
       402: {
         headers: {
           "X-Request-Id": components["headers"]["RequestId"];
@@ -11824,24 +12327,48 @@ export interface operations {
         };
         content: {
           "application/json": {
-            error: {
-              /** @constant */
-              code: "insufficient_credits";
-              /** @description For people; may change. Branch on `code`. */
-              message: string;
-              /** @description The request's id, as in the X-Request-Id header. */
-              requestId: string;
-              /** @description Credits the request needs. */
-              need: number;
-              /** @description Credits available. */
-              have: number;
-              /** @description Chat only: the longest reply (max_tokens) the balance pays for, 0 if none. */
-              affordableTokens?: number;
-              /** @description Chat only: the prompt's tokens. */
-              promptTokens?: number;
-            } & {
-              [key: string]: unknown;
-            };
+            error:
+              | ({
+                  /** @constant */
+                  code: "insufficient_credits";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description Credits the request needs. */
+                  need: number;
+                  /** @description Credits available. */
+                  have: number;
+                  /** @description Chat only: the longest reply (max_tokens) the balance pays for, 0 if none. */
+                  affordableTokens?: number;
+                  /** @description Chat only: the prompt's tokens. */
+                  promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
+                } & {
+                  [key: string]: unknown;
+                });
           };
         };
       };
@@ -16668,7 +17195,11 @@ export interface operations {
           };
         };
       };
-      /** @description `insufficient_credits`: Insufficient credits. Need 24, have 12. */
+      /**
+       * @description `insufficient_credits`: Insufficient credits. Need 24, have 12.
+       *
+       *     `key_limit_exceeded`: This API key's daily (UTC) spend limit is 100 credits: it has spent 96, 4 remain, and this request needs 8.
+       */
       402: {
         headers: {
           "X-Request-Id": components["headers"]["RequestId"];
@@ -16680,24 +17211,48 @@ export interface operations {
         };
         content: {
           "application/json": {
-            error: {
-              /** @constant */
-              code: "insufficient_credits";
-              /** @description For people; may change. Branch on `code`. */
-              message: string;
-              /** @description The request's id, as in the X-Request-Id header. */
-              requestId: string;
-              /** @description Credits the request needs. */
-              need: number;
-              /** @description Credits available. */
-              have: number;
-              /** @description Chat only: the longest reply (max_tokens) the balance pays for, 0 if none. */
-              affordableTokens?: number;
-              /** @description Chat only: the prompt's tokens. */
-              promptTokens?: number;
-            } & {
-              [key: string]: unknown;
-            };
+            error:
+              | ({
+                  /** @constant */
+                  code: "insufficient_credits";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description Credits the request needs. */
+                  need: number;
+                  /** @description Credits available. */
+                  have: number;
+                  /** @description Chat only: the longest reply (max_tokens) the balance pays for, 0 if none. */
+                  affordableTokens?: number;
+                  /** @description Chat only: the prompt's tokens. */
+                  promptTokens?: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "key_limit_exceeded";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /**
+                   * @description The limit this request would pass: the key's total, or its UTC day's.
+                   * @enum {string}
+                   */
+                  limit: "total" | "perDay";
+                  /** @description That limit, in credits. */
+                  max: number;
+                  /** @description What the key has spent against it: settled charges plus open holds (today's, for perDay). */
+                  spent: number;
+                  /** @description The limit less what was spent. */
+                  remaining: number;
+                  /** @description Credits this request would hold. */
+                  need: number;
+                } & {
+                  [key: string]: unknown;
+                });
           };
         };
       };
