@@ -248,6 +248,7 @@ export const errorExamples: Record<ErrorCode, string> = {
   invalid_nonce: "The nonce is unknown, used or expired.",
   network_mismatch: "A test key cannot manage live keys.",
   not_found: "Generation not found.",
+  output_expired: "The output was deleted after the retention period of 30 days.",
   api_key_limit_reached: "An account can have at most 3 active API keys.",
   idempotency_conflict: "Transfer … already exists with different details.",
   hold_already_resolved: "Hold … is already posted.",
