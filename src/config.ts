@@ -158,7 +158,7 @@ export const configSchema = z
       .min(1)
       .optional()
       .describe(
-        "Where generated images and videos are stored. Defaults to POLYFORGE_DATA_DIR/outputs.",
+        "Where generated outputs and uploads are stored on local disk when STORAGE_URL is unset. Defaults to POLYFORGE_DATA_DIR/outputs.",
       ),
     STORAGE_URL: z
       .string()
