@@ -11,6 +11,7 @@ import { royaltySettlementHooks } from "./domains/passes/royalties.js";
 import { PaymentGateway } from "./domains/payments/gateway.js";
 import { providers } from "./domains/providers/index.js";
 import { localStorage } from "./domains/storage/local.js";
+import { s3Storage } from "./domains/storage/s3.js";
 import { webhookSettlementHooks } from "./domains/webhooks/service.js";
 import { workflowSettlementHooks } from "./domains/workflows/hook.js";
 import { type Clock, systemClock } from "./lib/clock.js";
@@ -49,7 +50,10 @@ export function createAppContext(
   database: DatabaseClient,
   clock: Clock = systemClock,
 ): AppContext {
-  const storage = localStorage(config.storageDir);
+  // Object storage when STORAGE_URL names a bucket; local disk (STORAGE_DIR) otherwise.
+  const storage = config.storage.s3
+    ? s3Storage(config.storage.s3)
+    : localStorage(config.storageDir);
   const notifications = new Notifications(database.pool, logger);
   const ctx: Omit<AppContext, "inlineRuns"> = {
     config,

@@ -158,7 +158,64 @@ export const configSchema = z
       .min(1)
       .optional()
       .describe(
-        "Where generated images and videos are stored. Defaults to POLYFORGE_DATA_DIR/outputs.",
+        "Where generated outputs and uploads are stored on local disk when STORAGE_URL is unset. Defaults to POLYFORGE_DATA_DIR/outputs.",
+      ),
+    STORAGE_URL: z
+      .string()
+      .regex(
+        /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[\w./-]*)?$/,
+        "s3://bucket or s3://bucket/prefix",
+      )
+      .optional()
+      .describe(
+        "Object storage for outputs and uploads instead of STORAGE_DIR: s3://bucket/prefix on any S3-compatible store (AWS S3, R2, MinIO, Backblaze B2). Every API and worker process then shares it; unset, files go to STORAGE_DIR on local disk.",
+      ),
+    STORAGE_S3_ENDPOINT: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        "The S3 API endpoint when it is not AWS's (R2, MinIO, Backblaze B2). Unset: AWS S3 in STORAGE_S3_REGION.",
+      ),
+    STORAGE_S3_REGION: z
+      .string()
+      .min(1)
+      .default("us-east-1")
+      .describe("The bucket's region (R2 takes `auto`)."),
+    STORAGE_S3_ACCESS_KEY_ID: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Access key of the object store; with STORAGE_S3_SECRET_ACCESS_KEY. Unset: the AWS SDK's default chain (AWS_* variables, shared config, instance or task role).",
+      ),
+    STORAGE_S3_SECRET_ACCESS_KEY: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Secret of STORAGE_S3_ACCESS_KEY_ID. Never logged."),
+    STORAGE_S3_PATH_STYLE: z
+      .enum(["on", "off"])
+      .default("off")
+      .describe(
+        "`on` addresses the bucket in the path (endpoint/bucket/key) rather than the host name, as MinIO and most self-hosted stores need.",
+      ),
+    STORAGE_DOWNLOADS: z
+      .enum(["proxy", "presigned"])
+      .default("proxy")
+      .describe(
+        "How output and upload downloads are served: `proxy` streams the bytes through the API; `presigned` (object storage only) answers 302 to a presigned URL of the object, so the bytes come from the store.",
+      ),
+    STORAGE_PRESIGNED_TTL_SECONDS: positiveInt(300, 7 * 24 * 3600).describe(
+      "How long a presigned download URL (STORAGE_DOWNLOADS=presigned) stays valid. Each download hands out a fresh one.",
+    ),
+    OUTPUT_RETENTION_DAYS: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(36_500)
+      .optional()
+      .describe(
+        "Days a generation's output is kept after it finished; older outputs are deleted from storage by the hourly outputs_retention task, and their downloads answer 410 output_expired. Unset: outputs are kept forever.",
       ),
     CHANNELS: z
       .string()
@@ -326,6 +383,20 @@ export const configSchema = z
         });
       }
     }
+    if (!env.STORAGE_S3_ACCESS_KEY_ID !== !env.STORAGE_S3_SECRET_ACCESS_KEY) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["STORAGE_S3_SECRET_ACCESS_KEY"],
+        message: "set both STORAGE_S3_ACCESS_KEY_ID and STORAGE_S3_SECRET_ACCESS_KEY, or neither",
+      });
+    }
+    if (env.STORAGE_DOWNLOADS === "presigned" && !env.STORAGE_URL) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["STORAGE_DOWNLOADS"],
+        message: "presigned needs object storage (STORAGE_URL)",
+      });
+    }
     if (env.NODE_ENV !== "production") return;
     if (env.SSRF_ALLOW_HOSTS) {
       ctx.addIssue({
@@ -389,7 +460,9 @@ export interface Config {
   worker: { concurrency: number; databaseWaitMs: number; heartbeatMs: number; deadAfterMs: number };
   /** Prometheus metrics: the worker's own listener (undefined: none) and the scrape token. */
   metrics: { workerPort: number | undefined; token: string | undefined };
+  /** Local disk (STORAGE_DIR) unless object storage is configured. */
   storageDir: string;
+  storage: StorageConfig;
   channels: Channel[];
   generation: {
     timeoutSeconds: number;
@@ -410,6 +483,47 @@ export interface Config {
   payouts: PayoutsConfig;
   /** What `polyforge mcp` talks to. */
   mcp: { apiUrl: string; apiKey: string | undefined };
+}
+
+/** Where stored files go, how downloads are served, and how long outputs are kept. */
+export interface StorageConfig {
+  /** Set when STORAGE_URL names a bucket; otherwise files go to `storageDir`. */
+  s3: S3StorageConfig | undefined;
+  downloads: "proxy" | "presigned";
+  presignedTtlSeconds: number;
+  /** Days an output is kept after it finished; undefined keeps outputs forever. */
+  outputRetentionDays: number | undefined;
+}
+
+export interface S3StorageConfig {
+  bucket: string;
+  /** Prepended to every key ("" or ending in "/"). */
+  prefix: string;
+  endpoint: string | undefined;
+  region: string;
+  /** Undefined: the AWS SDK's default credential chain. Never logged. */
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  pathStyle: boolean;
+}
+
+function s3Storage(e: ConfigEnv): S3StorageConfig | undefined {
+  if (!e.STORAGE_URL) return undefined;
+  const [bucket = "", ...rest] = e.STORAGE_URL.slice("s3://".length).split("/");
+  const prefix = rest.filter(Boolean).join("/");
+  return {
+    bucket,
+    prefix: prefix ? `${prefix}/` : "",
+    endpoint: e.STORAGE_S3_ENDPOINT,
+    region: e.STORAGE_S3_REGION,
+    credentials:
+      e.STORAGE_S3_ACCESS_KEY_ID && e.STORAGE_S3_SECRET_ACCESS_KEY
+        ? {
+            accessKeyId: e.STORAGE_S3_ACCESS_KEY_ID,
+            secretAccessKey: e.STORAGE_S3_SECRET_ACCESS_KEY,
+          }
+        : undefined,
+    pathStyle: e.STORAGE_S3_PATH_STYLE === "on",
+  };
 }
 
 /** How one network takes x402 payments. */
@@ -514,6 +628,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     },
     metrics: { workerPort: e.WORKER_METRICS_PORT, token: e.METRICS_TOKEN },
     storageDir: path.resolve(e.STORAGE_DIR ?? path.join(dataDir, "outputs")),
+    storage: {
+      s3: s3Storage(e),
+      downloads: e.STORAGE_DOWNLOADS,
+      presignedTtlSeconds: e.STORAGE_PRESIGNED_TTL_SECONDS,
+      outputRetentionDays: e.OUTPUT_RETENTION_DAYS,
+    },
     channels,
     urlSigningSecret: e.URL_SIGNING_SECRET ?? randomBytes(32).toString("base64url"),
     webhooks: { timeoutMs: e.WEBHOOK_TIMEOUT_MS, retryBaseMs: e.WEBHOOK_RETRY_BASE_MS },

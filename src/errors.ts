@@ -54,6 +54,7 @@ export const errorStatus = {
   limited_key_forbidden: 403,
   not_creator: 403,
   not_found: 404,
+  output_expired: 410,
   api_key_limit_reached: 409,
   idempotency_conflict: 409,
   hold_already_resolved: 409,

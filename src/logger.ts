@@ -14,9 +14,12 @@ export const redactedPaths = [
   'req.headers["x-payment"]',
   "req.query.signature",
   'res.headers["set-cookie"]',
+  // A presigned object URL (STORAGE_DOWNLOADS=presigned) is a bearer credential.
+  "res.headers.location",
   "*.apiKey",
   "*.sessionToken",
   "*.secret",
+  "*.secretAccessKey",
 ];
 
 /**
@@ -25,7 +28,14 @@ export const redactedPaths = [
  * on the serialized line, so no field, however it is named, can carry one out.
  */
 const SIGNATURE_PARAMETER = /(signature(?:=|%3D))[^&"\s\\#%]+/gi;
-export const redactSignedUrls = (line: string) => line.replace(SIGNATURE_PARAMETER, "$1[redacted]");
+/**
+ * A presigned object URL's other secrets (X-Amz-Signature is caught above): the access key it
+ * names and a session token, whose values are percent-encoded, so they run to the next `&`.
+ */
+const AMZ_PARAMETER =
+  /((?:x-amz-credential|x-amz-security-token)(?:=|%3D))(?:(?!%26)[^&"\s\\#])+/gi;
+export const redactSignedUrls = (line: string) =>
+  line.replace(SIGNATURE_PARAMETER, "$1[redacted]").replace(AMZ_PARAMETER, "$1[redacted]");
 
 export function createLogger(
   config: Pick<Config, "logLevel">,

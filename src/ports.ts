@@ -19,10 +19,25 @@ export type { Facilitator } from "./domains/payments/facilitator.js";
 export type { Clock } from "./lib/clock.js";
 export type { Channel, Provider, ProviderName };
 
-/** Where outputs live. Local disk by default; an object store would implement the same port. */
+/**
+ * Where outputs and uploads live: local disk by default (storage/local.ts), or an S3-compatible
+ * object store (storage/s3.ts). Keys are relative paths of `[\w.-]` segments.
+ */
 export interface Storage {
   put(key: string, bytes: Buffer): Promise<void>;
+  /** The bytes, or undefined when nothing is stored under the key. */
   get(key: string): Promise<Buffer | undefined>;
+  /** Removes the key; deleting one that is not there is not an error (sweeps run again). */
+  delete(key: string): Promise<void>;
+  /**
+   * A URL that fetches the key's bytes straight from the store for `expiresInSeconds`, served
+   * with `contentType`; only stores that can sign one (object storage) have it. A bearer
+   * credential: never logged.
+   */
+  presignedUrl?(
+    key: string,
+    options: { expiresInSeconds: number; contentType: string },
+  ): Promise<string>;
 }
 
 /** x402 on each network that takes payments: offers, the facilitator, the chain it watches. */

@@ -2,6 +2,7 @@ import type { Response } from "express";
 import type { AppContext } from "../context.js";
 import type { NetworkScope } from "../domains/accounts/caller.js";
 import { enforceRateLimit } from "../domains/ratelimits/service.js";
+import type { Download } from "../domains/storage/downloads.js";
 import { AppError } from "../errors.js";
 import { signatureQuery, verifyResource } from "../lib/signed-urls.js";
 import { callerOf, keyScopeOf } from "./auth.js";
@@ -9,10 +10,8 @@ import type { Mount, RouteInput } from "./mount.js";
 import type { RouteContract } from "./openapi/contract.js";
 import { rateLimitSubjectOf, setRateLimitHeaders } from "./rate-limit.js";
 
-export interface StoredFile {
-  bytes: Buffer;
-  contentType: string;
-}
+/** The bytes of a stored file, or where to fetch them (a presigned object URL: 302). */
+export type StoredFile = Download;
 
 /**
  * A GET route for a stored file (an output, an upload) that opens two ways: with a signed URL
@@ -53,6 +52,11 @@ export function storedFileRoute<C extends RouteContract, P>(
 }
 
 function send(res: Response, file: StoredFile) {
+  if ("location" in file) {
+    // A presigned URL is a credential of its own: not cached, and never logged (logger.ts).
+    res.set("cache-control", "no-store").redirect(302, file.location);
+    return;
+  }
   res
     .set("content-type", file.contentType)
     // The type was taken from the bytes when they were stored; browsers must not guess another.

@@ -32,6 +32,8 @@ export const recurringTasks = {
   payments_reconcile: "*/10 * * * *",
   payouts_reconcile: "* * * * *",
   rate_limits_purge: "*/5 * * * *",
+  /** Deletes outputs older than OUTPUT_RETENTION_DAYS (does nothing when it is unset). */
+  outputs_retention: "23 * * * *",
 } as const;
 
 export type QueuedTask = keyof typeof queuedTasks;

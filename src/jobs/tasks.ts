@@ -1,6 +1,7 @@
 import type { Task, TaskList } from "graphile-worker";
 import type { AppContext } from "../context.js";
 import { deleteExpiredSignInState } from "../domains/accounts/signin.js";
+import { expireOldOutputs } from "../domains/generations/outputs.js";
 import { runResult, sweepStrandedResults } from "../domains/generations/run.js";
 import { deleteExpiredIdempotencyKeys } from "../domains/idempotency/service.js";
 import { expireHolds } from "../domains/ledger/service.js";
@@ -44,6 +45,9 @@ export function taskList(ctx: AppContext): TaskList {
     },
     generations_sweep: async () => {
       await sweepStrandedResults(ctx);
+    },
+    outputs_retention: async () => {
+      await expireOldOutputs(ctx);
     },
     resolve_payment: async (payload) => {
       const { paymentId } = parseJobPayload("resolve_payment", payload);

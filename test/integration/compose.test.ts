@@ -99,8 +99,8 @@ const imageEnv: Record<string, string> = Object.fromEntries(
 );
 
 /** The environment a service's container runs with (image ENV, then compose's). */
-function serviceEnv(name: string): Record<string, string> {
-  const service = services[name];
+function serviceEnv(name: string, from: Record<string, Yaml> = services): Record<string, string> {
+  const service = from[name];
   const env: Record<string, string> = ourImage(service) ? { ...imageEnv } : {};
   const declared = service.environment ?? {};
   const entries: [string, unknown][] = Array.isArray(declared)
@@ -234,6 +234,41 @@ describe("docker-compose.yml: the environment, through the real config loader", 
     expect(mount("api")).toBeDefined();
     expect(mount("worker")).toBe(mount("api"));
     expect(compose.volumes).toHaveProperty((mount("api") as string).split(":")[0] as string);
+  });
+
+  it("api and worker switch to the same S3 bucket when the shell exports STORAGE_URL", () => {
+    const unset = loadConfig(serviceEnv("api"));
+    expect(unset.storage).toEqual({
+      s3: undefined,
+      downloads: "proxy",
+      presignedTtlSeconds: 300,
+      outputRetentionDays: undefined,
+    });
+    const s3 = load({
+      ...shell,
+      STORAGE_URL: "s3://polyforge-outputs/prod",
+      STORAGE_S3_ENDPOINT: "https://s3.example.com",
+      STORAGE_S3_ACCESS_KEY_ID: "AKEXAMPLE",
+      STORAGE_S3_SECRET_ACCESS_KEY: "example-secret",
+      STORAGE_DOWNLOADS: "presigned",
+      OUTPUT_RETENTION_DAYS: "90",
+    }).services;
+    const api = loadConfig(serviceEnv("api", s3));
+    const worker = loadConfig(serviceEnv("worker", s3));
+    expect(api.storage).toEqual({
+      s3: {
+        bucket: "polyforge-outputs",
+        prefix: "prod/",
+        endpoint: "https://s3.example.com",
+        region: "us-east-1",
+        credentials: { accessKeyId: "AKEXAMPLE", secretAccessKey: "example-secret" },
+        pathStyle: false,
+      },
+      downloads: "presigned",
+      presignedTtlSeconds: 300,
+      outputRetentionDays: 90,
+    });
+    expect(worker.storage).toEqual(api.storage);
   });
 
   it("the chain service loads as development tooling and listens on every interface", () => {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ErrorCode } from "../../errors.js";
 import { pageSchema } from "../../http/cursor.js";
-import { describeFields, route } from "../../http/openapi/contract.js";
+import { describeFields, presignedRedirect, route } from "../../http/openapi/contract.js";
 import { creditsJson } from "../../lib/credits.js";
 import { paymentPending, paymentReceipt } from "../payments/contract.js";
 import { upstreamStatusCode } from "../providers/failures.js";
@@ -566,7 +566,7 @@ export const generationContracts = {
     operationId: "downloadOutput",
     summary: "A result's image or video",
     description:
-      "Opens with the signed URL a status read hands out (valid 24 hours, no key), or with the owner's API key. A bad or expired signature is 404, like a missing file.",
+      "Opens with the signed URL a status read hands out (valid 24 hours, no key), or with the owner's API key. A bad or expired signature is 404, like a missing file. With object storage and STORAGE_DOWNLOADS=presigned, answers 302 to a short-lived presigned URL of the object instead of the bytes. An output older than OUTPUT_RETENTION_DAYS has been deleted: 410 output_expired.",
     tag: "Generations",
     auth: ["apiKey", "signedUrl"],
     query: describeFields(downloadQuery, {
@@ -582,8 +582,9 @@ export const generationContracts = {
         schema: storedFile,
         contentTypes: outputContentTypes,
       },
+      302: presignedRedirect,
     },
-    errors: ["not_found"],
+    errors: ["not_found", "output_expired"],
   }),
   streamGenerationEvents: route({
     method: "get",

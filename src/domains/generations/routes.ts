@@ -13,7 +13,7 @@ import { receiptJson } from "../payments/accept.js";
 import { quoteRequest } from "./compose.js";
 import { generationContracts, generationId } from "./contract.js";
 import { getGenerations, listGenerations } from "./history.js";
-import { outputResource, readOutput } from "./outputs.js";
+import { downloadOutput, outputResource } from "./outputs.js";
 import { type GenerateRequest, quoteBreakdown } from "./request.js";
 import { type SubmitOptions, submitGeneration, submitGenerationBatch } from "./submit.js";
 import { generationJson, quoteJson, statusJson } from "./wire.js";
@@ -169,7 +169,7 @@ export function generationRoutes(ctx: AppContext): Router {
   storedFileRoute(ctx, mount, generationContracts.downloadOutput, {
     select: ({ query }) => query,
     resource: ({ id, model }) => outputResource(id, model),
-    read: ({ id, model }, owner) => readOutput(ctx, owner, id, model),
+    read: ({ id, model }, owner) => downloadOutput(ctx, owner, id, model),
     what: "Output",
   });
 

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 import type { Storage } from "../../ports.js";
@@ -20,12 +20,16 @@ export const extensionOf = (contentType: string) => EXTENSIONS[contentType] ?? "
 
 const SAFE_KEY = /^[\w.-]+(\/[\w.-]+)*$/;
 
+/** Refuses a key that could name anything outside the store (`..`, absolute, odd characters). */
+export function checkStorageKey(key: string): string {
+  if (!SAFE_KEY.test(key) || key.split("/").includes("..")) {
+    throw new Error(`unsafe storage key ${key}`);
+  }
+  return key;
+}
+
 export function localStorage(root: string): Storage {
-  const resolve = (key: string) => {
-    if (!SAFE_KEY.test(key) || key.split("/").includes(".."))
-      throw new Error(`unsafe storage key ${key}`);
-    return path.join(root, key);
-  };
+  const resolve = (key: string) => path.join(root, checkStorageKey(key));
   return {
     async put(key, bytes) {
       const file = resolve(key);
@@ -42,6 +46,10 @@ export function localStorage(root: string): Storage {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
         throw err;
       }
+    },
+    async delete(key) {
+      // force: a file already gone is what was asked for.
+      await rm(resolve(key), { force: true });
     },
   };
 }

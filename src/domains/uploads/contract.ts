@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { route } from "../../http/openapi/contract.js";
+import { presignedRedirect, route } from "../../http/openapi/contract.js";
 import { isUploadId } from "./service.js";
 
 export const uploadIdParam = z.object({
@@ -58,6 +58,7 @@ export const uploadContracts = {
         schema: z.string().meta({ format: "binary" }),
         contentTypes: imageContentTypes,
       },
+      302: presignedRedirect,
     },
     errors: ["not_found"],
   }),

@@ -6,6 +6,7 @@ import { checkUrl } from "../../lib/safe-fetch.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { NetworkScope } from "../accounts/caller.js";
+import { type Download, storedDownload } from "../storage/downloads.js";
 import { extensionOf } from "../storage/local.js";
 import { uploads } from "./schema.js";
 
@@ -69,12 +70,12 @@ export async function storeImage(
   return row as Upload;
 }
 
-/** An upload's bytes: to its owner, or to anyone whose signature the route has checked. */
+/** An upload's download (its bytes, or a presigned URL of them): to its owner, or to anyone whose signature the route has checked. */
 export async function readUpload(
   ctx: ServiceContext,
   owner: NetworkScope | "signed",
   id: string,
-): Promise<{ bytes: Buffer; contentType: string }> {
+): Promise<Download> {
   const [row] = await ctx.db
     .select()
     .from(uploads)
@@ -87,9 +88,8 @@ export async function readUpload(
             eq(uploads.network, owner.network),
           ),
     );
-  const bytes = row && (await ctx.storage.get(row.storageKey));
-  if (!row || !bytes) throw notFound("Upload");
-  return { bytes, contentType: row.contentType };
+  if (!row) throw notFound("Upload");
+  return storedDownload(ctx, row.storageKey, row.contentType, () => notFound("Upload"));
 }
 
 /**

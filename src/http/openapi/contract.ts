@@ -98,3 +98,10 @@ export function describeFields<Schema extends z.ZodObject>(
  * and keeps its own schemas' types, which `mount` gives the route's handler.
  */
 export const route = <const C extends RouteContract>(contract: C): C => contract;
+
+/** A stored file's download served from the object store (STORAGE_DOWNLOADS=presigned). */
+export const presignedRedirect: ResponseContract = {
+  description:
+    "With object storage and STORAGE_DOWNLOADS=presigned: a redirect to a presigned URL of the object, valid STORAGE_PRESIGNED_TTL_SECONDS, which serves the same bytes and type.",
+  headers: { Location: { description: "The presigned object URL.", required: true } },
+};

@@ -263,6 +263,7 @@ export const errorExamples: Record<ErrorCode, string> = {
   limited_key_forbidden:
     "A key with a spend limit cannot create keys or change limits: use a wallet session or a key without limits.",
   not_found: "Generation not found.",
+  output_expired: "The output was deleted after the retention period of 30 days.",
   api_key_limit_reached: "An account can have at most 3 active API keys.",
   idempotency_conflict: "Transfer … already exists with different details.",
   hold_already_resolved: "Hold … is already posted.",
