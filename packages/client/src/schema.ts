@@ -509,7 +509,7 @@ export interface paths {
     };
     /**
      * A result's image or video
-     * @description Opens with the signed URL a status read hands out (valid 24 hours, no key), or with the owner's API key. A bad or expired signature is 404, like a missing file.
+     * @description Opens with the signed URL a status read hands out (valid 24 hours, no key), or with the owner's API key. A bad or expired signature is 404, like a missing file. With object storage and STORAGE_DOWNLOADS=presigned, answers 302 to a short-lived presigned URL of the object instead of the bytes. An output older than OUTPUT_RETENTION_DAYS has been deleted: 410 output_expired.
      */
     get: operations["downloadOutput"];
     put?: never;
@@ -9462,6 +9462,20 @@ export interface operations {
           "audio/mpeg": string;
         };
       };
+      /** @description With object storage and STORAGE_DOWNLOADS=presigned: a redirect to a presigned URL of the object, valid STORAGE_PRESIGNED_TTL_SECONDS, which serves the same bytes and type. */
+      302: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+          "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+          "RateLimit-Reset": components["headers"]["RateLimitReset"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          /** @description The presigned object URL. */
+          Location: string;
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
       /**
        * @description `invalid_request`: Invalid request: models: at least one model is required.
        *
@@ -9551,6 +9565,31 @@ export interface operations {
             error: {
               /** @constant */
               code: "not_found";
+              /** @description For people; may change. Branch on `code`. */
+              message: string;
+              /** @description The request's id, as in the X-Request-Id header. */
+              requestId: string;
+            } & {
+              [key: string]: unknown;
+            };
+          };
+        };
+      };
+      /** @description `output_expired`: The output was deleted after the retention period of 30 days. */
+      410: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+          "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+          "RateLimit-Reset": components["headers"]["RateLimitReset"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/json": {
+            error: {
+              /** @constant */
+              code: "output_expired";
               /** @description For people; may change. Branch on `code`. */
               message: string;
               /** @description The request's id, as in the X-Request-Id header. */
@@ -12860,6 +12899,20 @@ export interface operations {
           "image/jpeg": string;
           "image/webp": string;
         };
+      };
+      /** @description With object storage and STORAGE_DOWNLOADS=presigned: a redirect to a presigned URL of the object, valid STORAGE_PRESIGNED_TTL_SECONDS, which serves the same bytes and type. */
+      302: {
+        headers: {
+          "X-Request-Id": components["headers"]["RequestId"];
+          "RateLimit-Limit": components["headers"]["RateLimitLimit"];
+          "RateLimit-Remaining": components["headers"]["RateLimitRemaining"];
+          "RateLimit-Reset": components["headers"]["RateLimitReset"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          /** @description The presigned object URL. */
+          Location: string;
+          [name: string]: unknown;
+        };
+        content?: never;
       };
       /**
        * @description `invalid_request`: Invalid request: models: at least one model is required.
