@@ -52,7 +52,7 @@ describe("requestContextOf", () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({
       requestId: "req_context_probe_1",
-      scope: { accountId: account.id, network: "test" },
+      scope: { accountId: account.id, network: "test", apiKeyId: expect.stringMatching(/^key_/) },
       kind: "api_key",
       credits: "0",
     });
