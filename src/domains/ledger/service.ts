@@ -180,6 +180,8 @@ export interface Hold {
   parentHoldId: string | null;
   kind: string;
   reference: string | null;
+  /** The API key that placed it, counted against the key's spend limits; null for a session. */
+  apiKeyId: string | null;
   amount: bigint;
   available: bigint;
   drawn: bigint;
@@ -199,6 +201,7 @@ type HoldRow = {
   parent_hold_id: string | null;
   kind: string;
   reference: string | null;
+  api_key_id: string | null;
   amount: string;
   available: string;
   drawn: string;
@@ -218,6 +221,7 @@ const toHold = (r: HoldRow): Hold => ({
   parentHoldId: r.parent_hold_id,
   kind: r.kind,
   reference: r.reference,
+  apiKeyId: r.api_key_id,
   amount: BigInt(r.amount),
   available: BigInt(r.available),
   drawn: BigInt(r.drawn),
@@ -328,6 +332,7 @@ export async function placeHold(
         existing.kind === input.kind &&
         existing.parentHoldId === (input.parentHoldId ?? null) &&
         existing.reference === (input.reference ?? null) &&
+        existing.apiKeyId === (input.apiKeyId ?? null) &&
         existing.expiresAt.getTime() === input.expiresAt.getTime();
       if (!same) {
         throw new AppError(
@@ -431,6 +436,7 @@ export async function placeNewHold(
     parentHoldId: null,
     kind: input.kind,
     reference: placement.reference,
+    apiKeyId: placement.apiKeyId,
     amount: input.amount,
     available: input.amount,
     drawn: 0n,
