@@ -1,5 +1,10 @@
+import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { migrationsFolder } from "../../src/db/migrate.js";
+import { runResult } from "../../src/domains/generations/run.js";
+import { holdIdOf, resultIdOf } from "../../src/domains/generations/submit.js";
+import { voidHold } from "../../src/domains/ledger/service.js";
 import { creditsFromJson } from "../../src/lib/credits.js";
 import {
   createAccountWithKey,
@@ -43,6 +48,21 @@ async function listed(token: string, id: string) {
   const found = res.body.data.find((k) => k.id === id);
   if (!found) throw new Error(`key ${id} is not listed`);
   return found;
+}
+
+async function priceOf(json: unknown) {
+  const quote = await app.call("quoteGeneration", {
+    token: (await createAccountWithKey(app.ctx, "test")).key,
+    json,
+  });
+  expect(quote.status).toBe(200);
+  return quote.body.quote.total as number;
+}
+
+async function reserve(token: string, credits: number) {
+  const res = await app.call("reserveCredits", { token, json: { credits, expiresInSeconds: 600 } });
+  expect(res.status).toBe(201);
+  return res.body.reservationId as string;
 }
 
 async function balance(token: string) {
@@ -177,6 +197,88 @@ describe("API key spend limits", () => {
     const zero = await chat(200).catch((err: unknown) => err);
     expect((zero as InstanceType<typeof OpenAI.APIError>).status).toBe(402);
     expect(await balance(owner.key)).toBe(before);
+  });
+
+  it("a draw from another key's reservation counts against the drawing key", async () => {
+    const price = await priceOf(generation);
+    const { owner, id, key } = await limitedKey({ total: price + Math.floor(price / 2) });
+    const start = await balance(owner.key);
+    // The account's unlimited key reserves; the limited key draws from it.
+    const reservationId = await reserve(owner.key, price * 4);
+    const draw = () => app.call("generate", { token: key, json: { ...generation, reservationId } });
+    const first = await draw();
+    expect(first.status).toBe(202);
+    expect((await listed(owner.key, id)).spent.total).toBe(price);
+    const over = await draw();
+    expect(over.status).toBe(402);
+    expect(over.body.error).toMatchObject({
+      code: "key_limit_exceeded",
+      limit: "total",
+      spent: price,
+    });
+    // The reservation's maker counted it whole, once.
+    expect((await listed(owner.key, owner.apiKey.id)).spent.total).toBe(price * 4);
+
+    // Charged: stays counted. Refunded: given back to the drawing key and to the reservation's.
+    await runResult(app.ctx, app.ctx.generations, resultIdOf(first.body.generationId, 0));
+    await app.call("updateApiKey", {
+      token: owner.key,
+      params: { id },
+      json: { limits: { total: price * 2 } },
+    });
+    const second = await draw();
+    expect(second.status).toBe(202);
+    expect((await listed(owner.key, id)).spent.total).toBe(price * 2);
+    const secondHold = holdIdOf(resultIdOf(second.body.generationId, 0));
+    await voidHold(app.ctx, { holdId: secondHold, id: `void:${secondHold}` });
+    expect((await listed(owner.key, id)).spent).toEqual({ total: price, today: price });
+    expect((await listed(owner.key, owner.apiKey.id)).spent.total).toBe(price * 3);
+    const settled = await app.call("settleReservation", {
+      token: owner.key,
+      json: { reservationId },
+    });
+    expect(settled.status).toBe(200);
+    expect((await listed(owner.key, owner.apiKey.id)).spent).toEqual({
+      total: price,
+      today: price,
+    });
+    expect((await listed(owner.key, id)).spent.total).toBe(price);
+    expect(await balance(owner.key)).toBe(start - BigInt(price * 10_000));
+  });
+
+  it("a key drawing from its own reservation is counted once", async () => {
+    const price = await priceOf(generation);
+    // Counted twice, the draw would pass the limit.
+    const { owner, id, key } = await limitedKey({ total: price * 2 });
+    const reservationId = await reserve(key, price * 2);
+    const drawn = await app.call("generate", {
+      token: key,
+      json: { ...generation, reservationId },
+    });
+    expect(drawn.status).toBe(202);
+    expect((await listed(owner.key, id)).spent.total).toBe(price * 2);
+    await runResult(app.ctx, app.ctx.generations, resultIdOf(drawn.body.generationId, 0));
+    await app.call("settleReservation", { token: key, json: { reservationId } });
+    expect((await listed(owner.key, id)).spent).toEqual({ total: price, today: price });
+  });
+
+  it("migration 0019's recount of every key's counters from the holds agrees with the triggers", async () => {
+    const recount = readFileSync(`${migrationsFolder}/0019_key_draws.sql`, "utf8")
+      .split("--> statement-breakpoint")
+      .at(-1) as string;
+    const counters = async () =>
+      (
+        await app.ctx.pool.query(
+          "select id, spent_total, spent_day, spent_day_date from api_keys order by id",
+        )
+      ).rows;
+    const kept = await counters();
+    expect(kept.some((k) => k.spent_total !== "0")).toBe(true);
+    await app.ctx.pool.query(recount);
+    expect(await counters()).toEqual(kept);
+    await app.ctx.pool.query("update api_keys set spent_total = 0, spent_day = 0");
+    await app.ctx.pool.query(recount);
+    expect(await counters()).toEqual(kept);
   });
 
   it("refuses bad limits and unknown keys", async () => {

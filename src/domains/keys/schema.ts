@@ -21,7 +21,8 @@ export const apiKeys = pgTable(
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
     /**
      * Spend limits, in ledger units (null: none). Enforced by the trigger on ledger_holds
-     * (drizzle/0018_key_limits.sql) in the statement that places a hold of the key.
+     * (drizzle/0018_key_limits.sql, 0019_key_draws.sql) in the statement that places a hold of
+     * the key, a hold drawn from a reservation of another key or of a session included.
      */
     limitTotal: bigint("limit_total", { mode: "bigint" }),
     limitPerDay: bigint("limit_per_day", { mode: "bigint" }),

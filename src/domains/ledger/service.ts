@@ -309,8 +309,12 @@ export async function placeHold(
   return ctx.db.transaction(async (tx) => {
     const c = { ...ctx, db: tx };
     // Before the insert: the new hold's row references its parent, so an unknown parent would
-    // otherwise be a foreign-key failure instead of the reservation's 404.
-    if (input.parentHoldId) await drawableParent(c, input.parentHoldId, account, input.network);
+    // otherwise be a foreign-key failure instead of the reservation's 404. Locked before the
+    // insert's key-limit trigger locks the balance row and the key's, the order a draw by
+    // ledger_place_holds and a resolution of the parent take: they cannot deadlock with this one.
+    if (input.parentHoldId) {
+      await drawableParent(c, input.parentHoldId, account, input.network, { lock: true });
+    }
     await tx.execute(sql`select ledger_ensure_account(${account})`);
     const [inserted] = await holdRows(
       c,
@@ -450,14 +454,22 @@ export async function placeNewHold(
   };
 }
 
-/** A hold `account` may draw from on `network` (a reservation of its own), else 404. */
+/**
+ * A hold `account` may draw from on `network` (a reservation of its own), else 404; `lock`
+ * takes its row for the draw's update.
+ */
 async function drawableParent(
   ctx: ServiceContext,
   parentId: string,
   account: string,
   network: Network,
+  options: { lock?: boolean } = {},
 ): Promise<Hold> {
-  const parent = await getHold(ctx, parentId);
+  const [parent] = await holdRows(
+    ctx,
+    sql`select * from ledger_holds where id = ${parentId} and account_id = ${account}
+        ${options.lock ? sql`for no key update` : sql``}`,
+  );
   if (
     !parent ||
     !DRAWABLE_HOLD_KINDS.includes(parent.kind) ||
