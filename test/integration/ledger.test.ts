@@ -366,7 +366,25 @@ describe("holds", () => {
       expiresAt: later(60),
       kind: "generation",
     });
-    expect(hold).toMatchObject({ status: "pending", amount: 40n, available: 40n });
+    expect(hold).toMatchObject({ status: "pending", amount: 40n, available: 40n, apiKeyId: null });
+    // The same hold said to be placed by a key is not a replay: it would count against none.
+    await expect(
+      placeHold(app.ctx, {
+        id: holdId,
+        network: "test",
+        ownerId: owner,
+        amount: 40n,
+        expiresAt: hold.expiresAt,
+        kind: "generation",
+        apiKeyId: "key_other",
+      }),
+    ).rejects.toMatchObject({ code: "idempotency_conflict" });
+    // Nor can the key it counts against be changed afterwards.
+    await expect(
+      app.ctx.pool.query("update ledger_holds set api_key_id = 'key_other' where id = $1", [
+        holdId,
+      ]),
+    ).rejects.toMatchObject({ code: "23001" });
     expect(await getBalance(app.ctx, owner, "test")).toMatchObject({
       creditBalance: 60n,
       heldCredits: 40n,
