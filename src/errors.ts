@@ -38,6 +38,8 @@ export const errorStatus = {
   step_reference_not_image: 400,
   too_many_reference_images: 400,
   context_length_exceeded: 400,
+  unknown_channel: 400,
+  no_channel_left: 400,
   invalid_voice: 400,
   invalid_audio_format: 400,
   invalid_audio: 400,

@@ -9,6 +9,7 @@ import type { PaymentGateway } from "./domains/payments/gateway.js";
 import type { Provider } from "./domains/providers/types.js";
 import type { Channel, ProviderName } from "./domains/routing/channels.js";
 import type { AttemptOutcome } from "./domains/routing/outcomes.js";
+import type { RoutingPreferences } from "./domains/routing/preferences.js";
 import type { Network } from "./lib/network.js";
 
 export type { Notifications } from "./db/notifications.js";
@@ -77,6 +78,8 @@ export interface Routing {
   upstream: string | null;
   failover: boolean;
   attempts: Attempt[];
+  /** The caller's routing preferences, when the request gave some. */
+  preferences?: RoutingPreferences;
 }
 
 /**

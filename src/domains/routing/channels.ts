@@ -22,6 +22,12 @@ export const channelSchema = z
     models: z.union([z.literal("*"), z.record(z.string(), z.string().min(1))]),
     priority: z.number().int().min(0).default(0),
     weight: z.number().int().min(1).default(1),
+    /**
+     * What a call on this channel costs us, relative to the model's other channels (any one
+     * unit, say US cents per image), for a caller's `sort: "price"`; unset sorts last. The
+     * caller pays the catalog's price whatever channel serves.
+     */
+    cost: z.number().nonnegative().optional(),
   })
   .strict()
   .refine((c) => c.provider === "sandbox" || c.baseUrl, {

@@ -12,6 +12,8 @@ import {
 import { validateOutput } from "../providers/validate.js";
 import { admit, awaitProbe, recordFailure, recordSuccess } from "./breaker.js";
 import { type Channel, channelsFor, upstreamModelOf } from "./channels.js";
+import { measuredLatencies, noteLatency } from "./latency.js";
+import { applyPreferences, type RoutingPreferences } from "./preferences.js";
 
 export type { Attempt, RouteDeps, Routing, RoutingSettings } from "../../ports.js";
 
@@ -66,12 +68,14 @@ export async function route(
     task: Omit<ProviderTask, "upstreamModel">;
     onProgress?: (percent: number) => void;
     upstreamJob?: UpstreamJobRecord;
+    preferences?: RoutingPreferences;
   },
 ): Promise<RouteResult> {
   const upstreamJob = request.upstreamJob;
   const result = await routeCall(ctx, deps, {
     model: request.model,
     network: request.network,
+    preferences: request.preferences,
     resume: upstreamJob?.recorded ?? null,
     serves: (channel) => deps.providers[channel.provider] !== undefined,
     call: async (channel, upstreamModel, signal, resume) => {
@@ -104,7 +108,8 @@ export async function route(
  * a single probe. A channel whose probe another result holds is tried last: after every other
  * channel, this call waits for the probe's outcome, so a healthy upstream's traffic is not
  * failed while its probe runs. `serves` narrows the channels to those whose provider can make
- * this kind of call; `resume` puts first the channel that already holds an upstream job.
+ * this kind of call; the caller's `preferences` then filter and order them (the door checked
+ * they leave one); `resume` puts first the channel that already holds an upstream job.
  */
 export async function routeCall<T>(
   ctx: ServiceContext,
@@ -115,19 +120,32 @@ export async function routeCall<T>(
     call: ChannelCall<T>;
     serves?: (channel: Channel) => boolean;
     resume?: { channel: string; job: Record<string, unknown> } | null;
+    preferences?: RoutingPreferences | undefined;
   },
 ): Promise<CallResult<T>> {
   const random = deps.random ?? Math.random;
   const { settings } = deps;
   const attempts: Attempt[] = [];
   const serves = request.serves ?? (() => true);
-  const candidates = channelsFor(deps.channels, request.model, request.network, random).filter(
-    serves,
-  );
+  const prefs = request.preferences;
+  const served = channelsFor(deps.channels, request.model, request.network, random).filter(serves);
+  const latencies =
+    prefs?.sort === "latency"
+      ? await measuredLatencies(
+          ctx,
+          served.map((c) => c.id),
+        )
+      : undefined;
+  const candidates = applyPreferences(served, prefs, {
+    cost: (c) => c.cost,
+    latencyMs: (c) => latencies?.get(c.id),
+  });
+  const asked = prefs && { preferences: prefs };
   const routingOf = (channel: Channel): Routing => ({
     upstream: channel.id,
     failover: candidates.indexOf(channel) > 0,
     attempts,
+    ...asked,
   });
   // A run after a crash goes back first to the channel that already has its upstream job.
   let resume = request.resume ?? null;
@@ -180,21 +198,17 @@ export async function routeCall<T>(
         await sleep(wait);
         continue;
       }
-      attempts.push({
-        channel: channel.id,
-        outcome: "ok",
-        ms: Math.round(performance.now() - started),
-      });
+      const ms = performance.now() - started;
+      attempts.push({ channel: channel.id, outcome: "ok", ms: Math.round(ms) });
       // The upstream answered and billed us: failing to note its health must neither count
       // against the channel nor call it again. A probe not recorded lapses after its time limit.
       // A channel healthy at admission costs no write (a failure counted meanwhile by another
       // call is cleared by the next success that saw it).
-      if (healthWritten) {
-        try {
-          await recordSuccess(ctx, channel.id);
-        } catch (err) {
-          ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
-        }
+      try {
+        if (healthWritten) await recordSuccess(ctx, channel.id);
+        await noteLatency(ctx, deps.channels, channel.id, ms);
+      } catch (err) {
+        ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
       }
       return { ok: true, value, routing: routingOf(channel) };
     }
@@ -237,6 +251,7 @@ export async function routeCall<T>(
       upstream: null,
       failover: candidates.length > 1 && attempts.some((a) => a.channel !== candidates[0]?.id),
       attempts,
+      ...asked,
     },
   };
 }

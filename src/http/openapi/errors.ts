@@ -127,6 +127,17 @@ const details: Partial<Record<ErrorCode, z.ZodRawShape>> = {
   step_reference_not_image: field,
   too_many_reference_images: field,
   model_unavailable: field,
+  unknown_channel: {
+    ...field,
+    channels: z
+      .array(z.string())
+      .describe("The named channels that serve none of the models here."),
+    served: z.array(z.string()).describe("The channels that do: what routing may name."),
+  },
+  no_channel_left: {
+    ...field,
+    model: z.string().describe("The model the preferences leave no channel for."),
+  },
   invalid_reference_image: field,
   unsafe_url: { reason: z.string().describe("Why the URL or its answer was refused.") },
   invalid_image: { reason: z.enum(["type", "pixels"]).optional() },
@@ -279,6 +290,10 @@ export const errorExamples: Record<ErrorCode, string> = {
   too_many_in_flight: "Too many generations in flight: at most 20 may wait or run at once.",
   idempotency_key_reused: "That Idempotency-Key was used with a different request.",
   model_unavailable: "gpt-image-2 is not available on live right now.",
+  unknown_channel:
+    "routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.",
+  no_channel_left:
+    "routing leaves no channel for gpt-image-2: only and ignore exclude all of them.",
   payout_below_minimum: "The minimum payout is 1000 credits; this one is 250.",
   insufficient_earnings: "Insufficient earnings. Need 5000, have 1200.",
   internal_error: "Something went wrong on our side; it has been logged.",
