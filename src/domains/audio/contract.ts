@@ -2,6 +2,7 @@ import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { creditsJson } from "../../lib/credits.js";
 import { speechFormats } from "../catalog/audio-models.js";
+import { routingPreferences } from "../routing/preferences.js";
 
 /**
  * The OpenAI-shaped audio doors (issue 20, item 4): speech answers the audio bytes, a
@@ -29,6 +30,7 @@ export const speechRequest = z
     response_format: z.enum(speechFormats).default("mp3"),
     speed: z.number().min(0.25).max(4).optional(),
     instructions: z.string().max(4_096).optional(),
+    routing: routingPreferences.optional(),
   })
   // OpenAI's `stream_format: "sse"` (or any field not named here) is refused, not dropped: its
   // SDK would read the audio bytes as events.
@@ -47,6 +49,18 @@ export const transcriptionFields = z.object({
   prompt: z.string().max(4_096).optional(),
   response_format: z.enum(transcriptionFormats).default("json"),
   temperature: z.coerce.number().min(0).max(1).optional(),
+  // A form field carries text: the routing preferences as JSON.
+  routing: z
+    .preprocess((value) => {
+      if (typeof value !== "string") return value;
+      try {
+        return JSON.parse(value);
+      } catch {
+        return value;
+      }
+    }, routingPreferences)
+    .optional()
+    .describe("Routing preferences as a JSON text, as /v1/generate's `routing` object."),
 });
 
 /** The whole form, for the document: the file beside the fields. */
@@ -71,8 +85,14 @@ export const transcription = z
       })
       .describe("OpenAI's duration usage, with its cost in credits."),
     routing: z
-      .object({ upstream: z.string().nullable(), failover: z.boolean() })
-      .describe("Which upstream channel served it, and whether it was a failover."),
+      .object({
+        upstream: z.string().nullable(),
+        failover: z.boolean(),
+        preferences: routingPreferences.optional(),
+      })
+      .describe(
+        "Which upstream channel served it, whether it was a failover, and the routing asked.",
+      ),
   })
   .meta({ id: "Transcription" });
 
@@ -117,6 +137,8 @@ export const audioContracts = {
       "insufficient_credits",
       "key_limit_exceeded",
       "model_unavailable",
+      "unknown_channel",
+      "no_channel_left",
       "generation_failed",
       "idempotency_key_reused",
       "idempotency_key_in_flight",
@@ -149,6 +171,8 @@ export const audioContracts = {
       "insufficient_credits",
       "key_limit_exceeded",
       "model_unavailable",
+      "unknown_channel",
+      "no_channel_left",
       "generation_failed",
       "idempotency_key_reused",
       "idempotency_key_in_flight",

@@ -5,7 +5,8 @@ import { placeHold } from "../ledger/service.js";
 import { acceptPayment, type PaidRequest, type PaymentOutcome } from "../payments/accept.js";
 import type { RateLimitDecision } from "../ratelimits/service.js";
 import { enforceRateLimit } from "../ratelimits/service.js";
-import { type AudioPlan, audioHoldInput, newAudioHoldId } from "./service.js";
+import { networksWhere } from "../routing/preferences.js";
+import { type AudioPlan, audioHoldInput, checkAudioRouting, newAudioHoldId } from "./service.js";
 
 /**
  * Speech or a transcription paid per call with x402 (DESIGN §4): the price is the exact quote
@@ -17,11 +18,15 @@ import { type AudioPlan, audioHoldInput, newAudioHoldId } from "./service.js";
 export function payForAudio(
   ctx: AppContext,
   paid: PaidRequest,
-  plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost">,
+  plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost" | "serves" | "routing">,
   what: string,
   onRateLimitCounted?: (decision: RateLimitDecision) => void,
 ): Promise<PaymentOutcome<{ scope: NetworkScope; holdId: string }>> {
-  const prices = ctx.payments.networks().map((network) => ({
+  // Offered on each network whose channels can honour the routing preferences.
+  const networks = networksWhere(ctx.payments.networks(), (network) =>
+    checkAudioRouting(ctx, plan, network),
+  );
+  const prices = networks.map((network) => ({
     network,
     // A ledger unit is one USDC base unit.
     amount: plan.cost,

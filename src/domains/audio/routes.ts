@@ -53,7 +53,7 @@ async function holdSource(
   req: Request,
   res: Response,
   caller: Caller | undefined,
-  plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost">,
+  plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost" | "serves" | "routing">,
   what: string,
   asked: unknown,
 ): Promise<{ scope: NetworkScope; source: HoldSource } | undefined> {
@@ -123,6 +123,7 @@ export function audioRoutes(ctx: AppContext): Router {
         contentType: file.mimetype || "application/octet-stream",
         language: fields.language,
         prompt: fields.prompt,
+        routing: fields.routing,
       });
       const held = await holdSource(ctx, req, res, caller, plan, "a transcription", asked);
       if (!held) return undefined;
@@ -141,7 +142,11 @@ export function audioRoutes(ctx: AppContext): Router {
             seconds: done.seconds,
             cost: creditsToJson(done.charge.charged),
           },
-          routing: { upstream: done.charge.upstream, failover: done.charge.failover },
+          routing: {
+            upstream: done.charge.upstream,
+            failover: done.charge.failover,
+            ...(fields.routing && { preferences: fields.routing }),
+          },
         },
       };
     },

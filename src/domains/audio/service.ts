@@ -1,6 +1,7 @@
 import { ulid } from "ulid";
 import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
+import type { Network } from "../../lib/network.js";
 import { sha256Hex } from "../../lib/secrets.js";
 import type { Routing } from "../../ports.js";
 import type { NetworkScope } from "../accounts/caller.js";
@@ -21,6 +22,7 @@ import { audioSeconds } from "../providers/audio-duration.js";
 import { speechProviders, transcriptionProviders } from "../providers/audio-providers.js";
 import type { Transcription } from "../providers/audio-types.js";
 import type { ProviderError, ProviderOutput } from "../providers/types.js";
+import { checkPreferences, type RoutingPreferences } from "../routing/preferences.js";
 import { type CallResult, type ChannelCall, routeCall } from "../routing/router.js";
 import { MAX_SPEECH_INPUT } from "./contract.js";
 
@@ -228,6 +230,8 @@ export interface AudioPlan<T> {
   model: AudioModel;
   cost: bigint;
   serves: (provider: string) => boolean;
+  /** The caller's routing preferences (checkAudioRouting refuses ones the network cannot honour). */
+  routing: RoutingPreferences | undefined;
   call: ChannelCall<T>;
   /** The answer as stored for a replay: its bytes and what to say about them. */
   store: (value: T) => { bytes: Buffer; contentType: string };
@@ -258,6 +262,21 @@ export function audioHoldInput(
 
 export const newAudioHoldId = () => `aud_${ulid()}`;
 
+/** Refuses routing preferences the network's channels cannot honour: before any hold or payment. */
+export function checkAudioRouting(
+  ctx: AppContext,
+  plan: Pick<AudioPlan<unknown>, "model" | "serves" | "routing">,
+  network: Network,
+): void {
+  checkPreferences(
+    ctx.generations.routing.channels,
+    [plan.model.id],
+    network,
+    plan.routing,
+    (channel) => plan.serves(channel.provider),
+  );
+}
+
 const chargeOf = (answer: StoredAnswer, replayed: boolean): AudioCharge => ({
   charged: BigInt(answer.charged),
   upstream: answer.upstream,
@@ -277,6 +296,7 @@ async function chargedCall<T>(
   source: HoldSource,
 ): Promise<{ bytes: Buffer; answer: StoredAnswer; charge: AudioCharge }> {
   if ("paidHoldId" in source) return runOnHold(ctx, scope, plan, source.paidHoldId, false);
+  checkAudioRouting(ctx, plan, scope.network);
   const { idempotency } = source;
   const claim = await claimHold(ctx, scope, plan.kind, idempotency);
   if (!claim.fresh) {
@@ -324,6 +344,7 @@ async function runOnHold<T>(
       model: plan.model.id,
       network: scope.network,
       serves: (channel) => plan.serves(channel.provider),
+      preferences: plan.routing,
       call: plan.call,
     });
     if (!result.ok) throw failed(result.error, result.routing);
@@ -363,6 +384,7 @@ export interface SpeechInput {
   response_format: SpeechFormat;
   speed?: number | undefined;
   instructions?: string | undefined;
+  routing?: RoutingPreferences | undefined;
 }
 
 /** A speech request checked and priced (4xx here, before any hold or payment). */
@@ -373,6 +395,7 @@ export function planSpeech(input: SpeechInput): AudioPlan<ProviderOutput> {
     model,
     cost,
     serves: (provider) => provider in speechProviders,
+    routing: input.routing,
     call: (channel, upstreamModel, signal) => {
       const provider = speechProviders[channel.provider];
       if (!provider) throw new Error(`no speech adapter for ${channel.provider}`);
@@ -411,6 +434,7 @@ export interface TranscriptionInput {
   contentType: string;
   language?: string | undefined;
   prompt?: string | undefined;
+  routing?: RoutingPreferences | undefined;
 }
 
 /** A transcription checked and priced by its file's seconds (4xx here, before anything). */
@@ -424,6 +448,7 @@ export function planTranscription(
     cost,
     seconds,
     serves: (provider) => provider in transcriptionProviders,
+    routing: input.routing,
     call: (channel, upstreamModel, signal) => {
       const provider = transcriptionProviders[channel.provider];
       if (!provider) throw new Error(`no transcription adapter for ${channel.provider}`);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { route } from "../../http/openapi/contract.js";
 import { creditsJson } from "../../lib/credits.js";
+import { routingPreferences } from "../routing/preferences.js";
 import { chatMessage } from "./messages.js";
 
 /**
@@ -30,6 +31,7 @@ export const chatRequest = z
     stream: z.boolean().optional(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).strict().nullish(),
     user: z.string().max(256).optional(),
+    routing: routingPreferences.optional(),
   })
   .strict();
 
@@ -40,6 +42,7 @@ const routingJson = z
     upstream: z.string().nullable(),
     failover: z.boolean(),
     attempts: z.array(z.object({ channel: z.string(), outcome: z.string(), ms: z.number().int() })),
+    preferences: routingPreferences.optional(),
   })
   .describe("Which upstream channel served the reply, and every try before it.");
 
@@ -127,6 +130,8 @@ export const chatContracts = {
       "insufficient_credits",
       "key_limit_exceeded",
       "model_unavailable",
+      "unknown_channel",
+      "no_channel_left",
       "completion_failed",
     ],
   }),

@@ -6,7 +6,8 @@ import { placeHold } from "../ledger/service.js";
 import { acceptPayment, type PaidRequest, type PaymentOutcome } from "../payments/accept.js";
 import type { RateLimitDecision } from "../ratelimits/service.js";
 import { enforceRateLimit } from "../ratelimits/service.js";
-import { type ChatPlan, chatHoldInput } from "./service.js";
+import { networksWhere } from "../routing/preferences.js";
+import { type ChatPlan, chatHoldInput, checkChatRouting } from "./service.js";
 
 /**
  * A chat paid per call with x402 (issue 20, item 7). The price is the hold (a pure function of
@@ -22,7 +23,11 @@ export function payForChat(
   plan: ChatPlan,
   onRateLimitCounted?: (decision: RateLimitDecision) => void,
 ): Promise<PaymentOutcome<{ scope: NetworkScope; hold: Hold }>> {
-  const prices = ctx.payments.networks().map((network) => ({
+  // Offered on each network whose channels can honour the routing preferences.
+  const networks = networksWhere(ctx.payments.networks(), (network) =>
+    checkChatRouting(ctx, plan, network),
+  );
+  const prices = networks.map((network) => ({
     network,
     // A ledger unit is one USDC base unit.
     amount: plan.hold,

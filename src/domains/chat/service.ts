@@ -2,6 +2,7 @@ import type { AppContext, ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { formatCredits } from "../../lib/credits.js";
 import { newId } from "../../lib/ids.js";
+import type { Network } from "../../lib/network.js";
 import type { NetworkScope } from "../accounts/caller.js";
 import { findAudioModel } from "../catalog/audio-models.js";
 import { findModel } from "../catalog/models.js";
@@ -23,6 +24,7 @@ import {
 } from "../providers/chat-types.js";
 import { ProviderError } from "../providers/types.js";
 import type { Channel } from "../routing/channels.js";
+import { checkPreferences, type RoutingPreferences } from "../routing/preferences.js";
 import { classify, type Routing, type RoutingSettings, routeCall } from "../routing/router.js";
 import type { ChatRequest } from "./contract.js";
 import { hasImages, textOf } from "./messages.js";
@@ -55,6 +57,7 @@ export interface ChatPlan {
   /** Ledger units held for the call. */
   hold: bigint;
   task: Omit<ChatTask, "upstreamModel">;
+  routing: RoutingPreferences | undefined;
 }
 
 export interface ChatCost {
@@ -110,6 +113,7 @@ export function planChat(request: ChatRequest): ChatPlan {
     promptTokens,
     replyTokens,
     hold: chatCost(model, { promptTokens, completionTokens: replyTokens }),
+    routing: request.routing,
     task: {
       messages: request.messages,
       maxTokens: replyTokens,
@@ -119,6 +123,19 @@ export function planChat(request: ChatRequest): ChatPlan {
       seed: request.seed,
     },
   };
+}
+
+const servesChat = (channel: Channel) => chatProviders[channel.provider] !== undefined;
+
+/** Refuses routing preferences the network's chat channels cannot honour: before any hold or payment. */
+export function checkChatRouting(ctx: AppContext, plan: ChatPlan, network: Network): void {
+  checkPreferences(
+    ctx.generations.routing.channels,
+    [plan.model.id],
+    network,
+    plan.routing,
+    servesChat,
+  );
 }
 
 /** The hold's terms, for placeHold here and for a paid call's transaction (paid.ts). */
@@ -141,10 +158,11 @@ export function chatHoldInput(ctx: ServiceContext, scope: NetworkScope, plan: Ch
  * a reply it affords, so the caller can ask again with that max_tokens.
  */
 export async function holdForChat(
-  ctx: ServiceContext,
+  ctx: AppContext,
   scope: NetworkScope,
   plan: ChatPlan,
 ): Promise<Hold> {
+  checkChatRouting(ctx, plan, scope.network);
   try {
     return await placeNewHold(ctx, chatHoldInput(ctx, scope, plan));
   } catch (err) {
@@ -244,7 +262,8 @@ export async function openChat(
   const result = await routeCall(ctx, routing, {
     model: plan.model.id,
     network: scope.network,
-    serves: (channel) => chatProviders[channel.provider] !== undefined,
+    preferences: plan.routing,
+    serves: servesChat,
     call: async (channel, upstreamModel, opening) => {
       try {
         return await readOpening(channel, upstreamModel, opening);

@@ -6,6 +6,7 @@ import { creditsJson } from "../../lib/credits.js";
 import { paymentPending, paymentReceipt } from "../payments/contract.js";
 import { upstreamStatusCode } from "../providers/failures.js";
 import { ATTEMPT_OUTCOMES } from "../routing/outcomes.js";
+import { routingPreferences } from "../routing/preferences.js";
 import { RESULT_FAILURE_CODES } from "./failures.js";
 import {
   creativeFields,
@@ -33,6 +34,7 @@ export const videoJobRequest = z
     seed: seedSchema,
     ...creativeFields,
     stylePassIds: creativeFields.stylePassIds.optional(),
+    routing: routingPreferences.optional(),
   })
   .strict();
 
@@ -75,6 +77,7 @@ export const imagesRequest = z.strictObject({
   stylePassIds: creativeFields.stylePassIds.optional(),
   webhookUrl: generateRequestFields.shape.webhookUrl,
   reservationId: generateRequestFields.shape.reservationId,
+  routing: generateRequestFields.shape.routing,
 });
 
 export const generationId = z.string().regex(/^gen_[0-9a-z]{26}$/, "not a generation id");
@@ -151,6 +154,9 @@ export const routing = z
         ms: z.number(),
       }),
     ),
+    preferences: routingPreferences
+      .optional()
+      .describe("The request's routing preferences, as it gave them."),
   })
   .meta({ id: "Routing" });
 
@@ -372,6 +378,8 @@ export const QUOTE_ERRORS: ErrorCode[] = [
   "unknown_template_variable",
   "invalid_template_variable",
   "model_unavailable",
+  "unknown_channel",
+  "no_channel_left",
 ];
 
 /** Every refusal of a request that quotes a generation and then holds its credits. */

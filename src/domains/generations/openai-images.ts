@@ -135,6 +135,7 @@ export function openaiImagesRoutes(ctx: AppContext): Router {
         templateVariables: body.templateVariables,
         webhookUrl: body.webhookUrl,
         reservationId: body.reservationId,
+        routing: body.routing,
       }),
     );
     let scope: NetworkScope;

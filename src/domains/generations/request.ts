@@ -20,6 +20,7 @@ import {
 import type { PassDefaults } from "../passes/schema.js";
 import type { AppliedPass } from "../passes/service.js";
 import { type Channel, channelsFor } from "../routing/channels.js";
+import { checkPreferences, routingPreferences } from "../routing/preferences.js";
 
 /** What a request's template and style passes make of it, before it is priced. */
 export interface Composition {
@@ -105,6 +106,7 @@ export const generateRequestFields = z
       .url({ protocol: /^https?$/ })
       .max(2048)
       .optional(),
+    routing: routingPreferences.optional(),
   })
   .strict();
 
@@ -320,6 +322,12 @@ export function quote(
     const price = creditUnits(credits);
     return { model, fps, credits: price, cost: price + passFees };
   });
+  checkPreferences(
+    channels,
+    models.map((m) => m.model.id),
+    network,
+    request.routing,
+  );
   return {
     mediaType,
     prompt: composition.prompt,
@@ -403,6 +411,12 @@ function quoteAudio(
     }
     return { model, fps: undefined, credits: price, cost: price + passFees };
   });
+  checkPreferences(
+    channels,
+    models.map((m) => m.model.id),
+    network,
+    request.routing,
+  );
   return {
     mediaType: "audio",
     prompt: composition.prompt,

@@ -12,6 +12,7 @@ import { audioGenerationProviders } from "../providers/audio-providers.js";
 import type { AudioGenerationProvider } from "../providers/audio-types.js";
 import type { UpstreamJob } from "../providers/types.js";
 import { validateOutput } from "../providers/validate.js";
+import type { RoutingPreferences } from "../routing/preferences.js";
 import {
   type RouteDeps,
   type RouteResult,
@@ -50,6 +51,8 @@ interface OpenResult {
     frameRates?: Record<string, number | undefined>;
     seed: number;
     referenceImages?: string[];
+    /** The caller's routing preferences (checked when it was quoted). */
+    routing?: RoutingPreferences;
   };
   [key: string]: unknown;
 }
@@ -99,6 +102,7 @@ export async function runResult(
           network: result.network,
           onProgress,
           upstreamJob,
+          preferences: result.request.routing,
           task: {
             mediaType: result.media_type,
             prompt: result.prompt,
@@ -172,6 +176,7 @@ async function routeAudio(
     model: result.model,
     network: result.network,
     resume: upstreamJob.recorded,
+    preferences: result.request.routing,
     serves: (channel) => audioGenerationProviders[channel.provider] !== undefined,
     call: async (channel, upstreamModel, signal, resume) => {
       const job: UpstreamJob = {
