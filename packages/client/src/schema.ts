@@ -1198,6 +1198,7 @@ export interface components {
           outcome: string;
           ms: number;
         }[];
+        preferences?: components["schemas"]["RoutingPreferences"];
       };
       /** @description Paid with x402: the payment's receipt. The wallet paid the hold; what the reply did not use stays on the wallet's account as credits. */
       payment?: {
@@ -1490,6 +1491,24 @@ export interface components {
           | string;
         ms: number;
       }[];
+      /** @description The request's routing preferences, as it gave them. */
+      preferences?: components["schemas"]["RoutingPreferences"];
+    };
+    /** @description Routing preferences. Channel ids are what results name in `routing.upstream` and `routing.attempts`; a 400 unknown_channel lists those serving the request's models (`served`). A channel that serves none of the request's models is 400 unknown_channel; preferences that leave a model no channel are 400 no_channel_left. */
+    RoutingPreferences: {
+      /** @description Channels to try first, in this order; the others follow (unless `only`). */
+      order?: string[];
+      /** @description Use these channels and no others. */
+      only?: string[];
+      /** @description Never use these channels. */
+      ignore?: string[];
+      /**
+       * @description Order the channels `order` does not place: by what the channel costs upstream, or by its measured latency (a moving average kept with channel health; unmeasured channels last). Without it, the configured priority and weights.
+       * @enum {string}
+       */
+      sort?: "price" | "latency";
+      /** @description false: only the first channel is tried (with its retries); if it fails, the request fails and is refunded. Default true. */
+      allowFailover?: boolean;
     };
     SpeechRequest: {
       model: string;
@@ -1502,6 +1521,7 @@ export interface components {
       response_format: "mp3" | "wav" | "opus" | "flac" | "pcm";
       speed?: number;
       instructions?: string;
+      routing?: components["schemas"]["RoutingPreferences"];
     };
     StylePass: {
       id: string;
@@ -1549,10 +1569,11 @@ export interface components {
         /** @description What the transcription was charged, in credits. */
         cost: number;
       };
-      /** @description Which upstream channel served it, and whether it was a failover. */
+      /** @description Which upstream channel served it, whether it was a failover, and the routing asked. */
       routing: {
         upstream: string | null;
         failover: boolean;
+        preferences?: components["schemas"]["RoutingPreferences"];
       };
     };
     TranscriptionRequest: {
@@ -1565,6 +1586,8 @@ export interface components {
        */
       response_format: "json" | "text";
       temperature?: number;
+      /** @description Routing preferences as a JSON text, as /v1/generate's `routing` object. */
+      routing?: components["schemas"]["RoutingPreferences"];
       /**
        * Format: binary
        * @description The audio: WAV or MP3, whose length is read from its header (it is what is billed), at most 25 MB.
@@ -1657,6 +1680,7 @@ export interface components {
             [key: string]: string;
           };
           seed?: number;
+          routing?: components["schemas"]["RoutingPreferences"];
         };
         /**
          * @description Steps whose output images become this step's reference images (after its own referenceImageUrls). The step waits for them, and is skipped if one fails.
@@ -6599,6 +6623,7 @@ export interface operations {
             include_usage?: boolean;
           } | null;
           user?: string;
+          routing?: components["schemas"]["RoutingPreferences"];
         };
       };
     };
@@ -6631,6 +6656,10 @@ export interface operations {
        *     `prompt_too_long`: The prompt has 3,100 characters; kling-v3 takes at most 2,500.
        *
        *     `context_length_exceeded`: The messages are 210,000 tokens; claude-sonnet-5 reads at most 200,000 with its reply.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -6708,6 +6737,36 @@ export interface operations {
                   field: string;
                   promptTokens: number;
                   contextLength: number;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
@@ -7150,6 +7209,7 @@ export interface operations {
           seed?: number;
           /** Format: uri */
           webhookUrl?: string;
+          routing?: components["schemas"]["RoutingPreferences"];
         };
       };
     };
@@ -7223,6 +7283,10 @@ export interface operations {
        *     `unknown_template_variable`: Template tpl_… has no variable named mood.
        *
        *     `invalid_template_variable`: Template variable mood must be one of calm, stormy.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -7355,6 +7419,36 @@ export interface operations {
                   field: string;
                   /** @description The template variable at fault. */
                   variable: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
@@ -7796,6 +7890,7 @@ export interface operations {
           seed?: number;
           /** Format: uri */
           webhookUrl?: string;
+          routing?: components["schemas"]["RoutingPreferences"];
         };
       };
     };
@@ -7889,6 +7984,10 @@ export interface operations {
        *     `unknown_template_variable`: Template tpl_… has no variable named mood.
        *
        *     `invalid_template_variable`: Template variable mood must be one of calm, stormy.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -8008,6 +8107,36 @@ export interface operations {
                   field: string;
                   /** @description The template variable at fault. */
                   variable: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
@@ -8264,6 +8393,7 @@ export interface operations {
             seed?: number;
             /** Format: uri */
             webhookUrl?: string;
+            routing?: components["schemas"]["RoutingPreferences"];
           }[];
         };
       };
@@ -8348,6 +8478,10 @@ export interface operations {
        *     `unknown_template_variable`: Template tpl_… has no variable named mood.
        *
        *     `invalid_template_variable`: Template variable mood must be one of calm, stormy.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -8480,6 +8614,36 @@ export interface operations {
                   field: string;
                   /** @description The template variable at fault. */
                   variable: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
@@ -10055,6 +10219,7 @@ export interface operations {
           /** Format: uri */
           webhookUrl?: string;
           reservationId?: string;
+          routing?: components["schemas"]["RoutingPreferences"];
         };
       };
     };
@@ -10168,6 +10333,10 @@ export interface operations {
        *     `unknown_template_variable`: Template tpl_… has no variable named mood.
        *
        *     `invalid_template_variable`: Template variable mood must be one of calm, stormy.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -10300,6 +10469,36 @@ export interface operations {
                   field: string;
                   /** @description The template variable at fault. */
                   variable: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
@@ -10776,6 +10975,7 @@ export interface operations {
           templateVariables?: {
             [key: string]: string;
           };
+          routing?: components["schemas"]["RoutingPreferences"];
         };
       };
     };
@@ -10854,6 +11054,10 @@ export interface operations {
        *     `unknown_template_variable`: Template tpl_… has no variable named mood.
        *
        *     `invalid_template_variable`: Template variable mood must be one of calm, stormy.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -10986,6 +11190,36 @@ export interface operations {
                   field: string;
                   /** @description The template variable at fault. */
                   variable: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
@@ -11699,6 +11933,10 @@ export interface operations {
        *
        *     `prompt_too_long`: The prompt has 3,100 characters; kling-v3 takes at most 2,500.
        *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
+       *
        *     `invalid_voice`: tts-1 has no voice darth. Voices: alloy, ash, coral, ….
        *
        *     `invalid_audio_format`: eleven-v3 does not answer opus. Formats: mp3, wav, pcm.
@@ -11765,6 +12003,36 @@ export interface operations {
                   limit: number;
                   /** @description The model whose own limit it exceeds, when that is lower than 10,000. */
                   model?: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 })
@@ -12251,6 +12519,10 @@ export interface operations {
        *
        *     `model_media_mismatch`: veo-3.1 makes videos, not images.
        *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
+       *
        *     `invalid_audio`: The file's length cannot be read: send a WAV or MP3 file.
        */
       400: {
@@ -12299,6 +12571,36 @@ export interface operations {
                   requestId: string;
                   /** @description The request field at fault. */
                   field: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 })
@@ -16214,6 +16516,7 @@ export interface operations {
                 [key: string]: string;
               };
               seed?: number;
+              routing?: components["schemas"]["RoutingPreferences"];
             };
             /**
              * @description Steps whose output images become this step's reference images (after its own referenceImageUrls). The step waits for them, and is skipped if one fails.
@@ -16295,6 +16598,10 @@ export interface operations {
        *     `step_reference_not_image`: Step paint references step clip, which makes videos, not images.
        *
        *     `too_many_reference_images`: Step paint would get 9 reference images; the limit is 8.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -16428,6 +16735,36 @@ export interface operations {
                   field: string;
                   /** @description The template variable at fault. */
                   variable: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
@@ -17076,6 +17413,10 @@ export interface operations {
        *     `step_reference_not_image`: Step paint references step clip, which makes videos, not images.
        *
        *     `too_many_reference_images`: Step paint would get 9 reference images; the limit is 8.
+       *
+       *     `unknown_channel`: routing names fal-eu, which serves none of these models on live; they are served by openai-main, fal-us.
+       *
+       *     `no_channel_left`: routing leaves no channel for gpt-image-2: only and ignore exclude all of them.
        */
       400: {
         headers: {
@@ -17213,6 +17554,36 @@ export interface operations {
                   field: string;
                   /** @description The template variable at fault. */
                   variable: string;
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "unknown_channel";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The named channels that serve none of the models here. */
+                  channels: string[];
+                  /** @description The channels that do: what routing may name. */
+                  served: string[];
+                } & {
+                  [key: string]: unknown;
+                })
+              | ({
+                  /** @constant */
+                  code: "no_channel_left";
+                  /** @description For people; may change. Branch on `code`. */
+                  message: string;
+                  /** @description The request's id, as in the X-Request-Id header. */
+                  requestId: string;
+                  /** @description The request field at fault. */
+                  field: string;
+                  /** @description The model the preferences leave no channel for. */
+                  model: string;
                 } & {
                   [key: string]: unknown;
                 });
