@@ -110,7 +110,9 @@ function networkFor(scope: Scope, requested: Network | undefined): Network {
 
 /**
  * A key with a spend limit may neither lift it nor escape it: it cannot create keys or change
- * limits (403 limited_key_forbidden). A session, an operator and an unlimited key can.
+ * limits (403 limited_key_forbidden). A session, an operator and an unlimited key can. Read in
+ * the transaction that changes keys, after the account's row is locked: a key limited by a
+ * concurrent change cannot slip through before it commits.
  */
 async function assertMayManageKeys(ctx: ServiceContext, scope: Scope) {
   if (!scope.apiKeyId) return;
@@ -137,10 +139,10 @@ export async function createApiKey(
   input: { name: string; network?: Network | undefined; limits?: ApiKeyLimitsInput | undefined },
 ): Promise<{ apiKey: ApiKeyView; key: string }> {
   const network = networkFor(scope, input.network);
-  await assertMayManageKeys(ctx, scope);
   const key = generateApiKey(network);
   const apiKey = await ctx.db.transaction(async (tx) => {
     await lockAccount({ ...ctx, db: tx }, scope.accountId);
+    await assertMayManageKeys({ ...ctx, db: tx }, scope);
 
     const [active] = await tx
       .select({ n: count() })
@@ -210,11 +212,15 @@ export async function updateApiKeyLimits(
     isNull(apiKeys.revokedAt),
     scope.network ? eq(apiKeys.network, scope.network) : undefined,
   );
-  await assertMayManageKeys(ctx, scope);
   const columns = limitColumns(limits);
-  const [row] = Object.keys(columns).length
-    ? await ctx.db.update(apiKeys).set(columns).where(inScope).returning(view)
-    : await ctx.db.select(view).from(apiKeys).where(inScope);
+  const row = await ctx.db.transaction(async (tx) => {
+    await lockAccount({ ...ctx, db: tx }, scope.accountId);
+    await assertMayManageKeys({ ...ctx, db: tx }, scope);
+    const [changed] = Object.keys(columns).length
+      ? await tx.update(apiKeys).set(columns).where(inScope).returning(view)
+      : await tx.select(view).from(apiKeys).where(inScope);
+    return changed;
+  });
   if (!row) throw notFound("API key");
   ctx.logger.info({ apiKeyId, accountId: scope.accountId, limits }, "api key limits changed");
   return toView(row, ctx.clock());
