@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { Config } from "./config.js";
 import type { AppContext } from "./context.js";
 import type { DatabaseClient } from "./db/client.js";
@@ -67,7 +68,7 @@ export function createAppContext(
     notifications,
     generationEvents: new GenerationEvents(notifications, logger),
     apiKeyCache: new ApiKeyCache(notifications, config.auth.apiKeyCache, logger),
-    shutdown: new AbortController(),
+    shutdown: shutdownController(),
     payments: new PaymentGateway(config.payments, logger),
     generations: {
       // In this order, in the settling transaction, as run.ts always called them.
@@ -95,4 +96,15 @@ export function createAppContext(
   registerDatabaseGauges(app);
   app.metrics.watchPool(database.pool);
   return app;
+}
+
+/**
+ * The signal every in-flight wait (a stream, an images call waiting on its result) listens to
+ * for a shutdown: one listener per such request, removed when it ends, so their number is the
+ * load's, not a leak, and Node's warning past 10 would only be noise.
+ */
+function shutdownController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }
