@@ -327,6 +327,39 @@ describe("pay per call", () => {
     await expectMoneyInvariants(app.ctx);
   });
 
+  it("through the images door: routing is checked before any 402, and a failed paid call keeps its payment as credits", async () => {
+    const unknown = await app.request("POST", "/v1/images/generations", {
+      json: { model: "gpt-image-2", prompt: "routed", routing: { only: ["fal-eu"] } },
+    });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toMatchObject({ code: "unknown_channel", channels: ["fal-eu"] });
+    expect(unknown.headers.get("payment-required")).toBeNull();
+
+    sim.always = "error500";
+    const payer = await newPayer();
+    const res = await payingFetch(payer, "test")(`${app.url}/v1/images/generations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      // Without failover the sandbox channel is never tried: the openai channel's failure ends it.
+      body: JSON.stringify({
+        model: "gpt-image-2",
+        prompt: "fails",
+        routing: { allowFailover: false },
+      }),
+    });
+    const body = await json(res);
+    expect(res.status).toBe(502);
+    expect(body.error.code).toBe("generation_failed");
+    const { key } = await createAccountWithKeyFor(payer.address);
+    const payments = await app.request("GET", "/v1/payments", { token: key });
+    expect(payments.body.data).toHaveLength(1);
+    const paid = payments.body.data[0].credits as number;
+    expect(paid).toBeGreaterThan(0);
+    const balance = await app.request("GET", "/v1/balance", { token: key });
+    expect(balance.body).toMatchObject({ creditBalance: paid, heldCredits: 0 });
+    await expectMoneyInvariants(app.ctx);
+  });
+
   it("refuses what only an account may use (reservations, uploads) before any 402", async () => {
     for (const extra of [
       { reservationId: "res_01jdzzzzzzzzzzzzzzzzzzzzzz" },
