@@ -221,7 +221,7 @@ export const configSchema = z
       .string()
       .optional()
       .describe(
-        "Upstream channels as JSON: [{id, provider (sandbox|openai|fal|replicate), baseUrl, apiKey, networks, models, priority, weight}]. Defaults to two sandbox channels for test mode.",
+        'Upstream channels as JSON: [{id, provider (sandbox|openai|anthropic|fal|replicate), baseUrl, apiKey, networks, models, priority, weight, cost (optional: what a call costs upstream, for a caller\'s `sort: "price"`)}]. Defaults to two sandbox channels for test mode.',
       ),
     RATE_LIMITS: z
       .enum(["on", "off"])
