@@ -579,13 +579,24 @@ describe("the Creator Suite in a browser", () => {
       .toMatch(/settled/);
   });
 
-  it("creates a key, shows it once, and revokes it", async () => {
+  it("creates a key with spend limits, shows it once and its limits in the list, and revokes it", async () => {
     await page.getByRole("link", { name: "Settings" }).click();
     await page.getByLabel("Name", { exact: true }).fill("laptop");
+    await page.getByLabel("Credit limit (total)").fill("50");
+    await page.getByLabel("Credit limit per day").fill("5");
     await page.getByRole("button", { name: "Create key" }).click();
     const secret = await page.locator("[data-testid=new-key]").innerText();
     expect(secret).toMatch(/^sk_test_[A-Za-z0-9]{64}$/);
     expect((await app.request("GET", "/v1/balance", { token: secret })).status).toBe(200);
+    const row = page.locator("tr", { has: page.getByRole("button", { name: /^Revoke laptop/ }) });
+    await expect.poll(() => row.innerText()).toMatch(/0 \/ 50\s+0 \/ 5/);
+    // The limit is the server's: a request past the day's 5 credits is refused for this key.
+    const over = await app.request("POST", "/v1/generate", {
+      token: secret,
+      json: { prompt: "a lighthouse", models: ["gpt-image-2", "nano-banana-pro"] },
+    });
+    expect(over.status).toBe(402);
+    expect(over.body.error).toMatchObject({ code: "key_limit_exceeded", limit: "perDay", max: 5 });
     await screenshots(page, "settings");
 
     await page.getByRole("button", { name: /^Revoke laptop/ }).click();
