@@ -50,8 +50,10 @@ EXECUTE FUNCTION api_key_hold_placed();
 -- What a resolved hold released (a void: all of it; a partial post: the rest) no longer counts;
 -- what it posted stays spent. It is given back to every key along its chain (the hold and its
 -- ancestors), once per key: each counted these credits at its topmost hold in the chain. The
--- day's counter only if that topmost hold was placed on the counter's day. No clamp at zero:
--- a counter going negative is a bug, and api_keys_spent_non_negative refuses it.
+-- day's counter only if that topmost hold was placed on the counter's day. A counter that would
+-- go below zero (a bug in this accounting: no flow leads there) stops at zero with a warning in
+-- the database's log rather than failing the resolution: a limit's counter must never keep
+-- credits from being released.
 CREATE OR REPLACE FUNCTION api_key_hold_resolved() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -72,10 +74,20 @@ BEGIN
     ORDER BY chain.api_key_id, chain.depth DESC
   LOOP
     UPDATE api_keys
-    SET spent_total = spent_total - NEW.released,
+    SET spent_total = greatest(spent_total - NEW.released, 0),
         spent_day = CASE WHEN spent_day_date = (v_counted.created_at AT TIME ZONE 'UTC')::date
-                         THEN spent_day - NEW.released ELSE spent_day END
-    WHERE id = v_counted.api_key_id;
+                         THEN greatest(spent_day - NEW.released, 0) ELSE spent_day END
+    WHERE id = v_counted.api_key_id AND spent_total < NEW.released;
+    IF FOUND THEN
+      RAISE WARNING 'api key % counted less than hold % released (%): its counter stops at zero',
+        v_counted.api_key_id, NEW.id, NEW.released;
+    ELSE
+      UPDATE api_keys
+      SET spent_total = spent_total - NEW.released,
+          spent_day = CASE WHEN spent_day_date = (v_counted.created_at AT TIME ZONE 'UTC')::date
+                           THEN greatest(spent_day - NEW.released, 0) ELSE spent_day END
+      WHERE id = v_counted.api_key_id;
+    END IF;
   END LOOP;
   RETURN NULL;
 END $$;
@@ -109,42 +121,42 @@ BEGIN
 END $$;
 --> statement-breakpoint
 -- The counters again from the holds, by the rules above, so that the holds drawn under 0018's
--- rules and still pending give back only what was counted (without the clamps, giving back
--- what was never counted would fail their resolution). Each key's counted holds are its holds
+-- rules and still pending give back only what was counted (giving back what was never counted
+-- would take the counter below what the key spent). Each key's counted holds are its holds
 -- with no ancestor of the same key; each gives back what it and the holds drawn from it
 -- released. Recomputed, not adjusted: repeating the migration changes nothing. The triggers
 -- above were just dropped and created, which locks ledger_holds until commit: no hold is
 -- placed or resolved meanwhile.
-WITH RECURSIVE counted AS (
+-- Each hold with every one of its ancestors (itself at depth 0): the chains are short, and
+-- plain joins over it keep the recount linear in the holds.
+WITH RECURSIVE walk AS (
+  SELECT h.id AS hold_id, h.id AS anc_id, h.parent_hold_id AS next_id, h.api_key_id AS anc_key, 0 AS depth
+  FROM ledger_holds h
+  UNION ALL
+  SELECT w.hold_id, p.id, p.parent_hold_id, p.api_key_id, w.depth + 1
+  FROM walk w JOIN ledger_holds p ON p.id = w.next_id
+),
+counted AS (
   SELECT h.id, h.api_key_id, h.amount, (h.created_at AT TIME ZONE 'UTC')::date AS day
   FROM ledger_holds h
   WHERE h.api_key_id IS NOT NULL AND NOT EXISTS (
-    WITH RECURSIVE up AS (
-      SELECT p.id, p.parent_hold_id, p.api_key_id FROM ledger_holds p WHERE p.id = h.parent_hold_id
-      UNION
-      SELECT p.id, p.parent_hold_id, p.api_key_id FROM ledger_holds p JOIN up ON p.id = up.parent_hold_id
-    )
-    SELECT 1 FROM up WHERE up.api_key_id = h.api_key_id
-  )
+    SELECT 1 FROM walk w WHERE w.hold_id = h.id AND w.depth > 0 AND w.anc_key = h.api_key_id)
 ),
-under AS (
-  SELECT c.id AS counted_id, c.id AS hold_id, h.released
-  FROM counted c JOIN ledger_holds h ON h.id = c.id
-  UNION
-  SELECT u.counted_id, h.id, h.released
-  FROM under u JOIN ledger_holds h ON h.parent_hold_id = u.hold_id
+released AS (
+  SELECT w.anc_id AS counted_id, sum(h.released) AS released
+  FROM walk w JOIN ledger_holds h ON h.id = w.hold_id
+  WHERE w.anc_id IN (SELECT id FROM counted)
+  GROUP BY w.anc_id
 ),
 spent AS (
-  SELECT c.api_key_id, c.day,
-         c.amount - (SELECT coalesce(sum(u.released), 0) FROM under u WHERE u.counted_id = c.id) AS spent
-  FROM counted c
+  SELECT c.api_key_id, c.day, c.amount - coalesce(r.released, 0) AS spent
+  FROM counted c LEFT JOIN released r ON r.counted_id = c.id
 ),
 totals AS (
-  SELECT k.id,
-         coalesce((SELECT sum(s.spent) FROM spent s WHERE s.api_key_id = k.id), 0)::bigint AS total,
-         coalesce((SELECT sum(s.spent) FROM spent s
-                   WHERE s.api_key_id = k.id AND s.day = k.spent_day_date), 0)::bigint AS today
-  FROM api_keys k
+  SELECT k.id, coalesce(sum(s.spent), 0)::bigint AS total,
+         coalesce(sum(s.spent) FILTER (WHERE s.day = k.spent_day_date), 0)::bigint AS today
+  FROM api_keys k LEFT JOIN spent s ON s.api_key_id = k.id
+  GROUP BY k.id
 )
 UPDATE api_keys k SET spent_total = t.total, spent_day = t.today
 FROM totals t
