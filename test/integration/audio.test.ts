@@ -189,6 +189,12 @@ describe("POST /v1/audio/speech (sandbox)", () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("idempotency_key_reused");
     expect(await units()).toBe(after);
+    // A key lives 24 hours, as on every door: then it may be used again, for another request.
+    app.clock.advance(24 * 3600_000 + 1000);
+    const later = await send("two");
+    expect(later.status).toBe(200);
+    expect(later.headers.get("idempotent-replayed")).toBeNull();
+    expect(after - (await units())).toBe(speechCost(speechModel, "two".length));
   });
 });
 

@@ -17,6 +17,7 @@ import {
 } from "../catalog/audio-models.js";
 import { findModel } from "../catalog/models.js";
 import { findTextModel } from "../catalog/text-models.js";
+import { IDEMPOTENCY_TTL_HOURS } from "../idempotency/service.js";
 import { getHold, type HoldInput, placeHold, postHold, voidHold } from "../ledger/service.js";
 import { audioSeconds } from "../providers/audio-duration.js";
 import { speechProviders, transcriptionProviders } from "../providers/audio-providers.js";
@@ -181,7 +182,8 @@ type Claim =
  * The hold for this call. Without an Idempotency-Key, a new one. With one, the hold is named
  * after the key (and a counter of failed tries), so no retry, concurrent request or takeover
  * can place a second: a pending one is still running (409), a posted one is replayed from what
- * it stored (no second charge), a voided one frees the next name so the retry runs again.
+ * it stored (no second charge), a voided one frees the next name so the retry runs again. A
+ * settled one older than the key's lifetime is passed over: the key may be used afresh.
  */
 async function claimHold(
   ctx: AppContext,
@@ -192,10 +194,13 @@ async function claimHold(
   if (!idempotency) return { holdId: newAudioHoldId(), fresh: true };
   const base = `aud_${sha256Hex(`${scope.accountId}\n${scope.network}\n${kind}\n${idempotency.key}`).slice(0, 40)}`;
   const reference = `${kind}:${idempotency.hash}`;
+  // A key lives as long as every door's (24 hours): a settled hold older than that is passed over.
+  const expiredBefore = ctx.clock().getTime() - IDEMPOTENCY_TTL_HOURS * 3600_000;
   for (let n = 0; n < MAX_ATTEMPTS_PER_KEY; n++) {
     const holdId = `${base}_${n}`;
     const hold = await getHold(ctx, holdId);
     if (!hold) return { holdId, fresh: true };
+    if (hold.status !== "pending" && hold.createdAt.getTime() <= expiredBefore) continue;
     if (hold.reference !== reference) {
       throw new AppError(
         "idempotency_key_reused",
