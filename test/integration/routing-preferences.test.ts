@@ -11,6 +11,7 @@ import {
   waitForGeneration,
 } from "../helpers/app.js";
 import { expectMoneyInvariants } from "../helpers/ledger.js";
+import { until } from "../helpers/receiver.js";
 import {
   clearFaults,
   type Simulator,
@@ -76,6 +77,10 @@ beforeAll(async () => {
           { [CHAT]: "claude-haiku-4-5" },
           { id: "anthropic-backup", priority: 1 },
         ),
+        {
+          ...simulatedChannel(sim, "anthropic", {}, { id: "anthropic-any", priority: 3 }),
+          models: "*",
+        },
         sandbox("sandbox-a", 0),
         sandbox("sandbox-b", 1),
       ]),
@@ -121,11 +126,14 @@ describe("routing preferences", () => {
     sim.byApi.openai = { script: ["slow"] };
     expect((await image(key, { only: ["openai-main"] })).status).toBe(200);
     expect((await image(key, { only: ["fal-cheap"] })).status).toBe(200);
-    const measured = await measuredLatencies(app.ctx, [
-      "openai-main",
-      "fal-cheap",
-      "replicate-far",
-    ]);
+    // Written after the answer, not waited for by it.
+    const channels = ["openai-main", "fal-cheap", "replicate-far"];
+    await until("both latencies written", async () => {
+      return (await measuredLatencies(app.ctx, IMAGE, channels)).size === 2;
+    });
+    const measured = await measuredLatencies(app.ctx, IMAGE, channels);
+    // Per model: the chat model has no measure on these channels yet.
+    expect((await measuredLatencies(app.ctx, CHAT, channels)).size).toBe(0);
     expect(measured.get("openai-main")).toBeGreaterThanOrEqual(700);
     expect(measured.get("fal-cheap")).toBeLessThan(measured.get("openai-main") as number);
     expect(measured.has("replicate-far")).toBe(false);
@@ -211,11 +219,24 @@ describe("routing preferences", () => {
     });
     expect(none.status).toBe(400);
     expect(none.body.error).toMatchObject({ code: "no_channel_left", model: IMAGE });
+    // The chat channel serves every model on its adapter's terms: an image cannot run on it.
+    const noImages = await image(key, { only: ["anthropic-any"] });
+    expect(noImages.status).toBe(400);
+    expect(noImages.body.error).toMatchObject({
+      code: "unknown_channel",
+      channels: ["anthropic-any"],
+    });
+    // Ignoring a channel that exists but does not serve the model is harmless; a typo is not.
+    expect((await image(key, { ignore: ["sandbox-a", "openai-main"] })).body.routing.upstream).toBe(
+      "fal-cheap",
+    );
+    const typo = await image(key, { ignore: ["openai-mian"] });
+    expect(typo.body.error).toMatchObject({ code: "unknown_channel", channels: ["openai-mian"] });
     const shape = await image(key, { sort: "fastest" });
     expect(shape.status).toBe(400);
     expect(shape.body.error.code).toBe("invalid_request");
-    expect(await balance()).toBe(100);
-    expect(sim.calls).toHaveLength(0);
+    expect(await balance()).toBe(97); // the one image served
+    expect(sim.calls.map((c) => c.api)).toEqual(["fal"]);
   });
 
   it("chat takes routing through the openai SDK, and refuses an unknown channel", async () => {

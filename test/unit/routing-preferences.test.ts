@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { Channel } from "../../src/domains/routing/channels.js";
-import { applyPreferences, unknownChannels } from "../../src/domains/routing/preferences.js";
+import {
+  applyPreferences,
+  triedChannels,
+  unknownChannels,
+} from "../../src/domains/routing/preferences.js";
 
 const channel = (id: string): Channel => ({
   id,
@@ -34,12 +38,22 @@ describe("applyPreferences", () => {
     ).toEqual(["b", "a", "c"]);
   });
   it("tries only the first channel without failover", () => {
-    expect(ids(applyPreferences([a, b, c], { order: ["b"], allowFailover: false }))).toEqual(["b"]);
+    const noFailover = { order: ["b"], allowFailover: false };
+    expect(ids(triedChannels(applyPreferences([a, b, c], noFailover), noFailover))).toEqual(["b"]);
+    expect(ids(triedChannels(applyPreferences([a, b, c], { order: ["b"] }), {}))).toEqual([
+      "b",
+      "a",
+      "c",
+    ]);
   });
   it("names the unknown ids", () => {
     expect(unknownChannels({ order: ["a", "x"], ignore: ["y", "x"] }, ["a", "b"])).toEqual([
       "x",
       "y",
     ]);
+    // An ignored channel that serves none of the models is harmless, if it exists at all.
+    expect(
+      unknownChannels({ only: ["a"], ignore: ["c", "typo"] }, ["a", "b"], ["a", "b", "c"]),
+    ).toEqual(["typo"]);
   });
 });

@@ -1468,7 +1468,7 @@ export interface components {
     Routing: {
       /** @description The channel that served the result, if any did. */
       upstream: string | null;
-      /** @description Whether a channel other than the first one was tried. */
+      /** @description Whether a channel other than the first one was tried (the first as the request's routing preferences order them). */
       failover: boolean;
       attempts: {
         channel: string;
@@ -1586,8 +1586,8 @@ export interface components {
        */
       response_format: "json" | "text";
       temperature?: number;
-      /** @description Routing preferences as a JSON text, as /v1/generate's `routing` object. */
-      routing?: components["schemas"]["RoutingPreferences"];
+      /** @description Routing preferences as JSON text: the `routing` object of /v1/generate, e.g. {"order":["openai-main"]}. */
+      routing?: string;
       /**
        * Format: binary
        * @description The audio: WAV or MP3, whose length is read from its header (it is what is billed), at most 25 MB.

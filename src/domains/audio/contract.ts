@@ -66,6 +66,13 @@ export const transcriptionFields = z.object({
 /** The whole form, for the document: the file beside the fields. */
 export const transcriptionForm = transcriptionFields
   .extend({
+    // A form field is text: documented as what is sent, JSON text of the routing object.
+    routing: z
+      .string()
+      .optional()
+      .describe(
+        'Routing preferences as JSON text: the `routing` object of /v1/generate, e.g. {"order":["openai-main"]}.',
+      ),
     file: z
       .file()
       .describe(

@@ -142,7 +142,11 @@ const timestamp = z.iso.datetime();
 export const routing = z
   .object({
     upstream: z.string().nullable().describe("The channel that served the result, if any did."),
-    failover: z.boolean().describe("Whether a channel other than the first one was tried."),
+    failover: z
+      .boolean()
+      .describe(
+        "Whether a channel other than the first one was tried (the first as the request's routing preferences order them).",
+      ),
     attempts: z.array(
       z.object({
         channel: z.string(),

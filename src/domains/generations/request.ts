@@ -19,6 +19,8 @@ import {
 } from "../catalog/models.js";
 import type { PassDefaults } from "../passes/schema.js";
 import type { AppliedPass } from "../passes/service.js";
+import { audioGenerationProviders } from "../providers/audio-providers.js";
+import { providers } from "../providers/index.js";
 import { type Channel, channelsFor } from "../routing/channels.js";
 import { checkPreferences, routingPreferences } from "../routing/preferences.js";
 
@@ -185,6 +187,10 @@ export interface Quote {
   total: bigint;
 }
 
+/** The channels a job can run on: those whose provider has an adapter for the media (see run.ts). */
+const makesImagesOrVideo = (channel: Channel) => providers[channel.provider] !== undefined;
+const makesAudio = (channel: Channel) => audioGenerationProviders[channel.provider] !== undefined;
+
 const fail = (code: ConstructorParameters<typeof AppError>[0], message: string, field: string) =>
   new AppError(code, message, { field });
 
@@ -310,7 +316,7 @@ export function quote(
     if (credits === undefined) {
       throw fail("invalid_resolution", `${model.id} has no price for these options.`, "resolution");
     }
-    if (channelsFor(channels, model.id, network).length === 0) {
+    if (channelsFor(channels, model.id, network).filter(makesImagesOrVideo).length === 0) {
       throw fail(
         "model_unavailable",
         `${model.id} is not available on ${network} right now.`,
@@ -327,6 +333,7 @@ export function quote(
     models.map((m) => m.model.id),
     network,
     request.routing,
+    makesImagesOrVideo,
   );
   return {
     mediaType,
@@ -402,7 +409,7 @@ function quoteAudio(
         "duration",
       );
     }
-    if (channelsFor(channels, model.id, network).length === 0) {
+    if (channelsFor(channels, model.id, network).filter(makesAudio).length === 0) {
       throw fail(
         "model_unavailable",
         `${model.id} is not available on ${network} right now.`,
@@ -416,6 +423,7 @@ function quoteAudio(
     models.map((m) => m.model.id),
     network,
     request.routing,
+    makesAudio,
   );
   return {
     mediaType: "audio",

@@ -49,8 +49,8 @@ export interface ChannelMeasures {
 /**
  * The candidates (already in default order: priority, then weighted) as the preferences have
  * them: filtered by only/ignore, `order`'s channels first in its order, the rest by `sort`
- * (stable: ties keep the default order; a channel with no measured latency goes last), and
- * only the first one when failover is not allowed.
+ * (stable: ties keep the default order; a channel with no measured latency or cost goes last).
+ * An `order` entry that `only` or `ignore` excludes is dropped. Failover: triedChannels.
  */
 export function applyPreferences(
   candidates: readonly Channel[],
@@ -79,14 +79,34 @@ export function applyPreferences(
     if (at >= 0) ordered.push(...left.splice(at, 1));
   }
   const result = [...ordered, ...left];
-  return prefs.allowFailover === false ? result.slice(0, 1) : result;
+  return result;
 }
 
-/** The ids the preferences name that are not among `served` (the model's channel ids). */
-export function unknownChannels(prefs: RoutingPreferences, served: readonly string[]): string[] {
+/**
+ * Without failover, only the first channel is tried: the router cuts the list after putting
+ * first a channel that already holds the call's upstream job (a rerun after a crash), so that
+ * job is polled rather than paid for again on another channel.
+ */
+export const triedChannels = (ordered: Channel[], prefs: RoutingPreferences | undefined) =>
+  prefs?.allowFailover === false ? ordered.slice(0, 1) : ordered;
+
+/**
+ * The ids the preferences name that cannot apply: in `order` or `only`, one not among `served`
+ * (the channels of the request's models); in `ignore`, one not among `configured` at all (a
+ * channel to avoid is harmless where it does not serve, but a name no channel has is a typo).
+ */
+export function unknownChannels(
+  prefs: RoutingPreferences,
+  served: readonly string[],
+  configured: readonly string[] = served,
+): string[] {
   const known = new Set(served);
-  const named = [...(prefs.order ?? []), ...(prefs.only ?? []), ...(prefs.ignore ?? [])];
-  return [...new Set(named)].filter((id) => !known.has(id));
+  const exists = new Set(configured);
+  const unknown = [
+    ...[...(prefs.order ?? []), ...(prefs.only ?? [])].filter((id) => !known.has(id)),
+    ...(prefs.ignore ?? []).filter((id) => !exists.has(id)),
+  ];
+  return [...new Set(unknown)];
 }
 
 /**
@@ -108,7 +128,11 @@ export function checkPreferences(
     served: channelsFor(channels, model, network).filter(serves),
   }));
   const served = [...new Set(byModel.flatMap((m) => m.served.map((c) => c.id)))];
-  const unknown = unknownChannels(prefs, served);
+  const unknown = unknownChannels(
+    prefs,
+    served,
+    channels.map((c) => c.id),
+  );
   if (unknown.length > 0) {
     throw new AppError(
       "unknown_channel",

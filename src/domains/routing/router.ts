@@ -13,7 +13,7 @@ import { validateOutput } from "../providers/validate.js";
 import { admit, awaitProbe, recordFailure, recordSuccess } from "./breaker.js";
 import { type Channel, channelsFor, upstreamModelOf } from "./channels.js";
 import { measuredLatencies, noteLatency } from "./latency.js";
-import { applyPreferences, type RoutingPreferences } from "./preferences.js";
+import { applyPreferences, type RoutingPreferences, triedChannels } from "./preferences.js";
 
 export type { Attempt, RouteDeps, Routing, RoutingSettings } from "../../ports.js";
 
@@ -28,6 +28,21 @@ export type RouteResult =
   | { ok: false; error: ProviderError; routing: Routing };
 
 const MAX_RETRY_WAIT_MS = 30_000;
+
+/** The model's measured latency on each channel; none (the default order) if it cannot be read. */
+async function latenciesOf(ctx: ServiceContext, model: string, channels: readonly Channel[]) {
+  if (channels.length < 2) return undefined;
+  try {
+    return await measuredLatencies(
+      ctx,
+      model,
+      channels.map((c) => c.id),
+    );
+  } catch (err) {
+    ctx.logger.warn({ err, model }, "channel latencies not read: routing in the default order");
+    return undefined;
+  }
+}
 
 /** Any failure of an upstream call as a ProviderError: aborts are timeouts, the rest connection errors. */
 export function classify(err: unknown): ProviderError {
@@ -130,16 +145,16 @@ export async function routeCall<T>(
   const prefs = request.preferences;
   const served = channelsFor(deps.channels, request.model, request.network, random).filter(serves);
   const latencies =
-    prefs?.sort === "latency"
-      ? await measuredLatencies(
-          ctx,
-          served.map((c) => c.id),
-        )
-      : undefined;
-  const candidates = applyPreferences(served, prefs, {
+    prefs?.sort === "latency" ? await latenciesOf(ctx, request.model, served) : undefined;
+  const ordered = applyPreferences(served, prefs, {
     cost: (c) => c.cost,
     latencyMs: (c) => latencies?.get(c.id),
   });
+  // A run after a crash goes back first to the channel that already has its upstream job.
+  let resume = request.resume ?? null;
+  const resumeAt = ordered.findIndex((c) => c.id === resume?.channel);
+  if (resumeAt > 0) ordered.unshift(...ordered.splice(resumeAt, 1));
+  const candidates = triedChannels(ordered, prefs);
   const asked = prefs && { preferences: prefs };
   const routingOf = (channel: Channel): Routing => ({
     upstream: channel.id,
@@ -147,10 +162,6 @@ export async function routeCall<T>(
     attempts,
     ...asked,
   });
-  // A run after a crash goes back first to the channel that already has its upstream job.
-  let resume = request.resume ?? null;
-  const resumeAt = candidates.findIndex((c) => c.id === resume?.channel);
-  if (resumeAt > 0) candidates.unshift(...candidates.splice(resumeAt, 1));
   let lastError = new ProviderError(
     "retryable",
     "model_unavailable",
@@ -204,11 +215,13 @@ export async function routeCall<T>(
       // against the channel nor call it again. A probe not recorded lapses after its time limit.
       // A channel healthy at admission costs no write (a failure counted meanwhile by another
       // call is cleared by the next success that saw it).
-      try {
-        if (healthWritten) await recordSuccess(ctx, channel.id);
-        await noteLatency(ctx, deps.channels, channel.id, ms);
-      } catch (err) {
-        ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
+      noteLatency(ctx, deps.channels, { channel: channel.id, model: request.model, ms });
+      if (healthWritten) {
+        try {
+          await recordSuccess(ctx, channel.id);
+        } catch (err) {
+          ctx.logger.warn({ err, channel: channel.id }, "channel success not recorded");
+        }
       }
       return { ok: true, value, routing: routingOf(channel) };
     }
