@@ -59,6 +59,46 @@ export function readmeBlocks(markdown: string): ReadmeBlock[] {
   return blocks;
 }
 
+export interface ReadmeScript {
+  line: number;
+  section: string;
+  /** Why the test does not run this block, from a `<!-- not run by the README test: … -->`. */
+  notRun: string | undefined;
+  /** The TypeScript as printed. */
+  code: string;
+  /** The `// → ` lines: what it prints, in order, written like a documented answer's strings. */
+  documented: string[];
+}
+
+/** Every ```ts block of the README: a script to run, with what it documents it prints. */
+export function readmeScripts(markdown: string): ReadmeScript[] {
+  const lines = markdown.split("\n");
+  const scripts: ReadmeScript[] = [];
+  let section = "";
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line.startsWith("## ")) section = line.slice(3).trim();
+    const fence = FENCE.exec(line);
+    if (!fence) continue;
+    let j = i + 1;
+    while (j < lines.length && !FENCE.test(lines[j] as string)) j++;
+    if (fence[2] === "ts") {
+      const body = lines.slice(i + 1, j);
+      scripts.push({
+        line: i + 1,
+        section,
+        notRun: NOT_RUN.exec(lines.slice(Math.max(0, i - 3), i).join("\n"))?.[1],
+        code: body.join("\n"),
+        documented: body
+          .filter((l) => l.trimStart().startsWith("// → "))
+          .map((l) => l.trimStart().slice("// → ".length)),
+      });
+    }
+    i = j;
+  }
+  return scripts;
+}
+
 function commandsOf(body: { n: number; text: string }[], section: string): ReadmeCommand[] {
   const commands: ReadmeCommand[] = [];
   for (let k = 0; k < body.length; k++) {
