@@ -37,7 +37,8 @@ import {
  * `localhost:4000` the webhook receiver). Blocks that cannot run here say why in a
  * `<!-- not run by the README test: … -->` line above them.
  *
- * The ```ts examples run too, as scripts importing @polyforge/client from its packed tarball,
+ * The ```ts examples run too (this README's and the client package's own), as scripts
+ * importing @polyforge/client from its packed tarball,
  * with `KEY` and `PAYER_PRIVATE_KEY` as `npm start` prints them; what they print is checked
  * against their `// → ` lines, and they must compile against the packed package's types.
  */
@@ -310,8 +311,19 @@ const isRead = (command: ReadmeCommand) =>
 
 const readme = await readFile(path.join(repoRoot, "README.md"), "utf8");
 const blocks = readmeBlocks(readme);
-const scripts = readmeScripts(readme);
-const scriptFile = (script: ReadmeScript) => path.join(packed.dir, `readme-${script.line}.mts`);
+const CLIENT_README = "packages/client/README.md";
+const scripts: (ReadmeScript & { readme: string })[] = [
+  ...readmeScripts(readme).map((s) => ({ ...s, readme: "README.md" })),
+  ...readmeScripts(await readFile(path.join(repoRoot, CLIENT_README), "utf8")).map((s) => ({
+    ...s,
+    readme: CLIENT_README,
+  })),
+];
+const scriptFile = (script: (typeof scripts)[number]) =>
+  path.join(
+    packed.dir,
+    `${script.readme === CLIENT_README ? "client-" : ""}readme-${script.line}.mts`,
+  );
 
 /** Writes each TypeScript example beside the packed client and compiles them: tsc's output. */
 async function compileScripts(client: PackedClient): Promise<string> {
@@ -380,7 +392,7 @@ describe("the README, run as printed against npm start's stack", () => {
 
   for (const script of scripts) {
     if (script.notRun !== undefined) continue;
-    it(`TypeScript at line ${script.line} (${script.section})`, async () => {
+    it(`TypeScript at ${script.readme} line ${script.line} (${script.section})`, async () => {
       expect(banner.key, "the banner's API key").toMatch(/^sk_test_/);
       const { stdout } = await run(
         path.join(repoRoot, "node_modules/.bin/tsx"),
@@ -396,11 +408,11 @@ describe("the README, run as printed against npm start's stack", () => {
   }
 
   it("has TypeScript examples that compile against the packed client's types", async () => {
-    expect(scripts.filter((s) => s.notRun === undefined).length).toBeGreaterThanOrEqual(3);
+    expect(scripts.filter((s) => s.notRun === undefined).length).toBeGreaterThanOrEqual(4);
     for (const script of scripts)
       expect(
         script.documented.length,
-        `line ${script.line} documents what it prints`,
+        `${script.readme} line ${script.line} documents what it prints`,
       ).toBeGreaterThan(0);
     expect(await compiled).toBe("");
   });
