@@ -30,10 +30,19 @@ export interface ReadmeBlock {
 const FENCE = /^(\s*)```(\w*)\s*$/;
 const NOT_RUN = /<!--\s*not run by the README test:\s*(.*?)\s*-->/;
 
-/** Every ```sh block of the README with its commands and their documented answers. */
-export function readmeBlocks(markdown: string): ReadmeBlock[] {
+interface Fenced {
+  line: number;
+  section: string;
+  language: string;
+  notRun: string | undefined;
+  /** Its lines, each with its 1-based line number, less the fence's indent. */
+  body: { n: number; text: string }[];
+}
+
+/** Every fenced block of the README, in order. */
+function fencedBlocks(markdown: string): Fenced[] {
   const lines = markdown.split("\n");
-  const blocks: ReadmeBlock[] = [];
+  const fenced: Fenced[] = [];
   let section = "";
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
@@ -45,18 +54,56 @@ export function readmeBlocks(markdown: string): ReadmeBlock[] {
     let j = i + 1;
     for (; j < lines.length && !FENCE.test(lines[j] as string); j++)
       body.push({ n: j + 1, text: (lines[j] as string).slice(indent) });
-    if (fence[2] === "sh") {
-      const before = lines.slice(Math.max(0, i - 3), i).join("\n");
-      blocks.push({
-        line: i + 1,
-        section,
-        notRun: NOT_RUN.exec(before)?.[1],
-        commands: commandsOf(body, section),
-      });
-    }
+    const before = lines.slice(Math.max(0, i - 3), i).join("\n");
+    fenced.push({
+      line: i + 1,
+      section,
+      language: fence[2] as string,
+      notRun: NOT_RUN.exec(before)?.[1],
+      body,
+    });
     i = j;
   }
-  return blocks;
+  return fenced;
+}
+
+/** Every ```sh block of the README with its commands and their documented answers. */
+export function readmeBlocks(markdown: string): ReadmeBlock[] {
+  return fencedBlocks(markdown)
+    .filter((b) => b.language === "sh")
+    .map(({ line, section, notRun, body }) => ({
+      line,
+      section,
+      notRun,
+      commands: commandsOf(body, section),
+    }));
+}
+
+export interface ReadmeScript {
+  line: number;
+  section: string;
+  /** Why the test does not run this block, from a `<!-- not run by the README test: … -->`. */
+  notRun: string | undefined;
+  /** The TypeScript as printed. */
+  code: string;
+  /** The `// → ` lines: what it prints, in order, written like a documented answer's strings. */
+  documented: string[];
+}
+
+/** Every ```ts block of the README: a script to run, with what it documents it prints. */
+export function readmeScripts(markdown: string): ReadmeScript[] {
+  return fencedBlocks(markdown)
+    .filter((b) => b.language === "ts")
+    .map(({ line, section, notRun, body }) => ({
+      line,
+      section,
+      notRun,
+      code: body.map((l) => l.text).join("\n"),
+      documented: body
+        .map((l) => l.text.trimStart())
+        .filter((l) => l.startsWith("// → "))
+        .map((l) => l.slice("// → ".length)),
+    }));
 }
 
 function commandsOf(body: { n: number; text: string }[], section: string): ReadmeCommand[] {

@@ -1,6 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,28 +12,17 @@ import type { LocalChain } from "../../src/chain/local-chain.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import { createFundedCaller, startTestApp, type TestApp } from "../helpers/app.js";
 import { fundedPayer, paymentEnv, startTestChain, usdcBalance } from "../helpers/chain.js";
+import { type PackedClient, packClient } from "../helpers/client-package.js";
 
-const repo = path.resolve(import.meta.dirname, "../..");
-let dir: string;
+let packed: PackedClient;
 let pkg: typeof ClientModule;
 let chain: LocalChain;
 let app: TestApp;
 let worker: Runner;
 
 beforeAll(async () => {
-  // The package as published: `npm pack` (its prepack builds dist), unpacked where its own
-  // imports resolve from the repository's node_modules, without a registry.
-  dir = await mkdtemp(path.join(repo, ".client-package-"));
-  const tarball = execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], {
-    cwd: path.join(repo, "packages/client"),
-    encoding: "utf8",
-  }).trim();
-  execFileSync("tar", ["-xzf", path.join(dir, tarball), "-C", dir]);
-  const installed = path.join(dir, "node_modules/@polyforge/client");
-  await mkdir(path.dirname(installed), { recursive: true });
-  await rename(path.join(dir, "package"), installed);
-  const manifest = JSON.parse(await readFile(path.join(installed, "package.json"), "utf8"));
-  pkg = await import(pathToFileURL(path.join(installed, manifest.exports["."].import)).href);
+  packed = await packClient();
+  pkg = await import(pathToFileURL(packed.entry).href);
 
   chain = await startTestChain("test");
   app = await startTestApp({ env: paymentEnv([chain]) });
@@ -46,7 +33,7 @@ afterAll(async () => {
   await worker?.stop();
   await app?.close();
   await chain?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await packed?.remove();
 });
 
 describe("@polyforge/client", () => {
@@ -122,6 +109,29 @@ describe("@polyforge/client", () => {
     expect(error.code).toBe("invalid_model");
     expect(error.requestId).toBeTruthy();
     expect(error.details.field).toBeDefined();
+  });
+
+  it("chats: the answer with its cost and routing, a bad model as a PolyforgeError", async () => {
+    const { key: apiKey } = await createFundedCaller(app.ctx, 100n);
+    const client = pkg.createClient({ apiKey, baseUrl: app.url });
+    const messages = [{ role: "user" as const, content: "Name three lighthouses." }];
+    const reply = await client.chat({ model: "gpt-5.4-mini", messages, max_tokens: 200 });
+    expect(reply.object).toBe("chat.completion");
+    expect(reply.choices[0]?.message.content).toBeTruthy();
+    expect(reply.choices[0]?.message.refusal).toBeNull();
+    expect(reply.cost.charged).toBeGreaterThan(0);
+    expect(reply.cost.charged).toBe(reply.usage.cost);
+    expect(reply.cost.quoted).toBeGreaterThanOrEqual(reply.cost.charged);
+    expect(reply.routing.upstream).toMatch(/^sandbox-/);
+    const balance = await client.balance();
+    expect(balance.creditBalance).toBeCloseTo(100 - reply.cost.charged, 4);
+
+    const err = await client.chat({ model: "gpt-9", messages }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(pkg.PolyforgeError);
+    const error = err as ClientModule.PolyforgeError;
+    expect([error.status, error.code]).toEqual([400, "invalid_model"]);
+    expect(error.requestId).toBeTruthy();
+    expect((await client.balance()).creditBalance).toBe(balance.creditBalance);
   });
 
   it("sends an Idempotency-Key on creates, and the same key charges once", async () => {

@@ -13,6 +13,7 @@ import { createDatabaseClient, type DatabaseClient } from "../../src/db/client.j
 import { createLogger } from "../../src/logger.js";
 import { createFundedCaller } from "../helpers/app.js";
 import { cliEnv, repoRoot, startCli } from "../helpers/cli.js";
+import { type PackedClient, packClient } from "../helpers/client-package.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { solidPng } from "../helpers/images.js";
 import { freePort } from "../helpers/ports.js";
@@ -20,7 +21,9 @@ import {
   mismatches,
   parseDocumented,
   type ReadmeCommand,
+  type ReadmeScript,
   readmeBlocks,
+  readmeScripts,
 } from "../helpers/readme.js";
 
 /**
@@ -33,6 +36,11 @@ import {
  * made), the sign-in message and signature, and the ports (`localhost:3000` is the API,
  * `localhost:4000` the webhook receiver). Blocks that cannot run here say why in a
  * `<!-- not run by the README test: … -->` line above them.
+ *
+ * The ```ts examples run too (this README's and the client package's own), as scripts
+ * importing @polyforge/client from its packed tarball,
+ * with `KEY` and `PAYER_PRIVATE_KEY` as `npm start` prints them; what they print is checked
+ * against their `// → ` lines, and they must compile against the packed package's types.
  */
 
 const run = promisify(execFile);
@@ -57,6 +65,11 @@ let dataDir: string;
 let workDir: string;
 let api: string;
 let receiverPort: number;
+let packed: PackedClient;
+/** The scripts' compile errors, if any: checked while the stack starts, asserted by a test. */
+let compiled: Promise<string>;
+/** What the `npm start` banner hands a reader: its demo key and its funded wallet's key. */
+const banner = { key: "", payerKey: "" };
 const background: ChildProcess[] = [];
 const backgroundOutput: string[] = [];
 
@@ -87,7 +100,14 @@ beforeAll(async () => {
     SSRF_ALLOW_HOSTS: `localhost:${receiverPort}`,
     LOG_LEVEL: "warn",
   });
-  await dev.waitFor("Press Ctrl-C to stop.", 120_000);
+  // The client is packed and the README's TypeScript compiled while the stack starts.
+  const packing = packClient().then(async (client) => {
+    packed = client;
+    compiled = compileScripts(client);
+  });
+  const [output] = await Promise.all([dev.waitFor("Press Ctrl-C to stop.", 120_000), packing]);
+  banner.key = /API key {3}(sk_test_\w+)/.exec(output)?.[1] ?? "";
+  banner.payerKey = /Its key {3}(0x[0-9a-f]{64})/.exec(output)?.[1] ?? "";
   const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: database.url, LOG_LEVEL: "warn" });
   const logger = createLogger(config);
   client = createDatabaseClient(database.url, { poolMax: 2, logger });
@@ -100,6 +120,7 @@ afterAll(async () => {
   await dev?.exited;
   await client?.close();
   await database?.drop();
+  await packed?.remove();
   await rm(dataDir, { recursive: true, force: true });
   await rm(workDir, { recursive: true, force: true });
 });
@@ -288,7 +309,49 @@ function problemsOf(command: ReadmeCommand, answer: Answer): string[] {
 const isRead = (command: ReadmeCommand) =>
   command.text.trimStart().startsWith("curl ") && !/ -(X|d|F) /.test(` ${command.text} `);
 
-const blocks = readmeBlocks(await readFile(path.join(repoRoot, "README.md"), "utf8"));
+const readme = await readFile(path.join(repoRoot, "README.md"), "utf8");
+const blocks = readmeBlocks(readme);
+const CLIENT_README = "packages/client/README.md";
+const scripts: (ReadmeScript & { readme: string })[] = [
+  ...readmeScripts(readme).map((s) => ({ ...s, readme: "README.md" })),
+  ...readmeScripts(await readFile(path.join(repoRoot, CLIENT_README), "utf8")).map((s) => ({
+    ...s,
+    readme: CLIENT_README,
+  })),
+];
+const scriptFile = (script: (typeof scripts)[number]) =>
+  path.join(
+    packed.dir,
+    `${script.readme === CLIENT_README ? "client-" : ""}readme-${script.line}.mts`,
+  );
+
+/** Writes each TypeScript example beside the packed client and compiles them: tsc's output. */
+async function compileScripts(client: PackedClient): Promise<string> {
+  const files: string[] = [];
+  for (const script of scripts.filter((s) => s.notRun === undefined)) {
+    files.push(path.basename(scriptFile(script)));
+    await writeFile(scriptFile(script), onOurPorts(script.code));
+  }
+  const compilerOptions = {
+    target: "ES2022",
+    lib: ["ES2023", "DOM"],
+    module: "NodeNext",
+    moduleResolution: "NodeNext",
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    skipLibCheck: true,
+    noEmit: true,
+    types: ["node"],
+  };
+  await writeFile(
+    path.join(client.dir, "tsconfig.json"),
+    JSON.stringify({ compilerOptions, files }),
+  );
+  return run(path.join(repoRoot, "node_modules/.bin/tsc"), ["-p", client.dir]).then(
+    () => "",
+    (err: { stdout: string; stderr: string }) => `${err.stdout}${err.stderr}`,
+  );
+}
 
 describe("the README, run as printed against npm start's stack", () => {
   it("has examples to run, and says why of every block it does not run", () => {
@@ -326,6 +389,33 @@ describe("the README, run as printed against npm start's stack", () => {
       }
     }, 120_000);
   }
+
+  for (const script of scripts) {
+    if (script.notRun !== undefined) continue;
+    it(`TypeScript at ${script.readme} line ${script.line} (${script.section})`, async () => {
+      expect(banner.key, "the banner's API key").toMatch(/^sk_test_/);
+      const { stdout } = await run(
+        path.join(repoRoot, "node_modules/.bin/tsx"),
+        [scriptFile(script)],
+        {
+          cwd: packed.dir,
+          env: { ...process.env, KEY: banner.key, PAYER_PRIVATE_KEY: banner.payerKey },
+        },
+      );
+      const documented = parseDocumented(JSON.stringify(onOurPorts(script.documented.join("\n"))));
+      expect(mismatches(documented.value, stdout.trimEnd()), `printed:\n${stdout}`).toEqual([]);
+    }, 60_000);
+  }
+
+  it("has TypeScript examples that compile against the packed client's types", async () => {
+    expect(scripts.filter((s) => s.notRun === undefined).length).toBeGreaterThanOrEqual(4);
+    for (const script of scripts)
+      expect(
+        script.documented.length,
+        `${script.readme} line ${script.line} documents what it prints`,
+      ).toBeGreaterThan(0);
+    expect(await compiled).toBe("");
+  });
 
   it("delivered the video job's webhook to the README's receiver, which verified it", async () => {
     const video = state.videoJob;
