@@ -6,7 +6,10 @@ import type { Runner } from "graphile-worker";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { open } from "../../src/cli/open.js";
 import { loadConfig } from "../../src/config.js";
+import type { GenerationView } from "../../src/domains/generations/history.js";
 import { expireOldOutputs } from "../../src/domains/generations/outputs.js";
+import { getGenerationForWebhook } from "../../src/domains/generations/settlement.js";
+import { generationJson } from "../../src/domains/generations/wire.js";
 import { localStorage } from "../../src/domains/storage/local.js";
 import type { s3Storage } from "../../src/domains/storage/s3.js";
 import { expireOldUploads } from "../../src/domains/uploads/service.js";
@@ -210,6 +213,15 @@ describe("S3 storage", () => {
     expect(kept.body.generations[fresh.id]?.results[0]).toMatchObject({
       imageUrl: expect.stringContaining("/v1/download?"),
       expiredAt: null,
+    });
+    // A webhook delivered (or retried) after the sweep reads the same: no URL, and expiredAt.
+    const webhook = await getGenerationForWebhook(proxy.ctx, {
+      generationId: old.id,
+      accountId: old.me.account.id,
+    });
+    expect(generationJson(webhook as GenerationView).results[0]).toMatchObject({
+      imageUrl: null,
+      expiredAt: new Date(result?.expiredAt as string),
     });
     // Another sweep finds nothing more to do for them.
     expect(await expireOldOutputs(proxy.ctx)).toBe(0);
