@@ -3,7 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { NetworkScope } from "../accounts/caller.js";
-import { deleteScheduled, scheduleDeletions } from "../storage/deletions.js";
+import { deleteScheduled, forgetAndDelete } from "../storage/deletions.js";
 import { type Download, storedDownload } from "../storage/downloads.js";
 
 export const outputResource = (generationId: string, model: string) =>
@@ -96,31 +96,25 @@ const outputGone = () => new AppError("not_found", "The output is no longer stor
  */
 export async function expireOldOutputs(ctx: ServiceContext, limit = 500): Promise<number> {
   const days = ctx.config.storage.outputRetentionDays;
-  let expired = 0;
-  if (days !== undefined) {
-    const now = ctx.clock();
-    const cutoff = new Date(now.getTime() - days * 24 * 3600 * 1000);
-    for (;;) {
-      const keys = await ctx.db.transaction(async (db) => {
-        // Served by generation_results_output_finished_idx; skip locked lets a second sweep
-        // (or a slow one) take other rows instead of waiting.
-        const { rows } = await db.execute<{ output_key: string }>(sql`
-          with picked as (
-            select id, output_key from generation_results
-            where output_key is not null and status = 'completed' and finished_at < ${cutoff}
-            order by finished_at limit ${limit} for update skip locked)
-          update generation_results r set output_key = null, output_expired_at = ${now}
-          from picked where r.id = picked.id
-          returning picked.output_key`);
-        const keys = rows.map((r) => r.output_key);
-        await scheduleDeletions({ db }, keys);
-        return keys;
-      });
-      expired += keys.length;
-      if (keys.length < limit) break;
-    }
-    if (expired) ctx.logger.info({ expired, retentionDays: days }, "outputs expired");
+  if (days === undefined) {
+    await deleteScheduled(ctx);
+    return 0;
   }
-  await deleteScheduled(ctx);
+  const now = ctx.clock();
+  const cutoff = new Date(now.getTime() - days * 24 * 3600 * 1000);
+  const expired = await forgetAndDelete(ctx, limit, async (db) => {
+    // Served by generation_results_output_finished_idx; skip locked lets a second sweep (or a
+    // slow one) take other rows instead of waiting.
+    const { rows } = await db.execute<{ output_key: string }>(sql`
+      with picked as (
+        select id, output_key from generation_results
+        where output_key is not null and status = 'completed' and finished_at < ${cutoff}
+        order by finished_at limit ${limit} for update skip locked)
+      update generation_results r set output_key = null, output_expired_at = ${now}
+      from picked where r.id = picked.id
+      returning picked.output_key`);
+    return rows.map((r) => r.output_key);
+  });
+  if (expired) ctx.logger.info({ expired, retentionDays: days }, "outputs expired");
   return expired;
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
+import type { Executor } from "../../db/client.js";
 
 /**
  * Records stored keys to delete. Called in the transaction that stops pointing at them, so
@@ -53,4 +54,28 @@ export async function deleteScheduled(
     after = (rows.at(-1) as { key: string }).key;
   }
   return { deleted, failed };
+}
+
+/**
+ * A retention sweep: `forget` takes one batch of at most `limit` rows, stops pointing at their
+ * objects and returns the keys, in a transaction that also schedules those keys; batches run
+ * until one is short, then the scheduled objects are deleted. Returns how many keys it forgot.
+ */
+export async function forgetAndDelete(
+  ctx: ServiceContext,
+  limit: number,
+  forget: (db: Executor) => Promise<string[]>,
+): Promise<number> {
+  let forgotten = 0;
+  for (;;) {
+    const keys = await ctx.db.transaction(async (db) => {
+      const keys = await forget(db);
+      await scheduleDeletions({ db }, keys);
+      return keys;
+    });
+    forgotten += keys.length;
+    if (keys.length < limit) break;
+  }
+  await deleteScheduled(ctx);
+  return forgotten;
 }

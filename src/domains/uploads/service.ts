@@ -6,7 +6,7 @@ import { checkUrl } from "../../lib/safe-fetch.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { NetworkScope } from "../accounts/caller.js";
-import { deleteScheduled, scheduleDeletions } from "../storage/deletions.js";
+import { forgetAndDelete } from "../storage/deletions.js";
 import { type Download, storedDownload } from "../storage/downloads.js";
 import { extensionOf } from "../storage/local.js";
 import { uploads } from "./schema.js";
@@ -197,22 +197,14 @@ export async function expireOldUploads(ctx: ServiceContext, limit = 500): Promis
   const days = ctx.config.storage.uploadRetentionDays;
   if (days === undefined) return 0;
   const cutoff = new Date(ctx.clock().getTime() - days * 24 * 3600 * 1000);
-  let expired = 0;
-  for (;;) {
-    const keys = await ctx.db.transaction(async (db) => {
-      const { rows } = await db.execute<{ storage_key: string }>(sql`
-        delete from uploads where id in (
-          select id from uploads where created_at < ${cutoff}
-          order by created_at limit ${limit} for update skip locked)
-        returning storage_key`);
-      const keys = rows.map((r) => r.storage_key);
-      await scheduleDeletions({ db }, keys);
-      return keys;
-    });
-    expired += keys.length;
-    if (keys.length < limit) break;
-  }
+  const expired = await forgetAndDelete(ctx, limit, async (db) => {
+    const { rows } = await db.execute<{ storage_key: string }>(sql`
+      delete from uploads where id in (
+        select id from uploads where created_at < ${cutoff}
+        order by created_at limit ${limit} for update skip locked)
+      returning storage_key`);
+    return rows.map((r) => r.storage_key);
+  });
   if (expired) ctx.logger.info({ expired, retentionDays: days }, "uploads expired");
-  await deleteScheduled(ctx);
   return expired;
 }
