@@ -14,6 +14,8 @@ import type { Network } from "./lib/network.js";
  */
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
+/** Days something stored is kept; unset keeps it forever. */
+const retentionDays = z.coerce.number().int().min(1).max(36_500).optional();
 const positiveInt = (fallback: number, max: number) =>
   z.coerce.number().int().min(1).max(max).default(fallback);
 
@@ -208,15 +210,12 @@ export const configSchema = z
     STORAGE_PRESIGNED_TTL_SECONDS: positiveInt(300, 7 * 24 * 3600).describe(
       "How long a presigned download URL (STORAGE_DOWNLOADS=presigned) stays valid. Each download hands out a fresh one.",
     ),
-    OUTPUT_RETENTION_DAYS: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(36_500)
-      .optional()
-      .describe(
-        "Days a generation's output is kept after it finished; older outputs are deleted from storage by the hourly outputs_retention task, and their downloads answer 410 output_expired. Unset: outputs are kept forever.",
-      ),
+    OUTPUT_RETENTION_DAYS: retentionDays.describe(
+      "Days a generation's output is kept after it finished; older outputs are deleted from storage by the hourly outputs_retention task, and their downloads answer 410 output_expired. Unset: outputs are kept forever.",
+    ),
+    UPLOAD_RETENTION_DAYS: retentionDays.describe(
+      "Days an uploaded or re-hosted reference image is kept; older ones are deleted by the same hourly task, and their ids then answer 404 (a generation or workflow naming one is refused). Unset: uploads are kept forever.",
+    ),
     CHANNELS: z
       .string()
       .optional()
@@ -493,6 +492,8 @@ export interface StorageConfig {
   presignedTtlSeconds: number;
   /** Days an output is kept after it finished; undefined keeps outputs forever. */
   outputRetentionDays: number | undefined;
+  /** Days an upload is kept after it was stored; undefined keeps uploads forever. */
+  uploadRetentionDays: number | undefined;
 }
 
 export interface S3StorageConfig {
@@ -633,6 +634,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       downloads: e.STORAGE_DOWNLOADS,
       presignedTtlSeconds: e.STORAGE_PRESIGNED_TTL_SECONDS,
       outputRetentionDays: e.OUTPUT_RETENTION_DAYS,
+      uploadRetentionDays: e.UPLOAD_RETENTION_DAYS,
     },
     channels,
     urlSigningSecret: e.URL_SIGNING_SECRET ?? randomBytes(32).toString("base64url"),

@@ -39,6 +39,8 @@ export interface Storage {
     key: string,
     options: { expiresInSeconds: number; contentType: string },
   ): Promise<string>;
+  /** Releases its connections at shutdown; closing twice is harmless. */
+  close?(): void;
 }
 
 /** x402 on each network that takes payments: offers, the facilitator, the chain it watches. */

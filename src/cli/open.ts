@@ -16,7 +16,7 @@ export interface Opened {
   ctx: AppContext;
   config: Config;
   logger: Logger;
-  /** Closes the pool, then stops the embedded PostgreSQL if this process owns it. */
+  /** Closes the pool and the storage client, then stops the embedded PostgreSQL if this process owns it. */
   close(): Promise<void>;
   /** Tells an embedded PostgreSQL this process owns to stop, without waiting (see stopNow). */
   stopNow(): void;
@@ -77,6 +77,7 @@ export async function open(options: {
       await ctx.inlineRuns.release();
       await ctx.generationEvents.close();
       await database.close();
+      ctx.storage.close?.();
       await target.embedded?.stop();
     },
     stopNow: () => target.embedded?.stopNow(),

@@ -10,6 +10,7 @@ export * from "../domains/payments/schema.js";
 export * from "../domains/payouts/schema.js";
 export * from "../domains/ratelimits/schema.js";
 export * from "../domains/routing/schema.js";
+export * from "../domains/storage/schema.js";
 export * from "../domains/templates/schema.js";
 export * from "../domains/uploads/schema.js";
 export * from "../domains/webhooks/schema.js";

@@ -32,7 +32,10 @@ export const recurringTasks = {
   payments_reconcile: "*/10 * * * *",
   payouts_reconcile: "* * * * *",
   rate_limits_purge: "*/5 * * * *",
-  /** Deletes outputs older than OUTPUT_RETENTION_DAYS (does nothing when it is unset). */
+  /**
+   * Deletes outputs older than OUTPUT_RETENTION_DAYS and uploads older than
+   * UPLOAD_RETENTION_DAYS (each only when set), and retries deletes that failed.
+   */
   outputs_retention: "23 * * * *",
 } as const;
 

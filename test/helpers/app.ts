@@ -163,6 +163,7 @@ export async function startTestApp(
       await ctx.inlineRuns.release();
       await ctx.generationEvents.close();
       await client.close();
+      ctx.storage.close?.();
       if (ownsDatabase) await database.drop();
       await rm(storageDir, { recursive: true, force: true });
     },

@@ -135,8 +135,8 @@ const chainArgs = (): string[] => services.chain.command;
 const argAfter = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 
 describe("docker-compose.yml: the services and their order", () => {
-  it("runs postgres, the chain, a one-shot migrate, the api and the worker", () => {
-    for (const name of ["postgres", "chain", "migrate", "api", "worker"]) {
+  it("runs postgres, minio, the chain, a one-shot migrate, the api and the worker", () => {
+    for (const name of ["postgres", "minio", "minio-bucket", "chain", "migrate", "api", "worker"]) {
       expect(services, name).toHaveProperty(name);
     }
     expect(services.migrate.restart).toBe("no");
@@ -151,7 +151,9 @@ describe("docker-compose.yml: the services and their order", () => {
   });
 
   it("gives every long-running service a health check", () => {
-    expect(longRunning()).toEqual(expect.arrayContaining(["postgres", "chain", "api", "worker"]));
+    expect(longRunning()).toEqual(
+      expect.arrayContaining(["postgres", "minio", "chain", "api", "worker"]),
+    );
     for (const name of longRunning()) {
       const check = services[name].healthcheck;
       expect(check, `${name} has a healthcheck`).toBeDefined();
@@ -223,52 +225,64 @@ describe("docker-compose.yml: the environment, through the real config loader", 
     });
   }
 
-  it("api and worker share the signing secret, the database and the outputs volume", () => {
+  it("api and worker share the signing secret, the database and the minio service's bucket", () => {
     const api = loadConfig(serviceEnv("api"));
     const worker = loadConfig(serviceEnv("worker"));
     expect(worker.urlSigningSecret).toBe(api.urlSigningSecret);
     expect(worker.database.url).toBe(api.database.url);
-    expect(worker.storageDir).toBe(api.storageDir);
-    const mount = (name: string) =>
-      (services[name].volumes as string[]).find((v) => v.endsWith(`:${api.storageDir}`));
-    expect(mount("api")).toBeDefined();
-    expect(mount("worker")).toBe(mount("api"));
-    expect(compose.volumes).toHaveProperty((mount("api") as string).split(":")[0] as string);
-  });
-
-  it("api and worker switch to the same S3 bucket when the shell exports STORAGE_URL", () => {
-    const unset = loadConfig(serviceEnv("api"));
-    expect(unset.storage).toEqual({
-      s3: undefined,
+    const minio = services.minio.environment;
+    expect(api.storage).toEqual({
+      s3: {
+        bucket: "polyforge",
+        prefix: "",
+        endpoint: "http://minio:9000",
+        region: "us-east-1",
+        credentials: {
+          accessKeyId: minio.MINIO_ROOT_USER,
+          secretAccessKey: minio.MINIO_ROOT_PASSWORD,
+        },
+        pathStyle: true,
+      },
       downloads: "proxy",
       presignedTtlSeconds: 300,
       outputRetentionDays: undefined,
-    });
-    const s3 = load({
-      ...shell,
-      STORAGE_URL: "s3://polyforge-outputs/prod",
-      STORAGE_S3_ENDPOINT: "https://s3.example.com",
-      STORAGE_S3_ACCESS_KEY_ID: "AKEXAMPLE",
-      STORAGE_S3_SECRET_ACCESS_KEY: "example-secret",
-      STORAGE_DOWNLOADS: "presigned",
-      OUTPUT_RETENTION_DAYS: "90",
-    }).services;
-    const api = loadConfig(serviceEnv("api", s3));
-    const worker = loadConfig(serviceEnv("worker", s3));
-    expect(api.storage).toEqual({
-      s3: {
-        bucket: "polyforge-outputs",
-        prefix: "prod/",
-        endpoint: "https://s3.example.com",
-        region: "us-east-1",
-        credentials: { accessKeyId: "AKEXAMPLE", secretAccessKey: "example-secret" },
-        pathStyle: false,
-      },
-      downloads: "presigned",
-      presignedTtlSeconds: 300,
-      outputRetentionDays: 90,
+      uploadRetentionDays: undefined,
     });
     expect(worker.storage).toEqual(api.storage);
+    // No local outputs directory to share: nothing is written to the containers' disks.
+    for (const name of ["api", "worker"]) expect(services[name].volumes, name).toBeUndefined();
+  });
+
+  it("minio: a store on its volume with a health check, and a one-shot that creates the bucket before api and worker start", () => {
+    const { s3 } = loadConfig(serviceEnv("api")).storage;
+    const endpoint = new URL(s3?.endpoint as string);
+    expect(services).toHaveProperty(endpoint.hostname);
+    const minio = services[endpoint.hostname];
+    expect(minio.image).toMatch(/^minio\/minio:RELEASE\./);
+    // MinIO's API listens on 9000 unless --address says otherwise.
+    expect(minio.command).toEqual(["server", "/data"]);
+    expect(endpoint.port).toBe("9000");
+    expect(minio.ports).toBeUndefined();
+    const dataVolume = (minio.volumes as string[]).find((v) => v.endsWith(":/data"));
+    expect(compose.volumes).toHaveProperty((dataVolume as string).split(":")[0] as string);
+    expect(minio.healthcheck.test).toEqual(["CMD", "mc", "ready", "local"]);
+
+    const bucket = services["minio-bucket"];
+    expect(bucket.restart).toBe("no");
+    expect(bucket.image).toBe(minio.image);
+    expect(bucket.depends_on[endpoint.hostname]).toEqual({ condition: "service_healthy" });
+    expect(bucket.environment).toEqual(minio.environment);
+    const script = (bucket.command as string[]).join(" ");
+    // $$ in compose is one $: the shell reads the pair from the one-shot's environment.
+    expect(script).toContain(
+      `mc alias set stack ${endpoint.origin} "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"`,
+    );
+    expect(script).toContain(`mc mb --ignore-existing stack/${s3?.bucket}`);
+    for (const name of ["api", "worker"]) {
+      expect(services[name].depends_on["minio-bucket"], name).toEqual({
+        condition: "service_completed_successfully",
+      });
+    }
   });
 
   it("the chain service loads as development tooling and listens on every interface", () => {
@@ -313,6 +327,29 @@ describe("docker-compose.yml: the environment, through the real config loader", 
     );
     for (const [key] of composeText.matchAll(/0x[0-9a-fA-F]{64}/g)) {
       expect(publicKeys.has(key.toLowerCase()), "a private key that is not anvil's").toBe(true);
+    }
+    // The object store's only built-in pair is MinIO's public development default, and an
+    // exported pair replaces it for the store and for api and worker alike.
+    expect(services.minio.environment).toEqual({
+      MINIO_ROOT_USER: "minioadmin",
+      MINIO_ROOT_PASSWORD: "minioadmin",
+    });
+    expect(composeText).toMatch(/minioadmin\/minioadmin is MinIO's well-known development pair/);
+    const exported = load({
+      ...shell,
+      MINIO_ROOT_USER: "stack-admin",
+      MINIO_ROOT_PASSWORD: "a-longer-local-secret",
+    }).services;
+    expect(exported.minio.environment).toEqual({
+      MINIO_ROOT_USER: "stack-admin",
+      MINIO_ROOT_PASSWORD: "a-longer-local-secret",
+    });
+    expect(exported["minio-bucket"].environment).toEqual(exported.minio.environment);
+    for (const name of ["api", "worker"]) {
+      expect(loadConfig(serviceEnv(name, exported)).storage.s3?.credentials, name).toEqual({
+        accessKeyId: "stack-admin",
+        secretAccessKey: "a-longer-local-secret",
+      });
     }
     // The in-process facilitator's key form is refused in production and not needed here.
     for (const name of Object.keys(services)) {
@@ -438,9 +475,10 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
   }, 60_000);
 
   it("api: its health check fails before migrate has run and passes after; the worker's after it starts", async () => {
-    const storage = { STORAGE_DIR: path.join(dataRoot, "outputs") };
+    // Storage stays the minio service's, which is not here: neither process touches the store
+    // before a request or a job needs it.
     const db = { DATABASE_URL: database.url };
-    const api = startProcess(services.api.command, localEnv("api", { ...db, ...storage }));
+    const api = startProcess(services.api.command, localEnv("api", db));
     running.push(api.child);
     const healthz = local(`http://127.0.0.1:${serviceEnv("api").PORT}/healthz`);
     await until(
@@ -456,7 +494,7 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
     expect(await runHealthcheck("api", local)).toBe(0);
 
     expect(await runHealthcheck("worker", local)).toBe(1);
-    const worker = startProcess(services.worker.command, localEnv("worker", { ...db, ...storage }));
+    const worker = startProcess(services.worker.command, localEnv("worker", db));
     running.push(worker.child);
     await until(
       async () => (await runHealthcheck("worker", local)) === 0,

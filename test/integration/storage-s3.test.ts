@@ -3,9 +3,16 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { sql } from "drizzle-orm";
 import type { Runner } from "graphile-worker";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { open } from "../../src/cli/open.js";
+import { loadConfig } from "../../src/config.js";
+import type { GenerationView } from "../../src/domains/generations/history.js";
 import { expireOldOutputs } from "../../src/domains/generations/outputs.js";
+import { getGenerationForWebhook } from "../../src/domains/generations/settlement.js";
+import { generationJson } from "../../src/domains/generations/wire.js";
 import { localStorage } from "../../src/domains/storage/local.js";
+import type { s3Storage } from "../../src/domains/storage/s3.js";
+import { expireOldUploads } from "../../src/domains/uploads/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import {
   createFundedCaller,
@@ -31,7 +38,7 @@ const PREFIX = "polyforge";
 beforeAll(async () => {
   store = await startObjectStore();
   proxy = await startTestApp({
-    env: { ...store.env(PREFIX), OUTPUT_RETENTION_DAYS: "30" },
+    env: { ...store.env(PREFIX), OUTPUT_RETENTION_DAYS: "30", UPLOAD_RETENTION_DAYS: "7" },
   });
   // A second API process of the same deployment that hands out presigned URLs.
   presigned = await startTestApp({
@@ -155,7 +162,7 @@ describe("S3 storage", () => {
     expect(logs).not.toContain("X-Amz-Credential=S3RVER");
   });
 
-  it("retention: an output older than OUTPUT_RETENTION_DAYS is deleted and answers 410 output_expired; a newer one stays", async () => {
+  it("retention: an output older than OUTPUT_RETENTION_DAYS is deleted and answers 410 output_expired, and reads show no URL; a newer one stays", async () => {
     const old = await generateImage(proxy);
     const fresh = await generateImage(proxy);
     await proxy.ctx.db.execute(sql`
@@ -165,6 +172,13 @@ describe("S3 storage", () => {
     expect(await expireOldOutputs(proxy.ctx)).toBeGreaterThanOrEqual(1);
     expect(await store.object(`${PREFIX}/${old.key}`)).toBeUndefined();
     expect(await store.object(`${PREFIX}/${fresh.key}`)).toBeDefined();
+    const marked = await proxy.ctx.db.execute<{ output_key: string | null; expired: boolean }>(sql`
+      select output_key, output_expired_at is not null as expired from generation_results
+      where generation_id in (${old.id}, ${fresh.id}) order by generation_id = ${old.id}`);
+    expect(marked.rows).toEqual([
+      { output_key: fresh.key, expired: false },
+      { output_key: null, expired: true },
+    ]);
 
     for (const app of [proxy, presigned]) {
       const gone = await get(app, old.download, old.me.key);
@@ -177,8 +191,119 @@ describe("S3 storage", () => {
       });
     }
     expect((await get(proxy, fresh.download, fresh.me.key)).status).toBe(200);
+
+    // Status and history say it expired and hand out no URL; still completed and charged.
+    const status = await proxy.call("getGenerationStatus", {
+      token: old.me.key,
+      query: { ids: old.id },
+    });
+    const [result] = status.body.generations[old.id]?.results ?? [];
+    expect(result).toMatchObject({ status: "completed", imageUrl: null });
+    expect(result?.charged).toBe(result?.cost);
+    expect(Date.parse(result?.expiredAt as string)).not.toBeNaN();
+    const history = await proxy.call("listGenerations", { token: old.me.key });
+    expect(history.body.data[0]?.results[0]).toMatchObject({
+      imageUrl: null,
+      expiredAt: result?.expiredAt,
+    });
+    const kept = await proxy.call("getGenerationStatus", {
+      token: fresh.me.key,
+      query: { ids: fresh.id },
+    });
+    expect(kept.body.generations[fresh.id]?.results[0]).toMatchObject({
+      imageUrl: expect.stringContaining("/v1/download?"),
+      expiredAt: null,
+    });
+    // A webhook delivered (or retried) after the sweep reads the same: no URL, and expiredAt.
+    const webhook = await getGenerationForWebhook(proxy.ctx, {
+      generationId: old.id,
+      accountId: old.me.account.id,
+    });
+    expect(generationJson(webhook as GenerationView).results[0]).toMatchObject({
+      imageUrl: null,
+      expiredAt: new Date(result?.expiredAt as string),
+    });
     // Another sweep finds nothing more to do for them.
     expect(await expireOldOutputs(proxy.ctx)).toBe(0);
+  });
+
+  it("retention: the key is cleared before the object is deleted, and a failed delete is retried by the next sweep", async () => {
+    const old = await generateImage(proxy);
+    await proxy.ctx.db.execute(sql`
+      update generation_results set finished_at = now() - interval '31 days'
+      where generation_id = ${old.id}`);
+    const deleted: string[] = [];
+    const failing = {
+      ...proxy.ctx,
+      storage: {
+        ...proxy.ctx.storage,
+        delete: async (key: string) => {
+          // By the time an object is deleted, no result points at it any more.
+          const { rows } = await proxy.ctx.db.execute<{ n: number }>(
+            sql`select count(*)::int as n from generation_results where output_key = ${key}`,
+          );
+          deleted.push(`${key}:${rows[0]?.n}`);
+          throw new Error("store unavailable");
+        },
+      },
+    };
+    expect(await expireOldOutputs(failing)).toBe(1);
+    expect(deleted).toEqual([`${old.key}:0`]);
+    // Expired though its object is still there: the download is 410, not a stale 200.
+    expect(await store.object(`${PREFIX}/${old.key}`)).toBeDefined();
+    expect((await get(proxy, old.download, old.me.key)).status).toBe(410);
+    const pending = await proxy.ctx.db.execute<{
+      key: string;
+      attempts: number;
+      last_error: string;
+    }>(sql`select key, attempts, last_error from storage_deletions`);
+    expect(pending.rows).toEqual([
+      { key: old.key, attempts: 1, last_error: "Error: store unavailable" },
+    ]);
+    expect(proxy.logs.join("\n")).toContain("the next sweep tries again");
+
+    // The next sweep expires nothing new but deletes the object it still owes.
+    expect(await expireOldOutputs(proxy.ctx)).toBe(0);
+    expect(await store.object(`${PREFIX}/${old.key}`)).toBeUndefined();
+    expect((await proxy.ctx.db.execute(sql`select key from storage_deletions`)).rows).toEqual([]);
+  });
+
+  it("upload retention: an upload older than UPLOAD_RETENTION_DAYS is forgotten and its object deleted; a newer one stays", async () => {
+    const me = await createFundedCaller(proxy.ctx, 10n);
+    const old = await uploadImage(proxy, me.key, await solidPng(8, 8, "#123"));
+    const fresh = await uploadImage(proxy, me.key, await solidPng(8, 8, "#456"));
+    await proxy.ctx.db.execute(
+      sql`update uploads set created_at = now() - interval '8 days' where id = ${old.id}`,
+    );
+    // The presigned process has no UPLOAD_RETENTION_DAYS.
+    expect(await expireOldUploads(presigned.ctx)).toBe(0);
+    expect(await store.object(`${PREFIX}/uploads/${old.id}.png`)).toBeDefined();
+
+    expect(await expireOldUploads(proxy.ctx)).toBe(1);
+    expect(await store.object(`${PREFIX}/uploads/${old.id}.png`)).toBeUndefined();
+    expect(await store.object(`${PREFIX}/uploads/${fresh.id}.png`)).toBeDefined();
+    expect((await get(proxy, new URL(old.url).pathname, me.key)).status).toBe(404);
+    expect((await get(proxy, new URL(fresh.url).pathname, me.key)).status).toBe(200);
+    // A generation naming the forgotten upload is refused before anything is held.
+    const refused = await proxy.call("generate", {
+      token: me.key,
+      json: { prompt: "a lighthouse", models: ["z-image-turbo"], referenceImageUrls: [old.url] },
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ error: { code: "invalid_reference_image" } });
+  });
+
+  it("retention: the sweep's scan has an index (finished_at, where an output is still kept)", async () => {
+    const plan = await proxy.ctx.db.transaction(async (tx) => {
+      // The test tables are tiny: forbid the sequential scan the planner would rather do.
+      await tx.execute(sql`set local enable_seqscan = off`);
+      const { rows } = await tx.execute<{ "QUERY PLAN": string }>(sql`
+        explain select id from generation_results
+        where output_key is not null and status = 'completed' and finished_at < now()
+        order by finished_at limit 500`);
+      return rows.map((r) => r["QUERY PLAN"]).join("\n");
+    });
+    expect(plan).toContain("generation_results_output_finished_idx");
   });
 
   it("retention unset keeps every output, however old", async () => {
@@ -190,6 +315,27 @@ describe("S3 storage", () => {
     expect(await expireOldOutputs(presigned.ctx)).toBe(0);
     expect(await store.object(`${PREFIX}/${ancient.key}`)).toBeDefined();
     expect((await get(proxy, ancient.download, ancient.me.key)).status).toBe(200);
+  });
+});
+
+describe("S3 client", () => {
+  it("is destroyed when the process closes, once however often it is closed", async () => {
+    const opened = await open({
+      adoptEmbedded: false,
+      logToStderr: true,
+      config: loadConfig({
+        NODE_ENV: "test",
+        DATABASE_URL: proxy.database.url,
+        LOG_LEVEL: "silent",
+        ...store.env(PREFIX),
+      }),
+    });
+    const { client } = opened.ctx.storage as ReturnType<typeof s3Storage>;
+    const destroy = vi.spyOn(client, "destroy");
+    await opened.close();
+    expect(destroy).toHaveBeenCalledTimes(1);
+    opened.ctx.storage.close?.();
+    expect(destroy).toHaveBeenCalledTimes(1);
   });
 });
 

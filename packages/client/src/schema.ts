@@ -1236,7 +1236,7 @@ export interface components {
       status: "pending" | "processing" | "completed" | "failed";
       /** @description 0–100 where the upstream tells it. */
       progress: number | null;
-      /** @description An image result once completed: a signed URL that opens for 24 hours. */
+      /** @description An image result once completed: a signed URL that opens for 24 hours. Null once the output has expired (see `expiredAt`). */
       imageUrl?: string | null;
       /** @description A video result, likewise. */
       videoUrl?: string | null;
@@ -1270,6 +1270,8 @@ export interface components {
         message: string | null;
       } | null;
       finishedAt: string | null;
+      /** @description When the output was deleted after the retention period (OUTPUT_RETENTION_DAYS): its URL is then null and its download answers 410 output_expired. Null while the output is kept. */
+      expiredAt: string | null;
     };
     GenerationSubmitted: {
       generationId: string;
@@ -9112,7 +9114,8 @@ export interface operations {
            *                 ]
            *               },
            *               "error": null,
-           *               "finishedAt": "2026-11-21T19:20:02.001Z"
+           *               "finishedAt": "2026-11-21T19:20:02.001Z",
+           *               "expiredAt": null
            *             }
            *           ]
            *         }

@@ -182,7 +182,9 @@ export const generationResult = z
       .string()
       .nullable()
       .optional()
-      .describe("An image result once completed: a signed URL that opens for 24 hours."),
+      .describe(
+        "An image result once completed: a signed URL that opens for 24 hours. Null once the output has expired (see `expiredAt`).",
+      ),
     videoUrl: z.string().nullable().optional().describe("A video result, likewise."),
     audioUrl: z
       .string()
@@ -201,6 +203,11 @@ export const generationResult = z
     routing: routing.nullable(),
     error: resultError.nullable(),
     finishedAt: timestamp.nullable(),
+    expiredAt: timestamp
+      .nullable()
+      .describe(
+        "When the output was deleted after the retention period (OUTPUT_RETENTION_DAYS): its URL is then null and its download answers 410 output_expired. Null while the output is kept.",
+      ),
   })
   .meta({ id: "GenerationResult" });
 
@@ -425,6 +432,7 @@ const generationExample = {
       },
       error: null,
       finishedAt: "2026-11-21T19:20:02.001Z",
+      expiredAt: null,
     },
   ],
 };

@@ -25,6 +25,8 @@ interface ResultRow {
   error_code: string | null;
   error_message: string | null;
   finished_at: string | null;
+  /** When the retention sweep deleted the output; null while it is kept. */
+  output_expired_at: string | null;
   /** A video result's frame rate, as quoted. */
   fps: number | null;
   template_id: string | null;
@@ -80,7 +82,11 @@ export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "con
       status: r.status,
       /** 0–100 where the upstream tells it; null when unknown. */
       progress: r.progress,
-      [mediaKey]: r.status === "completed" ? outputUrl(ctx, r.generation_id, r.model) : null,
+      // No URL for an output the retention sweep deleted: it would only answer 410.
+      [mediaKey]:
+        r.status === "completed" && !r.output_expired_at
+          ? outputUrl(ctx, r.generation_id, r.model)
+          : null,
       // Undefined (left out of the JSON) on an image result.
       fps: first.media_type === "video" ? r.fps : undefined,
       cost: BigInt(r.cost),
@@ -89,13 +95,14 @@ export function generationView(rows: ResultRow[], ctx: Pick<ServiceContext, "con
       routing: r.routing,
       error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
       finishedAt: r.finished_at ? new Date(r.finished_at) : null,
+      expiredAt: r.output_expired_at ? new Date(r.output_expired_at) : null,
     })),
   };
 }
 export type GenerationView = ReturnType<typeof generationView>;
 
 const resultColumns = sql`g.id as generation_id, g.media_type::text, g.prompt, g.created_at, g.quoted, g.reservation_id,
-  r.id, r.model, r.position, r.status::text, r.progress, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at,
+  r.id, r.model, r.position, r.status::text, r.progress, r.cost, r.charged, r.refunded, r.routing, r.error_code, r.error_message, r.finished_at, r.output_expired_at,
   g.request->>'templateId' as template_id, (g.request->'frameRates'->>r.model)::int as fps,
   (select coalesce(json_agg(json_build_object('passId', gp.pass_id, 'fee', gp.fee::text) order by gp.position), '[]'::json)
    from generation_passes gp where gp.generation_id = g.id) as passes`;

@@ -3,6 +3,7 @@ import type { ServiceContext } from "../../context.js";
 import { AppError } from "../../errors.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { NetworkScope } from "../accounts/caller.js";
+import { deleteScheduled, forgetAndDelete } from "../storage/deletions.js";
 import { type Download, storedDownload } from "../storage/downloads.js";
 
 export const outputResource = (generationId: string, model: string) =>
@@ -84,31 +85,36 @@ export async function downloadOutput(
 const outputGone = () => new AppError("not_found", "The output is no longer stored.");
 
 /**
- * Deletes from storage the outputs of results that finished more than OUTPUT_RETENTION_DAYS
- * ago, and marks each such result by clearing its key: its download then answers 410
- * output_expired. The object goes first, so a crash in between leaves a key whose object is
- * gone, which the next sweep deletes again (a missing object is no error) and clears. Returns
- * how many it expired; nothing when no retention is configured.
+ * Expires the outputs of results that finished more than OUTPUT_RETENTION_DAYS ago: one
+ * statement clears each result's key and sets output_expired_at (its download then answers
+ * 410 output_expired, its status shows no URL), and the same transaction schedules the object
+ * for deletion; the objects are deleted only after that commits. So no result ever points at
+ * a deleted object, and an object whose delete fails is retried by the next sweep (see
+ * storage/deletions.ts). Keys are unique per result and run (`<generation>/<position>-<run>`),
+ * so a scheduled key is never one a later run writes. Returns how many results it expired;
+ * nothing is expired when no retention is configured, but earlier scheduled deletes still run.
  */
 export async function expireOldOutputs(ctx: ServiceContext, limit = 500): Promise<number> {
   const days = ctx.config.storage.outputRetentionDays;
-  if (days === undefined) return 0;
-  const cutoff = new Date(ctx.clock().getTime() - days * 24 * 3600 * 1000);
-  let expired = 0;
-  for (;;) {
-    const { rows } = await ctx.db.execute<{ id: string; output_key: string }>(sql`
-      select id, output_key from generation_results
-      where status = 'completed' and output_key is not null and finished_at < ${cutoff}
-      order by finished_at limit ${limit}`);
-    for (const row of rows) {
-      await ctx.storage.delete(row.output_key);
-      await ctx.db.execute(sql`
-        update generation_results set output_key = null
-        where id = ${row.id} and output_key = ${row.output_key}`);
-    }
-    expired += rows.length;
-    if (rows.length < limit) break;
+  if (days === undefined) {
+    await deleteScheduled(ctx);
+    return 0;
   }
-  if (expired) ctx.logger.info({ expired, retentionDays: days }, "expired outputs deleted");
+  const now = ctx.clock();
+  const cutoff = new Date(now.getTime() - days * 24 * 3600 * 1000);
+  const expired = await forgetAndDelete(ctx, limit, async (db) => {
+    // Served by generation_results_output_finished_idx; skip locked lets a second sweep (or a
+    // slow one) take other rows instead of waiting.
+    const { rows } = await db.execute<{ output_key: string }>(sql`
+      with picked as (
+        select id, output_key from generation_results
+        where output_key is not null and status = 'completed' and finished_at < ${cutoff}
+        order by finished_at limit ${limit} for update skip locked)
+      update generation_results r set output_key = null, output_expired_at = ${now}
+      from picked where r.id = picked.id
+      returning picked.output_key`);
+    return rows.map((r) => r.output_key);
+  });
+  if (expired) ctx.logger.info({ expired, retentionDays: days }, "outputs expired");
   return expired;
 }

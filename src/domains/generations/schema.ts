@@ -68,6 +68,7 @@ export const generationResults = pgTable(
     refunded: bigint("refunded", { mode: "bigint" }).notNull().default(sql`0`),
     holdId: text("hold_id").notNull(),
     routing: jsonb("routing").$type<Record<string, unknown>>(),
+    /** Cleared by the retention sweep, which sets outputExpiredAt in the same statement. */
     outputKey: text("output_key"),
     contentType: text("content_type"),
     errorCode: text("error_code"),
@@ -82,12 +83,18 @@ export const generationResults = pgTable(
     upstreamJob: jsonb("upstream_job").$type<{ channel: string; job: Record<string, unknown> }>(),
     startedAt: timestamp("started_at", { withTimezone: true }),
     finishedAt: timestamp("finished_at", { withTimezone: true }),
+    /** When the retention sweep deleted the output; its download then answers 410. */
+    outputExpiredAt: timestamp("output_expired_at", { withTimezone: true }),
   },
   (t) => [
     unique("generation_results_one_per_model").on(t.generationId, t.model),
     index("generation_results_open_idx")
       .on(t.status)
       .where(sql`${t.status} in ('pending', 'processing')`),
+    // The retention sweep's scan: oldest finished results that still have an output.
+    index("generation_results_output_finished_idx")
+      .on(t.finishedAt)
+      .where(sql`${t.outputKey} is not null`),
     check("generation_results_cost_positive", sql`${t.cost} > 0`),
     // Settled once, all or nothing: a success charges the quote, a failure refunds it.
     check(

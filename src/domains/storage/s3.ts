@@ -28,8 +28,15 @@ export function s3Storage(config: S3StorageConfig): Storage & { client: S3Client
     responseChecksumValidation: "WHEN_REQUIRED",
   });
   const objectKey = (key: string) => config.prefix + checkStorageKey(key);
+  let closed = false;
   return {
     client,
+    close() {
+      // Its keep-alive sockets would otherwise hold the process open after the pool closed.
+      if (closed) return;
+      closed = true;
+      client.destroy();
+    },
     async put(key, bytes) {
       // A PUT replaces the object whole: a reader never sees half of one.
       await client.send(
