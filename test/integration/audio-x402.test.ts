@@ -120,5 +120,21 @@ describe("x402 speech", () => {
     const bad = await fetch(`${app.url}/v1/audio/speech`, speech("x".repeat(5_000)));
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("prompt_too_long");
+    // No network's channels honour this routing: nothing is offered to pay.
+    const routed = await fetch(`${app.url}/v1/audio/speech`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "tts-1",
+        input: "hi",
+        voice: "alloy",
+        routing: { only: ["nope"] },
+      }),
+    });
+    expect(routed.status).toBe(400);
+    expect(routed.headers.get("payment-required")).toBeNull();
+    expect(((await routed.json()) as { error: { code: string } }).error.code).toBe(
+      "unknown_channel",
+    );
   });
 });

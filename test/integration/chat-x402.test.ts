@@ -77,6 +77,28 @@ const chat = (max_tokens: number) => ({
 });
 
 describe("x402 chat", () => {
+  it("routing no network's channels can honour is a 400, with nothing offered to pay", async () => {
+    const res = await fetch(`${app.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: MODEL, messages, max_tokens: 5, routing: { order: ["nope"] } }),
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("payment-required")).toBeNull();
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unknown_channel");
+    const honoured = await fetch(`${app.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: MODEL,
+        messages,
+        max_tokens: 5,
+        routing: { order: ["openai-sim"] },
+      }),
+    });
+    expect(honoured.status).toBe(402);
+  });
+
   it("the wallet pays the hold; the unused remainder stays on its account as credits", async () => {
     const payer = await fundedPayer(chain, 5n * 10n ** 6n);
     const hold = cost(countPromptTokens(messages), 2_000);
