@@ -169,6 +169,26 @@ describe("routing preferences", () => {
     expect(sim.calls.map((c) => c.api)).toEqual(["replicate", "fal", "replicate"]);
   });
 
+  it("a batch routes each of its requests by that request's own preferences", async () => {
+    const { key } = await caller();
+    const res = await app.call("generateBatch", {
+      token: key,
+      json: {
+        requests: [
+          { prompt: "one", models: [IMAGE], routing: { only: ["replicate-far"] } },
+          { prompt: "two", models: [IMAGE], routing: { order: ["fal-cheap"] } },
+        ],
+      },
+    });
+    expect(res.status).toBe(202);
+    const upstreams = [];
+    for (const g of res.body.generations) {
+      const done = await waitForGeneration(app, key, g.generationId);
+      upstreams.push(done.results[0].routing.upstream);
+    }
+    expect(upstreams).toEqual(["replicate-far", "fal-cheap"]);
+  });
+
   it("sort: price puts the cheapest channel first and fails over in price order", async () => {
     const { key, balance } = await caller();
     sim.byApi.fal = { script: [], always: "error500" };
