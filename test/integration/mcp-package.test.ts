@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, rm, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -19,8 +19,8 @@ import { expectMoneyInvariants } from "../helpers/ledger.js";
 
 /**
  * @polyforge/mcp as users get it: `npm pack` of packages/mcp, extracted outside the repository
- * (its imports resolve from the repository's node_modules through a symlink, nothing is
- * installed), its bin driven over stdio by the official MCP client against the real API on the
+ * with its @polyforge/client from that package's own tarball (the other imports resolve from
+ * the repository's node_modules through a symlink, nothing is installed), its bin driven over stdio by the official MCP client against the real API on the
  * sandbox models, with an API key and with a wallet paying per call on anvil.
  */
 
@@ -33,11 +33,24 @@ let worker: Runner;
 
 async function packAndExtract() {
   work = await mkdtemp(path.join(tmpdir(), "polyforge-mcp-pack-"));
+  // Its prepack builds @polyforge/client's dist too, which the client's own pack then takes.
   await run("npm", ["pack", "--pack-destination", work], {
     cwd: path.join(repoRoot, "packages/mcp"),
   });
   const tarball = (await readdir(work)).find((f) => f.endsWith(".tgz")) as string;
   await run("tar", ["-xzf", path.join(work, tarball), "-C", work]);
+  // Its dependency @polyforge/client installed from its own tarball, as npx would.
+  const clientDir = path.join(work, "client");
+  await mkdir(clientDir);
+  const { stdout } = await run(
+    "npm",
+    ["pack", "--silent", "--ignore-scripts", "--pack-destination", clientDir],
+    { cwd: path.join(repoRoot, "packages/client") },
+  );
+  const installed = path.join(work, "package/node_modules/@polyforge");
+  await mkdir(installed, { recursive: true });
+  await run("tar", ["-xzf", path.join(clientDir, stdout.trim()), "-C", clientDir]);
+  await rename(path.join(clientDir, "package"), path.join(installed, "client"));
   await symlink(path.join(repoRoot, "node_modules"), path.join(work, "node_modules"));
   cli = path.join(work, "package/dist/cli.js");
 }
@@ -105,6 +118,8 @@ describe("the packed package", () => {
       ),
     ).toBe(true);
     expect(readFileSync(cli, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
+    const manifest = JSON.parse(readFileSync(path.join(work, "package/package.json"), "utf8"));
+    expect(Object.keys(manifest.dependencies)).toContain("@polyforge/client");
     for (const f of files.filter((name) => name.endsWith(".js"))) {
       expect(readFileSync(path.join(work, f), "utf8")).not.toMatch(/from "\.\.\/|src\//);
     }

@@ -1,13 +1,17 @@
-import { ExactEvmScheme } from "@x402/evm/exact/client";
-import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
+import {
+  amountPaid,
+  createClient,
+  errorFromResponse,
+  PolyforgeError,
+  SpendLedger,
+} from "@polyforge/client";
 import { privateKeyToAccount } from "viem/accounts";
-import type { Config } from "./config.js";
-import { type SpendGuard, spendGuard } from "./spend.js";
+import { type Config, unitsToDollars } from "./config.js";
 
 /**
- * Polyforge's HTTP API, the only thing this package talks to: with an API key, or with no key
- * and a wallet that pays each call through x402 (POST /v1/generate, /v1/chat/completions,
- * /v1/audio/speech), within the spending caps.
+ * Polyforge's HTTP API, the only thing this package talks to, through @polyforge/client: with
+ * an API key, or with no key and a wallet that pays each call through x402 (POST /v1/generate,
+ * /v1/chat/completions, /v1/audio/speech) within the client's spending caps.
  */
 
 type Json = Record<string, unknown>;
@@ -90,132 +94,109 @@ export interface PolyforgeApi {
   speech(body: Json, signal?: AbortSignal): Promise<SpeechJson & { payment?: PaymentJson }>;
   chat(body: Json, signal?: AbortSignal): Promise<ChatCompletionJson>;
   balance(): Promise<Json>;
-  /** With a wallet: what this process has paid today and the caps. */
-  spending?: SpendGuard;
+  /** With a wallet: what this process has paid today (UTC) and the caps, in USDC base units. */
+  spending?: () => { day: string; spent: bigint; maxPerCall: bigint; maxPerDay: bigint };
 }
 
-const parse = (text: string): unknown => {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
-/** A refusal's body as the ApiError carrying its code. */
-function refusal(status: number, text: string): ApiError {
-  const error = (parse(text) as { error?: { code?: string; message?: string } } | undefined)?.error;
-  return new ApiError(
-    error?.code ?? "http_error",
-    error?.message ?? `Polyforge answered ${status}.`,
-    status,
-  );
-}
-
-type Fetch = (url: string, init: RequestInit) => Promise<Response>;
+const $ = (units: unknown) => `$${unitsToDollars(BigInt(String(units)))}`;
 
 /**
- * fetch that pays a 402 from the wallet, one x402 client per call so that the cap check of
- * one call cannot be mistaken for another's. The amount is checked against both caps before
- * anything is signed; a payment the API then refuses (a second 402) is not counted.
+ * The client's refusals under this package's codes: its spend caps are the env's caps, named
+ * after the variables a user sets.
  */
-function payingFetch(config: Extract<Config, { mode: "wallet" }>, guard: SpendGuard) {
-  const account = privateKeyToAccount(config.walletKey);
-  const scheme = new ExactEvmScheme(account);
-  return async (url: string, init: RequestInit): Promise<{ res: Response; paid?: bigint }> => {
-    let refused: ApiError | undefined;
-    let reserved: bigint | undefined;
-    const client = x402Client.fromConfig({
-      schemes: [{ network: config.network, client: scheme }],
-      // Our caps replace x402's default $1 cap; the asset stays limited to x402's known USDC.
-      spendControls: { maxAmountPerPayment: false },
-    });
-    client.onBeforePaymentCreation(async ({ selectedRequirements }) => {
-      const amount = BigInt(selectedRequirements.amount);
-      const cap = guard.reserve(amount);
-      if (cap) {
-        refused = new ApiError(cap.code, cap.message);
-        return { abort: true, reason: cap.message };
-      }
-      reserved = amount;
-      return undefined;
-    });
-    try {
-      const res = await wrapFetchWithPayment(fetch, client)(url, init);
-      if (res.status === 402 && reserved !== undefined) {
-        guard.release(reserved);
-        reserved = undefined;
-      }
-      return reserved === undefined ? { res } : { res, paid: reserved };
-    } catch (err) {
-      if (refused) throw refused;
-      throw new ApiError("payment_failed", `The x402 payment failed: ${(err as Error).message}`);
+function fromClient(err: unknown, base: string): unknown {
+  if (err instanceof ApiError) return err;
+  if (err instanceof PolyforgeError) {
+    const d = err.details;
+    if (err.code === "spend_cap_per_call") {
+      return new ApiError(
+        "max_per_call_exceeded",
+        `This call asks ${$(d.amount)} USDC, over POLYFORGE_MAX_PER_CALL (${$(d.maxPerCall)}); nothing was paid.`,
+      );
     }
-  };
+    if (err.code === "spend_cap_per_day") {
+      return new ApiError(
+        "max_per_day_exceeded",
+        `This call asks ${$(d.amount)} USDC and ${$(d.spentToday)} was paid today (UTC): over POLYFORGE_MAX_PER_DAY (${$(d.maxPerDay)}); nothing was paid.`,
+      );
+    }
+    return new ApiError(String(err.code), err.message, err.status || undefined);
+  }
+  // fetch fails with a TypeError when it cannot connect; anything else broke inside x402.
+  if (err instanceof TypeError) {
+    return new ApiError(
+      "api_unreachable",
+      `Polyforge at ${base} cannot be reached: ${err.cause instanceof Error ? err.cause.message : err.message}`,
+    );
+  }
+  return new ApiError("payment_failed", `The x402 payment failed: ${(err as Error).message}`);
 }
 
 export function httpApi(config: Config): PolyforgeApi {
   const base = config.apiUrl;
-  const guard = config.mode === "wallet" ? spendGuard(config.maxPerCall, config.maxPerDay) : null;
-  const pay = config.mode === "wallet" && guard ? payingFetch(config, guard) : null;
+  const ledger = config.mode === "wallet" ? new SpendLedger() : undefined;
+  const client = createClient({
+    baseUrl: base,
+    ...(config.mode === "key"
+      ? { apiKey: config.apiKey }
+      : {
+          wallet: privateKeyToAccount(config.walletKey),
+          networks: [config.network],
+          maxPerCall: config.maxPerCall,
+          maxPerDay: config.maxPerDay,
+          ledger,
+        }),
+  });
   /** Each paid generation's access token (gat_…), the one credential that reads it. */
   const tokens = new Map<string, string>();
 
-  async function send(
-    method: string,
-    path: string,
-    options: { body?: unknown; signal?: AbortSignal; token?: string; paid?: boolean } = {},
-  ): Promise<{ res: Response; paid?: bigint }> {
-    const token = options.token ?? (config.mode === "key" ? config.apiKey : undefined);
-    const init: RequestInit = {
-      method,
-      signal: options.signal ?? null,
-      headers: {
-        ...(token && { authorization: `Bearer ${token}` }),
-        ...(options.body !== undefined && { "content-type": "application/json" }),
-      },
-      ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
-    };
-    try {
-      if (options.paid && pay) return await pay(`${base}${path}`, init);
-      return { res: await (fetch as Fetch)(`${base}${path}`, init) };
-    } catch (err) {
-      if (err instanceof ApiError) throw err;
-      throw new ApiError(
-        "api_unreachable",
-        `Polyforge at ${base} cannot be reached: ${(err as Error).message}`,
-      );
-    }
-  }
-
+  /** One call: its answer, or its refusal as an ApiError. */
   async function call<T>(
-    method: string,
-    path: string,
-    options: Parameters<typeof send>[2] = {},
-  ): Promise<{ body: T; paid?: bigint }> {
-    const { res, paid } = await send(method, path, options);
-    const text = await res.text();
-    if (!res.ok) throw refusal(res.status, text);
-    return { body: parse(text) as T, ...(paid !== undefined && { paid }) };
+    send: () => Promise<{ data?: unknown; error?: unknown; response: Response }>,
+  ): Promise<{ body: T; response: Response }> {
+    let result: Awaited<ReturnType<typeof send>>;
+    try {
+      result = await send();
+    } catch (err) {
+      throw fromClient(err, base);
+    }
+    if (!result.response.ok || result.data === undefined) {
+      throw fromClient(errorFromResponse(result.response, result.error), base);
+    }
+    return { body: result.data as T, response: result.response };
   }
 
-  const receipt = (payment: unknown, paid: bigint | undefined): PaymentJson | undefined =>
-    paid === undefined || !guard
+  /** The API's receipt of a paid call, with the USDC the wallet signed for it. */
+  const receipt = (payment: unknown, response: Response): PaymentJson | undefined => {
+    const paid = amountPaid(response);
+    return paid === undefined
       ? undefined
-      : { usdc: guard.dollars(paid), ...((payment as Json | undefined) ?? {}) };
+      : { usdc: unitsToDollars(paid), ...((payment as Json | undefined) ?? {}) };
+  };
 
   return {
     mode: config.mode,
-    ...(guard && { spending: guard }),
+    ...(ledger &&
+      config.mode === "wallet" && {
+        spending: () => {
+          const spent = ledger.today();
+          return {
+            day: new Date().toISOString().slice(0, 10),
+            spent,
+            maxPerCall: config.maxPerCall,
+            maxPerDay: config.maxPerDay,
+          };
+        },
+      }),
     generate: async (body) => {
-      const { body: answer, paid } = await call<{
+      const { body: answer, response } = await call<{
         generationId?: string;
         cost: number;
         accessToken?: string;
         status?: string;
         payment?: Json;
         message?: string;
-      }>("POST", "/v1/generate", { body, paid: true });
+      }>(() => client.api.POST("/v1/generate", { body: body as never }));
       if (!answer.generationId) {
         // The payment was broadcast but not confirmed: its credits wait on the wallet's account.
         throw new ApiError(
@@ -224,7 +205,7 @@ export function httpApi(config: Config): PolyforgeApi {
         );
       }
       if (answer.accessToken) tokens.set(answer.generationId, answer.accessToken);
-      const payment = receipt(answer.payment, paid);
+      const payment = receipt(answer.payment, response);
       return {
         generationId: answer.generationId,
         cost: answer.cost,
@@ -232,10 +213,17 @@ export function httpApi(config: Config): PolyforgeApi {
       };
     },
     status: async (ids) => {
-      const query = (list: string[]) =>
-        `/v1/generate/status?ids=${list.map(encodeURIComponent).join(",")}`;
       type Status = { generations: Record<string, GenerationJson>; notFound: string[] };
-      if (config.mode === "key") return (await call<Status>("GET", query(ids))).body;
+      const read = async (list: string[], token?: string) =>
+        (
+          await call<Status>(() =>
+            client.api.GET("/v1/generate/status", {
+              params: { query: { ids: list.join(",") } },
+              ...(token && { headers: { authorization: `Bearer ${token}` } }),
+            }),
+          )
+        ).body;
+      if (config.mode === "key") return read(ids);
       // A wallet reads each generation it paid for with that generation's own token.
       const found: Status = { generations: {}, notFound: [] };
       for (const id of ids) {
@@ -244,36 +232,39 @@ export function httpApi(config: Config): PolyforgeApi {
           found.notFound.push(id);
           continue;
         }
-        const { body } = await call<Status>("GET", query([id]), { token });
-        Object.assign(found.generations, body.generations);
-        found.notFound.push(...body.notFound);
+        const answer = await read([id], token);
+        Object.assign(found.generations, answer.generations);
+        found.notFound.push(...answer.notFound);
       }
       return found;
     },
-    models: async () => (await call<{ data: ModelJson[] }>("GET", "/v1/models")).body.data,
+    models: async () =>
+      (await call<{ data: ModelJson[] }>(() => client.api.GET("/v1/models"))).body.data,
     chat: async (body, signal) => {
-      const { body: reply, paid } = await call<ChatCompletionJson>("POST", "/v1/chat/completions", {
-        body,
-        ...(signal && { signal }),
-        paid: true,
-      });
-      const payment = receipt(reply.payment, paid);
+      const { body: reply, response } = await call<ChatCompletionJson>(() =>
+        client.api.POST("/v1/chat/completions", {
+          body: body as never,
+          ...(signal && { signal }),
+        }),
+      );
+      const payment = receipt(reply.payment, response);
       return payment ? { ...reply, payment } : reply;
     },
     speech: async (body, signal) => {
-      const { res, paid } = await send("POST", "/v1/audio/speech", {
-        body,
-        ...(signal && { signal }),
-        paid: true,
-      });
-      if (!res.ok) throw refusal(res.status, await res.text());
-      const payment = receipt(undefined, paid);
+      const { body: audio, response } = await call<ArrayBuffer>(() =>
+        client.api.POST("/v1/audio/speech", {
+          body: body as never,
+          parseAs: "arrayBuffer",
+          ...(signal && { signal }),
+        }),
+      );
+      const payment = receipt(undefined, response);
       return {
-        audioBase64: Buffer.from(await res.arrayBuffer()).toString("base64"),
-        contentType: res.headers.get("content-type") ?? "application/octet-stream",
-        charged: Number(res.headers.get("x-credits-charged") ?? 0),
-        upstream: res.headers.get("x-upstream"),
-        failover: res.headers.get("x-failover") === "true",
+        audioBase64: Buffer.from(audio).toString("base64"),
+        contentType: response.headers.get("content-type") ?? "application/octet-stream",
+        charged: Number(response.headers.get("x-credits-charged") ?? 0),
+        upstream: response.headers.get("x-upstream"),
+        failover: response.headers.get("x-failover") === "true",
         ...(payment && { payment }),
       };
     },
@@ -284,7 +275,7 @@ export function httpApi(config: Config): PolyforgeApi {
           "The balance of credits needs POLYFORGE_API_KEY; with POLYFORGE_WALLET_KEY each call is paid in USDC as it is made.",
         );
       }
-      return (await call<Json>("GET", "/v1/balance")).body;
+      return (await call<Json>(() => client.api.GET("/v1/balance"))).body;
     },
   };
 }

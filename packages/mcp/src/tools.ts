@@ -3,6 +3,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { ApiError, type GenerationJson, type PaymentJson, type PolyforgeApi } from "./api.js";
+import { unitsToDollars } from "./config.js";
 import {
   chatMessage,
   credits,
@@ -431,13 +432,13 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
       },
       async () =>
         answer(async () => {
-          const t = spending.today();
+          const t = spending();
           return {
             mode: "wallet",
             day: t.day,
-            paidToday: spending.dollars(t.spent),
-            maxPerCall: spending.dollars(t.maxPerCall),
-            maxPerDay: spending.dollars(t.maxPerDay),
+            paidToday: unitsToDollars(t.spent),
+            maxPerCall: unitsToDollars(t.maxPerCall),
+            maxPerDay: unitsToDollars(t.maxPerDay),
           };
         }),
     );
