@@ -2,8 +2,9 @@ import { z } from "zod";
 
 /**
  * The tools' input fields, as POST /v1/generate and /v1/chat/completions take them (copied
- * from the API's public contract: this package depends on nothing of the server's). The API
- * checks everything again, against its catalog, and answers with its own codes.
+ * from the API's public contract: this package depends on nothing of the server's, and
+ * test/unit/mcp-tool-schemas.test.ts holds the copies to the API's own). The API checks
+ * everything again, against its catalog, and answers with its own codes.
  */
 
 export const imageResolutions = ["0.5K", "1K", "2K", "4K"] as const;
