@@ -22,6 +22,35 @@ export const seed = z
   .max(2 ** 31 - 1)
   .optional();
 
+const channelList = z
+  .array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "a channel id"))
+  .min(1)
+  .max(32);
+
+/** The API's routing preferences (its `routing` field on every generation door). */
+export const routing = z
+  .strictObject({
+    order: channelList
+      .optional()
+      .describe("Channels to try first, in this order; the others follow (unless `only`)."),
+    only: channelList.optional().describe("Use these channels and no others."),
+    ignore: channelList.optional().describe("Never use these channels."),
+    sort: z
+      .enum(["price", "latency"])
+      .optional()
+      .describe(
+        "Order the channels `order` does not place: by their upstream cost, or by measured latency.",
+      ),
+    allowFailover: z
+      .boolean()
+      .optional()
+      .describe("false: only the first channel is tried; if it fails, the call is refunded."),
+  })
+  .optional()
+  .describe(
+    "Which upstream channels may serve the call, and in what order. Channel ids are what results name in routing.upstream; unknown_channel lists those serving the models.",
+  );
+
 export const generateFields = {
   prompt: z
     .string()
@@ -47,6 +76,7 @@ export const generateFields = {
     .record(z.string().min(1).max(64), z.string().max(MAX_PROMPT_LENGTH))
     .optional(),
   seed,
+  routing,
 };
 
 export const models = (description: string) =>

@@ -11,6 +11,7 @@ import {
   generationShape,
   imageResolutions,
   models,
+  routing,
   seed,
   speechFormats,
   textOutput,
@@ -260,6 +261,7 @@ export function registerTools(
           .optional()
           .describe("Music and sound effects: seconds, one of the model's durations."),
         seed,
+        routing,
         waitSeconds: waitSeconds(300, "Music and sound effects: how long to wait for the clip."),
       },
       outputSchema: {
@@ -279,7 +281,7 @@ export function registerTools(
       },
       annotations: generating,
     },
-    async ({ model, prompt, voice, format, duration, seed, waitSeconds }, extra) => {
+    async ({ model, prompt, voice, format, duration, seed, routing, waitSeconds }, extra) => {
       let speechModel: { voices: readonly string[] } | undefined;
       try {
         const found = (await api.models()).find(
@@ -297,6 +299,7 @@ export function registerTools(
             mediaType: "audio",
             ...(duration !== undefined && { duration }),
             ...(seed !== undefined && { seed }),
+            ...(routing && { routing }),
           },
           waitSeconds,
           extra as ToolExtra,
@@ -324,6 +327,7 @@ export function registerTools(
             input: prompt,
             ...((voice ?? voices[0]) && { voice: voice ?? voices[0] }),
             ...(format && { response_format: format }),
+            ...(routing && { routing }),
           },
           (extra as ToolExtra).signal,
         );
@@ -393,11 +397,12 @@ export function registerTools(
           .describe("A conversation in OpenAI's chat shape, instead of prompt and system."),
         maxTokens: z.number().int().min(1).optional().describe("The reply's token limit."),
         temperature: z.number().min(0).max(2).optional(),
+        routing,
       },
       outputSchema: textOutput,
       annotations: generating,
     },
-    async ({ model, prompt, system, messages, maxTokens, temperature }, extra) =>
+    async ({ model, prompt, system, messages, maxTokens, temperature, routing }, extra) =>
       answer(async () => {
         const conversation = messages ?? [
           ...(system ? [{ role: "system" as const, content: system }] : []),
@@ -409,6 +414,7 @@ export function registerTools(
             messages: conversation,
             ...(maxTokens !== undefined && { max_tokens: maxTokens }),
             ...(temperature !== undefined && { temperature }),
+            ...(routing && { routing }),
           },
           (extra as ToolExtra).signal,
         );
