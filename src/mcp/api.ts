@@ -6,7 +6,11 @@ import {
   type PolyforgeApi,
 } from "../../packages/mcp/src/api.js";
 
-/** The HTTP API, with an API key: what `polyforge mcp` talks to. */
+/**
+ * The HTTP API, with an API key: what `polyforge mcp` talks to. Not the package's http-api.ts,
+ * which runs on @polyforge/client's built dist: `npm ci` and `npm start` build no package, and
+ * this runs from source under tsx.
+ */
 export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
   const base = baseUrl.replace(/\/+$/, "");
   async function send(
