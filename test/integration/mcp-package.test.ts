@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rename, rm, symlink } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rename, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -26,6 +26,7 @@ import { expectMoneyInvariants } from "../helpers/ledger.js";
 
 const run = promisify(execFile);
 let work: string;
+let tarball: string;
 let cli: string;
 let chain: LocalChain;
 let app: TestApp;
@@ -33,24 +34,40 @@ let worker: Runner;
 
 async function packAndExtract() {
   work = await mkdtemp(path.join(tmpdir(), "polyforge-mcp-pack-"));
-  // Its prepack builds @polyforge/client's dist too, which the client's own pack then takes.
-  await run("npm", ["pack", "--pack-destination", work], {
-    cwd: path.join(repoRoot, "packages/mcp"),
-  });
-  const tarball = (await readdir(work)).find((f) => f.endsWith(".tgz")) as string;
+  // Both packages are copied out and built there: nothing is written in the repository, where
+  // the client's own test builds packages/client at the same time.
+  const source = path.join(work, "source");
+  for (const name of ["client", "mcp"]) {
+    for (const entry of ["package.json", "tsconfig.json", "README.md", "src"]) {
+      await cp(path.join(repoRoot, "packages", name, entry), path.join(source, name, entry), {
+        recursive: true,
+      });
+    }
+  }
+  await symlink(path.join(repoRoot, "node_modules"), path.join(source, "node_modules"));
+  // The MCP package builds against the client copied beside it, as the workspace link does.
+  await mkdir(path.join(source, "mcp/node_modules/@polyforge"), { recursive: true });
+  await symlink(
+    path.join(source, "client"),
+    path.join(source, "mcp/node_modules/@polyforge/client"),
+  );
+  const pack = async (name: string, ...flags: string[]) =>
+    (
+      await run("npm", ["pack", "--silent", ...flags, "--pack-destination", work], {
+        cwd: path.join(source, name),
+      })
+    ).stdout.trim();
+  // The MCP package's prepack builds the client's dist first, which the client's pack takes.
+  tarball = await pack("mcp");
+  const clientTarball = await pack("client", "--ignore-scripts");
   await run("tar", ["-xzf", path.join(work, tarball), "-C", work]);
   // Its dependency @polyforge/client installed from its own tarball, as npx would.
-  const clientDir = path.join(work, "client");
-  await mkdir(clientDir);
-  const { stdout } = await run(
-    "npm",
-    ["pack", "--silent", "--ignore-scripts", "--pack-destination", clientDir],
-    { cwd: path.join(repoRoot, "packages/client") },
-  );
+  const unpacked = path.join(work, "client");
+  await mkdir(unpacked);
+  await run("tar", ["-xzf", path.join(work, clientTarball), "-C", unpacked]);
   const installed = path.join(work, "package/node_modules/@polyforge");
   await mkdir(installed, { recursive: true });
-  await run("tar", ["-xzf", path.join(clientDir, stdout.trim()), "-C", clientDir]);
-  await rename(path.join(clientDir, "package"), path.join(installed, "client"));
+  await rename(path.join(unpacked, "package"), path.join(installed, "client"));
   await symlink(path.join(repoRoot, "node_modules"), path.join(work, "node_modules"));
   cli = path.join(work, "package/dist/cli.js");
 }
@@ -103,10 +120,7 @@ const image = { prompt: "a lighthouse at dusk", models: ["gpt-image-2"], resolut
 
 describe("the packed package", () => {
   it("has the bin with a node shebang and nothing of the server", async () => {
-    const { stdout } = await run("tar", [
-      "-tzf",
-      path.join(work, (await readdir(work)).find((f) => f.endsWith(".tgz")) as string),
-    ]);
+    const { stdout } = await run("tar", ["-tzf", path.join(work, tarball)]);
     const files = stdout.trim().split("\n").sort();
     expect(files).toContain("package/dist/cli.js");
     expect(
