@@ -1,73 +1,16 @@
-import type { catalogJson } from "../domains/catalog/routes.js";
-import type { completionJson } from "../domains/chat/wire.js";
-import type { generationJson } from "../domains/generations/wire.js";
-
-/** A generation as the API shows it (GET /v1/generate/status). */
-export type GenerationJson = ReturnType<typeof generationJson>;
-export type ModelJson = ReturnType<typeof catalogJson>["data"][number];
-export type ChatCompletionJson = ReturnType<typeof completionJson>;
-
-export interface BalanceJson {
-  creditBalance: number;
-  heldCredits: number;
-  earnings: number;
-  membershipTier: string;
-  network: string;
-}
-
-export interface SpeechJson {
-  audioBase64: string;
-  contentType: string;
-  /** Credits. */
-  charged: number;
-  upstream: string | null;
-  failover: boolean;
-}
-
-/** An API refusal, with its stable code: MCP tools return it as a tool error. */
-export class ApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
-}
+import {
+  ApiError,
+  type ChatCompletionJson,
+  type GenerationJson,
+  type ModelJson,
+  type PolyforgeApi,
+} from "../../packages/mcp/src/api.js";
 
 /**
- * What the MCP tools need of Polyforge: the HTTP API's own operations and shapes. Over stdio
- * it is the HTTP API at POLYFORGE_API_URL; inside the API (/mcp) it is the same service
- * functions the routes call, with the caller's key.
+ * The HTTP API, with an API key: what `polyforge mcp` talks to. Not the package's http-api.ts,
+ * which runs on @polyforge/client's built dist: `npm ci` and `npm start` build no package, and
+ * this runs from source under tsx.
  */
-export interface PolyforgeApi {
-  /**
-   * POST /v1/generate. With `wait`, the caller is about to wait for the results: the API in
-   * this process runs them itself (no queue hop) and `running` ends when they have settled.
-   */
-  generate(
-    body: Record<string, unknown>,
-    options?: { wait?: boolean },
-  ): Promise<{ generationId: string; cost: number; running?: Promise<void> }>;
-  /** GET /v1/generate/status: the generations found, keyed by id; the other ids in notFound. */
-  status(
-    ids: string[],
-  ): Promise<{ generations: Record<string, GenerationJson>; notFound: string[] }>;
-  models(): Promise<ModelJson[]>;
-  /** POST /v1/audio/speech: the audio (base64), what it was charged and who served it. */
-  speech(body: Record<string, unknown>, signal?: AbortSignal): Promise<SpeechJson>;
-  /** POST /v1/chat/completions, plain: the whole reply with its usage, cost and routing. */
-  chat(body: Record<string, unknown>, signal?: AbortSignal): Promise<ChatCompletionJson>;
-  balance(): Promise<BalanceJson>;
-  /**
-   * Aborts when the process serving these calls begins to shut down (a deploy): a tool that
-   * waits answers with what it has then, as the images door answers 202, and the work goes on.
-   */
-  stopping?: AbortSignal;
-}
-
-/** The HTTP API, with an API key: what `polyforge mcp` talks to. */
 export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
   const base = baseUrl.replace(/\/+$/, "");
   async function send(
@@ -124,9 +67,12 @@ export function httpApi(baseUrl: string, apiKey: string): PolyforgeApi {
   return {
     generate: (body) => call("POST", "/v1/generate", body),
     status: (ids) =>
-      call("GET", `/v1/generate/status?ids=${ids.map(encodeURIComponent).join(",")}`),
+      call<{ generations: Record<string, GenerationJson>; notFound: string[] }>(
+        "GET",
+        `/v1/generate/status?ids=${ids.map(encodeURIComponent).join(",")}`,
+      ),
     models: async () => (await call<{ data: ModelJson[] }>("GET", "/v1/models")).data,
-    chat: (body, signal) => call("POST", "/v1/chat/completions", body, signal),
+    chat: (body, signal) => call<ChatCompletionJson>("POST", "/v1/chat/completions", body, signal),
     speech: async (body, signal) => {
       const res = await send("POST", "/v1/audio/speech", body, signal);
       if (!res.ok) throw refusal(res.status, await res.text());

@@ -1,11 +1,11 @@
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { Router } from "express";
+import { createMcpServer } from "../../packages/mcp/src/tools.js";
 import type { AppContext } from "../context.js";
 import { keyScopeOf } from "../http/auth.js";
 import { mountOn, refuseOtherMethods } from "../http/mount.js";
 import { mcpContracts } from "./contract.js";
 import { localApi } from "./local-api.js";
-import { createMcpServer } from "./tools.js";
 
 /**
  * The MCP tools over Streamable HTTP at /mcp, with the caller's API key. Stateless: each POST
@@ -18,7 +18,9 @@ export function mcpRoutes(ctx: AppContext): Router {
   mountOn(router, ctx)(
     mcpContracts.mcp,
     async ({ caller, req, res }) => {
-      const server = createMcpServer(localApi(ctx, keyScopeOf(caller)));
+      const server = createMcpServer(localApi(ctx, keyScopeOf(caller)), {
+        onInternalError: (err) => ctx.logger.error({ err }, "MCP tool failed"),
+      });
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       res.on("close", () => {
         void transport.close();

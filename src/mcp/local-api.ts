@@ -1,4 +1,5 @@
 import { ZodError } from "zod";
+import { ApiError, type PolyforgeApi } from "../../packages/mcp/src/api.js";
 import type { AppContext } from "../context.js";
 import type { NetworkScope } from "../domains/accounts/caller.js";
 import { speechRequest } from "../domains/audio/contract.js";
@@ -15,7 +16,6 @@ import { getBalance } from "../domains/ledger/service.js";
 import { enforceRateLimit, releaseRateLimit } from "../domains/ratelimits/service.js";
 import { AppError, appErrorFromZod } from "../errors.js";
 import { creditsToJson } from "../lib/credits.js";
-import { ApiError, type PolyforgeApi } from "./api.js";
 
 /** Service errors in the shape the HTTP API gives them. */
 async function asApi<T>(work: () => Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { createMcpServer } from "../../packages/mcp/src/tools.js";
 import { httpApi } from "./api.js";
-import { createMcpServer } from "./tools.js";
 
 /**
  * `polyforge mcp`: the tools over stdio for Claude Desktop, Cursor and other MCP clients,

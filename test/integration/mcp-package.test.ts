@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readdir, rm, symlink } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rename, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -19,13 +19,14 @@ import { expectMoneyInvariants } from "../helpers/ledger.js";
 
 /**
  * @polyforge/mcp as users get it: `npm pack` of packages/mcp, extracted outside the repository
- * (its imports resolve from the repository's node_modules through a symlink, nothing is
- * installed), its bin driven over stdio by the official MCP client against the real API on the
+ * with its @polyforge/client from that package's own tarball (the other imports resolve from
+ * the repository's node_modules through a symlink, nothing is installed), its bin driven over stdio by the official MCP client against the real API on the
  * sandbox models, with an API key and with a wallet paying per call on anvil.
  */
 
 const run = promisify(execFile);
 let work: string;
+let tarball: string;
 let cli: string;
 let chain: LocalChain;
 let app: TestApp;
@@ -33,11 +34,40 @@ let worker: Runner;
 
 async function packAndExtract() {
   work = await mkdtemp(path.join(tmpdir(), "polyforge-mcp-pack-"));
-  await run("npm", ["pack", "--pack-destination", work], {
-    cwd: path.join(repoRoot, "packages/mcp"),
-  });
-  const tarball = (await readdir(work)).find((f) => f.endsWith(".tgz")) as string;
+  // Both packages are copied out and built there: nothing is written in the repository, where
+  // the client's own test builds packages/client at the same time.
+  const source = path.join(work, "source");
+  for (const name of ["client", "mcp"]) {
+    for (const entry of ["package.json", "tsconfig.json", "README.md", "src"]) {
+      await cp(path.join(repoRoot, "packages", name, entry), path.join(source, name, entry), {
+        recursive: true,
+      });
+    }
+  }
+  await symlink(path.join(repoRoot, "node_modules"), path.join(source, "node_modules"));
+  // The MCP package builds against the client copied beside it, as the workspace link does.
+  await mkdir(path.join(source, "mcp/node_modules/@polyforge"), { recursive: true });
+  await symlink(
+    path.join(source, "client"),
+    path.join(source, "mcp/node_modules/@polyforge/client"),
+  );
+  const pack = async (name: string, ...flags: string[]) =>
+    (
+      await run("npm", ["pack", "--silent", ...flags, "--pack-destination", work], {
+        cwd: path.join(source, name),
+      })
+    ).stdout.trim();
+  // The MCP package's prepack builds the client's dist first, which the client's pack takes.
+  tarball = await pack("mcp");
+  const clientTarball = await pack("client", "--ignore-scripts");
   await run("tar", ["-xzf", path.join(work, tarball), "-C", work]);
+  // Its dependency @polyforge/client installed from its own tarball, as npx would.
+  const unpacked = path.join(work, "client");
+  await mkdir(unpacked);
+  await run("tar", ["-xzf", path.join(work, clientTarball), "-C", unpacked]);
+  const installed = path.join(work, "package/node_modules/@polyforge");
+  await mkdir(installed, { recursive: true });
+  await rename(path.join(unpacked, "package"), path.join(installed, "client"));
   await symlink(path.join(repoRoot, "node_modules"), path.join(work, "node_modules"));
   cli = path.join(work, "package/dist/cli.js");
 }
@@ -90,10 +120,7 @@ const image = { prompt: "a lighthouse at dusk", models: ["gpt-image-2"], resolut
 
 describe("the packed package", () => {
   it("has the bin with a node shebang and nothing of the server", async () => {
-    const { stdout } = await run("tar", [
-      "-tzf",
-      path.join(work, (await readdir(work)).find((f) => f.endsWith(".tgz")) as string),
-    ]);
+    const { stdout } = await run("tar", ["-tzf", path.join(work, tarball)]);
     const files = stdout.trim().split("\n").sort();
     expect(files).toContain("package/dist/cli.js");
     expect(
@@ -105,6 +132,8 @@ describe("the packed package", () => {
       ),
     ).toBe(true);
     expect(readFileSync(cli, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
+    const manifest = JSON.parse(readFileSync(path.join(work, "package/package.json"), "utf8"));
+    expect(Object.keys(manifest.dependencies)).toContain("@polyforge/client");
     for (const f of files.filter((name) => name.endsWith(".js"))) {
       expect(readFileSync(path.join(work, f), "utf8")).not.toMatch(/from "\.\.\/|src\//);
     }

@@ -83,6 +83,9 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     expect(byName.generate_video?.inputSchema.required).toContain("duration");
     expect(byName.generate_video?.inputSchema.properties).toHaveProperty("fps");
     expect(byName.generate_image?.inputSchema.properties).not.toHaveProperty("fps");
+    for (const name of ["generate_image", "generate_video", "generate_audio", "generate_text"]) {
+      expect(byName[name]?.inputSchema.properties).toHaveProperty("routing.properties.sort");
+    }
     expect(byName.get_balance?.annotations?.readOnlyHint).toBe(true);
     expect(byName.list_models?.annotations?.readOnlyHint).toBe(true);
   });
@@ -323,6 +326,40 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
       capabilities: { durations: { min: 1, max: 190 } },
       pricing: { per: "clip", credits: 14 },
     });
+  });
+
+  it("passes routing preferences through to the API, which refuses an unknown channel", async () => {
+    const routing = { only: ["sandbox-backup"] };
+    const image = await client.callTool({
+      name: "generate_image",
+      arguments: { prompt: "a routed lighthouse", models: ["gpt-image-2"], routing },
+    });
+    expect(image.isError).toBeFalsy();
+    expect((image.structuredContent as Structured).results[0].routing).toMatchObject({
+      upstream: "sandbox-backup",
+      preferences: routing,
+    });
+    const text = await client.callTool({
+      name: "generate_text",
+      arguments: { model: "claude-haiku-4.5", prompt: "hi", maxTokens: 20, routing },
+    });
+    expect((text.structuredContent as Structured).routing.upstream).toBe("sandbox-backup");
+    const speech = await client.callTool({
+      name: "generate_audio",
+      arguments: { model: "gpt-4o-mini-tts", prompt: "hello", routing },
+    });
+    expect((speech.structuredContent as Structured).speech.upstream).toBe("sandbox-backup");
+    const refused = await client.callTool({
+      name: "generate_video",
+      arguments: {
+        prompt: "x",
+        models: ["sora-2-preview"],
+        duration: 4,
+        routing: { only: ["nope"] },
+      },
+    });
+    expect(refused.isError).toBe(true);
+    expect((refused.content as Array<{ text: string }>)[0]?.text).toMatch(/^unknown_channel: /);
   });
 
   it("returns API refusals as tool errors with the API's code", async () => {

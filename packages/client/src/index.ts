@@ -3,12 +3,13 @@ import createFetchClient, { type Client, type Middleware } from "openapi-fetch";
 import { errorFromResponse, PolyforgeError } from "./errors.js";
 import { IDEMPOTENT_POSTS } from "./operations.js";
 import type { components, paths } from "./schema.js";
-import { payingFetch, SpendLedger, type SpendLimits } from "./x402.js";
+import { type PaymentNetwork, payingFetch, SpendLedger, type SpendLimits } from "./x402.js";
 
 export type { ApiErrorCode, ClientErrorCode, PolyforgeErrorCode } from "./errors.js";
-export { PolyforgeError } from "./errors.js";
+export { errorFromResponse, PolyforgeError } from "./errors.js";
 export type { components, operations, paths } from "./schema.js";
-export type { SpendLimits } from "./x402.js";
+export type { PaymentNetwork, SpendLimits } from "./x402.js";
+export { amountPaid, SpendLedger } from "./x402.js";
 
 type Schemas = components["schemas"];
 export type Generation = Schemas["Generation"];
@@ -40,6 +41,10 @@ export interface ClientOptions {
   /** Spend controls for `wallet`, in USDC base units (1_000_000 = $1). */
   maxPerCall?: bigint;
   maxPerDay?: bigint;
+  /** Where `wallet`'s payments are counted: pass one to read what it paid today. */
+  ledger?: SpendLedger;
+  /** The networks `wallet` may pay on (CAIP-2). Default Base and Base Sepolia. */
+  networks?: readonly PaymentNetwork[];
   /** Default http://localhost:3000. */
   baseUrl?: string;
   /** The fetch to use underneath. Default globalThis.fetch. */
@@ -110,7 +115,13 @@ export function createClient(options: ClientOptions = {}): PolyforgeClient {
   const limits: SpendLimits = { maxPerCall: options.maxPerCall, maxPerDay: options.maxPerDay };
   const paying = options.apiKey === undefined && options.wallet !== undefined;
   const transport = paying
-    ? payingFetch(base, options.wallet as ClientEvmSigner, limits, new SpendLedger())
+    ? payingFetch(
+        base,
+        options.wallet as ClientEvmSigner,
+        limits,
+        options.ledger ?? new SpendLedger(),
+        options.networks,
+      )
     : base;
   const api = createFetchClient<paths>({
     baseUrl: (options.baseUrl ?? "http://localhost:3000").replace(/\/$/, ""),

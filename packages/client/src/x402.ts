@@ -4,7 +4,16 @@ import { wrapFetchWithPayment, x402Client } from "@x402/fetch";
 import { PolyforgeError } from "./errors.js";
 
 /** USDC on Base and Base Sepolia, the networks Polyforge takes payments on. */
-const NETWORKS = ["eip155:8453", "eip155:84532"] as const;
+export const NETWORKS = ["eip155:8453", "eip155:84532"] as const;
+export type PaymentNetwork = (typeof NETWORKS)[number];
+
+/** What each paid response cost, for callers that report it (amountPaid). */
+const paidFor = new WeakMap<Response, bigint>();
+
+/** The USDC base units the x402 payment behind `response` took, or undefined if none was made. */
+export function amountPaid(response: Response): bigint | undefined {
+  return paidFor.get(response);
+}
 
 /** Spend controls, in USDC base units (6 decimals: 1_000_000 is $1). */
 export interface SpendLimits {
@@ -47,13 +56,14 @@ export function payingFetch(
   wallet: ClientEvmSigner,
   limits: SpendLimits,
   ledger: SpendLedger,
+  networks: readonly PaymentNetwork[] = NETWORKS,
 ): typeof fetch {
   const maxPerCall = limits.maxPerCall ?? 1_000_000n;
   return async (input, init) => {
     let refusal: PolyforgeError | undefined;
     let counted = 0n;
     const client = new x402Client().setSpendControls({ maxAmountPerPayment: false });
-    for (const network of NETWORKS) client.register(network, new ExactEvmScheme(wallet));
+    for (const network of networks) client.register(network, new ExactEvmScheme(wallet));
     client.onBeforePaymentCreation(async ({ selectedRequirements }) => {
       const amount = BigInt(selectedRequirements.amount);
       const spentToday = ledger.today();
@@ -89,6 +99,7 @@ export function payingFetch(
     try {
       const response = await pay(input, init);
       if (response.status === 402 && counted > 0n) ledger.add(-counted);
+      else if (counted > 0n) paidFor.set(response, counted);
       return response;
     } catch (err) {
       if (refusal) throw refusal;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { httpApi } from "./api.js";
 import { loadConfig } from "./config.js";
+import { httpApi } from "./http-api.js";
 import { createMcpServer } from "./tools.js";
 
 /**
@@ -11,7 +11,10 @@ import { createMcpServer } from "./tools.js";
  */
 try {
   const config = loadConfig(process.env);
-  const server = createMcpServer(httpApi(config));
+  const server = createMcpServer(httpApi(config), {
+    onInternalError: (err) =>
+      process.stderr.write(`polyforge-mcp: a tool failed: ${(err as Error)?.stack ?? err}\n`),
+  });
   await server.connect(new StdioServerTransport());
 } catch (err) {
   process.stderr.write(`${(err as Error).message}\n`);

@@ -2,8 +2,9 @@ import { z } from "zod";
 
 /**
  * The tools' input fields, as POST /v1/generate and /v1/chat/completions take them (copied
- * from the API's public contract: this package depends on nothing of the server's). The API
- * checks everything again, against its catalog, and answers with its own codes.
+ * from the API's public contract: this package depends on nothing of the server's, and
+ * test/unit/mcp-tool-schemas.test.ts holds the copies to the API's own). The API checks
+ * everything again, against its catalog, and answers with its own codes.
  */
 
 export const imageResolutions = ["0.5K", "1K", "2K", "4K"] as const;
@@ -20,6 +21,35 @@ export const seed = z
   .min(0)
   .max(2 ** 31 - 1)
   .optional();
+
+const channelList = z
+  .array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, "a channel id"))
+  .min(1)
+  .max(32);
+
+/** The API's routing preferences (its `routing` field on every generation door). */
+export const routing = z
+  .strictObject({
+    order: channelList
+      .optional()
+      .describe("Channels to try first, in this order; the others follow (unless `only`)."),
+    only: channelList.optional().describe("Use these channels and no others."),
+    ignore: channelList.optional().describe("Never use these channels."),
+    sort: z
+      .enum(["price", "latency"])
+      .optional()
+      .describe(
+        "Order the channels `order` does not place: by their upstream cost, or by measured latency.",
+      ),
+    allowFailover: z
+      .boolean()
+      .optional()
+      .describe("false: only the first channel is tried; if it fails, the call is refunded."),
+  })
+  .optional()
+  .describe(
+    "Which upstream channels may serve the call, and in what order. Channel ids are what results name in routing.upstream; unknown_channel lists those serving the models.",
+  );
 
 export const generateFields = {
   prompt: z
@@ -46,6 +76,7 @@ export const generateFields = {
     .record(z.string().min(1).max(64), z.string().max(MAX_PROMPT_LENGTH))
     .optional(),
   seed,
+  routing,
 };
 
 export const models = (description: string) =>

@@ -3,6 +3,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { ApiError, type GenerationJson, type PaymentJson, type PolyforgeApi } from "./api.js";
+import { unitsToDollars } from "./config.js";
 import {
   chatMessage,
   credits,
@@ -10,6 +11,7 @@ import {
   generationShape,
   imageResolutions,
   models,
+  routing,
   seed,
   speechFormats,
   textOutput,
@@ -18,11 +20,12 @@ import {
 } from "./schemas.js";
 
 /**
- * The Polyforge MCP tools over the HTTP API: the same names, inputs and answers as the API's
- * own MCP endpoint. Generating submits, then polls with exponential backoff while telling the
- * client its progress; a generation that outlives the wait comes back with its id and status,
- * for get_generation later. Refusals (the API's, or a spending cap's) are tool errors carrying
- * a stable code.
+ * The Polyforge MCP tools, over any PolyforgeApi: this package's (HTTP, key or wallet) and the
+ * API's own (in process for /mcp; HTTP with a key for `polyforge mcp`), so there is one set.
+ * Generating submits, then polls with exponential backoff while telling the client its
+ * progress; a generation that outlives the wait comes back with its id and status, for
+ * get_generation later. Refusals (the API's, or a spending cap's) are tool errors carrying a
+ * stable code.
  */
 
 type ToolExtra = {
@@ -41,26 +44,6 @@ const generating = {
   openWorldHint: true,
 };
 const reading = { readOnlyHint: true, openWorldHint: false };
-
-const toolError = (err: unknown): CallToolResult => {
-  const error =
-    err instanceof ApiError
-      ? { code: err.code, message: err.message }
-      : { code: "internal_error", message: `The tool failed unexpectedly: ${String(err)}` };
-  return { isError: true, content: [{ type: "text", text: `${error.code}: ${error.message}` }] };
-};
-
-async function answer(work: () => Promise<Record<string, unknown>>): Promise<CallToolResult> {
-  try {
-    const structured = await work();
-    return {
-      content: [{ type: "text", text: JSON.stringify(structured) }],
-      structuredContent: structured,
-    };
-  } catch (err) {
-    return toolError(err);
-  }
-}
 
 const urlOf = (r: GenerationJson["results"][number]) =>
   r.imageUrl ?? r.videoUrl ?? r.audioUrl ?? null;
@@ -99,12 +82,51 @@ export interface ToolOptions {
   /** First poll delay; each next one is 1.5 times longer, up to maxPollMs. */
   firstPollMs?: number;
   maxPollMs?: number;
+  /**
+   * Told of a failure that is not an API refusal (a bug): the tool answers internal_error
+   * without its details, which can name the server's internals.
+   */
+  onInternalError?: (err: unknown) => void;
 }
 
+/** The Polyforge MCP server: every tool over `api`. */
 export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): McpServer {
   const server = new McpServer({ name: "polyforge", version: "0.1.0" });
+  registerTools(server, api, options);
+  return server;
+}
+
+/** Registers the tools on `server`, in the order clients list them. */
+export function registerTools(
+  server: McpServer,
+  api: PolyforgeApi,
+  options: ToolOptions = {},
+): void {
   const firstPoll = options.firstPollMs ?? 500;
   const maxPoll = options.maxPollMs ?? 5_000;
+
+  /** An API refusal as a tool error carrying the API's code; anything else stays internal. */
+  const toolError = (err: unknown): CallToolResult => {
+    if (!(err instanceof ApiError)) options.onInternalError?.(err);
+    const error =
+      err instanceof ApiError
+        ? { code: err.code, message: err.message }
+        : { code: "internal_error", message: "The tool failed unexpectedly." };
+    return { isError: true, content: [{ type: "text", text: `${error.code}: ${error.message}` }] };
+  };
+
+  /** A tool's answer: its structured content with a text copy, or the refusal as an error. */
+  async function answer(work: () => Promise<Record<string, unknown>>): Promise<CallToolResult> {
+    try {
+      const structured = await work();
+      return {
+        content: [{ type: "text", text: JSON.stringify(structured) }],
+        structuredContent: structured,
+      };
+    } catch (err) {
+      return toolError(err);
+    }
+  }
 
   async function generateAndWait(body: Record<string, unknown>, wait: number, extra: ToolExtra) {
     const token = extra._meta?.progressToken;
@@ -118,9 +140,21 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
       });
     };
     return answer(async () => {
-      const { generationId, payment } = await api.generate(body);
+      const { generationId, payment, running } = await api.generate(body, { wait: wait > 0 });
       await report(0, `submitted ${generationId}`);
       const deadline = Date.now() + wait * 1000;
+      // The client going away and the API process shutting down both end the wait, not the work.
+      const quit = api.stopping ? AbortSignal.any([extra.signal, api.stopping]) : extra.signal;
+      // Run by the API itself: its end is the first moment to look, so no poll waits on a timer.
+      if (running) {
+        const settled = new AbortController();
+        const stop = () => settled.abort();
+        void running.then(stop, stop);
+        const until = AbortSignal.any([quit, settled.signal]);
+        await sleep(Math.max(0, deadline - Date.now()), undefined, { signal: until }).catch(
+          () => undefined,
+        );
+      }
       let delay = firstPoll;
       let last: GenerationJson | undefined;
       for (;;) {
@@ -134,10 +168,10 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
         last = generation;
         await report(progressOf(generation), generation.status);
         const done = finished(generation);
-        if (done || Date.now() + delay > deadline || extra.signal.aborted) {
+        if (done || Date.now() + delay > deadline || quit.aborted) {
           return summary(generation, done, payment);
         }
-        await sleep(delay, undefined, { signal: extra.signal }).catch(() => undefined);
+        await sleep(delay, undefined, { signal: quit }).catch(() => undefined);
         delay = Math.min(maxPoll, Math.round(delay * 1.5));
       }
     });
@@ -227,6 +261,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
           .optional()
           .describe("Music and sound effects: seconds, one of the model's durations."),
         seed,
+        routing,
         waitSeconds: waitSeconds(300, "Music and sound effects: how long to wait for the clip."),
       },
       outputSchema: {
@@ -246,8 +281,8 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
       },
       annotations: generating,
     },
-    async ({ model, prompt, voice, format, duration, seed, waitSeconds }, extra) => {
-      let speechModel: { voices: string[] } | undefined;
+    async ({ model, prompt, voice, format, duration, seed, routing, waitSeconds }, extra) => {
+      let speechModel: { voices: readonly string[] } | undefined;
       try {
         const found = (await api.models()).find(
           (m) => m.type === "audio" && (m.id === model || m.aliases?.includes(model)),
@@ -264,6 +299,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
             mediaType: "audio",
             ...(duration !== undefined && { duration }),
             ...(seed !== undefined && { seed }),
+            ...(routing && { routing }),
           },
           waitSeconds,
           extra as ToolExtra,
@@ -291,6 +327,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
             input: prompt,
             ...((voice ?? voices[0]) && { voice: voice ?? voices[0] }),
             ...(format && { response_format: format }),
+            ...(routing && { routing }),
           },
           (extra as ToolExtra).signal,
         );
@@ -360,11 +397,12 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
           .describe("A conversation in OpenAI's chat shape, instead of prompt and system."),
         maxTokens: z.number().int().min(1).optional().describe("The reply's token limit."),
         temperature: z.number().min(0).max(2).optional(),
+        routing,
       },
       outputSchema: textOutput,
       annotations: generating,
     },
-    async ({ model, prompt, system, messages, maxTokens, temperature }, extra) =>
+    async ({ model, prompt, system, messages, maxTokens, temperature, routing }, extra) =>
       answer(async () => {
         const conversation = messages ?? [
           ...(system ? [{ role: "system" as const, content: system }] : []),
@@ -376,6 +414,7 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
             messages: conversation,
             ...(maxTokens !== undefined && { max_tokens: maxTokens }),
             ...(temperature !== undefined && { temperature }),
+            ...(routing && { routing }),
           },
           (extra as ToolExtra).signal,
         );
@@ -431,13 +470,13 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
       },
       async () =>
         answer(async () => {
-          const t = spending.today();
+          const t = spending();
           return {
             mode: "wallet",
             day: t.day,
-            paidToday: spending.dollars(t.spent),
-            maxPerCall: spending.dollars(t.maxPerCall),
-            maxPerDay: spending.dollars(t.maxPerDay),
+            paidToday: unitsToDollars(t.spent),
+            maxPerCall: unitsToDollars(t.maxPerCall),
+            maxPerDay: unitsToDollars(t.maxPerDay),
           };
         }),
     );
@@ -461,5 +500,4 @@ export function createMcpServer(api: PolyforgeApi, options: ToolOptions = {}): M
       async () => answer(async () => ({ ...(await api.balance()) })),
     );
   }
-  return server;
 }
