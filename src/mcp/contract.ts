@@ -34,7 +34,7 @@ export const mcpContracts = {
     operationId: "mcp",
     summary: "MCP over Streamable HTTP (stateless)",
     description:
-      "The MCP tools (generate_image, generate_video, get_generation, list_models, get_balance) with the caller's API key. Each POST is answered on its own: a request's answer, with its progress notifications, comes back as an event stream. Send `Accept: application/json, text/event-stream`.",
+      "The MCP tools (generate_image, generate_video, generate_audio, generate_text, get_generation, list_models, get_balance) with the caller's API key. Each POST is answered on its own: a request's answer, with its progress notifications, comes back as an event stream. Send `Accept: application/json, text/event-stream`.",
     tag: "MCP",
     auth: ["apiKey"],
     body: {
