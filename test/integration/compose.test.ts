@@ -5,18 +5,24 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { createAppContext } from "../../src/app.js";
 import { anvilAccount, LOCAL_ROLES, privateKeyOf } from "../../src/chain/local-chain.js";
 import { USDC } from "../../src/chain/networks.js";
 import { configSchema, loadConfig } from "../../src/config.js";
+import { createDatabaseClient } from "../../src/db/client.js";
+import { createLogger } from "../../src/logger.js";
+import { createFundedCaller } from "../helpers/app.js";
 import { repoRoot } from "../helpers/cli.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
+import { type ObjectStore, startObjectStore } from "../helpers/object-store.js";
 import { freePort } from "../helpers/ports.js";
 
 /**
  * No Docker engine runs here, so docker-compose.yml is checked against the code instead: its
  * shape (services, health checks, start order), the environment it gives each service through
  * the real config loader, and finally its commands and health checks run as plain processes,
- * with only host names, ports and paths moved to this machine.
+ * with only host names, ports and paths moved to this machine (and MinIO's part played by a real
+ * S3-protocol server), through to a generation stored in the bucket and downloaded back.
  */
 
 // biome-ignore lint/suspicious/noExplicitAny: a parsed YAML document is read field by field.
@@ -419,6 +425,8 @@ async function until(
 describe("docker-compose.yml: its commands and health checks, run as processes", () => {
   let dataRoot: string;
   let database: TestDatabase;
+  /** The minio service's stand-in: a real S3-protocol server with the bucket minio-bucket makes. */
+  let store: ObjectStore;
   const running: ChildProcess[] = [];
   /** compose port → port on this machine; compose host names → 127.0.0.1. */
   const ports = new Map<string, number>();
@@ -426,19 +434,34 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
   /** Moves a compose value (URL, port or argument) onto this machine. */
   const local = (value: string): string => {
     if (ports.has(value)) return String(ports.get(value));
-    return value.replace(/\b(chain|postgres|127\.0\.0\.1):(\d+)/g, (whole, _host, port: string) =>
-      ports.has(port) ? `127.0.0.1:${ports.get(port)}` : whole,
+    return value.replace(
+      /\b(chain|postgres|minio|127\.0\.0\.1):(\d+)/g,
+      (whole, _host, port: string) => (ports.has(port) ? `127.0.0.1:${ports.get(port)}` : whole),
     );
   };
   const localEnv = (name: string, extra: Record<string, string> = {}) => {
     const env = Object.fromEntries(Object.entries(serviceEnv(name)).map(([k, v]) => [k, local(v)]));
-    return { ...env, ...extra };
+    // The one change beyond hosts and ports: s3rver checks signatures against its own fixed
+    // pair, where MinIO takes the root pair compose gives it.
+    const s3 = store.env("");
+    return {
+      ...env,
+      STORAGE_S3_ACCESS_KEY_ID: s3.STORAGE_S3_ACCESS_KEY_ID as string,
+      STORAGE_S3_SECRET_ACCESS_KEY: s3.STORAGE_S3_SECRET_ACCESS_KEY as string,
+      ...extra,
+    };
   };
 
   beforeAll(async () => {
     dataRoot = await mkdtemp(path.join(tmpdir(), "polyforge-compose-"));
     // An empty database: the stack's own migrate step creates the schema.
     database = await createTestDatabase({ migrated: false });
+    const bucket = new URL(serviceEnv("api").STORAGE_URL as string).hostname;
+    store = await startObjectStore(bucket);
+    ports.set(
+      new URL(serviceEnv("api").STORAGE_S3_ENDPOINT as string).port,
+      Number(new URL(store.endpoint).port),
+    );
     const composePorts = [
       serviceEnv("chain").LOCAL_CHAIN_PORT,
       argAfter(chainArgs(), "--facilitator-port"),
@@ -460,6 +483,7 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
       }
     }
     await database?.drop();
+    await store?.close();
     await rm(dataRoot, { recursive: true, force: true });
   });
 
@@ -475,8 +499,7 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
   }, 60_000);
 
   it("api: its health check fails before migrate has run and passes after; the worker's after it starts", async () => {
-    // Storage stays the minio service's, which is not here: neither process touches the store
-    // before a request or a job needs it.
+    // Storage is the minio service's bucket, on its stand-in (see localEnv).
     const db = { DATABASE_URL: database.url };
     const api = startProcess(services.api.command, localEnv("api", db));
     running.push(api.child);
@@ -503,5 +526,50 @@ describe("docker-compose.yml: its commands and health checks, run as processes",
     );
     expect(api.child.exitCode, api.output()).toBeNull();
     expect(worker.child.exitCode, worker.output()).toBeNull();
+
+    // Production's shape end to end: the api takes a generation, the worker runs it (test mode's
+    // sandbox channels) and stores the output in the bucket, and the api serves it back from there.
+    const logger = createLogger(loadConfig({ NODE_ENV: "test", LOG_LEVEL: "warn" }));
+    const client = createDatabaseClient(database.url, { poolMax: 2, logger });
+    try {
+      const ctx = createAppContext(
+        loadConfig({ NODE_ENV: "test", DATABASE_URL: database.url, LOG_LEVEL: "warn" }),
+        logger,
+        client,
+      );
+      const { key } = await createFundedCaller(ctx, 100n, "test");
+      const apiUrl = healthz.replace(/\/healthz$/, "");
+      const auth = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+      const submitted = await fetch(`${apiUrl}/v1/generate`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ prompt: "a lighthouse", models: ["gpt-image-2"] }),
+      });
+      expect(submitted.status, await submitted.clone().text()).toBe(202);
+      const { generationId } = (await submitted.json()) as { generationId: string };
+      let result: { status: string; imageUrl?: string } | undefined;
+      await until(
+        async () => {
+          const status = await fetch(`${apiUrl}/v1/generate/status?ids=${generationId}`, {
+            headers: auth,
+          });
+          const body = (await status.json()) as {
+            generations: Record<string, { results: Array<{ status: string; imageUrl?: string }> }>;
+          };
+          result = body.generations[generationId]?.results[0];
+          return result?.status === "completed";
+        },
+        worker,
+        "the generation completed",
+      );
+      const stored = await store.object(`${generationId}/0-1.png`);
+      expect(stored?.subarray(1, 4).toString()).toBe("PNG");
+      const url = new URL(result?.imageUrl as string);
+      const download = await fetch(`${apiUrl}${url.pathname}${url.search}`);
+      expect(download.status).toBe(200);
+      expect(Buffer.from(await download.arrayBuffer()).equals(stored as Buffer)).toBe(true);
+    } finally {
+      await client.close();
+    }
   }, 120_000);
 });
