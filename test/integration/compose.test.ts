@@ -194,6 +194,29 @@ describe("docker-compose.yml: the services and their order", () => {
       }
     }
     expect(dockerfile).toMatch(/^COPY contracts\/artifacts /m);
+    // Every file the commands import by path, followed from bin/, lies under what the image copies.
+    const copied = [...dockerfile.matchAll(/^COPY (?!--)(.+?) \S+\s*$/gm)].flatMap(([, src]) =>
+      (src as string).split(/\s+/).map((f) => path.join(repoRoot, f)),
+    );
+    const seen = new Set<string>();
+    const follow = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      expect(
+        copied.some((c) => file === c || file.startsWith(`${c}${path.sep}`)),
+        `${path.relative(repoRoot, file)} is imported but not copied into the image`,
+      ).toBe(true);
+      const text = readFileSync(file, "utf8");
+      for (const [, spec] of text.matchAll(/(?:from|import\()\s*"(\.{1,2}\/[^"]+)"/g)) {
+        const target = path.resolve(path.dirname(file), spec as string);
+        const ts = target.replace(/\.js$/, ".ts");
+        follow(existsSync(ts) ? ts : target);
+      }
+    };
+    follow(path.join(repoRoot, "bin/polyforge.js"));
+    expect([...seen].some((f) => f.includes(`${path.sep}packages${path.sep}mcp${path.sep}`))).toBe(
+      true,
+    );
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8"));
     // anvil (the chain service) must survive --omit=dev.
     expect(pkg.dependencies).toHaveProperty("@foundry-rs/anvil-linux-amd64");
