@@ -213,9 +213,6 @@ export const configSchema = z
     OUTPUT_RETENTION_DAYS: retentionDays.describe(
       "Days a generation's output is kept after it finished; older outputs are deleted from storage by the hourly outputs_retention task, and their downloads answer 410 output_expired. Unset: outputs are kept forever.",
     ),
-    UPLOAD_RETENTION_DAYS: retentionDays.describe(
-      "Days an uploaded or re-hosted reference image is kept; older ones are deleted by the same hourly task, and their ids then answer 404 (a generation or workflow naming one is refused). Unset: uploads are kept forever.",
-    ),
     CHANNELS: z
       .string()
       .optional()
@@ -492,8 +489,6 @@ export interface StorageConfig {
   presignedTtlSeconds: number;
   /** Days an output is kept after it finished; undefined keeps outputs forever. */
   outputRetentionDays: number | undefined;
-  /** Days an upload is kept after it was stored; undefined keeps uploads forever. */
-  uploadRetentionDays: number | undefined;
 }
 
 export interface S3StorageConfig {
@@ -634,7 +629,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       downloads: e.STORAGE_DOWNLOADS,
       presignedTtlSeconds: e.STORAGE_PRESIGNED_TTL_SECONDS,
       outputRetentionDays: e.OUTPUT_RETENTION_DAYS,
-      uploadRetentionDays: e.UPLOAD_RETENTION_DAYS,
     },
     channels,
     urlSigningSecret: e.URL_SIGNING_SECRET ?? randomBytes(32).toString("base64url"),

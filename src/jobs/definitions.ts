@@ -33,8 +33,8 @@ export const recurringTasks = {
   payouts_reconcile: "* * * * *",
   rate_limits_purge: "*/5 * * * *",
   /**
-   * Deletes outputs older than OUTPUT_RETENTION_DAYS and uploads older than
-   * UPLOAD_RETENTION_DAYS (each only when set), and retries deletes that failed.
+   * Deletes outputs older than OUTPUT_RETENTION_DAYS (when set), and retries deletes that
+   * failed.
    */
   outputs_retention: "23 * * * *",
 } as const;

@@ -8,7 +8,6 @@ import { expireHolds } from "../domains/ledger/service.js";
 import { reconcilePayments, resolvePayment } from "../domains/payments/reconcile.js";
 import { reconcilePayouts } from "../domains/payouts/service.js";
 import { purgeRateLimitCounters } from "../domains/ratelimits/service.js";
-import { expireOldUploads } from "../domains/uploads/service.js";
 import { deliverWebhook, requeueStalledWebhooks } from "../domains/webhooks/service.js";
 import { advanceWorkflowRun } from "../domains/workflows/service.js";
 import { parseJobPayload, type TaskName } from "./definitions.js";
@@ -48,7 +47,6 @@ export function taskList(ctx: AppContext): TaskList {
       await sweepStrandedResults(ctx);
     },
     outputs_retention: async () => {
-      await expireOldUploads(ctx);
       await expireOldOutputs(ctx);
     },
     resolve_payment: async (payload) => {

@@ -275,7 +275,6 @@ describe("docker-compose.yml: the environment, through the real config loader", 
       downloads: "proxy",
       presignedTtlSeconds: 300,
       outputRetentionDays: undefined,
-      uploadRetentionDays: undefined,
     });
     expect(worker.storage).toEqual(api.storage);
     // No local outputs directory to share: nothing is written to the containers' disks.

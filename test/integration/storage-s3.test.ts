@@ -12,7 +12,6 @@ import { getGenerationForWebhook } from "../../src/domains/generations/settlemen
 import { generationJson } from "../../src/domains/generations/wire.js";
 import { localStorage } from "../../src/domains/storage/local.js";
 import type { s3Storage } from "../../src/domains/storage/s3.js";
-import { expireOldUploads } from "../../src/domains/uploads/service.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import {
   createFundedCaller,
@@ -38,7 +37,7 @@ const PREFIX = "polyforge";
 beforeAll(async () => {
   store = await startObjectStore();
   proxy = await startTestApp({
-    env: { ...store.env(PREFIX), OUTPUT_RETENTION_DAYS: "30", UPLOAD_RETENTION_DAYS: "7" },
+    env: { ...store.env(PREFIX), OUTPUT_RETENTION_DAYS: "30" },
   });
   // A second API process of the same deployment that hands out presigned URLs.
   presigned = await startTestApp({
@@ -266,31 +265,6 @@ describe("S3 storage", () => {
     expect(await expireOldOutputs(proxy.ctx)).toBe(0);
     expect(await store.object(`${PREFIX}/${old.key}`)).toBeUndefined();
     expect((await proxy.ctx.db.execute(sql`select key from storage_deletions`)).rows).toEqual([]);
-  });
-
-  it("upload retention: an upload older than UPLOAD_RETENTION_DAYS is forgotten and its object deleted; a newer one stays", async () => {
-    const me = await createFundedCaller(proxy.ctx, 10n);
-    const old = await uploadImage(proxy, me.key, await solidPng(8, 8, "#123"));
-    const fresh = await uploadImage(proxy, me.key, await solidPng(8, 8, "#456"));
-    await proxy.ctx.db.execute(
-      sql`update uploads set created_at = now() - interval '8 days' where id = ${old.id}`,
-    );
-    // The presigned process has no UPLOAD_RETENTION_DAYS.
-    expect(await expireOldUploads(presigned.ctx)).toBe(0);
-    expect(await store.object(`${PREFIX}/uploads/${old.id}.png`)).toBeDefined();
-
-    expect(await expireOldUploads(proxy.ctx)).toBe(1);
-    expect(await store.object(`${PREFIX}/uploads/${old.id}.png`)).toBeUndefined();
-    expect(await store.object(`${PREFIX}/uploads/${fresh.id}.png`)).toBeDefined();
-    expect((await get(proxy, new URL(old.url).pathname, me.key)).status).toBe(404);
-    expect((await get(proxy, new URL(fresh.url).pathname, me.key)).status).toBe(200);
-    // A generation naming the forgotten upload is refused before anything is held.
-    const refused = await proxy.call("generate", {
-      token: me.key,
-      json: { prompt: "a lighthouse", models: ["z-image-turbo"], referenceImageUrls: [old.url] },
-    });
-    expect(refused.status).toBe(400);
-    expect(refused.body).toMatchObject({ error: { code: "invalid_reference_image" } });
   });
 
   it("retention: the sweep's scan has an index (finished_at, where an output is still kept)", async () => {

@@ -26,8 +26,6 @@ export const uploads = pgTable(
   },
   (t) => [
     index("uploads_account_idx").on(t.accountId, t.network, t.createdAt),
-    // The retention sweep's scan (UPLOAD_RETENTION_DAYS): oldest first.
-    index("uploads_created_idx").on(t.createdAt),
     check(
       "uploads_content_type",
       sql`${t.contentType} in ('image/png', 'image/jpeg', 'image/webp')`,

@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { ServiceContext } from "../../context.js";
 import { AppError, notFound } from "../../errors.js";
 import { newId } from "../../lib/ids.js";
@@ -6,7 +6,6 @@ import { checkUrl } from "../../lib/safe-fetch.js";
 import { checkImage, fetchUserImage } from "../../lib/safe-image.js";
 import { signResource } from "../../lib/signed-urls.js";
 import type { NetworkScope } from "../accounts/caller.js";
-import { forgetAndDelete } from "../storage/deletions.js";
 import { type Download, storedDownload } from "../storage/downloads.js";
 import { extensionOf } from "../storage/local.js";
 import { uploads } from "./schema.js";
@@ -185,26 +184,3 @@ const missingUpload = (id: string, field: string) =>
     `Upload ${id} does not exist on this account and network.`,
     { field },
   );
-
-/**
- * Forgets the uploads stored more than UPLOAD_RETENTION_DAYS ago and deletes their objects:
- * each batch's rows go in one transaction that schedules their keys for deletion, and the
- * objects are deleted after it commits (see storage/deletions.ts). A forgotten upload's id
- * answers 404, and a request naming it is refused as any unknown upload is. Returns how many
- * it forgot; nothing when no upload retention is configured.
- */
-export async function expireOldUploads(ctx: ServiceContext, limit = 500): Promise<number> {
-  const days = ctx.config.storage.uploadRetentionDays;
-  if (days === undefined) return 0;
-  const cutoff = new Date(ctx.clock().getTime() - days * 24 * 3600 * 1000);
-  const expired = await forgetAndDelete(ctx, limit, async (db) => {
-    const { rows } = await db.execute<{ storage_key: string }>(sql`
-      delete from uploads where id in (
-        select id from uploads where created_at < ${cutoff}
-        order by created_at limit ${limit} for update skip locked)
-      returning storage_key`);
-    return rows.map((r) => r.storage_key);
-  });
-  if (expired) ctx.logger.info({ expired, retentionDays: days }, "uploads expired");
-  return expired;
-}
