@@ -7,7 +7,11 @@ import { httpApi } from "./api.js";
  * talking to the HTTP API. stdout carries the protocol only; logs go to stderr.
  */
 export async function runStdioServer(options: { apiUrl: string; apiKey: string }) {
-  const server = createMcpServer(httpApi(options.apiUrl, options.apiKey));
+  const server = createMcpServer(httpApi(options.apiUrl, options.apiKey), {
+    // stdout is the protocol's: a tool's unexpected failure is told on stderr, as the logs are.
+    onInternalError: (err) =>
+      process.stderr.write(`polyforge mcp: a tool failed: ${(err as Error)?.stack ?? err}\n`),
+  });
   await server.connect(new StdioServerTransport());
   return server;
 }

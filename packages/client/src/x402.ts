@@ -39,9 +39,21 @@ export class SpendLedger {
     this.roll();
     return this.spent;
   }
-  add(amount: bigint) {
+  /** Counts a payment toward today; returns the day it was counted on (for release). */
+  add(amount: bigint): string {
+    if (amount < 0n) throw new RangeError("a payment is never negative: use release");
     this.roll();
     this.spent += amount;
+    return this.day;
+  }
+  /**
+   * Takes back a payment the API refused. Only from the day it was counted on: after midnight
+   * (UTC) the new day's total owes it nothing.
+   */
+  release(amount: bigint, day: string) {
+    this.roll();
+    if (day !== this.day) return;
+    this.spent = this.spent > amount ? this.spent - amount : 0n;
   }
 }
 
@@ -62,6 +74,7 @@ export function payingFetch(
   return async (input, init) => {
     let refusal: PolyforgeError | undefined;
     let counted = 0n;
+    let countedOn = "";
     const client = new x402Client().setSpendControls({ maxAmountPerPayment: false });
     for (const network of networks) client.register(network, new ExactEvmScheme(wallet));
     client.onBeforePaymentCreation(async ({ selectedRequirements }) => {
@@ -91,14 +104,15 @@ export function payingFetch(
         });
       }
       if (refusal) return { abort: true, reason: refusal.message };
-      ledger.add(amount);
-      counted = amount;
+      countedOn = ledger.add(amount);
+      // Added, not set: were x402 ever to sign again for this call, both would count.
+      counted += amount;
       return undefined;
     });
     const pay = wrapFetchWithPayment(base, client);
     try {
       const response = await pay(input, init);
-      if (response.status === 402 && counted > 0n) ledger.add(-counted);
+      if (response.status === 402 && counted > 0n) ledger.release(counted, countedOn);
       else if (counted > 0n) paidFor.set(response, counted);
       return response;
     } catch (err) {
