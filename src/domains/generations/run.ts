@@ -21,6 +21,7 @@ import {
   routeCall,
   type UpstreamJobRecord,
 } from "../routing/router.js";
+import { scheduleDeletions } from "../storage/deletions.js";
 import { extensionOf } from "../storage/local.js";
 import { signedUploadUrl } from "../uploads/service.js";
 import { GENERATION_EVENTS_CHANNEL } from "./events.js";
@@ -153,6 +154,13 @@ export async function runResult(
       message: "The result took longer than the generation timeout.",
       routing: routed.routing,
     });
+  }
+  if (settled !== "settled") {
+    // No row points at this run's file (its key is this run's own): the retention task's
+    // sweep deletes it. Not recording it only leaves the object behind.
+    await scheduleDeletions(ctx, [key]).catch((err: unknown) =>
+      log.warn({ err, key }, "unused output not scheduled for deletion"),
+    );
   }
   log.info(
     { upstream: routed.routing.upstream, failover: routed.routing.failover },
