@@ -206,6 +206,21 @@ describe.each(Object.keys(transports))("MCP over %s", (kind) => {
     expect((again.structuredContent as Structured).notFound).toEqual([
       "gen_01jdzzzzzzzzzzzzzzzzzzzzzz",
     ]);
+
+    // Once retention deleted the outputs, the tool says so rather than handing out a dead URL.
+    await app.ctx.pool.query(
+      "update generation_results set output_key = null, output_expired_at = now() where generation_id = $1",
+      [generation.generationId],
+    );
+    const expired = await client.callTool({
+      name: "get_generation",
+      arguments: { ids: [generation.generationId] },
+    });
+    for (const r of (expired.structuredContent as Structured).generations[generation.generationId]
+      .results) {
+      expect(r.url).toBeNull();
+      expect(new Date(r.expiredAt).getTime()).toBeGreaterThan(0);
+    }
   });
 
   it("generates a video", async () => {

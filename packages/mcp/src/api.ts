@@ -14,6 +14,8 @@ export interface ResultJson {
   imageUrl?: string | null;
   videoUrl?: string | null;
   audioUrl?: string | null;
+  /** When the output was deleted after the retention period (JSON text over HTTP, a Date in process). */
+  expiredAt?: string | Date | null;
   fps?: number | null;
   progress?: number | null;
   cost: number;

@@ -127,7 +127,17 @@ export const payment = z
 const result = z.object({
   model: z.string(),
   status: z.string(),
-  url: z.string().nullable().describe("The image or video; opens without a key for 24 hours."),
+  url: z
+    .string()
+    .nullable()
+    .describe(
+      "The image, video or audio; opens without a key for 24 hours (ask get_generation for a fresh one). Null before it is done and once the output expired.",
+    ),
+  expiredAt: z
+    .string()
+    .nullable()
+    .optional()
+    .describe("When the output was deleted after the deployment's retention period, if it was."),
   fps: z.number().nullable().optional().describe("A video's frame rate."),
   progress: z.number().nullable(),
   cost: z.number().describe("Credits (1 credit = $0.01)."),

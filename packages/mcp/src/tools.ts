@@ -58,6 +58,7 @@ function summary(g: GenerationJson, done: boolean, payment?: PaymentJson) {
       model: r.model,
       status: r.status,
       url: urlOf(r),
+      expiredAt: r.expiredAt ? new Date(r.expiredAt).toISOString() : null,
       fps: r.fps,
       progress: r.progress ?? null,
       cost: r.cost,
