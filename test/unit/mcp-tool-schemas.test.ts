@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import * as tools from "../../packages/mcp/src/schemas.js";
+import { speechFormats } from "../../src/domains/catalog/audio-models.js";
+import {
+  aspectRatios,
+  imageResolutions,
+  videoResolutions,
+} from "../../src/domains/catalog/models.js";
 import { chatMessage } from "../../src/domains/chat/messages.js";
 import { generateRequestFields, MAX_MODELS } from "../../src/domains/generations/request.js";
 
@@ -31,6 +37,13 @@ describe("the MCP tools' input fields", () => {
     expect(accepted(aspectRatio).enum).toContain("16:9");
     expect(accepted(shared.routing).properties.sort.enum).toEqual(["price", "latency"]);
     expect(accepted(tools.models("x"))).toEqual(accepted(request.models.max(MAX_MODELS)));
+  });
+
+  it("offer the catalog's own resolutions, aspect ratios and speech formats", () => {
+    expect(tools.imageResolutions).toEqual(imageResolutions);
+    expect(tools.videoResolutions).toEqual(videoResolutions);
+    expect(tools.aspectRatios).toEqual(aspectRatios);
+    expect(tools.speechFormats).toEqual(speechFormats);
   });
 
   it("take chat messages as POST /v1/chat/completions does", () => {
