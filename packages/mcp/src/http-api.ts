@@ -30,7 +30,7 @@ const $ = (units: unknown) => `$${unitsToDollars(BigInt(String(units)))}`;
  * The client's refusals under this package's codes: its spend caps are the env's caps, named
  * after the variables a user sets.
  */
-function fromClient(err: unknown, base: string): unknown {
+function fromClient(err: unknown, base: string, paying: boolean): unknown {
   if (err instanceof ApiError) return err;
   if (err instanceof PolyforgeError) {
     const d = err.details;
@@ -55,12 +55,22 @@ function fromClient(err: unknown, base: string): unknown {
       `Polyforge at ${base} cannot be reached: ${err.cause instanceof Error ? err.cause.message : err.message}`,
     );
   }
-  return new ApiError("payment_failed", `The x402 payment failed: ${(err as Error).message}`);
+  if (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")) {
+    return new ApiError("aborted", "The call was stopped before Polyforge answered.");
+  }
+  // Only a wallet's calls sign anything: with a key, a failure here is not a payment's.
+  return paying
+    ? new ApiError("payment_failed", `The x402 payment failed: ${(err as Error).message}`)
+    : new ApiError(
+        "unexpected_response",
+        `The call to Polyforge failed: ${(err as Error).message}`,
+      );
 }
 
 export function httpApi(config: Config): PolyforgeApi {
   const base = config.apiUrl;
-  const ledger = config.mode === "wallet" ? new SpendLedger() : undefined;
+  const paying = config.mode === "wallet";
+  const ledger = paying ? new SpendLedger() : undefined;
   const client = createClient({
     baseUrl: base,
     ...(config.mode === "key"
@@ -84,10 +94,10 @@ export function httpApi(config: Config): PolyforgeApi {
     try {
       result = await send();
     } catch (err) {
-      throw fromClient(err, base);
+      throw fromClient(err, base, paying);
     }
     if (!result.response.ok || result.data === undefined) {
-      throw fromClient(errorFromResponse(result.response, result.error), base);
+      throw fromClient(errorFromResponse(result.response, result.error), base, paying);
     }
     return { body: result.data as T, response: result.response };
   }
