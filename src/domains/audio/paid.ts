@@ -2,10 +2,14 @@ import type { AppContext } from "../../context.js";
 import { formatCredits } from "../../lib/credits.js";
 import type { NetworkScope } from "../accounts/caller.js";
 import { placeHold } from "../ledger/service.js";
-import { acceptPayment, type PaidRequest, type PaymentOutcome } from "../payments/accept.js";
+import {
+  acceptPayment,
+  offeredPrices,
+  type PaidRequest,
+  type PaymentOutcome,
+} from "../payments/accept.js";
 import type { RateLimitDecision } from "../ratelimits/service.js";
 import { enforceRateLimit } from "../ratelimits/service.js";
-import { networksWhere } from "../routing/preferences.js";
 import { type AudioPlan, audioHoldInput, checkAudioRouting, newAudioHoldId } from "./service.js";
 
 /**
@@ -15,7 +19,7 @@ import { type AudioPlan, audioHoldInput, checkAudioRouting, newAudioHoldId } fro
  * account and, in the same transaction, holds them for the call; the call then posts the hold
  * or voids it, and a voided one stays on the wallet's account as credits.
  */
-export function payForAudio(
+export async function payForAudio(
   ctx: AppContext,
   paid: PaidRequest,
   plan: Pick<AudioPlan<unknown>, "kind" | "model" | "cost" | "serves" | "routing">,
@@ -23,16 +27,11 @@ export function payForAudio(
   onRateLimitCounted?: (decision: RateLimitDecision) => void,
 ): Promise<PaymentOutcome<{ scope: NetworkScope; holdId: string }>> {
   // Offered on each network whose channels can honour the routing preferences.
-  const networks = networksWhere(ctx.payments.networks(), (network) =>
-    checkAudioRouting(ctx, plan, network),
-  );
-  const prices = networks.map((network) => ({
-    network,
+  const prices = await offeredPrices(ctx.payments.networks(), (network) => {
+    checkAudioRouting(ctx, plan, network);
     // A ledger unit is one USDC base unit.
-    amount: plan.cost,
-    credits: plan.cost,
-    purpose: "generation" as const,
-  }));
+    return { network, amount: plan.cost, credits: plan.cost, purpose: "generation" };
+  });
   return acceptPayment(
     ctx,
     {

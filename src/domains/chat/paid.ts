@@ -3,10 +3,14 @@ import { formatCredits } from "../../lib/credits.js";
 import type { NetworkScope } from "../accounts/caller.js";
 import type { Hold } from "../ledger/service.js";
 import { placeHold } from "../ledger/service.js";
-import { acceptPayment, type PaidRequest, type PaymentOutcome } from "../payments/accept.js";
+import {
+  acceptPayment,
+  offeredPrices,
+  type PaidRequest,
+  type PaymentOutcome,
+} from "../payments/accept.js";
 import type { RateLimitDecision } from "../ratelimits/service.js";
 import { enforceRateLimit } from "../ratelimits/service.js";
-import { networksWhere } from "../routing/preferences.js";
 import { type ChatPlan, chatHoldInput, checkChatRouting } from "./service.js";
 
 /**
@@ -17,23 +21,18 @@ import { type ChatPlan, chatHoldInput, checkChatRouting } from "./service.js";
  * wallet's account, where it stays as credits the same wallet spends on its next call (or with
  * an API key for that wallet).
  */
-export function payForChat(
+export async function payForChat(
   ctx: AppContext,
   paid: PaidRequest,
   plan: ChatPlan,
   onRateLimitCounted?: (decision: RateLimitDecision) => void,
 ): Promise<PaymentOutcome<{ scope: NetworkScope; hold: Hold }>> {
   // Offered on each network whose channels can honour the routing preferences.
-  const networks = networksWhere(ctx.payments.networks(), (network) =>
-    checkChatRouting(ctx, plan, network),
-  );
-  const prices = networks.map((network) => ({
-    network,
+  const prices = await offeredPrices(ctx.payments.networks(), (network) => {
+    checkChatRouting(ctx, plan, network);
     // A ledger unit is one USDC base unit.
-    amount: plan.hold,
-    credits: plan.hold,
-    purpose: "generation" as const,
-  }));
+    return { network, amount: plan.hold, credits: plan.hold, purpose: "generation" };
+  });
   return acceptPayment(
     ctx,
     {

@@ -6,9 +6,9 @@ import { checkUrl } from "../../lib/safe-fetch.js";
 import type { NetworkScope } from "../accounts/caller.js";
 import {
   acceptPayment,
+  offeredPrices,
   type PaidRequest,
   type PaymentOutcome,
-  type PriceOnNetwork,
 } from "../payments/accept.js";
 import { linkGeneration, type Payment } from "../payments/service.js";
 import type { RateLimitBucket } from "../ratelimits/limits.js";
@@ -89,34 +89,22 @@ export async function submitPaidGenerations(
       );
     }
   }
-  const prices: PriceOnNetwork[] = [];
   // Each network's compositions, kept to price the generations for the payer once known.
   const composed = new Map<Network, Composition[]>();
-  let refusal: unknown;
-  for (const network of ctx.payments.networks()) {
-    try {
-      // The payer is unknown until the payment names the wallet: every pass fee is quoted (a
-      // creator paying per call for their own pass keeps the fee as credits on their account).
-      const compositions: Composition[] = [];
-      let credits = 0n;
-      for (const r of requests) {
-        const composition = await composeRequest(ctx, r, { network, userId: undefined });
-        credits += quote(r, network, channels, composition).total;
-        compositions.push(composition);
-      }
-      composed.set(network, compositions);
-      prices.push({
-        network,
-        // A ledger unit is one USDC base unit: the price is the quote.
-        amount: credits,
-        credits,
-        purpose: "generation",
-      });
-    } catch (err) {
-      refusal ??= err;
+  const prices = await offeredPrices(ctx.payments.networks(), async (network) => {
+    // The payer is unknown until the payment names the wallet: every pass fee is quoted (a
+    // creator paying per call for their own pass keeps the fee as credits on their account).
+    const compositions: Composition[] = [];
+    let credits = 0n;
+    for (const r of requests) {
+      const composition = await composeRequest(ctx, r, { network, userId: undefined });
+      credits += quote(r, network, channels, composition).total;
+      compositions.push(composition);
     }
-  }
-  if (prices.length === 0 && refusal) throw refusal;
+    composed.set(network, compositions);
+    // A ledger unit is one USDC base unit: the price is the quote.
+    return { network, amount: credits, credits, purpose: "generation" };
+  });
   for (const request of requests) {
     for (const url of [...request.referenceImageUrls, request.webhookUrl ?? []].flat()) {
       await checkUrl(url, { allowHosts: ctx.config.ssrfAllowHosts });

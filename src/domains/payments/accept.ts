@@ -31,6 +31,28 @@ export interface PriceOnNetwork {
   accountId?: string;
 }
 
+/**
+ * A call's price on each network that takes payments, for the 402's offers: a network where
+ * `priceOn` refuses (the call cannot be quoted or served there) gets no offer, and when every
+ * one refuses, the first refusal is the answer, the caller's own 4xx before any 402.
+ */
+export async function offeredPrices(
+  networks: readonly Network[],
+  priceOn: (network: Network) => PriceOnNetwork | Promise<PriceOnNetwork>,
+): Promise<PriceOnNetwork[]> {
+  const prices: PriceOnNetwork[] = [];
+  let refusal: unknown;
+  for (const network of networks) {
+    try {
+      prices.push(await priceOn(network));
+    } catch (err) {
+      refusal ??= err;
+    }
+  }
+  if (prices.length === 0 && refusal) throw refusal;
+  return prices;
+}
+
 export type PaymentOutcome<T> =
   | { status: "settled"; payment: Payment; result: T; settlement: SettleResponse }
   | { status: "pending"; payment: Payment };

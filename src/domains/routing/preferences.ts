@@ -150,22 +150,3 @@ export function checkPreferences(
     }
   }
 }
-
-/**
- * The networks (of those a payment may use) on which `check` passes: an x402 offer is made
- * only where the request can be served. None passing throws the first network's refusal.
- */
-export function networksWhere(networks: readonly Network[], check: (network: Network) => void) {
-  let refusal: unknown;
-  const passing = networks.filter((network) => {
-    try {
-      check(network);
-      return true;
-    } catch (err) {
-      refusal ??= err;
-      return false;
-    }
-  });
-  if (passing.length === 0 && refusal) throw refusal;
-  return passing;
-}
