@@ -19,7 +19,7 @@ import {
 } from "../catalog/models.js";
 import type { PassDefaults } from "../passes/schema.js";
 import type { AppliedPass } from "../passes/service.js";
-import { audioGenerationProviders } from "../providers/audio-providers.js";
+import { makesAudioGeneration } from "../providers/audio-providers.js";
 import { providers } from "../providers/index.js";
 import { type Channel, channelsFor } from "../routing/channels.js";
 import { checkPreferences, routingPreferences } from "../routing/preferences.js";
@@ -189,7 +189,6 @@ export interface Quote {
 
 /** The channels a job can run on: those whose provider has an adapter for the media (see run.ts). */
 const makesImagesOrVideo = (channel: Channel) => providers[channel.provider] !== undefined;
-const makesAudio = (channel: Channel) => audioGenerationProviders[channel.provider] !== undefined;
 
 const fail = (code: ConstructorParameters<typeof AppError>[0], message: string, field: string) =>
   new AppError(code, message, { field });
@@ -409,7 +408,7 @@ function quoteAudio(
         "duration",
       );
     }
-    if (channelsFor(channels, model.id, network).filter(makesAudio).length === 0) {
+    if (channelsFor(channels, model.id, network).filter(makesAudioGeneration).length === 0) {
       throw fail(
         "model_unavailable",
         `${model.id} is not available on ${network} right now.`,
@@ -423,7 +422,7 @@ function quoteAudio(
     models.map((m) => m.model.id),
     network,
     request.routing,
-    makesAudio,
+    makesAudioGeneration,
   );
   return {
     mediaType: "audio",

@@ -8,7 +8,7 @@ export type GenerationRuntime = RuntimePort<ServiceContext>;
 
 import { type AspectRatio, findModel, type Resolution } from "../catalog/models.js";
 import { postHold, voidHold } from "../ledger/service.js";
-import { audioGenerationProviders } from "../providers/audio-providers.js";
+import { audioGenerationProviders, makesAudioGeneration } from "../providers/audio-providers.js";
 import type { AudioGenerationProvider } from "../providers/audio-types.js";
 import type { UpstreamJob } from "../providers/types.js";
 import { validateOutput } from "../providers/validate.js";
@@ -185,7 +185,7 @@ async function routeAudio(
     network: result.network,
     resume: upstreamJob.recorded,
     preferences: result.request.routing,
-    serves: (channel) => audioGenerationProviders[channel.provider] !== undefined,
+    serves: makesAudioGeneration,
     call: async (channel, upstreamModel, signal, resume) => {
       const job: UpstreamJob = {
         resume,

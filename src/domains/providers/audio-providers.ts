@@ -32,3 +32,7 @@ export const audioGenerationProviders: Partial<Record<ProviderName, AudioGenerat
   sandbox: sandboxAudioGenerationProvider,
   fal: falAudioProvider,
 };
+
+/** Whether a channel's provider makes music and sound effects: where such a job may run. */
+export const makesAudioGeneration = (channel: { provider: ProviderName }) =>
+  audioGenerationProviders[channel.provider] !== undefined;
