@@ -3,6 +3,8 @@ import OpenAI, { toFile } from "openai";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { makeWav } from "../../src/domains/providers/wav.js";
 import { measuredLatencies } from "../../src/domains/routing/latency.js";
+import type { RoutingPreferences } from "../../src/domains/routing/preferences.js";
+import { route } from "../../src/domains/routing/router.js";
 import { startWorker } from "../../src/jobs/worker.js";
 import {
   createFundedCaller,
@@ -202,6 +204,36 @@ describe("routing preferences", () => {
     ]);
     expect(res.body.routing).toMatchObject({ upstream: "openai-main", failover: true });
     expect(await balance()).toBe(97);
+  });
+
+  it("without failover, a rerun after a crash still polls the upstream job it recorded, paying no second one", async () => {
+    const recorded: Array<{ channel: string; job: Record<string, unknown> }> = [];
+    const run = (job: Record<string, unknown> | undefined, routing: RoutingPreferences) =>
+      route(app.ctx, app.ctx.generations.routing, {
+        model: IMAGE,
+        network: "test",
+        preferences: routing,
+        task: {
+          mediaType: "image",
+          prompt: "resume me",
+          aspectRatio: "1:1",
+          resolution: "1K",
+          seed: 7,
+          referenceImageUrls: [],
+        },
+        upstreamJob: {
+          recorded: job ? { channel: "fal-cheap", job } : null,
+          record: async (channel, submitted) => void recorded.push({ channel, job: submitted }),
+        },
+      });
+    // The first run submitted its job on fal-cheap, then its worker died.
+    expect((await run(undefined, { order: ["fal-cheap"] })).ok).toBe(true);
+    expect(recorded.map((r) => r.channel)).toEqual(["fal-cheap"]);
+    // The rerun, without failover: openai-main comes first by default, but the job is on fal.
+    const again = await run(recorded[0]?.job, { allowFailover: false });
+    expect(again).toMatchObject({ ok: true, routing: { upstream: "fal-cheap" } });
+    expect(sim.calls.map((c) => c.api)).toEqual(["fal"]);
+    expect(recorded).toHaveLength(1);
   });
 
   it("allowFailover: false tries one channel only, and refunds when it fails", async () => {
